@@ -1,0 +1,69 @@
+//! Counts the AWS calls a command makes, by service and operation.
+//!
+//! An SDK interceptor sees every operation before it is sent, so the count is exact and needs no
+//! cooperation from the code that makes the calls. `-v` prints it and `--output json` includes it:
+//! it is how we hold a no-op `plan` to at most one describe/list call per resource kind per region.
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_types::config_bag::ConfigBag;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// A shared tally of calls, keyed `service:Operation`.
+#[derive(Debug, Clone, Default)]
+pub struct CallLog {
+    counts: Arc<Mutex<BTreeMap<String, u64>>>,
+}
+
+impl CallLog {
+    pub fn record(&self, service: &str, operation: &str) {
+        if let Ok(mut counts) = self.counts.lock() {
+            *counts.entry(format!("{service}:{operation}")).or_insert(0) += 1;
+        }
+    }
+
+    /// The counts so far, sorted by key.
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    pub fn total(&self) -> u64 {
+        self.snapshot().values().sum()
+    }
+}
+
+impl Intercept for CallLog {
+    fn name(&self) -> &'static str {
+        "spotctl::CallLog"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(meta) = cfg.load::<Metadata>() {
+            self.record(meta.service(), meta.name());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_by_key_and_total() {
+        let log = CallLog::default();
+        log.record("ec2", "DescribeInstances");
+        log.record("ec2", "DescribeInstances");
+        log.record("s3", "GetObject");
+        let snap = log.snapshot();
+        assert_eq!(snap.get("ec2:DescribeInstances"), Some(&2));
+        assert_eq!(log.total(), 3);
+    }
+}

@@ -1,0 +1,90 @@
+//! One place that turns the standard AWS configuration into service clients.
+//!
+//! Credentials, `AWS_PROFILE`, `AWS_ENDPOINT_URL` (and the per-service `AWS_ENDPOINT_URL_<SERVICE>`)
+//! all come from the SDK's own chain: spotctl adds no flags of its own. Two things are added here:
+//! every client carries the call counter, and S3 uses path-style addressing whenever an endpoint is
+//! set (emulators serve buckets on a path, not a subdomain).
+
+use crate::calls::CallLog;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct Aws {
+    sdk: SdkConfig,
+    pub calls: CallLog,
+}
+
+macro_rules! regional_client {
+    ($fn:ident, $krate:ident) => {
+        pub fn $fn(&self, region: &str) -> $krate::Client {
+            let conf = $krate::config::Builder::from(&self.sdk)
+                .region(Region::new(region.to_string()))
+                .interceptor(self.calls.clone())
+                .build();
+            $krate::Client::from_conf(conf)
+        }
+    };
+}
+
+impl Aws {
+    /// Loads the standard configuration chain. Retries use the SDK's standard mode (throttling and
+    /// transient errors back off and retry); every operation has a time limit so nothing hangs.
+    pub async fn load() -> Aws {
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(5))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .operation_timeout(Duration::from_secs(180))
+                    .build(),
+            )
+            .load()
+            .await;
+        Aws { sdk, calls: CallLog::default() }
+    }
+
+    pub fn endpoint_url(&self) -> Option<&str> {
+        self.sdk.endpoint_url()
+    }
+
+    regional_client!(ec2, aws_sdk_ec2);
+    regional_client!(iam_in, aws_sdk_iam);
+    regional_client!(events, aws_sdk_eventbridge);
+    regional_client!(lambda, aws_sdk_lambda);
+    regional_client!(fis, aws_sdk_fis);
+    regional_client!(ssm, aws_sdk_ssm);
+    regional_client!(sts, aws_sdk_sts);
+    regional_client!(autoscaling, aws_sdk_autoscaling);
+    regional_client!(sqs, aws_sdk_sqs);
+    regional_client!(cloudwatch, aws_sdk_cloudwatch);
+
+    /// IAM is global; its endpoint lives in us-east-1.
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        self.iam_in("us-east-1")
+    }
+
+    pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::config::Builder::from(&self.sdk)
+            .region(Region::new(region.to_string()))
+            .force_path_style(self.sdk.endpoint_url().is_some())
+            .interceptor(self.calls.clone())
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    /// The account id of the caller (one STS call).
+    pub async fn account_id(&self, region: &str) -> anyhow::Result<String> {
+        use anyhow::Context;
+        let out = self
+            .sts(region)
+            .get_caller_identity()
+            .send()
+            .await
+            .context("asking STS who the caller is (are AWS credentials configured?)")?;
+        out.account.context("STS returned no account id")
+    }
+}

@@ -1,0 +1,1 @@
+//! (env file: being written)

@@ -1,0 +1,162 @@
+//! What spotctl calls the things it owns, and how it tags them.
+//!
+//! Every owned resource carries `spotctl:env = <env name>` and `spotctl:kind = <kind>`; discovery
+//! looks for these (or, where AWS cannot filter by tag, for the name prefix or IAM path below, and
+//! checks the tag before touching anything). Names are deterministic so a crashed apply finds what
+//! it made last time.
+
+pub const TAG_ENV: &str = "spotctl:env";
+pub const TAG_KIND: &str = "spotctl:kind";
+/// `primary` or `standby` on database instances.
+pub const TAG_ROLE: &str = "spotctl:role";
+/// The handoff that launched a standby.
+pub const TAG_HANDOFF: &str = "spotctl:handoff";
+/// Set on the old primary to ask its agent to drain (read through instance metadata tags).
+pub const TAG_DRAIN: &str = "spotctl:drain";
+/// A hash of the spec spotctl applied, for resources whose attributes AWS does not list cheaply.
+pub const TAG_SPEC: &str = "spotctl:spec";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    pub env: String,
+    pub account: String,
+    pub home_region: String,
+}
+
+/// The IAM roles an env owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RoleKind {
+    /// The handoff Lambda's execution role.
+    Lambda,
+    /// What AWS FIS assumes to interrupt the primary.
+    Fis,
+    /// The database instance's role (its own S3 prefixes, its password parameter).
+    Instance,
+    /// What EventBridge assumes to forward events from other regions to the home bus.
+    Events,
+}
+
+impl RoleKind {
+    pub const ALL: [RoleKind; 4] = [RoleKind::Lambda, RoleKind::Fis, RoleKind::Instance, RoleKind::Events];
+
+    pub fn suffix(self) -> &'static str {
+        match self {
+            RoleKind::Lambda => "lambda",
+            RoleKind::Fis => "fis",
+            RoleKind::Instance => "instance",
+            RoleKind::Events => "events",
+        }
+    }
+
+    pub fn from_suffix(s: &str) -> Option<RoleKind> {
+        RoleKind::ALL.into_iter().find(|k| k.suffix() == s)
+    }
+}
+
+impl Names {
+    pub fn new(env: &str, account: &str, home_region: &str) -> Names {
+        Names { env: env.to_string(), account: account.to_string(), home_region: home_region.to_string() }
+    }
+
+    /// `spotctl-<env>-`: the prefix of every named resource.
+    pub fn prefix(&self) -> String {
+        format!("spotctl-{}-", self.env)
+    }
+
+    /// Globally unique: env, account and home region (at most 8+24+1+12+1+14 = 60 characters).
+    pub fn bucket(&self) -> String {
+        format!("spotctl-{}-{}-{}", self.env, self.account, self.home_region)
+    }
+
+    pub fn iam_path(&self) -> String {
+        format!("/spotctl/{}/", self.env)
+    }
+
+    pub fn role(&self, kind: RoleKind) -> String {
+        format!("spotctl-{}-{}", self.env, kind.suffix())
+    }
+
+    pub fn role_arn(&self, kind: RoleKind) -> String {
+        format!("arn:aws:iam::{}:role{}{}", self.account, self.iam_path(), self.role(kind))
+    }
+
+    pub fn instance_profile(&self) -> String {
+        format!("spotctl-{}-instance", self.env)
+    }
+
+    pub fn security_group(&self) -> String {
+        format!("spotctl-{}-db", self.env)
+    }
+
+    pub fn key_pair(&self) -> String {
+        format!("spotctl-{}", self.env)
+    }
+
+    pub fn function(&self) -> String {
+        format!("spotctl-{}-handler", self.env)
+    }
+
+    pub fn function_arn(&self) -> String {
+        format!("arn:aws:lambda:{}:{}:function:{}", self.home_region, self.account, self.function())
+    }
+
+    pub fn rule(&self, what: &str) -> String {
+        format!("spotctl-{}-{}", self.env, what)
+    }
+
+    pub fn rule_arn(&self, region: &str, what: &str) -> String {
+        format!("arn:aws:events:{}:{}:rule/{}", region, self.account, self.rule(what))
+    }
+
+    /// The home region's default event bus: other regions forward spot events to it.
+    pub fn home_bus_arn(&self) -> String {
+        format!("arn:aws:events:{}:{}:event-bus/default", self.home_region, self.account)
+    }
+
+    pub fn fis_template(&self) -> String {
+        format!("spotctl-{}-interrupt", self.env)
+    }
+
+    pub fn password_parameter(&self) -> String {
+        format!("/spotctl/{}/mysql-password", self.env)
+    }
+
+    pub fn instance_name(&self) -> String {
+        format!("spotctl-{}-db", self.env)
+    }
+}
+
+/// Keys in the state bucket.
+pub mod keys {
+    pub const ENV: &str = "state/env.json";
+    pub const LOCK: &str = "state/lock.json";
+    pub const PRIMARY: &str = "state/primary.json";
+    pub const EVENTS: &str = "state/events/";
+    pub const HANDOFFS: &str = "state/handoffs/";
+    pub const ADVISOR: &str = "cache/spot-advisor-data.json";
+    pub const SPS_LEDGER: &str = "cache/sps-ledger.json";
+    pub const LAMBDA: &str = "artifacts/";
+    pub const BACKUPS: &str = "backups/";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_name_fits_s3_limits() {
+        let n = Names::new("abcdefghijklmnopqrstuvwx", "123456789012", "ap-southeast-14");
+        assert!(n.bucket().len() <= 63, "{}", n.bucket());
+    }
+
+    #[test]
+    fn arns_are_well_formed() {
+        let n = Names::new("dev", "123456789012", "ap-northeast-1");
+        assert_eq!(n.role_arn(RoleKind::Fis), "arn:aws:iam::123456789012:role/spotctl/dev/spotctl-dev-fis");
+        assert_eq!(
+            n.function_arn(),
+            "arn:aws:lambda:ap-northeast-1:123456789012:function:spotctl-dev-handler"
+        );
+        assert_eq!(RoleKind::from_suffix("events"), Some(RoleKind::Events));
+    }
+}

@@ -1,0 +1,406 @@
+//! The plan: what `apply` must do to make live state match the env file.
+//!
+//! `plan(desired, live)` is pure. Resources are compared attribute by attribute; each desired
+//! attribute says whether a change to it can be made in place or needs the resource replaced, or
+//! whether it only matters at creation (the placement an instance was launched in, say). A `Plan`
+//! is specific enough that the executor makes no choices: it walks the changes in order.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Resource kinds, declared in dependency order: creation walks this order, deletion the reverse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Bucket,
+    StateObject,
+    Parameter,
+    IamRole,
+    InstanceProfile,
+    SecurityGroup,
+    KeyPair,
+    LambdaFunction,
+    LambdaPermission,
+    EventRule,
+    FisTemplate,
+    Queue,
+    LaunchTemplate,
+    AutoScalingGroup,
+    ScalingPolicy,
+    Instance,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Bucket => "bucket",
+            Kind::StateObject => "state_object",
+            Kind::Parameter => "parameter",
+            Kind::IamRole => "iam_role",
+            Kind::InstanceProfile => "instance_profile",
+            Kind::SecurityGroup => "security_group",
+            Kind::KeyPair => "key_pair",
+            Kind::LambdaFunction => "lambda_function",
+            Kind::LambdaPermission => "lambda_permission",
+            Kind::EventRule => "event_rule",
+            Kind::FisTemplate => "fis_template",
+            Kind::Queue => "queue",
+            Kind::LaunchTemplate => "launch_template",
+            Kind::AutoScalingGroup => "autoscaling_group",
+            Kind::ScalingPolicy => "scaling_policy",
+            Kind::Instance => "instance",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a resource lives and what spotctl calls it. Global resources (IAM) use region `global`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Address {
+    pub kind: Kind,
+    pub region: String,
+    pub name: String,
+}
+
+impl Address {
+    pub fn new(kind: Kind, region: impl Into<String>, name: impl Into<String>) -> Self {
+        Address { kind, region: region.into(), name: name.into() }
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}[{}]", self.kind, self.name, self.region)
+    }
+}
+
+/// What a difference in one attribute costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnChange {
+    /// The executor can change it in place.
+    Update,
+    /// The resource must be deleted and created again.
+    Replace,
+    /// Set at creation and never compared afterwards (e.g. where an instance was placed).
+    CreateOnly,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attr {
+    pub value: String,
+    pub on_change: OnChange,
+}
+
+/// A resource as the env file wants it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resource {
+    pub address: Address,
+    pub attrs: BTreeMap<String, Attr>,
+}
+
+impl Resource {
+    pub fn new(kind: Kind, region: impl Into<String>, name: impl Into<String>) -> Self {
+        Resource { address: Address::new(kind, region, name), attrs: BTreeMap::new() }
+    }
+
+    /// Adds an attribute that can change in place.
+    pub fn with(self, key: &str, value: impl Into<String>) -> Self {
+        self.attr(key, value, OnChange::Update)
+    }
+
+    /// Adds an attribute whose change replaces the resource.
+    pub fn forces(self, key: &str, value: impl Into<String>) -> Self {
+        self.attr(key, value, OnChange::Replace)
+    }
+
+    /// Adds an attribute used only when creating.
+    pub fn create_only(self, key: &str, value: impl Into<String>) -> Self {
+        self.attr(key, value, OnChange::CreateOnly)
+    }
+
+    pub fn attr(mut self, key: &str, value: impl Into<String>, on_change: OnChange) -> Self {
+        self.attrs.insert(key.to_string(), Attr { value: value.into(), on_change });
+        self
+    }
+
+    pub fn value(&self, key: &str) -> Option<&str> {
+        self.attrs.get(key).map(|a| a.value.as_str())
+    }
+}
+
+/// A resource as discovered in AWS (by its `spotctl:env` tag, a name prefix or a path).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveResource {
+    pub address: Address,
+    /// The provider's id (ARN, sg-…, i-…): what delete and update act on.
+    pub id: String,
+    pub attrs: BTreeMap<String, String>,
+}
+
+impl LiveResource {
+    pub fn new(address: Address, id: impl Into<String>) -> Self {
+        LiveResource { address, id: id.into(), attrs: BTreeMap::new() }
+    }
+
+    pub fn with(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.attrs.insert(key.to_string(), value.into());
+        self
+    }
+
+    pub fn value(&self, key: &str) -> Option<&str> {
+        self.attrs.get(key).map(String::as_str)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    Update,
+    Replace,
+    Delete,
+}
+
+impl Action {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttrDiff {
+    pub key: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+    pub forces_replacement: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub action: Action,
+    pub address: Address,
+    /// The live id for update, replace and delete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub diffs: Vec<AttrDiff>,
+    /// The wanted resource, for create, update and replace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub desired: Option<Resource>,
+    /// The live attributes, for update, replace and delete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub changes: Vec<Change>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub delete: usize,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for c in &self.changes {
+            match c.action {
+                Action::Create => s.create += 1,
+                Action::Update => s.update += 1,
+                Action::Replace => s.replace += 1,
+                Action::Delete => s.delete += 1,
+            }
+        }
+        s
+    }
+}
+
+/// Compares the wanted resources with the live ones.
+///
+/// Order of the result: deletions first, in reverse dependency order; then creations, updates and
+/// replacements in dependency order. Within a kind, addresses sort. Duplicated desired addresses
+/// keep the last one (callers build unique addresses; this keeps the function total).
+pub fn plan(desired: &[Resource], live: &[LiveResource]) -> Plan {
+    let wanted: BTreeMap<&Address, &Resource> = desired.iter().map(|r| (&r.address, r)).collect();
+    let found: BTreeMap<&Address, &LiveResource> = live.iter().map(|r| (&r.address, r)).collect();
+
+    let mut deletes: Vec<Change> = found
+        .iter()
+        .filter(|(addr, _)| !wanted.contains_key(*addr))
+        .map(|(addr, l)| Change {
+            action: Action::Delete,
+            address: (*addr).clone(),
+            id: Some(l.id.clone()),
+            diffs: Vec::new(),
+            desired: None,
+            live: Some(l.attrs.clone()),
+        })
+        .collect();
+    deletes.sort_by(|a, b| b.address.kind.cmp(&a.address.kind).then(a.address.cmp(&b.address)));
+
+    let mut rest: Vec<Change> = Vec::new();
+    for (addr, want) in &wanted {
+        match found.get(addr) {
+            None => rest.push(Change {
+                action: Action::Create,
+                address: (*addr).clone(),
+                id: None,
+                diffs: want
+                    .attrs
+                    .iter()
+                    .map(|(k, a)| AttrDiff {
+                        key: k.clone(),
+                        old: None,
+                        new: Some(a.value.clone()),
+                        forces_replacement: false,
+                    })
+                    .collect(),
+                desired: Some((*want).clone()),
+                live: None,
+            }),
+            Some(have) => {
+                let diffs = diff_attrs(want, have);
+                if diffs.is_empty() {
+                    continue;
+                }
+                let action = if diffs.iter().any(|d| d.forces_replacement) {
+                    Action::Replace
+                } else {
+                    Action::Update
+                };
+                rest.push(Change {
+                    action,
+                    address: (*addr).clone(),
+                    id: Some(have.id.clone()),
+                    diffs,
+                    desired: Some((*want).clone()),
+                    live: Some(have.attrs.clone()),
+                });
+            }
+        }
+    }
+    rest.sort_by(|a, b| a.address.cmp(&b.address));
+    deletes.extend(rest);
+    Plan { changes: deletes }
+}
+
+fn diff_attrs(want: &Resource, have: &LiveResource) -> Vec<AttrDiff> {
+    want.attrs
+        .iter()
+        .filter(|(_, a)| a.on_change != OnChange::CreateOnly)
+        .filter_map(|(k, a)| {
+            let old = have.attrs.get(k);
+            (old != Some(&a.value)).then(|| AttrDiff {
+                key: k.clone(),
+                old: old.cloned(),
+                new: Some(a.value.clone()),
+                forces_replacement: a.on_change == OnChange::Replace,
+            })
+        })
+        .collect()
+}
+
+/// Plans the removal of everything live: `destroy`.
+pub fn plan_destroy(live: &[LiveResource]) -> Plan {
+    plan(&[], live)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sg(ingress: &str) -> Resource {
+        Resource::new(Kind::SecurityGroup, "ap-northeast-1", "db")
+            .with("ingress", ingress)
+            .forces("vpc", "default")
+    }
+
+    fn live_sg(ingress: &str, vpc: &str) -> LiveResource {
+        LiveResource::new(Address::new(Kind::SecurityGroup, "ap-northeast-1", "db"), "sg-1")
+            .with("ingress", ingress)
+            .with("vpc", vpc)
+    }
+
+    #[test]
+    fn equal_is_empty() {
+        assert!(plan(&[sg("[]")], &[live_sg("[]", "default")]).is_empty());
+    }
+
+    #[test]
+    fn in_place_change_is_update() {
+        let p = plan(&[sg("[\"10.0.0.0/8\"]")], &[live_sg("[]", "default")]);
+        assert_eq!(p.changes.len(), 1);
+        assert_eq!(p.changes[0].action, Action::Update);
+        assert_eq!(p.changes[0].diffs[0].old.as_deref(), Some("[]"));
+        assert_eq!(p.changes[0].id.as_deref(), Some("sg-1"));
+    }
+
+    #[test]
+    fn forcing_change_is_replace() {
+        let p = plan(&[sg("[]")], &[live_sg("[]", "vpc-other")]);
+        assert_eq!(p.changes[0].action, Action::Replace);
+        assert!(p.changes[0].diffs[0].forces_replacement);
+    }
+
+    #[test]
+    fn create_only_is_not_compared() {
+        let want = Resource::new(Kind::Instance, "r", "primary").create_only("az", "r-1a");
+        let have = LiveResource::new(want.address.clone(), "i-1").with("az", "r-1c");
+        assert!(plan(&[want], &[have]).is_empty());
+    }
+
+    #[test]
+    fn order_deletes_reverse_then_creates_forward() {
+        let desired = vec![
+            Resource::new(Kind::Instance, "r", "primary"),
+            Resource::new(Kind::Bucket, "global", "b"),
+        ];
+        let live = vec![
+            LiveResource::new(Address::new(Kind::IamRole, "global", "old"), "arn:role"),
+            LiveResource::new(Address::new(Kind::EventRule, "r", "old"), "arn:rule"),
+        ];
+        let p = plan(&desired, &live);
+        let got: Vec<(Action, Kind)> = p.changes.iter().map(|c| (c.action, c.address.kind)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (Action::Delete, Kind::EventRule),
+                (Action::Delete, Kind::IamRole),
+                (Action::Create, Kind::Bucket),
+                (Action::Create, Kind::Instance),
+            ]
+        );
+        assert_eq!(p.summary(), Summary { create: 2, update: 0, replace: 0, delete: 2 });
+    }
+
+    #[test]
+    fn destroy_deletes_everything_in_reverse() {
+        let live = vec![
+            LiveResource::new(Address::new(Kind::Bucket, "global", "b"), "b"),
+            LiveResource::new(Address::new(Kind::Instance, "r", "primary"), "i-1"),
+        ];
+        let p = plan_destroy(&live);
+        assert_eq!(p.changes[0].address.kind, Kind::Instance);
+        assert_eq!(p.changes[1].address.kind, Kind::Bucket);
+    }
+}

@@ -1,0 +1,1 @@
+//! (drain/restore: being written)
