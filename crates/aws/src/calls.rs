@@ -1,11 +1,12 @@
 //! Counts the AWS calls a command makes, by service and operation.
 //!
-//! An SDK interceptor sees every operation before it is sent, so the count is exact and needs no
+//! An SDK interceptor sees every operation once it is over (retries included in one), so the count is exact and needs no
 //! cooperation from the code that makes the calls. `-v` prints it and `--output json` includes it:
 //! it is how we hold a no-op `plan` to at most one describe/list call per resource kind per region.
 
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_types::config_bag::ConfigBag;
@@ -40,13 +41,15 @@ impl Intercept for CallLog {
         "spotctl::CallLog"
     }
 
-    fn read_before_execution(
+    fn read_after_execution(
         &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _context: &FinalizerInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if let Some(meta) = cfg.load::<Metadata>() {
-            self.record(meta.service(), meta.name());
+        match cfg.load::<Metadata>() {
+            Some(meta) => self.record(meta.service(), meta.name()),
+            None => self.record("unknown", "unknown"),
         }
         Ok(())
     }

@@ -88,3 +88,18 @@ impl Aws {
         out.account.context("STS returned no account id")
     }
 }
+
+impl Aws {
+    /// A client set for an emulator at `endpoint` with fixed test credentials (used by the tests
+    /// to look at what spotctl did, independently of spotctl's own discovery).
+    pub async fn for_emulator(endpoint: &str) -> Aws {
+        let creds = aws_sdk_sts::config::Credentials::new("testing", "testing", None, None, "spotctl-tests");
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .credentials_provider(creds)
+            .region(Region::new("us-east-1"))
+            .load()
+            .await;
+        Aws { sdk, calls: CallLog::default() }
+    }
+}

@@ -5,4 +5,20 @@
 
 pub mod calls;
 pub mod clients;
+pub mod discover;
 pub mod error;
+pub mod execute;
+pub mod lock;
+pub mod package;
+pub mod progress;
+pub mod resources;
+pub mod store;
+pub mod env;
+pub mod fis;
+pub mod placement_facts;
+pub mod placement_source;
+pub mod handler;
+pub mod advisor_source;
+pub mod handoff;
+pub mod sps_client;
+pub mod score;

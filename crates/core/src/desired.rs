@@ -145,10 +145,13 @@ pub fn desired(input: &DesiredInput) -> Result<Vec<Resource>, TemplateError> {
     out.push(
         Resource::new(Kind::Bucket, home, n.bucket())
             .with("encryption", "AES256")
-            .with("public_access_block", "all")
-            .with("versioning", "Enabled"),
+            .with("public_access_block", "all"),
     );
-    out.push(Resource::new(Kind::StateObject, home, keys::ENV).with("sha256", sha256_hex(input.env_json.as_bytes())));
+    out.push(
+        Resource::new(Kind::StateObject, home, keys::ENV)
+            .with("sha256", sha256_hex(input.env_json.as_bytes()))
+            .create_only("body", input.env_json.clone()),
+    );
     out.push(Resource::new(Kind::Parameter, home, n.password_parameter()).forces("type", "SecureString"));
 
     for kind in RoleKind::ALL {
@@ -187,13 +190,13 @@ pub fn desired(input: &DesiredInput) -> Result<Vec<Resource>, TemplateError> {
                 .with("state", "ENABLED")
                 .with("target", target.clone());
             if region != home {
-                rule = rule.with("target_role", n.role_arn(RoleKind::Events));
+                rule = rule.create_only("target_role", n.role_arn(RoleKind::Events));
             }
             out.push(rule);
         }
         out.push(
             Resource::new(Kind::FisTemplate, region, n.fis_template())
-                .with("spec_sha256", sha256_hex(fis_body.as_bytes()))
+                .forces("spec_sha256", sha256_hex(fis_body.as_bytes()))
                 .create_only("body", fis_body.clone()),
         );
     }
@@ -254,7 +257,7 @@ fn primary_instance(input: &DesiredInput) -> Result<Resource, TemplateError> {
             .create_only("instance_profile", n.instance_profile())
             .create_only("security_group", n.security_group())
             .create_only("key_pair", n.key_pair())
-            .create_only("user_data_sha256", sha256_hex(ud.as_bytes()))
+            .create_only("user_data", ud)
             .create_only("why", l.reason.clone());
     }
     Ok(r)

@@ -13,3 +13,7 @@ pub mod plan_render;
 pub mod names;
 pub mod templates;
 pub mod desired;
+pub mod primary;
+pub mod event;
+pub mod handoff;
+pub mod fleet;

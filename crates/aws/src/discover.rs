@@ -1,0 +1,33 @@
+//! Reads the live state of an env: every resource it owns, in every candidate region, with the
+//! regions read in parallel. The result feeds `spotctl_core::plan::plan`.
+
+use crate::resources::{bucket, events, fis, iam, instance, lambda, network, parameter, Ctx};
+use anyhow::Result;
+use futures::future::try_join_all;
+use spotctl_core::plan::LiveResource;
+
+/// Everything live. `object_keys` are the state objects the plan compares (found by key).
+pub async fn discover(ctx: &Ctx<'_>, object_keys: &[String]) -> Result<Vec<LiveResource>> {
+    let global = async {
+        let (b, p, i, l) = tokio::try_join!(
+            bucket::discover(ctx, object_keys),
+            parameter::discover(ctx),
+            iam::discover(ctx),
+            lambda::discover(ctx),
+        )?;
+        Ok::<_, anyhow::Error>([b, p, i, l].concat())
+    };
+    let regional = try_join_all(ctx.regions.iter().map(|region| async move {
+        let (n, e, f, i) = tokio::try_join!(
+            network::discover(ctx, region),
+            events::discover(ctx, region),
+            fis::discover(ctx, region),
+            instance::discover(ctx, region),
+        )?;
+        Ok::<_, anyhow::Error>([n, e, f, i].concat())
+    }));
+    let (mut all, per_region) = tokio::try_join!(global, regional)?;
+    all.extend(per_region.into_iter().flatten());
+    all.sort_by(|a, b| a.address.cmp(&b.address));
+    Ok(all)
+}

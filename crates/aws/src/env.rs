@@ -1,0 +1,203 @@
+//! An env bound to an AWS account: the plan / apply / destroy pipeline.
+//!
+//! `plan` gathers facts (account, default VPCs, what is live, and — only when no primary runs — the
+//! placement for a new one), asks `spotctl_core` for the desired resources and the plan, and returns
+//! everything `apply` needs, so that `apply` makes no decision of its own.
+
+use crate::clients::Aws;
+use crate::discover::discover;
+use crate::execute::Executor;
+use crate::lock::{Lock, LockInfo};
+use crate::package::{package, Package};
+use crate::placement_facts;
+use crate::progress::Progress;
+use crate::resources::{bucket, lambda::artifact_key, Ctx};
+use crate::store::S3Store;
+use anyhow::{Context, Result};
+use futures::future::try_join_all;
+use serde::{Deserialize, Serialize};
+use spotctl_core::config::LoadedEnv;
+use spotctl_core::desired::{desired, DesiredInput, LambdaArtifact, PrimarySpec};
+use spotctl_core::names::{keys, Names};
+use spotctl_core::plan::{plan as make_plan, plan_destroy, Kind, LiveResource, Plan, Resource};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What spotctl stores as `state/env.json`: the resolved env, for the Lambda and the agents, and
+/// every region the env has used, so that destroy finds resources in regions since dropped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredEnv {
+    pub format: u32,
+    pub regions: Vec<String>,
+    pub env: serde_json::Value,
+}
+
+pub struct Env {
+    pub aws: Aws,
+    pub loaded: LoadedEnv,
+    pub names: Names,
+    /// Candidate regions from the env file, sorted.
+    pub regions: Vec<String>,
+}
+
+/// A computed plan with what is needed to carry it out.
+pub struct Planned {
+    pub plan: Plan,
+    pub live: Vec<LiveResource>,
+    pub desired: Vec<Resource>,
+    pub package: Option<Package>,
+    /// Regions that were searched (candidates plus any the env used before).
+    pub regions: Vec<String>,
+    artifacts: BTreeMap<String, Vec<u8>>,
+}
+
+impl Env {
+    pub async fn open(aws: Aws, loaded: LoadedEnv) -> Result<Env> {
+        let home = loaded.env.env.home_region.clone();
+        let account = aws.account_id(&home).await?;
+        let names = Names::new(&loaded.env.env.name, &account, &home);
+        let mut regions: Vec<String> = loaded.env.env.regions.clone();
+        regions.sort();
+        regions.dedup();
+        Ok(Env { aws, loaded, names, regions })
+    }
+
+    pub fn store(&self) -> S3Store {
+        S3Store::new(self.aws.s3(&self.names.home_region), self.names.bucket())
+    }
+
+    /// The regions to search: candidates, plus those the stored env says were used before.
+    async fn search_regions(&self) -> Result<Vec<String>> {
+        let mut all: BTreeSet<String> = self.regions.iter().cloned().collect();
+        if let Ok(Some((stored, _))) = self.store().get_json::<StoredEnv>(keys::ENV).await {
+            all.extend(stored.regions);
+        }
+        Ok(all.into_iter().collect())
+    }
+
+    fn stored_env(&self) -> Result<String> {
+        let stored = StoredEnv {
+            format: 1,
+            regions: self.regions.clone(),
+            env: serde_json::to_value(&self.loaded.env).context("serialising the env")?,
+        };
+        Ok(serde_json::to_string_pretty(&stored)?)
+    }
+
+    pub async fn plan(&self, progress: &Progress) -> Result<Planned> {
+        progress.tick("packaging the handler");
+        let pkg = package()?;
+        let code_key = artifact_key(&pkg.sha256_hex);
+        let mut artifacts = BTreeMap::new();
+        artifacts.insert(code_key.clone(), pkg.zip.clone());
+        let search = self.search_regions().await?;
+        let ctx = Ctx { aws: &self.aws, names: &self.names, regions: &search, artifacts: &artifacts };
+        progress.tick("reading live state");
+        let object_keys = vec![keys::ENV.to_string(), code_key.clone()];
+        let (live, vpcs) = tokio::try_join!(discover(&ctx, &object_keys), default_vpcs(&self.aws, &self.regions))?;
+
+        let primary = match live.iter().find(|r| r.address.kind == Kind::Instance && r.address.name == "primary") {
+            Some(p) => PrimarySpec::Existing { region: p.address.region.clone() },
+            None => {
+                progress.tick("choosing a placement for the primary");
+                PrimarySpec::Launch(placement_facts::choose_launch(&self.aws, &self.loaded, &self.names).await?)
+            }
+        };
+        let env_json = self.stored_env()?;
+        let input = DesiredInput {
+            names: self.names.clone(),
+            regions: self.regions.clone(),
+            ssh_public_key: self.loaded.ssh_public_key.clone(),
+            ssh_cidrs: self.loaded.env.access.ssh_cidrs.clone(),
+            mysql_cidrs: self.loaded.env.access.mysql_cidrs.clone(),
+            relocation_schedule: self.loaded.env.schedule.relocation.clone(),
+            advisor_schedule: self.loaded.env.schedule.advisor_refresh.clone(),
+            fis_lead: self.loaded.env.fis.interruption_lead.clone(),
+            database: self.loaded.env.database.name.clone(),
+            schema_sql: self.loaded.schema_sql.clone(),
+            volume_gb: self.loaded.env.instance.volume_gb,
+            env_json: env_json.clone(),
+            lambda: LambdaArtifact { key: code_key.clone(), sha256_b64: pkg.sha256_b64.clone() },
+            vpcs,
+            primary,
+        };
+        let mut wanted = desired(&input)?;
+        // The handler zip is a state object too: uploaded before the function that uses it.
+        wanted.push(
+            Resource::new(Kind::StateObject, &self.names.home_region, &code_key)
+                .with("sha256", spotctl_core::desired::sha256_hex(&pkg.zip)),
+        );
+        let plan = make_plan(&wanted, &live);
+        Ok(Planned { plan, live, desired: wanted, package: Some(pkg), regions: search, artifacts })
+    }
+
+    /// Applies a plan made by `plan`, under the lock.
+    pub async fn apply(&self, planned: &Planned, progress: &Progress) -> Result<usize> {
+        if planned.plan.is_empty() {
+            return Ok(0);
+        }
+        let ctx = Ctx { aws: &self.aws, names: &self.names, regions: &planned.regions, artifacts: &planned.artifacts };
+        // The lock lives in the bucket: make sure the bucket exists first (idempotent).
+        if let Some(c) = planned.plan.changes.iter().find(|c| c.address.kind == Kind::Bucket && c.desired.is_some()) {
+            if let Some(want) = &c.desired {
+                progress.tick("creating the state bucket");
+                bucket::create_bucket(&ctx, want).await?;
+            }
+        }
+        let lock = Lock::acquire(&self.store(), &LockInfo::here("apply")).await?;
+        let result = Executor { ctx: &ctx, progress }.apply(&planned.plan).await;
+        let released = lock.release().await;
+        let n = result?;
+        released?;
+        Ok(n)
+    }
+
+    /// Plans the removal of everything live.
+    pub async fn plan_destroy(&self, progress: &Progress) -> Result<Planned> {
+        let search = self.search_regions().await?;
+        let artifacts = BTreeMap::new();
+        let ctx = Ctx { aws: &self.aws, names: &self.names, regions: &search, artifacts: &artifacts };
+        progress.tick("reading live state");
+        let keys_in_bucket = self.store().list("").await.unwrap_or_default();
+        // State objects are removed with the bucket; listing them would only lengthen the plan.
+        let mut live = discover(&ctx, &[]).await?;
+        live.retain(|r| r.address.kind != Kind::StateObject);
+        let _ = keys_in_bucket;
+        let plan = plan_destroy(&live);
+        Ok(Planned { plan, live, desired: Vec::new(), package: None, regions: search, artifacts })
+    }
+
+    /// Destroys, then terminates any standby a handoff left behind (they are the env's too).
+    pub async fn destroy(&self, planned: &Planned, progress: &Progress) -> Result<usize> {
+        let ctx = Ctx { aws: &self.aws, names: &self.names, regions: &planned.regions, artifacts: &planned.artifacts };
+        let lock = match Lock::acquire(&self.store(), &LockInfo::here("destroy")).await {
+            Ok(l) => Some(l),
+            // No bucket, no lock to take: nothing else can be running against this env.
+            Err(_) if !planned.live.iter().any(|r| r.address.kind == Kind::Bucket) => None,
+            Err(e) => return Err(e),
+        };
+        crate::resources::instance::terminate_all(&ctx, progress).await?;
+        let n = Executor { ctx: &ctx, progress }.apply(&planned.plan).await?;
+        // The lock object went with the bucket.
+        drop(lock);
+        Ok(n)
+    }
+}
+
+/// The default VPC of each region (where the security group goes).
+async fn default_vpcs(aws: &Aws, regions: &[String]) -> Result<BTreeMap<String, String>> {
+    let found = try_join_all(regions.iter().map(|region| async move {
+        let out = aws
+            .ec2(region)
+            .describe_vpcs()
+            .filters(aws_sdk_ec2::types::Filter::builder().name("is-default").values("true").build())
+            .send()
+            .await
+            .with_context(|| format!("finding the default VPC in {region}"))?;
+        let vpc = out.vpcs().first().and_then(|v| v.vpc_id()).map(String::from).with_context(|| {
+            format!("{region} has no default VPC; spotctl places the database in the default VPC (see ARD.md)")
+        })?;
+        Ok::<_, anyhow::Error>((region.clone(), vpc))
+    }))
+    .await?;
+    Ok(found.into_iter().collect())
+}

@@ -1,0 +1,120 @@
+//! The handler: what the Lambda (and `spotctl handle`) does with one event.
+//!
+//! Every event is parsed, checked to belong to this env, and recorded in the state bucket under its
+//! EventBridge id with a create-only write, so a duplicate delivery finds its record taken and
+//! does nothing more. What follows a recorded event (the handoff, the fleet failover) hangs off
+//! the decision returned here.
+
+use crate::clients::Aws;
+use crate::store::{Cas, S3Store};
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use spotctl_core::event::{parse, Envelope, Trigger};
+use spotctl_core::names::{keys, Names, TAG_ENV};
+
+/// Where the handler runs: an env's names and its state bucket.
+pub struct HandlerEnv {
+    pub aws: Aws,
+    pub names: Names,
+    pub store: S3Store,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Recorded for the first time; `next` says what spotctl does about it.
+    Recorded { key: String, next: String },
+    /// The same event id was recorded before: a duplicate delivery.
+    Duplicate { key: String },
+    /// The event is about something that is not this env's.
+    NotOurs { reason: String },
+}
+
+/// The error a Lambda invocation returns: it says whether EventBridge retrying can help.
+#[derive(Debug, thiserror::Error)]
+#[error("{message} (retryable: {retryable})")]
+pub struct HandlerError {
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl HandlerEnv {
+    /// From the variables apply gives the function (`SPOTCTL_ENV`, `SPOTCTL_BUCKET`,
+    /// `SPOTCTL_HOME_REGION`) and the account the function runs in.
+    pub fn from_lambda(aws: Aws, env: &str, bucket: &str, home: &str, account: &str) -> HandlerEnv {
+        let names = Names::new(env, account, home);
+        let store = S3Store::new(aws.s3(home), bucket);
+        HandlerEnv { aws, names, store }
+    }
+
+    pub async fn handle(&self, raw: &[u8]) -> Result<Outcome, HandlerError> {
+        let event = parse(raw).map_err(|e| HandlerError { message: e.to_string(), retryable: false })?;
+        let ours = self.belongs(&event).await.map_err(|e| HandlerError { message: format!("{e:#}"), retryable: true })?;
+        if let Some(reason) = ours {
+            return Ok(Outcome::NotOurs { reason });
+        }
+        let key = format!("{}{}.json", keys::EVENTS, sanitize(&event.id));
+        let body = serde_json::to_vec_pretty(&event).map_err(|e| HandlerError { message: e.to_string(), retryable: false })?;
+        match self.store.put_if_absent(&key, body).await {
+            Ok(Cas::Written) => Ok(Outcome::Recorded { key, next: next_step(&event) }),
+            Ok(Cas::Conflict) => Ok(Outcome::Duplicate { key }),
+            Err(e) => Err(HandlerError { message: format!("recording the event: {e:#}"), retryable: true }),
+        }
+    }
+
+    /// `None` when the event is this env's; else why not.
+    async fn belongs(&self, event: &Envelope) -> Result<Option<String>> {
+        match &event.trigger {
+            Trigger::Interruption { instance_id, region, .. } | Trigger::Rebalance { instance_id, region } => {
+                let out = self
+                    .aws
+                    .ec2(region)
+                    .describe_instances()
+                    .instance_ids(instance_id)
+                    .send()
+                    .await;
+                let out = match out {
+                    Ok(o) => o,
+                    Err(e) if crate::error::is_not_found(&e) => {
+                        return Ok(Some(format!("instance {instance_id} does not exist in {region}")))
+                    }
+                    Err(e) => return Err(e).with_context(|| format!("looking up {instance_id} in {region}")),
+                };
+                let env = out
+                    .reservations()
+                    .iter()
+                    .flat_map(|r| r.instances())
+                    .flat_map(|i| i.tags())
+                    .find(|t| t.key() == Some(TAG_ENV))
+                    .and_then(|t| t.value())
+                    .map(String::from);
+                Ok(match env {
+                    Some(e) if e == self.names.env => None,
+                    Some(e) => Some(format!("instance {instance_id} belongs to env `{e}`")),
+                    None => Some(format!("instance {instance_id} is not a spotctl instance")),
+                })
+            }
+            Trigger::Schedule { rule } => Ok((!rule.starts_with(&self.names.prefix()))
+                .then(|| format!("rule {rule} is not one of env `{}`'s", self.names.env))),
+            Trigger::FleetLaunch { group, .. } => Ok((!group.starts_with(&self.names.prefix()))
+                .then(|| format!("group {group} is not one of env `{}`'s", self.names.env))),
+        }
+    }
+}
+
+fn next_step(event: &Envelope) -> String {
+    match &event.trigger {
+        Trigger::Interruption { .. } => "handoff (interruption)".into(),
+        Trigger::Rebalance { .. } => "recorded; a rebalance recommendation alone does not move the database".into(),
+        Trigger::Schedule { rule } if rule.ends_with("-relocation") => "relocation check".into(),
+        Trigger::Schedule { .. } => "advisor refresh".into(),
+        Trigger::FleetLaunch { success, .. } => {
+            if *success { "fleet failback check".into() } else { "fleet failover".into() }
+        }
+    }
+}
+
+/// Event ids are UUID-like; keep keys safe whatever arrives.
+fn sanitize(id: &str) -> String {
+    id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}

@@ -1,0 +1,201 @@
+//! The state bucket (private, encrypted, public access blocked) and the objects spotctl
+//! keeps in it as resources: the resolved env (`state/env.json`) and the Lambda/agent zip.
+
+use super::{owned, Ctx};
+use crate::error::is_not_found;
+use anyhow::{bail, Context, Result};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier,
+    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
+};
+use spotctl_core::desired::sha256_hex;
+use spotctl_core::plan::{Address, Kind, LiveResource, Resource};
+
+pub async fn discover(ctx: &Ctx<'_>, object_keys: &[String]) -> Result<Vec<LiveResource>> {
+    let s3 = ctx.aws.s3(ctx.home());
+    let bucket = ctx.names.bucket();
+    let tags = match s3.get_bucket_tagging().bucket(&bucket).send().await {
+        Ok(t) => t,
+        Err(e) if is_not_found(&e) => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("reading tags of bucket {bucket}")),
+    };
+    if !owned(ctx.names, tags.tag_set().iter().map(|t| (t.key(), t.value()))) {
+        bail!("bucket {bucket} exists but is not tagged spotctl:env={}; spotctl will not touch it", ctx.names.env);
+    }
+    let encryption = match s3.get_bucket_encryption().bucket(&bucket).send().await {
+        Ok(out) => out
+            .server_side_encryption_configuration()
+            .and_then(|c| c.rules().first())
+            .and_then(|r| r.apply_server_side_encryption_by_default())
+            .map(|d| d.sse_algorithm().as_str().to_string())
+            .unwrap_or_default(),
+        Err(e) if is_not_found(&e) => String::new(),
+        Err(e) => return Err(e).context("reading bucket encryption"),
+    };
+    let pab = match s3.get_public_access_block().bucket(&bucket).send().await {
+        Ok(out) => {
+            let c = out.public_access_block_configuration();
+            let all = c.is_some_and(|c| {
+                c.block_public_acls() == Some(true)
+                    && c.ignore_public_acls() == Some(true)
+                    && c.block_public_policy() == Some(true)
+                    && c.restrict_public_buckets() == Some(true)
+            });
+            if all { "all" } else { "partial" }.to_string()
+        }
+        Err(e) if is_not_found(&e) => "none".to_string(),
+        Err(e) => return Err(e).context("reading public access block"),
+    };
+    let mut out = vec![LiveResource::new(Address::new(Kind::Bucket, ctx.home(), &bucket), &bucket)
+        .with("encryption", encryption)
+        .with("public_access_block", pab)];
+    for key in object_keys {
+        match s3.head_object().bucket(&bucket).key(key).send().await {
+            Ok(head) => {
+                let sha = head.metadata().and_then(|m| m.get("sha256")).cloned().unwrap_or_default();
+                out.push(LiveResource::new(Address::new(Kind::StateObject, ctx.home(), key), key).with("sha256", sha));
+            }
+            Err(e) if is_not_found(&e) || e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {}
+            Err(e) => return Err(e).with_context(|| format!("reading s3://{bucket}/{key}")),
+        }
+    }
+    Ok(out)
+}
+
+pub async fn create_bucket(ctx: &Ctx<'_>, want: &Resource) -> Result<String> {
+    let s3 = ctx.aws.s3(ctx.home());
+    let bucket = &want.address.name;
+    let mut req = s3.create_bucket().bucket(bucket);
+    if ctx.home() != "us-east-1" {
+        req = req.create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(ctx.home()))
+                .build(),
+        );
+    }
+    match req.send().await {
+        Ok(_) => {}
+        // A crashed earlier apply may have created it: converge instead of failing.
+        Err(e) if matches!(e.code(), Some("BucketAlreadyOwnedByYou")) => {}
+        Err(e) => return Err(e).with_context(|| format!("creating bucket {bucket}")),
+    }
+    let tags: Vec<Tag> = ctx
+        .tags("state")
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect::<Result<_, _>>()?;
+    s3.put_bucket_tagging()
+        .bucket(bucket)
+        .tagging(Tagging::builder().set_tag_set(Some(tags)).build()?)
+        .send()
+        .await
+        .context("tagging the state bucket")?;
+    update_bucket(ctx, want).await?;
+    Ok(bucket.clone())
+}
+
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+pub async fn update_bucket(ctx: &Ctx<'_>, want: &Resource) -> Result<()> {
+    let s3 = ctx.aws.s3(ctx.home());
+    let bucket = &want.address.name;
+    s3.put_public_access_block()
+        .bucket(bucket)
+        .public_access_block_configuration(
+            PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .ignore_public_acls(true)
+                .block_public_policy(true)
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await
+        .context("blocking public access to the state bucket")?;
+    let rule = ServerSideEncryptionRule::builder()
+        .apply_server_side_encryption_by_default(
+            ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256).build()?,
+        )
+        .build();
+    s3.put_bucket_encryption()
+        .bucket(bucket)
+        .server_side_encryption_configuration(ServerSideEncryptionConfiguration::builder().rules(rule).build()?)
+        .send()
+        .await
+        .context("encrypting the state bucket")?;
+    Ok(())
+}
+
+/// Empties the bucket of every version and delete marker, then deletes it.
+pub async fn delete_bucket(ctx: &Ctx<'_>, bucket: &str) -> Result<()> {
+    let s3 = ctx.aws.s3(ctx.home());
+    loop {
+        let page = match s3.list_object_versions().bucket(bucket).send().await {
+            Ok(p) => p,
+            Err(e) if is_not_found(&e) => return Ok(()),
+            Err(e) => return Err(e).with_context(|| format!("listing versions in {bucket}")),
+        };
+        let mut ids: Vec<ObjectIdentifier> = Vec::new();
+        for v in page.versions() {
+            ids.push(ObjectIdentifier::builder().key(v.key().unwrap_or_default()).set_version_id(v.version_id().map(String::from)).build()?);
+        }
+        for m in page.delete_markers() {
+            ids.push(ObjectIdentifier::builder().key(m.key().unwrap_or_default()).set_version_id(m.version_id().map(String::from)).build()?);
+        }
+        if ids.is_empty() {
+            break;
+        }
+        for chunk in ids.chunks(1000) {
+            s3.delete_objects()
+                .bucket(bucket)
+                .delete(Delete::builder().set_objects(Some(chunk.to_vec())).quiet(true).build()?)
+                .send()
+                .await
+                .with_context(|| format!("emptying {bucket}"))?;
+        }
+    }
+    match s3.delete_bucket().bucket(bucket).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("deleting bucket {bucket}")),
+    }
+}
+
+/// Writes a state object: its body is either in the resource (`body`) or an artifact named by key.
+pub async fn put_object(ctx: &Ctx<'_>, want: &Resource) -> Result<String> {
+    let key = &want.address.name;
+    let body: Vec<u8> = match (want.value("body"), ctx.artifacts.get(key)) {
+        (Some(b), _) => b.as_bytes().to_vec(),
+        (None, Some(b)) => b.clone(),
+        (None, None) => bail!("no content for s3 object {key}: the plan names content this run does not have"),
+    };
+    let sha = sha256_hex(&body);
+    if want.value("sha256") != Some(sha.as_str()) {
+        bail!("content of {key} does not match the planned hash; plan again");
+    }
+    ctx.aws
+        .s3(ctx.home())
+        .put_object()
+        .bucket(ctx.names.bucket())
+        .key(key)
+        .metadata("sha256", &sha)
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .with_context(|| format!("writing s3://{}/{key}", ctx.names.bucket()))?;
+    Ok(key.clone())
+}
+
+pub async fn delete_object(ctx: &Ctx<'_>, key: &str) -> Result<()> {
+    ctx.aws
+        .s3(ctx.home())
+        .delete_object()
+        .bucket(ctx.names.bucket())
+        .key(key)
+        .send()
+        .await
+        .with_context(|| format!("deleting s3://{}/{key}", ctx.names.bucket()))?;
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! Per candidate region: the database security group (closed unless the env file lists CIDRs) and
+//! the imported SSH key pair. Both are found by their `spotctl:env` tag in one describe call each.
+
+use super::Ctx;
+use crate::error::is_not_found;
+use anyhow::{Context, Result};
+use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, ResourceType, Tag, TagSpecification};
+use spotctl_core::names::{TAG_ENV, TAG_SPEC};
+use spotctl_core::plan::{Address, Kind, LiveResource, Resource};
+
+pub(crate) fn env_filter(ctx: &Ctx<'_>) -> Filter {
+    Filter::builder().name(format!("tag:{TAG_ENV}")).values(&ctx.names.env).build()
+}
+
+pub(crate) fn tag_spec(ctx: &Ctx<'_>, rt: ResourceType, kind: &str, extra: &[(&str, &str)]) -> TagSpecification {
+    let mut tags: Vec<Tag> = ctx.tags(kind).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+    tags.extend(extra.iter().map(|(k, v)| Tag::builder().key(*k).value(*v).build()));
+    TagSpecification::builder().resource_type(rt).set_tags(Some(tags)).build()
+}
+
+fn rules_of(perms: &[IpPermission]) -> Vec<String> {
+    let mut rules = Vec::new();
+    for p in perms {
+        let proto = p.ip_protocol().unwrap_or("-1");
+        let port = p.from_port().map(|x| x.to_string()).unwrap_or_else(|| "all".into());
+        for r in p.ip_ranges() {
+            rules.push(format!("{proto}/{port}/{}", r.cidr_ip().unwrap_or_default()));
+        }
+        for r in p.ipv6_ranges() {
+            rules.push(format!("{proto}/{port}/{}", r.cidr_ipv6().unwrap_or_default()));
+        }
+    }
+    rules.sort();
+    rules
+}
+
+fn permission(rule: &str) -> Option<IpPermission> {
+    let mut parts = rule.splitn(3, '/');
+    let (proto, port, cidr) = (parts.next()?, parts.next()?.parse::<i32>().ok()?, parts.next()?);
+    let b = IpPermission::builder().ip_protocol(proto).from_port(port).to_port(port);
+    Some(if cidr.contains(':') {
+        b.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(cidr).build()).build()
+    } else {
+        b.ip_ranges(IpRange::builder().cidr_ip(cidr).build()).build()
+    })
+}
+
+pub async fn discover(ctx: &Ctx<'_>, region: &str) -> Result<Vec<LiveResource>> {
+    let ec2 = ctx.aws.ec2(region);
+    let mut out = Vec::new();
+    let groups = ec2
+        .describe_security_groups()
+        .filters(env_filter(ctx))
+        .send()
+        .await
+        .with_context(|| format!("listing security groups in {region}"))?;
+    for g in groups.security_groups() {
+        let name = g.group_name().unwrap_or_default();
+        out.push(
+            LiveResource::new(Address::new(Kind::SecurityGroup, region, name), g.group_id().unwrap_or_default())
+                .with("vpc", g.vpc_id().unwrap_or_default())
+                .with("ingress", serde_json::to_string(&rules_of(g.ip_permissions()))?),
+        );
+    }
+    let keys = ec2
+        .describe_key_pairs()
+        .filters(env_filter(ctx))
+        .send()
+        .await
+        .with_context(|| format!("listing key pairs in {region}"))?;
+    for k in keys.key_pairs() {
+        let spec = k.tags().iter().find(|t| t.key() == Some(TAG_SPEC)).and_then(|t| t.value()).unwrap_or_default();
+        out.push(
+            LiveResource::new(
+                Address::new(Kind::KeyPair, region, k.key_name().unwrap_or_default()),
+                k.key_pair_id().unwrap_or_default(),
+            )
+            .with("public_key_sha256", spec),
+        );
+    }
+    Ok(out)
+}
+
+pub async fn create_group(ctx: &Ctx<'_>, want: &Resource) -> Result<String> {
+    let region = &want.address.region;
+    let ec2 = ctx.aws.ec2(region);
+    let out = ec2
+        .create_security_group()
+        .group_name(&want.address.name)
+        .description(format!("spotctl {}: database access (closed unless the env file opens it)", ctx.names.env))
+        .vpc_id(want.value("vpc").unwrap_or_default())
+        .tag_specifications(tag_spec(ctx, ResourceType::SecurityGroup, "db-security-group", &[]))
+        .send()
+        .await
+        .with_context(|| format!("creating security group {} in {region}", want.address.name))?;
+    let id = out.group_id().unwrap_or_default().to_string();
+    set_ingress(ctx, region, &id, &[], want).await?;
+    Ok(id)
+}
+
+/// Revokes what is no longer wanted and authorises what is new.
+pub async fn set_ingress(ctx: &Ctx<'_>, region: &str, id: &str, live: &[String], want: &Resource) -> Result<()> {
+    let wanted: Vec<String> = serde_json::from_str(want.value("ingress").unwrap_or("[]"))?;
+    let ec2 = ctx.aws.ec2(region);
+    let revoke: Vec<IpPermission> = live.iter().filter(|r| !wanted.contains(r)).filter_map(|r| permission(r)).collect();
+    let grant: Vec<IpPermission> = wanted.iter().filter(|r| !live.contains(r)).filter_map(|r| permission(r)).collect();
+    if !revoke.is_empty() {
+        ec2.revoke_security_group_ingress().group_id(id).set_ip_permissions(Some(revoke)).send().await?;
+    }
+    if !grant.is_empty() {
+        ec2.authorize_security_group_ingress().group_id(id).set_ip_permissions(Some(grant)).send().await?;
+    }
+    Ok(())
+}
+
+pub async fn delete_group(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<()> {
+    match ctx.aws.ec2(region).delete_security_group().group_id(id).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("deleting security group {id} in {region}")),
+    }
+}
+
+pub async fn import_key(ctx: &Ctx<'_>, want: &Resource) -> Result<String> {
+    let region = &want.address.region;
+    let sha = want.value("public_key_sha256").unwrap_or_default();
+    let out = ctx
+        .aws
+        .ec2(region)
+        .import_key_pair()
+        .key_name(&want.address.name)
+        .public_key_material(aws_smithy_types::Blob::new(want.value("public_key").unwrap_or_default().as_bytes()))
+        .tag_specifications(tag_spec(ctx, ResourceType::KeyPair, "key-pair", &[(TAG_SPEC, sha)]))
+        .send()
+        .await
+        .with_context(|| format!("importing key pair {} into {region}", want.address.name))?;
+    Ok(out.key_pair_id().unwrap_or_default().to_string())
+}
+
+pub async fn delete_key(ctx: &Ctx<'_>, region: &str, name: &str) -> Result<()> {
+    match ctx.aws.ec2(region).delete_key_pair().key_name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("deleting key pair {name} in {region}")),
+    }
+}
+
+/// Parses the live ingress attribute back into rules.
+pub fn live_rules(live: Option<&std::collections::BTreeMap<String, String>>) -> Vec<String> {
+    live.and_then(|l| l.get("ingress")).and_then(|v| serde_json::from_str(v).ok()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_round_trip_through_permissions() {
+        let rules = vec!["tcp/22/10.0.0.0/8".to_string(), "tcp/3306/2001:db8::/32".to_string()];
+        let perms: Vec<IpPermission> = rules.iter().filter_map(|r| permission(r)).collect();
+        assert_eq!(rules_of(&perms), rules);
+    }
+}

@@ -1,0 +1,69 @@
+//! The MySQL application password: generated once at apply, kept only as an SSM SecureString.
+//! spotctl never prints, logs or stores it elsewhere; the instance reads it at boot.
+
+use super::Ctx;
+use crate::error::is_not_found;
+use anyhow::{Context, Result};
+use aws_sdk_ssm::types::{ParameterStringFilter, ParameterType, Tag};
+use base64::Engine as _;
+use spotctl_core::plan::{Address, Kind, LiveResource, Resource};
+use std::io::Read;
+
+pub async fn discover(ctx: &Ctx<'_>) -> Result<Vec<LiveResource>> {
+    let name = ctx.names.password_parameter();
+    let out = ctx
+        .aws
+        .ssm(ctx.home())
+        .describe_parameters()
+        .parameter_filters(ParameterStringFilter::builder().key("Name").option("Equals").values(&name).build()?)
+        .send()
+        .await
+        .context("looking up the password parameter")?;
+    Ok(out
+        .parameters()
+        .iter()
+        .filter(|p| p.name() == Some(name.as_str()))
+        .map(|p| {
+            LiveResource::new(Address::new(Kind::Parameter, ctx.home(), &name), &name)
+                .with("type", p.r#type().map(|t| t.as_str()).unwrap_or_default())
+        })
+        .collect())
+}
+
+/// 32 random bytes from the OS, URL-safe base64: 43 characters, no quoting trouble in SQL or shell.
+fn generate_password() -> Result<String> {
+    let mut buf = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .context("reading /dev/urandom for the database password")?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf))
+}
+
+pub async fn create(ctx: &Ctx<'_>, want: &Resource) -> Result<String> {
+    let name = &want.address.name;
+    let tags: Vec<Tag> = ctx
+        .tags("db-password")
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect::<Result<_, _>>()?;
+    ctx.aws
+        .ssm(ctx.home())
+        .put_parameter()
+        .name(name)
+        .description(format!("spotctl {}: MySQL password of the `app` user", ctx.names.env))
+        .r#type(ParameterType::SecureString)
+        .value(generate_password()?)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .with_context(|| format!("storing the generated password in {name}"))?;
+    Ok(name.clone())
+}
+
+pub async fn delete(ctx: &Ctx<'_>, name: &str) -> Result<()> {
+    match ctx.aws.ssm(ctx.home()).delete_parameter().name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("deleting parameter {name}")),
+    }
+}

@@ -1,0 +1,17 @@
+//! Real servers for spotctl's tests, each on a free 127.0.0.1 port and killed when dropped.
+//!
+//! `Moto` is the AWS API emulator (moto server, installed by `tests/setup.sh`). What moto lacks —
+//! `GetSpotPlacementScores`, the instance metadata service — has small stand-ins here.
+
+pub mod http;
+pub mod imds;
+pub mod moto;
+pub mod sps;
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}

@@ -1,0 +1,167 @@
+//! The whole life cycle against a real moto server, through the real binary:
+//! plan → apply → plan is empty → handle an event → fis start/status → destroy → nothing remains.
+
+mod support;
+
+use spotctl_aws::clients::Aws;
+use spotctl_testkit::moto::Moto;
+use support::{path_str, spotctl, stderr, stdout, temp_env};
+
+const REGIONS: [&str; 2] = ["ap-northeast-1", "ap-northeast-3"];
+
+/// Everything tagged `spotctl:env = dev`, or named for it, that moto still has, as readable lines.
+async fn leftovers(aws: &Aws) -> Vec<String> {
+    let mut left = Vec::new();
+    for region in REGIONS {
+        let ec2 = aws.ec2(region);
+        let env_filter = aws_sdk_ec2::types::Filter::builder().name("tag:spotctl:env").values("dev").build();
+        let inst = ec2.describe_instances().filters(env_filter.clone()).send().await.expect("describe instances");
+        for i in inst.reservations().iter().flat_map(|r| r.instances()) {
+            let state = i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default();
+            if state != "terminated" {
+                left.push(format!("instance {} ({state}) in {region}", i.instance_id().unwrap_or_default()));
+            }
+        }
+        let sgs = ec2.describe_security_groups().filters(env_filter.clone()).send().await.expect("describe sgs");
+        left.extend(sgs.security_groups().iter().map(|g| format!("sg {} in {region}", g.group_id().unwrap_or_default())));
+        let keys = ec2.describe_key_pairs().filters(env_filter).send().await.expect("describe keys");
+        left.extend(keys.key_pairs().iter().map(|k| format!("key {} in {region}", k.key_name().unwrap_or_default())));
+        let rules = aws.events(region).list_rules().name_prefix("spotctl-dev-").send().await.expect("list rules");
+        left.extend(rules.rules().iter().map(|r| format!("rule {} in {region}", r.name().unwrap_or_default())));
+        let fis = aws.fis(region).list_experiment_templates().send().await.expect("list fis");
+        left.extend(
+            fis.experiment_templates()
+                .iter()
+                .filter(|t| t.tags().and_then(|m| m.get("spotctl:env")).is_some_and(|v| v == "dev"))
+                .map(|t| format!("fis template {} in {region}", t.id().unwrap_or_default())),
+        );
+    }
+    let fns = aws.lambda("ap-northeast-1").list_functions().send().await.expect("list functions");
+    left.extend(
+        fns.functions()
+            .iter()
+            .filter(|f| f.function_name().is_some_and(|n| n.starts_with("spotctl-dev-")))
+            .map(|f| format!("function {}", f.function_name().unwrap_or_default())),
+    );
+    let roles = aws.iam().list_roles().path_prefix("/spotctl/dev/").send().await.expect("list roles");
+    left.extend(roles.roles().iter().map(|r| format!("role {}", r.role_name())));
+    let profiles =
+        aws.iam().list_instance_profiles().path_prefix("/spotctl/dev/").send().await.expect("list profiles");
+    left.extend(profiles.instance_profiles().iter().map(|p| format!("profile {}", p.instance_profile_name())));
+    let buckets = aws.s3("ap-northeast-1").list_buckets().send().await.expect("list buckets");
+    left.extend(
+        buckets
+            .buckets()
+            .iter()
+            .filter_map(|b| b.name())
+            .filter(|n| n.starts_with("spotctl-dev-"))
+            .map(|n| format!("bucket {n}")),
+    );
+    let params = aws
+        .ssm("ap-northeast-1")
+        .describe_parameters()
+        .send()
+        .await
+        .expect("describe parameters");
+    left.extend(
+        params
+            .parameters()
+            .iter()
+            .filter_map(|p| p.name())
+            .filter(|n| n.starts_with("/spotctl/dev/"))
+            .map(|n| format!("parameter {n}")),
+    );
+    left
+}
+
+fn dev_in_two_regions(text: String) -> String {
+    let regions_line = text.lines().find(|l| l.trim_start().starts_with("regions")).expect("regions key").to_string();
+    text.replace(&regions_line, "regions = [\"ap-northeast-1\", \"ap-northeast-3\"]")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_apply_plan_fis_handle_destroy() {
+    let moto = Moto::start();
+    let env = temp_env("dev", dev_in_two_regions);
+    let dir = path_str(&env.dir);
+    let aws = Aws::for_emulator(&moto.endpoint()).await;
+
+    // A fresh env: the plan has changes (exit 2 with --detailed-exitcode) and touches nothing.
+    let out = spotctl(&moto).args(["plan", &dir, "--detailed-exitcode"]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(2), "plan: {}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("+   bucket spotctl-dev-"), "{text}");
+    assert!(text.contains("+   instance primary in ap-northeast-"), "{text}");
+    assert!(leftovers(&aws).await.is_empty(), "plan created something");
+
+    let out = spotctl(&moto).args(["apply", &dir, "--auto-approve"]).output().expect("runs");
+    assert!(out.status.success(), "apply: {}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("Apply complete"), "{}", stdout(&out));
+
+    // Converged: the second plan is empty, and cheap.
+    let out = spotctl(&moto).args(["plan", &dir, "--detailed-exitcode", "--output", "json"]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(0), "second plan: {}{}", stdout(&out), stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json plan");
+    assert_eq!(json["changes"].as_array().map(Vec::len), Some(0), "{json:#}");
+    let calls = json["calls"].as_object().expect("calls");
+    for (op, n) in calls {
+        let n = n.as_u64().unwrap_or(0);
+        let op_lc = op.to_ascii_lowercase();
+        let per_region = op_lc.starts_with("ec2:") || op_lc.starts_with("eventbridge:") || op_lc.starts_with("fis:");
+        let limit = if per_region { REGIONS.len() as u64 } else if op_lc == "iam:getrolepolicy" { 4 } else { 2 };
+        assert!(n <= limit, "a converged plan made {n} {op} calls (limit {limit}): {calls:?}");
+    }
+
+    // The handler, run locally on an event for the primary: recorded once, then a duplicate.
+    let primary = aws_primary(&aws).await;
+    let event = std::fs::read_to_string("tests/events/seed-interruption.json")
+        .expect("seed event")
+        .replace("i-0abcd1234efgh5678", &primary.0)
+        .replace("us-west-2", &primary.1);
+    let event_file = env.root.join("event.json");
+    std::fs::write(&event_file, event).expect("write event");
+    let out = spotctl(&moto).args(["handle", &dir, "--event", &path_str(&event_file)]).output().expect("runs");
+    assert!(out.status.success(), "handle: {}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("\"outcome\": \"recorded\""), "{}", stdout(&out));
+    let out = spotctl(&moto).args(["handle", &dir, "--event", &path_str(&event_file)]).output().expect("runs");
+    assert!(stdout(&out).contains("\"outcome\": \"duplicate\""), "{}", stdout(&out));
+    // The seed's own sample names an instance that is not ours: recorded as not ours, nothing else.
+    let out = spotctl(&moto).args(["handle", &dir, "--event", "tests/events/seed-interruption.json"]).output().expect("runs");
+    assert!(stdout(&out).contains("\"outcome\": \"not_ours\""), "{}{}", stdout(&out), stderr(&out));
+
+    let out = spotctl(&moto).args(["fis", "start", &dir]).output().expect("runs");
+    assert!(out.status.success(), "fis start: {}{}", stdout(&out), stderr(&out));
+    let id = stdout(&out).trim().to_string();
+    assert!(!id.is_empty());
+    let out = spotctl(&moto).args(["fis", "status", &dir]).output().expect("runs");
+    assert!(out.status.success(), "fis status: {}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).starts_with(&id), "{}", stdout(&out));
+
+    let out = spotctl(&moto).args(["destroy", &dir, "--auto-approve"]).output().expect("runs");
+    assert!(out.status.success(), "destroy: {}{}", stdout(&out), stderr(&out));
+    let left = leftovers(&aws).await;
+    assert!(left.is_empty(), "destroy left: {left:#?}");
+
+    // And destroy of a destroyed env is a no-op.
+    let out = spotctl(&moto).args(["destroy", &dir, "--auto-approve"]).output().expect("runs");
+    assert!(out.status.success(), "second destroy: {}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("Nothing to destroy"), "{}", stdout(&out));
+}
+
+/// The running primary's (instance id, region), read directly from EC2.
+async fn aws_primary(aws: &Aws) -> (String, String) {
+    for region in REGIONS {
+        let out = aws
+            .ec2(region)
+            .describe_instances()
+            .filters(aws_sdk_ec2::types::Filter::builder().name("tag:spotctl:role").values("primary").build())
+            .filters(aws_sdk_ec2::types::Filter::builder().name("instance-state-name").values("running").build())
+            .send()
+            .await
+            .expect("describe");
+        if let Some(i) = out.reservations().iter().flat_map(|r| r.instances()).next() {
+            return (i.instance_id().unwrap_or_default().to_string(), region.to_string());
+        }
+    }
+    panic!("no running primary after apply");
+}
