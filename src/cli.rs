@@ -4,7 +4,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "spotctl", version, about = "Keep a MySQL database on the cheapest, safest EC2 spot capacity.")]
+#[command(
+    name = "spotctl",
+    version,
+    about = "Keep a MySQL database on the cheapest, safest EC2 spot capacity."
+)]
 pub struct Cli {
     /// More output: -v shows AWS call counts and progress details, -vv debug logs.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]

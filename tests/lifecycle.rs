@@ -15,19 +15,30 @@ async fn leftovers(aws: &Aws) -> Vec<String> {
     for region in REGIONS {
         let ec2 = aws.ec2(region);
         let env_filter = aws_sdk_ec2::types::Filter::builder().name("tag:spotctl:env").values("dev").build();
-        let inst = ec2.describe_instances().filters(env_filter.clone()).send().await.expect("describe instances");
+        let inst =
+            ec2.describe_instances().filters(env_filter.clone()).send().await.expect("describe instances");
         for i in inst.reservations().iter().flat_map(|r| r.instances()) {
             let state = i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default();
             if state != "terminated" {
                 left.push(format!("instance {} ({state}) in {region}", i.instance_id().unwrap_or_default()));
             }
         }
-        let sgs = ec2.describe_security_groups().filters(env_filter.clone()).send().await.expect("describe sgs");
-        left.extend(sgs.security_groups().iter().map(|g| format!("sg {} in {region}", g.group_id().unwrap_or_default())));
+        let sgs =
+            ec2.describe_security_groups().filters(env_filter.clone()).send().await.expect("describe sgs");
+        left.extend(
+            sgs.security_groups()
+                .iter()
+                .map(|g| format!("sg {} in {region}", g.group_id().unwrap_or_default())),
+        );
         let keys = ec2.describe_key_pairs().filters(env_filter).send().await.expect("describe keys");
-        left.extend(keys.key_pairs().iter().map(|k| format!("key {} in {region}", k.key_name().unwrap_or_default())));
-        let rules = aws.events(region).list_rules().name_prefix("spotctl-dev-").send().await.expect("list rules");
-        left.extend(rules.rules().iter().map(|r| format!("rule {} in {region}", r.name().unwrap_or_default())));
+        left.extend(
+            keys.key_pairs().iter().map(|k| format!("key {} in {region}", k.key_name().unwrap_or_default())),
+        );
+        let rules =
+            aws.events(region).list_rules().name_prefix("spotctl-dev-").send().await.expect("list rules");
+        left.extend(
+            rules.rules().iter().map(|r| format!("rule {} in {region}", r.name().unwrap_or_default())),
+        );
         let fis = aws.fis(region).list_experiment_templates().send().await.expect("list fis");
         left.extend(
             fis.experiment_templates()
@@ -47,7 +58,9 @@ async fn leftovers(aws: &Aws) -> Vec<String> {
     left.extend(roles.roles().iter().map(|r| format!("role {}", r.role_name())));
     let profiles =
         aws.iam().list_instance_profiles().path_prefix("/spotctl/dev/").send().await.expect("list profiles");
-    left.extend(profiles.instance_profiles().iter().map(|p| format!("profile {}", p.instance_profile_name())));
+    left.extend(
+        profiles.instance_profiles().iter().map(|p| format!("profile {}", p.instance_profile_name())),
+    );
     let buckets = aws.s3("ap-northeast-1").list_buckets().send().await.expect("list buckets");
     left.extend(
         buckets
@@ -57,12 +70,7 @@ async fn leftovers(aws: &Aws) -> Vec<String> {
             .filter(|n| n.starts_with("spotctl-dev-"))
             .map(|n| format!("bucket {n}")),
     );
-    let params = aws
-        .ssm("ap-northeast-1")
-        .describe_parameters()
-        .send()
-        .await
-        .expect("describe parameters");
+    let params = aws.ssm("ap-northeast-1").describe_parameters().send().await.expect("describe parameters");
     left.extend(
         params
             .parameters()
@@ -75,7 +83,8 @@ async fn leftovers(aws: &Aws) -> Vec<String> {
 }
 
 fn dev_in_two_regions(text: String) -> String {
-    let regions_line = text.lines().find(|l| l.trim_start().starts_with("regions")).expect("regions key").to_string();
+    let regions_line =
+        text.lines().find(|l| l.trim_start().starts_with("regions")).expect("regions key").to_string();
     text.replace(&regions_line, "regions = [\"ap-northeast-1\", \"ap-northeast-3\"]")
 }
 
@@ -99,7 +108,10 @@ async fn plan_apply_plan_fis_handle_destroy() {
     assert!(stdout(&out).contains("Apply complete"), "{}", stdout(&out));
 
     // Converged: the second plan is empty, and cheap.
-    let out = spotctl(&moto).args(["plan", &dir, "--detailed-exitcode", "--output", "json"]).output().expect("runs");
+    let out = spotctl(&moto)
+        .args(["plan", &dir, "--detailed-exitcode", "--output", "json"])
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(0), "second plan: {}{}", stdout(&out), stderr(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json plan");
     assert_eq!(json["changes"].as_array().map(Vec::len), Some(0), "{json:#}");
@@ -107,8 +119,15 @@ async fn plan_apply_plan_fis_handle_destroy() {
     for (op, n) in calls {
         let n = n.as_u64().unwrap_or(0);
         let op_lc = op.to_ascii_lowercase();
-        let per_region = op_lc.starts_with("ec2:") || op_lc.starts_with("eventbridge:") || op_lc.starts_with("fis:");
-        let limit = if per_region { REGIONS.len() as u64 } else if op_lc == "iam:getrolepolicy" { 4 } else { 2 };
+        let per_region =
+            op_lc.starts_with("ec2:") || op_lc.starts_with("eventbridge:") || op_lc.starts_with("fis:");
+        let limit = if per_region {
+            REGIONS.len() as u64
+        } else if op_lc == "iam:getrolepolicy" {
+            4
+        } else {
+            2
+        };
         assert!(n <= limit, "a converged plan made {n} {op} calls (limit {limit}): {calls:?}");
     }
 
@@ -120,13 +139,18 @@ async fn plan_apply_plan_fis_handle_destroy() {
         .replace("us-west-2", &primary.1);
     let event_file = env.root.join("event.json");
     std::fs::write(&event_file, event).expect("write event");
-    let out = spotctl(&moto).args(["handle", &dir, "--event", &path_str(&event_file)]).output().expect("runs");
+    let out =
+        spotctl(&moto).args(["handle", &dir, "--event", &path_str(&event_file)]).output().expect("runs");
     assert!(out.status.success(), "handle: {}{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("\"outcome\": \"recorded\""), "{}", stdout(&out));
-    let out = spotctl(&moto).args(["handle", &dir, "--event", &path_str(&event_file)]).output().expect("runs");
+    let out =
+        spotctl(&moto).args(["handle", &dir, "--event", &path_str(&event_file)]).output().expect("runs");
     assert!(stdout(&out).contains("\"outcome\": \"duplicate\""), "{}", stdout(&out));
     // The seed's own sample names an instance that is not ours: recorded as not ours, nothing else.
-    let out = spotctl(&moto).args(["handle", &dir, "--event", "tests/events/seed-interruption.json"]).output().expect("runs");
+    let out = spotctl(&moto)
+        .args(["handle", &dir, "--event", "tests/events/seed-interruption.json"])
+        .output()
+        .expect("runs");
     assert!(stdout(&out).contains("\"outcome\": \"not_ours\""), "{}{}", stdout(&out), stderr(&out));
 
     let out = spotctl(&moto).args(["fis", "start", &dir]).output().expect("runs");
@@ -155,7 +179,9 @@ async fn aws_primary(aws: &Aws) -> (String, String) {
             .ec2(region)
             .describe_instances()
             .filters(aws_sdk_ec2::types::Filter::builder().name("tag:spotctl:role").values("primary").build())
-            .filters(aws_sdk_ec2::types::Filter::builder().name("instance-state-name").values("running").build())
+            .filters(
+                aws_sdk_ec2::types::Filter::builder().name("instance-state-name").values("running").build(),
+            )
             .send()
             .await
             .expect("describe");

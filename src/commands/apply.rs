@@ -24,7 +24,10 @@ pub struct ApplyArgs {
 /// Asks on the terminal; anything but `yes` declines. Without a terminal, refuses to guess.
 pub fn confirm(question: &str) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
-        return Err(BadInput(format!("{question} needs an answer, and stdin is not a terminal; pass --auto-approve")).into());
+        return Err(BadInput(format!(
+            "{question} needs an answer, and stdin is not a terminal; pass --auto-approve"
+        ))
+        .into());
     }
     print!("{question} Only 'yes' will be accepted: ");
     std::io::stdout().flush()?;

@@ -45,7 +45,10 @@ pub async fn exec(args: FisArgs, verbose: u8) -> Result<Outcome> {
             let env = super::open_env(&env.env_dir).await?;
             let status = experiment_status(&env, id.as_deref()).await?;
             let Some(s) = status else {
-                return Err(BadInput("no FIS experiment was started for this env and no id was given".into()).into());
+                return Err(BadInput(
+                    "no FIS experiment was started for this env and no id was given".into(),
+                )
+                .into());
             };
             println!("{} {} in {}: {}", s.id, s.state, s.region, s.reason);
             super::print_calls(&env.aws.calls, verbose);

@@ -18,10 +18,12 @@ pub fn run() -> Result<Outcome> {
         let aws = Aws::load().await;
         let handler = std::sync::Arc::new(tokio::sync::OnceCell::<HandlerEnv>::new());
         lambda_runtime::run(service_fn(move |ev: LambdaEvent<serde_json::Value>| {
-            let (handler, aws, env, bucket, home) = (handler.clone(), aws.clone(), env.clone(), bucket.clone(), home.clone());
+            let (handler, aws, env, bucket, home) =
+                (handler.clone(), aws.clone(), env.clone(), bucket.clone(), home.clone());
             async move {
                 // The account is the one the function runs in: the fourth field of its ARN.
-                let account = ev.context.invoked_function_arn.split(':').nth(4).unwrap_or_default().to_string();
+                let account =
+                    ev.context.invoked_function_arn.split(':').nth(4).unwrap_or_default().to_string();
                 let h = handler
                     .get_or_init(|| async { HandlerEnv::from_lambda(aws, &env, &bucket, &home, &account) })
                     .await;

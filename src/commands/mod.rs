@@ -22,7 +22,10 @@ use std::path::Path;
 
 pub fn run(cli: Cli) -> Result<Outcome> {
     let verbose = cli.verbose;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     rt.block_on(async move {
         match cli.command {
             Command::Plan(a) => plan::exec(a, verbose).await,

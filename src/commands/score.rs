@@ -50,7 +50,12 @@ pub async fn exec(args: ScoreArgs, verbose: u8) -> Result<Outcome> {
                 eprintln!("warning: {w}");
             }
             let a = &scored.sources.advisor;
-            println!("advisor: {:?} ({}){}", a.kind, a.snapshot, a.fetched_at_unix.map(|t| format!(", fetched at unix {t}")).unwrap_or_default());
+            println!(
+                "advisor: {:?} ({}){}",
+                a.kind,
+                a.snapshot,
+                a.fetched_at_unix.map(|t| format!(", fetched at unix {t}")).unwrap_or_default()
+            );
             println!("sps:     {}", scored.sources.sps);
             println!("prices:  {}\n", scored.sources.prices);
             print!("{}", render_table(&scored.ranking));

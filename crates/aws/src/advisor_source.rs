@@ -50,7 +50,8 @@ pub async fn load(store: Option<&S3Store>, now_unix: i64) -> (AdvisorData, Advis
                 if let Some(body) = cached {
                     if let Some(s) = store {
                         if let Err(e) = s.put(keys::ADVISOR, body.clone()).await {
-                            notes.push(format!("could not cache the advisor feed in the state bucket: {e:#}"));
+                            notes
+                                .push(format!("could not cache the advisor feed in the state bucket: {e:#}"));
                         }
                     }
                     if let Some(path) = local_cache() {
@@ -58,7 +59,11 @@ pub async fn load(store: Option<&S3Store>, now_unix: i64) -> (AdvisorData, Advis
                         let _ = std::fs::write(&path, body);
                     }
                 }
-                let source = AdvisorSource { kind: SourceKind::Live, fetched_at_unix: Some(now_unix), snapshot: feed_url() };
+                let source = AdvisorSource {
+                    kind: SourceKind::Live,
+                    fetched_at_unix: Some(now_unix),
+                    snapshot: feed_url(),
+                };
                 return (data, source, notes);
             }
             Err(e) => notes.push(format!("the live advisor feed did not parse: {e}")),
@@ -68,7 +73,11 @@ pub async fn load(store: Option<&S3Store>, now_unix: i64) -> (AdvisorData, Advis
     if let Some(s) = store {
         if let Ok(Some(v)) = s.get(keys::ADVISOR).await {
             if let Some((data, at)) = parse_cached(&v.body) {
-                let source = AdvisorSource { kind: SourceKind::Cached, fetched_at_unix: Some(at), snapshot: format!("s3://{}/{}", s.bucket, keys::ADVISOR) };
+                let source = AdvisorSource {
+                    kind: SourceKind::Cached,
+                    fetched_at_unix: Some(at),
+                    snapshot: format!("s3://{}/{}", s.bucket, keys::ADVISOR),
+                };
                 return (data, source, notes);
             }
         }
@@ -76,13 +85,21 @@ pub async fn load(store: Option<&S3Store>, now_unix: i64) -> (AdvisorData, Advis
     if let Some(path) = local_cache() {
         if let Ok(bytes) = std::fs::read(&path) {
             if let Some((data, at)) = parse_cached(&bytes) {
-                let source = AdvisorSource { kind: SourceKind::Cached, fetched_at_unix: Some(at), snapshot: path.display().to_string() };
+                let source = AdvisorSource {
+                    kind: SourceKind::Cached,
+                    fetched_at_unix: Some(at),
+                    snapshot: path.display().to_string(),
+                };
                 return (data, source, notes);
             }
         }
     }
     notes.push(format!("using the advisor snapshot built into spotctl ({EMBEDDED_ADVISOR_SNAPSHOT})"));
-    let source = AdvisorSource { kind: SourceKind::Embedded, fetched_at_unix: None, snapshot: EMBEDDED_ADVISOR_SNAPSHOT.to_string() };
+    let source = AdvisorSource {
+        kind: SourceKind::Embedded,
+        fetched_at_unix: None,
+        snapshot: EMBEDDED_ADVISOR_SNAPSHOT.to_string(),
+    };
     (AdvisorData::embedded(), source, notes)
 }
 

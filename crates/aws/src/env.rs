@@ -93,15 +93,19 @@ impl Env {
         let ctx = Ctx { aws: &self.aws, names: &self.names, regions: &search, artifacts: &artifacts };
         progress.tick("reading live state");
         let object_keys = vec![keys::ENV.to_string(), code_key.clone()];
-        let (live, vpcs) = tokio::try_join!(discover(&ctx, &object_keys), default_vpcs(&self.aws, &self.regions))?;
+        let (live, vpcs) =
+            tokio::try_join!(discover(&ctx, &object_keys), default_vpcs(&self.aws, &self.regions))?;
 
-        let primary = match live.iter().find(|r| r.address.kind == Kind::Instance && r.address.name == "primary") {
-            Some(p) => PrimarySpec::Existing { region: p.address.region.clone() },
-            None => {
-                progress.tick("choosing a placement for the primary");
-                PrimarySpec::Launch(placement_facts::choose_launch(&self.aws, &self.loaded, &self.names).await?)
-            }
-        };
+        let primary =
+            match live.iter().find(|r| r.address.kind == Kind::Instance && r.address.name == "primary") {
+                Some(p) => PrimarySpec::Existing { region: p.address.region.clone() },
+                None => {
+                    progress.tick("choosing a placement for the primary");
+                    PrimarySpec::Launch(
+                        placement_facts::choose_launch(&self.aws, &self.loaded, &self.names).await?,
+                    )
+                }
+            };
         let env_json = self.stored_env()?;
         let input = DesiredInput {
             names: self.names.clone(),
@@ -135,9 +139,16 @@ impl Env {
         if planned.plan.is_empty() {
             return Ok(0);
         }
-        let ctx = Ctx { aws: &self.aws, names: &self.names, regions: &planned.regions, artifacts: &planned.artifacts };
+        let ctx = Ctx {
+            aws: &self.aws,
+            names: &self.names,
+            regions: &planned.regions,
+            artifacts: &planned.artifacts,
+        };
         // The lock lives in the bucket: make sure the bucket exists first (idempotent).
-        if let Some(c) = planned.plan.changes.iter().find(|c| c.address.kind == Kind::Bucket && c.desired.is_some()) {
+        if let Some(c) =
+            planned.plan.changes.iter().find(|c| c.address.kind == Kind::Bucket && c.desired.is_some())
+        {
             if let Some(want) = &c.desired {
                 progress.tick("creating the state bucket");
                 bucket::create_bucket(&ctx, want).await?;
@@ -168,7 +179,12 @@ impl Env {
 
     /// Destroys, then terminates any standby a handoff left behind (they are the env's too).
     pub async fn destroy(&self, planned: &Planned, progress: &Progress) -> Result<usize> {
-        let ctx = Ctx { aws: &self.aws, names: &self.names, regions: &planned.regions, artifacts: &planned.artifacts };
+        let ctx = Ctx {
+            aws: &self.aws,
+            names: &self.names,
+            regions: &planned.regions,
+            artifacts: &planned.artifacts,
+        };
         let lock = match Lock::acquire(&self.store(), &LockInfo::here("destroy")).await {
             Ok(l) => Some(l),
             // No bucket, no lock to take: nothing else can be running against this env.
@@ -194,7 +210,9 @@ async fn default_vpcs(aws: &Aws, regions: &[String]) -> Result<BTreeMap<String, 
             .await
             .with_context(|| format!("finding the default VPC in {region}"))?;
         let vpc = out.vpcs().first().and_then(|v| v.vpc_id()).map(String::from).with_context(|| {
-            format!("{region} has no default VPC; spotctl places the database in the default VPC (see ARD.md)")
+            format!(
+                "{region} has no default VPC; spotctl places the database in the default VPC (see ARD.md)"
+            )
         })?;
         Ok::<_, anyhow::Error>((region.clone(), vpc))
     }))

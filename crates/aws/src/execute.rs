@@ -40,7 +40,8 @@ impl Executor<'_> {
     }
 
     async fn one(&self, c: &Change) -> Result<()> {
-        let what = format!("{} {} {} in {}", c.action.symbol(), c.address.kind, c.address.name, c.address.region);
+        let what =
+            format!("{} {} {} in {}", c.action.symbol(), c.address.kind, c.address.name, c.address.region);
         self.progress.tick(&what);
         match c.action {
             Action::Create => self.create(c).await,
@@ -52,7 +53,13 @@ impl Executor<'_> {
             }
         }
         .with_context(|| format!("applying {} {}", c.action.symbol(), c.address))?;
-        self.progress.note(&format!("  {:<3} {} {} in {}", c.action.symbol(), c.address.kind, c.address.name, c.address.region));
+        self.progress.note(&format!(
+            "  {:<3} {} {} in {}",
+            c.action.symbol(),
+            c.address.kind,
+            c.address.name,
+            c.address.region
+        ));
         Ok(())
     }
 
@@ -89,7 +96,8 @@ impl Executor<'_> {
             Kind::IamRole => iam::update_role(ctx, want).await,
             Kind::InstanceProfile => iam::update_profile(ctx, want).await,
             Kind::SecurityGroup => {
-                network::set_ingress(ctx, &c.address.region, id, &network::live_rules(c.live.as_ref()), want).await
+                network::set_ingress(ctx, &c.address.region, id, &network::live_rules(c.live.as_ref()), want)
+                    .await
             }
             Kind::LambdaFunction => lambda::update(ctx, want, c.live.as_ref(), self.progress).await,
             Kind::LambdaPermission => {

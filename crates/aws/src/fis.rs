@@ -42,7 +42,12 @@ pub async fn start_on_primary(env: &Env) -> Result<Started> {
         bail!("the recorded primary {} is not running in {}", record.instance_id, record.region);
     };
     if primary.role != "primary" || primary.state != "running" {
-        bail!("instance {} is {} with role `{}`; FIS targets a running primary", primary.id, primary.state, primary.role);
+        bail!(
+            "instance {} is {} with role `{}`; FIS targets a running primary",
+            primary.id,
+            primary.state,
+            primary.role
+        );
     }
     let templates = fis_res::discover(&ctx, &record.region).await?;
     let Some(template) = templates.first() else {
@@ -61,8 +66,12 @@ pub async fn start_on_primary(env: &Env) -> Result<Started> {
         .await
         .with_context(|| format!("starting the FIS experiment in {}", record.region))?;
     let id = out.experiment().and_then(|e| e.id()).unwrap_or_default().to_string();
-    let started =
-        Started { id, region: record.region.clone(), template_id: template.id.clone(), instance_id: primary.id.clone() };
+    let started = Started {
+        id,
+        region: record.region.clone(),
+        template_id: template.id.clone(),
+        instance_id: primary.id.clone(),
+    };
     store.put(LAST, serde_json::to_vec_pretty(&started)?).await?;
     Ok(started)
 }

@@ -49,12 +49,16 @@ impl HandlerEnv {
 
     pub async fn handle(&self, raw: &[u8]) -> Result<Outcome, HandlerError> {
         let event = parse(raw).map_err(|e| HandlerError { message: e.to_string(), retryable: false })?;
-        let ours = self.belongs(&event).await.map_err(|e| HandlerError { message: format!("{e:#}"), retryable: true })?;
+        let ours = self
+            .belongs(&event)
+            .await
+            .map_err(|e| HandlerError { message: format!("{e:#}"), retryable: true })?;
         if let Some(reason) = ours {
             return Ok(Outcome::NotOurs { reason });
         }
         let key = format!("{}{}.json", keys::EVENTS, sanitize(&event.id));
-        let body = serde_json::to_vec_pretty(&event).map_err(|e| HandlerError { message: e.to_string(), retryable: false })?;
+        let body = serde_json::to_vec_pretty(&event)
+            .map_err(|e| HandlerError { message: e.to_string(), retryable: false })?;
         match self.store.put_if_absent(&key, body).await {
             Ok(Cas::Written) => Ok(Outcome::Recorded { key, next: next_step(&event) }),
             Ok(Cas::Conflict) => Ok(Outcome::Duplicate { key }),
@@ -65,14 +69,9 @@ impl HandlerEnv {
     /// `None` when the event is this env's; else why not.
     async fn belongs(&self, event: &Envelope) -> Result<Option<String>> {
         match &event.trigger {
-            Trigger::Interruption { instance_id, region, .. } | Trigger::Rebalance { instance_id, region } => {
-                let out = self
-                    .aws
-                    .ec2(region)
-                    .describe_instances()
-                    .instance_ids(instance_id)
-                    .send()
-                    .await;
+            Trigger::Interruption { instance_id, region, .. }
+            | Trigger::Rebalance { instance_id, region } => {
+                let out = self.aws.ec2(region).describe_instances().instance_ids(instance_id).send().await;
                 let out = match out {
                     Ok(o) => o,
                     Err(e) if crate::error::is_not_found(&e) => {
@@ -105,11 +104,17 @@ impl HandlerEnv {
 fn next_step(event: &Envelope) -> String {
     match &event.trigger {
         Trigger::Interruption { .. } => "handoff (interruption)".into(),
-        Trigger::Rebalance { .. } => "recorded; a rebalance recommendation alone does not move the database".into(),
+        Trigger::Rebalance { .. } => {
+            "recorded; a rebalance recommendation alone does not move the database".into()
+        }
         Trigger::Schedule { rule } if rule.ends_with("-relocation") => "relocation check".into(),
         Trigger::Schedule { .. } => "advisor refresh".into(),
         Trigger::FleetLaunch { success, .. } => {
-            if *success { "fleet failback check".into() } else { "fleet failover".into() }
+            if *success {
+                "fleet failback check".into()
+            } else {
+                "fleet failover".into()
+            }
         }
     }
 }

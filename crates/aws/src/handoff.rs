@@ -11,7 +11,7 @@ use crate::store::{Cas, S3Store};
 use anyhow::{bail, Context, Result};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use spotctl_core::desired::LaunchSpec;
-use spotctl_core::handoff::{lease_key, on_trigger, Cause, Handoff, HandlerDecision, InstanceRef, Step};
+use spotctl_core::handoff::{lease_key, on_trigger, Cause, HandlerDecision, Handoff, InstanceRef, Step};
 use spotctl_core::names::{keys, TAG_DRAIN};
 use spotctl_core::plan::{Kind, Resource};
 use spotctl_core::primary::PrimaryRecord;
@@ -84,7 +84,12 @@ pub async fn start(
                     .downcast_ref::<aws_sdk_ec2::error::SdkError<aws_sdk_ec2::operation::run_instances::RunInstancesError>>()
                     .and_then(|s| s.code().map(String::from));
                 if is_capacity_refusal(code.as_deref()) {
-                    progress.note(&format!("{} {} refused: {}", spec.az, spec.instance_type, code.unwrap_or_default()));
+                    progress.note(&format!(
+                        "{} {} refused: {}",
+                        spec.az,
+                        spec.instance_type,
+                        code.unwrap_or_default()
+                    ));
                     refusals.push(format!("{} {}", spec.az, spec.instance_type));
                     continue;
                 }

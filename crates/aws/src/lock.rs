@@ -21,19 +21,33 @@ pub struct LockInfo {
 impl LockInfo {
     pub fn here(command: &str) -> LockInfo {
         let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-        let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "unknown".into());
-        LockInfo { holder: format!("{user}@{host}"), command: command.to_string(), pid: std::process::id(), since_unix: now_unix() }
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "unknown".into());
+        LockInfo {
+            holder: format!("{user}@{host}"),
+            command: command.to_string(),
+            pid: std::process::id(),
+            since_unix: now_unix(),
+        }
     }
 }
 
 impl std::fmt::Display for LockInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} (pid {}, `{}`, since unix time {})", self.holder, self.pid, self.command, self.since_unix)
+        write!(
+            f,
+            "{} (pid {}, `{}`, since unix time {})",
+            self.holder, self.pid, self.command, self.since_unix
+        )
     }
 }
 
 pub fn now_unix() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// A held lock. Release it with `release`; dropping it without releasing leaves a stale lock, which

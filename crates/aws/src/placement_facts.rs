@@ -66,7 +66,11 @@ pub async fn region_facts(aws: &Aws, region: &str, types: &[String]) -> Result<R
         .filter(|z| z.zone_type().is_none_or(|t| t == "availability-zone"))
         .filter_map(|z| {
             let name = z.zone_name()?.to_string();
-            Some(Zone { subnet: subnet_of.get(&name).cloned(), id: z.zone_id().unwrap_or_default().to_string(), name })
+            Some(Zone {
+                subnet: subnet_of.get(&name).cloned(),
+                id: z.zone_id().unwrap_or_default().to_string(),
+                name,
+            })
         })
         .collect();
     zones.sort_by(|a, b| a.name.cmp(&b.name));
@@ -88,19 +92,25 @@ pub async fn region_facts(aws: &Aws, region: &str, types: &[String]) -> Result<R
 }
 
 pub async fn al2023_ami(aws: &Aws, region: &str) -> Result<String> {
-    let out = aws
-        .ssm(region)
-        .get_parameter()
-        .name(AL2023_PARAMETER)
-        .send()
-        .await
-        .with_context(|| format!("looking up the Amazon Linux 2023 AMI in {region} ({AL2023_PARAMETER})"))?;
+    let out =
+        aws.ssm(region).get_parameter().name(AL2023_PARAMETER).send().await.with_context(|| {
+            format!("looking up the Amazon Linux 2023 AMI in {region} ({AL2023_PARAMETER})")
+        })?;
     out.parameter().and_then(|p| p.value()).map(String::from).context("the AMI parameter has no value")
 }
 
 /// Facts for every candidate region, in parallel.
-pub async fn all_region_facts(aws: &Aws, regions: &[String], types: &[String]) -> Result<BTreeMap<String, RegionFacts>> {
-    let found = try_join_all(regions.iter().map(|r| async move { Ok::<_, anyhow::Error>((r.clone(), region_facts(aws, r, types).await?)) })).await?;
+pub async fn all_region_facts(
+    aws: &Aws,
+    regions: &[String],
+    types: &[String],
+) -> Result<BTreeMap<String, RegionFacts>> {
+    let found = try_join_all(
+        regions
+            .iter()
+            .map(|r| async move { Ok::<_, anyhow::Error>((r.clone(), region_facts(aws, r, types).await?)) }),
+    )
+    .await?;
     Ok(found.into_iter().collect())
 }
 
@@ -111,7 +121,10 @@ pub async fn choose_launch(aws: &Aws, loaded: &LoadedEnv, _names: &Names) -> Res
     let ranking = crate::placement_source::rank_env(loaded, &facts, None)?;
     for r in &ranking.entries {
         let c = &r.candidate;
-        let Some(subnet) = facts.get(&c.region).and_then(|f| f.zones.iter().find(|z| z.name == c.az)).and_then(|z| z.subnet.clone())
+        let Some(subnet) = facts
+            .get(&c.region)
+            .and_then(|f| f.zones.iter().find(|z| z.name == c.az))
+            .and_then(|z| z.subnet.clone())
         else {
             continue;
         };

@@ -11,7 +11,12 @@ use std::collections::BTreeMap;
 
 /// The SPS configuration an env asks about: stable across runs, so it costs one configuration.
 pub fn sps_config(loaded: &LoadedEnv) -> SpsConfig {
-    SpsConfig::new(&loaded.env.instance.types, &loaded.env.env.regions, loaded.env.instance.target_capacity, true)
+    SpsConfig::new(
+        &loaded.env.instance.types,
+        &loaded.env.env.regions,
+        loaded.env.instance.target_capacity,
+        true,
+    )
 }
 
 pub fn policy(loaded: &LoadedEnv) -> Policy {
@@ -27,7 +32,11 @@ pub fn policy(loaded: &LoadedEnv) -> Policy {
 }
 
 /// Candidates: every (region, zone, type) of the given regions and types that the facts know.
-pub fn candidates(regions: &[String], types: &[String], facts: &BTreeMap<String, RegionFacts>) -> Vec<Candidate> {
+pub fn candidates(
+    regions: &[String],
+    types: &[String],
+    facts: &BTreeMap<String, RegionFacts>,
+) -> Vec<Candidate> {
     let mut out = Vec::new();
     for region in regions {
         let Some(f) = facts.get(region) else { continue };
@@ -62,7 +71,11 @@ pub fn rank_with(
 
 /// The env's ranking with the embedded advisor data and no SPS (what apply uses when it must place
 /// the first primary; `spotctl score` and the handler use the full sources).
-pub fn rank_env(loaded: &LoadedEnv, facts: &BTreeMap<String, RegionFacts>, sps: Option<Vec<SpsScore>>) -> Result<Ranking> {
+pub fn rank_env(
+    loaded: &LoadedEnv,
+    facts: &BTreeMap<String, RegionFacts>,
+    sps: Option<Vec<SpsScore>>,
+) -> Result<Ranking> {
     let advisor = AdvisorData::embedded();
     let c = candidates(&loaded.env.env.regions, &loaded.env.instance.types, facts);
     Ok(rank_with(&c, &advisor, facts, sps, Vec::new(), &policy(loaded), crate::lock::now_unix()))

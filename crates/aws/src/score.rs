@@ -55,9 +55,18 @@ pub async fn score(aws: &Aws, loaded: &LoadedEnv, opts: &ScoreOptions) -> Result
 
     let (advisor, advisor_src) = match &opts.advisor_file {
         Some(path) => {
-            let bytes = std::fs::read(path).with_context(|| format!("reading advisor file {}", path.display()))?;
-            let data = AdvisorData::parse(&bytes).with_context(|| format!("{} is not a Spot Advisor feed", path.display()))?;
-            (data, AdvisorSource { kind: SourceKind::File, fetched_at_unix: None, snapshot: path.display().to_string() })
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading advisor file {}", path.display()))?;
+            let data = AdvisorData::parse(&bytes)
+                .with_context(|| format!("{} is not a Spot Advisor feed", path.display()))?;
+            (
+                data,
+                AdvisorSource {
+                    kind: SourceKind::File,
+                    fetched_at_unix: None,
+                    snapshot: path.display().to_string(),
+                },
+            )
         }
         None => {
             let (d, s, notes) = advisor_source::load(store.as_ref(), now).await;
@@ -65,15 +74,25 @@ pub async fn score(aws: &Aws, loaded: &LoadedEnv, opts: &ScoreOptions) -> Result
             (d, s)
         }
     };
-    let regions: Vec<String> = if opts.all_regions { advisor.regions().map(String::from).collect() } else { loaded.env.env.regions.clone() };
-    let types: Vec<String> = if opts.all_types { advisor.types().map(String::from).collect() } else { loaded.env.instance.types.clone() };
+    let regions: Vec<String> = if opts.all_regions {
+        advisor.regions().map(String::from).collect()
+    } else {
+        loaded.env.env.regions.clone()
+    };
+    let types: Vec<String> = if opts.all_types {
+        advisor.types().map(String::from).collect()
+    } else {
+        loaded.env.instance.types.clone()
+    };
     let facts = all_region_facts(aws, &regions, if opts.all_types { &[] } else { &types }).await?;
 
     let config = sps_config(loaded);
     let (sps, sps_source, sps_age) = match &opts.sps_file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading SPS file {}", path.display()))?;
-            let scores = parse_sps_file(&text).with_context(|| format!("{} is not a GetSpotPlacementScores response", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading SPS file {}", path.display()))?;
+            let scores = parse_sps_file(&text)
+                .with_context(|| format!("{} is not a GetSpotPlacementScores response", path.display()))?;
             (Some(scores), format!("file {}", path.display()), None)
         }
         None => {

@@ -61,7 +61,14 @@ async fn query(aws: &Aws, home: &str, config: &SpsConfig) -> Result<Vec<SpsScore
 }
 
 /// Scores for `config`: from the cache when fresh, else asked of AWS within the budget.
-pub async fn scores(aws: &Aws, home: &str, store: Option<&S3Store>, config: &SpsConfig, policy: SpsPolicy, now: i64) -> SpsOutcome {
+pub async fn scores(
+    aws: &Aws,
+    home: &str,
+    store: Option<&S3Store>,
+    config: &SpsConfig,
+    policy: SpsPolicy,
+    now: i64,
+) -> SpsOutcome {
     let mut warnings = Vec::new();
     let (mut ledger, etag) = match store {
         Some(s) => match s.get_json::<SpsLedger>(keys::SPS_LEDGER).await {
@@ -79,8 +86,18 @@ pub async fn scores(aws: &Aws, home: &str, store: Option<&S3Store>, config: &Sps
         SpsDecision::Refuse { reason, stale_cache } => {
             warnings.push(format!("not asking SPS: {reason}"));
             match stale_cache {
-                Some((scores, age)) => SpsOutcome { scores: Some(scores), source: "stale cached SPS answer".into(), age_secs: Some(age), warnings },
-                None => SpsOutcome { scores: None, source: "none (budget spent)".into(), age_secs: None, warnings },
+                Some((scores, age)) => SpsOutcome {
+                    scores: Some(scores),
+                    source: "stale cached SPS answer".into(),
+                    age_secs: Some(age),
+                    warnings,
+                },
+                None => SpsOutcome {
+                    scores: None,
+                    source: "none (budget spent)".into(),
+                    age_secs: None,
+                    warnings,
+                },
             }
         }
         SpsDecision::Query { new_config } => {
@@ -99,7 +116,12 @@ pub async fn scores(aws: &Aws, home: &str, store: Option<&S3Store>, config: &Sps
                         "SPS unavailable ({}: {msg}); ranking without it",
                         code.unwrap_or_else(|| "no error code".into())
                     ));
-                    SpsOutcome { scores: None, source: "none (SPS refused or unavailable)".into(), age_secs: None, warnings }
+                    SpsOutcome {
+                        scores: None,
+                        source: "none (SPS refused or unavailable)".into(),
+                        age_secs: None,
+                        warnings,
+                    }
                 }
             }
         }

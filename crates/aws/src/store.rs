@@ -119,7 +119,8 @@ impl S3Store {
     /// Keys under `prefix`, sorted.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
         let mut keys = Vec::new();
-        let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(prefix).into_paginator().send();
+        let mut pages =
+            self.client.list_objects_v2().bucket(&self.bucket).prefix(prefix).into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.with_context(|| format!("listing s3://{}/{prefix}", self.bucket))?;
             keys.extend(page.contents().iter().filter_map(|o| o.key().map(String::from)));
@@ -132,8 +133,9 @@ impl S3Store {
         match self.get(key).await? {
             None => Ok(None),
             Some(v) => {
-                let parsed = serde_json::from_slice(&v.body)
-                    .with_context(|| format!("s3://{}/{key} is not valid JSON of the expected shape", self.bucket))?;
+                let parsed = serde_json::from_slice(&v.body).with_context(|| {
+                    format!("s3://{}/{key} is not valid JSON of the expected shape", self.bucket)
+                })?;
                 Ok(Some((parsed, v.etag)))
             }
         }

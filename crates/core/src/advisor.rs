@@ -128,16 +128,19 @@ pub struct AdvisorSource {
 
 impl AdvisorData {
     pub fn parse(bytes: &[u8]) -> Result<AdvisorData, AdvisorError> {
-        let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| AdvisorError::NotJson(e.to_string()))?;
-        let advisor = v.get("spot_advisor").and_then(|a| a.as_object()).ok_or(AdvisorError::Missing("spot_advisor"))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| AdvisorError::NotJson(e.to_string()))?;
+        let advisor =
+            v.get("spot_advisor").and_then(|a| a.as_object()).ok_or(AdvisorError::Missing("spot_advisor"))?;
         let mut regions = BTreeMap::new();
         for (region, by_os) in advisor {
             let mut types = BTreeMap::new();
             for (t, e) in by_os.get("Linux").and_then(|l| l.as_object()).into_iter().flatten() {
                 let index = e.get("r").and_then(|r| r.as_u64()).unwrap_or(u64::MAX);
-                let bucket = u8::try_from(index).ok().and_then(InterruptionBucket::from_index).ok_or_else(|| {
-                    AdvisorError::BadBucket { region: region.clone(), instance_type: t.clone(), index }
-                })?;
+                let bucket =
+                    u8::try_from(index).ok().and_then(InterruptionBucket::from_index).ok_or_else(|| {
+                        AdvisorError::BadBucket { region: region.clone(), instance_type: t.clone(), index }
+                    })?;
                 let savings_pct = e.get("s").and_then(|s| s.as_u64()).unwrap_or(0).min(100) as u8;
                 types.insert(t.clone(), AdvisorEntry { savings_pct, bucket });
             }

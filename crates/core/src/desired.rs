@@ -200,7 +200,9 @@ pub fn desired(input: &DesiredInput) -> Result<Vec<Resource>, TemplateError> {
                 .create_only("body", fis_body.clone()),
         );
     }
-    for (what, schedule) in [("relocation", &input.relocation_schedule), ("advisor-refresh", &input.advisor_schedule)] {
+    for (what, schedule) in
+        [("relocation", &input.relocation_schedule), ("advisor-refresh", &input.advisor_schedule)]
+    {
         out.push(
             Resource::new(Kind::EventRule, home, n.rule(what))
                 .with("schedule", schedule.clone())
@@ -283,7 +285,8 @@ mod tests {
             volume_gb: 20,
             env_json: "{}".into(),
             lambda: LambdaArtifact { key: "artifacts/x.zip".into(), sha256_b64: "abc=".into() },
-            vpcs: [("ap-northeast-1".into(), "vpc-1".into()), ("ap-northeast-3".into(), "vpc-3".into())].into(),
+            vpcs: [("ap-northeast-1".into(), "vpc-1".into()), ("ap-northeast-3".into(), "vpc-3".into())]
+                .into(),
             primary: PrimarySpec::Launch(LaunchSpec {
                 region: "ap-northeast-3".into(),
                 az: "ap-northeast-3a".into(),
@@ -312,15 +315,30 @@ mod tests {
         let all = desired(&input()).expect("renders");
         let rule = |region: &str, what: &str| {
             all.iter()
-                .find(|r| r.address.kind == Kind::EventRule && r.address.region == region && r.address.name == format!("spotctl-dev-{what}"))
+                .find(|r| {
+                    r.address.kind == Kind::EventRule
+                        && r.address.region == region
+                        && r.address.name == format!("spotctl-dev-{what}")
+                })
                 .cloned()
         };
         let home = rule("ap-northeast-1", "interruption").expect("home rule");
-        assert_eq!(home.value("target"), Some("arn:aws:lambda:ap-northeast-1:123456789012:function:spotctl-dev-handler"));
+        assert_eq!(
+            home.value("target"),
+            Some("arn:aws:lambda:ap-northeast-1:123456789012:function:spotctl-dev-handler")
+        );
         let away = rule("ap-northeast-3", "rebalance").expect("forwarding rule");
-        assert_eq!(away.value("target"), Some("arn:aws:events:ap-northeast-1:123456789012:event-bus/default"));
+        assert_eq!(
+            away.value("target"),
+            Some("arn:aws:events:ap-northeast-1:123456789012:event-bus/default")
+        );
         assert!(rule("ap-northeast-3", "relocation").is_none(), "schedules live at home only");
-        assert_eq!(rule("ap-northeast-1", "relocation").and_then(|r| r.value("schedule").map(String::from)).as_deref(), Some("rate(12 hours)"));
+        assert_eq!(
+            rule("ap-northeast-1", "relocation")
+                .and_then(|r| r.value("schedule").map(String::from))
+                .as_deref(),
+            Some("rate(12 hours)")
+        );
     }
 
     #[test]

@@ -54,16 +54,18 @@ pub fn parse(raw: &[u8]) -> Result<Envelope, EventError> {
     let detail_type = text(&v, "detail-type")?.to_string();
     let region = text(&v, "region")?.to_string();
     let detail = v.get("detail").cloned().unwrap_or(Value::Null);
-    let detail_text = |key: &'static str| detail.get(key).and_then(Value::as_str).ok_or(EventError::Missing(key));
+    let detail_text =
+        |key: &'static str| detail.get(key).and_then(Value::as_str).ok_or(EventError::Missing(key));
     let trigger = match (source.as_str(), detail_type.as_str()) {
         ("aws.ec2", "EC2 Spot Instance Interruption Warning") => Trigger::Interruption {
             instance_id: detail_text("instance-id")?.to_string(),
             region: region.clone(),
             action: detail.get("instance-action").and_then(Value::as_str).unwrap_or("terminate").to_string(),
         },
-        ("aws.ec2", "EC2 Instance Rebalance Recommendation") => {
-            Trigger::Rebalance { instance_id: detail_text("instance-id")?.to_string(), region: region.clone() }
-        }
+        ("aws.ec2", "EC2 Instance Rebalance Recommendation") => Trigger::Rebalance {
+            instance_id: detail_text("instance-id")?.to_string(),
+            region: region.clone(),
+        },
         ("aws.events", "Scheduled Event") => {
             let rule = v
                 .get("resources")
@@ -124,7 +126,10 @@ mod tests {
     fn parses_a_schedule_by_rule_name() {
         let raw = r#"{"id":"1","source":"aws.events","detail-type":"Scheduled Event","region":"ap-northeast-1",
             "resources":["arn:aws:events:ap-northeast-1:123456789012:rule/spotctl-dev-relocation"],"detail":{}}"#;
-        assert_eq!(parse(raw.as_bytes()).map(|e| e.trigger), Ok(Trigger::Schedule { rule: "spotctl-dev-relocation".into() }));
+        assert_eq!(
+            parse(raw.as_bytes()).map(|e| e.trigger),
+            Ok(Trigger::Schedule { rule: "spotctl-dev-relocation".into() })
+        );
     }
 
     #[test]
@@ -133,7 +138,11 @@ mod tests {
             "region":"us-east-1","detail":{"AutoScalingGroupName":"spotctl-fleet-workers-primary"}}"#;
         assert_eq!(
             parse(raw.as_bytes()).map(|e| e.trigger),
-            Ok(Trigger::FleetLaunch { group: "spotctl-fleet-workers-primary".into(), region: "us-east-1".into(), success: false })
+            Ok(Trigger::FleetLaunch {
+                group: "spotctl-fleet-workers-primary".into(),
+                region: "us-east-1".into(),
+                success: false
+            })
         );
     }
 

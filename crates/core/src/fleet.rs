@@ -64,7 +64,12 @@ pub enum Decision {
 
 /// Applies one launch event of the primary group. `fallback_desired` is the fallback group's
 /// current desired capacity; `max_fallback` the env's cap.
-pub fn on_launch_event(state: &FleetState, event: &LaunchEvent, fallback_desired: u32, max_fallback: u32) -> Decision {
+pub fn on_launch_event(
+    state: &FleetState,
+    event: &LaunchEvent,
+    fallback_desired: u32,
+    max_fallback: u32,
+) -> Decision {
     if state.seen.contains(&event.id) {
         return Decision::Unchanged(format!("event {} was handled before", event.id));
     }
@@ -87,7 +92,11 @@ pub fn on_launch_event(state: &FleetState, event: &LaunchEvent, fallback_desired
         (Mode::Normal | Mode::FailingBack, false) => Decision::Transition {
             state: remember(Mode::FailedOver),
             // At least one worker at once; target tracking on the visible count takes it from there.
-            fallback: Capacity { min: 1, max: max_fallback, desired: fallback_desired.max(1).min(max_fallback) },
+            fallback: Capacity {
+                min: 1,
+                max: max_fallback,
+                desired: fallback_desired.max(1).min(max_fallback),
+            },
         },
         (Mode::FailedOver, true) => Decision::Transition {
             state: remember(Mode::FailingBack),
@@ -109,10 +118,17 @@ pub fn drain_step(fallback_desired: u32, max_fallback: u32) -> Capacity {
 pub fn on_tick(state: &FleetState, fallback_desired: u32, max_fallback: u32, now_unix: i64) -> Decision {
     match state.mode {
         Mode::FailingBack if fallback_desired == 0 => Decision::Transition {
-            state: FleetState { mode: Mode::Normal, since_unix: now_unix.max(state.since_unix), seen: state.seen.clone() },
+            state: FleetState {
+                mode: Mode::Normal,
+                since_unix: now_unix.max(state.since_unix),
+                seen: state.seen.clone(),
+            },
             fallback: Capacity { min: 0, max: 0, desired: 0 },
         },
-        Mode::FailingBack => Decision::Transition { state: state.clone(), fallback: drain_step(fallback_desired, max_fallback) },
+        Mode::FailingBack => Decision::Transition {
+            state: state.clone(),
+            fallback: drain_step(fallback_desired, max_fallback),
+        },
         _ => Decision::Unchanged("nothing to drain".into()),
     }
 }
@@ -175,7 +191,9 @@ mod tests {
         let mut s = FleetState::default();
         for i in 0..200 {
             let success = i % 2 == 1;
-            if let Decision::Transition { state, .. } = on_launch_event(&s, &ev(&format!("e{i:03}"), i, success), 2, 10) {
+            if let Decision::Transition { state, .. } =
+                on_launch_event(&s, &ev(&format!("e{i:03}"), i, success), 2, 10)
+            {
                 s = state;
             }
         }

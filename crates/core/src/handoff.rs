@@ -170,7 +170,9 @@ pub enum PrimaryAction {
 
 pub fn primary_step(v: &PrimaryView) -> PrimaryAction {
     let Some(record) = &v.record else {
-        return PrimaryAction::StayFenced("no primary record is readable; refusing writes until it is".into());
+        return PrimaryAction::StayFenced(
+            "no primary record is readable; refusing writes until it is".into(),
+        );
     };
     if record.instance_id != v.self_id {
         return if v.drained || record.handoff.as_deref().is_some_and(|h| h.starts_with("epoch-")) {
@@ -210,7 +212,9 @@ pub enum StandbyAction {
     WaitForManifest,
     Restore,
     /// Conditional write of the record: epoch `from_epoch + 1`, If-Match what was read.
-    Promote { from_epoch: u64 },
+    Promote {
+        from_epoch: u64,
+    },
     /// Another instance won, or the handoff is stale: terminate self without ever serving.
     Abandon(String),
     /// Restore or verification failed: never promote; report and keep the data for inspection.
@@ -270,7 +274,8 @@ mod tests {
 
     #[test]
     fn the_old_primary_drains_on_notice_or_tag_then_waits_then_retires() {
-        let mut v = PrimaryView { self_id: "i-old".into(), record: Some(record(3, "i-old")), ..Default::default() };
+        let mut v =
+            PrimaryView { self_id: "i-old".into(), record: Some(record(3, "i-old")), ..Default::default() };
         assert_eq!(primary_step(&v), PrimaryAction::Serve);
         v.drain_tag = Some("epoch-2".into());
         assert_eq!(primary_step(&v), PrimaryAction::Serve, "a stale drain tag is ignored");

@@ -5,15 +5,15 @@
 
 pub mod advisor;
 pub mod config;
+pub mod desired;
+pub mod event;
+pub mod fleet;
+pub mod handoff;
+pub mod names;
 pub mod placement;
-pub mod regions;
-pub mod sps;
 pub mod plan;
 pub mod plan_render;
-pub mod names;
-pub mod templates;
-pub mod desired;
 pub mod primary;
-pub mod event;
-pub mod handoff;
-pub mod fleet;
+pub mod regions;
+pub mod sps;
+pub mod templates;

@@ -107,7 +107,10 @@ pub struct Ranking {
 }
 
 fn sps_of(c: &Candidate, sps: &[SpsScore]) -> Option<u8> {
-    let zone = c.az_id.as_ref().and_then(|id| sps.iter().find(|s| s.region == c.region && s.az_id.as_ref() == Some(id)));
+    let zone = c
+        .az_id
+        .as_ref()
+        .and_then(|id| sps.iter().find(|s| s.region == c.region && s.az_id.as_ref() == Some(id)));
     zone.or_else(|| sps.iter().find(|s| s.region == c.region && s.az_id.is_none())).map(|s| s.score)
 }
 
@@ -143,7 +146,9 @@ pub fn rank(candidates: &[Candidate], data: &PlacementData<'_>, policy: &Policy)
     let mut warnings = Vec::new();
     let sps_available = data.sps.is_some();
     if !sps_available {
-        warnings.push("no Spot Placement Scores: SPS is shown as missing and scores 0 for every candidate".into());
+        warnings.push(
+            "no Spot Placement Scores: SPS is shown as missing and scores 0 for every candidate".into(),
+        );
         if policy.min_sps.is_some() {
             warnings.push("min_sps is not applied: there are no scores to apply it to".into());
         }
@@ -152,12 +157,18 @@ pub fn rank(candidates: &[Candidate], data: &PlacementData<'_>, policy: &Policy)
     let mut kept: Vec<Ranked> = Vec::new();
     for c in sorted {
         let recent = data.recent_interruptions.iter().find(|i| {
-            i.instance_type == c.instance_type && i.az == c.az && data.now_unix - i.at_unix < policy.interruption_cooldown_secs
+            i.instance_type == c.instance_type
+                && i.az == c.az
+                && data.now_unix - i.at_unix < policy.interruption_cooldown_secs
         });
         if let Some(i) = recent {
             excluded.push(Excluded {
                 candidate: c.clone(),
-                reason: format!("interrupted {}s ago (cooldown {}s)", data.now_unix - i.at_unix, policy.interruption_cooldown_secs),
+                reason: format!(
+                    "interrupted {}s ago (cooldown {}s)",
+                    data.now_unix - i.at_unix,
+                    policy.interruption_cooldown_secs
+                ),
             });
             continue;
         }
@@ -178,7 +189,8 @@ pub fn rank(candidates: &[Candidate], data: &PlacementData<'_>, policy: &Policy)
         }
     }
     let prices: Vec<f64> = kept.iter().filter_map(|r| r.price).collect();
-    let (lo, hi) = prices.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(*p), hi.max(*p)));
+    let (lo, hi) =
+        prices.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(*p), hi.max(*p)));
     let w = &policy.weights;
     for r in &mut kept {
         let sps = r.sps.map(|s| f64::from(s.min(10)) / 10.0).unwrap_or(0.0);
@@ -228,11 +240,17 @@ pub fn relocation_decision(current: &Candidate, ranking: &Ranking, policy: &Poli
             if best.total > needed {
                 RelocationDecision::Move {
                     to: Box::new(best.clone()),
-                    reason: format!("{:.0} beats the current {:.0} by more than the margin ({:.0} needed)", best.total, cur.total, needed),
+                    reason: format!(
+                        "{:.0} beats the current {:.0} by more than the margin ({:.0} needed)",
+                        best.total, cur.total, needed
+                    ),
                 }
             } else {
                 RelocationDecision::Stay {
-                    reason: format!("the best ({:.0}) does not beat the current {:.0} by the margin ({:.0} needed)", best.total, cur.total, needed),
+                    reason: format!(
+                        "the best ({:.0}) does not beat the current {:.0} by the margin ({:.0} needed)",
+                        best.total, cur.total, needed
+                    ),
                 }
             }
         }
@@ -242,7 +260,11 @@ pub fn relocation_decision(current: &Candidate, ranking: &Ranking, policy: &Poli
 /// The ranking as a table; missing factors show as `-`.
 pub fn render_table(r: &Ranking) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{:>4}  {:<15} {:<17} {:<14} {:>4} {:>7} {:>7} {:>9} {:>6}  why", "rank", "region", "zone", "type", "SPS", "interr.", "saving", "price/h", "total");
+    let _ = writeln!(
+        out,
+        "{:>4}  {:<15} {:<17} {:<14} {:>4} {:>7} {:>7} {:>9} {:>6}  why",
+        "rank", "region", "zone", "type", "SPS", "interr.", "saving", "price/h", "total"
+    );
     for e in &r.entries {
         let c = &e.candidate;
         let _ = writeln!(
@@ -277,18 +299,34 @@ mod tests {
     use super::*;
 
     fn cand(region: &str, az: &str, t: &str) -> Candidate {
-        Candidate { region: region.into(), az: az.into(), az_id: Some(format!("{az}-id")), instance_type: t.into() }
+        Candidate {
+            region: region.into(),
+            az: az.into(),
+            az_id: Some(format!("{az}-id")),
+            instance_type: t.into(),
+        }
     }
 
     #[test]
     fn ranks_on_the_real_snapshot_and_explains() {
         let advisor = AdvisorData::embedded();
-        let cs = vec![cand("ap-northeast-1", "ap-northeast-1a", "m5.large"), cand("ap-northeast-1", "ap-northeast-1c", "m5.large")];
+        let cs = vec![
+            cand("ap-northeast-1", "ap-northeast-1a", "m5.large"),
+            cand("ap-northeast-1", "ap-northeast-1c", "m5.large"),
+        ];
         let data = PlacementData {
             advisor: &advisor,
             sps: Some(vec![
-                SpsScore { region: "ap-northeast-1".into(), az_id: Some("ap-northeast-1a-id".into()), score: 3 },
-                SpsScore { region: "ap-northeast-1".into(), az_id: Some("ap-northeast-1c-id".into()), score: 9 },
+                SpsScore {
+                    region: "ap-northeast-1".into(),
+                    az_id: Some("ap-northeast-1a-id".into()),
+                    score: 3,
+                },
+                SpsScore {
+                    region: "ap-northeast-1".into(),
+                    az_id: Some("ap-northeast-1c-id".into()),
+                    score: 9,
+                },
             ]),
             prices: BTreeMap::new(),
             recent_interruptions: vec![],
@@ -316,7 +354,8 @@ mod tests {
             recent_interruptions: vec![],
             now_unix: 0,
         };
-        let p = Policy::default();
+        // m5.large is in the >20% range in Tokyo, so SPS alone separates them: 400 against 450.
+        let p = Policy { relocation_margin: 0.2, ..Policy::default() };
         let close = rank(&[a.clone(), b.clone()], &score(8, 9), &p);
         assert!(matches!(relocation_decision(&a, &close, &p), RelocationDecision::Stay { .. }));
         let far = rank(&[a.clone(), b.clone()], &score(1, 10), &p);
@@ -331,7 +370,11 @@ mod tests {
             advisor: &advisor,
             sps: None,
             prices: BTreeMap::new(),
-            recent_interruptions: vec![RecentInterruption { instance_type: "m5.large".into(), az: "ap-northeast-1a".into(), at_unix: 100 }],
+            recent_interruptions: vec![RecentInterruption {
+                instance_type: "m5.large".into(),
+                az: "ap-northeast-1a".into(),
+                at_unix: 100,
+            }],
             now_unix: 200,
         };
         let r = rank(&[a], &data, &Policy::default());

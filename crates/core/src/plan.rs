@@ -283,11 +283,8 @@ pub fn plan(desired: &[Resource], live: &[LiveResource]) -> Plan {
                 if diffs.is_empty() {
                     continue;
                 }
-                let action = if diffs.iter().any(|d| d.forces_replacement) {
-                    Action::Replace
-                } else {
-                    Action::Update
-                };
+                let action =
+                    if diffs.iter().any(|d| d.forces_replacement) { Action::Replace } else { Action::Update };
                 rest.push(Change {
                     action,
                     address: (*addr).clone(),
@@ -371,10 +368,8 @@ mod tests {
 
     #[test]
     fn order_deletes_reverse_then_creates_forward() {
-        let desired = vec![
-            Resource::new(Kind::Instance, "r", "primary"),
-            Resource::new(Kind::Bucket, "global", "b"),
-        ];
+        let desired =
+            vec![Resource::new(Kind::Instance, "r", "primary"), Resource::new(Kind::Bucket, "global", "b")];
         let live = vec![
             LiveResource::new(Address::new(Kind::IamRole, "global", "old"), "arn:role"),
             LiveResource::new(Address::new(Kind::EventRule, "r", "old"), "arn:rule"),

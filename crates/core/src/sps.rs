@@ -26,7 +26,12 @@ impl SpsConfig {
     pub fn new(types: &[String], regions: &[String], target_capacity: u32, single_az: bool) -> SpsConfig {
         let t: BTreeSet<String> = types.iter().cloned().collect();
         let r: BTreeSet<String> = regions.iter().cloned().collect();
-        SpsConfig { instance_types: t.into_iter().collect(), regions: r.into_iter().collect(), target_capacity, single_az }
+        SpsConfig {
+            instance_types: t.into_iter().collect(),
+            regions: r.into_iter().collect(),
+            target_capacity,
+            single_az,
+        }
     }
 
     /// A stable key: the same configuration always gives the same string.

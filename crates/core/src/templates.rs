@@ -111,8 +111,11 @@ mod tests {
         ]);
         for (name, text) in ALL.iter().filter(|(n, _)| n.starts_with("iam/")) {
             // Each policy uses a subset of the variables: give it exactly those it names.
-            let wanted: BTreeMap<&str, String> =
-                v.iter().filter(|(k, _)| text.contains(&format!("{{{{{k}}}}}"))).map(|(k, v)| (*k, v.clone())).collect();
+            let wanted: BTreeMap<&str, String> = v
+                .iter()
+                .filter(|(k, _)| text.contains(&format!("{{{{{k}}}}}")))
+                .map(|(k, v)| (*k, v.clone()))
+                .collect();
             let rendered = render(name, &wanted).unwrap_or_else(|e| panic!("{e}"));
             canonical_json(&rendered).unwrap_or_else(|e| panic!("{name}: {e}"));
         }

@@ -22,7 +22,10 @@ pub async fn discover(ctx: &Ctx<'_>, object_keys: &[String]) -> Result<Vec<LiveR
         Err(e) => return Err(e).with_context(|| format!("reading tags of bucket {bucket}")),
     };
     if !owned(ctx.names, tags.tag_set().iter().map(|t| (t.key(), t.value()))) {
-        bail!("bucket {bucket} exists but is not tagged spotctl:env={}; spotctl will not touch it", ctx.names.env);
+        bail!(
+            "bucket {bucket} exists but is not tagged spotctl:env={}; spotctl will not touch it",
+            ctx.names.env
+        );
     }
     let encryption = match s3.get_bucket_encryption().bucket(&bucket).send().await {
         Ok(out) => out
@@ -55,7 +58,10 @@ pub async fn discover(ctx: &Ctx<'_>, object_keys: &[String]) -> Result<Vec<LiveR
         match s3.head_object().bucket(&bucket).key(key).send().await {
             Ok(head) => {
                 let sha = head.metadata().and_then(|m| m.get("sha256")).cloned().unwrap_or_default();
-                out.push(LiveResource::new(Address::new(Kind::StateObject, ctx.home(), key), key).with("sha256", sha));
+                out.push(
+                    LiveResource::new(Address::new(Kind::StateObject, ctx.home(), key), key)
+                        .with("sha256", sha),
+                );
             }
             Err(e) if is_not_found(&e) || e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {}
             Err(e) => return Err(e).with_context(|| format!("reading s3://{bucket}/{key}")),
@@ -121,7 +127,9 @@ pub async fn update_bucket(ctx: &Ctx<'_>, want: &Resource) -> Result<()> {
         .build();
     s3.put_bucket_encryption()
         .bucket(bucket)
-        .server_side_encryption_configuration(ServerSideEncryptionConfiguration::builder().rules(rule).build()?)
+        .server_side_encryption_configuration(
+            ServerSideEncryptionConfiguration::builder().rules(rule).build()?,
+        )
         .send()
         .await
         .context("encrypting the state bucket")?;
@@ -139,10 +147,20 @@ pub async fn delete_bucket(ctx: &Ctx<'_>, bucket: &str) -> Result<()> {
         };
         let mut ids: Vec<ObjectIdentifier> = Vec::new();
         for v in page.versions() {
-            ids.push(ObjectIdentifier::builder().key(v.key().unwrap_or_default()).set_version_id(v.version_id().map(String::from)).build()?);
+            ids.push(
+                ObjectIdentifier::builder()
+                    .key(v.key().unwrap_or_default())
+                    .set_version_id(v.version_id().map(String::from))
+                    .build()?,
+            );
         }
         for m in page.delete_markers() {
-            ids.push(ObjectIdentifier::builder().key(m.key().unwrap_or_default()).set_version_id(m.version_id().map(String::from)).build()?);
+            ids.push(
+                ObjectIdentifier::builder()
+                    .key(m.key().unwrap_or_default())
+                    .set_version_id(m.version_id().map(String::from))
+                    .build()?,
+            );
         }
         if ids.is_empty() {
             break;
@@ -169,7 +187,9 @@ pub async fn put_object(ctx: &Ctx<'_>, want: &Resource) -> Result<String> {
     let body: Vec<u8> = match (want.value("body"), ctx.artifacts.get(key)) {
         (Some(b), _) => b.as_bytes().to_vec(),
         (None, Some(b)) => b.clone(),
-        (None, None) => bail!("no content for s3 object {key}: the plan names content this run does not have"),
+        (None, None) => {
+            bail!("no content for s3 object {key}: the plan names content this run does not have")
+        }
     };
     let sha = sha256_hex(&body);
     if want.value("sha256") != Some(sha.as_str()) {

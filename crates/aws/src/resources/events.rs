@@ -43,8 +43,9 @@ pub async fn discover(ctx: &Ctx<'_>, region: &str) -> Result<Vec<LiveResource>> 
     let mut out = Vec::new();
     for r in rules.rules() {
         let name = r.name().unwrap_or_default();
-        let mut live = LiveResource::new(Address::new(Kind::EventRule, region, name), r.arn().unwrap_or_default())
-            .with("state", r.state().map(|s| s.as_str()).unwrap_or_default());
+        let mut live =
+            LiveResource::new(Address::new(Kind::EventRule, region, name), r.arn().unwrap_or_default())
+                .with("state", r.state().map(|s| s.as_str()).unwrap_or_default());
         if let Some(p) = r.event_pattern() {
             live = live.with("pattern", canonical_json(p).unwrap_or_else(|_| p.to_string()));
         }

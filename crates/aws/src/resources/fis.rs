@@ -43,7 +43,8 @@ fn s(v: &Value, key: &str) -> String {
 
 pub async fn create(ctx: &Ctx<'_>, want: &Resource) -> Result<String> {
     let region = &want.address.region;
-    let body: Value = serde_json::from_str(want.value("body").unwrap_or("{}")).context("FIS template body")?;
+    let body: Value =
+        serde_json::from_str(want.value("body").unwrap_or("{}")).context("FIS template body")?;
     let mut req = ctx
         .aws
         .fis(region)
@@ -59,9 +60,19 @@ pub async fn create(ctx: &Ctx<'_>, want: &Resource) -> Result<String> {
             tb = tb.resource_tags(k, v.as_str().unwrap_or_default());
         }
         for f in t.get("filters").and_then(Value::as_array).into_iter().flatten() {
-            let values: Vec<String> =
-                f.get("values").and_then(Value::as_array).into_iter().flatten().filter_map(|v| v.as_str().map(String::from)).collect();
-            tb = tb.filters(ExperimentTemplateTargetInputFilter::builder().path(s(f, "path")).set_values(Some(values)).build()?);
+            let values: Vec<String> = f
+                .get("values")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect();
+            tb = tb.filters(
+                ExperimentTemplateTargetInputFilter::builder()
+                    .path(s(f, "path"))
+                    .set_values(Some(values))
+                    .build()?,
+            );
         }
         req = req.targets(name, tb.build()?);
     }

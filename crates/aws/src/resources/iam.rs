@@ -75,9 +75,12 @@ pub async fn discover(ctx: &Ctx<'_>) -> Result<Vec<LiveResource>> {
         }
         let role = p.roles().first().map(|r| r.role_name().to_string()).unwrap_or_default();
         out.push(
-            LiveResource::new(Address::new(Kind::InstanceProfile, "global", p.instance_profile_name()), p.arn())
-                .with("path", p.path())
-                .with("role", role),
+            LiveResource::new(
+                Address::new(Kind::InstanceProfile, "global", p.instance_profile_name()),
+                p.arn(),
+            )
+            .with("path", p.path())
+            .with("role", role),
         );
     }
     Ok(out)
@@ -96,9 +99,14 @@ pub async fn create_role(ctx: &Ctx<'_>, want: &Resource) -> Result<String> {
         .await;
     let arn = match created {
         Ok(out) => out.role().map(|r| r.arn().to_string()).unwrap_or_default(),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_entity_already_exists_exception()) => {
-            iam.get_role().role_name(name).send().await?.role().map(|r| r.arn().to_string()).unwrap_or_default()
-        }
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_entity_already_exists_exception()) => iam
+            .get_role()
+            .role_name(name)
+            .send()
+            .await?
+            .role()
+            .map(|r| r.arn().to_string())
+            .unwrap_or_default(),
         Err(e) => return Err(e).with_context(|| format!("creating role {name}")),
     };
     put_policy(ctx, name, want).await?;
@@ -167,7 +175,9 @@ pub async fn create_profile(ctx: &Ctx<'_>, want: &Resource) -> Result<String> {
         .await
     {
         Ok(out) => out.instance_profile().map(|p| p.arn().to_string()).unwrap_or_default(),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_entity_already_exists_exception()) => String::new(),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_entity_already_exists_exception()) => {
+            String::new()
+        }
         Err(e) => return Err(e).with_context(|| format!("creating instance profile {name}")),
     };
     update_profile(ctx, want).await?;
@@ -179,7 +189,11 @@ pub async fn update_profile(ctx: &Ctx<'_>, want: &Resource) -> Result<()> {
     let name = &want.address.name;
     let current = iam.get_instance_profile().instance_profile_name(name).send().await?;
     for r in current.instance_profile().map(|p| p.roles()).unwrap_or_default() {
-        iam.remove_role_from_instance_profile().instance_profile_name(name).role_name(r.role_name()).send().await?;
+        iam.remove_role_from_instance_profile()
+            .instance_profile_name(name)
+            .role_name(r.role_name())
+            .send()
+            .await?;
     }
     iam.add_role_to_instance_profile()
         .instance_profile_name(name)
@@ -194,7 +208,11 @@ pub async fn delete_profile(ctx: &Ctx<'_>, name: &str) -> Result<()> {
     let iam = ctx.aws.iam();
     if let Ok(current) = iam.get_instance_profile().instance_profile_name(name).send().await {
         for r in current.instance_profile().map(|p| p.roles()).unwrap_or_default() {
-            iam.remove_role_from_instance_profile().instance_profile_name(name).role_name(r.role_name()).send().await?;
+            iam.remove_role_from_instance_profile()
+                .instance_profile_name(name)
+                .role_name(r.role_name())
+                .send()
+                .await?;
         }
     }
     match iam.delete_instance_profile().instance_profile_name(name).send().await {

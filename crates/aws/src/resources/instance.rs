@@ -12,8 +12,8 @@ use anyhow::{bail, Context, Result};
 use aws_sdk_ec2::types::{
     BlockDeviceMapping, EbsBlockDevice, Filter, HttpTokensState, IamInstanceProfileSpecification,
     InstanceMarketOptionsRequest, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
-    InstanceMetadataTagsState, InstanceStateName, InstanceType, MarketType, ResourceType,
-    SpotInstanceType, SpotMarketOptions, VolumeType,
+    InstanceMetadataTagsState, InstanceStateName, InstanceType, MarketType, ResourceType, SpotInstanceType,
+    SpotMarketOptions, VolumeType,
 };
 use base64::Engine as _;
 use spotctl_core::names::{keys, TAG_KIND, TAG_ROLE};
@@ -57,7 +57,14 @@ pub async fn list(ctx: &Ctx<'_>, region: &str) -> Result<Vec<DbInstance>> {
     let mut found = Vec::new();
     for r in out.reservations() {
         for i in r.instances() {
-            let tag = |k: &str| i.tags().iter().find(|t| t.key() == Some(k)).and_then(|t| t.value()).unwrap_or_default().to_string();
+            let tag = |k: &str| {
+                i.tags()
+                    .iter()
+                    .find(|t| t.key() == Some(k))
+                    .and_then(|t| t.value())
+                    .unwrap_or_default()
+                    .to_string()
+            };
             let meta = i.metadata_options();
             found.push(DbInstance {
                 id: i.instance_id().unwrap_or_default().to_string(),
@@ -66,8 +73,14 @@ pub async fn list(ctx: &Ctx<'_>, region: &str) -> Result<Vec<DbInstance>> {
                 instance_type: i.instance_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
                 role: tag(TAG_ROLE),
                 state: i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default(),
-                http_tokens: meta.and_then(|m| m.http_tokens()).map(|t| t.as_str().to_string()).unwrap_or_default(),
-                metadata_tags: meta.and_then(|m| m.instance_metadata_tags()).map(|t| t.as_str().to_string()).unwrap_or_default(),
+                http_tokens: meta
+                    .and_then(|m| m.http_tokens())
+                    .map(|t| t.as_str().to_string())
+                    .unwrap_or_default(),
+                metadata_tags: meta
+                    .and_then(|m| m.instance_metadata_tags())
+                    .map(|t| t.as_str().to_string())
+                    .unwrap_or_default(),
             });
         }
     }
@@ -123,7 +136,9 @@ pub async fn launch(ctx: &Ctx<'_>, want: &Resource, role: &str, handoff: Option<
         .instance_market_options(
             InstanceMarketOptionsRequest::builder()
                 .market_type(MarketType::Spot)
-                .spot_options(SpotMarketOptions::builder().spot_instance_type(SpotInstanceType::OneTime).build())
+                .spot_options(
+                    SpotMarketOptions::builder().spot_instance_type(SpotInstanceType::OneTime).build(),
+                )
                 .build(),
         )
         .metadata_options(
@@ -150,7 +165,9 @@ pub async fn launch(ctx: &Ctx<'_>, want: &Resource, role: &str, handoff: Option<
         .tag_specifications(tags)
         .send()
         .await
-        .with_context(|| format!("launching a {} spot instance in {}", v("instance_type"), v("availability_zone")))?;
+        .with_context(|| {
+            format!("launching a {} spot instance in {}", v("instance_type"), v("availability_zone"))
+        })?;
     let Some(i) = out.instances().first() else { bail!("RunInstances returned no instance") };
     Ok(DbInstance {
         id: i.instance_id().unwrap_or_default().to_string(),
@@ -192,7 +209,13 @@ fn dedup_tags(spec: aws_sdk_ec2::types::TagSpecification) -> aws_sdk_ec2::types:
         .build()
 }
 
-pub async fn wait_state(ctx: &Ctx<'_>, region: &str, id: &str, want: InstanceStateName, progress: &Progress) -> Result<()> {
+pub async fn wait_state(
+    ctx: &Ctx<'_>,
+    region: &str,
+    id: &str,
+    want: InstanceStateName,
+    progress: &Progress,
+) -> Result<()> {
     let ec2 = ctx.aws.ec2(region);
     for _ in 0..300 {
         let out = ec2.describe_instances().instance_ids(id).send().await?;
@@ -219,7 +242,12 @@ pub async fn wait_state(ctx: &Ctx<'_>, region: &str, id: &str, want: InstanceSta
 
 /// Launches the first primary and records it (epoch 1, or one past a record left by a primary
 /// that is gone).
-pub async fn create_primary(ctx: &Ctx<'_>, want: &Resource, store: &S3Store, progress: &Progress) -> Result<String> {
+pub async fn create_primary(
+    ctx: &Ctx<'_>,
+    want: &Resource,
+    store: &S3Store,
+    progress: &Progress,
+) -> Result<String> {
     let inst = launch(ctx, want, "primary", None).await?;
     progress.note(&format!("launched {} in {} ({})", inst.id, inst.az, inst.instance_type));
     wait_state(ctx, &inst.region, &inst.id, InstanceStateName::Running, progress).await?;
@@ -234,13 +262,16 @@ pub async fn create_primary(ctx: &Ctx<'_>, want: &Resource, store: &S3Store, pro
     };
     match store.get_json::<PrimaryRecord>(keys::PRIMARY).await? {
         None => {
-            if store.put_if_absent(keys::PRIMARY, serde_json::to_vec_pretty(&record)?).await? == Cas::Conflict {
+            if store.put_if_absent(keys::PRIMARY, serde_json::to_vec_pretty(&record)?).await? == Cas::Conflict
+            {
                 bail!("another writer recorded a primary while this one launched; run plan again");
             }
         }
         Some((old, etag)) => {
             let next = old.succeeded_by(record);
-            if store.put_if_match(keys::PRIMARY, &etag, serde_json::to_vec_pretty(&next)?).await? == Cas::Conflict {
+            if store.put_if_match(keys::PRIMARY, &etag, serde_json::to_vec_pretty(&next)?).await?
+                == Cas::Conflict
+            {
                 bail!("the primary record changed while this instance launched; run plan again");
             }
         }

@@ -24,7 +24,10 @@ pub async fn discover(ctx: &Ctx<'_>) -> Result<Vec<LiveResource>> {
         Err(e) => return Err(e).with_context(|| format!("reading function {name}")),
     };
     if !owned(ctx.names, f.tags().into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str()))) {
-        bail!("function {name} exists but is not tagged spotctl:env={}; spotctl will not touch it", ctx.names.env);
+        bail!(
+            "function {name} exists but is not tagged spotctl:env={}; spotctl will not touch it",
+            ctx.names.env
+        );
     }
     let mut out = Vec::new();
     if let Some(c) = f.configuration() {
@@ -34,15 +37,18 @@ pub async fn discover(ctx: &Ctx<'_>) -> Result<Vec<LiveResource>> {
             .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default();
         out.push(
-            LiveResource::new(Address::new(Kind::LambdaFunction, ctx.home(), &name), c.function_arn().unwrap_or_default())
-                .with("runtime", c.runtime().map(|r| r.as_str()).unwrap_or_default())
-                .with("architecture", c.architectures().first().map(|a| a.as_str()).unwrap_or_default())
-                .with("handler", c.handler().unwrap_or_default())
-                .with("role", c.role().unwrap_or_default())
-                .with("memory_mb", c.memory_size().map(|m| m.to_string()).unwrap_or_default())
-                .with("timeout_s", c.timeout().map(|t| t.to_string()).unwrap_or_default())
-                .with("environment", serde_json::to_string(&vars)?)
-                .with("code_sha256", c.code_sha256().unwrap_or_default()),
+            LiveResource::new(
+                Address::new(Kind::LambdaFunction, ctx.home(), &name),
+                c.function_arn().unwrap_or_default(),
+            )
+            .with("runtime", c.runtime().map(|r| r.as_str()).unwrap_or_default())
+            .with("architecture", c.architectures().first().map(|a| a.as_str()).unwrap_or_default())
+            .with("handler", c.handler().unwrap_or_default())
+            .with("role", c.role().unwrap_or_default())
+            .with("memory_mb", c.memory_size().map(|m| m.to_string()).unwrap_or_default())
+            .with("timeout_s", c.timeout().map(|t| t.to_string()).unwrap_or_default())
+            .with("environment", serde_json::to_string(&vars)?)
+            .with("code_sha256", c.code_sha256().unwrap_or_default()),
         );
     }
     match lambda.get_policy().function_name(&name).send().await {
@@ -55,15 +61,16 @@ pub async fn discover(ctx: &Ctx<'_>) -> Result<Vec<LiveResource>> {
                 .flatten()
                 .find(|s| s.get("Sid").and_then(Value::as_str) == Some(PERMISSION_SID));
             if let Some(s) = stmt {
-                let principal = s
-                    .pointer("/Principal/Service")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let source = s.pointer("/Condition/ArnLike/AWS:SourceArn").and_then(Value::as_str).unwrap_or_default();
+                let principal = s.pointer("/Principal/Service").and_then(Value::as_str).unwrap_or_default();
+                let source =
+                    s.pointer("/Condition/ArnLike/AWS:SourceArn").and_then(Value::as_str).unwrap_or_default();
                 out.push(
-                    LiveResource::new(Address::new(Kind::LambdaPermission, ctx.home(), "events-invoke"), PERMISSION_SID)
-                        .with("principal", principal)
-                        .with("source_arn", source),
+                    LiveResource::new(
+                        Address::new(Kind::LambdaPermission, ctx.home(), "events-invoke"),
+                        PERMISSION_SID,
+                    )
+                    .with("principal", principal)
+                    .with("source_arn", source),
                 );
             }
         }
@@ -101,9 +108,13 @@ pub async fn create(ctx: &Ctx<'_>, want: &Resource, progress: &Progress) -> Resu
         match sent {
             Ok(out) => break out,
             // A role created seconds ago is not yet assumable by Lambda (IAM is eventually consistent).
-            Err(e) if attempt < 10 && e.as_service_error().is_some_and(|s| s.is_invalid_parameter_value_exception()) => {
+            Err(e)
+                if attempt < 10
+                    && e.as_service_error().is_some_and(|s| s.is_invalid_parameter_value_exception()) =>
+            {
                 attempt += 1;
-                progress.note(&format!("waiting for the new role to become usable by Lambda (try {attempt})"));
+                progress
+                    .note(&format!("waiting for the new role to become usable by Lambda (try {attempt})"));
                 tokio::time::sleep(Duration::from_secs(3)).await;
             }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_conflict_exception()) => {
@@ -116,7 +127,12 @@ pub async fn create(ctx: &Ctx<'_>, want: &Resource, progress: &Progress) -> Resu
     Ok(out.function_arn().unwrap_or_default().to_string())
 }
 
-pub async fn update(ctx: &Ctx<'_>, want: &Resource, live: Option<&std::collections::BTreeMap<String, String>>, progress: &Progress) -> Result<()> {
+pub async fn update(
+    ctx: &Ctx<'_>,
+    want: &Resource,
+    live: Option<&std::collections::BTreeMap<String, String>>,
+    progress: &Progress,
+) -> Result<()> {
     let lambda = ctx.aws.lambda(ctx.home());
     let name = &want.address.name;
     let live_code = live.and_then(|l| l.get("code_sha256")).map(String::as_str);
@@ -152,7 +168,9 @@ async fn wait_active(ctx: &Ctx<'_>, name: &str, progress: &Progress) -> Result<(
         let updating = c.last_update_status().is_some_and(|s| s.as_str() == "InProgress");
         match c.state() {
             Some(State::Active) | None if !updating => return Ok(()),
-            Some(State::Failed) => bail!("function {name} failed to become active: {}", c.state_reason().unwrap_or_default()),
+            Some(State::Failed) => {
+                bail!("function {name} failed to become active: {}", c.state_reason().unwrap_or_default())
+            }
             _ => progress.tick(&format!("waiting for function {name} to become active")),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;

@@ -12,8 +12,14 @@ pub(crate) fn env_filter(ctx: &Ctx<'_>) -> Filter {
     Filter::builder().name(format!("tag:{TAG_ENV}")).values(&ctx.names.env).build()
 }
 
-pub(crate) fn tag_spec(ctx: &Ctx<'_>, rt: ResourceType, kind: &str, extra: &[(&str, &str)]) -> TagSpecification {
-    let mut tags: Vec<Tag> = ctx.tags(kind).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+pub(crate) fn tag_spec(
+    ctx: &Ctx<'_>,
+    rt: ResourceType,
+    kind: &str,
+    extra: &[(&str, &str)],
+) -> TagSpecification {
+    let mut tags: Vec<Tag> =
+        ctx.tags(kind).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
     tags.extend(extra.iter().map(|(k, v)| Tag::builder().key(*k).value(*v).build()));
     TagSpecification::builder().resource_type(rt).set_tags(Some(tags)).build()
 }
@@ -57,9 +63,12 @@ pub async fn discover(ctx: &Ctx<'_>, region: &str) -> Result<Vec<LiveResource>> 
     for g in groups.security_groups() {
         let name = g.group_name().unwrap_or_default();
         out.push(
-            LiveResource::new(Address::new(Kind::SecurityGroup, region, name), g.group_id().unwrap_or_default())
-                .with("vpc", g.vpc_id().unwrap_or_default())
-                .with("ingress", serde_json::to_string(&rules_of(g.ip_permissions()))?),
+            LiveResource::new(
+                Address::new(Kind::SecurityGroup, region, name),
+                g.group_id().unwrap_or_default(),
+            )
+            .with("vpc", g.vpc_id().unwrap_or_default())
+            .with("ingress", serde_json::to_string(&rules_of(g.ip_permissions()))?),
         );
     }
     let keys = ec2
@@ -69,7 +78,8 @@ pub async fn discover(ctx: &Ctx<'_>, region: &str) -> Result<Vec<LiveResource>> 
         .await
         .with_context(|| format!("listing key pairs in {region}"))?;
     for k in keys.key_pairs() {
-        let spec = k.tags().iter().find(|t| t.key() == Some(TAG_SPEC)).and_then(|t| t.value()).unwrap_or_default();
+        let spec =
+            k.tags().iter().find(|t| t.key() == Some(TAG_SPEC)).and_then(|t| t.value()).unwrap_or_default();
         out.push(
             LiveResource::new(
                 Address::new(Kind::KeyPair, region, k.key_name().unwrap_or_default()),
@@ -87,7 +97,10 @@ pub async fn create_group(ctx: &Ctx<'_>, want: &Resource) -> Result<String> {
     let out = ec2
         .create_security_group()
         .group_name(&want.address.name)
-        .description(format!("spotctl {}: database access (closed unless the env file opens it)", ctx.names.env))
+        .description(format!(
+            "spotctl {}: database access (closed unless the env file opens it)",
+            ctx.names.env
+        ))
         .vpc_id(want.value("vpc").unwrap_or_default())
         .tag_specifications(tag_spec(ctx, ResourceType::SecurityGroup, "db-security-group", &[]))
         .send()
@@ -99,11 +112,19 @@ pub async fn create_group(ctx: &Ctx<'_>, want: &Resource) -> Result<String> {
 }
 
 /// Revokes what is no longer wanted and authorises what is new.
-pub async fn set_ingress(ctx: &Ctx<'_>, region: &str, id: &str, live: &[String], want: &Resource) -> Result<()> {
+pub async fn set_ingress(
+    ctx: &Ctx<'_>,
+    region: &str,
+    id: &str,
+    live: &[String],
+    want: &Resource,
+) -> Result<()> {
     let wanted: Vec<String> = serde_json::from_str(want.value("ingress").unwrap_or("[]"))?;
     let ec2 = ctx.aws.ec2(region);
-    let revoke: Vec<IpPermission> = live.iter().filter(|r| !wanted.contains(r)).filter_map(|r| permission(r)).collect();
-    let grant: Vec<IpPermission> = wanted.iter().filter(|r| !live.contains(r)).filter_map(|r| permission(r)).collect();
+    let revoke: Vec<IpPermission> =
+        live.iter().filter(|r| !wanted.contains(r)).filter_map(|r| permission(r)).collect();
+    let grant: Vec<IpPermission> =
+        wanted.iter().filter(|r| !live.contains(r)).filter_map(|r| permission(r)).collect();
     if !revoke.is_empty() {
         ec2.revoke_security_group_ingress().group_id(id).set_ip_permissions(Some(revoke)).send().await?;
     }
@@ -129,7 +150,9 @@ pub async fn import_key(ctx: &Ctx<'_>, want: &Resource) -> Result<String> {
         .ec2(region)
         .import_key_pair()
         .key_name(&want.address.name)
-        .public_key_material(aws_smithy_types::Blob::new(want.value("public_key").unwrap_or_default().as_bytes()))
+        .public_key_material(aws_smithy_types::Blob::new(
+            want.value("public_key").unwrap_or_default().as_bytes(),
+        ))
         .tag_specifications(tag_spec(ctx, ResourceType::KeyPair, "key-pair", &[(TAG_SPEC, sha)]))
         .send()
         .await

@@ -15,7 +15,9 @@ pub async fn discover(ctx: &Ctx<'_>) -> Result<Vec<LiveResource>> {
         .aws
         .ssm(ctx.home())
         .describe_parameters()
-        .parameter_filters(ParameterStringFilter::builder().key("Name").option("Equals").values(&name).build()?)
+        .parameter_filters(
+            ParameterStringFilter::builder().key("Name").option("Equals").values(&name).build()?,
+        )
         .send()
         .await
         .context("looking up the password parameter")?;
