@@ -135,7 +135,7 @@ pub async fn choose_launch(aws: &Aws, loaded: &LoadedEnv, _names: &Names) -> Res
             subnet,
             instance_type: c.instance_type.clone(),
             ami,
-            reason: format!("rank {} of {}: {}", r.rank, ranking.entries.len(), r.why),
+            reason: format!("rank {} of {}: {}", r.rank, ranking.entries.len(), r.why()),
         });
     }
     bail!("no candidate placement is allowed by the env's limits and has a default subnet; run `spotctl score` to see why")

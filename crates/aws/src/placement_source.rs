@@ -64,7 +64,10 @@ pub fn rank_with(
     policy: &Policy,
     now: i64,
 ) -> Ranking {
-    let prices = facts.values().flat_map(|f| f.prices.iter().map(|(k, v)| (k.clone(), *v))).collect();
+    let mut prices = spotctl_core::placement::Prices::new();
+    for ((az, t), p) in facts.values().flat_map(|f| f.prices.iter()) {
+        prices.entry(az.clone()).or_default().insert(t.clone(), *p);
+    }
     let data = PlacementData { advisor, sps, prices, recent_interruptions: recent, now_unix: now };
     rank(candidates, &data, policy)
 }

@@ -164,6 +164,11 @@ impl AdvisorData {
         self.regions.get(region)?.get(instance_type).copied()
     }
 
+    /// Every type's entry in one region.
+    pub fn region(&self, region: &str) -> Option<&BTreeMap<String, AdvisorEntry>> {
+        self.regions.get(region)
+    }
+
     /// True when any region lists the type (or the type table names it).
     pub fn knows_type(&self, instance_type: &str) -> bool {
         self.types.contains_key(instance_type) || self.regions.values().any(|r| r.contains_key(instance_type))

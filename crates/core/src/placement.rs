@@ -8,7 +8,7 @@
 //! never beats a known value and is never invented. Hard limits from the env file filter; they
 //! never re-weight. Ties break on region, zone, then type, so the same input gives the same bytes.
 
-use crate::advisor::{AdvisorData, InterruptionBucket};
+use crate::advisor::{AdvisorData, AdvisorEntry, InterruptionBucket};
 use crate::sps::SpsScore;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -31,13 +31,15 @@ pub struct RecentInterruption {
     pub at_unix: i64,
 }
 
+/// Latest spot price, USD/hour: zone name → instance type → price.
+pub type Prices = BTreeMap<String, BTreeMap<String, f64>>;
+
 /// Observations to rank with.
 pub struct PlacementData<'a> {
     pub advisor: &'a AdvisorData,
     /// `None`: SPS was unavailable (refused, throttled, not implemented).
     pub sps: Option<Vec<SpsScore>>,
-    /// Latest spot price, USD/hour, by (zone name, type).
-    pub prices: BTreeMap<(String, String), f64>,
+    pub prices: Prices,
     pub recent_interruptions: Vec<RecentInterruption>,
     pub now_unix: i64,
 }
@@ -87,9 +89,24 @@ pub struct Ranked {
     pub bucket: Option<InterruptionBucket>,
     pub savings_pct: Option<u8>,
     pub price: Option<f64>,
-    /// 0..1000.
+    /// 0..1000: the sum of `points`.
     pub total: f64,
-    pub why: String,
+    /// What each factor contributed: why it ranks where it does (`why()` says it in words).
+    pub points: Points,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Points {
+    pub sps: f64,
+    pub interruption: f64,
+    pub price: f64,
+}
+
+impl Ranked {
+    /// `SPS 7/10 (350) + interruption <5% (300) + price $0.0412/h (120)`.
+    pub fn why(&self) -> String {
+        explain(self)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,31 +123,41 @@ pub struct Ranking {
     pub policy: Policy,
 }
 
-fn sps_of(c: &Candidate, sps: &[SpsScore]) -> Option<u8> {
-    let zone = c
-        .az_id
-        .as_ref()
-        .and_then(|id| sps.iter().find(|s| s.region == c.region && s.az_id.as_ref() == Some(id)));
-    zone.or_else(|| sps.iter().find(|s| s.region == c.region && s.az_id.is_none())).map(|s| s.score)
+/// SPS by (region, zone id); a region-level score has no zone id.
+type SpsIndex<'a> = BTreeMap<(&'a str, Option<&'a str>), u8>;
+
+fn sps_index(sps: &[SpsScore]) -> SpsIndex<'_> {
+    sps.iter().map(|s| ((s.region.as_str(), s.az_id.as_deref()), s.score)).collect()
 }
 
-fn limit_violation(r: &Ranked, policy: &Policy, sps_available: bool) -> Option<String> {
+fn sps_of(c: &Candidate, index: &SpsIndex<'_>) -> Option<u8> {
+    let zone = c.az_id.as_deref().and_then(|id| index.get(&(c.region.as_str(), Some(id))));
+    zone.or_else(|| index.get(&(c.region.as_str(), None))).copied()
+}
+
+fn limit_violation(
+    sps: Option<u8>,
+    bucket: Option<InterruptionBucket>,
+    price: Option<f64>,
+    policy: &Policy,
+    sps_available: bool,
+) -> Option<String> {
     if let (Some(min), true) = (policy.min_sps, sps_available) {
-        match r.sps {
+        match sps {
             None => return Some(format!("no SPS for this zone; min_sps = {min}")),
             Some(s) if s < min => return Some(format!("SPS {s} < min_sps {min}")),
             _ => {}
         }
     }
     if let Some(max) = policy.max_bucket {
-        match r.bucket {
+        match bucket {
             None => return Some(format!("interruption range unknown; max_interruption = {max}")),
             Some(b) if b > max => return Some(format!("interruption {b} worse than max_interruption {max}")),
             _ => {}
         }
     }
     if let Some(max) = policy.max_price {
-        match r.price {
+        match price {
             None => return Some(format!("no spot price; max_price = {max}")),
             Some(p) if p > max => return Some(format!("price ${p:.4}/h > max_price ${max:.4}/h")),
             _ => {}
@@ -139,10 +166,20 @@ fn limit_violation(r: &Ranked, policy: &Policy, sps_available: bool) -> Option<S
     None
 }
 
+/// A candidate with its observations, before it is scored and ranked (borrowed: ranking ~45 000
+/// candidates should not copy them until the order is known).
+struct Observed<'c> {
+    c: &'c Candidate,
+    sps: Option<u8>,
+    entry: Option<AdvisorEntry>,
+    price: Option<f64>,
+    total: f64,
+}
+
+/// The last zone looked up: its name, its prices, its SPS.
+type ZoneCache<'a> = (&'a str, Option<&'a BTreeMap<String, f64>>, Option<u8>);
+
 pub fn rank(candidates: &[Candidate], data: &PlacementData<'_>, policy: &Policy) -> Ranking {
-    let mut sorted: Vec<&Candidate> = candidates.iter().collect();
-    sorted.sort();
-    sorted.dedup();
     let mut warnings = Vec::new();
     let sps_available = data.sps.is_some();
     if !sps_available {
@@ -153,65 +190,123 @@ pub fn rank(candidates: &[Candidate], data: &PlacementData<'_>, policy: &Policy)
             warnings.push("min_sps is not applied: there are no scores to apply it to".into());
         }
     }
-    let mut excluded = Vec::new();
-    let mut kept: Vec<Ranked> = Vec::new();
-    for c in sorted {
+    let index = data.sps.as_deref().map(sps_index);
+    let mut excluded: Vec<(&Candidate, String)> = Vec::new();
+    let mut kept: Vec<Observed<'_>> = Vec::with_capacity(candidates.len());
+    // Candidates come grouped by region and zone: remember the last maps looked up.
+    let mut region_cache: Option<(&str, Option<&BTreeMap<String, AdvisorEntry>>)> = None;
+    let mut zone_cache: Option<ZoneCache<'_>> = None;
+    for c in candidates {
         let recent = data.recent_interruptions.iter().find(|i| {
             i.instance_type == c.instance_type
                 && i.az == c.az
                 && data.now_unix - i.at_unix < policy.interruption_cooldown_secs
         });
         if let Some(i) = recent {
-            excluded.push(Excluded {
-                candidate: c.clone(),
-                reason: format!(
-                    "interrupted {}s ago (cooldown {}s)",
-                    data.now_unix - i.at_unix,
-                    policy.interruption_cooldown_secs
-                ),
-            });
+            let reason = format!(
+                "interrupted {}s ago (cooldown {}s)",
+                data.now_unix - i.at_unix,
+                policy.interruption_cooldown_secs
+            );
+            excluded.push((c, reason));
             continue;
         }
-        let entry = data.advisor.entry(&c.region, &c.instance_type);
-        let r = Ranked {
-            rank: 0,
-            candidate: c.clone(),
-            sps: data.sps.as_deref().and_then(|s| sps_of(c, s)),
-            bucket: entry.map(|e| e.bucket),
-            savings_pct: entry.map(|e| e.savings_pct),
-            price: data.prices.get(&(c.az.clone(), c.instance_type.clone())).copied(),
-            total: 0.0,
-            why: String::new(),
+        let types = match region_cache {
+            Some((r, t)) if r == c.region => t,
+            _ => {
+                let t = data.advisor.region(&c.region);
+                region_cache = Some((&c.region, t));
+                t
+            }
         };
-        match limit_violation(&r, policy, sps_available) {
-            Some(reason) => excluded.push(Excluded { candidate: c.clone(), reason }),
-            None => kept.push(r),
+        let (zone, zone_sps) = match zone_cache {
+            Some((z, p, s)) if z == c.az => (p, s),
+            _ => {
+                let p = data.prices.get(&c.az);
+                let s = index.as_ref().and_then(|i| sps_of(c, i));
+                zone_cache = Some((&c.az, p, s));
+                (p, s)
+            }
+        };
+        let o = Observed {
+            c,
+            sps: zone_sps,
+            entry: types.and_then(|t| t.get(&c.instance_type)).copied(),
+            price: zone.and_then(|z| z.get(&c.instance_type)).copied(),
+            total: 0.0,
+        };
+        match limit_violation(o.sps, o.entry.map(|e| e.bucket), o.price, policy, sps_available) {
+            Some(reason) => excluded.push((c, reason)),
+            None => kept.push(o),
         }
     }
-    let prices: Vec<f64> = kept.iter().filter_map(|r| r.price).collect();
-    let (lo, hi) =
-        prices.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(*p), hi.max(*p)));
+    let (lo, hi) = kept
+        .iter()
+        .filter_map(|o| o.price)
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p), hi.max(p)));
     let w = &policy.weights;
-    for r in &mut kept {
-        let sps = r.sps.map(|s| f64::from(s.min(10)) / 10.0).unwrap_or(0.0);
-        let safety = r.bucket.map(|b| 1.0 - f64::from(b.index()) / 4.0).unwrap_or(0.0);
-        let cheap = r.price.map(|p| if hi > lo { (hi - p) / (hi - lo) } else { 1.0 }).unwrap_or(0.0);
-        r.total = 1000.0 * (w.sps * sps + w.safety * safety + w.price * cheap);
-        r.why = format!(
-            "SPS {} ({:.0}) + interruption {} ({:.0}) + price {} ({:.0})",
-            r.sps.map(|s| format!("{s}/10")).unwrap_or_else(|| "missing".into()),
-            1000.0 * w.sps * sps,
-            r.bucket.map(|b| b.label().to_string()).unwrap_or_else(|| "missing".into()),
-            1000.0 * w.safety * safety,
-            r.price.map(|p| format!("${p:.4}/h")).unwrap_or_else(|| "missing".into()),
-            1000.0 * w.price * cheap,
-        );
+    let points = |o: &Observed<'_>| {
+        let sps = o.sps.map(|s| f64::from(s.min(10)) / 10.0).unwrap_or(0.0);
+        let safety = o.entry.map(|e| 1.0 - f64::from(e.bucket.index()) / 4.0).unwrap_or(0.0);
+        let cheap = o.price.map(|p| if hi > lo { (hi - p) / (hi - lo) } else { 1.0 }).unwrap_or(0.0);
+        (1000.0 * w.sps * sps, 1000.0 * w.safety * safety, 1000.0 * w.price * cheap)
+    };
+    for o in &mut kept {
+        let (a, b, c) = points(o);
+        o.total = a + b + c;
     }
-    kept.sort_by(|a, b| b.total.total_cmp(&a.total).then_with(|| a.candidate.cmp(&b.candidate)));
-    for (i, r) in kept.iter_mut().enumerate() {
-        r.rank = i + 1;
+    kept.sort_by(|a, b| b.total.total_cmp(&a.total).then_with(|| a.c.cmp(b.c)));
+    kept.dedup_by(|a, b| a.c == b.c);
+    let entries = kept
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let (sps, interruption, price) = points(o);
+            Ranked {
+                rank: i + 1,
+                candidate: o.c.clone(),
+                sps: o.sps,
+                bucket: o.entry.map(|e| e.bucket),
+                savings_pct: o.entry.map(|e| e.savings_pct),
+                price: o.price,
+                total: o.total,
+                points: Points { sps, interruption, price },
+            }
+        })
+        .collect();
+    excluded.sort_by(|a, b| a.0.cmp(b.0));
+    excluded.dedup_by(|a, b| a.0 == b.0);
+    let excluded =
+        excluded.into_iter().map(|(c, reason)| Excluded { candidate: c.clone(), reason }).collect();
+    Ranking { entries, excluded, warnings, policy: policy.clone() }
+}
+
+/// `SPS 7/10 (350) + interruption <5% (300) + price $0.0412/h (120)`: each factor and its points.
+fn explain(r: &Ranked) -> String {
+    let pts = |x: f64| x.round() as i64;
+    let mut why = String::with_capacity(80);
+    match r.sps {
+        Some(s) => {
+            let _ = write!(why, "SPS {s}/10");
+        }
+        None => why.push_str("SPS missing"),
     }
-    Ranking { entries: kept, excluded, warnings, policy: policy.clone() }
+    let bucket = r.bucket.map(|b| b.label()).unwrap_or("missing");
+    let _ = write!(
+        why,
+        " ({}) + interruption {bucket} ({}) + price ",
+        pts(r.points.sps),
+        pts(r.points.interruption)
+    );
+    match r.price {
+        Some(p) => {
+            let tenth_mills = (p * 10_000.0).round() as i64;
+            let _ = write!(why, "${}.{:04}/h", tenth_mills / 10_000, tenth_mills % 10_000);
+        }
+        None => why.push_str("missing"),
+    }
+    let _ = write!(why, " ({})", pts(r.points.price));
+    why
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -279,7 +374,7 @@ pub fn render_table(r: &Ranking) -> String {
             e.savings_pct.map(|s| format!("{s}%")).unwrap_or_else(|| "-".into()),
             e.price.map(|p| format!("{p:.4}")).unwrap_or_else(|| "-".into()),
             e.total,
-            e.why
+            e.why()
         );
     }
     if !r.excluded.is_empty() {
@@ -334,8 +429,8 @@ mod tests {
         };
         let r = rank(&cs, &data, &Policy::default());
         assert_eq!(r.entries[0].candidate.az, "ap-northeast-1c");
-        assert!(r.entries[0].why.contains("SPS 9/10"));
-        assert!(r.entries[0].why.contains("price missing"));
+        assert!(r.entries[0].why().contains("SPS 9/10"));
+        assert!(r.entries[0].why().contains("price missing"));
         assert!(render_table(&r).contains(" - "));
     }
 
