@@ -110,7 +110,7 @@ pub async fn scores(
                 }
                 Err((code, msg)) => {
                     if code.as_deref() == Some("MaxConfigLimitExceeded") {
-                        ledger.record_refusal(now);
+                        ledger.record_refusal(config, now);
                     }
                     warnings.push(format!(
                         "SPS unavailable ({}: {msg}); ranking without it",

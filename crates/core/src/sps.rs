@@ -140,7 +140,10 @@ impl SpsLedger {
         self.cache.insert(config.key(), CachedScores { at_unix: now, scores });
     }
 
-    pub fn record_refusal(&mut self, now: i64) {
+    /// AWS refused `config` as one new configuration too many: it was not used after all, and no
+    /// new configuration is asked for until the window rolls.
+    pub fn record_refusal(&mut self, config: &SpsConfig, now: i64) {
+        self.used.remove(&config.key());
         self.refused_at = Some(now);
     }
 }
@@ -222,8 +225,9 @@ mod tests {
     fn a_refusal_from_aws_blocks_new_configs_but_offers_the_stale_cache() {
         let mut l = SpsLedger::default();
         let a = cfg(&["a", "b", "c"]);
+        l.record_query(&a, 5);
         l.record_scores(&a, vec![SpsScore { region: "r1".into(), az_id: None, score: 3 }], 0);
-        l.record_refusal(10);
+        l.record_refusal(&a, 10);
         match l.decide(&a, 5000, P) {
             SpsDecision::Refuse { stale_cache: Some((s, age)), .. } => {
                 assert_eq!((s.len(), age), (1, 5000));

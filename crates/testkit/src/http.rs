@@ -149,3 +149,35 @@ pub fn forward(client: &TcpStream, req: &Request, upstream: &str) -> std::io::Re
     c.write_all(&resp)?;
     c.flush()
 }
+
+/// Serves one fixed body to every GET (a stand-in for a public file such as the Spot Advisor
+/// feed), counting the requests.
+pub struct StaticServer {
+    pub port: u16,
+    pub hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl StaticServer {
+    pub fn start(body: Vec<u8>) -> StaticServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind static server");
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (h, body) = (hits.clone(), std::sync::Arc::new(body));
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (h, body) = (h.clone(), body.clone());
+                std::thread::spawn(move || {
+                    if let Ok(Some(_)) = read_request(&stream) {
+                        h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let _ = respond(&stream, 200, "application/json", &body);
+                    }
+                });
+            }
+        });
+        StaticServer { port, hits }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/spot-advisor-data.json", self.port)
+    }
+}
