@@ -113,6 +113,7 @@ pub fn read_request(stream: &TcpStream) -> std::io::Result<Option<Request>> {
 pub fn respond(mut stream: &TcpStream, status: u16, content_type: &str, body: &[u8]) -> std::io::Result<()> {
     let reason = match status {
         200 => "OK",
+        202 => "Accepted",
         400 => "Bad Request",
         401 => "Unauthorized",
         404 => "Not Found",

@@ -5,6 +5,7 @@
 
 pub mod http;
 pub mod imds;
+pub mod lambda_api;
 pub mod moto;
 pub mod sps;
 
