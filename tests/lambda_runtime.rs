@@ -59,3 +59,47 @@ fn the_handler_runs_in_the_lambda_runtime_loop() {
     assert!(bad.error, "{bad:?}");
     assert!(bad.body.contains("retryable: false"), "{bad:?}");
 }
+
+/// The advisor-refresh schedule fetches the feed and caches it in the state bucket, where every
+/// later reader (score, the handler's ranking) finds it: nobody refreshes it by hand.
+#[test]
+fn the_daily_schedule_refreshes_the_advisor_cache() {
+    let moto = Moto::start();
+    let env = temp_env("dev", |t| {
+        let line = t.lines().find(|l| l.trim_start().starts_with("regions")).expect("regions").to_string();
+        t.replace(&line, "regions = [\"ap-northeast-1\"]")
+    });
+    let dir = path_str(&env.dir);
+    let out = spotctl(&moto).args(["apply", &dir, "--auto-approve"]).output().expect("runs");
+    assert!(out.status.success(), "apply: {}{}", stdout(&out), stderr(&out));
+    let feed = spotctl_testkit::http::StaticServer::start(
+        std::fs::read("../shared/data/spot-advisor-data.json").expect("shared snapshot"),
+    );
+    let event = env.root.join("refresh.json");
+    std::fs::write(
+        &event,
+        r#"{"version":"0","id":"refresh-1","detail-type":"Scheduled Event","source":"aws.events",
+        "account":"123456789012","time":"2026-11-22T00:00:00Z","region":"ap-northeast-1",
+        "resources":["arn:aws:events:ap-northeast-1:123456789012:rule/spotctl-dev-advisor-refresh"],"detail":{}}"#,
+    )
+    .expect("write event");
+    let out = spotctl(&moto)
+        .env("SPOTCTL_ADVISOR_URL", feed.url())
+        .args(["handle", &dir, "--event", &path_str(&event)])
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("advisor refresh: using Live data"), "{}", stdout(&out));
+    assert_eq!(feed.hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // With the feed unreachable, score now reads the bucket's copy.
+    let out = spotctl(&moto)
+        .env("SPOTCTL_ADVISOR_URL", "http://127.0.0.1:1/gone")
+        .env("XDG_CACHE_HOME", env.root.join("no-local-cache"))
+        .args(["score", &dir, "--output", "json"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(j["sources"]["advisor"]["kind"], "cached", "{:#}", j["sources"]);
+    assert!(j["sources"]["advisor"]["snapshot"].as_str().is_some_and(|s| s.starts_with("s3://")));
+}

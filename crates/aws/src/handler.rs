@@ -60,9 +60,28 @@ impl HandlerEnv {
         let body = serde_json::to_vec_pretty(&event)
             .map_err(|e| HandlerError { message: e.to_string(), retryable: false })?;
         match self.store.put_if_absent(&key, body).await {
-            Ok(Cas::Written) => Ok(Outcome::Recorded { key, next: next_step(&event) }),
+            Ok(Cas::Written) => Ok(Outcome::Recorded { key, next: self.act(&event).await }),
             Ok(Cas::Conflict) => Ok(Outcome::Duplicate { key }),
             Err(e) => Err(HandlerError { message: format!("recording the event: {e:#}"), retryable: true }),
+        }
+    }
+
+    /// Carries out what a recorded event asks for, where that is this module's to do, and says
+    /// what happened. The daily advisor refresh is done here: the live feed is fetched and cached
+    /// in the state bucket, so no person refreshes interruption data by hand.
+    async fn act(&self, event: &Envelope) -> String {
+        match &event.trigger {
+            Trigger::Schedule { rule } if rule.ends_with("-advisor-refresh") => {
+                let (_, source, notes) =
+                    crate::advisor_source::load(Some(&self.store), crate::lock::now_unix()).await;
+                let mut said = format!("advisor refresh: using {:?} data ({})", source.kind, source.snapshot);
+                for n in notes {
+                    said.push_str("; ");
+                    said.push_str(&n);
+                }
+                said
+            }
+            _ => next_step(event),
         }
     }
 

@@ -2,7 +2,8 @@
 //!
 //! A placement is (region, availability zone, instance type). Three factors score it, each in 0..1:
 //! the Spot Placement Score of its zone (SPS/10), its safety from the Spot Advisor's interruption
-//! range (1 − index/4), and its cheapness among the candidates' spot prices. SPS weighs most, then
+//! range ((5 − index)/5), and its cheapness among the candidates' spot prices (0.1 for the dearest
+//! to 1 for the cheapest). SPS weighs most, then
 //! safety, then price (ARD.md: public research on these data, SpotLake/IISWC 2022, found SPS the
 //! better predictor of an uninterrupted run). A missing factor scores 0 and shows as missing: it
 //! never beats a known value and is never invented. Hard limits from the env file filter; they
@@ -247,8 +248,11 @@ pub fn rank(candidates: &[Candidate], data: &PlacementData<'_>, policy: &Policy)
     let w = &policy.weights;
     let points = |o: &Observed<'_>| {
         let sps = o.sps.map(|s| f64::from(s.min(10)) / 10.0).unwrap_or(0.0);
-        let safety = o.entry.map(|e| 1.0 - f64::from(e.bucket.index()) / 4.0).unwrap_or(0.0);
-        let cheap = o.price.map(|p| if hi > lo { (hi - p) / (hi - lo) } else { 1.0 }).unwrap_or(0.0);
+        // Every known value scores above a missing one: the worst range still gets 0.2, the
+        // dearest price 0.1 (a missing factor is 0, so it never ties with, or beats, a known one).
+        let safety = o.entry.map(|e| f64::from(5 - e.bucket.index()) / 5.0).unwrap_or(0.0);
+        let cheap =
+            o.price.map(|p| if hi > lo { 0.1 + 0.9 * (hi - p) / (hi - lo) } else { 1.0 }).unwrap_or(0.0);
         (1000.0 * w.sps * sps, 1000.0 * w.safety * safety, 1000.0 * w.price * cheap)
     };
     for o in &mut kept {
@@ -385,7 +389,7 @@ pub fn render_table(r: &Ranking) -> String {
         }
     }
     let w = &r.policy.weights;
-    let _ = writeln!(out, "\npolicy: total = 1000 × ({} × SPS/10 + {} × (1 − range/4) + {} × cheapness); missing factors score 0", w.sps, w.safety, w.price);
+    let _ = writeln!(out, "\npolicy: total = 1000 × ({} × SPS/10 + {} × (5 − range)/5 + {} × cheapness 0.1..1); missing factors score 0", w.sps, w.safety, w.price);
     out
 }
 
