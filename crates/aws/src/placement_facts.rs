@@ -122,18 +122,18 @@ pub async fn choose_launch(aws: &Aws, loaded: &LoadedEnv, _names: &Names) -> Res
     for r in &ranking.entries {
         let c = &r.candidate;
         let Some(subnet) = facts
-            .get(&c.region)
-            .and_then(|f| f.zones.iter().find(|z| z.name == c.az))
+            .get(&*c.region)
+            .and_then(|f| f.zones.iter().find(|z| *z.name == *c.az))
             .and_then(|z| z.subnet.clone())
         else {
             continue;
         };
         let ami = al2023_ami(aws, &c.region).await?;
         return Ok(LaunchSpec {
-            region: c.region.clone(),
-            az: c.az.clone(),
+            region: c.region.to_string(),
+            az: c.az.to_string(),
             subnet,
-            instance_type: c.instance_type.clone(),
+            instance_type: c.instance_type.to_string(),
             ami,
             reason: format!("rank {} of {}: {}", r.rank, ranking.entries.len(), r.why()),
         });

@@ -42,12 +42,8 @@ pub fn candidates(
         let Some(f) = facts.get(region) else { continue };
         for z in &f.zones {
             for t in types {
-                out.push(Candidate {
-                    region: region.clone(),
-                    az: z.name.clone(),
-                    az_id: (!z.id.is_empty()).then(|| z.id.clone()),
-                    instance_type: t.clone(),
-                });
+                let az_id = (!z.id.is_empty()).then_some(z.id.as_str());
+                out.push(Candidate::new(region, &z.name, az_id, t));
             }
         }
     }

@@ -29,12 +29,7 @@ fn inputs(advisor: &AdvisorData) -> (Vec<Candidate>, Vec<SpsScore>, Prices) {
                     .entry(az.clone())
                     .or_default()
                     .insert(t.clone(), 0.01 + ((ri * 31 + ti * 17) % 997) as f64 / 1000.0);
-                candidates.push(Candidate {
-                    region: region.to_string(),
-                    az: az.clone(),
-                    az_id: Some(az_id.clone()),
-                    instance_type: t.clone(),
-                });
+                candidates.push(Candidate::new(region, &az, Some(&az_id), t));
             }
         }
     }

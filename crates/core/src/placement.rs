@@ -14,15 +14,29 @@ use crate::sps::SpsScore;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::Arc;
 
+/// Shared strings: a ranking of every region × type copies each candidate into its output, and
+/// copying a shared string is a reference count, not an allocation.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Candidate {
-    pub region: String,
+    pub region: Arc<str>,
     /// Zone name, e.g. ap-northeast-1a.
-    pub az: String,
+    pub az: Arc<str>,
     /// Zone id, e.g. apne1-az4 (SPS speaks in zone ids).
-    pub az_id: Option<String>,
-    pub instance_type: String,
+    pub az_id: Option<Arc<str>>,
+    pub instance_type: Arc<str>,
+}
+
+impl Candidate {
+    pub fn new(region: &str, az: &str, az_id: Option<&str>, instance_type: &str) -> Candidate {
+        Candidate {
+            region: region.into(),
+            az: az.into(),
+            az_id: az_id.map(Into::into),
+            instance_type: instance_type.into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,8 +146,8 @@ fn sps_index(sps: &[SpsScore]) -> SpsIndex<'_> {
 }
 
 fn sps_of(c: &Candidate, index: &SpsIndex<'_>) -> Option<u8> {
-    let zone = c.az_id.as_deref().and_then(|id| index.get(&(c.region.as_str(), Some(id))));
-    zone.or_else(|| index.get(&(c.region.as_str(), None))).copied()
+    let zone = c.az_id.as_deref().and_then(|id| index.get(&(&*c.region, Some(id))));
+    zone.or_else(|| index.get(&(&*c.region, None))).copied()
 }
 
 fn limit_violation(
@@ -199,8 +213,8 @@ pub fn rank(candidates: &[Candidate], data: &PlacementData<'_>, policy: &Policy)
     let mut zone_cache: Option<ZoneCache<'_>> = None;
     for c in candidates {
         let recent = data.recent_interruptions.iter().find(|i| {
-            i.instance_type == c.instance_type
-                && i.az == c.az
+            *i.instance_type == *c.instance_type
+                && *i.az == *c.az
                 && data.now_unix - i.at_unix < policy.interruption_cooldown_secs
         });
         if let Some(i) = recent {
@@ -213,7 +227,7 @@ pub fn rank(candidates: &[Candidate], data: &PlacementData<'_>, policy: &Policy)
             continue;
         }
         let types = match region_cache {
-            Some((r, t)) if r == c.region => t,
+            Some((r, t)) if r == &*c.region => t,
             _ => {
                 let t = data.advisor.region(&c.region);
                 region_cache = Some((&c.region, t));
@@ -221,9 +235,9 @@ pub fn rank(candidates: &[Candidate], data: &PlacementData<'_>, policy: &Policy)
             }
         };
         let (zone, zone_sps) = match zone_cache {
-            Some((z, p, s)) if z == c.az => (p, s),
+            Some((z, p, s)) if z == &*c.az => (p, s),
             _ => {
-                let p = data.prices.get(&c.az);
+                let p = data.prices.get(&*c.az);
                 let s = index.as_ref().and_then(|i| sps_of(c, i));
                 zone_cache = Some((&c.az, p, s));
                 (p, s)
@@ -232,8 +246,8 @@ pub fn rank(candidates: &[Candidate], data: &PlacementData<'_>, policy: &Policy)
         let o = Observed {
             c,
             sps: zone_sps,
-            entry: types.and_then(|t| t.get(&c.instance_type)).copied(),
-            price: zone.and_then(|z| z.get(&c.instance_type)).copied(),
+            entry: types.and_then(|t| t.get(&*c.instance_type)).copied(),
+            price: zone.and_then(|z| z.get(&*c.instance_type)).copied(),
             total: 0.0,
         };
         match limit_violation(o.sps, o.entry.map(|e| e.bucket), o.price, policy, sps_available) {
@@ -401,7 +415,7 @@ mod tests {
         Candidate {
             region: region.into(),
             az: az.into(),
-            az_id: Some(format!("{az}-id")),
+            az_id: Some(format!("{az}-id").into()),
             instance_type: t.into(),
         }
     }
@@ -432,7 +446,7 @@ mod tests {
             now_unix: 0,
         };
         let r = rank(&cs, &data, &Policy::default());
-        assert_eq!(r.entries[0].candidate.az, "ap-northeast-1c");
+        assert_eq!(&*r.entries[0].candidate.az, "ap-northeast-1c");
         assert!(r.entries[0].why().contains("SPS 9/10"));
         assert!(r.entries[0].why().contains("price missing"));
         assert!(render_table(&r).contains(" - "));
@@ -446,8 +460,16 @@ mod tests {
         let score = |sa: u8, sb: u8| PlacementData {
             advisor: &advisor,
             sps: Some(vec![
-                SpsScore { region: a.region.clone(), az_id: a.az_id.clone(), score: sa },
-                SpsScore { region: b.region.clone(), az_id: b.az_id.clone(), score: sb },
+                SpsScore {
+                    region: a.region.to_string(),
+                    az_id: a.az_id.as_deref().map(String::from),
+                    score: sa,
+                },
+                SpsScore {
+                    region: b.region.to_string(),
+                    az_id: b.az_id.as_deref().map(String::from),
+                    score: sb,
+                },
             ]),
             prices: BTreeMap::new(),
             recent_interruptions: vec![],

@@ -45,7 +45,7 @@ fn world() -> impl Strategy<Value = (Vec<Candidate>, Vec<SpsScore>, Prices)> {
             if let Some(p) = price {
                 prices.entry(az.clone()).or_default().insert(t.clone(), f64::from(p) / 1000.0);
             }
-            cands.push(Candidate { region, az, az_id: Some(az_id), instance_type: t });
+            cands.push(Candidate::new(&region, &az, Some(&az_id), &t));
         }
         (cands, sps, prices)
     })
@@ -140,10 +140,10 @@ proptest! {
         let r = ranking(&c, &sps, &prices, &Policy::default());
         for e in &r.entries {
             let cand = &e.candidate;
-            let known_sps = sps.iter().any(|s| s.az_id == cand.az_id);
+            let known_sps = sps.iter().any(|s| s.az_id.as_deref() == cand.az_id.as_deref());
             prop_assert_eq!(e.sps.is_some(), known_sps);
             prop_assert_eq!(e.bucket.is_some(), advisor().entry(&cand.region, &cand.instance_type).is_some());
-            let priced = prices.get(&cand.az).is_some_and(|z| z.contains_key(&cand.instance_type));
+            let priced = prices.get(&*cand.az).is_some_and(|z| z.contains_key(&*cand.instance_type));
             prop_assert_eq!(e.price.is_some(), priced);
         }
     }
