@@ -1,6 +1,7 @@
 //! One file per subcommand. Each builds options from its arguments and calls the library; the
 //! work itself lives in `spotctl_aws` (AWS) and `spotctl_core` (decisions).
 
+pub mod agent;
 pub mod apply;
 pub mod destroy;
 pub mod fis;
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             Command::Package(a) => package::exec(a),
             Command::Handle(a) => handle::exec(a, verbose).await,
             Command::Score(a) => score::exec(a, verbose).await,
+            Command::Agent(a) => agent::exec(a).await,
         }
     })
 }

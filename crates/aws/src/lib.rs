@@ -4,6 +4,7 @@
 //! a `Plan` change by change. Neither decides anything: the core crate does.
 
 pub mod advisor_source;
+pub mod agent;
 pub mod calls;
 pub mod clients;
 pub mod discover;

@@ -43,7 +43,17 @@ impl ImdsServer {
                 std::thread::spawn(move || {
                     let Ok(Some(req)) = read_request(&stream) else { return };
                     if req.method == "PUT" && req.path == "/latest/api/token" {
-                        let _ = respond(&stream, 200, "text/plain", TOKEN.as_bytes());
+                        // As IMDS does: the token, and its lifetime echoed in a header.
+                        let ttl =
+                            req.header("x-aws-ec2-metadata-token-ttl-seconds").unwrap_or("21600").to_string();
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-aws-ec2-metadata-token-ttl-seconds: {ttl}\r\n\
+                             Content-Length: {}\r\nConnection: close\r\n\r\n{TOKEN}",
+                            TOKEN.len()
+                        );
+                        let mut w = &stream;
+                        use std::io::Write;
+                        let _ = w.write_all(head.as_bytes());
                         return;
                     }
                     if req.header("x-aws-ec2-metadata-token") != Some(TOKEN) {
