@@ -6,6 +6,7 @@
 pub mod http;
 pub mod imds;
 pub mod lambda_api;
+pub mod mariadb;
 pub mod moto;
 pub mod sps;
 
