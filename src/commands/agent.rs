@@ -2,10 +2,12 @@
 //! (`SyslogIdentifier=spot-handler`). It polls IMDSv2 and the state bucket every few seconds and
 //! logs what the handoff protocol decides for this instance.
 
+use crate::exit::BadInput;
 use crate::exit::Outcome;
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use spotctl_aws::agent::{imds_client, observe, DEFAULT_IMDS};
+use spotctl_aws::agent::{imds_client, step, AgentCtx, DEFAULT_IMDS};
+use spotctl_aws::blob::{parse_s3_url, S3Blobs};
 use spotctl_aws::clients::Aws;
 use spotctl_aws::store::S3Store;
 use std::time::Duration;
@@ -18,8 +20,30 @@ pub struct AgentArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AgentCommand {
-    /// Watch for the interruption notice, a drain request and the primary record.
+    /// Watch for the interruption notice, a drain request and the primary record, and act.
     Watch(WatchArgs),
+    /// Drain once: fence, dump to S3, write the manifest last. Exit 0 only when it is complete.
+    Drain(OneShot),
+    /// Restore once and verify every table. Exit 0 only when every table verified.
+    Restore(OneShot),
+}
+
+#[derive(Debug, Args)]
+pub struct OneShot {
+    /// How to reach the server (`mysql://user@host:port/` or `…?socket=PATH`).
+    #[arg(long)]
+    pub mysql: String,
+    /// Where the backup goes (`drain --to`) or comes from (`restore --from`): s3://BUCKET/PREFIX.
+    #[arg(long, alias = "from")]
+    pub to: String,
+    /// The handoff id: the backup lives under PREFIX/ID.
+    #[arg(long)]
+    pub handoff: String,
+    #[arg(long, default_value = "appdb")]
+    pub database: String,
+    /// The bucket's region (default: the standard AWS region setting).
+    #[arg(long)]
+    pub bucket_region: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -50,21 +74,66 @@ pub struct WatchArgs {
 }
 
 pub async fn exec(args: AgentArgs) -> Result<Outcome> {
-    let AgentCommand::Watch(w) = args.command;
+    match args.command {
+        AgentCommand::Watch(w) => watch(w).await,
+        AgentCommand::Drain(o) => one_shot(o, true).await,
+        AgentCommand::Restore(o) => one_shot(o, false).await,
+    }
+}
+
+async fn one_shot(o: OneShot, drain: bool) -> Result<Outcome> {
+    let Some((bucket, prefix)) = parse_s3_url(&o.to) else {
+        return Err(BadInput(format!("`{}` is not an s3://BUCKET/PREFIX URL", o.to)).into());
+    };
     let aws = Aws::load().await;
-    let store = S3Store::new(aws.s3(&w.bucket_region), &w.bucket);
-    let imds = imds_client(&w.imds_endpoint)?;
+    let region = o
+        .bucket_region
+        .clone()
+        .unwrap_or_else(|| std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()));
+    let blobs =
+        S3Blobs { store: S3Store::new(aws.s3(&region), bucket), handle: tokio::runtime::Handle::current() };
+    let prefix = if prefix.is_empty() { o.handoff.clone() } else { format!("{prefix}/{}", o.handoff) };
+    let (dsn, database) = (o.mysql.clone(), o.database.clone());
+    let report = tokio::task::spawn_blocking(move || -> Result<serde_json::Value> {
+        if drain {
+            let opts = spotctl_db::DrainOptions { database, ..Default::default() };
+            Ok(serde_json::to_value(spotctl_db::drain(&dsn, &blobs, &prefix, &opts)?)?)
+        } else {
+            Ok(serde_json::to_value(spotctl_db::restore(&dsn, &blobs, &prefix, 4)?)?)
+        }
+    })
+    .await??;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(Outcome::Ok)
+}
+
+async fn watch(w: WatchArgs) -> Result<Outcome> {
+    let aws = Aws::load().await;
+    let ctx = AgentCtx {
+        store: S3Store::new(aws.s3(&w.bucket_region), &w.bucket),
+        aws,
+        imds: imds_client(&w.imds_endpoint)?,
+        mysql: w
+            .mysql
+            .clone()
+            .unwrap_or_else(|| "mysql://root@localhost/?socket=/var/lib/mysql/mysql.sock".to_string()),
+        database: w.database.clone(),
+    };
     let mut last = String::new();
+    let mut drained = false;
     loop {
-        match observe(&imds, &store, false).await {
-            Ok(o) => {
+        match step(&ctx, drained).await {
+            Ok((o, did)) => {
+                drained |= did.starts_with("drained");
                 if w.once {
-                    println!("{}", serde_json::to_string_pretty(&o)?);
+                    let mut v = serde_json::to_value(&o)?;
+                    v["did"] = serde_json::Value::String(did);
+                    println!("{}", serde_json::to_string_pretty(&v)?);
                     return Ok(Outcome::Ok);
                 }
-                if o.decision != last {
-                    tracing::warn!(env = %w.env, instance = %o.instance_id, role = %o.role, notice = o.interruption_notice, "{}", o.decision);
-                    last = o.decision;
+                if did != last {
+                    tracing::warn!(env = %w.env, instance = %o.instance_id, role = %o.role, notice = o.interruption_notice, "{did}");
+                    last = did;
                 }
             }
             Err(e) if !w.once => tracing::error!("watch: {e:#}"),

@@ -77,3 +77,138 @@ pub async fn observe(imds: &Imds, store: &S3Store, drained: bool) -> Result<Obse
     };
     Ok(Observation { instance_id, role, handoff, drain_tag, interruption_notice, primary, decision })
 }
+
+/// What the agent needs to act: the database, the state bucket, EC2 for its own tags.
+pub struct AgentCtx {
+    pub aws: crate::clients::Aws,
+    pub store: S3Store,
+    pub imds: Imds,
+    /// `mysql://…` of the local server (root over the socket on an instance).
+    pub mysql: String,
+    pub database: String,
+}
+
+/// One look and the action it calls for, carried out. Returns the observation and what was done.
+pub async fn step(ctx: &AgentCtx, drained: bool) -> Result<(Observation, String)> {
+    let obs = observe(&ctx.imds, &ctx.store, drained).await?;
+    let record = ctx.store.get_json::<PrimaryRecord>(keys::PRIMARY).await?;
+    let done = if obs.role == "standby" {
+        let id = obs.handoff.clone().unwrap_or_default();
+        let view = StandbyView {
+            self_id: obs.instance_id.clone(),
+            handoff_id: id.clone(),
+            record: record.as_ref().map(|(r, _)| r.clone()),
+            manifest_present: obs.decision != "WaitForManifest",
+            verified: false,
+            failure: None,
+        };
+        match standby_step(&view) {
+            spotctl_core::handoff::StandbyAction::Restore => {
+                match restore_and_verify(ctx, &id).await {
+                    Ok(summary) => {
+                        let promoted = promote(ctx, &obs, &id).await?;
+                        format!("{summary}; {promoted}")
+                    }
+                    // A standby that cannot verify never promotes, and says why.
+                    Err(e) => format!("refused to promote: {e:#}"),
+                }
+            }
+            other => format!("{other:?}"),
+        }
+    } else {
+        let view = PrimaryView {
+            self_id: obs.instance_id.clone(),
+            record: record.map(|(r, _)| r),
+            interruption_notice: obs.interruption_notice,
+            drain_tag: obs.drain_tag.clone(),
+            drained,
+        };
+        match primary_step(&view) {
+            spotctl_core::handoff::PrimaryAction::Drain { id } => {
+                let m = drain_to(ctx, &id).await?;
+                let rows: u64 = m.tables.iter().map(|t| t.rows).sum();
+                format!(
+                    "drained {} tables, {rows} rows, to {} in {} ms",
+                    m.tables.len(),
+                    backup_prefix(&id),
+                    m.timings_ms.total
+                )
+            }
+            spotctl_core::handoff::PrimaryAction::Retire { successor } => {
+                let region = read(&ctx.imds, "/latest/meta-data/placement/region").await?.unwrap_or_default();
+                ctx.aws.ec2(&region).terminate_instances().instance_ids(&obs.instance_id).send().await?;
+                format!("retired: {successor} is the primary; terminating {}", obs.instance_id)
+            }
+            other => format!("{other:?}"),
+        }
+    };
+    Ok((obs, done))
+}
+
+async fn drain_to(ctx: &AgentCtx, id: &str) -> Result<spotctl_db::Manifest> {
+    let blobs = crate::blob::S3Blobs { store: ctx.store.clone(), handle: tokio::runtime::Handle::current() };
+    let (dsn, prefix) = (ctx.mysql.clone(), backup_prefix(id));
+    let opts = spotctl_db::DrainOptions { database: ctx.database.clone(), ..Default::default() };
+    tokio::task::spawn_blocking(move || spotctl_db::drain(&dsn, &blobs, &prefix, &opts))
+        .await?
+        .with_context(|| format!("draining to {}", backup_prefix(id)))
+}
+
+async fn restore_and_verify(ctx: &AgentCtx, id: &str) -> Result<String> {
+    let blobs = crate::blob::S3Blobs { store: ctx.store.clone(), handle: tokio::runtime::Handle::current() };
+    let (dsn, prefix) = (ctx.mysql.clone(), backup_prefix(id));
+    let v = tokio::task::spawn_blocking(move || spotctl_db::restore(&dsn, &blobs, &prefix, 4))
+        .await?
+        .with_context(|| format!("restoring {}", backup_prefix(id)))?;
+    let rows: u64 = v.tables.iter().map(|t| t.1).sum();
+    Ok(format!(
+        "restored and verified {} tables, {rows} rows in {} ms",
+        v.tables.len(),
+        v.load_ms + v.verify_ms
+    ))
+}
+
+/// The fencing step: epoch N → N+1 with `If-Match` on what was read. Only then are writes allowed
+/// and the instance tagged primary; a lost race means another standby won, and this one stands down.
+async fn promote(ctx: &AgentCtx, obs: &Observation, id: &str) -> Result<String> {
+    use crate::store::Cas;
+    let Some((record, etag)) = ctx.store.get_json::<PrimaryRecord>(keys::PRIMARY).await? else {
+        return Ok("not promoted: no primary record".into());
+    };
+    if spotctl_core::handoff::handoff_id(record.epoch) != id {
+        return Ok(format!("not promoted: the primary moved on to epoch {}", record.epoch));
+    }
+    let region = read(&ctx.imds, "/latest/meta-data/placement/region").await?.unwrap_or_default();
+    let next = record.succeeded_by(PrimaryRecord {
+        epoch: record.epoch,
+        instance_id: obs.instance_id.clone(),
+        region: region.clone(),
+        availability_zone: read(&ctx.imds, "/latest/meta-data/placement/availability-zone")
+            .await?
+            .unwrap_or_default(),
+        instance_type: read(&ctx.imds, "/latest/meta-data/instance-type").await?.unwrap_or_default(),
+        since_unix: crate::lock::now_unix(),
+        handoff: Some(id.to_string()),
+    });
+    if ctx.store.put_if_match(keys::PRIMARY, &etag, serde_json::to_vec_pretty(&next)?).await? == Cas::Conflict
+    {
+        return Ok("not promoted: another instance won the primary record".into());
+    }
+    let dsn = ctx.mysql.clone();
+    tokio::task::spawn_blocking(move || -> Result<()> {
+        use mysql::prelude::Queryable;
+        let mut c = spotctl_db::drain::connect(&dsn)?;
+        c.query_drop("SET GLOBAL read_only = OFF")?;
+        Ok(())
+    })
+    .await??;
+    ctx.aws
+        .ec2(&region)
+        .create_tags()
+        .resources(&obs.instance_id)
+        .tags(aws_sdk_ec2::types::Tag::builder().key(TAG_ROLE).value("primary").build())
+        .send()
+        .await
+        .context("tagging self as the primary")?;
+    Ok(format!("promoted: epoch {} is {}", next.epoch, obs.instance_id))
+}

@@ -92,7 +92,7 @@ impl Env {
         let search = self.search_regions().await?;
         let ctx = Ctx { aws: &self.aws, names: &self.names, regions: &search, artifacts: &artifacts };
         progress.tick("reading live state");
-        let object_keys = vec![keys::ENV.to_string(), code_key.clone()];
+        let object_keys = vec![keys::ENV.to_string(), keys::USER_DATA.to_string(), code_key.clone()];
         let (live, vpcs) =
             tokio::try_join!(discover(&ctx, &object_keys), default_vpcs(&self.aws, &self.regions))?;
 

@@ -81,8 +81,48 @@ impl HandlerEnv {
                 }
                 said
             }
+            Trigger::Interruption { instance_id, .. } => match self.hand_off(instance_id).await {
+                Ok(said) => said,
+                Err(e) => format!("handoff failed: {e:#}"),
+            },
             _ => next_step(event),
         }
+    }
+
+    /// The interruption warning for the primary: take the lease and launch the standby.
+    async fn hand_off(&self, instance_id: &str) -> anyhow::Result<String> {
+        use spotctl_core::handoff::Cause;
+        let now = crate::lock::now_unix();
+        let Some((primary, _)) = crate::handoff::read_primary(&self.store).await? else {
+            return Ok("no primary is recorded; nothing to hand off".into());
+        };
+        if primary.instance_id != instance_id {
+            return Ok(format!(
+                "{instance_id} is not the primary ({}); nothing to hand off",
+                primary.instance_id
+            ));
+        }
+        let placements =
+            crate::standby::placements(&self.aws, &self.names, &self.store, &primary, true, now).await?;
+        let regions: Vec<String> = placements.iter().map(|(s, _)| s.region.clone()).collect();
+        let artifacts = std::collections::BTreeMap::new();
+        let ctx = crate::resources::Ctx {
+            aws: &self.aws,
+            names: &self.names,
+            regions: &regions,
+            artifacts: &artifacts,
+        };
+        let progress = crate::progress::Progress::quiet();
+        let outcome = crate::handoff::start(
+            &ctx,
+            &self.store,
+            Cause::Interruption,
+            instance_id,
+            &placements,
+            &progress,
+        )
+        .await?;
+        Ok(serde_json::to_string(&outcome)?)
     }
 
     /// `None` when the event is this env's; else why not.

@@ -5,6 +5,7 @@
 
 pub mod advisor_source;
 pub mod agent;
+pub mod blob;
 pub mod calls;
 pub mod clients;
 pub mod discover;
@@ -22,4 +23,5 @@ pub mod progress;
 pub mod resources;
 pub mod score;
 pub mod sps_client;
+pub mod standby;
 pub mod store;

@@ -4,7 +4,7 @@
 use crate::placement_facts::RegionFacts;
 use anyhow::Result;
 use spotctl_core::advisor::{AdvisorData, InterruptionBucket};
-use spotctl_core::config::LoadedEnv;
+use spotctl_core::config::{EnvFile, LoadedEnv};
 use spotctl_core::placement::{rank, Candidate, PlacementData, Policy, Ranking, RecentInterruption};
 use spotctl_core::sps::{SpsConfig, SpsScore};
 use std::collections::BTreeMap;
@@ -19,8 +19,8 @@ pub fn sps_config(loaded: &LoadedEnv) -> SpsConfig {
     )
 }
 
-pub fn policy(loaded: &LoadedEnv) -> Policy {
-    let p = &loaded.env.placement;
+pub fn policy(env: &EnvFile) -> Policy {
+    let p = &env.placement;
     Policy {
         min_sps: p.min_sps,
         max_bucket: p.max_interruption.and_then(|r| InterruptionBucket::from_index(r.index())),
@@ -77,5 +77,5 @@ pub fn rank_env(
 ) -> Result<Ranking> {
     let advisor = AdvisorData::embedded();
     let c = candidates(&loaded.env.env.regions, &loaded.env.instance.types, facts);
-    Ok(rank_with(&c, &advisor, facts, sps, Vec::new(), &policy(loaded), crate::lock::now_unix()))
+    Ok(rank_with(&c, &advisor, facts, sps, Vec::new(), &policy(&loaded.env), crate::lock::now_unix()))
 }

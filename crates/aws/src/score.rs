@@ -105,7 +105,7 @@ pub async fn score(aws: &Aws, loaded: &LoadedEnv, opts: &ScoreOptions) -> Result
         warnings.push("no Spot Placement Scores: ranked on interruption rate and price alone".into());
     }
     let c = candidates(&regions, &types, &facts);
-    let ranking = rank_with(&c, &advisor, &facts, sps, Vec::new(), &policy(loaded), now);
+    let ranking = rank_with(&c, &advisor, &facts, sps, Vec::new(), &policy(&loaded.env), now);
     Ok(Scored {
         ranking,
         sources: Sources {

@@ -152,6 +152,12 @@ pub fn desired(input: &DesiredInput) -> Result<Vec<Resource>, TemplateError> {
             .with("sha256", sha256_hex(input.env_json.as_bytes()))
             .create_only("body", input.env_json.clone()),
     );
+    let ud = user_data(input)?;
+    out.push(
+        Resource::new(Kind::StateObject, home, keys::USER_DATA)
+            .with("sha256", sha256_hex(ud.as_bytes()))
+            .create_only("body", ud),
+    );
     out.push(Resource::new(Kind::Parameter, home, n.password_parameter()).forces("type", "SecureString"));
 
     for kind in RoleKind::ALL {

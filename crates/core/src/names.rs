@@ -129,6 +129,8 @@ impl Names {
 /// Keys in the state bucket.
 pub mod keys {
     pub const ENV: &str = "state/env.json";
+    /// The rendered user-data, which the handler gives every standby it launches.
+    pub const USER_DATA: &str = "state/user-data.sh";
     pub const LOCK: &str = "state/lock.json";
     pub const PRIMARY: &str = "state/primary.json";
     pub const EVENTS: &str = "state/events/";
