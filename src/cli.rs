@@ -45,6 +45,8 @@ pub enum Command {
     Package(crate::commands::package::PackageArgs),
     /// Rank spot placements (region, zone, type) and explain the choice.
     Score(crate::commands::score::ScoreArgs),
+    /// The primary, the last backup, recent handoffs and any standby.
+    Status(crate::commands::status::StatusArgs),
     /// The on-instance agent (installed by user-data as the spotctl-agent unit).
     Agent(crate::commands::agent::AgentArgs),
     /// Run the handler on an event file, as the Lambda would.

@@ -195,4 +195,11 @@ async fn interruption_hands_off_to_exactly_one_verified_primary() {
     let primaries: Vec<_> = end.iter().filter(|(_, role, _)| role == "primary").collect();
     assert_eq!(primaries.len(), 1, "exactly one primary: {end:?}");
     assert_eq!(primaries[0].0, standby);
+
+    let out = spotctl(&moto).args(["status", &dir]).output().expect("runs");
+    let text = stdout(&out);
+    assert!(text.contains(&format!("primary: {standby}")), "{text}{}", stderr(&out));
+    assert!(text.contains("epoch 2"), "{text}");
+    assert!(text.contains("last complete backup: backups/epoch-1/manifest.json"), "{text}");
+    assert!(text.contains("handoff epoch-1 (Interruption)"), "{text}");
 }

@@ -10,6 +10,7 @@ pub mod lambda;
 pub mod package;
 pub mod plan;
 pub mod score;
+pub mod status;
 
 use crate::cli::{Cli, Command};
 use crate::exit::Outcome;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             Command::Handle(a) => handle::exec(a, verbose).await,
             Command::Score(a) => score::exec(a, verbose).await,
             Command::Agent(a) => agent::exec(a).await,
+            Command::Status(a) => status::exec(a, verbose).await,
         }
     })
 }

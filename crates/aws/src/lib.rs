@@ -24,4 +24,5 @@ pub mod resources;
 pub mod score;
 pub mod sps_client;
 pub mod standby;
+pub mod status;
 pub mod store;
