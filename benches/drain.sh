@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Drain and restore speed, measured in one run on this machine, against the baselines:
+#   spotctl agent drain | restore   (moto S3)
+#   mysqldump | gzip -> moto S3 ; moto S3 -> gunzip | mysql
+#   mydumper / myloader (local directory; add the S3 upload with --s3 is not available here)
+# Usage: bash benches/drain.sh [ROWS]   (default 1000000; 10000000 when asked)
+# Needs: bash tests/setup.sh done; a release build (cargo build --release --bin spotctl).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROWS=${1:-1000000}
+BIN=${SPOTCTL_BIN:-$PWD/target/release/spotctl}
+VENV=$PWD/.venv
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+since() { python3 -c "print(f'{$(now) - $1:.2f}')"; }
+
+start_db() { # name
+  local d=$work/$1
+  mariadb-install-db --no-defaults --auth-root-authentication-method=normal --user=root --skip-test-db --datadir="$d/data" >/dev/null 2>&1
+  /usr/sbin/mariadbd --no-defaults --user=root --bind-address=127.0.0.1 --port="$(free_port)" --socket="$d/sock" \
+    --datadir="$d/data" --pid-file="$d/pid" --local-infile=1 --innodb-buffer-pool-size=1G --log-bin=mysql-bin --server-id=1 \
+    --innodb-flush-log-at-trx-commit=2 >/dev/null 2>&1 &
+  pids+=($!)
+  for _ in $(seq 300); do [ -S "$d/sock" ] && break; sleep 0.1; done
+}
+sql() { mariadb --no-defaults -uroot --socket="$work/$1/sock" "${@:2}"; }
+
+port=$(free_port)
+"$VENV/bin/python" -m moto.server -H 127.0.0.1 -p "$port" >/dev/null 2>&1 &
+pids+=($!)
+export AWS_ENDPOINT_URL=http://127.0.0.1:$port AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
+for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+"$VENV/bin/python" -c "import boto3; boto3.client('s3', endpoint_url='$AWS_ENDPOINT_URL').create_bucket(Bucket='bench')"
+s3() { "$VENV/bin/python" - "$@"; }
+
+start_db old; start_db new; start_db base; start_db myl
+echo "seeding appdb.employees with $ROWS rows"
+sql old -e "CREATE DATABASE appdb; CREATE TABLE appdb.employees (id INT NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, email VARCHAR(255) NOT NULL);"
+sql old appdb -e "INSERT INTO employees SELECT seq, CONCAT('name', seq), CONCAT('e', seq, '@example.com') FROM seq_1_to_${ROWS};"
+size=$(sql old -N -e "SELECT ROUND(SUM(data_length+index_length)/1048576) FROM information_schema.TABLES WHERE table_schema='appdb'")
+echo "table size: ${size} MiB"
+OLD="mysql://root@localhost/?socket=$work/old/sock"; NEW="mysql://root@localhost/?socket=$work/new/sock"
+
+t=$(now); "$BIN" agent drain --mysql "$OLD" --to s3://bench/spotctl --handoff b1 --bucket-region us-east-1 >/dev/null; s_drain=$(since "$t")
+sql old -e "SET GLOBAL read_only = OFF"
+t=$(now); "$BIN" agent restore --mysql "$NEW" --from s3://bench/spotctl --handoff b1 --bucket-region us-east-1 >/dev/null; s_restore=$(since "$t")
+
+t=$(now)
+mysqldump --no-defaults -uroot --socket="$work/old/sock" --single-transaction --routines --triggers --databases appdb | gzip -1 > "$work/dump.sql.gz"
+s3 "$work/dump.sql.gz" <<'PY'
+import boto3, sys; boto3.client('s3').upload_file(sys.argv[1], 'bench', 'mysqldump/dump.sql.gz')
+PY
+m_drain=$(since "$t")
+t=$(now)
+s3 "$work/dump2.sql.gz" <<'PY'
+import boto3, sys; boto3.client('s3').download_file('bench', 'mysqldump/dump.sql.gz', sys.argv[1])
+PY
+gunzip -c "$work/dump2.sql.gz" | sql base
+m_restore=$(since "$t")
+
+y_drain=""; y_restore=""
+if command -v mydumper >/dev/null; then
+  t=$(now); mydumper --socket "$work/old/sock" -u root -B appdb -o "$work/mydumper" -t 4 -c >/dev/null 2>&1; y_drain=$(since "$t")
+  t=$(now); myloader --socket "$work/myl/sock" -u root -d "$work/mydumper" -t 4 >/dev/null 2>&1; y_restore=$(since "$t")
+fi
+
+rows_new=$(sql new -N -e "SELECT COUNT(*) FROM appdb.employees")
+rows_base=$(sql base -N -e "SELECT COUNT(*) FROM appdb.employees")
+echo "rows: spotctl restored $rows_new, mysqldump restored $rows_base (of $ROWS)"
+python3 - "$ROWS" "$size" "$s_drain" "$s_restore" "$m_drain" "$m_restore" "$y_drain" "$y_restore" <<'PY'
+import sys
+rows, size, sd, sr, md, mr, yd, yr = sys.argv[1:]
+sd, sr, md, mr = map(float, (sd, sr, md, mr))
+print(f"{'':24}{'drain s':>10}{'restore s':>11}{'total s':>10}")
+print(f"{'spotctl (S3)':24}{sd:>10.2f}{sr:>11.2f}{sd+sr:>10.2f}")
+print(f"{'mysqldump|gzip (S3)':24}{md:>10.2f}{mr:>11.2f}{md+mr:>10.2f}   spotctl is {(md+mr)/(sd+sr):.2f}x faster end to end")
+if yd:
+    yd, yr = float(yd), float(yr)
+    print(f"{'mydumper/myloader (disk)':24}{yd:>10.2f}{yr:>11.2f}{yd+yr:>10.2f}   spotctl is {(yd+yr)/(sd+sr):.2f}x its speed")
+mb = float(size)
+print(f"drain throughput: {mb/sd:.1f} MiB/s of table data -> about {mb/sd*120/1024:.1f} GiB drains inside the 120 s warning")
+PY
