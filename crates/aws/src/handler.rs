@@ -81,11 +81,64 @@ impl HandlerEnv {
                 }
                 said
             }
+            Trigger::Schedule { rule } if rule.ends_with("-relocation") => match self.relocate().await {
+                Ok(said) => said,
+                Err(e) => format!("relocation check failed: {e:#}"),
+            },
             Trigger::Interruption { instance_id, .. } => match self.hand_off(instance_id).await {
                 Ok(said) => said,
                 Err(e) => format!("handoff failed: {e:#}"),
             },
             _ => next_step(event),
+        }
+    }
+
+    /// The scheduled relocation: rank, and move only if the best placement beats the current one
+    /// by the env's margin (or the current one is no longer allowed). The old primary is asked to
+    /// drain through its `spotctl:drain` tag — no FIS, so no interruption event, so no loop.
+    async fn relocate(&self) -> anyhow::Result<String> {
+        use spotctl_core::handoff::Cause;
+        use spotctl_core::placement::{relocation_decision, Candidate, RelocationDecision};
+        let now = crate::lock::now_unix();
+        let Some((primary, _)) = crate::handoff::read_primary(&self.store).await? else {
+            return Ok("relocation: no primary is recorded".into());
+        };
+        let (ranking, policy, placements) =
+            crate::standby::ranked_placements(&self.aws, &self.names, &self.store, &primary, false, now)
+                .await?;
+        let current =
+            Candidate::new(&primary.region, &primary.availability_zone, None, &primary.instance_type);
+        let current = ranking
+            .entries
+            .iter()
+            .map(|r| r.candidate.clone())
+            .find(|c| {
+                c.region == current.region && c.az == current.az && c.instance_type == current.instance_type
+            })
+            .unwrap_or(current);
+        match relocation_decision(&current, &ranking, &policy) {
+            RelocationDecision::Stay { reason } => Ok(format!("relocation: stay ({reason})")),
+            RelocationDecision::Move { reason, .. } => {
+                let regions: Vec<String> = placements.iter().map(|(s, _)| s.region.clone()).collect();
+                let artifacts = std::collections::BTreeMap::new();
+                let ctx = crate::resources::Ctx {
+                    aws: &self.aws,
+                    names: &self.names,
+                    regions: &regions,
+                    artifacts: &artifacts,
+                };
+                let progress = crate::progress::Progress::quiet();
+                let outcome = crate::handoff::start(
+                    &ctx,
+                    &self.store,
+                    Cause::Relocation,
+                    &primary.instance_id,
+                    &placements,
+                    &progress,
+                )
+                .await?;
+                Ok(format!("relocation: move ({reason}): {}", serde_json::to_string(&outcome)?))
+            }
         }
     }
 

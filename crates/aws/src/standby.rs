@@ -11,7 +11,7 @@ use spotctl_core::config::EnvFile;
 use spotctl_core::desired::LaunchSpec;
 use spotctl_core::handoff::handoff_id;
 use spotctl_core::names::{keys, Names};
-use spotctl_core::placement::RecentInterruption;
+use spotctl_core::placement::{Policy, Ranking, RecentInterruption};
 use spotctl_core::plan::{Kind, Resource};
 use spotctl_core::primary::PrimaryRecord;
 
@@ -26,6 +26,18 @@ pub async fn placements(
     interrupted: bool,
     now: i64,
 ) -> Result<Vec<(LaunchSpec, Resource)>> {
+    Ok(ranked_placements(aws, names, store, primary, interrupted, now).await?.2)
+}
+
+/// The ranking, the env's policy, and the launch requests of its best placements.
+pub async fn ranked_placements(
+    aws: &Aws,
+    names: &Names,
+    store: &S3Store,
+    primary: &PrimaryRecord,
+    interrupted: bool,
+    now: i64,
+) -> Result<(Ranking, Policy, Vec<(LaunchSpec, Resource)>)> {
     let (stored, _) =
         store.get_json::<StoredEnv>(keys::ENV).await?.context("state/env.json is missing; run apply")?;
     let env: EnvFile = serde_json::from_value(stored.env).context("state/env.json does not hold an env")?;
@@ -46,7 +58,8 @@ pub async fn placements(
         Vec::new()
     };
     let c = candidates(&env.env.regions, &env.instance.types, &facts);
-    let ranking = rank_with(&c, &advisor, &facts, None, recent, &policy(&env), now);
+    let policy = policy(&env);
+    let ranking = rank_with(&c, &advisor, &facts, None, recent, &policy, now);
     let mut out = Vec::new();
     for r in ranking.entries.iter() {
         let c = &r.candidate;
@@ -82,5 +95,5 @@ pub async fn placements(
             break;
         }
     }
-    Ok(out)
+    Ok((ranking, policy, out))
 }
