@@ -202,4 +202,16 @@ async fn interruption_hands_off_to_exactly_one_verified_primary() {
     assert!(text.contains("epoch 2"), "{text}");
     assert!(text.contains("last complete backup: backups/epoch-1/manifest.json"), "{text}");
     assert!(text.contains("handoff epoch-1 (Interruption)"), "{text}");
+    for step in [
+        "LeaseTaken",
+        "StandbyLaunched",
+        "DrainStarted",
+        "Drained",
+        "RestoreStarted",
+        "Verified",
+        "Promoted",
+        "OldRetired",
+    ] {
+        assert!(text.contains(&format!("  {step} at unix")), "status lacks {step}: {text}");
+    }
 }

@@ -104,9 +104,20 @@ pub async fn step(ctx: &AgentCtx, drained: bool) -> Result<(Observation, String)
         };
         match standby_step(&view) {
             spotctl_core::handoff::StandbyAction::Restore => {
+                use spotctl_core::handoff::Step;
+                let began = crate::lock::now_unix();
                 match restore_and_verify(ctx, &id).await {
                     Ok(summary) => {
+                        stamp(
+                            ctx,
+                            &id,
+                            &[(Step::RestoreStarted, began), (Step::Verified, crate::lock::now_unix())],
+                        )
+                        .await?;
                         let promoted = promote(ctx, &obs, &id).await?;
+                        if promoted.starts_with("promoted") {
+                            stamp(ctx, &id, &[(Step::Promoted, crate::lock::now_unix())]).await?;
+                        }
                         format!("{summary}; {promoted}")
                     }
                     // A standby that cannot verify never promotes, and says why.
@@ -125,7 +136,11 @@ pub async fn step(ctx: &AgentCtx, drained: bool) -> Result<(Observation, String)
         };
         match primary_step(&view) {
             spotctl_core::handoff::PrimaryAction::Drain { id } => {
+                let began = crate::lock::now_unix();
                 let m = drain_to(ctx, &id).await?;
+                use spotctl_core::handoff::Step;
+                stamp(ctx, &id, &[(Step::DrainStarted, began), (Step::Drained, crate::lock::now_unix())])
+                    .await?;
                 let rows: u64 = m.tables.iter().map(|t| t.rows).sum();
                 format!(
                     "drained {} tables, {rows} rows, to {} in {} ms",
@@ -136,6 +151,10 @@ pub async fn step(ctx: &AgentCtx, drained: bool) -> Result<(Observation, String)
             }
             spotctl_core::handoff::PrimaryAction::Retire { successor } => {
                 let region = read(&ctx.imds, "/latest/meta-data/placement/region").await?.unwrap_or_default();
+                if let Some(h) = obs.primary.as_ref().and_then(|p| p.handoff.clone()) {
+                    stamp(ctx, &h, &[(spotctl_core::handoff::Step::OldRetired, crate::lock::now_unix())])
+                        .await?;
+                }
                 ctx.aws.ec2(&region).terminate_instances().instance_ids(&obs.instance_id).send().await?;
                 format!("retired: {successor} is the primary; terminating {}", obs.instance_id)
             }
@@ -143,6 +162,26 @@ pub async fn step(ctx: &AgentCtx, drained: bool) -> Result<(Observation, String)
         }
     };
     Ok((obs, done))
+}
+
+/// Stamps steps on the handoff's record (`state/handoffs/<id>.json`) with a conditional write,
+/// retried on conflict: the handler and both agents write it. A missing record (a drain the handler
+/// never saw, such as one started by the IMDS notice alone) is left missing.
+async fn stamp(ctx: &AgentCtx, id: &str, steps: &[(spotctl_core::handoff::Step, i64)]) -> Result<()> {
+    use crate::store::Cas;
+    let key = spotctl_core::handoff::lease_key(id);
+    for _ in 0..5 {
+        let Some((mut h, etag)) = ctx.store.get_json::<spotctl_core::handoff::Handoff>(&key).await? else {
+            return Ok(());
+        };
+        for (step, at) in steps {
+            h.reach(*step, *at);
+        }
+        if ctx.store.put_if_match(&key, &etag, serde_json::to_vec_pretty(&h)?).await? == Cas::Written {
+            return Ok(());
+        }
+    }
+    anyhow::bail!("could not record the handoff's progress in {key}: too many concurrent writers")
 }
 
 async fn drain_to(ctx: &AgentCtx, id: &str) -> Result<spotctl_db::Manifest> {
