@@ -101,9 +101,7 @@ impl Env {
                 Some(p) => PrimarySpec::Existing { region: p.address.region.clone() },
                 None => {
                     progress.tick("choosing a placement for the primary");
-                    PrimarySpec::Launch(
-                        placement_facts::choose_launch(&self.aws, &self.loaded, &self.names).await?,
-                    )
+                    PrimarySpec::Launch(placement_facts::choose_launch(&self.aws, &self.loaded).await?)
                 }
             };
         let env_json = self.stored_env()?;

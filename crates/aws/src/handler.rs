@@ -119,25 +119,8 @@ impl HandlerEnv {
         match relocation_decision(&current, &ranking, &policy) {
             RelocationDecision::Stay { reason } => Ok(format!("relocation: stay ({reason})")),
             RelocationDecision::Move { reason, .. } => {
-                let regions: Vec<String> = placements.iter().map(|(s, _)| s.region.clone()).collect();
-                let artifacts = std::collections::BTreeMap::new();
-                let ctx = crate::resources::Ctx {
-                    aws: &self.aws,
-                    names: &self.names,
-                    regions: &regions,
-                    artifacts: &artifacts,
-                };
-                let progress = crate::progress::Progress::quiet();
-                let outcome = crate::handoff::start(
-                    &ctx,
-                    &self.store,
-                    Cause::Relocation,
-                    &primary.instance_id,
-                    &placements,
-                    &progress,
-                )
-                .await?;
-                Ok(format!("relocation: move ({reason}): {}", serde_json::to_string(&outcome)?))
+                let outcome = self.start(Cause::Relocation, &primary.instance_id, &placements).await?;
+                Ok(format!("relocation: move ({reason}): {outcome}"))
             }
         }
     }
@@ -157,6 +140,16 @@ impl HandlerEnv {
         }
         let placements =
             crate::standby::placements(&self.aws, &self.names, &self.store, &primary, true, now).await?;
+        self.start(Cause::Interruption, instance_id, &placements).await
+    }
+
+    /// Takes the lease and launches the standby in the first placement with capacity.
+    async fn start(
+        &self,
+        cause: spotctl_core::handoff::Cause,
+        instance_id: &str,
+        placements: &[(spotctl_core::desired::LaunchSpec, spotctl_core::plan::Resource)],
+    ) -> anyhow::Result<String> {
         let regions: Vec<String> = placements.iter().map(|(s, _)| s.region.clone()).collect();
         let artifacts = std::collections::BTreeMap::new();
         let ctx = crate::resources::Ctx {
@@ -166,15 +159,8 @@ impl HandlerEnv {
             artifacts: &artifacts,
         };
         let progress = crate::progress::Progress::quiet();
-        let outcome = crate::handoff::start(
-            &ctx,
-            &self.store,
-            Cause::Interruption,
-            instance_id,
-            &placements,
-            &progress,
-        )
-        .await?;
+        let outcome =
+            crate::handoff::start(&ctx, &self.store, cause, instance_id, placements, &progress).await?;
         Ok(serde_json::to_string(&outcome)?)
     }
 

@@ -7,7 +7,6 @@ use aws_sdk_ec2::types::{Filter, InstanceType};
 use futures::future::try_join_all;
 use spotctl_core::config::LoadedEnv;
 use spotctl_core::desired::LaunchSpec;
-use spotctl_core::names::Names;
 use std::collections::BTreeMap;
 
 /// The public SSM parameter that names the latest Amazon Linux 2023 AMI.
@@ -114,29 +113,40 @@ pub async fn all_region_facts(
     Ok(found.into_iter().collect())
 }
 
+/// The launch spec for a ranked placement: `None` when its zone has no default subnet.
+pub async fn launch_spec(
+    aws: &Aws,
+    r: &spotctl_core::placement::Ranked,
+    of: usize,
+    facts: &BTreeMap<String, RegionFacts>,
+) -> Result<Option<LaunchSpec>> {
+    let c = &r.candidate;
+    let Some(subnet) = facts
+        .get(&*c.region)
+        .and_then(|f| f.zones.iter().find(|z| *z.name == *c.az))
+        .and_then(|z| z.subnet.clone())
+    else {
+        return Ok(None);
+    };
+    Ok(Some(LaunchSpec {
+        region: c.region.to_string(),
+        az: c.az.to_string(),
+        subnet,
+        instance_type: c.instance_type.to_string(),
+        ami: al2023_ami(aws, &c.region).await?,
+        reason: format!("rank {} of {of}: {}", r.rank, r.why()),
+    }))
+}
+
 /// Where to launch the first primary: the best-ranked placement that has a default subnet.
-pub async fn choose_launch(aws: &Aws, loaded: &LoadedEnv, _names: &Names) -> Result<LaunchSpec> {
+pub async fn choose_launch(aws: &Aws, loaded: &LoadedEnv) -> Result<LaunchSpec> {
     let env = &loaded.env;
     let facts = all_region_facts(aws, &env.env.regions, &env.instance.types).await?;
     let ranking = crate::placement_source::rank_env(loaded, &facts, None)?;
     for r in &ranking.entries {
-        let c = &r.candidate;
-        let Some(subnet) = facts
-            .get(&*c.region)
-            .and_then(|f| f.zones.iter().find(|z| *z.name == *c.az))
-            .and_then(|z| z.subnet.clone())
-        else {
-            continue;
-        };
-        let ami = al2023_ami(aws, &c.region).await?;
-        return Ok(LaunchSpec {
-            region: c.region.to_string(),
-            az: c.az.to_string(),
-            subnet,
-            instance_type: c.instance_type.to_string(),
-            ami,
-            reason: format!("rank {} of {}: {}", r.rank, ranking.entries.len(), r.why()),
-        });
+        if let Some(spec) = launch_spec(aws, r, ranking.entries.len(), &facts).await? {
+            return Ok(spec);
+        }
     }
     bail!("no candidate placement is allowed by the env's limits and has a default subnet; run `spotctl score` to see why")
 }

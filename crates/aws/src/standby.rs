@@ -3,7 +3,7 @@
 
 use crate::clients::Aws;
 use crate::env::StoredEnv;
-use crate::placement_facts::{al2023_ami, all_region_facts};
+use crate::placement_facts::{all_region_facts, launch_spec};
 use crate::placement_source::{candidates, policy, rank_with};
 use crate::store::S3Store;
 use anyhow::{Context, Result};
@@ -62,23 +62,7 @@ pub async fn ranked_placements(
     let ranking = rank_with(&c, &advisor, &facts, None, recent, &policy, now);
     let mut out = Vec::new();
     for r in ranking.entries.iter() {
-        let c = &r.candidate;
-        let Some(subnet) = facts
-            .get(&*c.region)
-            .and_then(|f| f.zones.iter().find(|z| *z.name == *c.az))
-            .and_then(|z| z.subnet.clone())
-        else {
-            continue;
-        };
-        let ami = al2023_ami(aws, &c.region).await?;
-        let spec = LaunchSpec {
-            region: c.region.to_string(),
-            az: c.az.to_string(),
-            subnet,
-            instance_type: c.instance_type.to_string(),
-            ami,
-            reason: format!("rank {} of {}: {}", r.rank, ranking.entries.len(), r.why()),
-        };
+        let Some(spec) = launch_spec(aws, r, ranking.entries.len(), &facts).await? else { continue };
         let want = Resource::new(Kind::Instance, &spec.region, "standby")
             .create_only("availability_zone", spec.az.clone())
             .create_only("subnet", spec.subnet.clone())
