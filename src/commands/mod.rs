@@ -46,7 +46,11 @@ pub fn run(cli: Cli) -> Result<Outcome> {
 /// Loads and validates the env file before anything talks to AWS.
 pub fn load_env(dir: &Path) -> Result<LoadedEnv> {
     let advisor = AdvisorData::embedded();
-    Ok(spotctl_core::config::load(dir, &|t| advisor.knows_type(t))?)
+    let loaded = spotctl_core::config::load(dir, &|t| advisor.knows_type(t))?;
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(loaded)
 }
 
 /// Loads the env file, then binds it to the AWS account of the standard credential chain.

@@ -20,12 +20,13 @@ mod schedule;
 pub(crate) mod suggest;
 mod values;
 
+pub use crate::advisor::InterruptionBucket;
 pub use cidr::Cidr;
 pub use error::{ConfigError, ConfigWarning, Problem};
 pub use fleet::MAX_FLEET_SIZE;
 pub use model::{
     AccessSection, DatabaseSection, EnvFile, EnvSection, FisSection, Fleet, InstanceSection,
-    InterruptionRange, PlacementSection, ScheduleSection,
+    PlacementSection, ScheduleSection,
 };
 pub use period::Period;
 pub use values::FIS_LEAD_SECS;

@@ -12,31 +12,12 @@ use std::path::{Path, PathBuf};
 /// Fewer cases than this means the corpus went missing, not that everything passed.
 const MIN_CASES: usize = 20;
 
-// TEMP until advisor.rs lands: the types of the embedded Spot Advisor data.
-struct Advisor(std::collections::BTreeSet<String>);
-impl Advisor {
-    fn knows_type(&self, t: &str) -> bool {
-        self.0.contains(t)
-    }
-}
-fn advisor() -> Advisor {
-    let data: serde_json::Value =
-        serde_json::from_str(include_str!("../data/spot-advisor-data.json")).expect("json");
-    let mut out = std::collections::BTreeSet::new();
-    for region in data["spot_advisor"].as_object().expect("obj").values() {
-        for os in region.as_object().expect("obj").values() {
-            out.extend(os.as_object().expect("obj").keys().cloned());
-        }
-    }
-    Advisor(out)
-}
-
 #[test]
 fn every_bad_env_is_refused_with_its_expected_message() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     std::env::set_current_dir(&root).expect("cd to the repository root");
     let bless = std::env::var_os("SPOTCTL_BLESS").is_some();
-    let advisor = advisor();
+    let advisor = spotctl_core::advisor::AdvisorData::embedded();
 
     let mut cases: Vec<PathBuf> = std::fs::read_dir("tests/bad-envs")
         .expect("tests/bad-envs exists")

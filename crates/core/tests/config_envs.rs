@@ -3,7 +3,7 @@
 //! The SSH key is not in the repository (key/.gitignore), so these tests read the env's files
 //! through a stand-in that supplies a public key and reads everything else from the repository.
 
-use spotctl_core::config::{self, InterruptionRange, LoadedEnv, Period};
+use spotctl_core::config::{self, InterruptionBucket, LoadedEnv, Period};
 use std::collections::BTreeSet;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -15,23 +15,8 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-// TEMP until advisor.rs lands: the types of the embedded Spot Advisor data.
-struct Advisor(BTreeSet<String>);
-impl Advisor {
-    fn knows_type(&self, t: &str) -> bool {
-        self.0.contains(t)
-    }
-}
-fn advisor() -> Advisor {
-    let data: serde_json::Value =
-        serde_json::from_str(include_str!("../data/spot-advisor-data.json")).expect("json");
-    let mut out = BTreeSet::new();
-    for region in data["spot_advisor"].as_object().expect("obj").values() {
-        for os in region.as_object().expect("obj").values() {
-            out.extend(os.as_object().expect("obj").keys().cloned());
-        }
-    }
-    Advisor(out)
+fn advisor() -> spotctl_core::advisor::AdvisorData {
+    spotctl_core::advisor::AdvisorData::embedded()
 }
 
 /// Reads paths relative to the repository root, with `key/spotctl.pub` standing in when asked.
@@ -123,7 +108,7 @@ fn the_fleet_env_loads_with_one_fleet() {
     // Defaults fill what the fleet env leaves out.
     assert_eq!(loaded.env.schedule.relocation, "rate(12 hours)");
     assert_eq!(loaded.env.database.name, "appdb");
-    assert_eq!(loaded.env.placement.max_interruption, None::<InterruptionRange>);
+    assert_eq!(loaded.env.placement.max_interruption, None::<InterruptionBucket>);
     assert_eq!(loaded.schema_sql, "");
 }
 

@@ -3,7 +3,7 @@
 //! themselves are covered case by case in the corpus (`config_corpus.rs`).
 
 use proptest::prelude::*;
-use spotctl_core::config::{self, ConfigError, EnvFile, InterruptionRange, LoadedEnv, Parsed, Period};
+use spotctl_core::config::{self, ConfigError, EnvFile, InterruptionBucket, LoadedEnv, Parsed, Period};
 use std::io;
 use std::path::Path;
 
@@ -103,8 +103,8 @@ interruption_lead = "PT150S"
     let env = parse(&text).unwrap_or_else(|e| panic!("{e}")).env;
     assert_eq!((env.instance.target_capacity, env.instance.volume_gb), (16, 1000));
     assert_eq!(env.placement.min_sps, Some(3));
-    assert_eq!(env.placement.max_interruption, Some(InterruptionRange::From10To15));
-    assert_eq!(env.placement.max_interruption.map(InterruptionRange::index), Some(2));
+    assert_eq!(env.placement.max_interruption, Some(InterruptionBucket::From10To15));
+    assert_eq!(env.placement.max_interruption.map(InterruptionBucket::index), Some(2));
     assert_eq!(env.placement.max_price, Some(0.2));
     assert_eq!(env.placement.relocation_margin, 0.0);
     assert_eq!(env.placement.interruption_cooldown.to_string(), "90m");

@@ -50,7 +50,9 @@ pub fn restore(dsn: &str, store: &dyn BlobStore, prefix: &str, parallel: usize) 
                 s.spawn(|| {
                     let mut c = connect(dsn)?;
                     c.query_drop(format!("USE {db}"))?;
-                    c.query_drop("SET FOREIGN_KEY_CHECKS = 0, UNIQUE_CHECKS = 0")?;
+                    // The rows were checked on the old primary; the binlog of the new one starts
+                    // after the restore (its position is what replicas would start from).
+                    c.query_drop("SET FOREIGN_KEY_CHECKS = 0, UNIQUE_CHECKS = 0, SQL_LOG_BIN = 0")?;
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         let Some((t, chunk)) = work.get(i) else { break };

@@ -6,6 +6,7 @@
 //! into `EnvFile` with `toml::from_str`, which a test checks against the validating reader.
 
 use super::period::Period;
+use crate::advisor::InterruptionBucket;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,9 +61,9 @@ pub struct PlacementSection {
     /// The lowest Spot Placement Score (1 to 10) a region or zone may have.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_sps: Option<u8>,
-    /// The highest Spot Advisor interruption range a type may be in.
+    /// The worst Spot Advisor interruption range a type may be in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_interruption: Option<InterruptionRange>,
+    pub max_interruption: Option<InterruptionBucket>,
     /// The most spotctl pays per instance-hour, USD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_price: Option<f64>,
@@ -84,56 +85,6 @@ impl Default for PlacementSection {
             relocation_margin: defaults::relocation_margin(),
             interruption_cooldown: defaults::interruption_cooldown(),
         }
-    }
-}
-
-/// The Spot Advisor's interruption-frequency ranges, in its order (its `ranges[].index`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum InterruptionRange {
-    #[serde(rename = "<5%")]
-    Under5,
-    #[serde(rename = "5-10%")]
-    From5To10,
-    #[serde(rename = "10-15%")]
-    From10To15,
-    #[serde(rename = "15-20%")]
-    From15To20,
-    #[serde(rename = ">20%")]
-    Over20,
-}
-
-impl InterruptionRange {
-    pub const ALL: [InterruptionRange; 5] = [
-        InterruptionRange::Under5,
-        InterruptionRange::From5To10,
-        InterruptionRange::From10To15,
-        InterruptionRange::From15To20,
-        InterruptionRange::Over20,
-    ];
-
-    /// The Spot Advisor's index for this range (its `r` value per type), 0 to 4.
-    pub fn index(self) -> u8 {
-        self as u8
-    }
-
-    /// The range with Spot Advisor index `r`.
-    pub fn from_index(r: u8) -> Option<InterruptionRange> {
-        Self::ALL.get(usize::from(r)).copied()
-    }
-
-    /// The Spot Advisor's label, as written in the env file.
-    pub fn label(self) -> &'static str {
-        match self {
-            InterruptionRange::Under5 => "<5%",
-            InterruptionRange::From5To10 => "5-10%",
-            InterruptionRange::From10To15 => "10-15%",
-            InterruptionRange::From15To20 => "15-20%",
-            InterruptionRange::Over20 => ">20%",
-        }
-    }
-
-    pub fn from_label(label: &str) -> Option<InterruptionRange> {
-        Self::ALL.into_iter().find(|r| r.label() == label)
     }
 }
 
@@ -284,19 +235,6 @@ pub(crate) mod defaults {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn interruption_ranges_follow_the_advisor_index_and_labels() {
-        for (i, r) in InterruptionRange::ALL.into_iter().enumerate() {
-            assert_eq!(usize::from(r.index()), i);
-            assert_eq!(InterruptionRange::from_index(r.index()), Some(r));
-            assert_eq!(InterruptionRange::from_label(r.label()), Some(r));
-            assert_eq!(serde_json::to_string(&r).ok(), Some(format!("{:?}", r.label())));
-        }
-        assert_eq!(InterruptionRange::from_index(5), None);
-        assert_eq!(InterruptionRange::from_label("10%"), None);
-        assert!(InterruptionRange::Under5 < InterruptionRange::Over20);
-    }
 
     #[test]
     fn canonical_sorts_sets_and_fleets() {

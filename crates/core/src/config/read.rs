@@ -9,6 +9,7 @@ use super::cidr::Cidr;
 use super::doc::{self, Section, Sink, Val};
 use super::model::*;
 use super::{fleet, schedule, values};
+use crate::advisor::InterruptionBucket;
 use crate::regions;
 use toml::de::DeTable;
 
@@ -142,10 +143,10 @@ fn placement_section(root: &mut Section, sink: &mut Sink) -> PlacementSection {
         .whole(sink, "min_sps", None, 1..=10, "1 to 10 (a Spot Placement Score)")
         .and_then(|v| u8::try_from(v).ok());
     if let Some(v) = t.string(sink, "max_interruption", None) {
-        p.max_interruption = InterruptionRange::from_label(&v.value);
+        p.max_interruption = v.value.parse::<InterruptionBucket>().ok();
         if p.max_interruption.is_none() {
             let valid: Vec<String> =
-                InterruptionRange::ALL.iter().map(|r| format!("{:?}", r.label())).collect();
+                InterruptionBucket::ALL.iter().map(|r| format!("{:?}", r.label())).collect();
             sink.problem(
                 v.at,
                 &v.path,
