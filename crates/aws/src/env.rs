@@ -166,11 +166,9 @@ impl Env {
         let artifacts = BTreeMap::new();
         let ctx = Ctx { aws: &self.aws, names: &self.names, regions: &search, artifacts: &artifacts };
         progress.tick("reading live state");
-        let keys_in_bucket = self.store().list("").await.unwrap_or_default();
         // State objects are removed with the bucket; listing them would only lengthen the plan.
         let mut live = discover(&ctx, &[]).await?;
         live.retain(|r| r.address.kind != Kind::StateObject);
-        let _ = keys_in_bucket;
         let plan = plan_destroy(&live);
         Ok(Planned { plan, live, desired: Vec::new(), package: None, regions: search, artifacts })
     }

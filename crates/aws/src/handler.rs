@@ -138,8 +138,9 @@ impl HandlerEnv {
                 primary.instance_id
             ));
         }
-        let placements =
-            crate::standby::placements(&self.aws, &self.names, &self.store, &primary, true, now).await?;
+        let (_, _, placements) =
+            crate::standby::ranked_placements(&self.aws, &self.names, &self.store, &primary, true, now)
+                .await?;
         self.start(Cause::Interruption, instance_id, &placements).await
     }
 

@@ -18,17 +18,6 @@ use spotctl_core::primary::PrimaryRecord;
 /// At most this many placements are tried when capacity is refused.
 const TRIES: usize = 5;
 
-pub async fn placements(
-    aws: &Aws,
-    names: &Names,
-    store: &S3Store,
-    primary: &PrimaryRecord,
-    interrupted: bool,
-    now: i64,
-) -> Result<Vec<(LaunchSpec, Resource)>> {
-    Ok(ranked_placements(aws, names, store, primary, interrupted, now).await?.2)
-}
-
 /// The ranking, the env's policy, and the launch requests of its best placements.
 pub async fn ranked_placements(
     aws: &Aws,

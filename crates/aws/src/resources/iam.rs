@@ -187,14 +187,7 @@ pub async fn create_profile(ctx: &Ctx<'_>, want: &Resource) -> Result<String> {
 pub async fn update_profile(ctx: &Ctx<'_>, want: &Resource) -> Result<()> {
     let iam = ctx.aws.iam();
     let name = &want.address.name;
-    let current = iam.get_instance_profile().instance_profile_name(name).send().await?;
-    for r in current.instance_profile().map(|p| p.roles()).unwrap_or_default() {
-        iam.remove_role_from_instance_profile()
-            .instance_profile_name(name)
-            .role_name(r.role_name())
-            .send()
-            .await?;
-    }
+    detach_roles(&iam, name).await?;
     iam.add_role_to_instance_profile()
         .instance_profile_name(name)
         .role_name(want.value("role").unwrap_or_default())
@@ -204,17 +197,27 @@ pub async fn update_profile(ctx: &Ctx<'_>, want: &Resource) -> Result<()> {
     Ok(())
 }
 
+/// Removes every role from an instance profile (a profile that does not exist has none).
+async fn detach_roles(iam: &aws_sdk_iam::Client, name: &str) -> Result<()> {
+    let current = match iam.get_instance_profile().instance_profile_name(name).send().await {
+        Ok(c) => c,
+        Err(e) if is_not_found(&e) => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("reading instance profile {name}")),
+    };
+    for r in current.instance_profile().map(|p| p.roles()).unwrap_or_default() {
+        iam.remove_role_from_instance_profile()
+            .instance_profile_name(name)
+            .role_name(r.role_name())
+            .send()
+            .await
+            .with_context(|| format!("removing {} from instance profile {name}", r.role_name()))?;
+    }
+    Ok(())
+}
+
 pub async fn delete_profile(ctx: &Ctx<'_>, name: &str) -> Result<()> {
     let iam = ctx.aws.iam();
-    if let Ok(current) = iam.get_instance_profile().instance_profile_name(name).send().await {
-        for r in current.instance_profile().map(|p| p.roles()).unwrap_or_default() {
-            iam.remove_role_from_instance_profile()
-                .instance_profile_name(name)
-                .role_name(r.role_name())
-                .send()
-                .await?;
-        }
-    }
+    detach_roles(&iam, name).await?;
     match iam.delete_instance_profile().instance_profile_name(name).send().await {
         Ok(_) => Ok(()),
         Err(e) if is_not_found(&e) => Ok(()),
