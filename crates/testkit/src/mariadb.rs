@@ -33,23 +33,41 @@ impl MariaDb {
             eprintln!("SKIPPED: mariadbd is not installed; run tests/setup.sh");
             return None;
         };
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let port = crate::free_port();
-        let dir = std::env::temp_dir().join(format!("spotctl-mariadb-{}-{port}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("spotctl-mariadb-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("mariadb dir");
-        let status = Command::new(install)
-            .args([
-                "--no-defaults",
-                "--auth-root-authentication-method=normal",
-                "--user=root",
-                "--skip-test-db",
-            ])
-            .arg(format!("--datadir={}", dir.join("data").display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("mariadb-install-db runs");
-        assert!(status.success(), "mariadb-install-db failed");
+        // Concurrent bootstraps of system tables fail now and then (seen here: "Installation of
+        // system tables failed"); one at a time per test process is reliable.
+        static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+        let install_once = || {
+            let _ = std::fs::remove_dir_all(dir.join("data"));
+            Command::new(&install)
+                .args([
+                    "--no-defaults",
+                    "--auth-root-authentication-method=normal",
+                    "--user=root",
+                    "--skip-test-db",
+                ])
+                .arg(format!("--datadir={}", dir.join("data").display()))
+                .output()
+                .expect("mariadb-install-db runs")
+        };
+        // One retry: a bootstrap on a loaded machine can still fail once.
+        let mut status = install_once();
+        if !status.status.success() {
+            status = install_once();
+        }
+        assert!(
+            status.status.success(),
+            "mariadb-install-db failed: {}{}",
+            String::from_utf8_lossy(&status.stdout),
+            String::from_utf8_lossy(&status.stderr)
+        );
+        drop(guard);
         let child = Command::new(server)
             .args([
                 "--no-defaults",
