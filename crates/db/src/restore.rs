@@ -91,13 +91,6 @@ fn load_chunk(conn: &mut Conn, store: &dyn BlobStore, t: &TableEntry, chunk: &Ch
     GzDecoder::new(&stored[..])
         .read_to_end(&mut raw)
         .map_err(|e| DbError::Other(format!("{}: {e}", chunk.key)))?;
-    let mut once = Some(raw);
-    conn.set_local_infile_handler(Some(LocalInfileHandler::new(move |_, sink| {
-        if let Some(data) = once.take() {
-            std::io::Write::write_all(sink, &data)?;
-        }
-        Ok(())
-    })));
     let (targets, sets): (Vec<String>, Vec<String>) = t
         .columns
         .iter()
@@ -112,12 +105,33 @@ fn load_chunk(conn: &mut Conn, store: &dyn BlobStore, t: &TableEntry, chunk: &Ch
         .unzip();
     let sets: Vec<String> = sets.into_iter().filter(|s| !s.is_empty()).collect();
     let set_clause = if sets.is_empty() { String::new() } else { format!(" SET {}", sets.join(", ")) };
-    conn.query_drop(format!(
+    let sql = format!(
         "LOAD DATA LOCAL INFILE 'spotctl-chunk' INTO TABLE {} CHARACTER SET binary \
          FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({}){set_clause}",
         ident(&t.name),
         targets.join(", ")
-    ))?;
+    );
+    // Chunks of one table load in parallel, and InnoDB may pick one loader as a deadlock victim
+    // (1213) or time it out (1205). The statement is rolled back whole (autocommit), so loading
+    // the chunk again is safe.
+    let mut attempt = 0;
+    loop {
+        let mut once = Some(raw.clone());
+        conn.set_local_infile_handler(Some(LocalInfileHandler::new(move |_, sink| {
+            if let Some(data) = once.take() {
+                std::io::Write::write_all(sink, &data)?;
+            }
+            Ok(())
+        })));
+        match conn.query_drop(&sql) {
+            Ok(()) => break,
+            Err(mysql::Error::MySqlError(e)) if (e.code == 1213 || e.code == 1205) && attempt < 5 => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50 * attempt));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     conn.set_local_infile_handler(None);
     Ok(())
 }
