@@ -92,14 +92,14 @@ async fn one_shot(o: OneShot, drain: bool) -> Result<Outcome> {
         .unwrap_or_else(|| std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()));
     let blobs =
         S3Blobs { store: S3Store::new(aws.s3(&region), bucket), handle: tokio::runtime::Handle::current() };
-    let prefix = if prefix.is_empty() { o.handoff.clone() } else { format!("{prefix}/{}", o.handoff) };
-    let (dsn, database) = (o.mysql.clone(), o.database.clone());
+    let (dsn, database, handoff) = (o.mysql.clone(), o.database.clone(), o.handoff.clone());
     let report = tokio::task::spawn_blocking(move || -> Result<serde_json::Value> {
         if drain {
-            let opts = spotctl_db::DrainOptions { database, ..Default::default() };
-            Ok(serde_json::to_value(spotctl_db::drain(&dsn, &blobs, &prefix, &opts)?)?)
+            let opts = spotctl_db::DrainOptions { databases: vec![database], ..Default::default() };
+            Ok(serde_json::to_value(spotctl_db::drain(&dsn, &blobs, &prefix, &handoff, &opts)?)?)
         } else {
-            Ok(serde_json::to_value(spotctl_db::restore(&dsn, &blobs, &prefix, 4)?)?)
+            let opts = spotctl_db::RestoreOptions::default();
+            Ok(serde_json::to_value(spotctl_db::restore(&dsn, &blobs, &prefix, &handoff, &opts)?)?)
         }
     })
     .await??;

@@ -141,10 +141,10 @@ pub async fn step(ctx: &AgentCtx, drained: bool) -> Result<(Observation, String)
                 use spotctl_core::handoff::Step;
                 stamp(ctx, &id, &[(Step::DrainStarted, began), (Step::Drained, crate::lock::now_unix())])
                     .await?;
-                let rows: u64 = m.tables.iter().map(|t| t.rows).sum();
+                let rows = m.rows();
                 format!(
                     "drained {} tables, {rows} rows, to {} in {} ms",
-                    m.tables.len(),
+                    m.tables().count(),
                     backup_prefix(&id),
                     m.timings_ms.total
                 )
@@ -186,25 +186,24 @@ async fn stamp(ctx: &AgentCtx, id: &str, steps: &[(spotctl_core::handoff::Step, 
 
 async fn drain_to(ctx: &AgentCtx, id: &str) -> Result<spotctl_db::Manifest> {
     let blobs = crate::blob::S3Blobs { store: ctx.store.clone(), handle: tokio::runtime::Handle::current() };
-    let (dsn, prefix) = (ctx.mysql.clone(), backup_prefix(id));
-    let opts = spotctl_db::DrainOptions { database: ctx.database.clone(), ..Default::default() };
-    tokio::task::spawn_blocking(move || spotctl_db::drain(&dsn, &blobs, &prefix, &opts))
+    let (dsn, handoff) = (ctx.mysql.clone(), id.to_string());
+    let opts = spotctl_db::DrainOptions { databases: vec![ctx.database.clone()], ..Default::default() };
+    tokio::task::spawn_blocking(move || spotctl_db::drain(&dsn, &blobs, keys::BACKUPS, &handoff, &opts))
         .await?
         .with_context(|| format!("draining to {}", backup_prefix(id)))
 }
 
 async fn restore_and_verify(ctx: &AgentCtx, id: &str) -> Result<String> {
     let blobs = crate::blob::S3Blobs { store: ctx.store.clone(), handle: tokio::runtime::Handle::current() };
-    let (dsn, prefix) = (ctx.mysql.clone(), backup_prefix(id));
-    let v = tokio::task::spawn_blocking(move || spotctl_db::restore(&dsn, &blobs, &prefix, 4))
-        .await?
-        .with_context(|| format!("restoring {}", backup_prefix(id)))?;
-    let rows: u64 = v.tables.iter().map(|t| t.1).sum();
-    Ok(format!(
-        "restored and verified {} tables, {rows} rows in {} ms",
-        v.tables.len(),
-        v.load_ms + v.verify_ms
-    ))
+    let (dsn, handoff) = (ctx.mysql.clone(), id.to_string());
+    let opts = spotctl_db::RestoreOptions::default();
+    let v = tokio::task::spawn_blocking(move || {
+        spotctl_db::restore(&dsn, &blobs, keys::BACKUPS, &handoff, &opts)
+    })
+    .await?
+    .with_context(|| format!("restoring {}", backup_prefix(id)))?;
+    let rows = v.rows();
+    Ok(format!("restored and verified {} tables, {rows} rows in {} ms", v.tables.len(), v.timings_ms.total))
 }
 
 /// The fencing step: epoch N → N+1 with `If-Match` on what was read. Only then are writes allowed
@@ -235,9 +234,7 @@ async fn promote(ctx: &AgentCtx, obs: &Observation, id: &str) -> Result<String> 
     }
     let dsn = ctx.mysql.clone();
     tokio::task::spawn_blocking(move || -> Result<()> {
-        use mysql::prelude::Queryable;
-        let mut c = spotctl_db::drain::connect(&dsn)?;
-        c.query_drop("SET GLOBAL read_only = OFF")?;
+        spotctl_db::fence::lift(&dsn)?;
         Ok(())
     })
     .await??;

@@ -28,6 +28,14 @@ impl BlobStore for S3Blobs {
             message: format!("{e:#}"),
         })
     }
+
+    fn list(&self, prefix: &str) -> Result<Vec<String>, BlobError> {
+        self.handle.block_on(self.store.list(prefix)).map_err(|e| BlobError {
+            op: "list",
+            key: prefix.to_string(),
+            message: format!("{e:#}"),
+        })
+    }
 }
 
 /// Splits `s3://bucket/prefix` into its parts.

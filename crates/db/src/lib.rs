@@ -1,39 +1,37 @@
 //! spotctl-db: drain a MySQL/MariaDB database to a blob store, and restore it elsewhere, verified.
 //!
-//! The dump is the server's own `LOAD DATA` text format (tab-separated, backslash-escaped, `\N`
-//! for NULL), which is binary-safe and is what the server loads fastest; each chunk is gzip'd and
-//! stored as its own object as soon as it is full, so nothing stages the whole dump. The manifest is
-//! written last and only when every chunk is stored: no manifest, no backup.
+//! The old primary is fenced (`FLUSH TABLES WITH READ LOCK`, then `read_only = ON`) and read by
+//! several connections that share one snapshot. Rows travel in the server's own `LOAD DATA` text
+//! format (binary-safe escaped TSV), cut into zstd-compressed chunks that are stored as soon as they
+//! fill, so nothing stages the whole dump. The manifest is written last, only when every chunk is
+//! stored: no manifest, no backup. Restore loads chunks in parallel and then recomputes every
+//! table's row count and order-independent checksum; any difference is an error naming the table.
+//!
+//! Everything here is synchronous and threaded: async callers run it in `spawn_blocking`.
 
 pub mod blob;
-pub mod drain;
+mod drain;
+mod dump;
+mod error;
+pub mod fence;
+mod fs_store;
+pub mod layout;
+mod load;
 pub mod manifest;
-pub mod restore;
+pub mod plan;
+mod pool;
+mod restore;
 pub mod rows;
-pub mod schema;
+mod schema;
+pub mod session;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod verify;
 
-pub use blob::{BlobError, BlobStore, FsBlobStore};
+pub use blob::{BlobError, BlobStore};
 pub use drain::{drain, DrainOptions};
+pub use error::{DbError, Result, TableMismatch};
+pub use fs_store::FsBlobStore;
 pub use manifest::Manifest;
-pub use restore::{restore, verify, Verification};
-
-/// Errors of drain, restore and verify.
-#[derive(Debug, thiserror::Error)]
-pub enum DbError {
-    #[error("database: {0}")]
-    Sql(#[from] mysql::Error),
-    #[error("database URL: {0}")]
-    Url(#[from] mysql::UrlError),
-    #[error("blob store: {0}")]
-    Blob(#[from] BlobError),
-    #[error("no complete backup at {0}: its manifest is missing")]
-    NoManifest(String),
-    #[error("manifest {key}: {message}")]
-    BadManifest { key: String, message: String },
-    #[error("table {table}: {what} is {restored} after restore, the manifest says {expected}")]
-    Mismatch { table: String, what: &'static str, restored: String, expected: String },
-    #[error("{0}")]
-    Other(String),
-}
-
-pub type Result<T> = std::result::Result<T, DbError>;
+pub use restore::{restore, RestoreOptions};
+pub use verify::{verify, verify_manifest, TableCheck, Verification};

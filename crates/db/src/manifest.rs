@@ -1,55 +1,183 @@
-//! The manifest: what a complete backup holds. Written last; its presence means the backup is whole.
+//! The manifest: what a complete backup holds, and the proof that it is complete. Drain writes it
+//! last, only once every chunk is stored; restore reads nothing without it. Versioned by `format`.
 
+use crate::blob::BlobStore;
+use crate::layout::{backup_root, manifest_key};
+use crate::{DbError, Result};
 use serde::{Deserialize, Serialize};
 
+/// The manifest format this build writes and reads.
 pub const FORMAT: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     pub format: u32,
-    pub database: String,
+    pub handoff_id: String,
+    /// `SELECT VERSION()` of the drained server.
     pub server_version: String,
-    /// `SHOW MASTER STATUS` file:position, when binary logging is on.
-    pub binlog: Option<String>,
+    pub fence: FenceRecord,
+    /// Where the binary log stood at the fence; `None` when binary logging is off.
+    pub binlog: Option<BinlogPosition>,
+    /// How rows are encoded in chunks (see [`crate::rows`]).
+    pub encoding: String,
+    pub databases: Vec<DatabaseEntry>,
+    pub timings_ms: DrainTimings,
+}
+
+/// What drain did to stop writes, in order, so an operator knows what to undo.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FenceRecord {
+    pub statements: Vec<String>,
+    /// `read_only` is left ON when drain returns; only the global read lock is released.
+    pub read_only_left_on: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BinlogPosition {
+    pub file: String,
+    pub position: u64,
+    /// MariaDB's `gtid_binlog_pos` or MySQL's `gtid_executed`, when not empty.
     pub gtid: Option<String>,
-    pub fenced: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatabaseEntry {
+    pub name: String,
+    pub charset: String,
+    pub collation: String,
     pub tables: Vec<TableEntry>,
-    /// CREATE statements for views, triggers and routines, in an order that restores.
-    pub views: Vec<String>,
-    pub triggers: Vec<String>,
-    pub routines: Vec<String>,
-    pub timings_ms: Timings,
+    /// Restored in this order after the data: routines, views, then triggers.
+    pub routines: Vec<SchemaObject>,
+    pub views: Vec<SchemaObject>,
+    pub triggers: Vec<SchemaObject>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableEntry {
     pub name: String,
+    /// `SHOW CREATE TABLE` without its `AUTO_INCREMENT=` option, run with the table's database as
+    /// the current one.
     pub create: String,
-    /// The columns dumped, in order, and those loaded through a variable (BIT).
-    pub columns: Vec<String>,
-    pub bit_columns: Vec<String>,
+    /// The AUTO_INCREMENT counter, set after the rows are loaded.
+    pub auto_increment: Option<u64>,
+    /// The stored (non-generated) columns, in the order they are dumped.
+    pub columns: Vec<Column>,
+    /// The integer first column of the primary key, which reads are split on; `None` streams
+    /// the whole table in one read.
+    pub split_key: Option<String>,
     pub rows: u64,
-    /// Order-independent checksum of the dumped rows (hex).
+    /// [`crate::rows::Checksum`] of every row, in hex.
     pub checksum: String,
     pub chunks: Vec<Chunk>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    pub codec: Codec,
+}
+
+/// How a column's value is read and loaded, where the plain text form would not round-trip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Codec {
+    /// The server's text form, loaded as is. BIT values travel as their raw bytes, which
+    /// `LOAD DATA` stores back bit for bit (a `SET col = …` clause instead would make MariaDB
+    /// ignore `NO_AUTO_VALUE_ON_ZERO` and renumber a row whose key is 0).
+    Text,
+    /// `FLOAT`: read as `CAST(col AS DOUBLE)`, because the server prints a FLOAT with 6 digits
+    /// (16777217 comes out as 16777200); the double's shortest form loads back to the same float.
+    Float,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Chunk {
     pub key: String,
     pub rows: u64,
+    /// Encoded rows before compression.
     pub raw_bytes: u64,
+    /// The stored (compressed) object.
     pub stored_bytes: u64,
+    /// SHA-256 of the stored object, hex: restore refuses a chunk that differs.
+    pub sha256: String,
+}
+
+/// A view, trigger or routine, with the session settings it was created under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaObject {
+    /// `VIEW`, `TRIGGER`, `PROCEDURE` or `FUNCTION`.
+    pub kind: String,
+    pub name: String,
+    pub create: String,
+    /// Views record none.
+    pub sql_mode: Option<String>,
+    pub collation_connection: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Timings {
+pub struct DrainTimings {
+    /// Taking the global read lock and setting `read_only`.
     pub fence: u64,
+    /// Reading the schema and the binlog position, and planning the reads.
     pub schema: u64,
+    /// Reading, compressing and storing every chunk.
     pub data: u64,
+    /// Until the manifest was ready to store.
     pub total: u64,
 }
 
-pub fn manifest_key(prefix: &str) -> String {
-    format!("{}/manifest.json", prefix.trim_end_matches('/'))
+impl Manifest {
+    pub fn tables(&self) -> impl Iterator<Item = (&DatabaseEntry, &TableEntry)> {
+        self.databases.iter().flat_map(|d| d.tables.iter().map(move |t| (d, t)))
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.tables().map(|(_, t)| t.rows).sum()
+    }
+
+    pub fn raw_bytes(&self) -> u64 {
+        self.tables().flat_map(|(_, t)| &t.chunks).map(|c| c.raw_bytes).sum()
+    }
+
+    pub fn stored_bytes(&self) -> u64 {
+        self.tables().flat_map(|(_, t)| &t.chunks).map(|c| c.stored_bytes).sum()
+    }
+}
+
+/// Reads the manifest of `PREFIX/HANDOFF_ID`. Without one there is no backup: the error says how
+/// many objects an incomplete drain left there.
+pub fn read_manifest(store: &dyn BlobStore, prefix: &str, handoff_id: &str) -> Result<Manifest> {
+    let root = backup_root(prefix, handoff_id)?;
+    let key = manifest_key(&root);
+    let Some(body) = store.get(&key)? else {
+        let orphans = store.list(&format!("{root}/"))?.len();
+        return Err(DbError::NoBackup { key, orphans });
+    };
+    let m: Manifest = serde_json::from_slice(&body)
+        .map_err(|e| DbError::BadManifest { key: key.clone(), message: e.to_string() })?;
+    if m.format != FORMAT {
+        return Err(DbError::BadManifest {
+            key,
+            message: format!("format {} is not the format this build reads ({FORMAT})", m.format),
+        });
+    }
+    if m.handoff_id != handoff_id {
+        return Err(DbError::BadManifest {
+            key,
+            message: format!("it belongs to handoff `{}`, not `{handoff_id}`", m.handoff_id),
+        });
+    }
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codecs_serialise_in_snake_case() -> serde_json::Result<()> {
+        let c = Column { name: "f".into(), codec: Codec::Float };
+        assert_eq!(serde_json::to_string(&c)?, r#"{"name":"f","codec":"float"}"#);
+        Ok(())
+    }
 }

@@ -1,0 +1,179 @@
+//! The data phase of a drain: reader threads run the read plan inside their snapshots, cut the
+//! encoded rows into chunks, compress each and hand it to uploader threads over a bounded channel.
+//!
+//! Memory stays bounded whatever the database size: each reader holds one chunk being filled and
+//! one compressed, the channel holds at most one compressed chunk per uploader, and each uploader
+//! one in flight. A failed upload stops the readers at their next chunk.
+
+use crate::blob::{BlobError, BlobStore};
+use crate::layout::chunk_key;
+use crate::manifest::Chunk;
+use crate::plan::{select_sql, ReadTask};
+use crate::rows::{scan, sha256_hex, Checksum};
+use crate::schema::TableSchema;
+use crate::session::snapshot_session;
+use crate::{pool, DbError, Result};
+use crossbeam_channel::Sender;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+pub struct TableRef<'a> {
+    pub db: &'a str,
+    pub table: &'a TableSchema,
+}
+
+pub struct DumpSettings {
+    pub readers: usize,
+    pub uploaders: usize,
+    pub chunk_bytes: usize,
+    pub zstd_level: i32,
+}
+
+/// What one read task produced.
+#[derive(Default)]
+pub struct Dumped {
+    pub rows: u64,
+    pub checksum: Checksum,
+    pub chunks: Vec<Chunk>,
+}
+
+struct Upload {
+    key: String,
+    body: Vec<u8>,
+}
+
+struct Reader {
+    conn: mysql::Conn,
+    zstd: zstd::bulk::Compressor<'static>,
+    buf: Vec<u8>,
+}
+
+/// Runs `tasks` and stores every chunk under `root`; returns each task's outcome, in task order.
+/// Returns only when every upload has finished: on `Ok`, every listed chunk is stored.
+pub fn dump(
+    dsn: &str,
+    store: &dyn BlobStore,
+    root: &str,
+    tables: &[TableRef<'_>],
+    tasks: &[ReadTask],
+    s: &DumpSettings,
+) -> Result<Vec<Dumped>> {
+    let abort = AtomicBool::new(false);
+    let upload_error: Mutex<Option<BlobError>> = Mutex::new(None);
+    let (tx, rx) = crossbeam_channel::bounded::<Upload>(s.uploaders.max(1));
+    let outcome = std::thread::scope(|sc| {
+        let uploaders: Vec<_> = (0..s.uploaders.max(1))
+            .map(|_| {
+                let rx = rx.clone();
+                let (abort, upload_error) = (&abort, &upload_error);
+                // Keeps receiving after a failure (and drops what it gets) so no reader blocks.
+                sc.spawn(move || {
+                    for up in rx.iter() {
+                        if abort.load(Ordering::SeqCst) {
+                            continue;
+                        }
+                        if let Err(e) = store.put(&up.key, up.body) {
+                            abort.store(true, Ordering::SeqCst);
+                            upload_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop(rx);
+        let read = pool::run(
+            s.readers,
+            tasks,
+            &abort,
+            || Reader::open(dsn, s),
+            |r, task| r.read(root, &tables[task.table], task, s.chunk_bytes, &tx, &abort),
+        );
+        drop(tx);
+        let panicked = uploaders.into_iter().map(|u| u.join()).any(|j| j.is_err());
+        if panicked {
+            return Err(DbError::Panicked);
+        }
+        read
+    });
+    if let Some(e) = upload_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(DbError::Blob(e));
+    }
+    outcome
+}
+
+/// Sums each table's tasks (`tasks` and `dumped` in the same order): rows and checksums add up,
+/// chunks are listed in key order.
+pub fn by_table(tables: usize, tasks: &[ReadTask], dumped: Vec<Dumped>) -> Vec<Dumped> {
+    let mut out: Vec<Dumped> = (0..tables).map(|_| Dumped::default()).collect();
+    for (task, d) in tasks.iter().zip(dumped) {
+        // The planner numbers tables by their position in the list it was given.
+        let t = &mut out[task.table];
+        t.rows += d.rows;
+        t.checksum.merge(d.checksum);
+        t.chunks.extend(d.chunks);
+    }
+    for t in &mut out {
+        t.chunks.sort_by(|a, b| a.key.cmp(&b.key));
+    }
+    out
+}
+
+impl Reader {
+    fn open(dsn: &str, s: &DumpSettings) -> Result<Reader> {
+        let codec_err = |source| DbError::Codec { key: "(compressor)".into(), source };
+        let mut zstd = zstd::bulk::Compressor::new(s.zstd_level).map_err(codec_err)?;
+        // A frame checksum: decompression itself notices a damaged chunk.
+        zstd.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true)).map_err(codec_err)?;
+        let buf = Vec::with_capacity(s.chunk_bytes + (64 << 10));
+        Ok(Reader { conn: snapshot_session(dsn)?, zstd, buf })
+    }
+
+    fn read(
+        &mut self,
+        root: &str,
+        t: &TableRef<'_>,
+        task: &ReadTask,
+        chunk_bytes: usize,
+        tx: &Sender<Upload>,
+        abort: &AtomicBool,
+    ) -> Result<Dumped> {
+        let sql = select_sql(t.db, &t.table.name, &t.table.columns, t.table.split_key.as_deref(), task);
+        let Reader { conn, zstd, buf } = self;
+        let mut out = Dumped::default();
+        let mut chunk_rows = 0u64;
+        let mut ship = |buf: &mut Vec<u8>, rows: &mut u64, out: &mut Dumped| -> Result<()> {
+            if abort.load(Ordering::SeqCst) {
+                return Err(DbError::Aborted);
+            }
+            let key = chunk_key(root, t.db, &t.table.name, task.seq, out.chunks.len());
+            let body = zstd.compress(buf).map_err(|source| DbError::Codec { key: key.clone(), source })?;
+            out.chunks.push(Chunk {
+                key: key.clone(),
+                rows: *rows,
+                raw_bytes: buf.len() as u64,
+                stored_bytes: body.len() as u64,
+                sha256: sha256_hex(&body),
+            });
+            tx.send(Upload { key, body }).map_err(|_| DbError::Aborted)?;
+            buf.clear();
+            *rows = 0;
+            Ok(())
+        };
+        buf.clear();
+        scan(conn, &sql, |line| {
+            buf.extend_from_slice(line);
+            buf.push(b'\n');
+            out.checksum.add_row(line);
+            out.rows += 1;
+            chunk_rows += 1;
+            if buf.len() >= chunk_bytes {
+                ship(buf, &mut chunk_rows, &mut out)?;
+            }
+            Ok(())
+        })?;
+        if !buf.is_empty() {
+            ship(buf, &mut chunk_rows, &mut out)?;
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,175 @@
+//! A backup is all or nothing, and what is restored is what was drained: a cut upload leaves no
+//! manifest and restore refuses it; a missing handoff is an error; a damaged chunk is refused; a
+//! chunk re-encoded with different rows (its digest fixed up too) is caught by the row checksum;
+//! a change made after restore is caught by `verify`.
+
+mod support;
+
+use mysql::prelude::Queryable;
+use spotctl_db::manifest::{read_manifest, Manifest};
+use spotctl_db::rows::sha256_hex;
+use spotctl_db::testing::FailingPut;
+use spotctl_db::{
+    drain, fence, restore, verify, BlobStore, DbError, DrainOptions, FsBlobStore, RestoreOptions,
+};
+use support::{conn, seed, store, two_servers};
+
+fn small_chunks() -> DrainOptions {
+    DrainOptions { chunk_bytes: 8 << 10, ..DrainOptions::default() }
+}
+
+#[test]
+fn a_cut_upload_leaves_no_manifest_and_restore_refuses() {
+    let Some((old, new)) = two_servers() else { return };
+    seed(&old.root_dsn(""), 3000);
+    let store = store("cut");
+    let cut = FailingPut::new(FsBlobStore::new(store.root()), 3);
+    let err = drain(&old.root_dsn(""), &cut, "backups", "epoch-2", &small_chunks())
+        .expect_err("a lost chunk fails");
+    assert!(matches!(&err, DbError::Blob(e) if e.message == "injected failure"), "{err:?}");
+    assert!(store.get("backups/epoch-2/manifest.json").expect("get").is_none(), "no manifest");
+    match restore(&new.root_dsn(""), &store, "backups", "epoch-2", &RestoreOptions::default()) {
+        Err(DbError::NoBackup { key, orphans }) => {
+            assert_eq!(key, "backups/epoch-2/manifest.json");
+            assert!(orphans >= 2, "the chunks stored before the cut are counted: {orphans}");
+        }
+        other => panic!("expected NoBackup, got {other:?}"),
+    }
+    let dbs: Vec<String> = conn(&new.root_dsn("")).query("SHOW DATABASES").expect("databases");
+    assert!(!dbs.iter().any(|d| d == "appdb"), "restore touched nothing");
+    let _ = std::fs::remove_dir_all(store.root());
+}
+
+#[test]
+fn a_missing_handoff_is_no_backup() {
+    let Some(db) = spotctl_testkit::mariadb::MariaDb::start() else { return };
+    let store = store("missing");
+    let err = restore(&db.root_dsn(""), &store, "backups", "epoch-9", &RestoreOptions::default());
+    assert!(matches!(&err, Err(DbError::NoBackup { orphans: 0, .. })), "{err:?}");
+    let msg = err.err().map(|e| e.to_string()).unwrap_or_default();
+    assert_eq!(msg, "no complete backup at backups/epoch-9/manifest.json: its manifest is missing");
+    assert!(matches!(
+        verify(&db.root_dsn(""), &store, "backups", "epoch-9", 1),
+        Err(DbError::NoBackup { .. })
+    ));
+    assert!(matches!(
+        restore(&db.root_dsn(""), &store, "backups", "../etc", &RestoreOptions::default()),
+        Err(DbError::BadHandoffId(_))
+    ));
+}
+
+/// Drains `old` into a fresh store, and lifts the fence so that the test can drain again.
+fn drained(old: &str, tag: &str) -> (FsBlobStore, Manifest) {
+    let store = store(tag);
+    let m = drain(old, &store, "backups", "epoch-3", &small_chunks()).expect("drain");
+    fence::lift(old).expect("lift the fence");
+    (store, m)
+}
+
+fn employee_chunk(m: &Manifest) -> String {
+    let (_, t) = m.tables().find(|(_, t)| t.name == "employees").expect("employees");
+    t.chunks[1].key.clone()
+}
+
+#[test]
+fn a_damaged_chunk_is_refused_by_its_digest() {
+    let Some((old, new)) = two_servers() else { return };
+    seed(&old.root_dsn(""), 3000);
+    let (store, m) = drained(&old.root_dsn(""), "damaged");
+    let key = employee_chunk(&m);
+    let mut body = store.get(&key).expect("get").expect("chunk stored");
+    let mid = body.len() / 2;
+    body[mid] ^= 0x01;
+    store.put(&key, body).expect("tamper");
+    match restore(&new.root_dsn(""), &store, "backups", "epoch-3", &RestoreOptions::default()) {
+        Err(DbError::CorruptChunk { key: k, expected, actual }) => {
+            assert_eq!(k, key);
+            assert_ne!(expected, actual);
+        }
+        other => panic!("expected CorruptChunk, got {other:?}"),
+    }
+    let _ = std::fs::remove_dir_all(store.root());
+}
+
+#[test]
+fn rows_changed_inside_a_chunk_are_caught_by_the_checksum() {
+    let Some((old, new)) = two_servers() else { return };
+    seed(&old.root_dsn(""), 3000);
+    let (store, mut m) = drained(&old.root_dsn(""), "reencoded");
+    // Rewrite one chunk as an attacker or a bug would: same row count, one name changed, a valid
+    // zstd frame, and the manifest's digest updated to match. Only the row checksum can tell.
+    let key = employee_chunk(&m);
+    let raw = zstd::decode_all(&store.get(&key).expect("get").expect("stored")[..]).expect("decompress");
+    let text = String::from_utf8(raw).expect("employees chunk is text");
+    let (first, rest) = text.split_once('\t').expect("a row");
+    let (_, rest) = rest.split_once('\t').expect("a name");
+    let changed = format!("{first}\tmallory\t{rest}");
+    let body = zstd::encode_all(changed.as_bytes(), 1).expect("compress");
+    let digest = sha256_hex(&body);
+    store.put(&key, body).expect("tamper");
+    for d in &mut m.databases {
+        for t in &mut d.tables {
+            for c in &mut t.chunks {
+                if c.key == key {
+                    c.sha256 = digest.clone();
+                    c.stored_bytes = 0;
+                }
+            }
+        }
+    }
+    store.put("backups/epoch-3/manifest.json", serde_json::to_vec(&m).expect("json")).expect("manifest");
+    assert!(read_manifest(&store, "backups", "epoch-3").is_ok());
+    match restore(&new.root_dsn(""), &store, "backups", "epoch-3", &RestoreOptions::default()) {
+        Err(DbError::Verification(mismatches)) => {
+            assert_eq!(mismatches.len(), 1, "{mismatches:?}");
+            let (_, emp) = m.tables().find(|(_, t)| t.name == "employees").expect("employees");
+            assert_eq!(mismatches[0].table, "`appdb`.`employees`");
+            assert_eq!(mismatches[0].what, "checksum");
+            assert_eq!(mismatches[0].expected, emp.checksum);
+            assert_ne!(mismatches[0].restored, emp.checksum);
+            let msg = DbError::Verification(mismatches).to_string();
+            assert!(msg.contains("`appdb`.`employees`: checksum is"), "{msg}");
+        }
+        other => panic!("expected a checksum mismatch, got {other:?}"),
+    }
+    let _ = std::fs::remove_dir_all(store.root());
+}
+
+#[test]
+fn verify_catches_changes_made_after_restore() {
+    let Some((old, new)) = two_servers() else { return };
+    seed(&old.root_dsn(""), 500);
+    let (store, _) = drained(&old.root_dsn(""), "after");
+    restore(&new.root_dsn(""), &store, "backups", "epoch-3", &RestoreOptions::default()).expect("restore");
+    let mut n = conn(&new.root_dsn(""));
+    n.query_drop("UPDATE appdb.every_type SET vb = x'00ff0d0a0901' WHERE vb IS NOT NULL LIMIT 1")
+        .expect("one byte");
+    n.query_drop("DELETE FROM shop.orders WHERE id = 12").expect("one row");
+    match verify(&new.root_dsn(""), &store, "backups", "epoch-3", 2) {
+        Err(DbError::Verification(m)) => {
+            let got: Vec<(&str, &str)> = m.iter().map(|m| (m.table.as_str(), m.what)).collect();
+            assert_eq!(
+                got,
+                [
+                    ("`appdb`.`every_type`", "checksum"),
+                    ("`shop`.`orders`", "row count"),
+                    ("`shop`.`orders`", "checksum")
+                ]
+            );
+            assert_eq!((m[1].restored.as_str(), m[1].expected.as_str()), ("2", "3"));
+        }
+        other => panic!("expected mismatches, got {other:?}"),
+    }
+    let _ = std::fs::remove_dir_all(store.root());
+}
+
+#[test]
+fn a_server_that_refuses_local_infile_is_named_as_such() {
+    let Some((old, new)) = two_servers() else { return };
+    seed(&old.root_dsn(""), 10);
+    let (store, _) = drained(&old.root_dsn(""), "infile");
+    conn(&new.root_dsn("")).query_drop("SET GLOBAL local_infile = 0").expect("refuse local infile");
+    let err = restore(&new.root_dsn(""), &store, "backups", "epoch-3", &RestoreOptions::default());
+    assert!(matches!(err, Err(DbError::LocalInfileRefused(_))), "{err:?}");
+    let _ = std::fs::remove_dir_all(store.root());
+}
