@@ -62,12 +62,49 @@ pub enum Decision {
     Transition { state: FleetState, fallback: Capacity },
 }
 
-/// Applies one launch event of the primary group. `fallback_desired` is the fallback group's
-/// current desired capacity; `max_fallback` the env's cap.
+/// Which of a fleet's two groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Primary,
+    Fallback,
+}
+
+impl Side {
+    pub const BOTH: [Side; 2] = [Side::Primary, Side::Fallback];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Primary => "primary",
+            Side::Fallback => "fallback",
+        }
+    }
+}
+
+/// What the fallback group holds in each mode: nothing in `Normal` (its scaling policy cannot add
+/// anything while its maximum is 0), at least one worker and up to the cap when failed over.
+pub fn fallback_for(mode: Mode, current: Capacity, max_fallback: u32) -> Capacity {
+    match mode {
+        Mode::Normal => Capacity { min: 0, max: 0, desired: 0 },
+        Mode::FailedOver => Capacity {
+            min: 1.min(max_fallback),
+            max: max_fallback,
+            desired: current.desired.max(1).min(max_fallback),
+        },
+        // Never grows while failing back: the maximum follows the shrinking desired count.
+        Mode::FailingBack => {
+            let d = current.desired.min(max_fallback);
+            Capacity { min: 0, max: d, desired: d }
+        }
+    }
+}
+
+/// Applies one launch event of the primary group. `fallback` is the fallback group's current
+/// capacity; `max_fallback` the env's cap.
 pub fn on_launch_event(
     state: &FleetState,
     event: &LaunchEvent,
-    fallback_desired: u32,
+    fallback: Capacity,
     max_fallback: u32,
 ) -> Decision {
     if state.seen.contains(&event.id) {
@@ -92,15 +129,11 @@ pub fn on_launch_event(
         (Mode::Normal | Mode::FailingBack, false) => Decision::Transition {
             state: remember(Mode::FailedOver),
             // At least one worker at once; target tracking on the visible count takes it from there.
-            fallback: Capacity {
-                min: 1,
-                max: max_fallback,
-                desired: fallback_desired.max(1).min(max_fallback),
-            },
+            fallback: fallback_for(Mode::FailedOver, fallback, max_fallback),
         },
         (Mode::FailedOver, true) => Decision::Transition {
             state: remember(Mode::FailingBack),
-            fallback: drain_step(fallback_desired, max_fallback),
+            fallback: drain_step(fallback.desired),
         },
         (Mode::FailedOver, false) => Decision::Unchanged("already failed over".into()),
         (Mode::Normal, true) => Decision::Unchanged("the primary launches; nothing to fail back".into()),
@@ -108,16 +141,19 @@ pub fn on_launch_event(
     }
 }
 
-/// One step of the gradual failback: halve the fallback group (rounding down) with min 0, so
-/// workers leave as the primary region takes over, never all at once.
-pub fn drain_step(fallback_desired: u32, max_fallback: u32) -> Capacity {
-    Capacity { min: 0, max: max_fallback, desired: fallback_desired / 2 }
+/// One step of the gradual failback: halve the fallback group (rounding down), and hold its
+/// maximum there so that its scaling policy cannot grow it back meanwhile.
+pub fn drain_step(fallback_desired: u32) -> Capacity {
+    let d = fallback_desired / 2;
+    Capacity { min: 0, max: d, desired: d }
 }
 
-/// Run on every scheduled tick: while failing back, keep shrinking; at zero, back to Normal.
-pub fn on_tick(state: &FleetState, fallback_desired: u32, max_fallback: u32, now_unix: i64) -> Decision {
+/// Run on every scheduled tick (once a minute): while failing back, shrink one step; at zero,
+/// back to `Normal`. In the other modes, put the fallback group back to what the mode says if
+/// it drifted (a crash between the group update and the state write, or a hand edit).
+pub fn on_tick(state: &FleetState, fallback: Capacity, max_fallback: u32, now_unix: i64) -> Decision {
     match state.mode {
-        Mode::FailingBack if fallback_desired == 0 => Decision::Transition {
+        Mode::FailingBack if fallback.desired == 0 => Decision::Transition {
             state: FleetState {
                 mode: Mode::Normal,
                 since_unix: now_unix.max(state.since_unix),
@@ -125,11 +161,15 @@ pub fn on_tick(state: &FleetState, fallback_desired: u32, max_fallback: u32, now
             },
             fallback: Capacity { min: 0, max: 0, desired: 0 },
         },
-        Mode::FailingBack => Decision::Transition {
-            state: state.clone(),
-            fallback: drain_step(fallback_desired, max_fallback),
-        },
-        _ => Decision::Unchanged("nothing to drain".into()),
+        Mode::FailingBack => Decision::Transition { state: state.clone(), fallback: drain_step(fallback.desired) },
+        mode => {
+            let want = fallback_for(mode, fallback, max_fallback);
+            if want == fallback {
+                Decision::Unchanged(format!("{mode:?}: the fallback group is as it should be"))
+            } else {
+                Decision::Transition { state: state.clone(), fallback: want }
+            }
+        }
     }
 }
 
@@ -154,29 +194,56 @@ mod tests {
         }
     }
 
+    fn cap(min: u32, max: u32, desired: u32) -> Capacity {
+        Capacity { min, max, desired }
+    }
+
     #[test]
     fn failover_then_gradual_failback() {
         let s0 = FleetState::default();
-        let (s1, cap) = apply(&s0, on_launch_event(&s0, &ev("a", 10, false), 0, 50));
+        let (s1, c) = apply(&s0, on_launch_event(&s0, &ev("a", 10, false), cap(0, 0, 0), 50));
         assert_eq!(s1.mode, Mode::FailedOver);
-        assert_eq!(cap, Some(Capacity { min: 1, max: 50, desired: 1 }));
-        let (s2, cap) = apply(&s1, on_launch_event(&s1, &ev("b", 20, true), 8, 50));
+        assert_eq!(c, Some(cap(1, 50, 1)));
+        let (s2, c) = apply(&s1, on_launch_event(&s1, &ev("b", 20, true), cap(1, 50, 8), 50));
         assert_eq!(s2.mode, Mode::FailingBack);
-        assert_eq!(cap, Some(Capacity { min: 0, max: 50, desired: 4 }));
-        let (s3, cap) = apply(&s2, on_tick(&s2, 4, 50, 30));
-        assert_eq!((s3.mode, cap.map(|c| c.desired)), (Mode::FailingBack, Some(2)));
-        let (s4, cap) = apply(&s3, on_tick(&s3, 0, 50, 40));
-        assert_eq!((s4.mode, cap.map(|c| c.max)), (Mode::Normal, Some(0)));
+        assert_eq!(c, Some(cap(0, 4, 4)));
+        let (s3, c) = apply(&s2, on_tick(&s2, cap(0, 4, 4), 50, 30));
+        assert_eq!((s3.mode, c), (Mode::FailingBack, Some(cap(0, 2, 2))));
+        let (s4, c) = apply(&s3, on_tick(&s3, cap(0, 0, 0), 50, 40));
+        assert_eq!((s4.mode, c), (Mode::Normal, Some(cap(0, 0, 0))));
+        assert!(matches!(on_tick(&s4, cap(0, 0, 0), 50, 50), Decision::Unchanged(_)));
     }
 
     #[test]
     fn duplicates_and_late_events_change_nothing() {
         let s0 = FleetState::default();
-        let (s1, _) = apply(&s0, on_launch_event(&s0, &ev("a", 10, false), 0, 50));
-        assert!(matches!(on_launch_event(&s1, &ev("a", 10, false), 1, 50), Decision::Unchanged(_)));
+        let (s1, _) = apply(&s0, on_launch_event(&s0, &ev("a", 10, false), cap(0, 0, 0), 50));
+        let now = cap(1, 50, 1);
+        assert!(matches!(on_launch_event(&s1, &ev("a", 10, false), now, 50), Decision::Unchanged(_)));
         // A success that happened before the failure arrives late: it must not fail back.
-        assert!(matches!(on_launch_event(&s1, &ev("old", 5, true), 1, 50), Decision::Unchanged(_)));
-        assert!(matches!(on_launch_event(&s1, &ev("c", 11, false), 1, 50), Decision::Unchanged(_)));
+        assert!(matches!(on_launch_event(&s1, &ev("old", 5, true), now, 50), Decision::Unchanged(_)));
+        assert!(matches!(on_launch_event(&s1, &ev("c", 11, false), now, 50), Decision::Unchanged(_)));
+    }
+
+    #[test]
+    fn a_tick_repairs_drift_and_the_fallback_never_grows_while_failing_back() {
+        let failed = FleetState { mode: Mode::FailedOver, ..FleetState::default() };
+        // A crash after the state write left the group at zero: the tick puts one worker back.
+        assert_eq!(apply(&failed, on_tick(&failed, cap(0, 0, 0), 50, 1)).1, Some(cap(1, 50, 1)));
+        let normal = FleetState::default();
+        assert_eq!(apply(&normal, on_tick(&normal, cap(0, 50, 3), 50, 1)).1, Some(cap(0, 0, 0)));
+        let back = FleetState { mode: Mode::FailingBack, ..FleetState::default() };
+        let mut c = cap(0, 9, 9);
+        let mut seen = vec![c.desired];
+        while let (s, Some(next)) = apply(&back, on_tick(&back, c, 50, 1)) {
+            assert!(next.max <= c.desired && next.desired <= next.max);
+            c = next;
+            seen.push(c.desired);
+            if s.mode == Mode::Normal {
+                break;
+            }
+        }
+        assert_eq!(seen, [9, 4, 2, 1, 0, 0]);
     }
 
     #[test]
@@ -192,7 +259,7 @@ mod tests {
         for i in 0..200 {
             let success = i % 2 == 1;
             if let Decision::Transition { state, .. } =
-                on_launch_event(&s, &ev(&format!("e{i:03}"), i, success), 2, 10)
+                on_launch_event(&s, &ev(&format!("e{i:03}"), i, success), cap(1, 10, 2), 10)
             {
                 s = state;
             }

@@ -13,6 +13,14 @@ pub const TAG_ROLE: &str = "spotctl:role";
 pub const TAG_HANDOFF: &str = "spotctl:handoff";
 /// Set on the old primary to ask its agent to drain (read through instance metadata tags).
 pub const TAG_DRAIN: &str = "spotctl:drain";
+/// The fleet a worker (or a fleet resource) belongs to.
+pub const TAG_FLEET: &str = "spotctl:fleet";
+/// The CloudWatch namespace of the metrics spotctl publishes for fleets.
+pub const METRIC_NAMESPACE: &str = "spotctl";
+/// Visible messages per in-service worker of the primary group (the seed's metric).
+pub const METRIC_BACKLOG: &str = "BacklogPerInstance";
+/// Visible messages, published in the fallback region for its group's policy.
+pub const METRIC_VISIBLE: &str = "VisibleMessages";
 /// A hash of the spec spotctl applied, for resources whose attributes AWS does not list cheaply.
 pub const TAG_SPEC: &str = "spotctl:spec";
 
@@ -34,6 +42,8 @@ pub enum RoleKind {
     Instance,
     /// What EventBridge assumes to forward events from other regions to the home bus.
     Events,
+    /// Fleet workers (only when the env has a `[[fleet]]`): its queue, retiring itself.
+    Worker,
 }
 
 impl RoleKind {
@@ -45,11 +55,12 @@ impl RoleKind {
             RoleKind::Fis => "fis",
             RoleKind::Instance => "instance",
             RoleKind::Events => "events",
+            RoleKind::Worker => "worker",
         }
     }
 
     pub fn from_suffix(s: &str) -> Option<RoleKind> {
-        RoleKind::ALL.into_iter().find(|k| k.suffix() == s)
+        RoleKind::ALL.into_iter().chain([RoleKind::Worker]).find(|k| k.suffix() == s)
     }
 }
 
@@ -124,6 +135,38 @@ impl Names {
     pub fn instance_name(&self) -> String {
         format!("spotctl-{}-db", self.env)
     }
+
+    /// The instance profile of fleet workers (its role has the same name).
+    pub fn worker_profile(&self) -> String {
+        format!("spotctl-{}-worker", self.env)
+    }
+
+    /// The workers' security group in each fleet region: no ingress at all.
+    pub fn worker_security_group(&self) -> String {
+        format!("spotctl-{}-worker", self.env)
+    }
+
+    /// The SQS queue of a fleet (`queue` as the env file names it).
+    pub fn queue(&self, queue: &str) -> String {
+        format!("spotctl-{}-{}", self.env, queue)
+    }
+
+    pub fn launch_template(&self, fleet: &str) -> String {
+        format!("spotctl-{}-{}", self.env, fleet)
+    }
+
+    pub fn fleet_group(&self, fleet: &str, side: crate::fleet::Side) -> String {
+        format!("spotctl-{}-{}-{}", self.env, fleet, side.as_str())
+    }
+
+    /// The target-tracking policy of a fleet group.
+    pub fn fleet_policy(&self, fleet: &str, side: crate::fleet::Side) -> String {
+        format!("{}-scaling", self.fleet_group(fleet, side))
+    }
+
+    pub fn fleet_state(&self, fleet: &str) -> String {
+        format!("{}{fleet}.json", keys::FLEETS)
+    }
 }
 
 /// Keys in the state bucket.
@@ -135,6 +178,8 @@ pub mod keys {
     pub const PRIMARY: &str = "state/primary.json";
     pub const EVENTS: &str = "state/events/";
     pub const HANDOFFS: &str = "state/handoffs/";
+    /// One failover state per fleet: `state/fleets/<name>.json`.
+    pub const FLEETS: &str = "state/fleets/";
     pub const ADVISOR: &str = "cache/spot-advisor-data.json";
     pub const SPS_LEDGER: &str = "cache/sps-ledger.json";
     pub const LAMBDA: &str = "artifacts/";

@@ -22,7 +22,10 @@ pub const ALL: &[(&str, &str)] = &[
     template!("iam/instance-policy.json"),
     template!("iam/events-trust.json"),
     template!("iam/events-policy.json"),
+    template!("iam/worker-trust.json"),
+    template!("iam/worker-policy.json"),
     template!("user-data.sh"),
+    template!("worker-user-data.sh"),
     template!("fis-template.json"),
 ];
 

@@ -5,6 +5,8 @@
 //! env plans empty. Attributes AWS cannot list cheaply are compared through a spec hash kept in a
 //! `spotctl:spec` tag.
 
+pub mod fleet;
+
 use crate::names::{keys, Names, RoleKind};
 use crate::plan::{Kind, Resource};
 use crate::templates::{self, canonical_json, TemplateError};
@@ -68,6 +70,8 @@ pub struct DesiredInput {
     /// Default VPC id per candidate region.
     pub vpcs: BTreeMap<String, String>,
     pub primary: PrimarySpec,
+    /// The env's fleets with the facts of their regions (empty for a database-only env).
+    pub fleets: Vec<fleet::FleetInput>,
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -240,6 +244,7 @@ pub fn desired(input: &DesiredInput) -> Result<Vec<Resource>, TemplateError> {
             .with("source_arn", format!("arn:aws:events:{home}:{}:rule/{}*", n.account, n.prefix())),
     );
 
+    out.extend(fleet::resources(input)?);
     out.push(primary_instance(input)?);
     Ok(out)
 }
@@ -272,7 +277,7 @@ fn primary_instance(input: &DesiredInput) -> Result<Resource, TemplateError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::plan::{plan, Action};
 
@@ -301,6 +306,7 @@ mod tests {
                 ami: "ami-1".into(),
                 reason: "best".into(),
             }),
+            fleets: Vec::new(),
         }
     }
 
