@@ -26,6 +26,31 @@ pub enum AgentCommand {
     Drain(OneShot),
     /// Restore once and verify every table. Exit 0 only when every table verified.
     Restore(OneShot),
+    /// Fleet worker: run the fleet's command per queue message; stop taking messages on a spot
+    /// notice or rebalance recommendation; retire the instance when idle.
+    Worker(WorkerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The queue's name (`spotctl-<env>-<queue>`).
+    #[arg(long)]
+    pub queue: String,
+    /// The queue's region (the fleet's primary region).
+    #[arg(long)]
+    pub queue_region: String,
+    /// What to run per message, with `sh -c` (the message body on stdin).
+    #[arg(long, conflicts_with = "command_file", required_unless_present = "command_file")]
+    pub command: Option<String>,
+    /// A file holding the command (what user-data writes).
+    #[arg(long)]
+    pub command_file: Option<std::path::PathBuf>,
+    /// Retire after this long without a message (`30s`, `5m`).
+    #[arg(long, default_value = "30s")]
+    pub idle_timeout: String,
+    /// The instance metadata service.
+    #[arg(long, env = "SPOTCTL_IMDS_ENDPOINT", default_value = DEFAULT_IMDS)]
+    pub imds_endpoint: String,
 }
 
 #[derive(Debug, Args)]
@@ -78,7 +103,32 @@ pub async fn exec(args: AgentArgs) -> Result<Outcome> {
         AgentCommand::Watch(w) => watch(w).await,
         AgentCommand::Drain(o) => one_shot(o, true).await,
         AgentCommand::Restore(o) => one_shot(o, false).await,
+        AgentCommand::Worker(w) => worker(w).await,
     }
+}
+
+async fn worker(w: WorkerArgs) -> Result<Outcome> {
+    let idle = spotctl_core::config::Period::parse(&w.idle_timeout)
+        .map_err(|e| BadInput(format!("--idle-timeout: {e}")))?;
+    let command = match (&w.command, &w.command_file) {
+        (Some(c), _) => c.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| BadInput(format!("--command-file {}: {e}", path.display())))?
+            .trim()
+            .to_string(),
+        (None, None) => return Err(BadInput("give --command or --command-file".into()).into()),
+    };
+    let aws = Aws::load().await;
+    let imds = imds_client(&w.imds_endpoint)?;
+    let opts = spotctl_aws::worker::WorkerOptions {
+        queue: w.queue,
+        queue_region: w.queue_region,
+        command,
+        idle: idle.to_std(),
+    };
+    let exit = spotctl_aws::worker::run(&aws, &imds, &opts).await?;
+    println!("{}", serde_json::to_string(&exit)?);
+    Ok(Outcome::Ok)
 }
 
 async fn one_shot(o: OneShot, drain: bool) -> Result<Outcome> {

@@ -22,7 +22,7 @@ pub fn imds_client(endpoint: &str) -> Result<Imds> {
 }
 
 /// A metadata path's value; `None` when IMDS answers 404 (no notice, no such tag).
-async fn read(imds: &Imds, path: &str) -> Result<Option<String>> {
+pub(crate) async fn read(imds: &Imds, path: &str) -> Result<Option<String>> {
     match imds.get(path).await {
         Ok(v) => Ok(Some(v.as_ref().trim().to_string())),
         Err(ImdsError::ErrorResponse(e)) if e.response().status().as_u16() == 404 => Ok(None),

@@ -1,13 +1,18 @@
 //! Reads the live state of an env: every resource it owns, in every candidate region, with the
 //! regions read in parallel. The result feeds `spotctl_core::plan::plan`.
 
-use crate::resources::{bucket, events, fis, iam, instance, lambda, network, parameter, Ctx};
+use crate::resources::{bucket, events, fis, fleet, iam, instance, lambda, network, parameter, Ctx};
 use anyhow::Result;
 use futures::future::try_join_all;
 use spotctl_core::plan::LiveResource;
 
-/// Everything live. `object_keys` are the state objects the plan compares (found by key).
-pub async fn discover(ctx: &Ctx<'_>, object_keys: &[String]) -> Result<Vec<LiveResource>> {
+/// Everything live. `object_keys` are the state objects the plan compares (found by key);
+/// fleet resources are looked for in `fleet_regions` only (those that hold or held a fleet).
+pub async fn discover(
+    ctx: &Ctx<'_>,
+    object_keys: &[String],
+    fleet_regions: &[String],
+) -> Result<Vec<LiveResource>> {
     let global = async {
         let (b, p, i, l) = tokio::try_join!(
             bucket::discover(ctx, object_keys),
@@ -26,8 +31,10 @@ pub async fn discover(ctx: &Ctx<'_>, object_keys: &[String]) -> Result<Vec<LiveR
         )?;
         Ok::<_, anyhow::Error>([n, e, f, i].concat())
     }));
-    let (mut all, per_region) = tokio::try_join!(global, regional)?;
+    let fleets = try_join_all(fleet_regions.iter().map(|region| fleet::discover(ctx, region)));
+    let (mut all, per_region, per_fleet_region) = tokio::try_join!(global, regional, fleets)?;
     all.extend(per_region.into_iter().flatten());
+    all.extend(per_fleet_region.into_iter().flatten());
     all.sort_by(|a, b| a.address.cmp(&b.address));
     Ok(all)
 }

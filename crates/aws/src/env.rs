@@ -27,7 +27,11 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredEnv {
     pub format: u32,
+    /// Every region the env uses: candidates and fleet regions.
     pub regions: Vec<String>,
+    /// The regions that hold a fleet's resources.
+    #[serde(default)]
+    pub fleet_regions: Vec<String>,
     pub env: serde_json::Value,
 }
 
@@ -65,19 +69,41 @@ impl Env {
         S3Store::new(self.aws.s3(&self.names.home_region), self.names.bucket())
     }
 
-    /// The regions to search: candidates, plus those the stored env says were used before.
-    async fn search_regions(&self) -> Result<Vec<String>> {
-        let mut all: BTreeSet<String> = self.regions.iter().cloned().collect();
+    /// The regions of the env's fleets, sorted.
+    pub fn fleet_regions(&self) -> Vec<String> {
+        let set: BTreeSet<String> = self
+            .loaded
+            .env
+            .fleet
+            .iter()
+            .flat_map(|f| [f.primary_region.clone(), f.fallback_region.clone()])
+            .collect();
+        set.into_iter().collect()
+    }
+
+    /// Every region the env file uses: candidates and fleet regions.
+    pub fn used_regions(&self) -> Vec<String> {
+        let set: BTreeSet<String> = self.regions.iter().cloned().chain(self.fleet_regions()).collect();
+        set.into_iter().collect()
+    }
+
+    /// The regions to search, and those to search for fleet resources: what the env file uses,
+    /// plus what the stored env says was used before (so that dropped regions are cleaned up).
+    async fn search_regions(&self) -> Result<(Vec<String>, Vec<String>)> {
+        let mut all: BTreeSet<String> = self.used_regions().into_iter().collect();
+        let mut fleets: BTreeSet<String> = self.fleet_regions().into_iter().collect();
         if let Ok(Some((stored, _))) = self.store().get_json::<StoredEnv>(keys::ENV).await {
             all.extend(stored.regions);
+            fleets.extend(stored.fleet_regions);
         }
-        Ok(all.into_iter().collect())
+        Ok((all.into_iter().collect(), fleets.into_iter().collect()))
     }
 
     fn stored_env(&self) -> Result<String> {
         let stored = StoredEnv {
             format: 1,
-            regions: self.regions.clone(),
+            regions: self.used_regions(),
+            fleet_regions: self.fleet_regions(),
             env: serde_json::to_value(&self.loaded.env).context("serialising the env")?,
         };
         Ok(serde_json::to_string_pretty(&stored)?)
@@ -89,12 +115,15 @@ impl Env {
         let code_key = artifact_key(&pkg.sha256_hex);
         let mut artifacts = BTreeMap::new();
         artifacts.insert(code_key.clone(), pkg.zip.clone());
-        let search = self.search_regions().await?;
+        let (search, fleet_search) = self.search_regions().await?;
         let ctx = Ctx { aws: &self.aws, names: &self.names, regions: &search, artifacts: &artifacts };
         progress.tick("reading live state");
         let object_keys = vec![keys::ENV.to_string(), keys::USER_DATA.to_string(), code_key.clone()];
+        let used = self.used_regions();
         let (live, vpcs) =
-            tokio::try_join!(discover(&ctx, &object_keys), default_vpcs(&self.aws, &self.regions))?;
+            tokio::try_join!(discover(&ctx, &object_keys, &fleet_search), default_vpcs(&self.aws, &used))?;
+        let fleets = crate::fleet::inputs(&self.aws, &self.loaded, &vpcs).await?;
+        let vpcs = vpcs.into_iter().filter(|(r, _)| self.regions.contains(r)).collect();
 
         let primary =
             match live.iter().find(|r| r.address.kind == Kind::Instance && r.address.name == "primary") {
@@ -121,6 +150,7 @@ impl Env {
             lambda: LambdaArtifact { key: code_key.clone(), sha256_b64: pkg.sha256_b64.clone() },
             vpcs,
             primary,
+            fleets,
         };
         let mut wanted = desired(&input)?;
         // The handler zip is a state object too: uploaded before the function that uses it.
@@ -162,12 +192,12 @@ impl Env {
 
     /// Plans the removal of everything live.
     pub async fn plan_destroy(&self, progress: &Progress) -> Result<Planned> {
-        let search = self.search_regions().await?;
+        let (search, fleet_search) = self.search_regions().await?;
         let artifacts = BTreeMap::new();
         let ctx = Ctx { aws: &self.aws, names: &self.names, regions: &search, artifacts: &artifacts };
         progress.tick("reading live state");
         // State objects are removed with the bucket; listing them would only lengthen the plan.
-        let mut live = discover(&ctx, &[]).await?;
+        let mut live = discover(&ctx, &[], &fleet_search).await?;
         live.retain(|r| r.address.kind != Kind::StateObject);
         let plan = plan_destroy(&live);
         Ok(Planned { plan, live, desired: Vec::new(), package: None, regions: search, artifacts })

@@ -5,7 +5,7 @@
 //! `apply`: the next plan simply contains what is left.
 
 use crate::progress::Progress;
-use crate::resources::{bucket, events, fis, iam, instance, lambda, network, parameter, Ctx};
+use crate::resources::{bucket, events, fis, fleet, iam, instance, lambda, network, parameter, Ctx};
 use crate::store::S3Store;
 use anyhow::{bail, Context, Result};
 use futures::future::try_join_all;
@@ -78,11 +78,14 @@ impl Executor<'_> {
             Kind::LambdaPermission => lambda::add_permission(ctx, want).await.map(drop),
             Kind::EventRule => events::put(ctx, want, None).await.map(drop),
             Kind::FisTemplate => fis::create(ctx, want).await.map(drop),
+            Kind::Queue => fleet::create_queue(ctx, want).await.map(drop),
+            Kind::LaunchTemplate => fleet::create_template(ctx, want).await.map(drop),
+            Kind::AutoScalingGroup => fleet::create_group(ctx, want).await.map(drop),
+            Kind::ScalingPolicy => fleet::put_policy(ctx, want).await.map(drop),
             Kind::Instance => {
                 let store = S3Store::new(ctx.aws.s3(ctx.home()), ctx.names.bucket());
                 instance::create_primary(ctx, want, &store, self.progress).await.map(drop)
             }
-            k => bail!("spotctl cannot create a {k} yet"),
         }
     }
 
@@ -105,6 +108,10 @@ impl Executor<'_> {
                 lambda::add_permission(ctx, want).await.map(drop)
             }
             Kind::EventRule => events::put(ctx, want, Some(id)).await.map(drop),
+            Kind::Queue => fleet::update_queue(ctx, want, id).await,
+            Kind::LaunchTemplate => fleet::update_template(ctx, want, id).await,
+            Kind::AutoScalingGroup => fleet::update_group(ctx, want).await,
+            Kind::ScalingPolicy => fleet::put_policy(ctx, want).await.map(drop),
             Kind::Instance => instance::update(ctx, &c.address.region, id).await,
             k => bail!("spotctl cannot update a {k} in place; this is a bug in the planner"),
         }
@@ -127,8 +134,15 @@ impl Executor<'_> {
             Kind::LambdaPermission => lambda::remove_permission(ctx).await,
             Kind::EventRule => events::delete(ctx, region, name, id).await,
             Kind::FisTemplate => fis::delete(ctx, region, id).await,
+            Kind::Queue => fleet::delete_queue(ctx, region, id).await,
+            Kind::LaunchTemplate => fleet::delete_template(ctx, region, id).await,
+            Kind::AutoScalingGroup => fleet::delete_group(ctx, region, name, self.progress).await,
+            Kind::ScalingPolicy => {
+                let group =
+                    c.live.as_ref().and_then(|l| l.get("group")).map(String::as_str).unwrap_or_default();
+                fleet::delete_policy(ctx, region, name, group).await
+            }
             Kind::Instance => instance::terminate(ctx, region, id, self.progress).await,
-            k => bail!("spotctl cannot delete a {k} yet"),
         }
     }
 }

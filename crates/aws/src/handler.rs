@@ -81,6 +81,20 @@ impl HandlerEnv {
                 }
                 said
             }
+            Trigger::Schedule { rule }
+                if rule.ends_with(&format!("-{}", spotctl_core::desired::fleet::METRICS_RULE)) =>
+            {
+                match self.fleets().tick().await {
+                    Ok(said) => said,
+                    Err(e) => format!("fleet tick failed: {e:#}"),
+                }
+            }
+            Trigger::FleetLaunch { group, success, .. } => {
+                match self.fleets().on_launch(&event.id, &event.time, group, *success).await {
+                    Ok(said) => said,
+                    Err(e) => format!("fleet failover check failed: {e:#}"),
+                }
+            }
             Trigger::Schedule { rule } if rule.ends_with("-relocation") => match self.relocate().await {
                 Ok(said) => said,
                 Err(e) => format!("relocation check failed: {e:#}"),
@@ -91,6 +105,10 @@ impl HandlerEnv {
             },
             _ => next_step(event),
         }
+    }
+
+    fn fleets(&self) -> crate::fleet::Fleets<'_> {
+        crate::fleet::Fleets { aws: &self.aws, names: &self.names, store: &self.store }
     }
 
     /// The scheduled relocation: rank, and move only if the best placement beats the current one

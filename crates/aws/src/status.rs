@@ -18,6 +18,8 @@ pub struct Status {
     pub last_backup: Option<String>,
     pub handoffs: Vec<Handoff>,
     pub standbys: Vec<String>,
+    /// Each fleet: its groups per region, backlog per instance, failover state.
+    pub fleets: Vec<crate::fleet::FleetStatus>,
 }
 
 pub async fn status(env: &Env) -> Result<Status> {
@@ -48,7 +50,8 @@ pub async fn status(env: &Env) -> Result<Status> {
             }
         }
     }
-    Ok(Status { env: env.names.env.clone(), primary, last_backup, handoffs, standbys })
+    let fleets = crate::fleet::Fleets { aws: &env.aws, names: &env.names, store: &store }.status().await?;
+    Ok(Status { env: env.names.env.clone(), primary, last_backup, handoffs, standbys, fleets })
 }
 
 impl Status {
@@ -80,6 +83,20 @@ impl Status {
             }
             if let Some(f) = &h.failure {
                 let _ = writeln!(out, "  failed: {f}");
+            }
+        }
+        for f in &self.fleets {
+            let backlog = match (f.visible_messages, f.backlog_per_instance) {
+                (Some(v), Some(b)) => format!("{v} visible, {b:.1} per in-service primary worker"),
+                _ => "queue not readable".into(),
+            };
+            let _ = writeln!(out, "fleet {}: {:?} since unix {}; {backlog}", f.name, f.mode, f.since_unix);
+            for g in &f.groups {
+                let _ = writeln!(
+                    out,
+                    "  {} in {}: desired {} (min {}, max {}), {} in service",
+                    g.name, g.region, g.desired, g.min, g.max, g.in_service
+                );
             }
         }
         out

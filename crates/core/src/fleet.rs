@@ -26,15 +26,19 @@ pub enum Mode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FleetState {
     pub mode: Mode,
-    /// Time (unix) of the event behind the last transition; older events cannot undo it.
+    /// Time (unix) of the last transition.
     pub since_unix: i64,
+    /// Time (unix) of the newest launch event seen, transition or not: an older event is late
+    /// news (the primary launched, or failed, after it) and changes nothing.
+    #[serde(default)]
+    pub newest_event_unix: i64,
     /// Ids of recent events, for duplicate detection.
     pub seen: BTreeSet<String>,
 }
 
 impl Default for FleetState {
     fn default() -> Self {
-        FleetState { mode: Mode::Normal, since_unix: 0, seen: BTreeSet::new() }
+        FleetState { mode: Mode::Normal, since_unix: 0, newest_event_unix: 0, seen: BTreeSet::new() }
     }
 }
 
@@ -56,8 +60,10 @@ pub struct Capacity {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Nothing changes, and why (duplicate, late, already in that mode).
+    /// Nothing changes, and why (duplicate, late).
     Unchanged(String),
+    /// The mode stays, but the event is remembered (its id, its time), and why.
+    Remember { state: FleetState, why: String },
     /// Move to the new state and set the fallback group's capacity.
     Transition { state: FleetState, fallback: Capacity },
 }
@@ -110,20 +116,32 @@ pub fn on_launch_event(
     if state.seen.contains(&event.id) {
         return Decision::Unchanged(format!("event {} was handled before", event.id));
     }
-    if event.time_unix < state.since_unix {
+    // Only events are news about the primary; a tick's transition time is not.
+    let newest = state.newest_event_unix;
+    if event.time_unix < newest {
         return Decision::Unchanged(format!(
-            "event {} (at {}) is older than the last transition (at {}): a late delivery",
-            event.id, event.time_unix, state.since_unix
+            "event {} (at {}) is older than the newest one seen (at {newest}): late news",
+            event.id, event.time_unix
         ));
     }
-    let remember = |mode: Mode| {
+    let memory = || {
         let mut seen = state.seen.clone();
         seen.insert(event.id.clone());
         while seen.len() > REMEMBERED_EVENTS {
             let Some(first) = seen.iter().next().cloned() else { break };
             seen.remove(&first);
         }
-        FleetState { mode, since_unix: event.time_unix, seen }
+        seen
+    };
+    let remember = |mode: Mode| FleetState {
+        mode,
+        since_unix: event.time_unix,
+        newest_event_unix: event.time_unix,
+        seen: memory(),
+    };
+    let note = |why: &str| Decision::Remember {
+        state: FleetState { newest_event_unix: event.time_unix, seen: memory(), ..state.clone() },
+        why: why.to_string(),
     };
     match (state.mode, event.success) {
         (Mode::Normal | Mode::FailingBack, false) => Decision::Transition {
@@ -135,9 +153,9 @@ pub fn on_launch_event(
             state: remember(Mode::FailingBack),
             fallback: drain_step(fallback.desired),
         },
-        (Mode::FailedOver, false) => Decision::Unchanged("already failed over".into()),
-        (Mode::Normal, true) => Decision::Unchanged("the primary launches; nothing to fail back".into()),
-        (Mode::FailingBack, true) => Decision::Unchanged("already failing back".into()),
+        (Mode::FailedOver, false) => note("already failed over"),
+        (Mode::Normal, true) => note("the primary launches; nothing to fail back"),
+        (Mode::FailingBack, true) => note("already failing back"),
     }
 }
 
@@ -157,11 +175,13 @@ pub fn on_tick(state: &FleetState, fallback: Capacity, max_fallback: u32, now_un
             state: FleetState {
                 mode: Mode::Normal,
                 since_unix: now_unix.max(state.since_unix),
-                seen: state.seen.clone(),
+                ..state.clone()
             },
             fallback: Capacity { min: 0, max: 0, desired: 0 },
         },
-        Mode::FailingBack => Decision::Transition { state: state.clone(), fallback: drain_step(fallback.desired) },
+        Mode::FailingBack => {
+            Decision::Transition { state: state.clone(), fallback: drain_step(fallback.desired) }
+        }
         mode => {
             let want = fallback_for(mode, fallback, max_fallback);
             if want == fallback {
@@ -190,6 +210,7 @@ mod tests {
     fn apply(state: &FleetState, d: Decision) -> (FleetState, Option<Capacity>) {
         match d {
             Decision::Transition { state, fallback } => (state, Some(fallback)),
+            Decision::Remember { state, .. } => (state, None),
             Decision::Unchanged(_) => (state.clone(), None),
         }
     }
@@ -222,7 +243,35 @@ mod tests {
         assert!(matches!(on_launch_event(&s1, &ev("a", 10, false), now, 50), Decision::Unchanged(_)));
         // A success that happened before the failure arrives late: it must not fail back.
         assert!(matches!(on_launch_event(&s1, &ev("old", 5, true), now, 50), Decision::Unchanged(_)));
-        assert!(matches!(on_launch_event(&s1, &ev("c", 11, false), now, 50), Decision::Unchanged(_)));
+        assert!(matches!(on_launch_event(&s1, &ev("c", 11, false), now, 50), Decision::Remember { .. }));
+    }
+
+    #[test]
+    fn out_of_order_delivery_keeps_the_newest_news() {
+        // The primary failed at 10, then launched at 20; EventBridge delivers 20 first.
+        let s0 = FleetState::default();
+        let (s1, c) = apply(&s0, on_launch_event(&s0, &ev("ok", 20, true), cap(0, 0, 0), 50));
+        assert_eq!((s1.mode, c), (Mode::Normal, None));
+        assert!(s1.seen.contains("ok"));
+        let late = on_launch_event(&s1, &ev("fail", 10, false), cap(0, 0, 0), 50);
+        assert!(matches!(late, Decision::Unchanged(_)), "{late:?}");
+        // Whatever the order of delivery, the fleet is failed over exactly when the newest event
+        // says the primary could not launch.
+        let run = |events: &[LaunchEvent]| {
+            let mut s = FleetState::default();
+            for e in events {
+                s = apply(&s, on_launch_event(&s, e, cap(1, 50, 4), 50)).0;
+            }
+            s.mode
+        };
+        for newest_fails in [false, true] {
+            let events =
+                [ev("a", 10, false), ev("b", 20, true), ev("c", 30, false), ev("d", 40, !newest_fails)];
+            for order in [[0, 1, 2, 3], [3, 2, 1, 0], [1, 0, 3, 2], [2, 3, 0, 1], [0, 2, 1, 3]] {
+                let delivered: Vec<LaunchEvent> = order.iter().map(|&i| events[i].clone()).collect();
+                assert_eq!(run(&delivered) == Mode::FailedOver, newest_fails, "order {order:?}");
+            }
+        }
     }
 
     #[test]
@@ -258,10 +307,9 @@ mod tests {
         let mut s = FleetState::default();
         for i in 0..200 {
             let success = i % 2 == 1;
-            if let Decision::Transition { state, .. } =
-                on_launch_event(&s, &ev(&format!("e{i:03}"), i, success), cap(1, 10, 2), 10)
-            {
-                s = state;
+            match on_launch_event(&s, &ev(&format!("e{i:03}"), i, success), cap(1, 10, 2), 10) {
+                Decision::Transition { state, .. } | Decision::Remember { state, .. } => s = state,
+                Decision::Unchanged(_) => {}
             }
         }
         assert!(s.seen.len() <= REMEMBERED_EVENTS);

@@ -1,8 +1,10 @@
 //! Real servers for spotctl's tests, each on a free 127.0.0.1 port and killed when dropped.
 //!
 //! `Moto` is the AWS API emulator (moto server, installed by `tests/setup.sh`). What moto lacks —
-//! `GetSpotPlacementScores`, the instance metadata service — has small stand-ins here.
+//! `GetSpotPlacementScores`, the instance metadata service, CloudWatch's CBOR protocol — has small
+//! stand-ins here.
 
+pub mod cloudwatch;
 pub mod http;
 pub mod imds;
 pub mod lambda_api;

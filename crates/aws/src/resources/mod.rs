@@ -5,6 +5,7 @@
 pub mod bucket;
 pub mod events;
 pub mod fis;
+pub mod fleet;
 pub mod iam;
 pub mod instance;
 pub mod lambda;

@@ -94,15 +94,18 @@ pub async fn discover(ctx: &Ctx<'_>, region: &str) -> Result<Vec<LiveResource>> 
 pub async fn create_group(ctx: &Ctx<'_>, want: &Resource) -> Result<String> {
     let region = &want.address.region;
     let ec2 = ctx.aws.ec2(region);
+    let workers = want.address.name == ctx.names.worker_security_group();
+    let (what, kind) = if workers {
+        ("fleet workers (no inbound access)", "worker-security-group")
+    } else {
+        ("database access (closed unless the env file opens it)", "db-security-group")
+    };
     let out = ec2
         .create_security_group()
         .group_name(&want.address.name)
-        .description(format!(
-            "spotctl {}: database access (closed unless the env file opens it)",
-            ctx.names.env
-        ))
+        .description(format!("spotctl {}: {what}", ctx.names.env))
         .vpc_id(want.value("vpc").unwrap_or_default())
-        .tag_specifications(tag_spec(ctx, ResourceType::SecurityGroup, "db-security-group", &[]))
+        .tag_specifications(tag_spec(ctx, ResourceType::SecurityGroup, kind, &[]))
         .send()
         .await
         .with_context(|| format!("creating security group {} in {region}", want.address.name))?;

@@ -10,7 +10,9 @@
 use super::{policy, DesiredInput};
 use crate::config::Fleet;
 use crate::fleet::Side;
-use crate::names::{RoleKind, METRIC_BACKLOG, METRIC_NAMESPACE, METRIC_VISIBLE, TAG_ENV, TAG_FLEET, TAG_KIND};
+use crate::names::{
+    RoleKind, METRIC_BACKLOG, METRIC_NAMESPACE, METRIC_VISIBLE, TAG_ENV, TAG_FLEET, TAG_KIND,
+};
 use crate::plan::{Kind, Resource};
 use crate::templates::{self, canonical_json, TemplateError};
 use serde::{Deserialize, Serialize};
@@ -269,7 +271,8 @@ mod tests {
         input.fleets = vec![FleetInput {
             fleet,
             user_data_script: None,
-            regions: [("us-east-1".into(), facts("us-east-1")), ("us-east-2".into(), facts("us-east-2"))].into(),
+            regions: [("us-east-1".into(), facts("us-east-1")), ("us-east-2".into(), facts("us-east-2"))]
+                .into(),
         }];
         input
     }
@@ -296,7 +299,10 @@ mod tests {
         assert!(f.value("metric").is_some_and(|m| m.contains("VisibleMessages")));
         // us-east-1 is not home (ap-northeast-1): the rule forwards there, and home has its own.
         let away = find(&all, Kind::EventRule, "us-east-1", "spotctl-dev-workers-launch");
-        assert_eq!(away.value("target"), Some("arn:aws:events:ap-northeast-1:123456789012:event-bus/default"));
+        assert_eq!(
+            away.value("target"),
+            Some("arn:aws:events:ap-northeast-1:123456789012:event-bus/default")
+        );
         let at_home = find(&all, Kind::EventRule, "ap-northeast-1", "spotctl-dev-workers-launch");
         assert!(at_home.value("target").is_some_and(|t| t.contains(":function:")));
         assert!(at_home.value("pattern").is_some_and(|p| p.contains("spotctl-dev-workers-primary")));

@@ -1,0 +1,141 @@
+//! The fleet worker (`spotctl agent worker`): takes one message at a time from the fleet's queue
+//! and runs the fleet's command on it (the body on stdin), deleting the message only when the
+//! command succeeds. It looks at IMDSv2 before each message: on a spot interruption notice or a
+//! rebalance recommendation it stops taking messages (what it holds is finished; the rest stays
+//! in the queue for other workers). Idle for the configured time, it retires itself with
+//! `TerminateInstanceInAutoScalingGroup` and `ShouldDecrementDesiredCapacity=true`, so the group
+//! shrinks by one instead of launching a replacement.
+
+use crate::agent::read;
+use crate::clients::Aws;
+use anyhow::{Context, Result};
+use aws_config::imds::client::Client as Imds;
+use serde::Serialize;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+
+pub struct WorkerOptions {
+    pub queue: String,
+    pub queue_region: String,
+    /// Run with `sh -c`, the message body on stdin.
+    pub command: String,
+    pub idle: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "stopped", rename_all = "snake_case")]
+pub enum WorkerExit {
+    /// A spot interruption notice is out: no new message was taken.
+    Interrupted { processed: u64, failed: u64 },
+    /// A rebalance recommendation is out: no new message was taken.
+    Rebalance { processed: u64, failed: u64 },
+    /// Idle long enough: the instance asked its group to terminate it and shrink.
+    Retired { processed: u64, failed: u64, instance_id: String },
+}
+
+/// Why a worker stops taking messages, from IMDS; `None` to keep going.
+async fn stop_reason(imds: &Imds) -> Result<Option<&'static str>> {
+    if read(imds, "/latest/meta-data/spot/instance-action").await?.is_some() {
+        return Ok(Some("interruption"));
+    }
+    if read(imds, "/latest/meta-data/events/recommendations/rebalance").await?.is_some() {
+        return Ok(Some("rebalance"));
+    }
+    Ok(None)
+}
+
+async fn run_command(command: &str, id: &str, body: &str) -> Result<bool> {
+    let mut child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .env("SPOTCTL_MESSAGE_ID", id)
+        .stdin(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting `{command}`"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A command that does not read its input is fine: ignore a broken pipe.
+        let _ = stdin.write_all(body.as_bytes()).await;
+    }
+    Ok(child.wait().await?.success())
+}
+
+pub async fn run(aws: &Aws, imds: &Imds, o: &WorkerOptions) -> Result<WorkerExit> {
+    let sqs = aws.sqs(&o.queue_region);
+    let url = sqs
+        .get_queue_url()
+        .queue_name(&o.queue)
+        .send()
+        .await
+        .with_context(|| format!("finding queue {} in {}", o.queue, o.queue_region))?
+        .queue_url()
+        .unwrap_or_default()
+        .to_string();
+    let (mut processed, mut failed) = (0u64, 0u64);
+    let mut last_work = Instant::now();
+    loop {
+        match stop_reason(imds).await? {
+            Some("interruption") => return Ok(WorkerExit::Interrupted { processed, failed }),
+            Some(_) => return Ok(WorkerExit::Rebalance { processed, failed }),
+            None => {}
+        }
+        let idle_left = o.idle.saturating_sub(last_work.elapsed());
+        if idle_left.is_zero() {
+            let instance_id =
+                read(imds, "/latest/meta-data/instance-id").await?.context("IMDS gave no instance id")?;
+            let retired = aws
+                .autoscaling(&region_of(imds).await?)
+                .terminate_instance_in_auto_scaling_group()
+                .instance_id(&instance_id)
+                .should_decrement_desired_capacity(true)
+                .send()
+                .await;
+            match retired {
+                Ok(_) => {
+                    tracing::warn!(instance = %instance_id, processed, "idle for {:?}: retired", o.idle);
+                    return Ok(WorkerExit::Retired { processed, failed, instance_id });
+                }
+                // At the group's minimum (a failed-over fallback keeps one): stay and keep working.
+                Err(e) => {
+                    tracing::warn!(
+                        "idle, but the group keeps this worker: {}",
+                        crate::error::code(&e).unwrap_or("error")
+                    );
+                    last_work = Instant::now();
+                    continue;
+                }
+            }
+        }
+        // Long polling, but never past the idle deadline.
+        let wait = idle_left.as_secs().clamp(1, 20) as i32;
+        let got = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(1)
+            .wait_time_seconds(wait)
+            .send()
+            .await
+            .with_context(|| format!("receiving from {}", o.queue))?;
+        for m in got.messages() {
+            let id = m.message_id().unwrap_or_default();
+            if run_command(&o.command, id, m.body().unwrap_or_default()).await? {
+                sqs.delete_message()
+                    .queue_url(&url)
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .with_context(|| format!("deleting message {id}"))?;
+                processed += 1;
+            } else {
+                // Left in the queue: it becomes visible again after the visibility timeout.
+                tracing::warn!(message = %id, "the command failed; the message goes back to the queue");
+                failed += 1;
+            }
+            last_work = Instant::now();
+        }
+    }
+}
+
+async fn region_of(imds: &Imds) -> Result<String> {
+    read(imds, "/latest/meta-data/placement/region").await?.context("IMDS gave no region")
+}
