@@ -215,3 +215,100 @@ async fn interruption_hands_off_to_exactly_one_verified_primary() {
         assert!(text.contains(&format!("  {step} at unix")), "status lacks {step}: {text}");
     }
 }
+
+/// A standby that cannot verify what it restored (a chunk altered after the drain) never
+/// promotes: the primary record stays at epoch 1, the standby is not tagged primary, and the
+/// handoff record says why, which backup is the fallback and the data-loss window.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_standby_that_cannot_verify_refuses_and_reports_the_fallback() {
+    let (Some(old_db), Some(new_db)) = (MariaDb::start(), MariaDb::start()) else { return };
+    let moto = Moto::start();
+    let env = temp_env("dev", |t| {
+        let line = t.lines().find(|l| l.trim_start().starts_with("regions")).expect("regions").to_string();
+        t.replace(&line, "regions = [\"ap-northeast-1\"]")
+    });
+    let dir = path_str(&env.dir);
+    let out = spotctl(&moto).args(["apply", &dir, "--auto-approve"]).output().expect("runs");
+    assert!(out.status.success(), "apply: {}{}", stdout(&out), stderr(&out));
+    let aws = Aws::for_emulator(&moto.endpoint()).await;
+    let mut c = mysql::Conn::new(mysql::Opts::from_url(&old_db.root_dsn("")).expect("dsn")).expect("connect");
+    c.query_drop("CREATE DATABASE appdb").expect("db");
+    c.query_drop("CREATE TABLE appdb.employees (id INT NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL)")
+        .expect("table");
+    let rows: Vec<String> = (1..=2000).map(|i| format!("({i}, 'name{i}')")).collect();
+    c.query_drop(format!("INSERT INTO appdb.employees VALUES {}", rows.join(","))).expect("seed");
+
+    let primary = db_instances(&aws).await[0].0.clone();
+    let event = std::fs::read_to_string("tests/events/seed-interruption.json")
+        .expect("seed event")
+        .replace("i-0abcd1234efgh5678", &primary)
+        .replace("us-west-2", "ap-northeast-1");
+    let f = env.root.join("event.json");
+    std::fs::write(&f, event).expect("event file");
+    let out = spotctl(&moto)
+        .env("SPOTCTL_ADVISOR_URL", "http://127.0.0.1:1/")
+        .args(["handle", &dir, "--event", &path_str(&f)])
+        .output()
+        .expect("runs");
+    assert!(stdout(&out).contains("started"), "{}{}", stdout(&out), stderr(&out));
+    let standby =
+        db_instances(&aws).await.into_iter().find(|(_, role, _)| role == "standby").expect("standby").0;
+
+    let old_imds = ImdsServer::start(InstanceMetadata {
+        instance_id: primary.clone(),
+        region: "ap-northeast-1".into(),
+        availability_zone: "ap-northeast-1a".into(),
+        instance_type: "m5.large".into(),
+        instance_action: Some(r#"{"action":"terminate","time":"2026-11-22T12:02:00Z"}"#.into()),
+        tags: [("spotctl:role".to_string(), "primary".to_string())].into(),
+        ..Default::default()
+    });
+    let drained = watch_once(&moto, &old_imds, &old_db.root_dsn(""));
+    assert!(drained["did"].as_str().is_some_and(|d| d.starts_with("drained")), "{drained:#}");
+
+    // Alter one stored chunk after the manifest was written.
+    let s3 = aws.s3("ap-northeast-1");
+    let listed = s3.list_objects_v2().bucket(BUCKET).prefix("backups/epoch-1/").send().await.expect("list");
+    let chunk = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key())
+        .find(|k| !k.ends_with("manifest.json"))
+        .expect("a chunk")
+        .to_string();
+    s3.put_object()
+        .bucket(BUCKET)
+        .key(&chunk)
+        .body(b"not what was drained".to_vec().into())
+        .send()
+        .await
+        .expect("tamper");
+
+    let new_imds = ImdsServer::start(InstanceMetadata {
+        instance_id: standby.clone(),
+        region: "ap-northeast-1".into(),
+        availability_zone: "ap-northeast-1c".into(),
+        instance_type: "r5.large".into(),
+        tags: [
+            ("spotctl:role".to_string(), "standby".to_string()),
+            ("spotctl:handoff".to_string(), "epoch-1".to_string()),
+        ]
+        .into(),
+        ..Default::default()
+    });
+    let refused = watch_once(&moto, &new_imds, &new_db.root_dsn(""));
+    let did = refused["did"].as_str().unwrap_or_default().to_string();
+    assert!(did.starts_with("refused to promote"), "{did}");
+    assert!(did.contains("the complete backup of epoch-1 is the fallback (data-loss window 0 s)"), "{did}");
+    let roles = db_instances(&aws).await;
+    assert!(
+        roles.iter().any(|(id, role, _)| *id == primary && role == "primary")
+            && !roles.iter().any(|(id, role, _)| *id == standby && role == "primary"),
+        "the standby must not become primary: {roles:?}"
+    );
+    let out = spotctl(&moto).args(["status", &dir]).output().expect("runs");
+    let text = stdout(&out);
+    assert!(text.contains(&format!("primary: {primary}")) && text.contains("epoch 1"), "{text}");
+    assert!(text.contains("  Failed at unix"), "{text}");
+    assert!(text.contains("failed: refused to promote"), "{text}");
+}

@@ -120,8 +120,15 @@ pub async fn step(ctx: &AgentCtx, drained: bool) -> Result<(Observation, String)
                         }
                         format!("{summary}; {promoted}")
                     }
-                    // A standby that cannot verify never promotes, and says why.
-                    Err(e) => format!("refused to promote: {e:#}"),
+                    // A standby that cannot verify never promotes, and says why, on the record too:
+                    // with the backup to fall back to and the data-loss window it means.
+                    Err(e) => {
+                        let why = format!("refused to promote: {e:#}");
+                        let note = record_failure(ctx, &id, &why).await.unwrap_or_else(|e2| {
+                            format!("{why} (and the handoff record could not be updated: {e2:#})")
+                        });
+                        note
+                    }
                 }
             }
             other => format!("{other:?}"),
@@ -182,6 +189,30 @@ async fn stamp(ctx: &AgentCtx, id: &str, steps: &[(spotctl_core::handoff::Step, 
         }
     }
     anyhow::bail!("could not record the handoff's progress in {key}: too many concurrent writers")
+}
+
+/// Marks the handoff failed with why, the fallback backup and the data-loss window.
+async fn record_failure(ctx: &AgentCtx, id: &str, why: &str) -> Result<String> {
+    use crate::store::Cas;
+    use spotctl_core::handoff::{failure_note, fallback, Handoff, Step};
+    let now = crate::lock::now_unix();
+    let mut all = Vec::new();
+    for key in ctx.store.list(keys::HANDOFFS).await? {
+        if let Some((h, _)) = ctx.store.get_json::<Handoff>(&key).await? {
+            all.push(h);
+        }
+    }
+    let note = failure_note(why, fallback(&all, id, now).as_ref());
+    let key = spotctl_core::handoff::lease_key(id);
+    for _ in 0..5 {
+        let Some((mut h, etag)) = ctx.store.get_json::<Handoff>(&key).await? else { return Ok(note) };
+        h.reach(Step::Failed, now);
+        h.failure = Some(note.clone());
+        if ctx.store.put_if_match(&key, &etag, serde_json::to_vec_pretty(&h)?).await? == Cas::Written {
+            return Ok(note);
+        }
+    }
+    anyhow::bail!("too many concurrent writers of {key}")
 }
 
 async fn drain_to(ctx: &AgentCtx, id: &str) -> Result<spotctl_db::Manifest> {

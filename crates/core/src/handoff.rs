@@ -247,9 +247,48 @@ pub fn standby_step(v: &StandbyView) -> StandbyAction {
     }
 }
 
+/// Where a failed handoff falls back to: the newest complete backup (a handoff that reached
+/// `Drained`), and the data-loss window that means at `now` in seconds — zero when the failed
+/// handoff itself drained completely (the old primary was fenced, so nothing was written after).
+/// `None` when no complete backup exists at all.
+pub fn fallback(handoffs: &[Handoff], failed: &str, now: i64) -> Option<(String, i64)> {
+    if handoffs.iter().any(|h| h.id == failed && h.steps.contains_key(&Step::Drained)) {
+        return Some((failed.to_string(), 0));
+    }
+    handoffs
+        .iter()
+        .filter_map(|h| h.steps.get(&Step::Drained).map(|at| (h.id.clone(), *at)))
+        .max_by_key(|(_, at)| *at)
+        .map(|(id, at)| (id, (now - at).max(0)))
+}
+
+/// The failure note a standby writes on the handoff record when it refuses to promote.
+pub fn failure_note(why: &str, fallback: Option<&(String, i64)>) -> String {
+    match fallback {
+        Some((id, 0)) => format!("{why}; the complete backup of {id} is the fallback (data-loss window 0 s)"),
+        Some((id, w)) => format!("{why}; fallback: the backup of {id}, data-loss window {w} s"),
+        None => format!("{why}; no complete backup exists to fall back to"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_handoff_falls_back_to_the_newest_complete_backup() {
+        let p = record(3, "i-3");
+        let mut older = Handoff::new(Cause::Relocation, &record(2, "i-2"), 100);
+        older.reach(Step::Drained, 150);
+        let mut failed = Handoff::new(Cause::Interruption, &p, 1000);
+        let all = [older.clone(), failed.clone()];
+        assert_eq!(fallback(&all, &failed.id, 1100), Some((older.id.clone(), 950)));
+        failed.reach(Step::Drained, 1010);
+        let all = [older, failed.clone()];
+        assert_eq!(fallback(&all, &failed.id, 1100), Some((failed.id.clone(), 0)));
+        assert_eq!(fallback(&[], "epoch-9", 5), None);
+        assert!(failure_note("checksum mismatch in employees", None).contains("no complete backup"));
+    }
 
     fn record(epoch: u64, id: &str) -> PrimaryRecord {
         PrimaryRecord {
