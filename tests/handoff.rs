@@ -12,7 +12,7 @@ use spotctl_aws::clients::Aws;
 use spotctl_testkit::imds::{ImdsServer, InstanceMetadata};
 use spotctl_testkit::mariadb::MariaDb;
 use spotctl_testkit::moto::Moto;
-use support::{path_str, spotctl, stderr, stdout, temp_env};
+use support::{path_str, spotctl, stderr, stdout, temp_env, TempEnv};
 
 const BUCKET: &str = "spotctl-dev-123456789012-ap-northeast-1";
 
@@ -75,20 +75,17 @@ fn count(dsn: &str) -> i64 {
     c.query_first("SELECT COUNT(*) FROM appdb.employees").expect("count").unwrap_or(-1)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn interruption_hands_off_to_exactly_one_verified_primary() {
-    let (Some(old_db), Some(new_db)) = (MariaDb::start(), MariaDb::start()) else { return };
-    let moto = Moto::start();
+/// `envs/dev` applied to moto in one region, and the old instance's database as user-data would
+/// have made it, with `rows` employees.
+async fn applied_dev(moto: &Moto, old_db: &MariaDb, rows: usize) -> (TempEnv, String, Aws) {
     let env = temp_env("dev", |t| {
         let line = t.lines().find(|l| l.trim_start().starts_with("regions")).expect("regions").to_string();
         t.replace(&line, "regions = [\"ap-northeast-1\"]")
     });
     let dir = path_str(&env.dir);
-    let out = spotctl(&moto).args(["apply", &dir, "--auto-approve"]).output().expect("runs");
+    let out = spotctl(moto).args(["apply", &dir, "--auto-approve"]).output().expect("runs");
     assert!(out.status.success(), "apply: {}{}", stdout(&out), stderr(&out));
     let aws = Aws::for_emulator(&moto.endpoint()).await;
-
-    // The old instance's database, as user-data would have made it, with rows.
     let mut c = mysql::Conn::new(mysql::Opts::from_url(&old_db.root_dsn("")).expect("dsn")).expect("connect");
     c.query_drop("CREATE DATABASE appdb").expect("db");
     c.query_drop(
@@ -99,8 +96,16 @@ async fn interruption_hands_off_to_exactly_one_verified_primary() {
     .ok();
     c.query_drop("CREATE TABLE IF NOT EXISTS appdb.employees (id INT NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, email VARCHAR(255) NOT NULL)")
         .expect("table");
-    let rows: Vec<String> = (1..=5000).map(|i| format!("({i}, 'name{i}', 'e{i}@example.com')")).collect();
-    c.query_drop(format!("INSERT INTO appdb.employees VALUES {}", rows.join(","))).expect("seed");
+    let values: Vec<String> = (1..=rows).map(|i| format!("({i}, 'name{i}', 'e{i}@example.com')")).collect();
+    c.query_drop(format!("INSERT INTO appdb.employees VALUES {}", values.join(","))).expect("seed");
+    (env, dir, aws)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interruption_hands_off_to_exactly_one_verified_primary() {
+    let (Some(old_db), Some(new_db)) = (MariaDb::start(), MariaDb::start()) else { return };
+    let moto = Moto::start();
+    let (env, dir, aws) = applied_dev(&moto, &old_db, 5000).await;
 
     let before = db_instances(&aws).await;
     assert_eq!(before.len(), 1, "{before:?}");
@@ -223,20 +228,7 @@ async fn interruption_hands_off_to_exactly_one_verified_primary() {
 async fn a_standby_that_cannot_verify_refuses_and_reports_the_fallback() {
     let (Some(old_db), Some(new_db)) = (MariaDb::start(), MariaDb::start()) else { return };
     let moto = Moto::start();
-    let env = temp_env("dev", |t| {
-        let line = t.lines().find(|l| l.trim_start().starts_with("regions")).expect("regions").to_string();
-        t.replace(&line, "regions = [\"ap-northeast-1\"]")
-    });
-    let dir = path_str(&env.dir);
-    let out = spotctl(&moto).args(["apply", &dir, "--auto-approve"]).output().expect("runs");
-    assert!(out.status.success(), "apply: {}{}", stdout(&out), stderr(&out));
-    let aws = Aws::for_emulator(&moto.endpoint()).await;
-    let mut c = mysql::Conn::new(mysql::Opts::from_url(&old_db.root_dsn("")).expect("dsn")).expect("connect");
-    c.query_drop("CREATE DATABASE appdb").expect("db");
-    c.query_drop("CREATE TABLE appdb.employees (id INT NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL)")
-        .expect("table");
-    let rows: Vec<String> = (1..=2000).map(|i| format!("({i}, 'name{i}')")).collect();
-    c.query_drop(format!("INSERT INTO appdb.employees VALUES {}", rows.join(","))).expect("seed");
+    let (env, dir, aws) = applied_dev(&moto, &old_db, 2000).await;
 
     let primary = db_instances(&aws).await[0].0.clone();
     let event = std::fs::read_to_string("tests/events/seed-interruption.json")
