@@ -291,6 +291,17 @@ async fn fleet_apply_failover_failback_metrics_workers_destroy() {
         "{text}"
     );
 
+    // Two different events that share an id (as AWS's documentation samples do) are both handled.
+    let shared = "12345678-1234-1234-1234-123456789012";
+    let ok = launch_event("x", "2026-11-22T12:10:00Z", true, PRIMARY).replace("x-2", shared);
+    let said = handle(&moto, &cw, &env, "shared-ok", &ok);
+    assert!(said.contains("FailedOver -> FailingBack"), "{said}");
+    let failed = launch_event("x", "2026-11-22T12:10:00Z", false, PRIMARY).replace("x-1", shared);
+    let said = handle(&moto, &cw, &env, "shared-failed", &failed);
+    assert!(said.contains("FailingBack -> FailedOver"), "{said}");
+    let said = handle(&moto, &cw, &env, "shared-failed", &failed);
+    assert!(said.contains("\"duplicate\""), "{said}");
+
     // A worker (one of the primary's instances) runs the command on every message, then retires.
     let instance = {
         let out =

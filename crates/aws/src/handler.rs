@@ -56,7 +56,9 @@ impl HandlerEnv {
         if let Some(reason) = ours {
             return Ok(Outcome::NotOurs { reason });
         }
-        let key = format!("{}{}.json", keys::EVENTS, sanitize(&event.id));
+        // The id and the kind of event: a redelivery repeats both; two different events that
+        // share an id (hand-written or sample events do) are still told apart.
+        let key = format!("{}{}-{}.json", keys::EVENTS, sanitize(&event.id), event.trigger.kind());
         let body = serde_json::to_vec_pretty(&event)
             .map_err(|e| HandlerError { message: e.to_string(), retryable: false })?;
         match self.store.put_if_absent(&key, body).await {
@@ -90,7 +92,8 @@ impl HandlerEnv {
                 }
             }
             Trigger::FleetLaunch { group, success, .. } => {
-                match self.fleets().on_launch(&event.id, &event.time, group, *success).await {
+                let id = format!("{}-{}", event.id, event.trigger.kind());
+                match self.fleets().on_launch(&id, &event.time, group, *success).await {
                     Ok(said) => said,
                     Err(e) => format!("fleet failover check failed: {e:#}"),
                 }

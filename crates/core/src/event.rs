@@ -22,6 +22,19 @@ pub enum Trigger {
     FleetLaunch { group: String, region: String, success: bool },
 }
 
+impl Trigger {
+    /// A short name of the kind of event, for keys and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Trigger::Interruption { .. } => "interruption",
+            Trigger::Rebalance { .. } => "rebalance",
+            Trigger::Schedule { .. } => "schedule",
+            Trigger::FleetLaunch { success: true, .. } => "launch-successful",
+            Trigger::FleetLaunch { success: false, .. } => "launch-unsuccessful",
+        }
+    }
+}
+
 /// An event as EventBridge wraps it, with the fields spotctl keeps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
