@@ -75,6 +75,37 @@ fn count(dsn: &str) -> i64 {
     c.query_first("SELECT COUNT(*) FROM appdb.employees").expect("count").unwrap_or(-1)
 }
 
+/// The spot interruption notice as IMDS shows it.
+const NOTICE: &str = r#"{"action":"terminate","time":"2026-11-22T12:02:00Z"}"#;
+
+/// Instance metadata of the old primary (in ap-northeast-1a).
+fn old_primary_imds(id: &str) -> ImdsServer {
+    ImdsServer::start(InstanceMetadata {
+        instance_id: id.to_string(),
+        region: "ap-northeast-1".into(),
+        availability_zone: "ap-northeast-1a".into(),
+        instance_type: "m5.large".into(),
+        tags: [("spotctl:role".to_string(), "primary".to_string())].into(),
+        ..Default::default()
+    })
+}
+
+/// Instance metadata of the standby launched for handoff epoch-1.
+fn standby_imds(id: &str) -> ImdsServer {
+    ImdsServer::start(InstanceMetadata {
+        instance_id: id.to_string(),
+        region: "ap-northeast-1".into(),
+        availability_zone: "ap-northeast-1c".into(),
+        instance_type: "r5.large".into(),
+        tags: [
+            ("spotctl:role".to_string(), "standby".to_string()),
+            ("spotctl:handoff".to_string(), "epoch-1".to_string()),
+        ]
+        .into(),
+        ..Default::default()
+    })
+}
+
 /// `envs/dev` applied to moto in one region, and the old instance's database as user-data would
 /// have made it, with `rows` employees.
 async fn applied_dev(moto: &Moto, old_db: &MariaDb, rows: usize) -> (TempEnv, String, Aws) {
@@ -110,14 +141,7 @@ async fn interruption_hands_off_to_exactly_one_verified_primary() {
     let before = db_instances(&aws).await;
     assert_eq!(before.len(), 1, "{before:?}");
     let primary = before[0].0.clone();
-    let old_imds = ImdsServer::start(InstanceMetadata {
-        instance_id: primary.clone(),
-        region: "ap-northeast-1".into(),
-        availability_zone: "ap-northeast-1a".into(),
-        instance_type: "m5.large".into(),
-        tags: [("spotctl:role".to_string(), "primary".to_string())].into(),
-        ..Default::default()
-    });
+    let old_imds = old_primary_imds(&primary);
     assert_eq!(watch_once(&moto, &old_imds, &old_db.root_dsn(""))["did"], "Serve");
 
     // The warning, delivered 20 times at once (EventBridge may deliver twice; IMDS and EventBridge
@@ -160,22 +184,9 @@ async fn interruption_hands_off_to_exactly_one_verified_primary() {
     let standby = standbys[0].0.clone();
 
     // The standby waits; the old agent sees the notice and drains.
-    let new_imds = ImdsServer::start(InstanceMetadata {
-        instance_id: standby.clone(),
-        region: "ap-northeast-1".into(),
-        availability_zone: "ap-northeast-1c".into(),
-        instance_type: "r5.large".into(),
-        tags: [
-            ("spotctl:role".to_string(), "standby".to_string()),
-            ("spotctl:handoff".to_string(), "epoch-1".to_string()),
-        ]
-        .into(),
-        ..Default::default()
-    });
+    let new_imds = standby_imds(&standby);
     assert_eq!(watch_once(&moto, &new_imds, &new_db.root_dsn(""))["did"], "WaitForManifest");
-    old_imds.update(|m| {
-        m.instance_action = Some(r#"{"action":"terminate","time":"2026-11-22T12:02:00Z"}"#.into())
-    });
+    old_imds.update(|m| m.instance_action = Some(NOTICE.into()));
     let drained = watch_once(&moto, &old_imds, &old_db.root_dsn(""));
     assert!(
         drained["did"].as_str().is_some_and(|d| d.starts_with("drained 1 tables, 5000 rows")),
@@ -246,15 +257,8 @@ async fn a_standby_that_cannot_verify_refuses_and_reports_the_fallback() {
     let standby =
         db_instances(&aws).await.into_iter().find(|(_, role, _)| role == "standby").expect("standby").0;
 
-    let old_imds = ImdsServer::start(InstanceMetadata {
-        instance_id: primary.clone(),
-        region: "ap-northeast-1".into(),
-        availability_zone: "ap-northeast-1a".into(),
-        instance_type: "m5.large".into(),
-        instance_action: Some(r#"{"action":"terminate","time":"2026-11-22T12:02:00Z"}"#.into()),
-        tags: [("spotctl:role".to_string(), "primary".to_string())].into(),
-        ..Default::default()
-    });
+    let old_imds = old_primary_imds(&primary);
+    old_imds.update(|m| m.instance_action = Some(NOTICE.into()));
     let drained = watch_once(&moto, &old_imds, &old_db.root_dsn(""));
     assert!(drained["did"].as_str().is_some_and(|d| d.starts_with("drained")), "{drained:#}");
 
@@ -276,18 +280,7 @@ async fn a_standby_that_cannot_verify_refuses_and_reports_the_fallback() {
         .await
         .expect("tamper");
 
-    let new_imds = ImdsServer::start(InstanceMetadata {
-        instance_id: standby.clone(),
-        region: "ap-northeast-1".into(),
-        availability_zone: "ap-northeast-1c".into(),
-        instance_type: "r5.large".into(),
-        tags: [
-            ("spotctl:role".to_string(), "standby".to_string()),
-            ("spotctl:handoff".to_string(), "epoch-1".to_string()),
-        ]
-        .into(),
-        ..Default::default()
-    });
+    let new_imds = standby_imds(&standby);
     let refused = watch_once(&moto, &new_imds, &new_db.root_dsn(""));
     let did = refused["did"].as_str().unwrap_or_default().to_string();
     assert!(did.starts_with("refused to promote"), "{did}");

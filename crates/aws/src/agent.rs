@@ -171,19 +171,21 @@ pub async fn step(ctx: &AgentCtx, drained: bool) -> Result<(Observation, String)
     Ok((obs, done))
 }
 
-/// Stamps steps on the handoff's record (`state/handoffs/<id>.json`) with a conditional write,
-/// retried on conflict: the handler and both agents write it. A missing record (a drain the handler
-/// never saw, such as one started by the IMDS notice alone) is left missing.
-async fn stamp(ctx: &AgentCtx, id: &str, steps: &[(spotctl_core::handoff::Step, i64)]) -> Result<()> {
+/// Changes the handoff's record (`state/handoffs/<id>.json`) with a conditional write, retried on
+/// conflict: the handler and both agents write it. A missing record (a drain the handler never saw,
+/// such as one started by the IMDS notice alone) is left missing.
+async fn update_handoff(
+    ctx: &AgentCtx,
+    id: &str,
+    change: impl Fn(&mut spotctl_core::handoff::Handoff),
+) -> Result<()> {
     use crate::store::Cas;
     let key = spotctl_core::handoff::lease_key(id);
     for _ in 0..5 {
         let Some((mut h, etag)) = ctx.store.get_json::<spotctl_core::handoff::Handoff>(&key).await? else {
             return Ok(());
         };
-        for (step, at) in steps {
-            h.reach(*step, *at);
-        }
+        change(&mut h);
         if ctx.store.put_if_match(&key, &etag, serde_json::to_vec_pretty(&h)?).await? == Cas::Written {
             return Ok(());
         }
@@ -191,9 +193,18 @@ async fn stamp(ctx: &AgentCtx, id: &str, steps: &[(spotctl_core::handoff::Step, 
     anyhow::bail!("could not record the handoff's progress in {key}: too many concurrent writers")
 }
 
+/// Stamps steps on the handoff's record.
+async fn stamp(ctx: &AgentCtx, id: &str, steps: &[(spotctl_core::handoff::Step, i64)]) -> Result<()> {
+    update_handoff(ctx, id, |h| {
+        for (step, at) in steps {
+            h.reach(*step, *at);
+        }
+    })
+    .await
+}
+
 /// Marks the handoff failed with why, the fallback backup and the data-loss window.
 async fn record_failure(ctx: &AgentCtx, id: &str, why: &str) -> Result<String> {
-    use crate::store::Cas;
     use spotctl_core::handoff::{failure_note, fallback, Handoff, Step};
     let now = crate::lock::now_unix();
     let mut all = Vec::new();
@@ -203,16 +214,12 @@ async fn record_failure(ctx: &AgentCtx, id: &str, why: &str) -> Result<String> {
         }
     }
     let note = failure_note(why, fallback(&all, id, now).as_ref());
-    let key = spotctl_core::handoff::lease_key(id);
-    for _ in 0..5 {
-        let Some((mut h, etag)) = ctx.store.get_json::<Handoff>(&key).await? else { return Ok(note) };
+    update_handoff(ctx, id, |h| {
         h.reach(Step::Failed, now);
         h.failure = Some(note.clone());
-        if ctx.store.put_if_match(&key, &etag, serde_json::to_vec_pretty(&h)?).await? == Cas::Written {
-            return Ok(note);
-        }
-    }
-    anyhow::bail!("too many concurrent writers of {key}")
+    })
+    .await?;
+    Ok(note)
 }
 
 async fn drain_to(ctx: &AgentCtx, id: &str) -> Result<spotctl_db::Manifest> {

@@ -35,6 +35,13 @@ pub struct StoredEnv {
     pub env: serde_json::Value,
 }
 
+impl StoredEnv {
+    /// The env file as apply stored it.
+    pub fn env_file(&self) -> Result<spotctl_core::config::EnvFile> {
+        serde_json::from_value(self.env.clone()).context("state/env.json does not hold an env")
+    }
+}
+
 pub struct Env {
     pub aws: Aws,
     pub loaded: LoadedEnv,

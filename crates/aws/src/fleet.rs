@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde::Serialize;
-use spotctl_core::config::{EnvFile, Fleet, LoadedEnv};
+use spotctl_core::config::{Fleet, LoadedEnv};
 use spotctl_core::desired::fleet::{FleetInput, FleetRegion, MetricSpec};
 use spotctl_core::event::time_unix;
 use spotctl_core::fleet::{
@@ -111,9 +111,7 @@ impl Fleets<'_> {
         let Some((stored, _)) = self.store.get_json::<StoredEnv>(keys::ENV).await? else {
             return Ok(Vec::new());
         };
-        let env: EnvFile =
-            serde_json::from_value(stored.env).context("state/env.json does not hold an env")?;
-        Ok(env.fleet)
+        Ok(stored.env_file()?.fleet)
     }
 
     async fn group(&self, f: &Fleet, side: Side) -> Result<Option<GroupView>> {

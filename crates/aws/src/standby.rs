@@ -29,7 +29,7 @@ pub async fn ranked_placements(
 ) -> Result<(Ranking, Policy, Vec<(LaunchSpec, Resource)>)> {
     let (stored, _) =
         store.get_json::<StoredEnv>(keys::ENV).await?.context("state/env.json is missing; run apply")?;
-    let env: EnvFile = serde_json::from_value(stored.env).context("state/env.json does not hold an env")?;
+    let env: EnvFile = stored.env_file()?;
     let user_data = store
         .get(keys::USER_DATA)
         .await?

@@ -227,26 +227,10 @@ pub async fn delete_queue(ctx: &Ctx<'_>, region: &str, url: &str) -> Result<()> 
 
 // ---- launch templates ----
 
-async fn group_id(ctx: &Ctx<'_>, region: &str, name: &str) -> Result<String> {
-    let out = ctx
-        .aws
-        .ec2(region)
-        .describe_security_groups()
-        .filters(super::network::env_filter(ctx))
-        .filters(ec2::Filter::builder().name("group-name").values(name).build())
-        .send()
-        .await?;
-    out.security_groups()
-        .first()
-        .and_then(|g| g.group_id())
-        .map(String::from)
-        .with_context(|| format!("security group {name} is missing in {region}"))
-}
-
 async fn template_data(ctx: &Ctx<'_>, want: &Resource) -> Result<ec2::RequestLaunchTemplateData> {
     let body: LaunchTemplateBody = serde_json::from_str(want.value("body").unwrap_or_default())
         .context("the planned launch template body is not readable")?;
-    let sg = group_id(ctx, &want.address.region, &body.security_group).await?;
+    let sg = super::instance::security_group_id(ctx, &want.address.region, &body.security_group).await?;
     let tags: Vec<ec2::Tag> =
         body.tags.iter().map(|(k, v)| ec2::Tag::builder().key(k).value(v).build()).collect();
     let spec = |rt: ec2::ResourceType| {

@@ -110,7 +110,7 @@ pub async fn discover(ctx: &Ctx<'_>, region: &str) -> Result<Vec<LiveResource>> 
 pub async fn launch(ctx: &Ctx<'_>, want: &Resource, role: &str, handoff: Option<&str>) -> Result<DbInstance> {
     let region = &want.address.region;
     let user_data = want.value("user_data").unwrap_or_default();
-    let group_id = security_group_id(ctx, region).await?;
+    let group_id = security_group_id(ctx, region, &ctx.names.security_group()).await?;
     let v = |k: &str| want.value(k).unwrap_or_default().to_string();
     let mut extra: Vec<(&str, &str)> = vec![(TAG_KIND, "db"), (TAG_ROLE, role)];
     if let Some(h) = handoff {
@@ -182,20 +182,21 @@ pub async fn launch(ctx: &Ctx<'_>, want: &Resource, role: &str, handoff: Option<
 }
 
 /// The id of the env's security group in `region` (created earlier in the same apply).
-async fn security_group_id(ctx: &Ctx<'_>, region: &str) -> Result<String> {
+/// The id of the env's security group `name` in `region`.
+pub(crate) async fn security_group_id(ctx: &Ctx<'_>, region: &str, name: &str) -> Result<String> {
     let out = ctx
         .aws
         .ec2(region)
         .describe_security_groups()
         .filters(env_filter(ctx))
-        .filters(Filter::builder().name("group-name").values(ctx.names.security_group()).build())
+        .filters(Filter::builder().name("group-name").values(name).build())
         .send()
         .await?;
     out.security_groups()
         .first()
         .and_then(|g| g.group_id())
         .map(String::from)
-        .with_context(|| format!("security group {} is missing in {region}", ctx.names.security_group()))
+        .with_context(|| format!("security group {name} is missing in {region}"))
 }
 
 fn dedup_tags(spec: aws_sdk_ec2::types::TagSpecification) -> aws_sdk_ec2::types::TagSpecification {

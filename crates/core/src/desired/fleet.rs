@@ -34,7 +34,7 @@ pub struct FleetInput {
     pub regions: BTreeMap<String, FleetRegion>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FleetRegion {
     pub ami: String,
     /// Default VPC (the workers' security group goes there).
@@ -179,11 +179,7 @@ pub fn resources(input: &DesiredInput) -> Result<Vec<Resource>, TemplateError> {
         };
         for side in Side::BOTH {
             let region = region_of(fleet, side);
-            let facts = f.regions.get(region).cloned().unwrap_or(FleetRegion {
-                ami: String::new(),
-                vpc: String::new(),
-                subnets: Vec::new(),
-            });
+            let facts = f.regions.get(region).cloned().unwrap_or_default();
             sg_regions.insert(region.to_string(), facts.vpc.clone());
             let body = LaunchTemplateBody { image_id: facts.ami.clone(), ..body.clone() };
             let body = serde_json::to_string(&body).unwrap_or_default();
