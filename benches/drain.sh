@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Drain and restore speed, measured in one run on this machine, against the baselines:
-#   spotctl agent drain | restore   (moto S3)
+#   spotctl agent drain | restore   (moto S3; InnoDB tables as their files, the default)
+#   spotctl agent drain --logical   (every table as rows)
 #   mysqldump | gzip -> moto S3 ; moto S3 -> gunzip | mysql
 #   mydumper / myloader (local directory; add the S3 upload with --s3 is not available here)
 # Usage: bash benches/drain.sh [ROWS]   (default 1000000; 10000000 when asked)
@@ -38,22 +39,31 @@ for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break;
 "$VENV/bin/python" -c "import boto3; boto3.client('s3', endpoint_url='$AWS_ENDPOINT_URL').create_bucket(Bucket='bench')"
 s3() { "$VENV/bin/python" - "$@"; }
 
-start_db old; start_db new; start_db base; start_db myl
+start_db old; start_db new; start_db rows; start_db base; start_db myl
 echo "seeding appdb.employees with $ROWS rows"
 sql old -e "CREATE DATABASE appdb; CREATE TABLE appdb.employees (id INT NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, email VARCHAR(255) NOT NULL);"
 sql old appdb -e "INSERT INTO employees SELECT seq, CONCAT('name', seq), CONCAT('e', seq, '@example.com') FROM seq_1_to_${ROWS};"
 
 OLD="mysql://root@localhost/?socket=$work/old/sock"; NEW="mysql://root@localhost/?socket=$work/new/sock"
 
+ROWS_DSN="mysql://root@localhost/?socket=$work/rows/sock"
 t=$(now); "$BIN" agent drain --mysql "$OLD" --to s3://bench/spotctl --handoff b1 --bucket-region us-east-1 >"$work/drain.json"; s_drain=$(since "$t")
 sql old -e "SET GLOBAL read_only = OFF"
 t=$(now); "$BIN" agent restore --mysql "$NEW" --from s3://bench/spotctl --handoff b1 --bucket-region us-east-1 >"$work/restore.json"; s_restore=$(since "$t")
+# The same with every table as rows (--logical: what a move to another server series uses).
+t=$(now); "$BIN" agent drain --logical --mysql "$OLD" --to s3://bench/spotctl --handoff b2 --bucket-region us-east-1 >/dev/null; l_drain=$(since "$t")
+sql old -e "SET GLOBAL read_only = OFF"
+t=$(now); "$BIN" agent restore --mysql "$ROWS_DSN" --from s3://bench/spotctl --handoff b2 --bucket-region us-east-1 >/dev/null; l_restore=$(since "$t")
 python3 - "$work/drain.json" "$work/restore.json" <<'PY'
 import json, sys
 d, r = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-chunks = [c for db in d["databases"] for t in db["tables"] for c in t["chunks"]]
-raw = sum(c["raw_bytes"] for c in chunks); stored = sum(c["stored_bytes"] for c in chunks)
-print(f"spotctl drain phases (ms): {d['timings_ms']}; {raw/1048576:.1f} MiB raw, {stored/1048576:.1f} MiB stored")
+tables = [t for db in d["databases"] for t in db["tables"]]
+pieces = [c for t in tables for c in t["chunks"]]
+pieces += [p for t in tables if t.get("tablespace") for p in t["tablespace"]["parts"] + [t["tablespace"]["cfg"]]]
+raw = sum(c["raw_bytes"] for c in pieces); stored = sum(c["stored_bytes"] for c in pieces)
+files = sum(1 for t in tables if t.get("tablespace"))
+print(f"spotctl drain phases (ms): {d['timings_ms']}; {files} of {len(tables)} tables as InnoDB files; "
+      f"{raw/1048576:.1f} MiB read (files and row text), {stored/1048576:.1f} MiB stored")
 print(f"spotctl restore phases (ms): {r['timings_ms']}")
 open(sys.argv[1] + ".mib", "w").write(str(raw / 1048576))
 PY
@@ -78,19 +88,21 @@ if command -v mydumper >/dev/null; then
 fi
 
 rows_new=$(sql new -N -e "SELECT COUNT(*) FROM appdb.employees")
+rows_rows=$(sql rows -N -e "SELECT COUNT(*) FROM appdb.employees")
 rows_base=$(sql base -N -e "SELECT COUNT(*) FROM appdb.employees")
-echo "rows: spotctl restored $rows_new, mysqldump restored $rows_base (of $ROWS)"
+echo "rows: spotctl restored $rows_new (files) and $rows_rows (--logical), mysqldump restored $rows_base (of $ROWS)"
 size=$(cat "$work/drain.json.mib")
-python3 - "$ROWS" "$size" "$s_drain" "$s_restore" "$m_drain" "$m_restore" "$y_drain" "$y_restore" <<'PY'
+python3 - "$ROWS" "$size" "$s_drain" "$s_restore" "$m_drain" "$m_restore" "$y_drain" "$y_restore" "$l_drain" "$l_restore" <<'PY'
 import sys
-rows, size, sd, sr, md, mr, yd, yr = sys.argv[1:]
-sd, sr, md, mr = map(float, (sd, sr, md, mr))
+rows, size, sd, sr, md, mr, yd, yr, ld, lr = sys.argv[1:]
+sd, sr, md, mr, ld, lr = map(float, (sd, sr, md, mr, ld, lr))
 print(f"{'':24}{'drain s':>10}{'restore s':>11}{'total s':>10}")
 print(f"{'spotctl (S3)':24}{sd:>10.2f}{sr:>11.2f}{sd+sr:>10.2f}")
+print(f"{'spotctl --logical (S3)':24}{ld:>10.2f}{lr:>11.2f}{ld+lr:>10.2f}   rows only: {(md+mr)/(ld+lr):.2f}x mysqldump")
 print(f"{'mysqldump|gzip (S3)':24}{md:>10.2f}{mr:>11.2f}{md+mr:>10.2f}   spotctl is {(md+mr)/(sd+sr):.2f}x faster end to end")
 if yd:
     yd, yr = float(yd), float(yr)
     print(f"{'mydumper/myloader (disk)':24}{yd:>10.2f}{yr:>11.2f}{yd+yr:>10.2f}   spotctl is {(yd+yr)/(sd+sr):.2f}x its speed")
 mb = float(size)
-print(f"drain throughput: {mb/sd:.1f} MiB/s of dumped rows -> about {mb/sd*110/1024:.1f} GiB drains inside the 2-minute warning (110 s of it)")
+print(f"drain throughput: {mb/sd:.1f} MiB/s of table files and row text -> about {mb/sd*110/1024:.1f} GiB drains inside the 2-minute warning (110 s of it)")
 PY

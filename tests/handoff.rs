@@ -189,7 +189,9 @@ async fn interruption_hands_off_to_exactly_one_verified_primary() {
     old_imds.update(|m| m.instance_action = Some(NOTICE.into()));
     let drained = watch_once(&moto, &old_imds, &old_db.root_dsn(""));
     assert!(
-        drained["did"].as_str().is_some_and(|d| d.starts_with("drained 1 tables, 5000 rows")),
+        drained["did"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("drained 1 tables (1 as InnoDB files), 5000 rows")),
         "{drained:#}"
     );
 

@@ -69,6 +69,10 @@ pub struct OneShot {
     /// The bucket's region (default: the standard AWS region setting).
     #[arg(long)]
     pub bucket_region: Option<String>,
+    /// drain: send every table as rows, never as its InnoDB file (for a restore into another
+    /// server series, or a drain run off the database host). Restore reads either.
+    #[arg(long)]
+    pub logical: bool,
 }
 
 #[derive(Debug, Args)]
@@ -142,10 +146,12 @@ async fn one_shot(o: OneShot, drain: bool) -> Result<Outcome> {
         .unwrap_or_else(|| std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()));
     let blobs =
         S3Blobs { store: S3Store::new(aws.s3(&region), bucket), handle: tokio::runtime::Handle::current() };
-    let (dsn, database, handoff) = (o.mysql.clone(), o.database.clone(), o.handoff.clone());
+    let (dsn, database, handoff, logical) =
+        (o.mysql.clone(), o.database.clone(), o.handoff.clone(), o.logical);
     let report = tokio::task::spawn_blocking(move || -> Result<serde_json::Value> {
         if drain {
-            let opts = spotctl_db::DrainOptions { databases: vec![database], ..Default::default() };
+            let method = if logical { spotctl_db::Method::Rows } else { spotctl_db::Method::Auto };
+            let opts = spotctl_db::DrainOptions { databases: vec![database], method, ..Default::default() };
             Ok(serde_json::to_value(spotctl_db::drain(&dsn, &blobs, &prefix, &handoff, &opts)?)?)
         } else {
             let opts = spotctl_db::RestoreOptions::default();

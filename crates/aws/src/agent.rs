@@ -150,8 +150,9 @@ pub async fn step(ctx: &AgentCtx, drained: bool) -> Result<(Observation, String)
                     .await?;
                 let rows = m.rows();
                 format!(
-                    "drained {} tables, {rows} rows, to {} in {} ms",
+                    "drained {} tables ({} as InnoDB files), {rows} rows, to {} in {} ms",
                     m.tables().count(),
+                    m.tables().filter(|(_, t)| t.tablespace.is_some()).count(),
                     backup_prefix(&id),
                     m.timings_ms.total
                 )

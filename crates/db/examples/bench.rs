@@ -6,10 +6,11 @@
 //! mydumper/myloader when installed. Every restore goes to its own fresh server.
 //!
 //! `cargo run --release -p spotctl-db --example bench -- [ROWS]` (default 1000000). To try other
-//! settings: `SPOTCTL_BENCH_READERS`, `SPOTCTL_BENCH_LOADERS`, `SPOTCTL_BENCH_CHUNK_MIB`.
+//! settings: `SPOTCTL_BENCH_READERS`, `SPOTCTL_BENCH_LOADERS`, `SPOTCTL_BENCH_CHUNK_MIB`;
+//! `SPOTCTL_BENCH_LOGICAL=1` sends every table as rows.
 
 use mysql::prelude::Queryable;
-use spotctl_db::{drain, fence, restore, DrainOptions, FsBlobStore, RestoreOptions};
+use spotctl_db::{drain, fence, restore, DrainOptions, FsBlobStore, Method, RestoreOptions};
 use spotctl_testkit::mariadb::MariaDb;
 use std::path::Path;
 use std::process::Command;
@@ -52,8 +53,12 @@ fn main() -> Res<()> {
     drain_opts.chunk_bytes =
         env("SPOTCTL_BENCH_CHUNK_MIB").map(|m| m << 20).unwrap_or(drain_opts.chunk_bytes);
     restore_opts.workers = env("SPOTCTL_BENCH_LOADERS").unwrap_or(restore_opts.workers);
+    if std::env::var_os("SPOTCTL_BENCH_LOGICAL").is_some() {
+        drain_opts.method = Method::Rows;
+    }
     println!(
-        "spotctl: {} readers, {} MiB chunks, {} loaders",
+        "spotctl: {:?}, {} readers, {} MiB chunks, {} loaders",
+        drain_opts.method,
         drain_opts.readers,
         drain_opts.chunk_bytes >> 20,
         restore_opts.workers
@@ -73,13 +78,14 @@ fn main() -> Res<()> {
     let s_restore = t.elapsed().as_secs_f64();
     let mib = |b: u64| b as f64 / 1_048_576.0;
     println!(
-        "spotctl drain phases (ms): fence {} schema {} data {}; {:.1} MiB of rows, {:.1} MiB stored in {} chunks",
+        "spotctl drain phases (ms): fence {} schema {} data {}; {:.1} MiB of files and rows, {:.1} MiB stored; {} chunks of rows, {} tables as files",
         m.timings_ms.fence,
         m.timings_ms.schema,
         m.timings_ms.data,
         mib(m.raw_bytes()),
         mib(m.stored_bytes()),
-        m.tables().map(|(_, t)| t.chunks.len()).sum::<usize>()
+        m.tables().map(|(_, t)| t.chunks.len()).sum::<usize>(),
+        m.tables().filter(|(_, t)| t.tablespace.is_some()).count()
     );
     println!(
         "spotctl restore phases (ms): schema {} load {} objects {} verify {}; {} rows verified",

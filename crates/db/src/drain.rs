@@ -1,23 +1,36 @@
-//! Drain: fence the old primary, read schema and binlog position while nothing can change, dump
-//! every table in parallel from one shared snapshot, and store the manifest last.
+//! Drain: fence the old primary, read schema and binlog position while nothing can change, copy
+//! the files of the tables that can travel as files while dumping every other table in parallel
+//! from one shared snapshot, and store the manifest last.
 
 use crate::blob::BlobStore;
-use crate::dump::{dump, DumpSettings, TableRef};
+use crate::dump::{dump, DumpSettings, Dumped, TableRef};
 use crate::error::SqlContext;
 use crate::fence::Fence;
 use crate::layout::{backup_root, manifest_key};
 use crate::manifest::{DatabaseEntry, DrainTimings, Manifest, TableEntry, FORMAT};
 use crate::plan::{plan_reads, TableSize};
 use crate::rows::ENCODING;
-use crate::schema::{self, key_bounds};
+use crate::schema::{self, key_bounds, TableSchema};
+use crate::tablespace::{store_files, Export};
+use crate::verify::{scan_tables, ScanTable};
 use crate::{DbError, Result};
 use mysql::prelude::Queryable;
 use std::time::{Duration, Instant};
+
+/// How tables travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Each InnoDB table that can as its file (see [`crate::tablespace`]), every other as rows.
+    Auto,
+    /// Every table as rows: for a restore into another server series, or off the database host.
+    Rows,
+}
 
 #[derive(Debug, Clone)]
 pub struct DrainOptions {
     /// The databases to drain; empty means every database but the server's own.
     pub databases: Vec<String>,
+    pub method: Method,
     /// Connections reading rows at once.
     pub readers: usize,
     /// Chunks being stored at once.
@@ -37,6 +50,7 @@ impl Default for DrainOptions {
     fn default() -> Self {
         DrainOptions {
             databases: Vec::new(),
+            method: Method::Auto,
             readers: 4,
             uploaders: 4,
             chunk_bytes: 4 << 20,
@@ -76,8 +90,20 @@ pub fn drain(
     let dbs = schema::read(fence.conn(), &opts.databases)?;
     let tables: Vec<TableRef<'_>> =
         dbs.iter().flat_map(|d| d.tables.iter().map(|t| TableRef { db: &d.name, table: t })).collect();
-    let mut sizes = Vec::with_capacity(tables.len());
-    for t in &tables {
+    let export = match opts.method {
+        Method::Auto => {
+            let listed: Vec<(&str, &TableSchema)> = tables.iter().map(|t| (t.db, t.table)).collect();
+            Export::take(dsn, &listed, opts.fence_timeout)?
+        }
+        Method::Rows => None,
+    };
+    let as_file: Vec<bool> =
+        (0..tables.len()).map(|i| export.as_ref().is_some_and(|e| e.tables.contains(&i))).collect();
+    let (file_tables, row_tables): (Vec<usize>, Vec<usize>) = (0..tables.len()).partition(|&i| as_file[i]);
+    let rows_of: Vec<TableRef<'_>> =
+        row_tables.iter().map(|&i| TableRef { db: tables[i].db, table: tables[i].table }).collect();
+    let mut sizes = Vec::with_capacity(rows_of.len());
+    for t in &rows_of {
         let bounds = match &t.table.split_key {
             Some(key) => key_bounds(fence.conn(), t.db, &t.table.name, key)?,
             None => None,
@@ -94,10 +120,47 @@ pub fn drain(
         chunk_bytes: opts.chunk_bytes.max(1),
         zstd_level: opts.zstd_level,
     };
-    let dumped = dump(dsn, store, &root, &tables, &tasks, &settings)?;
+    let scans: Vec<ScanTable<'_>> = file_tables
+        .iter()
+        .map(|&i| ScanTable {
+            db: tables[i].db,
+            name: &tables[i].table.name,
+            columns: &tables[i].table.columns,
+            split_key: tables[i].table.split_key.as_deref(),
+            est_bytes: tables[i].table.est_bytes,
+        })
+        .collect();
+    let files: Vec<(&str, &str)> =
+        file_tables.iter().map(|&i| (tables[i].db, tables[i].table.name.as_str())).collect();
+    // The files are stored while the rows are read: the first is mostly compression and upload,
+    // the second mostly the server's reading.
+    let (stored, read) = std::thread::scope(|sc| {
+        let stored = sc.spawn(|| match &export {
+            Some(e) => store_files(store, &root, &e.datadir, &files, opts.uploaders, opts.zstd_level),
+            None => Ok(Vec::new()),
+        });
+        let read = dump(dsn, store, &root, &rows_of, &tasks, &settings).and_then(|dumped| {
+            Ok((dumped, scan_tables(dsn, &scans, opts.chunk_bytes as u64, opts.readers)?))
+        });
+        (stored.join().map_err(|_| DbError::Panicked).and_then(|r| r), read)
+    });
+    let (dumped, sums) = read?;
+    let mut tablespaces = stored?.into_iter();
+    if let Some(e) = export {
+        e.release()?;
+    }
     let data_ms = ms(t);
 
-    let mut per_table = crate::dump::by_table(tables.len(), &tasks, dumped).into_iter();
+    let mut per_row_table = crate::dump::by_table(rows_of.len(), &tasks, dumped).into_iter();
+    let mut per_file_table = sums.into_iter();
+    let mut outcome = (0..tables.len()).map(|i| {
+        if as_file[i] {
+            let (rows, checksum) = per_file_table.next().unwrap_or_default();
+            (Dumped { rows, checksum, chunks: Vec::new() }, tablespaces.next())
+        } else {
+            (per_row_table.next().unwrap_or_default(), None)
+        }
+    });
     let databases = dbs
         .iter()
         .map(|d| DatabaseEntry {
@@ -107,8 +170,8 @@ pub fn drain(
             tables: d
                 .tables
                 .iter()
-                .zip(per_table.by_ref())
-                .map(|(t, dumped)| TableEntry {
+                .zip(outcome.by_ref())
+                .map(|(t, (dumped, tablespace))| TableEntry {
                     name: t.name.clone(),
                     create: t.create.clone(),
                     auto_increment: t.auto_increment,
@@ -117,6 +180,7 @@ pub fn drain(
                     rows: dumped.rows,
                     checksum: dumped.checksum.hex(),
                     chunks: dumped.chunks,
+                    tablespace,
                 })
                 .collect(),
             routines: d.routines.clone(),

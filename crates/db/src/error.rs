@@ -52,6 +52,23 @@ pub enum DbError {
     Verification(Vec<TableMismatch>),
     #[error("could not create {what} after its dependencies were created: {message}")]
     Objects { what: String, message: String },
+    #[error("{what} {path}")]
+    File {
+        what: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "this backup carries InnoDB files from server {drained}, and this server is {here}: a tablespace \
+         imports only into the same server series (drain again with --logical to move as rows)"
+    )]
+    Incompatible { drained: String, here: String },
+    #[error(
+        "this backup carries InnoDB files, and the server's data directory {datadir} is not writable here: \
+         restore on the database's own host, as root or the server's user"
+    )]
+    NotOnHost { datadir: String },
     #[error("stopped because another worker failed")]
     Aborted,
     #[error("a worker thread panicked")]

@@ -1,5 +1,6 @@
 //! Where a backup's objects live: everything under `PREFIX/HANDOFF_ID/`, the manifest at
-//! `manifest.json`, each chunk at `data/DB/TABLE/TASK-PART.tsv.zst`. Names are escaped so that any
+//! `manifest.json`, each chunk at `data/DB/TABLE/TASK-PART.tsv.zst`, each piece of a tablespace at
+//! `files/DB/TABLE/ibd-PART.zst` (its metadata at `files/DB/TABLE/cfg.zst`). Names are escaped so that any
 //! database or table name makes a safe key.
 
 use crate::{DbError, Result};
@@ -24,6 +25,15 @@ pub fn manifest_key(root: &str) -> String {
 /// The key of the `part`th chunk that read task `task` of a table produced.
 pub fn chunk_key(root: &str, db: &str, table: &str, task: usize, part: usize) -> String {
     format!("{root}/data/{}/{}/{task:05}-{part:04}.tsv.zst", escape(db), escape(table))
+}
+
+/// The key of a tablespace's `part`th piece (`None`: its `.cfg`).
+pub fn file_key(root: &str, db: &str, table: &str, part: Option<usize>) -> String {
+    let name = match part {
+        Some(p) => format!("ibd-{p:05}"),
+        None => "cfg".to_string(),
+    };
+    format!("{root}/files/{}/{}/{name}.zst", escape(db), escape(table))
 }
 
 /// Bytes outside `[A-Za-z0-9_$-]` become `%XX`, so `/`, `.` and spaces cannot shape the key.
@@ -64,5 +74,7 @@ mod tests {
             chunk_key("r", "app db", "../t/é", 3, 12),
             "r/data/app%20db/%2E%2E%2Ft%2F%C3%A9/00003-0012.tsv.zst"
         );
+        assert_eq!(file_key("r", "appdb", "t", Some(7)), "r/files/appdb/t/ibd-00007.zst");
+        assert_eq!(file_key("r", "appdb", "t", None), "r/files/appdb/t/cfg.zst");
     }
 }

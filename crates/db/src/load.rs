@@ -118,6 +118,7 @@ mod tests {
             rows: 0,
             checksum: String::new(),
             chunks: vec![],
+            tablespace: None,
         };
         assert_eq!(
             load_sql("d", &t),

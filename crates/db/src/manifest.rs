@@ -6,8 +6,11 @@ use crate::layout::{backup_root, manifest_key};
 use crate::{DbError, Result};
 use serde::{Deserialize, Serialize};
 
-/// The manifest format this build writes and reads.
-pub const FORMAT: u32 = 1;
+/// The manifest format this build writes. Format 2 added [`Tablespace`]; format 1 (rows only) is
+/// still read. A build that reads only format 1 refuses a format 2 manifest rather than restoring
+/// tables without their files.
+pub const FORMAT: u32 = 2;
+const READABLE: [u32; 2] = [1, 2];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -68,7 +71,32 @@ pub struct TableEntry {
     pub rows: u64,
     /// [`crate::rows::Checksum`] of every row, in hex.
     pub checksum: String,
+    /// The rows, as `LOAD DATA` text; empty when the table travels as its tablespace.
     pub chunks: Vec<Chunk>,
+    /// The table's InnoDB file, copied as it is (see [`crate::tablespace`]); `None` for rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tablespace: Option<Tablespace>,
+}
+
+/// An InnoDB tablespace as `FLUSH TABLES … FOR EXPORT` left it: the `.ibd` file in parts stored as
+/// they are read, and the `.cfg` metadata the server wrote beside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tablespace {
+    /// Size of the `.ibd` file.
+    pub file_bytes: u64,
+    pub parts: Vec<FilePart>,
+    pub cfg: FilePart,
+}
+
+/// A piece of a file: `raw_bytes` from `offset`, zstd-compressed into the object at `key`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilePart {
+    pub key: String,
+    pub offset: u64,
+    pub raw_bytes: u64,
+    pub stored_bytes: u64,
+    /// SHA-256 of the stored object, hex: restore refuses a part that differs.
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,12 +163,21 @@ impl Manifest {
         self.tables().map(|(_, t)| t.rows).sum()
     }
 
+    /// Bytes of row text and of tablespace files, before compression.
     pub fn raw_bytes(&self) -> u64 {
-        self.tables().flat_map(|(_, t)| &t.chunks).map(|c| c.raw_bytes).sum()
+        let rows: u64 = self.tables().flat_map(|(_, t)| &t.chunks).map(|c| c.raw_bytes).sum();
+        rows + self.file_parts().map(|p| p.raw_bytes).sum::<u64>()
     }
 
     pub fn stored_bytes(&self) -> u64 {
-        self.tables().flat_map(|(_, t)| &t.chunks).map(|c| c.stored_bytes).sum()
+        let rows: u64 = self.tables().flat_map(|(_, t)| &t.chunks).map(|c| c.stored_bytes).sum();
+        rows + self.file_parts().map(|p| p.stored_bytes).sum::<u64>()
+    }
+
+    fn file_parts(&self) -> impl Iterator<Item = &FilePart> {
+        self.tables()
+            .filter_map(|(_, t)| t.tablespace.as_ref())
+            .flat_map(|ts| ts.parts.iter().chain(std::iter::once(&ts.cfg)))
     }
 }
 
@@ -155,10 +192,10 @@ pub fn read_manifest(store: &dyn BlobStore, prefix: &str, handoff_id: &str) -> R
     };
     let m: Manifest = serde_json::from_slice(&body)
         .map_err(|e| DbError::BadManifest { key: key.clone(), message: e.to_string() })?;
-    if m.format != FORMAT {
+    if !READABLE.contains(&m.format) {
         return Err(DbError::BadManifest {
             key,
-            message: format!("format {} is not the format this build reads ({FORMAT})", m.format),
+            message: format!("format {} is not a format this build reads ({READABLE:?})", m.format),
         });
     }
     if m.handoff_id != handoff_id {

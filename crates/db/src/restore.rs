@@ -1,5 +1,6 @@
-//! Restore: create the schema, load every chunk in parallel, create routines, views, triggers and
-//! events once the data is in (so triggers do not fire on restored rows), then verify every table.
+//! Restore: create the schema, import the tables that travelled as files and load every chunk in
+//! parallel, create routines, views, triggers and events once the data is in (so triggers do not
+//! fire on restored rows), then verify every table.
 //!
 //! The target is a fresh standby whose copy of these databases is to be replaced: tables, views and
 //! routines of the same names are dropped first, so a restore that failed half-way can be re-run.
@@ -10,9 +11,10 @@ use crate::load::{load_chunk, load_session};
 use crate::manifest::{read_manifest, Chunk, DatabaseEntry, Manifest, SchemaObject, TableEntry};
 use crate::plan::ident;
 use crate::verify::{verify_manifest, RestoreTimings, Verification};
-use crate::{pool, DbError, Result};
+use crate::{pool, tablespace, DbError, Result};
 use mysql::prelude::Queryable;
 use mysql::Conn;
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
@@ -47,10 +49,15 @@ pub fn restore(
     let started = Instant::now();
     let m = read_manifest(store, prefix, handoff_id)?;
     let mut admin = load_session(dsn, opts.write_binlog)?;
-    create_tables(&mut admin, &m)?;
+    let files = m.tables().any(|(_, t)| t.tablespace.is_some());
+    let datadir = if files { Some(tablespace::target(&mut admin, &m)?) } else { None };
+    create_tables(&mut admin, &m, datadir.as_deref())?;
     let schema = ms(started);
 
     let t = Instant::now();
+    if let Some(dir) = &datadir {
+        tablespace::restore_files(store, dir, &m, opts.workers, || load_session(dsn, opts.write_binlog))?;
+    }
     let mut work: Vec<(&DatabaseEntry, &TableEntry, &Chunk)> =
         m.tables().flat_map(|(d, t)| t.chunks.iter().map(move |c| (d, t, c))).collect();
     // Biggest tables first, each in key order: workers finish together and pages fill in order.
@@ -91,8 +98,10 @@ pub fn restore(
 }
 
 /// Databases (created if missing), then each table dropped and created again; views, routines and
-/// events of the same names are dropped first, so none is left over from an earlier attempt.
-fn create_tables(c: &mut Conn, m: &Manifest) -> Result<()> {
+/// events of the same names are dropped first, so none is left over from an earlier attempt. A
+/// table that travelled as its file is left without one (its tablespace discarded), ready for
+/// the import; `datadir` is where the files go.
+fn create_tables(c: &mut Conn, m: &Manifest, datadir: Option<&Path>) -> Result<()> {
     for d in &m.databases {
         let db = ident(&d.name);
         let mut ddl = vec![format!(
@@ -113,7 +122,15 @@ fn create_tables(c: &mut Conn, m: &Manifest) -> Result<()> {
         }
         c.select_db(&d.name).sql(|| format!("USE {db}"))?;
         for t in &d.tables {
-            c.query_drop(&t.create).sql(|| format!("creating table {db}.{}", ident(&t.name)))?;
+            let table = format!("{db}.{}", ident(&t.name));
+            if let (Some(dir), Some(_)) = (datadir, &t.tablespace) {
+                tablespace::remove_leftovers(dir, &d.name, &t.name)?;
+            }
+            c.query_drop(&t.create).sql(|| format!("creating table {table}"))?;
+            if t.tablespace.is_some() {
+                c.query_drop(format!("ALTER TABLE {table} DISCARD TABLESPACE"))
+                    .sql(|| format!("discarding the new tablespace of {table}"))?;
+            }
         }
     }
     Ok(())

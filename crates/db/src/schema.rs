@@ -31,6 +31,10 @@ pub struct TableSchema {
     pub columns: Vec<Column>,
     pub split_key: Option<String>,
     pub est_bytes: u64,
+    /// `InnoDB` for the tables whose files may be copied as they are (see [`crate::tablespace`]).
+    pub engine: String,
+    /// Partitioned, or with a FULLTEXT index: such tables travel as rows whatever their engine.
+    pub rows_only: bool,
 }
 
 const INTEGER_TYPES: [&str; 5] = ["tinyint", "smallint", "mediumint", "int", "bigint"];
@@ -69,15 +73,23 @@ pub fn read(conn: &mut Conn, wanted: &[String]) -> Result<Vec<DatabaseSchema>> {
 }
 
 fn tables(conn: &mut Conn, db: &str) -> Result<Vec<TableSchema>> {
-    let listed: Vec<(String, String, Option<u64>)> = conn
+    type Listed = (String, String, Option<u64>, Option<String>, Option<String>);
+    let listed: Vec<Listed> = conn
         .exec(
-            "SELECT TABLE_NAME, TABLE_TYPE, DATA_LENGTH FROM information_schema.TABLES \
+            "SELECT TABLE_NAME, TABLE_TYPE, DATA_LENGTH, ENGINE, CREATE_OPTIONS FROM information_schema.TABLES \
              WHERE TABLE_SCHEMA = ? AND TABLE_TYPE <> 'VIEW' ORDER BY TABLE_NAME",
             (db,),
         )
         .sql(|| format!("listing the tables of {}", ident(db)))?;
+    let fulltext: Vec<String> = conn
+        .exec(
+            "SELECT DISTINCT TABLE_NAME FROM information_schema.STATISTICS \
+             WHERE TABLE_SCHEMA = ? AND INDEX_TYPE = 'FULLTEXT'",
+            (db,),
+        )
+        .sql(|| format!("listing the FULLTEXT indexes of {}", ident(db)))?;
     let mut out = Vec::new();
-    for (name, kind, data_length) in listed {
+    for (name, kind, data_length, engine, options) in listed {
         let object = format!("{}.{}", ident(db), ident(&name));
         if kind != "BASE TABLE" {
             // Sequences and system-versioned tables need their own dump logic; refusing beats
@@ -117,12 +129,15 @@ fn tables(conn: &mut Conn, db: &str) -> Result<Vec<TableSchema>> {
             .collect();
         let (create, auto_increment) = split_auto_increment(&create);
         out.push(TableSchema {
-            name,
             create,
             auto_increment,
             columns,
             split_key,
             est_bytes: data_length.unwrap_or(0),
+            engine: engine.unwrap_or_default(),
+            rows_only: options.is_some_and(|o| o.to_ascii_lowercase().contains("partitioned"))
+                || fulltext.contains(&name),
+            name,
         });
     }
     Ok(out)

@@ -3,7 +3,7 @@
 
 use crate::blob::BlobStore;
 use crate::error::TableMismatch;
-use crate::manifest::{read_manifest, Manifest};
+use crate::manifest::{read_manifest, Column, Manifest};
 use crate::plan::{ident, plan_reads, select_sql, TableSize};
 use crate::rows::{scan, Checksum};
 use crate::schema::key_bounds;
@@ -65,21 +65,35 @@ pub fn verify(
     Ok(Verification { handoff_id: m.handoff_id, tables, timings_ms })
 }
 
-/// Recomputes rows and checksum of every table in `m` with `workers` connections; any difference
-/// is [`DbError::Verification`], listing every table that differs with both values.
-pub fn verify_manifest(dsn: &str, m: &Manifest, workers: usize) -> Result<Vec<TableCheck>> {
-    let entries: Vec<_> = m.tables().collect();
+/// A table to count and checksum.
+pub(crate) struct ScanTable<'a> {
+    pub db: &'a str,
+    pub name: &'a str,
+    pub columns: &'a [Column],
+    pub split_key: Option<&'a str>,
+    pub est_bytes: u64,
+}
+
+/// Reads every row of `tables` with `workers` snapshot sessions, in key ranges of about
+/// `range_bytes`, and returns each table's row count and [`Checksum`], in table order. Verify runs
+/// it on the restored server; drain runs it on the old one for tables it copies as files.
+pub(crate) fn scan_tables(
+    dsn: &str,
+    tables: &[ScanTable<'_>],
+    range_bytes: u64,
+    workers: usize,
+) -> Result<Vec<(u64, Checksum)>> {
     let mut conn = data_session(dsn)?;
-    let mut sizes = Vec::with_capacity(entries.len());
-    for (d, t) in &entries {
-        let bounds = match &t.split_key {
-            Some(key) => key_bounds(&mut conn, &d.name, &t.name, key)?,
+    let mut sizes = Vec::with_capacity(tables.len());
+    for t in tables {
+        let bounds = match t.split_key {
+            Some(key) => key_bounds(&mut conn, t.db, t.name, key)?,
             None => None,
         };
-        sizes.push(TableSize { est_bytes: t.chunks.iter().map(|c| c.raw_bytes).sum(), bounds });
+        sizes.push(TableSize { est_bytes: t.est_bytes, bounds });
     }
     drop(conn);
-    let tasks = plan_reads(&sizes, VERIFY_RANGE_BYTES);
+    let tasks = plan_reads(&sizes, range_bytes);
     let abort = AtomicBool::new(false);
     let sums = pool::run(
         workers,
@@ -87,8 +101,8 @@ pub fn verify_manifest(dsn: &str, m: &Manifest, workers: usize) -> Result<Vec<Ta
         &abort,
         || snapshot_session(dsn),
         |c, task| {
-            let (d, t) = entries[task.table];
-            let sql = select_sql(&d.name, &t.name, &t.columns, t.split_key.as_deref(), task);
+            let t = &tables[task.table];
+            let sql = select_sql(t.db, t.name, t.columns, t.split_key, task);
             let (mut rows, mut sum) = (0u64, Checksum::default());
             scan(c, &sql, |line| {
                 rows += 1;
@@ -98,13 +112,32 @@ pub fn verify_manifest(dsn: &str, m: &Manifest, workers: usize) -> Result<Vec<Ta
             Ok((rows, sum))
         },
     )?;
-    let mut totals = vec![(0u64, Checksum::default()); entries.len()];
+    let mut totals = vec![(0u64, Checksum::default()); tables.len()];
     for (task, (rows, sum)) in tasks.iter().zip(sums) {
         // The planner numbers tables by their position in the list it was given.
         let total = &mut totals[task.table];
         total.0 += rows;
         total.1.merge(sum);
     }
+    Ok(totals)
+}
+
+/// Recomputes rows and checksum of every table in `m` with `workers` connections; any difference
+/// is [`DbError::Verification`], listing every table that differs with both values.
+pub fn verify_manifest(dsn: &str, m: &Manifest, workers: usize) -> Result<Vec<TableCheck>> {
+    let entries: Vec<_> = m.tables().collect();
+    let scans: Vec<ScanTable<'_>> = entries
+        .iter()
+        .map(|(d, t)| ScanTable {
+            db: &d.name,
+            name: &t.name,
+            columns: &t.columns,
+            split_key: t.split_key.as_deref(),
+            est_bytes: t.chunks.iter().map(|c| c.raw_bytes).sum::<u64>()
+                + t.tablespace.as_ref().map_or(0, |ts| ts.file_bytes),
+        })
+        .collect();
+    let totals = scan_tables(dsn, &scans, VERIFY_RANGE_BYTES, workers)?;
     let mut checks = Vec::with_capacity(entries.len());
     let mut mismatches = Vec::new();
     for ((d, t), (rows, sum)) in entries.iter().zip(totals) {

@@ -1,7 +1,8 @@
 //! A backup is all or nothing, and what is restored is what was drained: a cut upload leaves no
 //! manifest and restore refuses it; a missing handoff is an error; a damaged chunk is refused; a
 //! chunk re-encoded with different rows (its digest fixed up too) is caught by the row checksum;
-//! a change made after restore is caught by `verify`.
+//! a damaged part of a table's file is refused; files from another server series are refused
+//! before anything is touched; a change made after restore is caught by `verify`.
 
 mod support;
 
@@ -10,32 +11,40 @@ use spotctl_db::manifest::{read_manifest, Manifest};
 use spotctl_db::rows::sha256_hex;
 use spotctl_db::testing::FailingPut;
 use spotctl_db::{
-    drain, fence, restore, verify, BlobStore, DbError, DrainOptions, FsBlobStore, RestoreOptions,
+    drain, fence, restore, verify, BlobStore, DbError, DrainOptions, FsBlobStore, Method, RestoreOptions,
 };
 use support::{conn, seed, store, two_servers};
 
+/// Every table as rows, in small chunks: the tests that alter a chunk need several per table.
 fn small_chunks() -> DrainOptions {
-    DrainOptions { chunk_bytes: 8 << 10, ..DrainOptions::default() }
+    DrainOptions { chunk_bytes: 8 << 10, method: Method::Rows, ..DrainOptions::default() }
 }
 
 #[test]
 fn a_cut_upload_leaves_no_manifest_and_restore_refuses() {
     let Some((old, new)) = two_servers() else { return };
     seed(&old.root_dsn(""), 3000);
-    let store = store("cut");
+    for method in [Method::Rows, Method::Auto] {
+        cut_upload(&old.root_dsn(""), &new.root_dsn(""), method);
+        fence::lift(&old.root_dsn("")).expect("lift the fence");
+    }
+}
+
+fn cut_upload(old: &str, new: &str, method: Method) {
+    let store = store(&format!("cut-{method:?}"));
     let cut = FailingPut::new(FsBlobStore::new(store.root()), 3);
-    let err = drain(&old.root_dsn(""), &cut, "backups", "epoch-2", &small_chunks())
-        .expect_err("a lost chunk fails");
+    let opts = DrainOptions { method, ..small_chunks() };
+    let err = drain(old, &cut, "backups", "epoch-2", &opts).expect_err("a lost chunk fails");
     assert!(matches!(&err, DbError::Blob(e) if e.message == "injected failure"), "{err:?}");
     assert!(store.get("backups/epoch-2/manifest.json").expect("get").is_none(), "no manifest");
-    match restore(&new.root_dsn(""), &store, "backups", "epoch-2", &RestoreOptions::default()) {
+    match restore(new, &store, "backups", "epoch-2", &RestoreOptions::default()) {
         Err(DbError::NoBackup { key, orphans }) => {
             assert_eq!(key, "backups/epoch-2/manifest.json");
             assert!(orphans >= 2, "the chunks stored before the cut are counted: {orphans}");
         }
         other => panic!("expected NoBackup, got {other:?}"),
     }
-    let dbs: Vec<String> = conn(&new.root_dsn("")).query("SHOW DATABASES").expect("databases");
+    let dbs: Vec<String> = conn(new).query("SHOW DATABASES").expect("databases");
     assert!(!dbs.iter().any(|d| d == "appdb"), "restore touched nothing");
     let _ = std::fs::remove_dir_all(store.root());
 }
@@ -88,6 +97,48 @@ fn a_damaged_chunk_is_refused_by_its_digest() {
         }
         other => panic!("expected CorruptChunk, got {other:?}"),
     }
+    let _ = std::fs::remove_dir_all(store.root());
+}
+
+#[test]
+fn a_damaged_part_of_a_table_file_is_refused_by_its_digest() {
+    let Some((old, new)) = two_servers() else { return };
+    seed(&old.root_dsn(""), 3000);
+    let store = store("damaged-file");
+    let m = drain(&old.root_dsn(""), &store, "backups", "epoch-4", &DrainOptions::default()).expect("drain");
+    let (_, emp) = m.tables().find(|(_, t)| t.name == "employees").expect("employees");
+    let ts = emp.tablespace.as_ref().expect("employees travels as its file");
+    assert!(emp.chunks.is_empty() && !ts.parts.is_empty() && ts.file_bytes > 0, "{emp:?}");
+    let key = ts.parts[0].key.clone();
+    let mut body = store.get(&key).expect("get").expect("part stored");
+    let mid = body.len() / 2;
+    body[mid] ^= 0x01;
+    store.put(&key, body).expect("tamper");
+    match restore(&new.root_dsn(""), &store, "backups", "epoch-4", &RestoreOptions::default()) {
+        Err(DbError::CorruptChunk { key: k, .. }) => assert_eq!(k, key),
+        other => panic!("expected CorruptChunk, got {other:?}"),
+    }
+    let _ = std::fs::remove_dir_all(store.root());
+}
+
+#[test]
+fn table_files_from_another_server_series_are_refused_before_anything_is_touched() {
+    let Some((old, new)) = two_servers() else { return };
+    seed(&old.root_dsn(""), 10);
+    let store = store("series");
+    let mut m =
+        drain(&old.root_dsn(""), &store, "backups", "epoch-5", &DrainOptions::default()).expect("drain");
+    m.server_version = "10.6.12-MariaDB".into();
+    store.put("backups/epoch-5/manifest.json", serde_json::to_vec(&m).expect("json")).expect("manifest");
+    match restore(&new.root_dsn(""), &store, "backups", "epoch-5", &RestoreOptions::default()) {
+        Err(e @ DbError::Incompatible { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains("10.6.12-MariaDB") && msg.contains("--logical"), "{msg}");
+        }
+        other => panic!("expected Incompatible, got {other:?}"),
+    }
+    let dbs: Vec<String> = conn(&new.root_dsn("")).query("SHOW DATABASES").expect("databases");
+    assert!(!dbs.iter().any(|d| d == "appdb"), "restore touched nothing");
     let _ = std::fs::remove_dir_all(store.root());
 }
 

@@ -7,11 +7,22 @@ mod support;
 
 use mysql::prelude::Queryable;
 use spotctl_db::manifest::Codec;
-use spotctl_db::{drain, restore, verify, DrainOptions, RestoreOptions};
+use spotctl_db::{drain, restore, verify, DrainOptions, Method, RestoreOptions};
 use support::{conn, rows_of, seed, store, two_servers};
 
 #[test]
-fn every_type_and_object_round_trips_between_two_servers() {
+fn every_type_and_object_round_trips_as_rows() {
+    round_trip(Method::Rows);
+}
+
+/// The default: InnoDB tables travel as their files, the others (MyISAM, FULLTEXT, a name that
+/// is not a file name) as rows, in the same backup.
+#[test]
+fn every_type_and_object_round_trips_as_files_and_rows() {
+    round_trip(Method::Auto);
+}
+
+fn round_trip(method: Method) {
     let Some((old, new)) = two_servers() else { return };
     seed(&old.root_dsn(""), 3000);
     // Servers configured unlike each other and unlike the defaults: names in SHOW CREATE would be
@@ -21,9 +32,10 @@ fn every_type_and_object_round_trips_between_two_servers() {
         .expect("configure the old server");
     conn(&new.root_dsn("")).query_drop("SET GLOBAL time_zone = '-07:00'").expect("configure the new server");
     let before = rows_of(&old.root_dsn(""), &["appdb", "shop"]);
-    let store = store("rt");
+    let store = store(&format!("rt-{method:?}"));
     // Small chunks and reads: employees is split into several key ranges, each into chunks.
-    let opts = DrainOptions { chunk_bytes: 8 << 10, readers: 3, uploaders: 2, ..DrainOptions::default() };
+    let opts =
+        DrainOptions { chunk_bytes: 8 << 10, readers: 3, uploaders: 2, method, ..DrainOptions::default() };
     let m = drain(&old.root_dsn(""), &store, "backups", "epoch-1", &opts).expect("drain");
 
     let names: Vec<String> = m.tables().map(|(d, t)| format!("{}.{}", d.name, t.name)).collect();
@@ -34,20 +46,39 @@ fn every_type_and_object_round_trips_between_two_servers() {
             "appdb.composite_pk",
             "appdb.employees",
             "appdb.every_type",
+            "appdb.legacy",
+            "appdb.notes",
             "appdb.no_pk",
             "appdb.str_pk",
             "shop.customers",
             "shop.odd name.x/y",
             "shop.orders"
         ],
-        "system databases are left out; tables in name order"
+        "system databases are left out; tables in the server's name order"
     );
     let (_, emp) = m.tables().find(|(_, t)| t.name == "employees").expect("employees");
     assert_eq!((emp.rows, emp.split_key.as_deref()), (3000, Some("id")));
-    assert!(emp.chunks.len() >= 4, "small chunks split the table: {}", emp.chunks.len());
-    let ranges: std::collections::BTreeSet<&str> =
-        emp.chunks.iter().map(|c| &c.key[..c.key.len() - 13]).collect();
-    assert!(ranges.len() > 1, "employees was read as several key ranges");
+    let as_files: Vec<&str> =
+        m.tables().filter(|(_, t)| t.tablespace.is_some()).map(|(_, t)| t.name.as_str()).collect();
+    if method == Method::Rows {
+        assert!(as_files.is_empty(), "{as_files:?}");
+        assert!(emp.chunks.len() >= 4, "small chunks split the table: {}", emp.chunks.len());
+        let ranges: std::collections::BTreeSet<&str> =
+            emp.chunks.iter().map(|c| &c.key[..c.key.len() - 13]).collect();
+        assert!(ranges.len() > 1, "employees was read as several key ranges");
+    } else {
+        assert_eq!(
+            as_files,
+            ["audit", "composite_pk", "employees", "every_type", "no_pk", "str_pk", "customers", "orders"],
+            "every plain-named InnoDB table without FULLTEXT travels as its file"
+        );
+        for (_, t) in m.tables().filter(|(_, t)| t.tablespace.is_some()) {
+            assert!(t.chunks.is_empty(), "{}: files only", t.name);
+        }
+        for (_, t) in m.tables().filter(|(_, t)| t.tablespace.is_none()) {
+            assert!(!t.chunks.is_empty(), "{}: rows", t.name);
+        }
+    }
     let (_, every) = m.tables().find(|(_, t)| t.name == "every_type").expect("every_type");
     assert!(
         every.columns.iter().all(|c| c.name != "gen" && c.name != "gs"),
@@ -129,6 +160,7 @@ fn every_type_and_object_round_trips_between_two_servers() {
     let _ = std::fs::remove_dir_all(store.root());
 }
 
+/// Also after a restore that stopped between writing a table's file and importing it.
 #[test]
 fn restoring_twice_replaces_rather_than_duplicates() {
     let Some((old, new)) = two_servers() else { return };
@@ -137,8 +169,15 @@ fn restoring_twice_replaces_rather_than_duplicates() {
     drain(&old.root_dsn(""), &store, "b", "e1", &DrainOptions::default()).expect("drain");
     let opts = RestoreOptions::default();
     restore(&new.root_dsn(""), &store, "b", "e1", &opts).expect("first restore");
+    let mut c = conn(&new.root_dsn(""));
+    c.query_drop("SET SESSION foreign_key_checks = 0").expect("fk off");
+    c.query_drop("ALTER TABLE shop.customers DISCARD TABLESPACE").expect("discard");
+    let datadir: Option<String> = c.query_first("SELECT @@datadir").expect("datadir");
+    let stray = std::path::Path::new(&datadir.expect("a datadir")).join("shop/customers.ibd");
+    std::fs::write(&stray, b"half a file").expect("a leftover file");
     let v =
         restore(&new.root_dsn(""), &store, "b", "e1", &opts).expect("a second restore of the same backup");
     assert_eq!(v.tables.iter().find(|t| t.table == "employees").map(|t| t.rows), Some(10));
+    assert_eq!(v.tables.iter().find(|t| t.table == "customers").map(|t| t.rows), Some(3));
     let _ = std::fs::remove_dir_all(store.root());
 }

@@ -40,6 +40,9 @@ pub const SCHEMA: &[&str] = &[
     "CREATE TABLE appdb.str_pk (code VARCHAR(10) NOT NULL PRIMARY KEY, note TEXT)",
     "CREATE TABLE appdb.composite_pk (a INT NOT NULL, b VARCHAR(5) NOT NULL, v DOUBLE, PRIMARY KEY (a, b))",
     "CREATE TABLE appdb.audit (id INT AUTO_INCREMENT PRIMARY KEY, what VARCHAR(50))",
+    // Not InnoDB, and InnoDB with a FULLTEXT index: both travel as rows whatever the drain method.
+    "CREATE TABLE appdb.legacy (id INT PRIMARY KEY, note VARCHAR(20)) ENGINE=MyISAM",
+    "CREATE TABLE appdb.notes (id INT PRIMARY KEY, body TEXT, FULLTEXT KEY body (body)) ENGINE=InnoDB",
     "CREATE VIEW appdb.rich AS SELECT id, name FROM appdb.employees WHERE id > 1",
     "CREATE VIEW appdb.rich_names AS SELECT UPPER(name) AS n FROM appdb.rich",
     "CREATE TRIGGER appdb.employees_ai AFTER INSERT ON appdb.employees FOR EACH ROW INSERT INTO appdb.audit (what) VALUES (CONCAT('new ', NEW.id))",
@@ -124,6 +127,9 @@ pub fn seed(dsn: &str, employees: u32) {
         .expect("latin1 rows");
     c.query_drop("INSERT INTO shop.orders VALUES (10, 1), (11, 2), (12, 2)").expect("orders");
     c.query_drop("INSERT INTO shop.`odd name.x/y` VALUES (1), (NULL)").expect("odd table");
+    c.query_drop("INSERT INTO appdb.legacy VALUES (1, 'myisam'), (2, NULL)").expect("legacy");
+    c.query_drop("INSERT INTO appdb.notes VALUES (1, 'spot instances move'), (2, 'a fulltext row')")
+        .expect("notes");
     c.query_drop(
         "INSERT INTO appdb.employees VALUES (1,'chao','chao@example.com'),(2,'Zoë 🚀','z@example.com'),(3,'tab\there','new\nline@x')",
     )
