@@ -195,21 +195,25 @@ impl Fleets<'_> {
                     }
                 }
                 Decision::Transition { state: next, fallback: want } => {
+                    // The state is written first: of concurrent handlers only the one whose write
+                    // lands touches the group (the others find the new mode and leave it). Were the
+                    // group call to fail after, the next tick sees the drift and repairs it.
+                    let changes_mode = next != state;
+                    if changes_mode && self.write_state(f, &next, etag.as_deref()).await? != Cas::Written {
+                        continue;
+                    }
                     if want != fallback.capacity() {
                         self.set_capacity(&fallback, want).await?;
                     }
-                    if next == state {
-                        return Ok(format!(
-                            "fleet {}: {:?}, fallback set to min {} max {} desired {}",
-                            f.name, next.mode, want.min, want.max, want.desired
-                        ));
-                    }
-                    if let Cas::Written = self.write_state(f, &next, etag.as_deref()).await? {
-                        return Ok(format!(
-                            "fleet {}: {:?} -> {:?}, fallback set to min {} max {} desired {}",
-                            f.name, state.mode, next.mode, want.min, want.max, want.desired
-                        ));
-                    }
+                    let how = if changes_mode {
+                        format!("{:?} -> {:?}", state.mode, next.mode)
+                    } else {
+                        format!("{:?}", next.mode)
+                    };
+                    return Ok(format!(
+                        "fleet {}: {how}, fallback set to min {} max {} desired {}",
+                        f.name, want.min, want.max, want.desired
+                    ));
                 }
             }
         }
