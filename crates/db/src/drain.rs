@@ -161,7 +161,7 @@ pub fn drain(
             (per_row_table.next().unwrap_or_default(), None)
         }
     });
-    let databases = dbs
+    let databases: Vec<DatabaseEntry> = dbs
         .iter()
         .map(|d| DatabaseEntry {
             name: d.name.clone(),
@@ -189,7 +189,12 @@ pub fn drain(
         })
         .collect();
     let manifest = Manifest {
-        format: FORMAT,
+        // Rows only: the format an older reader takes too.
+        format: if databases.iter().any(|d| d.tables.iter().any(|t| t.tablespace.is_some())) {
+            FORMAT
+        } else {
+            1
+        },
         handoff_id: handoff_id.to_string(),
         server_version,
         fence: fence.record().clone(),

@@ -65,8 +65,9 @@ pub enum DbError {
     )]
     Incompatible { drained: String, here: String },
     #[error(
-        "this backup carries InnoDB files, and the server's data directory {datadir} is not writable here: \
-         restore on the database's own host, as root or the server's user"
+        "this backup carries InnoDB files, and the server's data directory {datadir} is not this machine's \
+         (a probe table's file did not appear here): restore on the database's own host, as root or the \
+         server's user"
     )]
     NotOnHost { datadir: String },
     #[error("stopped because another worker failed")]

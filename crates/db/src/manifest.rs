@@ -6,8 +6,8 @@ use crate::layout::{backup_root, manifest_key};
 use crate::{DbError, Result};
 use serde::{Deserialize, Serialize};
 
-/// The manifest format this build writes. Format 2 added [`Tablespace`]; format 1 (rows only) is
-/// still read. A build that reads only format 1 refuses a format 2 manifest rather than restoring
+/// The manifest format this build writes when a table travels as its file ([`Tablespace`]); a
+/// rows-only backup is written as format 1, which older builds read too. Both are read. A build that reads only format 1 refuses a format 2 manifest rather than restoring
 /// tables without their files.
 pub const FORMAT: u32 = 2;
 const READABLE: [u32; 2] = [1, 2];

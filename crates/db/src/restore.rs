@@ -50,6 +50,14 @@ pub fn restore(
     let m = read_manifest(store, prefix, handoff_id)?;
     let mut admin = load_session(dsn, opts.write_binlog)?;
     let files = m.tables().any(|(_, t)| t.tablespace.is_some());
+    if files && opts.write_binlog {
+        // An import puts no row in the binary log: replicas would get the ALTER without the file.
+        return Err(DbError::BadManifest {
+            key: m.handoff_id.clone(),
+            message: "tables sent as files cannot be restored into the binary log; drain with --logical"
+                .into(),
+        });
+    }
     let datadir = if files { Some(tablespace::target(&mut admin, &m)?) } else { None };
     create_tables(&mut admin, &m, datadir.as_deref())?;
     let schema = ms(started);

@@ -33,7 +33,8 @@ pub struct TableSchema {
     pub est_bytes: u64,
     /// `InnoDB` for the tables whose files may be copied as they are (see [`crate::tablespace`]).
     pub engine: String,
-    /// Partitioned, or with a FULLTEXT index: such tables travel as rows whatever their engine.
+    /// Partitioned, or with a FULLTEXT index (now or once): such tables travel as rows whatever
+    /// their engine.
     pub rows_only: bool,
 }
 
@@ -88,6 +89,17 @@ fn tables(conn: &mut Conn, db: &str) -> Result<Vec<TableSchema>> {
             (db,),
         )
         .sql(|| format!("listing the FULLTEXT indexes of {}", ident(db)))?;
+    // A table that once had a FULLTEXT index keeps InnoDB's hidden FTS_DOC_ID column, and its
+    // tablespace then fails to import (MDEV-30655). Where the dictionary cannot be read (MySQL
+    // names it differently), every table of the database travels as rows.
+    let fts_doc_id: Option<Vec<String>> = conn
+        .exec(
+            "SELECT SUBSTRING_INDEX(t.NAME, '/', -1) FROM information_schema.INNODB_SYS_TABLES t \
+             JOIN information_schema.INNODB_SYS_COLUMNS c ON c.TABLE_ID = t.TABLE_ID \
+             WHERE c.NAME = 'FTS_DOC_ID' AND t.NAME LIKE CONCAT(?, '/%')",
+            (db,),
+        )
+        .ok();
     let mut out = Vec::new();
     for (name, kind, data_length, engine, options) in listed {
         let object = format!("{}.{}", ident(db), ident(&name));
@@ -136,7 +148,8 @@ fn tables(conn: &mut Conn, db: &str) -> Result<Vec<TableSchema>> {
             est_bytes: data_length.unwrap_or(0),
             engine: engine.unwrap_or_default(),
             rows_only: options.is_some_and(|o| o.to_ascii_lowercase().contains("partitioned"))
-                || fulltext.contains(&name),
+                || fulltext.contains(&name)
+                || fts_doc_id.as_ref().is_none_or(|t| t.contains(&name)),
             name,
         });
     }

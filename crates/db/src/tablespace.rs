@@ -9,11 +9,12 @@
 //! checksummed on the old server and verified on the new one exactly as for tables sent as rows.
 //!
 //! A table travels as its file only when all of these hold, and as rows otherwise: it is InnoDB,
-//! not partitioned, without a FULLTEXT index; its database and table names are plain
+//! not partitioned, without a FULLTEXT index now or once (`FTS_DOC_ID`); its database and table names are plain
 //! (`[A-Za-z0-9_]`, so the file name is the table name); its file is in the server's data directory
 //! and readable here (the agent runs on the database host); and the server wrote its `.cfg` when
-//! exported. Restore needs the backup's server series (`10.11` of MariaDB) and writes access to the
-//! data directory; it refuses clearly otherwise, and `--logical` drains rows only.
+//! exported within [`EXPORT_WAIT_SECS`]. Restore needs the backup's server series (`10.11` of
+//! MariaDB), a well-formed manifest, and the server's data directory on this machine (proven with a
+//! probe table); it refuses clearly otherwise, and `--logical` drains rows only.
 
 use crate::blob::BlobStore;
 use crate::error::SqlContext;
@@ -34,6 +35,9 @@ use std::time::Duration;
 
 /// Bytes of the file in each stored part.
 pub const PART_BYTES: u64 = 8 << 20;
+
+/// How long `FLUSH TABLES … FOR EXPORT` may wait for its locks before drain sends rows instead.
+const EXPORT_WAIT_SECS: u64 = 2;
 
 /// True when the name is its own file name (the server encodes any other byte in file names).
 fn plain(name: &str) -> bool {
@@ -95,7 +99,10 @@ impl Export {
             .iter()
             .map(|&i| format!("{}.{}", ident(tables[i].0), ident(&tables[i].1.name)))
             .collect();
-        let secs = timeout.as_secs().max(1);
+        // Short: the fence already waited for running statements, and a transaction caught by it
+        // before its commit holds its tables until it ends (it never can while fenced). Rather
+        // than wait for it, send rows.
+        let secs = timeout.as_secs().clamp(1, EXPORT_WAIT_SECS);
         let locked = conn
             .query_drop(format!("SET SESSION lock_wait_timeout = {secs}"))
             .and_then(|_| conn.query_drop(format!("FLUSH TABLES {} FOR EXPORT", list.join(", "))));
@@ -203,21 +210,62 @@ pub fn store_files(
     Ok(out)
 }
 
-/// The restoring side: the server's data directory, checked to be here and writable, for a
-/// backup drained from a server of the same series.
+/// The restoring side: a backup drained from a server of the same series, whose tablespace
+/// entries are well-formed, and a server whose data directory is on this machine — proven by a
+/// probe table whose file must appear here and go again, so that no file of another server (the
+/// old primary's own, were restore run there with the new server's DSN) is ever touched.
 pub fn target(conn: &mut Conn, m: &Manifest) -> Result<PathBuf> {
+    check_entries(m)?;
     let version: String =
         conn.query_first("SELECT VERSION()").sql(|| "reading the server version".into())?.unwrap_or_default();
     if !same_series(&m.server_version, &version) {
         return Err(DbError::Incompatible { drained: m.server_version.clone(), here: version });
     }
     let dir = datadir(conn)?;
-    let writable =
-        std::fs::metadata(&dir).map(|md| md.is_dir() && !md.permissions().readonly()).unwrap_or(false);
-    if !writable {
+    let Some((d, _)) = m.tables().find(|(_, t)| t.tablespace.is_some()) else { return Ok(dir) };
+    let db = d.name.as_str();
+    let probe = format!("spotctl_probe_{}", std::process::id());
+    let table = format!("{}.{}", ident(db), ident(&probe));
+    let file = table_file(&dir, db, &probe, "ibd");
+    let create_db = format!(
+        "CREATE DATABASE IF NOT EXISTS {} CHARACTER SET {} COLLATE {}",
+        ident(db),
+        d.charset,
+        d.collation
+    );
+    conn.query_drop(create_db)
+        .and_then(|_| conn.query_drop(format!("DROP TABLE IF EXISTS {table}")))
+        .and_then(|_| conn.query_drop(format!("CREATE TABLE {table} (id INT PRIMARY KEY) ENGINE=InnoDB")))
+        .sql(|| format!("creating the probe table {table}"))?;
+    let appeared = file.is_file();
+    conn.query_drop(format!("DROP TABLE {table}")).sql(|| format!("dropping the probe table {table}"))?;
+    if !appeared || file.exists() {
         return Err(DbError::NotOnHost { datadir: dir.display().to_string() });
     }
     Ok(dir)
+}
+
+/// A manifest is data from a bucket: before any file is written from it, its tablespace entries
+/// must name plain files and their parts must tile the file exactly.
+fn check_entries(m: &Manifest) -> Result<()> {
+    for (d, t) in m.tables() {
+        let Some(ts) = &t.tablespace else { continue };
+        let bad = |message: String| DbError::BadManifest { key: format!("{}.{}", d.name, t.name), message };
+        if !plain(&d.name) || !plain(&t.name) {
+            return Err(bad("a table sent as its file must have a plain name ([A-Za-z0-9_])".into()));
+        }
+        let mut next = 0u64;
+        for p in &ts.parts {
+            if p.offset != next || p.raw_bytes == 0 || p.raw_bytes > PART_BYTES {
+                return Err(bad(format!("part {} does not follow on at byte {next}", p.key)));
+            }
+            next += p.raw_bytes;
+        }
+        if next != ts.file_bytes || ts.cfg.offset != 0 || ts.cfg.raw_bytes > PART_BYTES {
+            return Err(bad(format!("its parts cover {next} bytes of a {}-byte file", ts.file_bytes)));
+        }
+    }
+    Ok(())
 }
 
 /// After `DROP TABLE`: a file of the same name left by an earlier, interrupted restore would make
@@ -253,17 +301,23 @@ pub fn restore_files(
     if tables.is_empty() {
         return Ok(());
     }
-    let mut pieces: Vec<(PathBuf, &FilePart)> = Vec::new();
+    let mut files = Vec::with_capacity(tables.len() * 2);
     for (db, t, ts) in &tables {
-        let ibd = table_file(datadir, db, &t.name, "ibd");
-        create_owned(&ibd, datadir.join(db).as_path(), ts.file_bytes)?;
-        let cfg = table_file(datadir, db, &t.name, "cfg");
-        create_owned(&cfg, datadir.join(db).as_path(), ts.cfg.raw_bytes)?;
-        pieces.extend(ts.parts.iter().map(|p| (ibd.clone(), p)));
-        pieces.push((cfg, &ts.cfg));
+        let dir = datadir.join(db);
+        files.push((create_owned(&table_file(datadir, db, &t.name, "ibd"), &dir, ts.file_bytes)?, *ts));
+        files.push((create_owned(&table_file(datadir, db, &t.name, "cfg"), &dir, ts.cfg.raw_bytes)?, *ts));
     }
+    let pieces: Vec<(&Written, &FilePart)> = files
+        .chunks(2)
+        .flat_map(|pair| {
+            let (ibd, cfg) = (&pair[0], &pair[1]);
+            ibd.1.parts.iter().map(move |p| (&ibd.0, p)).chain(std::iter::once((&cfg.0, &cfg.1.cfg)))
+        })
+        .collect();
     let abort = AtomicBool::new(false);
-    pool::run(workers, &pieces, &abort, || Ok(()), |_, (path, part)| write_part(store, path, part))?;
+    pool::run(workers, &pieces, &abort, || Ok(()), |_, (file, part)| write_part(store, file, part))?;
+    drop(pieces);
+    drop(files);
     pool::run(workers, &tables, &abort, &open, |c, (db, t, _)| {
         let table = format!("{}.{}", ident(db), ident(&t.name));
         c.query_drop(format!("ALTER TABLE {table} IMPORT TABLESPACE"))
@@ -278,36 +332,44 @@ pub fn restore_files(
     Ok(())
 }
 
-/// Creates `path` at `len` bytes, owned like `dir` (the server's own user) and readable by it only.
-fn create_owned(path: &Path, dir: &Path, len: u64) -> Result<()> {
+/// A file restore created, open for writing its parts.
+struct Written {
+    file: File,
+    path: PathBuf,
+}
+
+/// Creates `path` (it must not exist: `DISCARD TABLESPACE` removed the table's own file, and an
+/// exclusive create never follows a link planted there) at `len` bytes, owned like `dir` (the
+/// server's user) and readable and writable by that user and its group only.
+fn create_owned(path: &Path, dir: &Path, len: u64) -> Result<Written> {
     let err = |what| {
         let path = path.display().to_string();
         move |source| DbError::File { what, path, source }
     };
     let owner = std::fs::metadata(dir).map_err(err("reading the owner of the directory of"))?;
-    let f = std::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o660)
         .open(path)
         .map_err(err("creating"))?;
-    f.set_len(len).map_err(err("sizing"))?;
-    let mine = f.metadata().map_err(err("reading"))?;
+    file.set_len(len).map_err(err("sizing"))?;
+    let mine = file.metadata().map_err(err("reading"))?;
     if (mine.uid(), mine.gid()) != (owner.uid(), owner.gid()) {
-        std::os::unix::fs::chown(path, Some(owner.uid()), Some(owner.gid()))
+        std::os::unix::fs::fchown(&file, Some(owner.uid()), Some(owner.gid()))
             .map_err(err("handing to the server's user"))?;
     }
-    Ok(())
+    Ok(Written { file, path: path.to_path_buf() })
 }
 
 /// Fetches one part, checks its digest and length, and writes it at its offset.
-fn write_part(store: &dyn BlobStore, path: &Path, part: &FilePart) -> Result<()> {
+fn write_part(store: &dyn BlobStore, to: &Written, part: &FilePart) -> Result<()> {
     let stored = store.get(&part.key)?.ok_or_else(|| DbError::MissingChunk { key: part.key.clone() })?;
     let actual = sha256_hex(&stored);
     if actual != part.sha256 {
         return Err(DbError::CorruptChunk { key: part.key.clone(), expected: part.sha256.clone(), actual });
     }
+    // At most PART_BYTES (checked with the manifest).
     let cap = usize::try_from(part.raw_bytes).unwrap_or(usize::MAX);
     let raw = zstd::bulk::decompress(&stored, cap)
         .map_err(|source| DbError::Codec { key: part.key.clone(), source })?;
@@ -316,12 +378,11 @@ fn write_part(store: &dyn BlobStore, path: &Path, part: &FilePart) -> Result<()>
             std::io::Error::new(std::io::ErrorKind::InvalidData, "decompressed to a different length");
         return Err(DbError::Codec { key: part.key.clone(), source });
     }
-    let err = |source| DbError::File { what: "writing", path: path.display().to_string(), source };
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .and_then(|f| f.write_all_at(&raw, part.offset))
-        .map_err(err)
+    to.file.write_all_at(&raw, part.offset).map_err(|source| DbError::File {
+        what: "writing",
+        path: to.path.display().to_string(),
+        source,
+    })
 }
 
 #[cfg(test)]

@@ -143,6 +143,41 @@ fn table_files_from_another_server_series_are_refused_before_anything_is_touched
 }
 
 #[test]
+fn a_manifest_cannot_point_file_writes_outside_the_data_directory() {
+    let Some((old, new)) = two_servers() else { return };
+    seed(&old.root_dsn(""), 10);
+    let store = store("paths");
+    let m = drain(&old.root_dsn(""), &store, "backups", "epoch-6", &DrainOptions::default()).expect("drain");
+    let tamper = |f: &dyn Fn(&mut Manifest)| {
+        let mut bad = m.clone();
+        f(&mut bad);
+        store
+            .put("backups/epoch-6/manifest.json", serde_json::to_vec(&bad).expect("json"))
+            .expect("manifest");
+        restore(&new.root_dsn(""), &store, "backups", "epoch-6", &RestoreOptions::default())
+    };
+    let renamed = tamper(&|m| {
+        let t = m.databases[0].tables.iter_mut().find(|t| t.tablespace.is_some()).expect("a file table");
+        t.name = "../../x".into();
+    });
+    assert!(
+        matches!(&renamed, Err(DbError::BadManifest { message, .. }) if message.contains("plain name")),
+        "{renamed:?}"
+    );
+    let gap = tamper(&|m| {
+        let t = m.databases[0].tables.iter_mut().find(|t| t.tablespace.is_some()).expect("a file table");
+        t.tablespace.as_mut().expect("tablespace").parts[0].offset = 1 << 40;
+    });
+    assert!(
+        matches!(&gap, Err(DbError::BadManifest { message, .. }) if message.contains("follow on")),
+        "{gap:?}"
+    );
+    let dbs: Vec<String> = conn(&new.root_dsn("")).query("SHOW DATABASES").expect("databases");
+    assert!(!dbs.iter().any(|d| d == "appdb"), "restore touched nothing");
+    let _ = std::fs::remove_dir_all(store.root());
+}
+
+#[test]
 fn rows_changed_inside_a_chunk_are_caught_by_the_checksum() {
     let Some((old, new)) = two_servers() else { return };
     seed(&old.root_dsn(""), 3000);

@@ -50,6 +50,7 @@ fn round_trip(method: Method) {
             "appdb.notes",
             "appdb.no_pk",
             "appdb.str_pk",
+            "appdb.was_fulltext",
             "shop.customers",
             "shop.odd name.x/y",
             "shop.orders"
@@ -58,6 +59,11 @@ fn round_trip(method: Method) {
     );
     let (_, emp) = m.tables().find(|(_, t)| t.name == "employees").expect("employees");
     assert_eq!((emp.rows, emp.split_key.as_deref()), (3000, Some("id")));
+    assert_eq!(
+        m.format,
+        if method == Method::Rows { 1 } else { 2 },
+        "rows only stays readable by format 1 readers"
+    );
     let as_files: Vec<&str> =
         m.tables().filter(|(_, t)| t.tablespace.is_some()).map(|(_, t)| t.name.as_str()).collect();
     if method == Method::Rows {
@@ -171,13 +177,18 @@ fn restoring_twice_replaces_rather_than_duplicates() {
     restore(&new.root_dsn(""), &store, "b", "e1", &opts).expect("first restore");
     let mut c = conn(&new.root_dsn(""));
     c.query_drop("SET SESSION foreign_key_checks = 0").expect("fk off");
+    // Stopped after the discard (the file written, not imported) ...
     c.query_drop("ALTER TABLE shop.customers DISCARD TABLESPACE").expect("discard");
     let datadir: Option<String> = c.query_first("SELECT @@datadir").expect("datadir");
-    let stray = std::path::Path::new(&datadir.expect("a datadir")).join("shop/customers.ibd");
-    std::fs::write(&stray, b"half a file").expect("a leftover file");
+    let datadir = std::path::PathBuf::from(datadir.expect("a datadir"));
+    std::fs::write(datadir.join("shop/customers.ibd"), b"half a file").expect("a leftover file");
+    // ... and a file with no table at all, which would make CREATE TABLE fail.
+    c.query_drop("DROP TABLE shop.orders").expect("drop");
+    std::fs::write(datadir.join("shop/orders.ibd"), b"an orphan").expect("an orphan file");
     let v =
         restore(&new.root_dsn(""), &store, "b", "e1", &opts).expect("a second restore of the same backup");
     assert_eq!(v.tables.iter().find(|t| t.table == "employees").map(|t| t.rows), Some(10));
     assert_eq!(v.tables.iter().find(|t| t.table == "customers").map(|t| t.rows), Some(3));
+    assert_eq!(v.tables.iter().find(|t| t.table == "orders").map(|t| t.rows), Some(3));
     let _ = std::fs::remove_dir_all(store.root());
 }

@@ -43,6 +43,9 @@ pub const SCHEMA: &[&str] = &[
     // Not InnoDB, and InnoDB with a FULLTEXT index: both travel as rows whatever the drain method.
     "CREATE TABLE appdb.legacy (id INT PRIMARY KEY, note VARCHAR(20)) ENGINE=MyISAM",
     "CREATE TABLE appdb.notes (id INT PRIMARY KEY, body TEXT, FULLTEXT KEY body (body)) ENGINE=InnoDB",
+    // Its FULLTEXT index is gone, InnoDB's hidden FTS_DOC_ID column is not: rows too.
+    "CREATE TABLE appdb.was_fulltext (id INT PRIMARY KEY, body TEXT, FULLTEXT KEY b (body)) ENGINE=InnoDB",
+    "ALTER TABLE appdb.was_fulltext DROP INDEX b",
     "CREATE VIEW appdb.rich AS SELECT id, name FROM appdb.employees WHERE id > 1",
     "CREATE VIEW appdb.rich_names AS SELECT UPPER(name) AS n FROM appdb.rich",
     "CREATE TRIGGER appdb.employees_ai AFTER INSERT ON appdb.employees FOR EACH ROW INSERT INTO appdb.audit (what) VALUES (CONCAT('new ', NEW.id))",
@@ -130,6 +133,7 @@ pub fn seed(dsn: &str, employees: u32) {
     c.query_drop("INSERT INTO appdb.legacy VALUES (1, 'myisam'), (2, NULL)").expect("legacy");
     c.query_drop("INSERT INTO appdb.notes VALUES (1, 'spot instances move'), (2, 'a fulltext row')")
         .expect("notes");
+    c.query_drop("INSERT INTO appdb.was_fulltext VALUES (1, 'once indexed')").expect("was_fulltext");
     c.query_drop(
         "INSERT INTO appdb.employees VALUES (1,'chao','chao@example.com'),(2,'Zoë 🚀','z@example.com'),(3,'tab\there','new\nline@x')",
     )
