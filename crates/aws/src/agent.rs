@@ -152,7 +152,7 @@ pub async fn step(ctx: &AgentCtx, drained: bool) -> Result<(Observation, String)
                 format!(
                     "drained {} tables ({} as InnoDB files), {rows} rows, to {} in {} ms",
                     m.tables().count(),
-                    m.tables().filter(|(_, t)| t.tablespace.is_some()).count(),
+                    m.tables_as_files(),
                     backup_prefix(&id),
                     m.timings_ms.total
                 )

@@ -85,7 +85,7 @@ fn main() -> Res<()> {
         mib(m.raw_bytes()),
         mib(m.stored_bytes()),
         m.tables().map(|(_, t)| t.chunks.len()).sum::<usize>(),
-        m.tables().filter(|(_, t)| t.tablespace.is_some()).count()
+        m.tables_as_files()
     );
     println!(
         "spotctl restore phases (ms): schema {} load {} objects {} verify {}; {} rows verified",

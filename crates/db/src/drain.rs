@@ -7,10 +7,10 @@ use crate::dump::{dump, DumpSettings, Dumped, TableRef};
 use crate::error::SqlContext;
 use crate::fence::Fence;
 use crate::layout::{backup_root, manifest_key};
-use crate::manifest::{DatabaseEntry, DrainTimings, Manifest, TableEntry, FORMAT};
-use crate::plan::{plan_reads, TableSize};
+use crate::manifest::{DatabaseEntry, DrainTimings, Manifest, TableEntry, FORMAT, ROWS_FORMAT};
+use crate::plan::plan_reads;
 use crate::rows::ENCODING;
-use crate::schema::{self, key_bounds, TableSchema};
+use crate::schema::{self, table_size, TableSchema};
 use crate::tablespace::{store_files, Export};
 use crate::verify::{scan_tables, ScanTable};
 use crate::{DbError, Result};
@@ -100,16 +100,13 @@ pub fn drain(
     let as_file: Vec<bool> =
         (0..tables.len()).map(|i| export.as_ref().is_some_and(|e| e.tables.contains(&i))).collect();
     let (file_tables, row_tables): (Vec<usize>, Vec<usize>) = (0..tables.len()).partition(|&i| as_file[i]);
-    let rows_of: Vec<TableRef<'_>> =
-        row_tables.iter().map(|&i| TableRef { db: tables[i].db, table: tables[i].table }).collect();
-    let mut sizes = Vec::with_capacity(rows_of.len());
-    for t in &rows_of {
-        let bounds = match &t.table.split_key {
-            Some(key) => key_bounds(fence.conn(), t.db, &t.table.name, key)?,
-            None => None,
-        };
-        sizes.push(TableSize { est_bytes: t.table.est_bytes, bounds });
-    }
+    let rows_of: Vec<TableRef<'_>> = row_tables.iter().map(|&i| tables[i]).collect();
+    let sizes = rows_of
+        .iter()
+        .map(|t| {
+            table_size(fence.conn(), t.db, &t.table.name, t.table.split_key.as_deref(), t.table.est_bytes)
+        })
+        .collect::<Result<Vec<_>>>()?;
     let tasks = plan_reads(&sizes, opts.chunk_bytes as u64);
     let schema_ms = ms(t);
 
@@ -188,13 +185,8 @@ pub fn drain(
             triggers: d.triggers.clone(),
         })
         .collect();
-    let manifest = Manifest {
-        // Rows only: the format an older reader takes too.
-        format: if databases.iter().any(|d| d.tables.iter().any(|t| t.tablespace.is_some())) {
-            FORMAT
-        } else {
-            1
-        },
+    let mut manifest = Manifest {
+        format: FORMAT,
         handoff_id: handoff_id.to_string(),
         server_version,
         fence: fence.record().clone(),
@@ -203,6 +195,10 @@ pub fn drain(
         databases,
         timings_ms: DrainTimings { fence: fence_ms, schema: schema_ms, data: data_ms, total: ms(started) },
     };
+    if manifest.tables_as_files() == 0 {
+        // Rows only: the format an older reader takes too.
+        manifest.format = ROWS_FORMAT;
+    }
     let key = manifest_key(&root);
     let body = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| DbError::BadManifest { key: key.clone(), message: e.to_string() })?;

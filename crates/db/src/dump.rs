@@ -17,6 +17,7 @@ use crossbeam_channel::Sender;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
+#[derive(Clone, Copy)]
 pub struct TableRef<'a> {
     pub db: &'a str,
     pub table: &'a TableSchema,
@@ -118,12 +119,18 @@ pub fn by_table(tables: usize, tasks: &[ReadTask], dumped: Vec<Dumped>) -> Vec<D
     out
 }
 
+/// A zstd compressor at `level`, with a frame checksum: decompression itself notices a damaged
+/// object. Chunks of rows and parts of table files are both made with it.
+pub fn compressor(level: i32) -> Result<zstd::bulk::Compressor<'static>> {
+    let codec_err = |source| DbError::Codec { key: "(compressor)".into(), source };
+    let mut zstd = zstd::bulk::Compressor::new(level).map_err(codec_err)?;
+    zstd.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true)).map_err(codec_err)?;
+    Ok(zstd)
+}
+
 impl Reader {
     fn open(dsn: &str, s: &DumpSettings) -> Result<Reader> {
-        let codec_err = |source| DbError::Codec { key: "(compressor)".into(), source };
-        let mut zstd = zstd::bulk::Compressor::new(s.zstd_level).map_err(codec_err)?;
-        // A frame checksum: decompression itself notices a damaged chunk.
-        zstd.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true)).map_err(codec_err)?;
+        let zstd = compressor(s.zstd_level)?;
         let buf = Vec::with_capacity(s.chunk_bytes + (64 << 10));
         Ok(Reader { conn: snapshot_session(dsn)?, zstd, buf })
     }

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 /// rows-only backup is written as format 1, which older builds read too. Both are read. A build that reads only format 1 refuses a format 2 manifest rather than restoring
 /// tables without their files.
 pub const FORMAT: u32 = 2;
-const READABLE: [u32; 2] = [1, 2];
+/// The format of a backup whose tables all travel as rows.
+pub const ROWS_FORMAT: u32 = 1;
+const READABLE: [u32; 2] = [ROWS_FORMAT, FORMAT];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -157,6 +159,11 @@ pub struct DrainTimings {
 impl Manifest {
     pub fn tables(&self) -> impl Iterator<Item = (&DatabaseEntry, &TableEntry)> {
         self.databases.iter().flat_map(|d| d.tables.iter().map(move |t| (d, t)))
+    }
+
+    /// How many tables travel as their files.
+    pub fn tables_as_files(&self) -> usize {
+        self.tables().filter(|(_, t)| t.tablespace.is_some()).count()
     }
 
     pub fn rows(&self) -> u64 {

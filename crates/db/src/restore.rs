@@ -49,7 +49,7 @@ pub fn restore(
     let started = Instant::now();
     let m = read_manifest(store, prefix, handoff_id)?;
     let mut admin = load_session(dsn, opts.write_binlog)?;
-    let files = m.tables().any(|(_, t)| t.tablespace.is_some());
+    let files = m.tables_as_files() > 0;
     if files && opts.write_binlog {
         // An import puts no row in the binary log: replicas would get the ALTER without the file.
         return Err(DbError::BadManifest {

@@ -4,7 +4,7 @@
 
 use crate::error::SqlContext;
 use crate::manifest::{Codec, Column, SchemaObject};
-use crate::plan::ident;
+use crate::plan::{ident, TableSize};
 use crate::{DbError, Result};
 use mysql::prelude::Queryable;
 use mysql::Conn;
@@ -184,6 +184,22 @@ fn codec(data_type: &str) -> Codec {
         "float" => Codec::Float,
         _ => Codec::Text,
     }
+}
+
+/// What the read planner needs of a table: its estimated size and, when it has a split key, that
+/// key's bounds.
+pub fn table_size(
+    conn: &mut Conn,
+    db: &str,
+    table: &str,
+    split_key: Option<&str>,
+    est_bytes: u64,
+) -> Result<TableSize> {
+    let bounds = match split_key {
+        Some(key) => key_bounds(conn, db, table, key)?,
+        None => None,
+    };
+    Ok(TableSize { est_bytes, bounds })
 }
 
 /// `MIN` and `MAX` of an integer key, or `None` for an empty table.

@@ -17,6 +17,7 @@
 //! probe table); it refuses clearly otherwise, and `--logical` drains rows only.
 
 use crate::blob::BlobStore;
+use crate::dump::compressor;
 use crate::error::SqlContext;
 use crate::layout::file_key;
 use crate::manifest::{FilePart, Manifest, TableEntry, Tablespace};
@@ -145,15 +146,11 @@ pub fn store_files(
     uploaders: usize,
     zstd_level: i32,
 ) -> Result<Vec<Tablespace>> {
-    let io = |path: &Path, what: &'static str| {
-        let path = path.display().to_string();
-        move |source| DbError::File { what, path, source }
-    };
     let mut sizes = Vec::with_capacity(tables.len());
     let mut pieces = Vec::new();
     for (i, (db, t)) in tables.iter().enumerate() {
         let path = table_file(datadir, db, t, "ibd");
-        let size = std::fs::metadata(&path).map_err(io(&path, "reading the size of"))?.len();
+        let size = std::fs::metadata(&path).map_err(file_error("reading the size of", &path))?.len();
         sizes.push(size);
         pieces.extend((0..size.div_ceil(PART_BYTES) as usize).map(|p| Piece { table: i, part: Some(p) }));
         pieces.push(Piece { table: i, part: None });
@@ -163,10 +160,7 @@ pub fn store_files(
         uploaders,
         &pieces,
         &abort,
-        || {
-            zstd::bulk::Compressor::new(zstd_level)
-                .map_err(|source| DbError::Codec { key: "(compressor)".into(), source })
-        },
+        || compressor(zstd_level),
         |zstd, piece| {
             let (db, t) = tables[piece.table];
             let (path, offset, len) = match piece.part {
@@ -176,14 +170,15 @@ pub fn store_files(
                 }
                 None => {
                     let path = table_file(datadir, db, t, "cfg");
-                    let len = std::fs::metadata(&path).map_err(io(&path, "reading the size of"))?.len();
+                    let len =
+                        std::fs::metadata(&path).map_err(file_error("reading the size of", &path))?.len();
                     (path, 0, len)
                 }
             };
             let mut raw = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
             File::open(&path)
                 .and_then(|f| f.read_exact_at(&mut raw, offset))
-                .map_err(io(&path, "reading"))?;
+                .map_err(file_error("reading", &path))?;
             let key = file_key(root, db, t, piece.part);
             let body = zstd.compress(&raw).map_err(|source| DbError::Codec { key: key.clone(), source })?;
             let part = FilePart {
@@ -275,11 +270,7 @@ pub fn remove_leftovers(datadir: &Path, db: &str, table: &str) -> Result<()> {
         let path = table_file(datadir, db, table, ext);
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(DbError::File {
-                    what: "removing the leftover",
-                    path: path.display().to_string(),
-                    source: e,
-                })
+                return Err(file_error("removing the leftover", &path)(e))
             }
             _ => {}
         }
@@ -301,17 +292,17 @@ pub fn restore_files(
     if tables.is_empty() {
         return Ok(());
     }
-    let mut files = Vec::with_capacity(tables.len() * 2);
+    let mut files = Vec::with_capacity(tables.len());
     for (db, t, ts) in &tables {
         let dir = datadir.join(db);
-        files.push((create_owned(&table_file(datadir, db, &t.name, "ibd"), &dir, ts.file_bytes)?, *ts));
-        files.push((create_owned(&table_file(datadir, db, &t.name, "cfg"), &dir, ts.cfg.raw_bytes)?, *ts));
+        let ibd = create_owned(&table_file(datadir, db, &t.name, "ibd"), &dir, ts.file_bytes)?;
+        let cfg = create_owned(&table_file(datadir, db, &t.name, "cfg"), &dir, ts.cfg.raw_bytes)?;
+        files.push((ibd, cfg, *ts));
     }
     let pieces: Vec<(&Written, &FilePart)> = files
-        .chunks(2)
-        .flat_map(|pair| {
-            let (ibd, cfg) = (&pair[0], &pair[1]);
-            ibd.1.parts.iter().map(move |p| (&ibd.0, p)).chain(std::iter::once((&cfg.0, &cfg.1.cfg)))
+        .iter()
+        .flat_map(|(ibd, cfg, ts)| {
+            ts.parts.iter().map(move |p| (ibd, p)).chain(std::iter::once((cfg, &ts.cfg)))
         })
         .collect();
     let abort = AtomicBool::new(false);
@@ -323,13 +314,15 @@ pub fn restore_files(
         c.query_drop(format!("ALTER TABLE {table} IMPORT TABLESPACE"))
             .sql(|| format!("importing the tablespace of {table}"))?;
         let cfg = table_file(datadir, db, &t.name, "cfg");
-        std::fs::remove_file(&cfg).map_err(|source| DbError::File {
-            what: "removing",
-            path: cfg.display().to_string(),
-            source,
-        })
+        std::fs::remove_file(&cfg).map_err(file_error("removing", &cfg))
     })?;
     Ok(())
+}
+
+/// Names the file an I/O error is about.
+fn file_error(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> DbError {
+    let path = path.display().to_string();
+    move |source| DbError::File { what, path, source }
 }
 
 /// A file restore created, open for writing its parts.
@@ -342,22 +335,18 @@ struct Written {
 /// exclusive create never follows a link planted there) at `len` bytes, owned like `dir` (the
 /// server's user) and readable and writable by that user and its group only.
 fn create_owned(path: &Path, dir: &Path, len: u64) -> Result<Written> {
-    let err = |what| {
-        let path = path.display().to_string();
-        move |source| DbError::File { what, path, source }
-    };
-    let owner = std::fs::metadata(dir).map_err(err("reading the owner of the directory of"))?;
+    let owner = std::fs::metadata(dir).map_err(file_error("reading the owner of the directory of", path))?;
     let file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o660)
         .open(path)
-        .map_err(err("creating"))?;
-    file.set_len(len).map_err(err("sizing"))?;
-    let mine = file.metadata().map_err(err("reading"))?;
+        .map_err(file_error("creating", path))?;
+    file.set_len(len).map_err(file_error("sizing", path))?;
+    let mine = file.metadata().map_err(file_error("reading", path))?;
     if (mine.uid(), mine.gid()) != (owner.uid(), owner.gid()) {
         std::os::unix::fs::fchown(&file, Some(owner.uid()), Some(owner.gid()))
-            .map_err(err("handing to the server's user"))?;
+            .map_err(file_error("handing to the server's user", path))?;
     }
     Ok(Written { file, path: path.to_path_buf() })
 }
@@ -378,11 +367,7 @@ fn write_part(store: &dyn BlobStore, to: &Written, part: &FilePart) -> Result<()
             std::io::Error::new(std::io::ErrorKind::InvalidData, "decompressed to a different length");
         return Err(DbError::Codec { key: part.key.clone(), source });
     }
-    to.file.write_all_at(&raw, part.offset).map_err(|source| DbError::File {
-        what: "writing",
-        path: to.path.display().to_string(),
-        source,
-    })
+    to.file.write_all_at(&raw, part.offset).map_err(file_error("writing", &to.path))
 }
 
 #[cfg(test)]

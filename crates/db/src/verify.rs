@@ -4,9 +4,9 @@
 use crate::blob::BlobStore;
 use crate::error::TableMismatch;
 use crate::manifest::{read_manifest, Column, Manifest};
-use crate::plan::{ident, plan_reads, select_sql, TableSize};
+use crate::plan::{ident, plan_reads, select_sql};
 use crate::rows::{scan, Checksum};
-use crate::schema::key_bounds;
+use crate::schema::table_size;
 use crate::session::{data_session, snapshot_session};
 use crate::{pool, DbError, Result};
 use serde::Serialize;
@@ -84,14 +84,10 @@ pub(crate) fn scan_tables(
     workers: usize,
 ) -> Result<Vec<(u64, Checksum)>> {
     let mut conn = data_session(dsn)?;
-    let mut sizes = Vec::with_capacity(tables.len());
-    for t in tables {
-        let bounds = match t.split_key {
-            Some(key) => key_bounds(&mut conn, t.db, t.name, key)?,
-            None => None,
-        };
-        sizes.push(TableSize { est_bytes: t.est_bytes, bounds });
-    }
+    let sizes = tables
+        .iter()
+        .map(|t| table_size(&mut conn, t.db, t.name, t.split_key, t.est_bytes))
+        .collect::<Result<Vec<_>>>()?;
     drop(conn);
     let tasks = plan_reads(&sizes, range_bytes);
     let abort = AtomicBool::new(false);

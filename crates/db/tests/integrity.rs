@@ -44,8 +44,7 @@ fn cut_upload(old: &str, new: &str, method: Method) {
         }
         other => panic!("expected NoBackup, got {other:?}"),
     }
-    let dbs: Vec<String> = conn(new).query("SHOW DATABASES").expect("databases");
-    assert!(!dbs.iter().any(|d| d == "appdb"), "restore touched nothing");
+    assert_untouched(new);
     let _ = std::fs::remove_dir_all(store.root());
 }
 
@@ -67,6 +66,20 @@ fn a_missing_handoff_is_no_backup() {
     ));
 }
 
+/// Flips one bit in the middle of a stored object, as a bad disk or a bad copy would.
+fn damage(store: &FsBlobStore, key: &str) {
+    let mut body = store.get(key).expect("get").expect("object stored");
+    let mid = body.len() / 2;
+    body[mid] ^= 0x01;
+    store.put(key, body).expect("tamper");
+}
+
+/// The backup's databases do not exist on the server: restore refused before touching it.
+fn assert_untouched(dsn: &str) {
+    let dbs: Vec<String> = conn(dsn).query("SHOW DATABASES").expect("databases");
+    assert!(!dbs.iter().any(|d| d == "appdb"), "restore touched nothing");
+}
+
 /// Drains `old` into a fresh store, and lifts the fence so that the test can drain again.
 fn drained(old: &str, tag: &str) -> (FsBlobStore, Manifest) {
     let store = store(tag);
@@ -86,10 +99,7 @@ fn a_damaged_chunk_is_refused_by_its_digest() {
     seed(&old.root_dsn(""), 3000);
     let (store, m) = drained(&old.root_dsn(""), "damaged");
     let key = employee_chunk(&m);
-    let mut body = store.get(&key).expect("get").expect("chunk stored");
-    let mid = body.len() / 2;
-    body[mid] ^= 0x01;
-    store.put(&key, body).expect("tamper");
+    damage(&store, &key);
     match restore(&new.root_dsn(""), &store, "backups", "epoch-3", &RestoreOptions::default()) {
         Err(DbError::CorruptChunk { key: k, expected, actual }) => {
             assert_eq!(k, key);
@@ -110,10 +120,7 @@ fn a_damaged_part_of_a_table_file_is_refused_by_its_digest() {
     let ts = emp.tablespace.as_ref().expect("employees travels as its file");
     assert!(emp.chunks.is_empty() && !ts.parts.is_empty() && ts.file_bytes > 0, "{emp:?}");
     let key = ts.parts[0].key.clone();
-    let mut body = store.get(&key).expect("get").expect("part stored");
-    let mid = body.len() / 2;
-    body[mid] ^= 0x01;
-    store.put(&key, body).expect("tamper");
+    damage(&store, &key);
     match restore(&new.root_dsn(""), &store, "backups", "epoch-4", &RestoreOptions::default()) {
         Err(DbError::CorruptChunk { key: k, .. }) => assert_eq!(k, key),
         other => panic!("expected CorruptChunk, got {other:?}"),
@@ -137,8 +144,7 @@ fn table_files_from_another_server_series_are_refused_before_anything_is_touched
         }
         other => panic!("expected Incompatible, got {other:?}"),
     }
-    let dbs: Vec<String> = conn(&new.root_dsn("")).query("SHOW DATABASES").expect("databases");
-    assert!(!dbs.iter().any(|d| d == "appdb"), "restore touched nothing");
+    assert_untouched(&new.root_dsn(""));
     let _ = std::fs::remove_dir_all(store.root());
 }
 
@@ -172,8 +178,7 @@ fn a_manifest_cannot_point_file_writes_outside_the_data_directory() {
         matches!(&gap, Err(DbError::BadManifest { message, .. }) if message.contains("follow on")),
         "{gap:?}"
     );
-    let dbs: Vec<String> = conn(&new.root_dsn("")).query("SHOW DATABASES").expect("databases");
-    assert!(!dbs.iter().any(|d| d == "appdb"), "restore touched nothing");
+    assert_untouched(&new.root_dsn(""));
     let _ = std::fs::remove_dir_all(store.root());
 }
 
