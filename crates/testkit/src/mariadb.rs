@@ -38,7 +38,9 @@ impl MariaDb {
         let port = crate::free_port();
         let dir = std::env::temp_dir().join(format!("spotctl-mariadb-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("mariadb dir");
+        // Its own tmpdir too: internal temporary tables of servers sharing /tmp were seen to vanish
+        // under each other in CI ("Error on delete of '/tmp/#sql-temptable-…MAI'").
+        std::fs::create_dir_all(dir.join("tmp")).expect("mariadb dir");
         // Concurrent bootstraps of system tables fail now and then (seen here: "Installation of
         // system tables failed"); one at a time per test process is reliable.
         static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -53,6 +55,7 @@ impl MariaDb {
                     "--skip-test-db",
                 ])
                 .arg(format!("--datadir={}", dir.join("data").display()))
+                .arg(format!("--tmpdir={}", dir.join("tmp").display()))
                 .output()
                 .expect("mariadb-install-db runs")
         };
@@ -79,6 +82,7 @@ impl MariaDb {
             ])
             .arg(format!("--datadir={}", dir.join("data").display()))
             .arg(format!("--socket={}", dir.join("sock").display()))
+            .arg(format!("--tmpdir={}", dir.join("tmp").display()))
             .arg(format!("--port={port}"))
             .arg(format!("--pid-file={}", dir.join("pid").display()))
             .arg("--innodb-buffer-pool-size=256M")
