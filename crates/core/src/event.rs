@@ -108,30 +108,6 @@ pub fn parse(raw: &[u8]) -> Result<Envelope, EventError> {
     })
 }
 
-/// Seconds since the epoch of an RFC 3339 UTC time as EventBridge writes it
-/// (`2025-12-31T07:15:00Z`, fractions allowed); `None` for anything else.
-pub fn time_unix(t: &str) -> Option<i64> {
-    let t = t.strip_suffix('Z')?;
-    let (date, time) = t.split_once('T')?;
-    let mut d = date.splitn(3, '-').map(|x| x.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let time = time.split('.').next()?;
-    let mut h = time.splitn(3, ':').map(|x| x.parse::<i64>().ok());
-    let (hh, mm, ss) = (h.next()??, h.next()??, h.next()??);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
-        return None;
-    }
-    // Days from the civil date (proleptic Gregorian), after Howard Hinnant's well-known method.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,15 +157,6 @@ mod tests {
                 success: false
             })
         );
-    }
-
-    #[test]
-    fn reads_event_times() {
-        assert_eq!(time_unix("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(time_unix("2025-12-31T07:15:00Z"), Some(1_767_165_300));
-        assert_eq!(time_unix("2024-02-29T23:59:59.123Z"), Some(1_709_251_199));
-        assert_eq!(time_unix("2025-13-01T00:00:00Z"), None);
-        assert_eq!(time_unix("yesterday"), None);
     }
 
     #[test]

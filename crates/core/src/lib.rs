@@ -17,3 +17,4 @@ pub mod primary;
 pub mod regions;
 pub mod sps;
 pub mod templates;
+pub mod time;

@@ -24,6 +24,30 @@ pub const METRIC_VISIBLE: &str = "VisibleMessages";
 /// A hash of the spec spotctl applied, for resources whose attributes AWS does not list cheaply.
 pub const TAG_SPEC: &str = "spotctl:spec";
 
+/// The env's scheduled rules, by what each asks the handler to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Schedule {
+    /// Re-rank and move the primary if a placement beats it by the margin.
+    Relocation,
+    /// Fetch the Spot Advisor feed and refresh the bucket's copy.
+    AdvisorRefresh,
+    /// Publish the fleets' scaling metrics and take one failback step.
+    FleetMetrics,
+}
+
+impl Schedule {
+    pub const ALL: [Schedule; 3] = [Schedule::Relocation, Schedule::AdvisorRefresh, Schedule::FleetMetrics];
+
+    /// The rule's name after the env prefix (`spotctl-<env>-<suffix>`).
+    pub const fn suffix(self) -> &'static str {
+        match self {
+            Schedule::Relocation => "relocation",
+            Schedule::AdvisorRefresh => "advisor-refresh",
+            Schedule::FleetMetrics => "fleet-metrics",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Names {
     pub env: String,
@@ -113,6 +137,11 @@ impl Names {
 
     pub fn rule(&self, what: &str) -> String {
         format!("spotctl-{}-{}", self.env, what)
+    }
+
+    /// Which of the env's schedules a rule name is; `None` for any other rule.
+    pub fn schedule(&self, rule: &str) -> Option<Schedule> {
+        Schedule::ALL.into_iter().find(|s| rule == self.rule(s.suffix()))
     }
 
     pub fn rule_arn(&self, region: &str, what: &str) -> String {
@@ -205,5 +234,15 @@ mod tests {
             "arn:aws:lambda:ap-northeast-1:123456789012:function:spotctl-dev-handler"
         );
         assert_eq!(RoleKind::from_suffix("events"), Some(RoleKind::Events));
+    }
+
+    #[test]
+    fn schedules_are_told_apart_by_their_exact_rule_name() {
+        let n = Names::new("dev", "123456789012", "ap-northeast-1");
+        for s in Schedule::ALL {
+            assert_eq!(n.schedule(&n.rule(s.suffix())), Some(s));
+        }
+        assert_eq!(n.schedule("spotctl-dev2-relocation"), None);
+        assert_eq!(n.schedule("spotctl-other-dev-relocation"), None);
     }
 }

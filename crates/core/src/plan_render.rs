@@ -123,3 +123,18 @@ mod tests {
         assert!(short(&long).ends_with("(500 bytes)"));
     }
 }
+
+/// The rendered plan of a whole env, as a person reads it, held by a snapshot.
+#[cfg(test)]
+mod snapshots {
+    use super::render;
+    use crate::desired::{desired, tests::input};
+    use crate::plan::{plan, LiveResource};
+
+    #[test]
+    fn the_first_plan_of_an_env() {
+        let wanted = desired(&input()).expect("desired");
+        let live: Vec<LiveResource> = Vec::new();
+        insta::assert_snapshot!(render(&plan(&wanted, &live), "dev", false));
+    }
+}

@@ -5,9 +5,25 @@
 //! disk; `load` passes `std::fs::read_to_string`.
 
 use super::doc::Sink;
-use super::read::{FileKind, FileRef};
 use std::io;
 use std::path::{Component, Path, PathBuf};
+
+/// A file the env names, to be read relative to the env dir.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FileRef {
+    pub kind: FileKind,
+    pub path: String,
+    /// Where the path is written, and its key.
+    pub at: usize,
+    pub key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FileKind {
+    SshPublicKey,
+    Schema,
+    FleetUserData { fleet: String },
+}
 
 /// What the env's files hold, once read and checked.
 #[derive(Debug, Default)]

@@ -3,8 +3,8 @@
 
 use super::checks;
 use super::doc::{Section, Sink};
+use super::files::{FileKind, FileRef};
 use super::model::{defaults, Fleet};
-use super::read::{FileKind, FileRef};
 use super::values;
 use std::collections::BTreeMap;
 

@@ -7,28 +7,12 @@
 use super::checks::{cidrs, file_path, instance_types, no_repeats, region, report, strings};
 use super::cidr::Cidr;
 use super::doc::{self, Section, Sink, Val};
+use super::files::{FileKind, FileRef};
 use super::model::*;
 use super::{fleet, schedule, values};
 use crate::advisor::InterruptionBucket;
 use crate::regions;
 use toml::de::DeTable;
-
-/// A file the env names, to be read relative to the env dir.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct FileRef {
-    pub kind: FileKind,
-    pub path: String,
-    /// Where the path is written, and its key.
-    pub at: usize,
-    pub key: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum FileKind {
-    SshPublicKey,
-    Schema,
-    FleetUserData { fleet: String },
-}
 
 /// What reading found: the model (only when there is no problem), problems, warnings, files named.
 pub(crate) struct Checked {

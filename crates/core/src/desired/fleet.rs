@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The rule that runs the fleet metrics and failback steps.
-pub const METRICS_RULE: &str = "fleet-metrics";
+pub const METRICS_RULE: &str = crate::names::Schedule::FleetMetrics.suffix();
 pub const METRICS_SCHEDULE: &str = "rate(1 minute)";
 /// How spot capacity is chosen among the fleet's types (AWS's recommended default).
 pub const SPOT_STRATEGY: &str = "price-capacity-optimized";

@@ -7,7 +7,7 @@
 
 pub mod fleet;
 
-use crate::names::{keys, Names, RoleKind};
+use crate::names::{keys, Names, RoleKind, Schedule};
 use crate::plan::{Kind, Resource};
 use crate::templates::{self, canonical_json, TemplateError};
 use sha2::{Digest, Sha256};
@@ -20,7 +20,7 @@ pub const SPOT_EVENTS: [(&str, &str); 2] = [
 ];
 
 /// Scheduled rules in the home region.
-pub const SCHEDULES: [&str; 2] = ["relocation", "advisor-refresh"];
+pub const SCHEDULES: [&str; 2] = [Schedule::Relocation.suffix(), Schedule::AdvisorRefresh.suffix()];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LambdaArtifact {
@@ -211,7 +211,7 @@ pub fn desired(input: &DesiredInput) -> Result<Vec<Resource>, TemplateError> {
         );
     }
     for (what, schedule) in
-        [("relocation", &input.relocation_schedule), ("advisor-refresh", &input.advisor_schedule)]
+        [(SCHEDULES[0], &input.relocation_schedule), (SCHEDULES[1], &input.advisor_schedule)]
     {
         out.push(
             Resource::new(Kind::EventRule, home, n.rule(what))
@@ -250,30 +250,34 @@ pub fn desired(input: &DesiredInput) -> Result<Vec<Resource>, TemplateError> {
 }
 
 fn primary_instance(input: &DesiredInput) -> Result<Resource, TemplateError> {
-    let n = &input.names;
-    let region = match &input.primary {
-        PrimarySpec::Existing { region } => region.clone(),
-        PrimarySpec::Launch(l) => l.region.clone(),
-    };
-    let mut r = Resource::new(Kind::Instance, region, "primary")
+    Ok(match &input.primary {
+        PrimarySpec::Existing { region } => Resource::new(Kind::Instance, region, "primary")
+            .with("http_tokens", "required")
+            .with("metadata_tags", "enabled"),
+        PrimarySpec::Launch(l) => {
+            db_instance("primary", l, &input.names, input.volume_gb, &user_data(input)?)
+        }
+    })
+}
+
+/// A database instance launched at placement `l`: the primary (`name` = "primary") or a standby.
+/// Every attribute but the metadata options only matters at creation: the instance is never
+/// changed in place, a new placement is a handoff.
+pub fn db_instance(name: &str, l: &LaunchSpec, n: &Names, volume_gb: u32, user_data: &str) -> Resource {
+    Resource::new(Kind::Instance, &l.region, name)
         .with("http_tokens", "required")
-        .with("metadata_tags", "enabled");
-    if let PrimarySpec::Launch(l) = &input.primary {
-        let ud = user_data(input)?;
-        r = r
-            .create_only("availability_zone", l.az.clone())
-            .create_only("subnet", l.subnet.clone())
-            .create_only("instance_type", l.instance_type.clone())
-            .create_only("ami", l.ami.clone())
-            .create_only("market", "spot/one-time")
-            .create_only("volume_gb", input.volume_gb.to_string())
-            .create_only("instance_profile", n.instance_profile())
-            .create_only("security_group", n.security_group())
-            .create_only("key_pair", n.key_pair())
-            .create_only("user_data", ud)
-            .create_only("why", l.reason.clone());
-    }
-    Ok(r)
+        .with("metadata_tags", "enabled")
+        .create_only("availability_zone", l.az.clone())
+        .create_only("subnet", l.subnet.clone())
+        .create_only("instance_type", l.instance_type.clone())
+        .create_only("ami", l.ami.clone())
+        .create_only("market", "spot/one-time")
+        .create_only("volume_gb", volume_gb.to_string())
+        .create_only("instance_profile", n.instance_profile())
+        .create_only("security_group", n.security_group())
+        .create_only("key_pair", n.key_pair())
+        .create_only("user_data", user_data)
+        .create_only("why", l.reason.clone())
 }
 
 #[cfg(test)]

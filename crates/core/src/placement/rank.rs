@@ -130,7 +130,7 @@ pub struct Excluded {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ranking {
     pub entries: Vec<Ranked>,
     pub excluded: Vec<Excluded>,
