@@ -1,7 +1,9 @@
 //! The command line: global options and the subcommands (one file each under `commands/`).
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use std::path::PathBuf;
+use crate::commands::{agent, apply, destroy, fis, handle, package, plan, score, status};
+use crate::exit::Outcome;
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -17,38 +19,46 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum Output {
-    #[default]
-    Text,
-    Json,
-}
-
-#[derive(Debug, Args)]
-pub struct EnvArgs {
-    /// The env directory holding spotctl.toml.
-    #[arg(default_value = "envs/dev")]
-    pub env_dir: PathBuf,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show what apply would change.
-    Plan(crate::commands::plan::PlanArgs),
+    Plan(plan::PlanArgs),
     /// Make AWS match the env file.
-    Apply(crate::commands::apply::ApplyArgs),
+    Apply(apply::ApplyArgs),
     /// Remove everything the env owns, in every region.
-    Destroy(crate::commands::destroy::DestroyArgs),
+    Destroy(destroy::DestroyArgs),
     /// Interrupt the primary on purpose with AWS FIS, to test the handoff.
-    Fis(crate::commands::fis::FisArgs),
+    Fis(fis::FisArgs),
     /// Write the handler zip (the Lambda code) and check it can run on provided.al2023.
-    Package(crate::commands::package::PackageArgs),
+    Package(package::PackageArgs),
     /// Rank spot placements (region, zone, type) and explain the choice.
-    Score(crate::commands::score::ScoreArgs),
+    Score(score::ScoreArgs),
     /// The primary, the last backup, recent handoffs and any standby.
-    Status(crate::commands::status::StatusArgs),
+    Status(status::StatusArgs),
     /// The on-instance agent (installed by user-data as the spotctl-agent unit).
-    Agent(crate::commands::agent::AgentArgs),
+    Agent(agent::AgentArgs),
     /// Run the handler on an event file, as the Lambda would.
-    Handle(crate::commands::handle::HandleArgs),
+    Handle(handle::HandleArgs),
+}
+
+/// Runs the parsed command on a multi-threaded runtime.
+pub fn run(cli: Cli) -> Result<Outcome> {
+    let verbose = cli.verbose;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Plan(a) => plan::exec(a, verbose).await,
+            Command::Apply(a) => apply::exec(a, verbose).await,
+            Command::Destroy(a) => destroy::exec(a, verbose).await,
+            Command::Fis(a) => fis::exec(a, verbose).await,
+            Command::Package(a) => package::exec(a),
+            Command::Handle(a) => handle::exec(a, verbose).await,
+            Command::Score(a) => score::exec(a, verbose).await,
+            Command::Agent(a) => agent::exec(a).await,
+            Command::Status(a) => status::exec(a, verbose).await,
+        }
+    })
 }

@@ -20,7 +20,7 @@ fn main() -> ExitCode {
     init_tracing(cli.verbose);
     // Under `plan --detailed-exitcode`, 2 means "changes" only: every error exits 1.
     let detailed = matches!(&cli.command, cli::Command::Plan(p) if p.detailed_exitcode);
-    exit::report(commands::run(cli), detailed)
+    exit::report(cli::run(cli), detailed)
 }
 
 fn init_tracing(verbose: u8) {

@@ -11,7 +11,8 @@
 mod support;
 
 use aws_sdk_autoscaling::types::Filter as AsgFilter;
-use spotctl_aws::clients::Aws;
+use serde_json::Value;
+use spotctl_aws::sdk::Aws;
 use spotctl_testkit::cloudwatch::CloudWatchServer;
 use spotctl_testkit::imds::{ImdsServer, InstanceMetadata};
 use spotctl_testkit::moto::Moto;
@@ -41,9 +42,9 @@ fn tick_event(id: &str) -> String {
     .to_string()
 }
 
-/// Runs `spotctl handle` on an event body; returns what the handler said it did. CloudWatch goes
-/// to the stand-in (moto does not speak the SDK's CBOR protocol for it).
-fn handle(moto: &Moto, cw: &CloudWatchServer, env: &TempEnv, name: &str, body: &str) -> String {
+/// Runs `spotctl handle` on an event body; returns what the handler said it did, as JSON.
+/// CloudWatch goes to the stand-in (moto does not speak the SDK's CBOR protocol for it).
+fn handle(moto: &Moto, cw: &CloudWatchServer, env: &TempEnv, name: &str, body: &str) -> Value {
     let file = env.root.join(format!("{name}.json"));
     std::fs::write(&file, body).expect("write event");
     let out = spotctl(moto)
@@ -52,7 +53,24 @@ fn handle(moto: &Moto, cw: &CloudWatchServer, env: &TempEnv, name: &str, body: &
         .output()
         .expect("runs");
     assert!(out.status.success(), "handle {name}: {}{}", stdout(&out), stderr(&out));
-    stdout(&out)
+    serde_json::from_str(&stdout(&out)).expect("handle prints JSON")
+}
+
+/// Asserts a fleet transition `from -> to` (modes as the JSON writes them).
+fn assert_transition(said: &Value, from: &str, to: &str) {
+    let next = &said["next"];
+    assert_eq!(
+        (next["result"].as_str(), next["from"].as_str(), next["to"].as_str()),
+        (Some("transition"), Some(from), Some(to)),
+        "{said:#}"
+    );
+}
+
+/// Asserts an unchanged (or remembered) outcome whose reason says `why`.
+fn assert_kept(said: &Value, result: &str, why: &str) {
+    let next = &said["next"];
+    assert_eq!(next["result"], result, "{said:#}");
+    assert!(next["why"].as_str().is_some_and(|w| w.contains(why)), "{said:#}");
 }
 
 /// (min, max, desired, in service) of a group.
@@ -210,26 +228,31 @@ async fn fleet_apply_failover_failback_metrics_workers_destroy() {
     assert_eq!(group(&aws, "us-east-1", PRIMARY).await.3, 5);
     send(&aws, 50).await;
     let said = handle(&moto, &cw, &env, "tick-metrics", &tick_event("tick-0"));
-    assert!(said.contains("50 visible, 5 in service"), "{said}");
+    let tick = &said["next"]["fleets"][0];
+    assert_eq!(
+        (tick["visible_messages"].as_u64(), tick["in_service"].as_u64()),
+        (Some(50), Some(5)),
+        "{said:#}"
+    );
     assert_eq!(metric(&cw, "us-east-1", "BacklogPerInstance"), Some(10.0));
     assert_eq!(metric(&cw, "us-east-2", "VisibleMessages"), Some(50.0));
 
     // Failover, with the event delivered twice and a late success from before it.
     let said =
         handle(&moto, &cw, &env, "fail-1", &launch_event("f1", "2026-11-22T10:00:00Z", false, PRIMARY));
-    assert!(said.contains("Normal -> FailedOver"), "{said}");
+    assert_transition(&said, "normal", "failed_over");
     let (min, max, desired, _) = group(&aws, "us-east-2", FALLBACK).await;
     assert!(desired > 0 && min >= 1 && max == 50, "fallback after failover: {min} {max} {desired}");
     let said =
         handle(&moto, &cw, &env, "fail-1", &launch_event("f1", "2026-11-22T10:00:00Z", false, PRIMARY));
-    assert!(said.contains("\"duplicate\""), "{said}");
+    assert_eq!(said["outcome"], "duplicate", "{said:#}");
     let said = handle(&moto, &cw, &env, "ok-0", &launch_event("s0", "2026-11-22T09:00:00Z", true, PRIMARY));
-    assert!(said.contains("late news"), "{said}");
+    assert_kept(&said, "unchanged", "late news");
     let said =
         handle(&moto, &cw, &env, "fail-2", &launch_event("f2", "2026-11-22T10:05:00Z", false, PRIMARY));
-    assert!(said.contains("already failed over"), "{said}");
+    assert_kept(&said, "remembered", "already failed over");
     let said = handle(&moto, &cw, &env, "fb", &launch_event("fb", "2026-11-22T10:06:00Z", false, FALLBACK));
-    assert!(said.contains("fallback group"), "{said}");
+    assert_eq!(said["next"]["result"], "not_a_primary_group", "{said:#}");
     assert_eq!(group(&aws, "us-east-2", FALLBACK).await.2, desired, "repeats changed the fallback");
 
     // The fallback's own policy grew it to 8 meanwhile; the primary launches again.
@@ -241,12 +264,12 @@ async fn fleet_apply_failover_failback_metrics_workers_destroy() {
         .await
         .expect("scale fallback");
     let said = handle(&moto, &cw, &env, "ok-1", &launch_event("s1", "2026-11-22T10:30:00Z", true, PRIMARY));
-    assert!(said.contains("FailedOver -> FailingBack"), "{said}");
+    assert_transition(&said, "failed_over", "failing_back");
     assert_eq!(group(&aws, "us-east-2", FALLBACK).await, (0, 4, 4, 4), "half the fallback left");
     let said = handle(&moto, &cw, &env, "ok-1", &launch_event("s1", "2026-11-22T10:30:00Z", true, PRIMARY));
-    assert!(said.contains("\"duplicate\""), "{said}");
+    assert_eq!(said["outcome"], "duplicate", "{said:#}");
     let said = handle(&moto, &cw, &env, "ok-2", &launch_event("s2", "2026-11-22T10:31:00Z", true, PRIMARY));
-    assert!(said.contains("already failing back"), "{said}");
+    assert_kept(&said, "remembered", "already failing back");
     assert_eq!(group(&aws, "us-east-2", FALLBACK).await.2, 4, "a repeat changed the failback");
     // One step a minute: 4 → 2 → 1 → 0, then back to normal with the fallback closed.
     for (i, want) in [(1, 2), (2, 1), (3, 0)] {
@@ -254,7 +277,12 @@ async fn fleet_apply_failover_failback_metrics_workers_destroy() {
         assert_eq!(group(&aws, "us-east-2", FALLBACK).await.2, want, "after tick {i}");
     }
     let said = handle(&moto, &cw, &env, "tick-4", &tick_event("tick-4"));
-    assert!(said.contains("FailingBack -> Normal"), "{said}");
+    let step = &said["next"]["fleets"][0]["step"];
+    assert_eq!(
+        (step["from"].as_str(), step["to"].as_str()),
+        (Some("failing_back"), Some("normal")),
+        "{said:#}"
+    );
     assert_eq!(group(&aws, "us-east-2", FALLBACK).await, (0, 0, 0, 0));
 
     // A new failure delivered by six concurrent handlers, each with its own event id: one
@@ -279,7 +307,9 @@ async fn fleet_apply_failover_failback_metrics_workers_destroy() {
     for h in handlers {
         let out = h.wait_with_output().expect("handler finishes");
         assert!(out.status.success(), "concurrent handle: {}{}", stdout(&out), stderr(&out));
-        transitions += stdout(&out).matches("Normal -> FailedOver").count();
+        let said: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+        transitions +=
+            usize::from(said["next"]["result"] == "transition" && said["next"]["to"] == "failed_over");
     }
     assert_eq!(transitions, 1, "exactly one handler made the transition");
     assert_eq!(group(&aws, "us-east-2", FALLBACK).await, (1, 50, 1, 1));
@@ -295,12 +325,12 @@ async fn fleet_apply_failover_failback_metrics_workers_destroy() {
     let shared = "12345678-1234-1234-1234-123456789012";
     let ok = launch_event("x", "2026-11-22T12:10:00Z", true, PRIMARY).replace("x-2", shared);
     let said = handle(&moto, &cw, &env, "shared-ok", &ok);
-    assert!(said.contains("FailedOver -> FailingBack"), "{said}");
+    assert_transition(&said, "failed_over", "failing_back");
     let failed = launch_event("x", "2026-11-22T12:10:00Z", false, PRIMARY).replace("x-1", shared);
     let said = handle(&moto, &cw, &env, "shared-failed", &failed);
-    assert!(said.contains("FailingBack -> FailedOver"), "{said}");
+    assert_transition(&said, "failing_back", "failed_over");
     let said = handle(&moto, &cw, &env, "shared-failed", &failed);
-    assert!(said.contains("\"duplicate\""), "{said}");
+    assert_eq!(said["outcome"], "duplicate", "{said:#}");
 
     // A worker (one of the primary's instances) runs the command on every message, then retires.
     let instance = {

@@ -7,8 +7,8 @@
 mod support;
 
 use mysql::prelude::Queryable;
-use serde_json::Value;
-use spotctl_aws::clients::Aws;
+use serde_json::{json, Value};
+use spotctl_aws::sdk::Aws;
 use spotctl_testkit::imds::{ImdsServer, InstanceMetadata};
 use spotctl_testkit::mariadb::MariaDb;
 use spotctl_testkit::moto::Moto;
@@ -73,6 +73,14 @@ async fn db_instances(aws: &Aws) -> Vec<(String, String, String)> {
 fn count(dsn: &str) -> i64 {
     let mut c = mysql::Conn::new(mysql::Opts::from_url(dsn).expect("dsn")).expect("connect");
     c.query_first("SELECT COUNT(*) FROM appdb.employees").expect("count").unwrap_or(-1)
+}
+
+/// `status` shows `step` with its UTC time and how long ago.
+fn stamped(status: &str, step: &str) -> bool {
+    status.lines().any(|l| {
+        let l = l.trim_start();
+        l.starts_with(step) && l[step.len()..].starts_with(' ') && l.contains("Z (") && l.ends_with(" ago)")
+    })
 }
 
 /// The spot interruption notice as IMDS shows it.
@@ -142,7 +150,12 @@ async fn interruption_hands_off_to_exactly_one_verified_primary() {
     assert_eq!(before.len(), 1, "{before:?}");
     let primary = before[0].0.clone();
     let old_imds = old_primary_imds(&primary);
-    assert_eq!(watch_once(&moto, &old_imds, &old_db.root_dsn(""))["did"], "Serve");
+    let serving = watch_once(&moto, &old_imds, &old_db.root_dsn(""));
+    assert_eq!(
+        (&serving["did"]["kind"], &serving["decision"]["next"]["action"]),
+        (&json!("nothing"), &json!("serve")),
+        "{serving:#}"
+    );
 
     // The warning, delivered 20 times at once (EventBridge may deliver twice; IMDS and EventBridge
     // race; a late copy may come after the handoff): one handoff, one standby.
@@ -175,7 +188,11 @@ async fn interruption_hands_off_to_exactly_one_verified_primary() {
             String::from_utf8_lossy(&o.stdout).into_owned()
         })
         .collect();
-    let started = outputs.iter().filter(|o| o.contains("\\\"handoff\\\":\\\"started\\\"")).count();
+    let started = outputs
+        .iter()
+        .map(|o| serde_json::from_str::<Value>(o).expect("handle prints JSON"))
+        .filter(|o| o["next"]["handoff"] == "started")
+        .count();
     assert_eq!(started, 1, "exactly one delivery starts the handoff: {outputs:#?}");
     let after = db_instances(&aws).await;
     let standbys: Vec<_> = after.iter().filter(|(_, role, _)| role == "standby").collect();
@@ -185,26 +202,37 @@ async fn interruption_hands_off_to_exactly_one_verified_primary() {
 
     // The standby waits; the old agent sees the notice and drains.
     let new_imds = standby_imds(&standby);
-    assert_eq!(watch_once(&moto, &new_imds, &new_db.root_dsn(""))["did"], "WaitForManifest");
+    let waiting = watch_once(&moto, &new_imds, &new_db.root_dsn(""));
+    assert_eq!(waiting["decision"]["next"]["action"], "wait_for_manifest", "{waiting:#}");
     old_imds.update(|m| m.instance_action = Some(NOTICE.into()));
     let drained = watch_once(&moto, &old_imds, &old_db.root_dsn(""));
-    assert!(
-        drained["did"]
-            .as_str()
-            .is_some_and(|d| d.starts_with("drained 1 tables (1 as InnoDB files), 5000 rows")),
+    let d = &drained["did"];
+    assert_eq!(d["kind"], "drained", "{drained:#}");
+    assert_eq!(
+        (&d["drained"]["tables"], &d["drained"]["tables_as_files"], &d["drained"]["rows"]),
+        (&json!(1), &json!(1), &json!(5000)),
         "{drained:#}"
     );
 
     // The standby restores, verifies and promotes: epoch 2, writes allowed, tagged primary.
     let promoted = watch_once(&moto, &new_imds, &new_db.root_dsn(""));
-    let did = promoted["did"].as_str().unwrap_or_default().to_string();
-    assert!(did.contains("restored and verified 1 tables, 5000 rows"), "{did}");
-    assert!(did.contains(&format!("promoted: epoch 2 is {standby}")), "{did}");
+    let did = &promoted["did"];
+    assert_eq!(did["kind"], "restored", "{promoted:#}");
+    assert_eq!(
+        (&did["restored"]["tables"], &did["restored"]["rows"]),
+        (&json!(1), &json!(5000)),
+        "{promoted:#}"
+    );
+    assert_eq!(
+        did["promotion"],
+        json!({"promotion": "promoted", "epoch": 2, "instance_id": standby}),
+        "{promoted:#}"
+    );
     assert_eq!(count(&new_db.root_dsn("")), 5000);
 
     // The old primary sees the new epoch and retires; a late warning changes nothing.
     let retired = watch_once(&moto, &old_imds, &old_db.root_dsn(""));
-    assert!(retired["did"].as_str().is_some_and(|d| d.starts_with("retired")), "{retired:#}");
+    assert_eq!(retired["did"]["kind"], "retired", "{retired:#}");
     let late = env.root.join("late.json");
     std::fs::write(&late, event.replace("EXAMPLE11111", "LATE00000")).expect("late event");
     let out = spotctl(&moto).args(["handle", &dir, "--event", &path_str(&late)]).output().expect("runs");
@@ -230,7 +258,7 @@ async fn interruption_hands_off_to_exactly_one_verified_primary() {
         "Promoted",
         "OldRetired",
     ] {
-        assert!(text.contains(&format!("  {step} at unix")), "status lacks {step}: {text}");
+        assert!(stamped(&text, step), "status lacks {step}: {text}");
     }
 }
 
@@ -262,7 +290,7 @@ async fn a_standby_that_cannot_verify_refuses_and_reports_the_fallback() {
     let old_imds = old_primary_imds(&primary);
     old_imds.update(|m| m.instance_action = Some(NOTICE.into()));
     let drained = watch_once(&moto, &old_imds, &old_db.root_dsn(""));
-    assert!(drained["did"].as_str().is_some_and(|d| d.starts_with("drained")), "{drained:#}");
+    assert_eq!(drained["did"]["kind"], "drained", "{drained:#}");
 
     // Alter one stored chunk after the manifest was written.
     let s3 = aws.s3("ap-northeast-1");
@@ -284,7 +312,8 @@ async fn a_standby_that_cannot_verify_refuses_and_reports_the_fallback() {
 
     let new_imds = standby_imds(&standby);
     let refused = watch_once(&moto, &new_imds, &new_db.root_dsn(""));
-    let did = refused["did"].as_str().unwrap_or_default().to_string();
+    assert_eq!(refused["did"]["kind"], "refused", "{refused:#}");
+    let did = refused["did"]["note"].as_str().unwrap_or_default().to_string();
     assert!(did.starts_with("refused to promote"), "{did}");
     assert!(did.contains("the complete backup of epoch-1 is the fallback (data-loss window 0 s)"), "{did}");
     let roles = db_instances(&aws).await;
@@ -296,6 +325,6 @@ async fn a_standby_that_cannot_verify_refuses_and_reports_the_fallback() {
     let out = spotctl(&moto).args(["status", &dir]).output().expect("runs");
     let text = stdout(&out);
     assert!(text.contains(&format!("primary: {primary}")) && text.contains("epoch 1"), "{text}");
-    assert!(text.contains("  Failed at unix"), "{text}");
+    assert!(stamped(&text, "Failed"), "{text}");
     assert!(text.contains("failed: refused to promote"), "{text}");
 }

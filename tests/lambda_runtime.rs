@@ -52,7 +52,7 @@ fn the_handler_runs_in_the_lambda_runtime_loop() {
     let log = String::from_utf8_lossy(&output.stderr);
     assert_eq!(answers.len(), 4, "answers: {answers:#?}\nhandler log:\n{log}");
     let by_id = |id: &str| answers.iter().find(|a| a.request_id == id).cloned().expect("answered");
-    assert!(by_id("req-1").body.contains("\"recorded\""), "{:?}", by_id("req-1"));
+    assert!(by_id("req-1").body.contains("\"handled\""), "{:?}", by_id("req-1"));
     assert!(by_id("req-2").body.contains("\"duplicate\""), "{:?}", by_id("req-2"));
     assert!(by_id("req-3").body.contains("\"not_ours\""), "{:?}", by_id("req-3"));
     let bad = by_id("req-4");
@@ -73,7 +73,8 @@ fn the_daily_schedule_refreshes_the_advisor_cache() {
     let out = spotctl(&moto).args(["apply", &dir, "--auto-approve"]).output().expect("runs");
     assert!(out.status.success(), "apply: {}{}", stdout(&out), stderr(&out));
     let feed = spotctl_testkit::http::StaticServer::start(
-        std::fs::read("../shared/data/spot-advisor-data.json").expect("shared snapshot"),
+        std::fs::read("crates/core/data/spot-advisor-data.json")
+            .expect("the advisor snapshot in the repository"),
     );
     let event = env.root.join("refresh.json");
     std::fs::write(
@@ -89,7 +90,9 @@ fn the_daily_schedule_refreshes_the_advisor_cache() {
         .output()
         .expect("runs");
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    assert!(stdout(&out).contains("advisor refresh: using Live data"), "{}", stdout(&out));
+    let said: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert_eq!(said["next"]["action"], "advisor_refresh", "{said:#}");
+    assert_eq!(said["next"]["source"]["kind"], "live", "{said:#}");
     assert_eq!(feed.hits.load(std::sync::atomic::Ordering::SeqCst), 1);
     // With the feed unreachable, score now reads the bucket's copy.
     let out = spotctl(&moto)

@@ -3,7 +3,7 @@
 
 mod support;
 
-use spotctl_aws::clients::Aws;
+use spotctl_aws::sdk::Aws;
 use spotctl_testkit::moto::Moto;
 use support::{path_str, spotctl, stderr, stdout, temp_env};
 
@@ -143,7 +143,7 @@ async fn plan_apply_plan_fis_handle_destroy() {
     let out =
         spotctl(&moto).args(["handle", &dir, "--event", &path_str(&event_file)]).output().expect("runs");
     assert!(out.status.success(), "handle: {}{}", stdout(&out), stderr(&out));
-    assert!(stdout(&out).contains("\"outcome\": \"recorded\""), "{}", stdout(&out));
+    assert!(stdout(&out).contains("\"outcome\": \"handled\""), "{}", stdout(&out));
     let out =
         spotctl(&moto).args(["handle", &dir, "--event", &path_str(&event_file)]).output().expect("runs");
     assert!(stdout(&out).contains("\"outcome\": \"duplicate\""), "{}", stdout(&out));

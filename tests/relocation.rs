@@ -5,7 +5,7 @@
 
 mod support;
 
-use spotctl_aws::clients::Aws;
+use spotctl_aws::sdk::Aws;
 use spotctl_testkit::moto::Moto;
 use support::{path_str, spotctl, stderr, stdout, temp_env};
 
@@ -26,12 +26,12 @@ async fn the_schedule_relocates_through_the_drain_tag_not_fis() {
         std::fs::write(&f, SCHEDULE.replace("\"ID\"", &format!("\"{id}\""))).expect("event");
         let out = spotctl(&moto).args(["handle", &dir, "--event", &path_str(&f)]).output().expect("runs");
         assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-        stdout(&out)
+        serde_json::from_str::<serde_json::Value>(&stdout(&out)).expect("JSON")
     };
     let out = spotctl(&moto).args(["apply", &dir, "--auto-approve"]).output().expect("runs");
     assert!(out.status.success(), "apply: {}{}", stdout(&out), stderr(&out));
     let said = handle("check-1");
-    assert!(said.contains("relocation: stay"), "the primary was placed at the best placement: {said}");
+    assert_eq!(said["next"]["decision"], "stay", "the primary was placed at the best placement: {said:#}");
 
     // Drop the primary's type from the env: the next check must move it.
     let aws = Aws::for_emulator(&moto.endpoint()).await;
@@ -60,8 +60,8 @@ async fn the_schedule_relocates_through_the_drain_tag_not_fis() {
     );
 
     let said = handle("check-2");
-    assert!(said.contains("relocation: move"), "{said}");
-    assert!(said.contains("\\\"handoff\\\":\\\"started\\\""), "{said}");
+    assert_eq!(said["next"]["decision"], "move", "{said:#}");
+    assert_eq!(said["next"]["handoff"]["handoff"], "started", "{said:#}");
     let tagged = ec2
         .describe_instances()
         .instance_ids(old.instance_id().unwrap_or_default())
@@ -91,5 +91,6 @@ async fn the_schedule_relocates_through_the_drain_tag_not_fis() {
     assert!(experiments.experiments().is_empty(), "relocation never goes through FIS");
     // A second check while the handoff runs does not start another.
     let said = handle("check-3");
-    assert!(said.contains("already under way"), "{said}");
+    let ignored = said["next"]["handoff"]["reason"].as_str().unwrap_or_default();
+    assert!(ignored.contains("already under way"), "{said:#}");
 }

@@ -11,7 +11,7 @@ use spotctl_testkit::moto::Moto;
 use spotctl_testkit::sps::{SpsBehaviour, SpsServer};
 use support::{path_str, spotctl, stderr, stdout, temp_env};
 
-const SHARED_ADVISOR: &str = "../shared/data/spot-advisor-data.json";
+const ADVISOR_SNAPSHOT: &str = "crates/core/data/spot-advisor-data.json";
 
 fn two_regions(text: String) -> String {
     let line = text.lines().find(|l| l.trim_start().starts_with("regions")).expect("regions").to_string();
@@ -52,7 +52,8 @@ fn sps_is_asked_once_cached_and_ranks_first() {
     assert!(out.status.success(), "apply: {}{}", stdout(&out), stderr(&out));
 
     let sps = SpsServer::start(format!("127.0.0.1:{}", moto.port), scores_for_tokyo_and_osaka());
-    let feed = StaticServer::start(std::fs::read(SHARED_ADVISOR).expect("shared advisor snapshot"));
+    let feed =
+        StaticServer::start(std::fs::read(ADVISOR_SNAPSHOT).expect("the advisor snapshot in the repository"));
     let first = score_json(&moto, &sps.endpoint(), &feed.url(), &[&dir]);
     assert_eq!(first["sources"]["sps"], "live SPS (a new configuration today)", "{first:#}");
     assert_eq!(first["sources"]["advisor"]["kind"], "live");
@@ -121,7 +122,7 @@ fn offline_files_make_no_sps_call() {
         &moto,
         &sps.endpoint(),
         "http://127.0.0.1:1/gone",
-        &[&dir, "--sps-file", &path_str(&file), "--advisor-file", SHARED_ADVISOR],
+        &[&dir, "--sps-file", &path_str(&file), "--advisor-file", ADVISOR_SNAPSHOT],
     );
     assert!(sps.requests().is_empty(), "--sps-file must not call SPS");
     assert_eq!(j["sources"]["advisor"]["kind"], "file");

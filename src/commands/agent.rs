@@ -2,14 +2,17 @@
 //! (`SyslogIdentifier=spot-handler`). It polls IMDSv2 and the state bucket every few seconds and
 //! logs what the handoff protocol decides for this instance.
 
-use crate::exit::BadInput;
-use crate::exit::Outcome;
+use crate::exit::{BadInput, Outcome};
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use spotctl_aws::agent::{imds_client, step, AgentCtx, DEFAULT_IMDS};
-use spotctl_aws::blob::{parse_s3_url, S3Blobs};
-use spotctl_aws::clients::Aws;
-use spotctl_aws::store::S3Store;
+use spotctl_aws::compute::Ec2Instances;
+use spotctl_aws::handoff::{Agent, Did, MariaDbServer};
+use spotctl_aws::sdk::clock::SystemClock;
+use spotctl_aws::sdk::imds::{Imds, DEFAULT_IMDS};
+use spotctl_aws::sdk::Aws;
+use spotctl_aws::state::{parse_s3_url, S3Store, StoreBlobs};
+use spotctl_core::names::Names;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Args)]
@@ -123,14 +126,14 @@ async fn worker(w: WorkerArgs) -> Result<Outcome> {
         (None, None) => return Err(BadInput("give --command or --command-file".into()).into()),
     };
     let aws = Aws::load().await;
-    let imds = imds_client(&w.imds_endpoint)?;
-    let opts = spotctl_aws::worker::WorkerOptions {
+    let imds = Imds::new(&w.imds_endpoint)?;
+    let opts = spotctl_aws::fleet::WorkerOptions {
         queue: w.queue,
         queue_region: w.queue_region,
         command,
         idle: idle.to_std(),
     };
-    let exit = spotctl_aws::worker::run(&aws, &imds, &opts).await?;
+    let exit = spotctl_aws::fleet::run_worker(&aws, &imds, &opts).await?;
     println!("{}", serde_json::to_string(&exit)?);
     Ok(Outcome::Ok)
 }
@@ -144,8 +147,10 @@ async fn one_shot(o: OneShot, drain: bool) -> Result<Outcome> {
         .bucket_region
         .clone()
         .unwrap_or_else(|| std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()));
-    let blobs =
-        S3Blobs { store: S3Store::new(aws.s3(&region), bucket), handle: tokio::runtime::Handle::current() };
+    let blobs = StoreBlobs {
+        store: Arc::new(S3Store::new(aws.s3(&region), bucket)),
+        handle: tokio::runtime::Handle::current(),
+    };
     let (dsn, database, handoff, logical) =
         (o.mysql.clone(), o.database.clone(), o.handoff.clone(), o.logical);
     let report = tokio::task::spawn_blocking(move || -> Result<serde_json::Value> {
@@ -165,31 +170,43 @@ async fn one_shot(o: OneShot, drain: bool) -> Result<Outcome> {
 
 async fn watch(w: WatchArgs) -> Result<Outcome> {
     let aws = Aws::load().await;
-    let ctx = AgentCtx {
-        store: S3Store::new(aws.s3(&w.bucket_region), &w.bucket),
-        aws,
-        imds: imds_client(&w.imds_endpoint)?,
-        mysql: w
-            .mysql
-            .clone()
-            .unwrap_or_else(|| "mysql://root@localhost/?socket=/var/lib/mysql/mysql.sock".to_string()),
-        database: w.database.clone(),
+    let store = Arc::new(S3Store::new(aws.s3(&w.bucket_region), &w.bucket));
+    // The account is not needed to tag or terminate this instance: names only carry the env.
+    let names = Names::new(&w.env, "", &w.bucket_region);
+    let agent = Agent {
+        store,
+        instances: Arc::new(Ec2Instances { aws, names }),
+        metadata: Arc::new(Imds::new(&w.imds_endpoint)?),
+        db: Arc::new(MariaDbServer {
+            dsn: w
+                .mysql
+                .clone()
+                .unwrap_or_else(|| "mysql://root@localhost/?socket=/var/lib/mysql/mysql.sock".to_string()),
+            database: w.database.clone(),
+        }),
+        clock: Arc::new(SystemClock),
     };
-    let mut last = String::new();
+    let mut last = None;
     let mut drained = false;
     loop {
-        match step(&ctx, drained).await {
+        match agent.step(drained).await {
             Ok((o, did)) => {
-                drained |= did.starts_with("drained");
+                drained |= matches!(did, Did::Drained { .. });
                 if w.once {
                     let mut v = serde_json::to_value(&o)?;
-                    v["did"] = serde_json::Value::String(did);
+                    v["did"] = serde_json::to_value(&did)?;
                     println!("{}", serde_json::to_string_pretty(&v)?);
                     return Ok(Outcome::Ok);
                 }
-                if did != last {
-                    tracing::warn!(env = %w.env, instance = %o.instance_id, role = %o.role, notice = o.interruption_notice, "{did}");
-                    last = did;
+                // Log what changed only: the same decision every two seconds is not news.
+                let now = Some((o.decision.clone(), did.clone()));
+                if now != last {
+                    let said = match &did {
+                        Did::Nothing => format!("{:?}", o.decision),
+                        did => did.to_string(),
+                    };
+                    tracing::warn!(env = %w.env, instance = %o.instance_id, role = %o.role, notice = o.interruption_notice, "{said}");
+                    last = now;
                 }
             }
             Err(e) if !w.once => tracing::error!("watch: {e:#}"),

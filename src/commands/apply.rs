@@ -1,13 +1,12 @@
 //! `spotctl apply [ENV_DIR]`: show the plan, ask, and make AWS match the env file.
 
-use crate::cli::EnvArgs;
-use crate::exit::{BadInput, Outcome};
+use super::args::EnvArgs;
+use crate::exit::Outcome;
 use anyhow::{bail, Result};
 use clap::Args;
-use spotctl_aws::lock::Lock;
-use spotctl_aws::progress::Progress;
+use spotctl_aws::reconcile::progress::Progress;
+use spotctl_aws::state::Lock;
 use spotctl_core::plan_render::render;
-use std::io::{BufRead, IsTerminal, Write};
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -21,25 +20,10 @@ pub struct ApplyArgs {
     pub break_lock: bool,
 }
 
-/// Asks on the terminal; anything but `yes` declines. Without a terminal, refuses to guess.
-pub fn confirm(question: &str) -> Result<bool> {
-    if !std::io::stdin().is_terminal() {
-        return Err(BadInput(format!(
-            "{question} needs an answer, and stdin is not a terminal; pass --auto-approve"
-        ))
-        .into());
-    }
-    print!("{question} Only 'yes' will be accepted: ");
-    std::io::stdout().flush()?;
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(line.trim() == "yes")
-}
-
 pub async fn exec(args: ApplyArgs, verbose: u8) -> Result<Outcome> {
     let env = super::open_env(&args.env.env_dir).await?;
     if args.break_lock {
-        if let Some(held) = Lock::break_stale(&env.store()).await.ok().flatten() {
+        if let Some(held) = Lock::break_stale(env.store.as_ref()).await.ok().flatten() {
             eprintln!("broke the lock held by {held}");
         }
     }
@@ -51,7 +35,7 @@ pub async fn exec(args: ApplyArgs, verbose: u8) -> Result<Outcome> {
         super::print_calls(&env.aws.calls, verbose);
         return Ok(Outcome::Ok);
     }
-    if !args.auto_approve && !confirm("Apply these changes?")? {
+    if !args.auto_approve && !super::confirm("Apply these changes?")? {
         bail!("apply cancelled; nothing was changed");
     }
     let started = std::time::Instant::now();

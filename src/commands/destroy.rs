@@ -1,11 +1,11 @@
 //! `spotctl destroy [ENV_DIR]`: remove everything the env owns, in reverse order, in every region
 //! it has used; the state bucket (with its backups) goes last.
 
-use crate::cli::EnvArgs;
+use super::args::EnvArgs;
 use crate::exit::Outcome;
 use anyhow::{bail, Result};
 use clap::Args;
-use spotctl_aws::progress::Progress;
+use spotctl_aws::reconcile::progress::Progress;
 use spotctl_core::plan_render::render;
 
 #[derive(Debug, Args)]
@@ -29,7 +29,7 @@ pub async fn exec(args: DestroyArgs, verbose: u8) -> Result<Outcome> {
     }
     print!("{}", render(&planned.plan, &env.names.env, super::stdout_is_terminal()));
     if !args.auto_approve
-        && !super::apply::confirm("Destroy everything listed, including every backup in the state bucket?")?
+        && !super::confirm("Destroy everything listed, including every backup in the state bucket?")?
     {
         bail!("destroy cancelled; nothing was changed");
     }

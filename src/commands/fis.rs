@@ -1,11 +1,11 @@
 //! `spotctl fis start|status [ENV_DIR]`: interrupt the primary on purpose with AWS FIS, to test the
 //! real warning path of the handoff, and follow the experiment.
 
-use crate::cli::EnvArgs;
+use super::args::EnvArgs;
 use crate::exit::{BadInput, Outcome};
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use spotctl_aws::fis::{experiment_status, start_on_primary};
+use spotctl_aws::ops::fis::{experiment_status, start_on_primary};
 
 #[derive(Debug, Args)]
 pub struct FisArgs {

@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod apply;
+pub mod args;
 pub mod destroy;
 pub mod fis;
 pub mod handle;
@@ -12,36 +13,13 @@ pub mod plan;
 pub mod score;
 pub mod status;
 
-use crate::cli::{Cli, Command};
-use crate::exit::Outcome;
-use anyhow::{Context, Result};
-use spotctl_aws::calls::CallLog;
-use spotctl_aws::clients::Aws;
-use spotctl_aws::env::Env;
+use anyhow::Result;
+use spotctl_aws::reconcile::Env;
+use spotctl_aws::sdk::calls::CallLog;
+use spotctl_aws::sdk::Aws;
 use spotctl_core::advisor::AdvisorData;
 use spotctl_core::config::LoadedEnv;
 use std::path::Path;
-
-pub fn run(cli: Cli) -> Result<Outcome> {
-    let verbose = cli.verbose;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    rt.block_on(async move {
-        match cli.command {
-            Command::Plan(a) => plan::exec(a, verbose).await,
-            Command::Apply(a) => apply::exec(a, verbose).await,
-            Command::Destroy(a) => destroy::exec(a, verbose).await,
-            Command::Fis(a) => fis::exec(a, verbose).await,
-            Command::Package(a) => package::exec(a),
-            Command::Handle(a) => handle::exec(a, verbose).await,
-            Command::Score(a) => score::exec(a, verbose).await,
-            Command::Agent(a) => agent::exec(a).await,
-            Command::Status(a) => status::exec(a, verbose).await,
-        }
-    })
-}
 
 /// Loads and validates the env file before anything talks to AWS.
 pub fn load_env(dir: &Path) -> Result<LoadedEnv> {
@@ -70,6 +48,22 @@ pub fn print_calls(calls: &CallLog, verbose: u8) {
     for (op, n) in snap {
         eprintln!("  {n:>4}  {op}");
     }
+}
+
+/// Asks on the terminal; anything but `yes` declines. Without a terminal, refuses to guess.
+pub fn confirm(question: &str) -> Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return Err(crate::exit::BadInput(format!(
+            "{question} needs an answer, and stdin is not a terminal; pass --auto-approve"
+        ))
+        .into());
+    }
+    print!("{question} Only 'yes' will be accepted: ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim() == "yes")
 }
 
 pub fn stdout_is_terminal() -> bool {

@@ -1,10 +1,10 @@
 //! `spotctl plan [ENV_DIR]`: show what apply would change.
 
-use crate::cli::{EnvArgs, Output};
+use super::args::{EnvArgs, Output};
 use crate::exit::Outcome;
 use anyhow::Result;
 use clap::Args;
-use spotctl_aws::progress::Progress;
+use spotctl_aws::reconcile::progress::Progress;
 use spotctl_core::plan_render::render;
 
 #[derive(Debug, Args)]

@@ -1,11 +1,11 @@
 //! `spotctl score [ENV_DIR]`: the ranked table of placements and why each ranks where it does.
 
-use crate::cli::{EnvArgs, Output};
+use super::args::{EnvArgs, Output};
 use crate::exit::Outcome;
 use anyhow::Result;
 use clap::Args;
-use spotctl_aws::clients::Aws;
-use spotctl_aws::score::{score, ScoreOptions};
+use spotctl_aws::placement::score::{score, ScoreOptions};
+use spotctl_aws::sdk::Aws;
 use spotctl_core::placement::render_table;
 use std::path::PathBuf;
 

@@ -1,11 +1,11 @@
 //! `spotctl status [ENV_DIR]`: the primary, the age of the last complete backup, the last
 //! handoffs with the time of each step, and any standby.
 
-use crate::cli::{EnvArgs, Output};
+use super::args::{EnvArgs, Output};
 use crate::exit::Outcome;
 use anyhow::Result;
 use clap::Args;
-use spotctl_aws::status::status;
+use spotctl_aws::ops::status::status;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {

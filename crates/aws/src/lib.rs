@@ -1,30 +1,25 @@
-//! spotctl-aws: spotctl's seam to AWS.
+//! spotctl-aws: spotctl's seam to AWS. Each folder is a room with one job; its `mod.rs` says what
+//! it is for and which rooms it may use. Decisions are `spotctl_core`'s: these rooms fetch, carry
+//! out and record.
 //!
-//! Discovery turns live AWS state into `spotctl_core::plan::LiveResource`s; the executor carries out
-//! a `Plan` change by change. Neither decides anything: the core crate does.
+//! - `sdk`: clients, call counting, reading AWS errors, the clock, instance metadata.
+//! - `state`: the state bucket behind one trait (S3, or in memory), the lock, typed records.
+//! - `compute`: database instances on EC2 behind one trait (EC2, or in memory).
+//! - `placement`: advisor and SPS sources, facts from EC2, `spotctl score`.
+//! - `reconcile`: plan / apply / destroy: discovery, the executor, packaging, one module per
+//!   resource family.
+//! - `handoff`: the handoff's I/O around `spotctl_core::handoff` (lease, standby launch, agent,
+//!   promotion).
+//! - `fleet`: fleet failover at run time and the worker.
+//! - `handler`: one event in, one typed outcome out (the Lambda and `spotctl handle`).
+//! - `ops`: read-only operations for people: `status`, `fis`.
 
-pub mod advisor_source;
-pub mod agent;
-pub mod blob;
-pub mod calls;
-pub mod clients;
-pub mod discover;
-pub mod env;
-pub mod error;
-pub mod execute;
-pub mod fis;
+pub mod compute;
 pub mod fleet;
 pub mod handler;
 pub mod handoff;
-pub mod lock;
-pub mod package;
-pub mod placement_facts;
-pub mod placement_source;
-pub mod progress;
-pub mod resources;
-pub mod score;
-pub mod sps_client;
-pub mod standby;
-pub mod status;
-pub mod store;
-pub mod worker;
+pub mod ops;
+pub mod placement;
+pub mod reconcile;
+pub mod sdk;
+pub mod state;

@@ -1,97 +1,50 @@
-//! Fleet mode at run time: the facts apply needs (AMIs, default subnets), and what the handler
-//! does for fleets — failover and failback on the primary group's launch results, and, once a
-//! minute, the scaling metrics and one failback step. Decisions are `spotctl_core::fleet`'s; this
-//! module reads the groups and the queue, writes the state with conditional writes, and sets the
-//! fallback group's capacity.
+//! What the handler does for fleets: failover and failback on the primary group's launch results,
+//! and, once a minute, the scaling metrics and one failback step. Decisions are
+//! `spotctl_core::fleet`'s; this module reads the state and the fallback group, writes the state
+//! with compare-and-swap, and only then sets the fallback group's capacity.
 
-use crate::clients::Aws;
-use crate::env::StoredEnv;
-use crate::store::{Cas, S3Store};
+use super::api::{FleetApi, GroupView};
+use crate::sdk::clock::Clock;
+use crate::state::{get_json, json_body, Etag, StateStore, StoreError, StoredEnv};
 use anyhow::{Context, Result};
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
-use aws_sdk_sqs::types::QueueAttributeName;
 use serde::Serialize;
-use spotctl_core::config::{Fleet, LoadedEnv};
-use spotctl_core::desired::fleet::{FleetInput, FleetRegion, MetricSpec};
-use spotctl_core::event::time_unix;
+use spotctl_core::config::Fleet;
+use spotctl_core::desired::fleet::{region_of, MetricSpec};
 use spotctl_core::fleet::{
     backlog_per_instance, on_launch_event, on_tick, Capacity, Decision, FleetState, LaunchEvent, Mode, Side,
 };
-use spotctl_core::names::{keys, Names};
-use std::collections::BTreeMap;
-
-/// The facts of every fleet region (AMI, default subnets), for the planner.
-pub async fn inputs(
-    aws: &Aws,
-    loaded: &LoadedEnv,
-    vpcs: &BTreeMap<String, String>,
-) -> Result<Vec<FleetInput>> {
-    let mut facts: BTreeMap<String, FleetRegion> = BTreeMap::new();
-    let mut out = Vec::new();
-    for f in &loaded.env.fleet {
-        for region in [&f.primary_region, &f.fallback_region] {
-            if facts.contains_key(region) {
-                continue;
-            }
-            let vpc = vpcs.get(region).cloned().with_context(|| format!("{region} has no default VPC"))?;
-            let (ami, subnets) = tokio::try_join!(
-                crate::placement_facts::al2023_ami(aws, region),
-                default_subnets(aws, region, &vpc)
-            )?;
-            facts.insert(region.clone(), FleetRegion { ami, vpc, subnets });
-        }
-        let regions = [&f.primary_region, &f.fallback_region]
-            .into_iter()
-            .filter_map(|r| facts.get(r).map(|x| (r.clone(), x.clone())))
-            .collect();
-        out.push(FleetInput {
-            fleet: f.clone(),
-            user_data_script: loaded.fleet_user_data.get(&f.name).cloned(),
-            regions,
-        });
-    }
-    Ok(out)
-}
-
-async fn default_subnets(aws: &Aws, region: &str, vpc: &str) -> Result<Vec<String>> {
-    use aws_sdk_ec2::types::Filter;
-    let out = aws
-        .ec2(region)
-        .describe_subnets()
-        .filters(Filter::builder().name("vpc-id").values(vpc).build())
-        .filters(Filter::builder().name("default-for-az").values("true").build())
-        .send()
-        .await
-        .with_context(|| format!("listing the default subnets in {region}"))?;
-    let mut subnets: Vec<String> =
-        out.subnets().iter().filter_map(|s| s.subnet_id().map(String::from)).collect();
-    subnets.sort();
-    anyhow::ensure!(!subnets.is_empty(), "{region} has no default subnet for a fleet's Auto Scaling group");
-    Ok(subnets)
-}
+use spotctl_core::names::Names;
 
 /// The handler's view of an env's fleets.
 pub struct Fleets<'a> {
-    pub aws: &'a Aws,
     pub names: &'a Names,
-    pub store: &'a S3Store,
+    pub store: &'a dyn StateStore,
+    pub api: &'a dyn FleetApi,
+    pub clock: &'a dyn Clock,
 }
 
-/// A group's size and how many of its instances are in service.
-#[derive(Debug, Clone, Serialize)]
-pub struct GroupView {
-    pub region: String,
-    pub name: String,
-    pub min: u32,
-    pub max: u32,
-    pub desired: u32,
+/// What one event or tick did to one fleet.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum FleetOutcome {
+    /// Nothing changed, and why (a duplicate, late news, the group as it should be).
+    Unchanged { fleet: String, why: String },
+    /// The mode stays; the event is remembered.
+    Remembered { fleet: String, why: String },
+    /// The mode (or, on a tick, the fallback group) moved.
+    Transition { fleet: String, from: Mode, to: Mode, fallback: Capacity },
+    /// The launch event is not about a fleet's primary group.
+    NotAPrimaryGroup { group: String, why: String },
+}
+
+/// What one tick did to one fleet: the metrics published, then the failback step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FleetTick {
+    pub fleet: String,
+    pub visible_messages: u64,
     pub in_service: u32,
-}
-
-impl GroupView {
-    fn capacity(&self) -> Capacity {
-        Capacity { min: self.min, max: self.max, desired: self.desired }
-    }
+    pub backlog_per_instance: f64,
+    pub step: FleetOutcome,
 }
 
 /// One fleet, as `spotctl status` shows it.
@@ -108,90 +61,58 @@ pub struct FleetStatus {
 impl Fleets<'_> {
     /// The fleets of the applied env (`state/env.json`).
     pub async fn load(&self) -> Result<Vec<Fleet>> {
-        let Some((stored, _)) = self.store.get_json::<StoredEnv>(keys::ENV).await? else {
-            return Ok(Vec::new());
-        };
-        Ok(stored.env_file()?.fleet)
+        Ok(match StoredEnv::read(self.store).await? {
+            Some(stored) => stored.env_file()?.fleet,
+            None => Vec::new(),
+        })
     }
 
     async fn group(&self, f: &Fleet, side: Side) -> Result<Option<GroupView>> {
-        let region = spotctl_core::desired::fleet::region_of(f, side);
-        let name = self.names.fleet_group(&f.name, side);
-        let out = self
-            .aws
-            .autoscaling(region)
-            .describe_auto_scaling_groups()
-            .auto_scaling_group_names(&name)
-            .send()
-            .await
-            .with_context(|| format!("reading Auto Scaling group {name} in {region}"))?;
-        Ok(out.auto_scaling_groups().first().map(|g| {
-            let n = |v: Option<i32>| v.unwrap_or_default().max(0) as u32;
-            GroupView {
-                region: region.to_string(),
-                name: name.clone(),
-                min: n(g.min_size()),
-                max: n(g.max_size()),
-                desired: n(g.desired_capacity()),
-                in_service: g
-                    .instances()
-                    .iter()
-                    .filter(|i| i.lifecycle_state().map(|s| s.as_str()) == Some("InService"))
-                    .count() as u32,
-            }
-        }))
+        self.api.group(side, region_of(f, side), &self.names.fleet_group(&f.name, side)).await
     }
 
-    async fn set_capacity(&self, g: &GroupView, c: Capacity) -> Result<()> {
-        self.aws
-            .autoscaling(&g.region)
-            .update_auto_scaling_group()
-            .auto_scaling_group_name(&g.name)
-            .min_size(c.min as i32)
-            .max_size(c.max as i32)
-            .desired_capacity(c.desired as i32)
-            .send()
-            .await
-            .with_context(|| {
-                format!("setting {} to min {} max {} desired {}", g.name, c.min, c.max, c.desired)
-            })?;
-        Ok(())
-    }
-
-    async fn state(&self, f: &Fleet) -> Result<(FleetState, Option<String>)> {
-        Ok(match self.store.get_json::<FleetState>(&self.names.fleet_state(&f.name)).await? {
+    async fn state(&self, f: &Fleet) -> Result<(FleetState, Option<Etag>)> {
+        Ok(match get_json::<FleetState>(self.store, &self.names.fleet_state(&f.name)).await? {
             Some((s, etag)) => (s, Some(etag)),
             None => (FleetState::default(), None),
         })
     }
 
-    async fn write_state(&self, f: &Fleet, s: &FleetState, etag: Option<&str>) -> Result<Cas> {
+    /// Writes the state: compare-and-swap against what was read, or create-only the first time.
+    /// `false` when another writer won.
+    async fn write_state(&self, f: &Fleet, s: &FleetState, etag: Option<&str>) -> Result<bool> {
         let key = self.names.fleet_state(&f.name);
-        let body = serde_json::to_vec_pretty(s)?;
-        match etag {
+        let body = json_body(&key, s)?;
+        let written = match etag {
             Some(e) => self.store.put_if_match(&key, e, body).await,
             None => self.store.put_if_absent(&key, body).await,
+        };
+        match written {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_conflict() => Ok(false),
+            Err(e) => Err(e.into()),
         }
     }
 
-    /// Reads state and group, decides, sets the group, then writes the state conditionally; a
+    /// Reads state and group, decides, writes the state conditionally, then sets the group; a
     /// concurrent writer makes it start over from what that writer left.
     async fn transition(
         &self,
         f: &Fleet,
         decide: impl Fn(&FleetState, Capacity) -> Decision,
-    ) -> Result<String> {
-        for _ in 0..5 {
+    ) -> Result<FleetOutcome> {
+        let fleet = f.name.clone();
+        for _ in 0..crate::state::CAS_ATTEMPTS {
             let (state, etag) = self.state(f).await?;
             let fallback = self
                 .group(f, Side::Fallback)
                 .await?
                 .with_context(|| format!("the fallback group of fleet {} is missing; run apply", f.name))?;
             match decide(&state, fallback.capacity()) {
-                Decision::Unchanged(why) => return Ok(format!("fleet {}: {why}", f.name)),
+                Decision::Unchanged(why) => return Ok(FleetOutcome::Unchanged { fleet, why }),
                 Decision::Remember { state: next, why } => {
-                    if let Cas::Written = self.write_state(f, &next, etag.as_deref()).await? {
-                        return Ok(format!("fleet {}: {why}", f.name));
+                    if self.write_state(f, &next, etag.as_deref()).await? {
+                        return Ok(FleetOutcome::Remembered { fleet, why });
                     }
                 }
                 Decision::Transition { state: next, fallback: want } => {
@@ -199,126 +120,88 @@ impl Fleets<'_> {
                     // lands touches the group (the others find the new mode and leave it). Were the
                     // group call to fail after, the next tick sees the drift and repairs it.
                     let changes_mode = next != state;
-                    if changes_mode && self.write_state(f, &next, etag.as_deref()).await? != Cas::Written {
+                    if changes_mode && !self.write_state(f, &next, etag.as_deref()).await? {
                         continue;
                     }
                     if want != fallback.capacity() {
-                        self.set_capacity(&fallback, want).await?;
+                        self.api.set_capacity(&fallback, want).await?;
                     }
-                    let how = if changes_mode {
-                        format!("{:?} -> {:?}", state.mode, next.mode)
-                    } else {
-                        format!("{:?}", next.mode)
-                    };
-                    return Ok(format!(
-                        "fleet {}: {how}, fallback set to min {} max {} desired {}",
-                        f.name, want.min, want.max, want.desired
-                    ));
+                    return Ok(FleetOutcome::Transition {
+                        fleet,
+                        from: state.mode,
+                        to: next.mode,
+                        fallback: want,
+                    });
                 }
             }
         }
-        anyhow::bail!(
-            "fleet {}: the state kept changing under five attempts; the next event or tick retries",
-            f.name
-        )
+        Err(StoreError::Failed {
+            op: "replacing",
+            key: self.names.fleet_state(&f.name),
+            message: "the fleet state kept changing; the next event or tick retries".into(),
+            retryable: true,
+        }
+        .into())
     }
 
     /// A launch result of a fleet group, delivered by EventBridge.
-    pub async fn on_launch(&self, id: &str, time: &str, group: &str, success: bool) -> Result<String> {
+    pub async fn on_launch(&self, id: &str, time: &str, group: &str, success: bool) -> Result<FleetOutcome> {
         let fleets = self.load().await?;
         let Some(f) = fleets.iter().find(|f| self.names.fleet_group(&f.name, Side::Primary) == group) else {
-            if fleets.iter().any(|f| self.names.fleet_group(&f.name, Side::Fallback) == group) {
-                return Ok(format!("{group} is a fallback group: its launches do not drive failover"));
-            }
-            return Ok(format!("no fleet of env `{}` has the group {group}", self.names.env));
+            let why = if fleets.iter().any(|f| self.names.fleet_group(&f.name, Side::Fallback) == group) {
+                "a fallback group: its launches do not drive failover".to_string()
+            } else {
+                format!("no fleet of env `{}` has this group", self.names.env)
+            };
+            return Ok(FleetOutcome::NotAPrimaryGroup { group: group.to_string(), why });
         };
         let event = LaunchEvent {
             id: id.to_string(),
-            time_unix: time_unix(time).unwrap_or_else(crate::lock::now_unix),
+            time_unix: spotctl_core::time::parse_rfc3339(time).unwrap_or_else(|| self.clock.now()),
             success,
         };
         self.transition(f, |s, c| on_launch_event(s, &event, c, f.max_fallback)).await
     }
 
     /// Once a minute: publish each fleet's metrics, then take one failback step (or repair drift).
-    pub async fn tick(&self) -> Result<String> {
-        let mut said = Vec::new();
+    /// Every fleet is tried; if any failed, the error names each failure after the others ran.
+    pub async fn tick(&self) -> Result<Vec<FleetTick>> {
+        let mut done = Vec::new();
+        let mut failed = Vec::new();
         for f in self.load().await? {
-            match self.publish(&f).await {
-                Ok((visible, m)) => said.push(format!(
-                    "fleet {}: {visible} visible, {m} in service, backlog per instance {}",
-                    f.name,
-                    backlog_per_instance(visible, m as u64)
-                )),
-                Err(e) => said.push(format!("fleet {}: metrics not published: {e:#}", f.name)),
-            }
-            let now = crate::lock::now_unix();
-            match self.transition(&f, |s, c| on_tick(s, c, f.max_fallback, now)).await {
-                Ok(s) => said.push(s),
-                Err(e) => said.push(format!("fleet {}: {e:#}", f.name)),
+            let published = self.publish(&f).await;
+            let now = self.clock.now();
+            let step = self.transition(&f, |s, c| on_tick(s, c, f.max_fallback, now)).await;
+            match (published, step) {
+                (Ok((visible, in_service)), Ok(step)) => done.push(FleetTick {
+                    fleet: f.name.clone(),
+                    visible_messages: visible,
+                    in_service,
+                    backlog_per_instance: backlog_per_instance(visible, in_service as u64),
+                    step,
+                }),
+                (p, s) => {
+                    for e in [p.err(), s.err()].into_iter().flatten() {
+                        failed.push(format!("fleet {}: {e:#}", f.name));
+                    }
+                }
             }
         }
-        if said.is_empty() {
-            said.push("no fleet in this env".into());
-        }
-        Ok(said.join("; "))
-    }
-
-    async fn visible(&self, f: &Fleet) -> Result<u64> {
-        let sqs = self.aws.sqs(&f.primary_region);
-        let name = self.names.queue(&f.queue);
-        let url = sqs
-            .get_queue_url()
-            .queue_name(&name)
-            .send()
-            .await
-            .with_context(|| format!("finding queue {name}"))?;
-        let url = url.queue_url().unwrap_or_default();
-        let attrs = sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .send()
-            .await
-            .with_context(|| format!("reading the depth of queue {name}"))?;
-        Ok(attrs
-            .attributes()
-            .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0))
+        anyhow::ensure!(failed.is_empty(), "{}", failed.join("; "));
+        Ok(done)
     }
 
     /// The seed's metrics: backlog per in-service primary instance (primary region) and the
     /// visible count (fallback region: metrics are regional, and the fallback group scales on it).
     async fn publish(&self, f: &Fleet) -> Result<(u64, u32)> {
-        let visible = self.visible(f).await?;
+        let visible = self.api.visible_messages(&f.primary_region, &self.names.queue(&f.queue)).await?;
         let in_service = self.group(f, Side::Primary).await?.map(|g| g.in_service).unwrap_or(0);
-        let values = [
+        for (side, value) in [
             (Side::Primary, backlog_per_instance(visible, in_service as u64)),
             (Side::Fallback, visible as f64),
-        ];
-        for (side, value) in values {
+        ] {
             let spec = MetricSpec::of(&self.names.env, &f.name, side);
-            let region = spotctl_core::desired::fleet::region_of(f, side);
-            let datum = MetricDatum::builder()
-                .metric_name(&spec.name)
-                .value(value)
-                .unit(StandardUnit::None)
-                .set_dimensions(Some(
-                    spec.dimensions
-                        .iter()
-                        .map(|(k, v)| Dimension::builder().name(k).value(v).build())
-                        .collect(),
-                ))
-                .build();
-            self.aws
-                .cloudwatch(region)
-                .put_metric_data()
-                .namespace(&spec.namespace)
-                .metric_data(datum)
-                .send()
-                .await
-                .with_context(|| format!("publishing {} in {region}", spec.name))?;
+            self.api.put_metric(region_of(f, side), &spec, value).await?;
         }
         Ok((visible, in_service))
     }
@@ -333,13 +216,14 @@ impl Fleets<'_> {
                     groups.push(g);
                 }
             }
-            let visible = self.visible(&f).await.ok();
-            let in_service = groups.first().map(|g| g.in_service as u64).unwrap_or(0);
+            let visible =
+                self.api.visible_messages(&f.primary_region, &self.names.queue(&f.queue)).await.ok();
+            let in_service = groups.iter().find(|g| g.side == Side::Primary).map(|g| g.in_service as u64);
             out.push(FleetStatus {
                 name: f.name.clone(),
                 mode: state.mode,
                 since_unix: state.since_unix,
-                backlog_per_instance: visible.map(|v| backlog_per_instance(v, in_service)),
+                backlog_per_instance: visible.map(|v| backlog_per_instance(v, in_service.unwrap_or(0))),
                 visible_messages: visible,
                 groups,
             });

@@ -6,10 +6,9 @@
 //! `TerminateInstanceInAutoScalingGroup` and `ShouldDecrementDesiredCapacity=true`, so the group
 //! shrinks by one instead of launching a replacement.
 
-use crate::agent::read;
-use crate::clients::Aws;
+use crate::sdk::imds::{paths, Metadata};
+use crate::sdk::Aws;
 use anyhow::{Context, Result};
-use aws_config::imds::client::Client as Imds;
 use serde::Serialize;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -35,12 +34,20 @@ pub enum WorkerExit {
 }
 
 /// Why a worker stops taking messages, from IMDS; `None` to keep going.
-async fn stop_reason(imds: &Imds) -> Result<Option<&'static str>> {
-    if read(imds, "/latest/meta-data/spot/instance-action").await?.is_some() {
-        return Ok(Some("interruption"));
+/// Why a worker stops taking messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Interruption,
+    Rebalance,
+}
+
+/// Why a worker stops taking messages, from instance metadata; `None` to keep going.
+async fn stop_reason(imds: &dyn Metadata) -> Result<Option<Stop>> {
+    if imds.read(paths::SPOT_ACTION).await?.is_some() {
+        return Ok(Some(Stop::Interruption));
     }
-    if read(imds, "/latest/meta-data/events/recommendations/rebalance").await?.is_some() {
-        return Ok(Some("rebalance"));
+    if imds.read(paths::REBALANCE).await?.is_some() {
+        return Ok(Some(Stop::Rebalance));
     }
     Ok(None)
 }
@@ -60,7 +67,7 @@ async fn run_command(command: &str, id: &str, body: &str) -> Result<bool> {
     Ok(child.wait().await?.success())
 }
 
-pub async fn run(aws: &Aws, imds: &Imds, o: &WorkerOptions) -> Result<WorkerExit> {
+pub async fn run(aws: &Aws, imds: &dyn Metadata, o: &WorkerOptions) -> Result<WorkerExit> {
     let sqs = aws.sqs(&o.queue_region);
     let url = sqs
         .get_queue_url()
@@ -75,16 +82,15 @@ pub async fn run(aws: &Aws, imds: &Imds, o: &WorkerOptions) -> Result<WorkerExit
     let mut last_work = Instant::now();
     loop {
         match stop_reason(imds).await? {
-            Some("interruption") => return Ok(WorkerExit::Interrupted { processed, failed }),
-            Some(_) => return Ok(WorkerExit::Rebalance { processed, failed }),
+            Some(Stop::Interruption) => return Ok(WorkerExit::Interrupted { processed, failed }),
+            Some(Stop::Rebalance) => return Ok(WorkerExit::Rebalance { processed, failed }),
             None => {}
         }
         let idle_left = o.idle.saturating_sub(last_work.elapsed());
         if idle_left.is_zero() {
-            let instance_id =
-                read(imds, "/latest/meta-data/instance-id").await?.context("IMDS gave no instance id")?;
+            let instance_id = imds.require(paths::INSTANCE_ID).await?;
             let retired = aws
-                .autoscaling(&region_of(imds).await?)
+                .autoscaling(&imds.require(paths::REGION).await?)
                 .terminate_instance_in_auto_scaling_group()
                 .instance_id(&instance_id)
                 .should_decrement_desired_capacity(true)
@@ -99,7 +105,7 @@ pub async fn run(aws: &Aws, imds: &Imds, o: &WorkerOptions) -> Result<WorkerExit
                 Err(e) => {
                     tracing::warn!(
                         "idle, but the group keeps this worker: {}",
-                        crate::error::code(&e).unwrap_or("error")
+                        crate::sdk::error::code(&e).unwrap_or("error")
                     );
                     last_work = Instant::now();
                     continue;
@@ -134,8 +140,4 @@ pub async fn run(aws: &Aws, imds: &Imds, o: &WorkerOptions) -> Result<WorkerExit
             last_work = Instant::now();
         }
     }
-}
-
-async fn region_of(imds: &Imds) -> Result<String> {
-    read(imds, "/latest/meta-data/placement/region").await?.context("IMDS gave no region")
 }

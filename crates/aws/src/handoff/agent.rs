@@ -1,289 +1,247 @@
-//! The on-instance agent's eyes: what this instance is (IMDSv2 only), what its tags say (through
-//! instance metadata tags), whether a spot interruption notice is out, and what the primary record
-//! says. `spotctl_core::handoff` decides from that; the watcher (`spotctl agent watch`) logs every
-//! decision under the `spot-handler` syslog tag.
+//! The on-instance agent: one look at the world (what this instance is, through instance metadata;
+//! what the primary record says), the decision `spotctl_core::handoff` makes of it, and that
+//! decision carried out — drain, restore and promote, or retire. The watcher (`spotctl agent
+//! watch`) calls [`Agent::step`] every few seconds and logs what was done under the
+//! `spot-handler` syslog tag.
 
-use crate::store::S3Store;
+use super::database::{Database, Drained, Restored};
+use super::promote::{promote, Promotion, Successor};
+use crate::compute::Instances;
+use crate::sdk::clock::Clock;
+use crate::sdk::imds::{paths, Metadata};
+use crate::state::{list_handoffs, read_primary, update_json, StateStore};
 use anyhow::{Context, Result};
-use aws_config::imds::client::error::ImdsError;
-use aws_config::imds::client::Client as Imds;
 use serde::Serialize;
-use spotctl_core::handoff::{backup_prefix, primary_step, standby_step, PrimaryView, StandbyView};
-use spotctl_core::names::{keys, TAG_DRAIN, TAG_HANDOFF, TAG_ROLE};
-use spotctl_core::primary::PrimaryRecord;
+use spotctl_core::handoff::{
+    backup_prefix, failure_note, fallback, lease_key, primary_step, standby_step, Handoff, PrimaryAction,
+    PrimaryView, StandbyAction, StandbyView, Step,
+};
+use spotctl_core::names::{TAG_DRAIN, TAG_HANDOFF, TAG_ROLE};
+use spotctl_core::primary::{PrimaryRecord, Role};
+use std::sync::Arc;
 
-pub const DEFAULT_IMDS: &str = "http://169.254.169.254";
-
-pub fn imds_client(endpoint: &str) -> Result<Imds> {
-    Ok(Imds::builder()
-        .endpoint(endpoint)
-        .map_err(|e| anyhow::anyhow!("bad IMDS endpoint {endpoint}: {e}"))?
-        .build())
+/// Everything the agent touches.
+pub struct Agent {
+    pub store: Arc<dyn StateStore>,
+    pub instances: Arc<dyn Instances>,
+    pub metadata: Arc<dyn Metadata>,
+    pub db: Arc<dyn Database>,
+    pub clock: Arc<dyn Clock>,
 }
 
-/// A metadata path's value; `None` when IMDS answers 404 (no notice, no such tag).
-pub(crate) async fn read(imds: &Imds, path: &str) -> Result<Option<String>> {
-    match imds.get(path).await {
-        Ok(v) => Ok(Some(v.as_ref().trim().to_string())),
-        Err(ImdsError::ErrorResponse(e)) if e.response().status().as_u16() == 404 => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading instance metadata {path}")),
-    }
+/// Which actor decided, and what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "actor", content = "next", rename_all = "snake_case")]
+pub enum Decision {
+    Primary(PrimaryAction),
+    Standby(StandbyAction),
 }
 
 /// One look at the world and the decision it leads to.
 #[derive(Debug, Clone, Serialize)]
 pub struct Observation {
     pub instance_id: String,
-    pub role: String,
+    pub region: String,
+    pub role: Role,
     pub handoff: Option<String>,
     pub drain_tag: Option<String>,
     pub interruption_notice: bool,
     pub primary: Option<PrimaryRecord>,
-    /// What `spotctl_core::handoff` decides, in words.
-    pub decision: String,
+    /// A standby's handoff has its manifest (the backup is complete).
+    pub manifest_present: bool,
+    pub decision: Decision,
 }
 
-pub async fn observe(imds: &Imds, store: &S3Store, drained: bool) -> Result<Observation> {
-    let instance_id =
-        read(imds, "/latest/meta-data/instance-id").await?.context("IMDS gave no instance id")?;
-    let tag = |k: &str| format!("/latest/meta-data/tags/instance/{k}");
-    let role = read(imds, &tag(TAG_ROLE)).await?.unwrap_or_default();
-    let handoff = read(imds, &tag(TAG_HANDOFF)).await?;
-    let drain_tag = read(imds, &tag(TAG_DRAIN)).await?;
-    let interruption_notice = read(imds, "/latest/meta-data/spot/instance-action").await?.is_some();
-    let primary = store.get_json::<PrimaryRecord>(keys::PRIMARY).await?.map(|(p, _)| p);
-    let decision = if role == "standby" {
-        let id = handoff.clone().unwrap_or_default();
-        let manifest = format!("{}/manifest.json", backup_prefix(&id));
-        let manifest_present = store.get(&manifest).await?.is_some();
-        let view = StandbyView {
-            self_id: instance_id.clone(),
-            handoff_id: id,
-            record: primary.clone(),
-            manifest_present,
-            verified: false,
-            failure: None,
-        };
-        format!("{:?}", standby_step(&view))
-    } else {
-        let view = PrimaryView {
-            self_id: instance_id.clone(),
-            record: primary.clone(),
-            interruption_notice,
-            drain_tag: drain_tag.clone(),
-            drained,
-        };
-        format!("{:?}", primary_step(&view))
-    };
-    Ok(Observation { instance_id, role, handoff, drain_tag, interruption_notice, primary, decision })
+/// What one step did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Did {
+    /// Nothing but what the decision says (serve, wait).
+    Nothing,
+    Drained {
+        id: String,
+        drained: Drained,
+    },
+    Restored {
+        id: String,
+        restored: Restored,
+        promotion: Promotion,
+    },
+    /// Restore or verification failed: never promoted; the note names the fallback.
+    Refused {
+        id: String,
+        note: String,
+    },
+    Retired {
+        successor: String,
+        instance_id: String,
+    },
 }
 
-/// What the agent needs to act: the database, the state bucket, EC2 for its own tags.
-pub struct AgentCtx {
-    pub aws: crate::clients::Aws,
-    pub store: S3Store,
-    pub imds: Imds,
-    /// `mysql://…` of the local server (root over the socket on an instance).
-    pub mysql: String,
-    pub database: String,
-}
-
-/// One look and the action it calls for, carried out. Returns the observation and what was done.
-pub async fn step(ctx: &AgentCtx, drained: bool) -> Result<(Observation, String)> {
-    let obs = observe(&ctx.imds, &ctx.store, drained).await?;
-    let record = ctx.store.get_json::<PrimaryRecord>(keys::PRIMARY).await?;
-    let done = if obs.role == "standby" {
-        let id = obs.handoff.clone().unwrap_or_default();
-        let view = StandbyView {
-            self_id: obs.instance_id.clone(),
-            handoff_id: id.clone(),
-            record: record.as_ref().map(|(r, _)| r.clone()),
-            manifest_present: obs.decision != "WaitForManifest",
-            verified: false,
-            failure: None,
-        };
-        match standby_step(&view) {
-            spotctl_core::handoff::StandbyAction::Restore => {
-                use spotctl_core::handoff::Step;
-                let began = crate::lock::now_unix();
-                match restore_and_verify(ctx, &id).await {
-                    Ok(summary) => {
-                        stamp(
-                            ctx,
-                            &id,
-                            &[(Step::RestoreStarted, began), (Step::Verified, crate::lock::now_unix())],
-                        )
-                        .await?;
-                        let promoted = promote(ctx, &obs, &id).await?;
-                        if promoted.starts_with("promoted") {
-                            stamp(ctx, &id, &[(Step::Promoted, crate::lock::now_unix())]).await?;
-                        }
-                        format!("{summary}; {promoted}")
-                    }
-                    // A standby that cannot verify never promotes, and says why, on the record too:
-                    // with the backup to fall back to and the data-loss window it means.
-                    Err(e) => {
-                        let why = format!("refused to promote: {e:#}");
-                        let note = record_failure(ctx, &id, &why).await.unwrap_or_else(|e2| {
-                            format!("{why} (and the handoff record could not be updated: {e2:#})")
-                        });
-                        note
-                    }
-                }
-            }
-            other => format!("{other:?}"),
-        }
-    } else {
-        let view = PrimaryView {
-            self_id: obs.instance_id.clone(),
-            record: record.map(|(r, _)| r),
-            interruption_notice: obs.interruption_notice,
-            drain_tag: obs.drain_tag.clone(),
-            drained,
-        };
-        match primary_step(&view) {
-            spotctl_core::handoff::PrimaryAction::Drain { id } => {
-                let began = crate::lock::now_unix();
-                let m = drain_to(ctx, &id).await?;
-                use spotctl_core::handoff::Step;
-                stamp(ctx, &id, &[(Step::DrainStarted, began), (Step::Drained, crate::lock::now_unix())])
-                    .await?;
-                let rows = m.rows();
-                format!(
-                    "drained {} tables ({} as InnoDB files), {rows} rows, to {} in {} ms",
-                    m.tables().count(),
-                    m.tables_as_files(),
-                    backup_prefix(&id),
-                    m.timings_ms.total
+impl std::fmt::Display for Did {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Did::Nothing => f.write_str("nothing to do"),
+            Did::Drained { id, drained: d } => write!(
+                f,
+                "drained {} tables ({} as InnoDB files), {} rows, to {} in {} ms",
+                d.tables,
+                d.tables_as_files,
+                d.rows,
+                backup_prefix(id),
+                d.ms
+            ),
+            Did::Restored { restored: r, promotion, .. } => {
+                write!(
+                    f,
+                    "restored and verified {} tables, {} rows in {} ms; {promotion}",
+                    r.tables, r.rows, r.ms
                 )
             }
-            spotctl_core::handoff::PrimaryAction::Retire { successor } => {
-                let region = read(&ctx.imds, "/latest/meta-data/placement/region").await?.unwrap_or_default();
-                if let Some(h) = obs.primary.as_ref().and_then(|p| p.handoff.clone()) {
-                    stamp(ctx, &h, &[(spotctl_core::handoff::Step::OldRetired, crate::lock::now_unix())])
-                        .await?;
-                }
-                ctx.aws.ec2(&region).terminate_instances().instance_ids(&obs.instance_id).send().await?;
-                format!("retired: {successor} is the primary; terminating {}", obs.instance_id)
+            Did::Refused { note, .. } => f.write_str(note),
+            Did::Retired { successor, instance_id } => {
+                write!(f, "retired: {successor} is the primary; terminating {instance_id}")
             }
-            other => format!("{other:?}"),
         }
-    };
-    Ok((obs, done))
+    }
 }
 
-/// Changes the handoff's record (`state/handoffs/<id>.json`) with a conditional write, retried on
-/// conflict: the handler and both agents write it. A missing record (a drain the handler never saw,
-/// such as one started by the IMDS notice alone) is left missing.
-async fn update_handoff(
-    ctx: &AgentCtx,
-    id: &str,
-    change: impl Fn(&mut spotctl_core::handoff::Handoff),
-) -> Result<()> {
-    use crate::store::Cas;
-    let key = spotctl_core::handoff::lease_key(id);
-    for _ in 0..5 {
-        let Some((mut h, etag)) = ctx.store.get_json::<spotctl_core::handoff::Handoff>(&key).await? else {
-            return Ok(());
+impl Agent {
+    /// Looks once: this instance, its tags, the notice, the primary record; and decides.
+    pub async fn observe(&self, drained: bool) -> Result<Observation> {
+        let md = self.metadata.as_ref();
+        let instance_id = md.require(paths::INSTANCE_ID).await?;
+        let region = md.require(paths::REGION).await?;
+        let role = md.read(&paths::tag(TAG_ROLE)).await?.with_context(|| {
+            format!("this instance has no {TAG_ROLE} tag in its metadata (are instance metadata tags on?)")
+        })?;
+        let role = Role::parse(&role)?;
+        let handoff = md.read(&paths::tag(TAG_HANDOFF)).await?;
+        let drain_tag = md.read(&paths::tag(TAG_DRAIN)).await?;
+        let interruption_notice = md.read(paths::SPOT_ACTION).await?.is_some();
+        let primary = read_primary(self.store.as_ref()).await?.map(|(p, _)| p);
+        let (manifest_present, decision) = match role {
+            Role::Standby => {
+                let id = handoff.clone().unwrap_or_default();
+                let manifest = format!("{}/manifest.json", backup_prefix(&id));
+                let present = self.store.get(&manifest).await?.is_some();
+                let view = StandbyView {
+                    self_id: instance_id.clone(),
+                    handoff_id: id,
+                    record: primary.clone(),
+                    manifest_present: present,
+                    verified: false,
+                    failure: None,
+                };
+                (present, Decision::Standby(standby_step(&view)))
+            }
+            Role::Primary => {
+                let view = PrimaryView {
+                    self_id: instance_id.clone(),
+                    record: primary.clone(),
+                    interruption_notice,
+                    drain_tag: drain_tag.clone(),
+                    drained,
+                };
+                (false, Decision::Primary(primary_step(&view)))
+            }
         };
-        change(&mut h);
-        if ctx.store.put_if_match(&key, &etag, serde_json::to_vec_pretty(&h)?).await? == Cas::Written {
-            return Ok(());
+        Ok(Observation {
+            instance_id,
+            region,
+            role,
+            handoff,
+            drain_tag,
+            interruption_notice,
+            primary,
+            manifest_present,
+            decision,
+        })
+    }
+
+    /// One look and the action it calls for, carried out.
+    pub async fn step(&self, drained: bool) -> Result<(Observation, Did)> {
+        let obs = self.observe(drained).await?;
+        let did = match &obs.decision {
+            Decision::Standby(StandbyAction::Restore) => {
+                let id = obs.handoff.clone().unwrap_or_default();
+                self.restore_and_promote(&obs, &id).await?
+            }
+            Decision::Primary(PrimaryAction::Drain { id }) => {
+                let began = self.clock.now();
+                let d = self.db.drain(self.store.clone(), id).await?;
+                self.stamp(id, &[(Step::DrainStarted, began), (Step::Drained, self.clock.now())]).await?;
+                Did::Drained { id: id.clone(), drained: d }
+            }
+            Decision::Primary(PrimaryAction::Retire { successor }) => {
+                if let Some(h) = obs.primary.as_ref().and_then(|p| p.handoff.clone()) {
+                    self.stamp(&h, &[(Step::OldRetired, self.clock.now())]).await?;
+                }
+                self.instances.terminate(&obs.region, &obs.instance_id).await?;
+                Did::Retired { successor: successor.clone(), instance_id: obs.instance_id.clone() }
+            }
+            Decision::Primary(_) | Decision::Standby(_) => Did::Nothing,
+        };
+        Ok((obs, did))
+    }
+
+    async fn restore_and_promote(&self, obs: &Observation, id: &str) -> Result<Did> {
+        let began = self.clock.now();
+        match self.db.restore(self.store.clone(), id).await {
+            Ok(restored) => {
+                self.stamp(id, &[(Step::RestoreStarted, began), (Step::Verified, self.clock.now())]).await?;
+                let md = self.metadata.as_ref();
+                let me = Successor {
+                    instance_id: obs.instance_id.clone(),
+                    region: obs.region.clone(),
+                    availability_zone: md.require(paths::AZ).await?,
+                    instance_type: md.require(paths::INSTANCE_TYPE).await?,
+                };
+                let (store, db, ec2) = (self.store.as_ref(), self.db.as_ref(), self.instances.as_ref());
+                let promotion = promote(store, db, ec2, me, id, self.clock.now()).await?;
+                if let Promotion::Promoted { .. } = promotion {
+                    self.stamp(id, &[(Step::Promoted, self.clock.now())]).await?;
+                }
+                Ok(Did::Restored { id: id.to_string(), restored, promotion })
+            }
+            // A standby that cannot verify never promotes, and says why, on the record too: with
+            // the backup to fall back to and the data-loss window it means.
+            Err(e) => {
+                let why = format!("refused to promote: {e:#}");
+                let note = self.record_failure(id, &why).await.unwrap_or_else(|e2| {
+                    format!("{why} (and the handoff record could not be updated: {e2:#})")
+                });
+                Ok(Did::Refused { id: id.to_string(), note })
+            }
         }
     }
-    anyhow::bail!("could not record the handoff's progress in {key}: too many concurrent writers")
-}
 
-/// Stamps steps on the handoff's record.
-async fn stamp(ctx: &AgentCtx, id: &str, steps: &[(spotctl_core::handoff::Step, i64)]) -> Result<()> {
-    update_handoff(ctx, id, |h| {
-        for (step, at) in steps {
-            h.reach(*step, *at);
-        }
-    })
-    .await
-}
-
-/// Marks the handoff failed with why, the fallback backup and the data-loss window.
-async fn record_failure(ctx: &AgentCtx, id: &str, why: &str) -> Result<String> {
-    use spotctl_core::handoff::{failure_note, fallback, Handoff, Step};
-    let now = crate::lock::now_unix();
-    let mut all = Vec::new();
-    for key in ctx.store.list(keys::HANDOFFS).await? {
-        if let Some((h, _)) = ctx.store.get_json::<Handoff>(&key).await? {
-            all.push(h);
-        }
-    }
-    let note = failure_note(why, fallback(&all, id, now).as_ref());
-    update_handoff(ctx, id, |h| {
-        h.reach(Step::Failed, now);
-        h.failure = Some(note.clone());
-    })
-    .await?;
-    Ok(note)
-}
-
-async fn drain_to(ctx: &AgentCtx, id: &str) -> Result<spotctl_db::Manifest> {
-    let blobs = crate::blob::S3Blobs { store: ctx.store.clone(), handle: tokio::runtime::Handle::current() };
-    let (dsn, handoff) = (ctx.mysql.clone(), id.to_string());
-    let opts = spotctl_db::DrainOptions { databases: vec![ctx.database.clone()], ..Default::default() };
-    tokio::task::spawn_blocking(move || spotctl_db::drain(&dsn, &blobs, keys::BACKUPS, &handoff, &opts))
-        .await?
-        .with_context(|| format!("draining to {}", backup_prefix(id)))
-}
-
-async fn restore_and_verify(ctx: &AgentCtx, id: &str) -> Result<String> {
-    let blobs = crate::blob::S3Blobs { store: ctx.store.clone(), handle: tokio::runtime::Handle::current() };
-    let (dsn, handoff) = (ctx.mysql.clone(), id.to_string());
-    let opts = spotctl_db::RestoreOptions::default();
-    let v = tokio::task::spawn_blocking(move || {
-        spotctl_db::restore(&dsn, &blobs, keys::BACKUPS, &handoff, &opts)
-    })
-    .await?
-    .with_context(|| format!("restoring {}", backup_prefix(id)))?;
-    let rows = v.rows();
-    Ok(format!("restored and verified {} tables, {rows} rows in {} ms", v.tables.len(), v.timings_ms.total))
-}
-
-/// The fencing step: epoch N → N+1 with `If-Match` on what was read. Only then are writes allowed
-/// and the instance tagged primary; a lost race means another standby won, and this one stands down.
-async fn promote(ctx: &AgentCtx, obs: &Observation, id: &str) -> Result<String> {
-    use crate::store::Cas;
-    let Some((record, etag)) = ctx.store.get_json::<PrimaryRecord>(keys::PRIMARY).await? else {
-        return Ok("not promoted: no primary record".into());
-    };
-    if spotctl_core::handoff::handoff_id(record.epoch) != id {
-        return Ok(format!("not promoted: the primary moved on to epoch {}", record.epoch));
-    }
-    let region = read(&ctx.imds, "/latest/meta-data/placement/region").await?.unwrap_or_default();
-    let next = record.succeeded_by(PrimaryRecord {
-        epoch: record.epoch,
-        instance_id: obs.instance_id.clone(),
-        region: region.clone(),
-        availability_zone: read(&ctx.imds, "/latest/meta-data/placement/availability-zone")
-            .await?
-            .unwrap_or_default(),
-        instance_type: read(&ctx.imds, "/latest/meta-data/instance-type").await?.unwrap_or_default(),
-        since_unix: crate::lock::now_unix(),
-        handoff: Some(id.to_string()),
-    });
-    if ctx.store.put_if_match(keys::PRIMARY, &etag, serde_json::to_vec_pretty(&next)?).await? == Cas::Conflict
-    {
-        return Ok("not promoted: another instance won the primary record".into());
-    }
-    let dsn = ctx.mysql.clone();
-    tokio::task::spawn_blocking(move || -> Result<()> {
-        spotctl_db::fence::lift(&dsn)?;
-        Ok(())
-    })
-    .await??;
-    ctx.aws
-        .ec2(&region)
-        .create_tags()
-        .resources(&obs.instance_id)
-        .tags(aws_sdk_ec2::types::Tag::builder().key(TAG_ROLE).value("primary").build())
-        .send()
+    /// Stamps steps on the handoff's record (a conditional write: the handler and both agents
+    /// write it). A missing record (a drain the handler never saw, such as one started by the
+    /// IMDS notice alone) is left missing.
+    pub(crate) async fn stamp(&self, id: &str, steps: &[(Step, i64)]) -> Result<()> {
+        update_json::<Handoff, _>(self.store.as_ref(), &lease_key(id), |h| {
+            for (step, at) in steps {
+                h.reach(*step, *at);
+            }
+            true
+        })
         .await
-        .context("tagging self as the primary")?;
-    Ok(format!("promoted: epoch {} is {}", next.epoch, obs.instance_id))
+        .with_context(|| format!("recording the progress of handoff {id}"))?;
+        Ok(())
+    }
+
+    /// Marks the handoff failed with why, the fallback backup and the data-loss window.
+    async fn record_failure(&self, id: &str, why: &str) -> Result<String> {
+        let now = self.clock.now();
+        let all = list_handoffs(self.store.as_ref()).await?;
+        let note = failure_note(why, fallback(&all, id, now).as_ref());
+        update_json::<Handoff, _>(self.store.as_ref(), &lease_key(id), |h| {
+            h.reach(Step::Failed, now);
+            h.failure = Some(note.clone());
+            true
+        })
+        .await?;
+        Ok(note)
+    }
 }

@@ -1,11 +1,11 @@
 //! Starting and following the FIS experiment that interrupts the primary.
 
-use crate::env::Env;
-use crate::resources::{fis as fis_res, instance, Ctx};
+use crate::reconcile::resources::{fis as fis_res, instance, Ctx};
+use crate::reconcile::Env;
+use crate::state::{get_json, json_body, read_primary};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use spotctl_core::names::keys;
-use spotctl_core::primary::PrimaryRecord;
+use spotctl_core::primary::{InstanceState, Role};
 use std::collections::{BTreeMap, HashMap};
 
 const LAST: &str = "state/fis-last.json";
@@ -29,24 +29,24 @@ pub struct Status {
 /// Finds the primary, checks it is running and tagged as the template selects it, and starts the
 /// experiment in its region.
 pub async fn start_on_primary(env: &Env) -> Result<Started> {
-    let store = env.store();
-    let record = store
-        .get_json::<PrimaryRecord>(keys::PRIMARY)
+    let store = env.store.as_ref();
+    let record = read_primary(store)
         .await?
         .map(|(r, _)| r)
         .context("no primary is recorded for this env; run `spotctl apply` first")?;
     let artifacts = BTreeMap::new();
     let ctx = Ctx { aws: &env.aws, names: &env.names, regions: &env.regions, artifacts: &artifacts };
     let live = instance::list(&ctx, &record.region).await?;
-    let Some(primary) = live.iter().find(|i| i.id == record.instance_id) else {
+    let Some(primary) = live.iter().map(|d| &d.view).find(|i| i.id == record.instance_id) else {
         bail!("the recorded primary {} is not running in {}", record.instance_id, record.region);
     };
-    if primary.role != "primary" || primary.state != "running" {
+    let role = primary.role()?;
+    if role != Some(Role::Primary) || primary.state != InstanceState::Running {
         bail!(
             "instance {} is {} with role `{}`; FIS targets a running primary",
             primary.id,
-            primary.state,
-            primary.role
+            primary.state.as_str(),
+            role.map(Role::as_str).unwrap_or("none")
         );
     }
     let templates = fis_res::discover(&ctx, &record.region).await?;
@@ -72,12 +72,12 @@ pub async fn start_on_primary(env: &Env) -> Result<Started> {
         template_id: template.id.clone(),
         instance_id: primary.id.clone(),
     };
-    store.put(LAST, serde_json::to_vec_pretty(&started)?).await?;
+    store.put(LAST, json_body(LAST, &started)?).await?;
     Ok(started)
 }
 
 pub async fn experiment_status(env: &Env, id: Option<&str>) -> Result<Option<Status>> {
-    let last = env.store().get_json::<Started>(LAST).await.ok().flatten().map(|(s, _)| s);
+    let last = get_json::<Started>(env.store.as_ref(), LAST).await.ok().flatten().map(|(s, _)| s);
     let (id, regions): (String, Vec<String>) = match (id, &last) {
         (Some(id), Some(l)) if l.id == id => (id.to_string(), vec![l.region.clone()]),
         (Some(id), _) => (id.to_string(), env.regions.clone()),

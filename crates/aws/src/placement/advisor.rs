@@ -4,7 +4,7 @@
 //! old. A successful live fetch refreshes both caches, so the daily Lambda run keeps every later
 //! reader current without anybody refreshing it by hand.
 
-use crate::store::S3Store;
+use crate::state::StateStore;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use spotctl_core::advisor::{AdvisorData, AdvisorSource, SourceKind, EMBEDDED_ADVISOR_SNAPSHOT};
@@ -39,7 +39,10 @@ async fn fetch_live() -> Result<Vec<u8>> {
 }
 
 /// Loads the best available advisor data. `store` is the state bucket when the env has one.
-pub async fn load(store: Option<&S3Store>, now_unix: i64) -> (AdvisorData, AdvisorSource, Vec<String>) {
+pub async fn load(
+    store: Option<&dyn StateStore>,
+    now_unix: i64,
+) -> (AdvisorData, AdvisorSource, Vec<String>) {
     let mut notes = Vec::new();
     match fetch_live().await {
         Ok(bytes) => match AdvisorData::parse(&bytes) {
@@ -76,7 +79,7 @@ pub async fn load(store: Option<&S3Store>, now_unix: i64) -> (AdvisorData, Advis
                 let source = AdvisorSource {
                     kind: SourceKind::Cached,
                     fetched_at_unix: Some(at),
-                    snapshot: format!("s3://{}/{}", s.bucket, keys::ADVISOR),
+                    snapshot: format!("{}/{}", s.location(), keys::ADVISOR),
                 };
                 return (data, source, notes);
             }

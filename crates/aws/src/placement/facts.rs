@@ -1,30 +1,18 @@
 //! Facts the placement engine needs, read from AWS: availability zones (name and id), the default
 //! subnet of each, the latest spot price per AZ and type, and the AL2023 AMI of each region.
 
-use crate::clients::Aws;
+use crate::sdk::clock::now_unix;
+use crate::sdk::Aws;
 use anyhow::{bail, Context, Result};
 use aws_sdk_ec2::types::{Filter, InstanceType};
 use futures::future::try_join_all;
 use spotctl_core::config::LoadedEnv;
 use spotctl_core::desired::LaunchSpec;
+use spotctl_core::placement::{rank_env, Observed, RegionFacts, Zone};
 use std::collections::BTreeMap;
 
 /// The public SSM parameter that names the latest Amazon Linux 2023 AMI.
 pub const AL2023_PARAMETER: &str = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Zone {
-    pub name: String,
-    pub id: String,
-    pub subnet: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct RegionFacts {
-    pub zones: Vec<Zone>,
-    /// Latest Linux/UNIX spot price, USD/hour, by (AZ name, instance type).
-    pub prices: BTreeMap<(String, String), f64>,
-}
 
 pub async fn region_facts(aws: &Aws, region: &str, types: &[String]) -> Result<RegionFacts> {
     let ec2 = aws.ec2(region);
@@ -121,17 +109,11 @@ pub async fn launch_spec(
     facts: &BTreeMap<String, RegionFacts>,
 ) -> Result<Option<LaunchSpec>> {
     let c = &r.candidate;
-    let Some(subnet) = facts
-        .get(&*c.region)
-        .and_then(|f| f.zones.iter().find(|z| *z.name == *c.az))
-        .and_then(|z| z.subnet.clone())
-    else {
-        return Ok(None);
-    };
+    let Some(subnet) = facts.get(&*c.region).and_then(|f| f.subnet(&c.az)) else { return Ok(None) };
     Ok(Some(LaunchSpec {
         region: c.region.to_string(),
         az: c.az.to_string(),
-        subnet,
+        subnet: subnet.to_string(),
         instance_type: c.instance_type.to_string(),
         ami: al2023_ami(aws, &c.region).await?,
         reason: format!("rank {} of {of}: {}", r.rank, r.why()),
@@ -142,7 +124,10 @@ pub async fn launch_spec(
 pub async fn choose_launch(aws: &Aws, loaded: &LoadedEnv) -> Result<LaunchSpec> {
     let env = &loaded.env;
     let facts = all_region_facts(aws, &env.env.regions, &env.instance.types).await?;
-    let ranking = crate::placement_source::rank_env(loaded, &facts, None)?;
+    let advisor = spotctl_core::advisor::AdvisorData::embedded();
+    let seen =
+        Observed { advisor: &advisor, facts: &facts, sps: None, recent: Vec::new(), now_unix: now_unix() };
+    let ranking = rank_env(env, seen);
     for r in &ranking.entries {
         if let Some(spec) = launch_spec(aws, r, ranking.entries.len(), &facts).await? {
             return Ok(spec);

@@ -1,18 +1,16 @@
 //! `spotctl score`: rank every candidate placement of an env, with each source said and dated.
 
-use crate::advisor_source;
-use crate::clients::Aws;
-use crate::lock::now_unix;
-use crate::placement_facts::all_region_facts;
-use crate::placement_source::{candidates, policy, rank_with, sps_config};
-use crate::sps_client;
-use crate::store::S3Store;
+use super::facts::all_region_facts;
+use super::{advisor, sps};
+use crate::sdk::clock::now_unix;
+use crate::sdk::Aws;
+use crate::state::{S3Store, StateStore};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use spotctl_core::advisor::{AdvisorData, AdvisorSource, SourceKind};
 use spotctl_core::config::LoadedEnv;
 use spotctl_core::names::Names;
-use spotctl_core::placement::Ranking;
+use spotctl_core::placement::{candidates, policy, rank_observed, sps_config, Observed, Ranking};
 use spotctl_core::sps::{parse_sps_file, SpsPolicy};
 use std::path::PathBuf;
 
@@ -51,6 +49,7 @@ pub async fn score(aws: &Aws, loaded: &LoadedEnv, opts: &ScoreOptions) -> Result
     // The state bucket, when the env has been applied: caches live there.
     let store = S3Store::new(aws.s3(home), names.bucket());
     let store = store.client.head_bucket().bucket(&store.bucket).send().await.ok().map(|_| store);
+    let store = store.as_ref().map(|s| s as &dyn StateStore);
     let mut warnings = Vec::new();
 
     let (advisor, advisor_src) = match &opts.advisor_file {
@@ -69,7 +68,7 @@ pub async fn score(aws: &Aws, loaded: &LoadedEnv, opts: &ScoreOptions) -> Result
             )
         }
         None => {
-            let (d, s, notes) = advisor_source::load(store.as_ref(), now).await;
+            let (d, s, notes) = advisor::load(store, now).await;
             warnings.extend(notes);
             (d, s)
         }
@@ -86,7 +85,7 @@ pub async fn score(aws: &Aws, loaded: &LoadedEnv, opts: &ScoreOptions) -> Result
     };
     let facts = all_region_facts(aws, &regions, if opts.all_types { &[] } else { &types }).await?;
 
-    let config = sps_config(loaded);
+    let config = sps_config(&loaded.env);
     let (sps, sps_source, sps_age) = match &opts.sps_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -96,7 +95,7 @@ pub async fn score(aws: &Aws, loaded: &LoadedEnv, opts: &ScoreOptions) -> Result
             (Some(scores), format!("file {}", path.display()), None)
         }
         None => {
-            let o = sps_client::scores(aws, home, store.as_ref(), &config, SPS_POLICY, now).await;
+            let o = sps::scores(aws, home, store, &config, SPS_POLICY, now).await;
             warnings.extend(o.warnings);
             (o.scores, o.source, o.age_secs)
         }
@@ -105,7 +104,8 @@ pub async fn score(aws: &Aws, loaded: &LoadedEnv, opts: &ScoreOptions) -> Result
         warnings.push("no Spot Placement Scores: ranked on interruption rate and price alone".into());
     }
     let c = candidates(&regions, &types, &facts);
-    let ranking = rank_with(&c, &advisor, &facts, sps, Vec::new(), &policy(&loaded.env), now);
+    let seen = Observed { advisor: &advisor, facts: &facts, sps, recent: Vec::new(), now_unix: now };
+    let ranking = rank_observed(&c, seen, &policy(&loaded.env));
     Ok(Scored {
         ranking,
         sources: Sources {

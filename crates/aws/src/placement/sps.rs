@@ -7,8 +7,8 @@
 //! of configurations used is consulted before asking. When SPS is refused, throttled or not
 //! implemented (emulators), ranking goes on without it and says so.
 
-use crate::clients::Aws;
-use crate::store::S3Store;
+use crate::sdk::Aws;
+use crate::state::{StateStore, StoreError};
 use anyhow::Result;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use spotctl_core::names::keys;
@@ -64,14 +64,14 @@ async fn query(aws: &Aws, home: &str, config: &SpsConfig) -> Result<Vec<SpsScore
 pub async fn scores(
     aws: &Aws,
     home: &str,
-    store: Option<&S3Store>,
+    store: Option<&dyn StateStore>,
     config: &SpsConfig,
     policy: SpsPolicy,
     now: i64,
 ) -> SpsOutcome {
     let mut warnings = Vec::new();
     let (mut ledger, etag) = match store {
-        Some(s) => match s.get_json::<SpsLedger>(keys::SPS_LEDGER).await {
+        Some(s) => match crate::state::get_json::<SpsLedger>(s, keys::SPS_LEDGER).await {
             Ok(Some((l, e))) => (l, Some(e)),
             _ => (SpsLedger::default(), None),
         },
@@ -132,7 +132,8 @@ pub async fn scores(
             Some(e) => s.put_if_match(keys::SPS_LEDGER, &e, body).await.map(drop),
             None => s.put_if_absent(keys::SPS_LEDGER, body).await.map(drop),
         };
-        if let Err(e) = written {
+        // A concurrent writer's ledger wins and ours is dropped (ARD.md: the SPS budget).
+        if let Err(e) = written.or_else(|e| if e.is_conflict() { Ok(()) } else { Err::<(), StoreError>(e) }) {
             let mut o = outcome;
             o.warnings.push(format!("could not save the SPS ledger: {e:#}"));
             return o;

@@ -1,7 +1,7 @@
 //! Reads the live state of an env: every resource it owns, in every candidate region, with the
 //! regions read in parallel. The result feeds `spotctl_core::plan::plan`.
 
-use crate::resources::{bucket, events, fis, fleet, iam, instance, lambda, network, parameter, Ctx};
+use super::resources::{bucket, events, fis, fleet, iam, instance, lambda, network, parameter, Ctx};
 use anyhow::Result;
 use futures::future::try_join_all;
 use spotctl_core::plan::LiveResource;

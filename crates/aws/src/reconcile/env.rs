@@ -4,46 +4,27 @@
 //! placement for a new one), asks `spotctl_core` for the desired resources and the plan, and returns
 //! everything `apply` needs, so that `apply` makes no decision of its own.
 
-use crate::clients::Aws;
-use crate::discover::discover;
-use crate::execute::Executor;
-use crate::lock::{Lock, LockInfo};
-use crate::package::{package, Package};
-use crate::placement_facts;
-use crate::progress::Progress;
-use crate::resources::{bucket, lambda::artifact_key, Ctx};
-use crate::store::S3Store;
+use super::discover::discover;
+use super::execute::Executor;
+use super::package::{package_hash, package_matching, PackageHash};
+use super::progress::Progress;
+use super::resources::{bucket, lambda::artifact_key, Ctx};
+use crate::placement::facts as placement_facts;
+use crate::sdk::Aws;
+use crate::state::{Lock, LockInfo, S3Store, StateStore, StoredEnv};
 use anyhow::{Context, Result};
 use futures::future::try_join_all;
-use serde::{Deserialize, Serialize};
 use spotctl_core::config::LoadedEnv;
 use spotctl_core::desired::{desired, DesiredInput, LambdaArtifact, PrimarySpec};
 use spotctl_core::names::{keys, Names};
 use spotctl_core::plan::{plan as make_plan, plan_destroy, Kind, LiveResource, Plan, Resource};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// What spotctl stores as `state/env.json`: the resolved env, for the Lambda and the agents, and
-/// every region the env has used, so that destroy finds resources in regions since dropped.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StoredEnv {
-    pub format: u32,
-    /// Every region the env uses: candidates and fleet regions.
-    pub regions: Vec<String>,
-    /// The regions that hold a fleet's resources.
-    #[serde(default)]
-    pub fleet_regions: Vec<String>,
-    pub env: serde_json::Value,
-}
-
-impl StoredEnv {
-    /// The env file as apply stored it.
-    pub fn env_file(&self) -> Result<spotctl_core::config::EnvFile> {
-        serde_json::from_value(self.env.clone()).context("state/env.json does not hold an env")
-    }
-}
+use std::sync::Arc;
 
 pub struct Env {
     pub aws: Aws,
+    /// The env's state bucket.
+    pub store: Arc<dyn StateStore>,
     pub loaded: LoadedEnv,
     pub names: Names,
     /// Candidate regions from the env file, sorted.
@@ -55,10 +36,10 @@ pub struct Planned {
     pub plan: Plan,
     pub live: Vec<LiveResource>,
     pub desired: Vec<Resource>,
-    pub package: Option<Package>,
+    /// The handler package the plan was made with (its hashes; the zip is built at apply).
+    pub package: Option<PackageHash>,
     /// Regions that were searched (candidates plus any the env used before).
     pub regions: Vec<String>,
-    artifacts: BTreeMap<String, Vec<u8>>,
 }
 
 impl Env {
@@ -69,11 +50,8 @@ impl Env {
         let mut regions: Vec<String> = loaded.env.env.regions.clone();
         regions.sort();
         regions.dedup();
-        Ok(Env { aws, loaded, names, regions })
-    }
-
-    pub fn store(&self) -> S3Store {
-        S3Store::new(self.aws.s3(&self.names.home_region), self.names.bucket())
+        let store = Arc::new(S3Store::new(aws.s3(&home), names.bucket()));
+        Ok(Env { aws, store, loaded, names, regions })
     }
 
     /// The regions of the env's fleets, sorted.
@@ -99,7 +77,7 @@ impl Env {
     async fn search_regions(&self) -> Result<(Vec<String>, Vec<String>)> {
         let mut all: BTreeSet<String> = self.used_regions().into_iter().collect();
         let mut fleets: BTreeSet<String> = self.fleet_regions().into_iter().collect();
-        if let Ok(Some((stored, _))) = self.store().get_json::<StoredEnv>(keys::ENV).await {
+        if let Ok(Some(stored)) = StoredEnv::read(self.store.as_ref()).await {
             all.extend(stored.regions);
             fleets.extend(stored.fleet_regions);
         }
@@ -117,11 +95,10 @@ impl Env {
     }
 
     pub async fn plan(&self, progress: &Progress) -> Result<Planned> {
-        progress.tick("packaging the handler");
-        let pkg = package()?;
+        progress.tick("hashing the handler package");
+        let pkg = package_hash()?;
         let code_key = artifact_key(&pkg.sha256_hex);
-        let mut artifacts = BTreeMap::new();
-        artifacts.insert(code_key.clone(), pkg.zip.clone());
+        let artifacts = BTreeMap::new();
         let (search, fleet_search) = self.search_regions().await?;
         let ctx = Ctx { aws: &self.aws, names: &self.names, regions: &search, artifacts: &artifacts };
         progress.tick("reading live state");
@@ -163,10 +140,10 @@ impl Env {
         // The handler zip is a state object too: uploaded before the function that uses it.
         wanted.push(
             Resource::new(Kind::StateObject, &self.names.home_region, &code_key)
-                .with("sha256", spotctl_core::desired::sha256_hex(&pkg.zip)),
+                .with("sha256", pkg.sha256_hex.clone()),
         );
         let plan = make_plan(&wanted, &live);
-        Ok(Planned { plan, live, desired: wanted, package: Some(pkg), regions: search, artifacts })
+        Ok(Planned { plan, live, desired: wanted, package: Some(pkg), regions: search })
     }
 
     /// Applies a plan made by `plan`, under the lock.
@@ -174,12 +151,22 @@ impl Env {
         if planned.plan.is_empty() {
             return Ok(0);
         }
-        let ctx = Ctx {
-            aws: &self.aws,
-            names: &self.names,
-            regions: &planned.regions,
-            artifacts: &planned.artifacts,
-        };
+        // The zip is built only when the plan uploads it.
+        let mut artifacts = BTreeMap::new();
+        if let Some(pkg) = &planned.package {
+            let key = artifact_key(&pkg.sha256_hex);
+            if planned
+                .plan
+                .changes
+                .iter()
+                .any(|c| c.address.kind == Kind::StateObject && c.address.name == key)
+            {
+                progress.tick("packaging the handler");
+                artifacts.insert(key, package_matching(pkg)?.zip);
+            }
+        }
+        let ctx =
+            Ctx { aws: &self.aws, names: &self.names, regions: &planned.regions, artifacts: &artifacts };
         // The lock lives in the bucket: make sure the bucket exists first (idempotent).
         if let Some(c) =
             planned.plan.changes.iter().find(|c| c.address.kind == Kind::Bucket && c.desired.is_some())
@@ -189,8 +176,8 @@ impl Env {
                 bucket::create_bucket(&ctx, want).await?;
             }
         }
-        let lock = Lock::acquire(&self.store(), &LockInfo::here("apply")).await?;
-        let result = Executor { ctx: &ctx, progress }.apply(&planned.plan).await;
+        let lock = Lock::acquire(self.store.as_ref(), &LockInfo::here("apply")).await?;
+        let result = Executor { ctx: &ctx, progress, store: self.store.as_ref() }.apply(&planned.plan).await;
         let released = lock.release().await;
         let n = result?;
         released?;
@@ -207,28 +194,23 @@ impl Env {
         let mut live = discover(&ctx, &[], &fleet_search).await?;
         live.retain(|r| r.address.kind != Kind::StateObject);
         let plan = plan_destroy(&live);
-        Ok(Planned { plan, live, desired: Vec::new(), package: None, regions: search, artifacts })
+        Ok(Planned { plan, live, desired: Vec::new(), package: None, regions: search })
     }
 
     /// Destroys, then terminates any standby a handoff left behind (they are the env's too).
     pub async fn destroy(&self, planned: &Planned, progress: &Progress) -> Result<usize> {
-        let ctx = Ctx {
-            aws: &self.aws,
-            names: &self.names,
-            regions: &planned.regions,
-            artifacts: &planned.artifacts,
-        };
-        let lock = match Lock::acquire(&self.store(), &LockInfo::here("destroy")).await {
+        let artifacts = BTreeMap::new();
+        let ctx =
+            Ctx { aws: &self.aws, names: &self.names, regions: &planned.regions, artifacts: &artifacts };
+        // Held until the end: the lock object goes with the bucket.
+        let _lock = match Lock::acquire(self.store.as_ref(), &LockInfo::here("destroy")).await {
             Ok(l) => Some(l),
             // No bucket, no lock to take: nothing else can be running against this env.
             Err(_) if !planned.live.iter().any(|r| r.address.kind == Kind::Bucket) => None,
             Err(e) => return Err(e),
         };
-        crate::resources::instance::terminate_all(&ctx, progress).await?;
-        let n = Executor { ctx: &ctx, progress }.apply(&planned.plan).await?;
-        // The lock object went with the bucket.
-        drop(lock);
-        Ok(n)
+        super::resources::instance::terminate_all(&ctx, progress).await?;
+        Executor { ctx: &ctx, progress, store: self.store.as_ref() }.apply(&planned.plan).await
     }
 }
 

@@ -4,9 +4,9 @@
 //! Every step is idempotent or checks first, so a run that crashed half-way is finished by the next
 //! `apply`: the next plan simply contains what is left.
 
-use crate::progress::Progress;
-use crate::resources::{bucket, events, fis, fleet, iam, instance, lambda, network, parameter, Ctx};
-use crate::store::S3Store;
+use super::progress::Progress;
+use super::resources::{bucket, events, fis, fleet, iam, instance, lambda, network, parameter, Ctx};
+use crate::state::StateStore;
 use anyhow::{bail, Context, Result};
 use futures::future::try_join_all;
 use spotctl_core::plan::{Action, Change, Kind, Plan};
@@ -14,6 +14,8 @@ use spotctl_core::plan::{Action, Change, Kind, Plan};
 pub struct Executor<'a> {
     pub ctx: &'a Ctx<'a>,
     pub progress: &'a Progress,
+    /// The state bucket, where a new primary is recorded.
+    pub store: &'a dyn StateStore,
 }
 
 impl Executor<'_> {
@@ -42,7 +44,7 @@ impl Executor<'_> {
     async fn one(&self, c: &Change) -> Result<()> {
         let what =
             format!("{} {} {} in {}", c.action.symbol(), c.address.kind, c.address.name, c.address.region);
-        self.progress.tick(&what);
+        self.progress.spin(&what);
         match c.action {
             Action::Create => self.create(c).await,
             Action::Update => self.update(c).await,
@@ -82,10 +84,7 @@ impl Executor<'_> {
             Kind::LaunchTemplate => fleet::create_template(ctx, want).await.map(drop),
             Kind::AutoScalingGroup => fleet::create_group(ctx, want).await.map(drop),
             Kind::ScalingPolicy => fleet::put_policy(ctx, want).await.map(drop),
-            Kind::Instance => {
-                let store = S3Store::new(ctx.aws.s3(ctx.home()), ctx.names.bucket());
-                instance::create_primary(ctx, want, &store, self.progress).await.map(drop)
-            }
+            Kind::Instance => instance::create_primary(ctx, want, self.store, self.progress).await.map(drop),
         }
     }
 

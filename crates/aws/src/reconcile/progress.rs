@@ -45,6 +45,14 @@ impl Progress {
         }
     }
 
+    /// What is being worked on, shown only on a terminal: the caller prints a line that stays
+    /// when it is done, so a log gets each change once.
+    pub fn spin(&self, msg: &str) {
+        if let Some(b) = &self.bar {
+            b.set_message(msg.to_string());
+        }
+    }
+
     /// A line that stays.
     pub fn note(&self, msg: &str) {
         match &self.bar {

@@ -5,7 +5,7 @@
 //! every client carries the call counter, and S3 uses path-style addressing whenever an endpoint is
 //! set (emulators serve buckets on a path, not a subdomain).
 
-use crate::calls::CallLog;
+use super::calls::CallLog;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};

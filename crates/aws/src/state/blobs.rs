@@ -1,40 +1,36 @@
-//! The drain/restore blob seam (`spotctl_db::BlobStore`, synchronous) on S3.
+//! The drain/restore blob seam (`spotctl_db::BlobStore`, synchronous) on any [`StateStore`].
 //!
-//! Drain and restore run on blocking threads; each call here blocks that thread on the async SDK
+//! Drain and restore run on blocking threads; each call here blocks that thread on the async store
 //! through the runtime handle it was given. Never call it from an async task itself.
 
-use crate::store::S3Store;
+use super::store::{StateStore, StoreError};
 use spotctl_db::{BlobError, BlobStore};
+use std::sync::Arc;
 use tokio::runtime::Handle;
 
-pub struct S3Blobs {
-    pub store: S3Store,
+pub struct StoreBlobs {
+    pub store: Arc<dyn StateStore>,
     pub handle: Handle,
 }
 
-impl BlobStore for S3Blobs {
+fn blob_error(op: &'static str, key: &str, e: StoreError) -> BlobError {
+    BlobError { op, key: key.to_string(), message: e.to_string() }
+}
+
+impl BlobStore for StoreBlobs {
     fn put(&self, key: &str, body: Vec<u8>) -> Result<(), BlobError> {
-        self.handle.block_on(self.store.put(key, body)).map_err(|e| BlobError {
-            op: "put",
-            key: key.to_string(),
-            message: format!("{e:#}"),
-        })
+        self.handle.block_on(self.store.put(key, body)).map(drop).map_err(|e| blob_error("put", key, e))
     }
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError> {
-        self.handle.block_on(self.store.get(key)).map(|v| v.map(|v| v.body)).map_err(|e| BlobError {
-            op: "get",
-            key: key.to_string(),
-            message: format!("{e:#}"),
-        })
+        self.handle
+            .block_on(self.store.get(key))
+            .map(|v| v.map(|v| v.body))
+            .map_err(|e| blob_error("get", key, e))
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<String>, BlobError> {
-        self.handle.block_on(self.store.list(prefix)).map_err(|e| BlobError {
-            op: "list",
-            key: prefix.to_string(),
-            message: format!("{e:#}"),
-        })
+        self.handle.block_on(self.store.list(prefix)).map_err(|e| blob_error("list", prefix, e))
     }
 }
 

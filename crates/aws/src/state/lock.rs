@@ -1,11 +1,13 @@
-//! The apply lock: one S3 object created with `If-None-Match: *`.
+//! The apply lock: one object created with `If-None-Match: *`.
 //!
 //! Whoever creates `state/lock.json` holds the lock; everybody else is told who holds it and since
 //! when. A crashed holder leaves the object behind: `--break-lock` deletes it explicitly, after
 //! showing whose it was. The lock lives in the state bucket, so the first apply creates the bucket
 //! (an idempotent step) before taking it.
 
-use crate::store::{Cas, S3Store};
+use super::json::{get_json, json_body};
+use super::store::{StateStore, StoreError};
+use crate::sdk::clock::now_unix;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use spotctl_core::names::keys;
@@ -37,52 +39,48 @@ impl std::fmt::Display for LockInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} (pid {}, `{}`, since unix time {})",
-            self.holder, self.pid, self.command, self.since_unix
+            "{} (pid {}, `{}`, since {})",
+            self.holder,
+            self.pid,
+            self.command,
+            spotctl_core::time::rfc3339(self.since_unix)
         )
     }
 }
 
-pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// A held lock. Release it with `release`; dropping it without releasing leaves a stale lock, which
 /// is the honest outcome of a crash.
-pub struct Lock {
-    store: S3Store,
+pub struct Lock<'a> {
+    store: &'a dyn StateStore,
 }
 
-impl Lock {
-    pub async fn acquire(store: &S3Store, info: &LockInfo) -> Result<Lock> {
-        let body = serde_json::to_vec_pretty(info)?;
-        match store.put_if_absent(keys::LOCK, body).await? {
-            Cas::Written => Ok(Lock { store: store.clone() }),
-            Cas::Conflict => {
-                let holder = match store.get_json::<LockInfo>(keys::LOCK).await {
+impl<'a> Lock<'a> {
+    pub async fn acquire(store: &'a dyn StateStore, info: &LockInfo) -> Result<Lock<'a>> {
+        match store.put_if_absent(keys::LOCK, json_body(keys::LOCK, info)?).await {
+            Ok(_) => Ok(Lock { store }),
+            Err(StoreError::Conflict { .. }) => {
+                let holder = match get_json::<LockInfo>(store, keys::LOCK).await {
                     Ok(Some((h, _))) => h.to_string(),
                     _ => "an unknown holder".to_string(),
                 };
                 bail!(
                     "the env is locked by {holder}; if that run is dead, run again with --break-lock \
-                     (s3://{}/{})",
-                    store.bucket,
+                     ({}/{})",
+                    store.location(),
                     keys::LOCK
                 )
             }
+            Err(e) => Err(e.into()),
         }
     }
 
     pub async fn release(self) -> Result<()> {
-        self.store.delete(keys::LOCK).await
+        Ok(self.store.delete(keys::LOCK).await?)
     }
 
     /// Deletes a lock left by a dead run; returns who held it.
-    pub async fn break_stale(store: &S3Store) -> Result<Option<LockInfo>> {
-        let held = store.get_json::<LockInfo>(keys::LOCK).await.ok().flatten().map(|(h, _)| h);
+    pub async fn break_stale(store: &dyn StateStore) -> Result<Option<LockInfo>> {
+        let held = get_json::<LockInfo>(store, keys::LOCK).await.ok().flatten().map(|(h, _)| h);
         store.delete(keys::LOCK).await?;
         Ok(held)
     }

@@ -2,7 +2,7 @@
 //! keeps in it as resources: the resolved env (`state/env.json`) and the Lambda/agent zip.
 
 use super::{owned, Ctx};
-use crate::error::is_not_found;
+use crate::sdk::error::is_not_found;
 use anyhow::{bail, Context, Result};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{

@@ -6,7 +6,7 @@
 //! per region; the ownership tag is checked before a rule is changed or deleted.
 
 use super::{owned, Ctx};
-use crate::error::is_not_found;
+use crate::sdk::error::is_not_found;
 use anyhow::{bail, Context, Result};
 use aws_sdk_eventbridge::types::{RuleState, Tag, Target};
 use spotctl_core::plan::{Address, Kind, LiveResource, Resource};

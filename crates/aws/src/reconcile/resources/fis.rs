@@ -3,7 +3,7 @@
 //! `spotctl:env` and `spotctl:role = primary`, so it follows the primary without being rewritten.
 
 use super::Ctx;
-use crate::error::is_not_found;
+use crate::sdk::error::is_not_found;
 use anyhow::{Context, Result};
 use aws_sdk_fis::types::{
     CreateExperimentTemplateActionInput, CreateExperimentTemplateStopConditionInput,

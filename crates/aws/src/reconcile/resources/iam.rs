@@ -4,7 +4,7 @@
 //! list call; the roles are tagged too. Policy documents are compared in canonical JSON.
 
 use super::Ctx;
-use crate::error::is_not_found;
+use crate::sdk::error::is_not_found;
 use anyhow::{Context, Result};
 use aws_sdk_iam::types::Tag;
 use spotctl_core::plan::{Address, Kind, LiveResource, Resource};

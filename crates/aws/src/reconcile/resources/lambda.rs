@@ -2,8 +2,8 @@
 //! permission that lets this env's EventBridge rules invoke it.
 
 use super::{owned, Ctx};
-use crate::error::is_not_found;
-use crate::progress::Progress;
+use crate::reconcile::progress::Progress;
+use crate::sdk::error::is_not_found;
 use anyhow::{bail, Context, Result};
 use aws_sdk_lambda::types::{Architecture, Environment, FunctionCode, Runtime, State};
 use serde_json::Value;

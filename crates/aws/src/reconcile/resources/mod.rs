@@ -12,7 +12,7 @@ pub mod lambda;
 pub mod network;
 pub mod parameter;
 
-use crate::clients::Aws;
+use crate::sdk::Aws;
 use spotctl_core::names::{Names, TAG_ENV, TAG_KIND};
 use std::collections::BTreeMap;
 

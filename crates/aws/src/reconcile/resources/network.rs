@@ -2,7 +2,7 @@
 //! the imported SSH key pair. Both are found by their `spotctl:env` tag in one describe call each.
 
 use super::Ctx;
-use crate::error::is_not_found;
+use crate::sdk::error::is_not_found;
 use anyhow::{Context, Result};
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, ResourceType, Tag, TagSpecification};
 use spotctl_core::names::{TAG_ENV, TAG_SPEC};

@@ -2,7 +2,7 @@
 //! spotctl never prints, logs or stores it elsewhere; the instance reads it at boot.
 
 use super::Ctx;
-use crate::error::is_not_found;
+use crate::sdk::error::is_not_found;
 use anyhow::{Context, Result};
 use aws_sdk_ssm::types::{ParameterStringFilter, ParameterType, Tag};
 use base64::Engine as _;

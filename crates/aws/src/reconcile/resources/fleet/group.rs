@@ -1,88 +1,15 @@
-//! Fleet resources: the SQS queue, the workers' launch templates, the Auto Scaling groups and their
-//! target-tracking policies. Discovery is by the `spotctl:env` tag (launch templates, groups) or
-//! the `spotctl-<env>-` prefix with the tag checked (queues), and only in the regions that hold or
-//! held a fleet, so a database-only env pays no call for them.
+//! A fleet's Auto Scaling groups (spot only, capacity rebalancing) and their target-tracking
+//! policies.
 
-use super::{owned, Ctx};
-use crate::error::is_not_found;
-use crate::progress::Progress;
+use super::super::{owned, Ctx};
+use crate::reconcile::progress::Progress;
+use crate::sdk::error::is_not_found;
 use anyhow::{bail, Context, Result};
 use aws_sdk_autoscaling::types as asg;
-use aws_sdk_ec2::types as ec2;
-use aws_sdk_sqs::types::QueueAttributeName;
-use spotctl_core::desired::fleet::{LaunchTemplateBody, MetricSpec};
-use spotctl_core::names::{TAG_ENV, TAG_FLEET, TAG_SPEC};
+use spotctl_core::desired::fleet::MetricSpec;
+use spotctl_core::names::{TAG_ENV, TAG_FLEET};
 use spotctl_core::plan::{Address, Kind, LiveResource, OnChange, Resource};
 use std::time::Duration;
-
-/// Everything fleet-related in one region.
-pub async fn discover(ctx: &Ctx<'_>, region: &str) -> Result<Vec<LiveResource>> {
-    let (q, t, g) = tokio::try_join!(queues(ctx, region), templates(ctx, region), groups(ctx, region))?;
-    Ok([q, t, g].concat())
-}
-
-async fn queues(ctx: &Ctx<'_>, region: &str) -> Result<Vec<LiveResource>> {
-    let sqs = ctx.aws.sqs(region);
-    let listed = sqs
-        .list_queues()
-        .queue_name_prefix(ctx.names.prefix())
-        .send()
-        .await
-        .with_context(|| format!("listing SQS queues in {region}"))?;
-    let mut out = Vec::new();
-    for url in listed.queue_urls() {
-        let tags = sqs.list_queue_tags().queue_url(url).send().await?;
-        let ours = tags.tags().is_some_and(|t| t.get(TAG_ENV).is_some_and(|v| *v == ctx.names.env));
-        if !ours {
-            continue;
-        }
-        let attrs = sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(QueueAttributeName::ReceiveMessageWaitTimeSeconds)
-            .attribute_names(QueueAttributeName::SqsManagedSseEnabled)
-            .send()
-            .await
-            .with_context(|| format!("reading queue {url}"))?;
-        let a = attrs.attributes();
-        let get = |k: QueueAttributeName| a.and_then(|m| m.get(&k)).cloned().unwrap_or_default();
-        let name = url.rsplit('/').next().unwrap_or_default();
-        out.push(
-            LiveResource::new(Address::new(Kind::Queue, region, name), url)
-                .with("receive_wait_s", get(QueueAttributeName::ReceiveMessageWaitTimeSeconds))
-                .with("sse", get(QueueAttributeName::SqsManagedSseEnabled).to_lowercase()),
-        );
-    }
-    Ok(out)
-}
-
-async fn templates(ctx: &Ctx<'_>, region: &str) -> Result<Vec<LiveResource>> {
-    let out = ctx
-        .aws
-        .ec2(region)
-        .describe_launch_templates()
-        .filters(super::network::env_filter(ctx))
-        .send()
-        .await
-        .with_context(|| format!("listing launch templates in {region}"))?;
-    Ok(out
-        .launch_templates()
-        .iter()
-        .map(|t| {
-            let spec = t
-                .tags()
-                .iter()
-                .find(|t| t.key() == Some(TAG_SPEC))
-                .and_then(|t| t.value())
-                .unwrap_or_default();
-            LiveResource::new(
-                Address::new(Kind::LaunchTemplate, region, t.launch_template_name().unwrap_or_default()),
-                t.launch_template_id().unwrap_or_default(),
-            )
-            .with("spec_sha256", spec)
-        })
-        .collect())
-}
 
 fn env_groups_filter(ctx: &Ctx<'_>) -> asg::Filter {
     asg::Filter::builder().name(format!("tag:{TAG_ENV}")).values(&ctx.names.env).build()
@@ -97,7 +24,7 @@ fn number(v: f64) -> String {
     }
 }
 
-async fn groups(ctx: &Ctx<'_>, region: &str) -> Result<Vec<LiveResource>> {
+pub(super) async fn discover(ctx: &Ctx<'_>, region: &str) -> Result<Vec<LiveResource>> {
     let client = ctx.aws.autoscaling(region);
     let out = client
         .describe_auto_scaling_groups()
@@ -175,176 +102,6 @@ async fn groups(ctx: &Ctx<'_>, region: &str) -> Result<Vec<LiveResource>> {
     Ok(live)
 }
 
-// ---- queues ----
-
-pub async fn create_queue(ctx: &Ctx<'_>, want: &Resource) -> Result<String> {
-    let region = &want.address.region;
-    let mut req = ctx.aws.sqs(region).create_queue().queue_name(&want.address.name);
-    for (k, v) in queue_attrs(want) {
-        req = req.attributes(k, v);
-    }
-    for (k, v) in ctx.tags("queue") {
-        req = req.tags(k, v);
-    }
-    let out =
-        req.send().await.with_context(|| format!("creating queue {} in {region}", want.address.name))?;
-    Ok(out.queue_url().unwrap_or_default().to_string())
-}
-
-fn queue_attrs(want: &Resource) -> Vec<(QueueAttributeName, String)> {
-    vec![
-        (
-            QueueAttributeName::ReceiveMessageWaitTimeSeconds,
-            want.value("receive_wait_s").unwrap_or("20").into(),
-        ),
-        (QueueAttributeName::SqsManagedSseEnabled, want.value("sse").unwrap_or("true").into()),
-    ]
-}
-
-pub async fn update_queue(ctx: &Ctx<'_>, want: &Resource, url: &str) -> Result<()> {
-    let mut req = ctx.aws.sqs(&want.address.region).set_queue_attributes().queue_url(url);
-    for (k, v) in queue_attrs(want) {
-        req = req.attributes(k, v);
-    }
-    req.send().await.with_context(|| format!("updating queue {url}"))?;
-    Ok(())
-}
-
-pub async fn delete_queue(ctx: &Ctx<'_>, region: &str, url: &str) -> Result<()> {
-    let sqs = ctx.aws.sqs(region);
-    match sqs.list_queue_tags().queue_url(url).send().await {
-        Ok(t) if t.tags().is_some_and(|t| t.get(TAG_ENV).is_some_and(|v| *v == ctx.names.env)) => {}
-        Ok(_) => bail!("queue {url} is not tagged {TAG_ENV}={}; spotctl will not delete it", ctx.names.env),
-        Err(e) if is_not_found(&e) => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("reading the tags of queue {url}")),
-    }
-    match sqs.delete_queue().queue_url(url).send().await {
-        Ok(_) => Ok(()),
-        Err(e) if is_not_found(&e) => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("deleting queue {url}")),
-    }
-}
-
-// ---- launch templates ----
-
-async fn template_data(ctx: &Ctx<'_>, want: &Resource) -> Result<ec2::RequestLaunchTemplateData> {
-    let body: LaunchTemplateBody = serde_json::from_str(want.value("body").unwrap_or_default())
-        .context("the planned launch template body is not readable")?;
-    let sg = super::instance::security_group_id(ctx, &want.address.region, &body.security_group).await?;
-    let tags: Vec<ec2::Tag> =
-        body.tags.iter().map(|(k, v)| ec2::Tag::builder().key(k).value(v).build()).collect();
-    let spec = |rt: ec2::ResourceType| {
-        ec2::LaunchTemplateTagSpecificationRequest::builder()
-            .resource_type(rt)
-            .set_tags(Some(tags.clone()))
-            .build()
-    };
-    Ok(ec2::RequestLaunchTemplateData::builder()
-        .image_id(body.image_id)
-        .iam_instance_profile(
-            ec2::LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
-                .name(body.instance_profile)
-                .build(),
-        )
-        .security_group_ids(sg)
-        .user_data(body.user_data_b64)
-        .metadata_options(
-            ec2::LaunchTemplateInstanceMetadataOptionsRequest::builder()
-                .http_tokens(ec2::LaunchTemplateHttpTokensState::Required)
-                .http_endpoint(ec2::LaunchTemplateInstanceMetadataEndpointState::Enabled)
-                .http_put_response_hop_limit(1)
-                .instance_metadata_tags(ec2::LaunchTemplateInstanceMetadataTagsState::Enabled)
-                .build(),
-        )
-        .tag_specifications(spec(ec2::ResourceType::Instance))
-        .tag_specifications(spec(ec2::ResourceType::Volume))
-        .build())
-}
-
-pub async fn create_template(ctx: &Ctx<'_>, want: &Resource) -> Result<String> {
-    let region = &want.address.region;
-    let name = &want.address.name;
-    let data = template_data(ctx, want).await?;
-    let spec = want.value("spec_sha256").unwrap_or_default();
-    let created = ctx
-        .aws
-        .ec2(region)
-        .create_launch_template()
-        .launch_template_name(name)
-        .launch_template_data(data)
-        .tag_specifications(super::network::tag_spec(
-            ctx,
-            ec2::ResourceType::LaunchTemplate,
-            "launch-template",
-            &[(TAG_SPEC, spec)],
-        ))
-        .send()
-        .await;
-    match created {
-        Ok(out) => Ok(out.launch_template().and_then(|t| t.launch_template_id()).unwrap_or_default().into()),
-        // A crashed run made it: make its newest version the wanted one.
-        Err(e) if crate::error::code(&e) == Some("InvalidLaunchTemplateName.AlreadyExistsException") => {
-            let id = template_id(ctx, region, name).await?;
-            update_template(ctx, want, &id).await?;
-            Ok(id)
-        }
-        Err(e) => Err(e).with_context(|| format!("creating launch template {name} in {region}")),
-    }
-}
-
-async fn template_id(ctx: &Ctx<'_>, region: &str, name: &str) -> Result<String> {
-    let out = ctx.aws.ec2(region).describe_launch_templates().launch_template_names(name).send().await?;
-    out.launch_templates()
-        .first()
-        .filter(|t| {
-            owned(ctx.names, t.tags().iter().map(|t| (t.key().unwrap_or(""), t.value().unwrap_or(""))))
-        })
-        .and_then(|t| t.launch_template_id())
-        .map(String::from)
-        .with_context(|| format!("launch template {name} in {region} is not this env's"))
-}
-
-/// A new version with the wanted data, made the default (groups launch `$Default`).
-pub async fn update_template(ctx: &Ctx<'_>, want: &Resource, id: &str) -> Result<()> {
-    let region = &want.address.region;
-    let client = ctx.aws.ec2(region);
-    let data = template_data(ctx, want).await?;
-    let v = client
-        .create_launch_template_version()
-        .launch_template_id(id)
-        .launch_template_data(data)
-        .send()
-        .await
-        .with_context(|| format!("adding a version to launch template {id}"))?;
-    let number = v.launch_template_version().and_then(|v| v.version_number()).unwrap_or(1);
-    client
-        .modify_launch_template()
-        .launch_template_id(id)
-        .default_version(number.to_string())
-        .send()
-        .await
-        .with_context(|| format!("making version {number} of {id} the default"))?;
-    client
-        .create_tags()
-        .resources(id)
-        .tags(ec2::Tag::builder().key(TAG_SPEC).value(want.value("spec_sha256").unwrap_or_default()).build())
-        .send()
-        .await?;
-    Ok(())
-}
-
-pub async fn delete_template(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<()> {
-    match ctx.aws.ec2(region).delete_launch_template().launch_template_id(id).send().await {
-        Ok(_) => Ok(()),
-        Err(e) if is_not_found(&e) || crate::error::code(&e) == Some("InvalidLaunchTemplateId.NotFound") => {
-            Ok(())
-        }
-        Err(e) => Err(e).with_context(|| format!("deleting launch template {id} in {region}")),
-    }
-}
-
-// ---- groups ----
-
 fn mixed_policy(want: &Resource) -> Result<asg::MixedInstancesPolicy> {
     let types: Vec<String> = serde_json::from_str(want.value("types").unwrap_or("[]"))?;
     let template = asg::LaunchTemplate::builder()
@@ -408,7 +165,7 @@ pub async fn create_group(ctx: &Ctx<'_>, want: &Resource) -> Result<String> {
         .await;
     match created {
         Ok(_) => Ok(name.clone()),
-        Err(e) if crate::error::code(&e) == Some("AlreadyExists") => {
+        Err(e) if crate::sdk::error::code(&e) == Some("AlreadyExists") => {
             update_group(ctx, want).await?;
             Ok(name.clone())
         }
@@ -450,7 +207,7 @@ pub async fn delete_group(ctx: &Ctx<'_>, region: &str, name: &str, progress: &Pr
     }
     match client.delete_auto_scaling_group().auto_scaling_group_name(name).force_delete(true).send().await {
         Ok(_) => {}
-        Err(e) if crate::error::code(&e) == Some("ValidationError") => return Ok(()),
+        Err(e) if crate::sdk::error::code(&e) == Some("ValidationError") => return Ok(()),
         Err(e) => return Err(e).with_context(|| format!("deleting Auto Scaling group {name} in {region}")),
     }
     for _ in 0..120 {
@@ -463,8 +220,6 @@ pub async fn delete_group(ctx: &Ctx<'_>, region: &str, name: &str, progress: &Pr
     }
     bail!("Auto Scaling group {name} in {region} still exists after 10 minutes; run destroy again")
 }
-
-// ---- policies ----
 
 pub async fn put_policy(ctx: &Ctx<'_>, want: &Resource) -> Result<String> {
     let region = &want.address.region;
@@ -513,7 +268,7 @@ pub async fn delete_policy(ctx: &Ctx<'_>, region: &str, name: &str, group: &str)
         .await
     {
         Ok(_) => Ok(()),
-        Err(e) if is_not_found(&e) || crate::error::code(&e) == Some("ValidationError") => Ok(()),
+        Err(e) if is_not_found(&e) || crate::sdk::error::code(&e) == Some("ValidationError") => Ok(()),
         Err(e) => Err(e).with_context(|| format!("deleting scaling policy {name} in {region}")),
     }
 }

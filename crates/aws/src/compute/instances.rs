@@ -1,0 +1,63 @@
+//! The seam: [`Instances`] and what passes through it.
+
+use anyhow::Result;
+use async_trait::async_trait;
+use spotctl_core::names::{TAG_ENV, TAG_HANDOFF, TAG_ROLE};
+use spotctl_core::plan::Resource;
+use spotctl_core::primary::{InstanceState, Role, UnknownRole};
+use std::collections::BTreeMap;
+
+/// An instance as EC2 describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceView {
+    pub id: String,
+    pub region: String,
+    pub az: String,
+    pub instance_type: String,
+    pub state: InstanceState,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl InstanceView {
+    /// The env that owns it (`spotctl:env`), if any.
+    pub fn env(&self) -> Option<&str> {
+        self.tags.get(TAG_ENV).map(String::as_str)
+    }
+
+    /// Its `spotctl:role`: `None` without the tag, an error for a value spotctl does not know.
+    pub fn role(&self) -> Result<Option<Role>, UnknownRole> {
+        self.tags.get(TAG_ROLE).map(|r| Role::parse(r)).transpose()
+    }
+
+    /// The handoff it was launched for (`spotctl:handoff`), if a standby.
+    pub fn handoff(&self) -> Option<&str> {
+        self.tags.get(TAG_HANDOFF).map(String::as_str)
+    }
+}
+
+/// A database instance to launch: the planner's spec (placement, AMI, user-data, profile...) and
+/// what it is for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaunchRequest {
+    pub want: Resource,
+    pub role: Role,
+    /// The handoff a standby is launched for.
+    pub handoff: Option<String>,
+}
+
+/// A launch EC2 refused; `code` is its error code (for the capacity-fallback order).
+#[derive(Debug, thiserror::Error)]
+#[error("{error:#}")]
+pub struct LaunchError {
+    pub code: Option<String>,
+    pub error: anyhow::Error,
+}
+
+#[async_trait]
+pub trait Instances: Send + Sync {
+    /// The instance, whatever env it belongs to; `None` when EC2 does not know it.
+    async fn describe(&self, region: &str, id: &str) -> Result<Option<InstanceView>>;
+    async fn launch(&self, req: &LaunchRequest) -> Result<InstanceView, LaunchError>;
+    async fn tag(&self, region: &str, id: &str, key: &str, value: &str) -> Result<()>;
+    async fn terminate(&self, region: &str, id: &str) -> Result<()>;
+}

@@ -1,0 +1,118 @@
+//! EC2 in memory, for unit tests and the simulation.
+
+use super::instances::{InstanceView, Instances, LaunchError, LaunchRequest};
+use anyhow::Result;
+use async_trait::async_trait;
+use spotctl_core::names::{TAG_ENV, TAG_HANDOFF, TAG_ROLE};
+use spotctl_core::primary::InstanceState;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+type Refuse = dyn Fn(&LaunchRequest) -> Option<&'static str> + Send + Sync;
+
+#[derive(Default)]
+struct Fleet {
+    instances: BTreeMap<String, InstanceView>,
+    launched: u64,
+}
+
+/// EC2 in memory: instances launch at once into `running`, tagged as asked; a refusal hook makes
+/// a launch fail with an EC2 error code, as a capacity shortage or a missing group would.
+#[derive(Clone, Default)]
+pub struct MemoryInstances {
+    env: String,
+    fleet: Arc<Mutex<Fleet>>,
+    refuse: Option<Arc<Refuse>>,
+}
+
+impl MemoryInstances {
+    /// Launches carry `spotctl:env = env`, as the real launch's tag specification does.
+    pub fn new(env: &str) -> MemoryInstances {
+        MemoryInstances { env: env.to_string(), ..Default::default() }
+    }
+
+    /// The same instances, with launches refused with the code the hook returns.
+    pub fn refusing(
+        &self,
+        hook: impl Fn(&LaunchRequest) -> Option<&'static str> + Send + Sync + 'static,
+    ) -> MemoryInstances {
+        MemoryInstances { env: self.env.clone(), fleet: self.fleet.clone(), refuse: Some(Arc::new(hook)) }
+    }
+
+    fn fleet(&self) -> std::sync::MutexGuard<'_, Fleet> {
+        self.fleet.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Puts an instance in place, as if launched earlier (a test's starting point).
+    pub fn insert(&self, i: InstanceView) {
+        self.fleet().instances.insert(i.id.clone(), i);
+    }
+
+    /// What AWS does when it reclaims a spot instance (or it dies): the state changes under us.
+    pub fn set_state(&self, id: &str, state: InstanceState) {
+        if let Some(i) = self.fleet().instances.get_mut(id) {
+            i.state = state;
+        }
+    }
+
+    /// Every instance, by id.
+    pub fn all(&self) -> Vec<InstanceView> {
+        self.fleet().instances.values().cloned().collect()
+    }
+
+    /// Instances that are pending or running.
+    pub fn alive(&self) -> Vec<InstanceView> {
+        self.all().into_iter().filter(|i| i.state.is_alive()).collect()
+    }
+}
+
+#[async_trait]
+impl Instances for MemoryInstances {
+    async fn describe(&self, _region: &str, id: &str) -> Result<Option<InstanceView>> {
+        crate::state::interleave().await;
+        Ok(self.fleet().instances.get(id).cloned())
+    }
+
+    async fn launch(&self, req: &LaunchRequest) -> Result<InstanceView, LaunchError> {
+        crate::state::interleave().await;
+        if let Some(code) = self.refuse.as_ref().and_then(|r| r(req)) {
+            return Err(LaunchError { code: Some(code.to_string()), error: anyhow::anyhow!("{code}") });
+        }
+        let mut fleet = self.fleet();
+        fleet.launched += 1;
+        let v = |k: &str| req.want.value(k).unwrap_or_default().to_string();
+        let mut tags: BTreeMap<String, String> =
+            [(TAG_ENV.to_string(), self.env.clone()), (TAG_ROLE.to_string(), req.role.as_str().to_string())]
+                .into();
+        if let Some(h) = &req.handoff {
+            tags.insert(TAG_HANDOFF.to_string(), h.clone());
+        }
+        let i = InstanceView {
+            id: format!("i-{:08}", fleet.launched),
+            region: req.want.address.region.clone(),
+            az: v("availability_zone"),
+            instance_type: v("instance_type"),
+            state: InstanceState::Running,
+            tags,
+        };
+        fleet.instances.insert(i.id.clone(), i.clone());
+        Ok(i)
+    }
+
+    async fn tag(&self, _region: &str, id: &str, key: &str, value: &str) -> Result<()> {
+        crate::state::interleave().await;
+        match self.fleet().instances.get_mut(id) {
+            Some(i) => {
+                i.tags.insert(key.to_string(), value.to_string());
+                Ok(())
+            }
+            None => anyhow::bail!("InvalidInstanceID.NotFound: {id}"),
+        }
+    }
+
+    async fn terminate(&self, _region: &str, id: &str) -> Result<()> {
+        crate::state::interleave().await;
+        self.set_state(id, InstanceState::Terminated);
+        Ok(())
+    }
+}

@@ -1,0 +1,208 @@
+//! What the fleet handler touches, as a seam: an Auto Scaling group's size, setting the fallback
+//! group's capacity, a queue's depth, and publishing a metric. [`AwsFleet`] is the real one;
+//! [`MemoryFleet`] its twin for unit tests.
+
+use crate::sdk::Aws;
+use anyhow::{Context, Result};
+use async_trait::async_trait;
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde::Serialize;
+use spotctl_core::desired::fleet::MetricSpec;
+use spotctl_core::fleet::{Capacity, Side};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// A group's size and how many of its instances are in service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupView {
+    pub side: Side,
+    pub region: String,
+    pub name: String,
+    pub min: u32,
+    pub max: u32,
+    pub desired: u32,
+    pub in_service: u32,
+}
+
+impl GroupView {
+    pub fn capacity(&self) -> Capacity {
+        Capacity { min: self.min, max: self.max, desired: self.desired }
+    }
+}
+
+#[async_trait]
+pub trait FleetApi: Send + Sync {
+    /// The group `name` in `region` (which is the fleet's `side`); `None` when it does not exist.
+    async fn group(&self, side: Side, region: &str, name: &str) -> Result<Option<GroupView>>;
+    async fn set_capacity(&self, group: &GroupView, c: Capacity) -> Result<()>;
+    /// Visible messages in the queue `name` of `region`.
+    async fn visible_messages(&self, region: &str, name: &str) -> Result<u64>;
+    async fn put_metric(&self, region: &str, spec: &MetricSpec, value: f64) -> Result<()>;
+}
+
+/// Auto Scaling, SQS and CloudWatch.
+pub struct AwsFleet {
+    pub aws: Aws,
+}
+
+#[async_trait]
+impl FleetApi for AwsFleet {
+    async fn group(&self, side: Side, region: &str, name: &str) -> Result<Option<GroupView>> {
+        let out = self
+            .aws
+            .autoscaling(region)
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(name)
+            .send()
+            .await
+            .with_context(|| format!("reading Auto Scaling group {name} in {region}"))?;
+        Ok(out.auto_scaling_groups().first().map(|g| {
+            let n = |v: Option<i32>| v.unwrap_or_default().max(0) as u32;
+            GroupView {
+                side,
+                region: region.to_string(),
+                name: name.to_string(),
+                min: n(g.min_size()),
+                max: n(g.max_size()),
+                desired: n(g.desired_capacity()),
+                in_service: g
+                    .instances()
+                    .iter()
+                    .filter(|i| i.lifecycle_state().map(|s| s.as_str()) == Some("InService"))
+                    .count() as u32,
+            }
+        }))
+    }
+
+    async fn set_capacity(&self, g: &GroupView, c: Capacity) -> Result<()> {
+        crate::state::interleave().await;
+        self.aws
+            .autoscaling(&g.region)
+            .update_auto_scaling_group()
+            .auto_scaling_group_name(&g.name)
+            .min_size(c.min as i32)
+            .max_size(c.max as i32)
+            .desired_capacity(c.desired as i32)
+            .send()
+            .await
+            .with_context(|| {
+                format!("setting {} to min {} max {} desired {}", g.name, c.min, c.max, c.desired)
+            })?;
+        Ok(())
+    }
+
+    async fn visible_messages(&self, region: &str, name: &str) -> Result<u64> {
+        let sqs = self.aws.sqs(region);
+        let url = sqs
+            .get_queue_url()
+            .queue_name(name)
+            .send()
+            .await
+            .with_context(|| format!("finding queue {name}"))?;
+        let attrs = sqs
+            .get_queue_attributes()
+            .queue_url(url.queue_url().unwrap_or_default())
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .with_context(|| format!("reading the depth of queue {name}"))?;
+        Ok(attrs
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    async fn put_metric(&self, region: &str, spec: &MetricSpec, value: f64) -> Result<()> {
+        let datum = MetricDatum::builder()
+            .metric_name(&spec.name)
+            .value(value)
+            .unit(StandardUnit::None)
+            .set_dimensions(Some(
+                spec.dimensions.iter().map(|(k, v)| Dimension::builder().name(k).value(v).build()).collect(),
+            ))
+            .build();
+        self.aws
+            .cloudwatch(region)
+            .put_metric_data()
+            .namespace(&spec.namespace)
+            .metric_data(datum)
+            .send()
+            .await
+            .with_context(|| format!("publishing {} in {region}", spec.name))?;
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Fleet {
+    groups: BTreeMap<String, GroupView>,
+    queues: BTreeMap<String, u64>,
+    metrics: Vec<(String, String, f64)>,
+    capacity_calls: u64,
+}
+
+/// Groups, queues and metrics in memory.
+#[derive(Clone, Default)]
+pub struct MemoryFleet {
+    inner: Arc<Mutex<Fleet>>,
+}
+
+impl MemoryFleet {
+    fn inner(&self) -> std::sync::MutexGuard<'_, Fleet> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn put_group(&self, g: GroupView) {
+        self.inner().groups.insert(g.name.clone(), g);
+    }
+
+    pub fn remove_group(&self, name: &str) {
+        self.inner().groups.remove(name);
+    }
+
+    pub fn group_named(&self, name: &str) -> Option<GroupView> {
+        self.inner().groups.get(name).cloned()
+    }
+
+    pub fn set_depth(&self, queue: &str, visible: u64) {
+        self.inner().queues.insert(queue.to_string(), visible);
+    }
+
+    /// (region, metric name, value) of every datum published, in order.
+    pub fn metrics(&self) -> Vec<(String, String, f64)> {
+        self.inner().metrics.clone()
+    }
+
+    /// How many times a group's capacity was set.
+    pub fn capacity_calls(&self) -> u64 {
+        self.inner().capacity_calls
+    }
+}
+
+#[async_trait]
+impl FleetApi for MemoryFleet {
+    async fn group(&self, side: Side, _region: &str, name: &str) -> Result<Option<GroupView>> {
+        crate::state::interleave().await;
+        Ok(self.inner().groups.get(name).cloned().map(|g| GroupView { side, ..g }))
+    }
+
+    async fn set_capacity(&self, g: &GroupView, c: Capacity) -> Result<()> {
+        crate::state::interleave().await;
+        let mut f = self.inner();
+        f.capacity_calls += 1;
+        let Some(live) = f.groups.get_mut(&g.name) else { anyhow::bail!("no group {}", g.name) };
+        (live.min, live.max, live.desired) = (c.min, c.max, c.desired);
+        Ok(())
+    }
+
+    async fn visible_messages(&self, _region: &str, name: &str) -> Result<u64> {
+        self.inner().queues.get(name).copied().with_context(|| format!("no queue {name}"))
+    }
+
+    async fn put_metric(&self, region: &str, spec: &MetricSpec, value: f64) -> Result<()> {
+        self.inner().metrics.push((region.to_string(), spec.name.clone(), value));
+        Ok(())
+    }
+}

@@ -1,0 +1,76 @@
+//! What the handler returns: a typed outcome per event, or an error that says whether a retry can
+//! help (the Lambda invocation then fails, and EventBridge's retries or the watchdog try again).
+
+use crate::fleet::{FleetOutcome, FleetTick};
+use crate::handoff::{HandoffOutcome, NoCapacity};
+use crate::state::StoreError;
+use serde::Serialize;
+use spotctl_core::advisor::AdvisorSource;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Handled for the first time; `next` says what spotctl did about it.
+    Handled { key: String, next: Next },
+    /// The same event (id and kind) was handled before: a duplicate delivery.
+    Duplicate { key: String },
+    /// The event is about something that is not this env's.
+    NotOurs { reason: String },
+}
+
+/// What a handled event led to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Next {
+    /// The interruption warning for the primary: the handoff.
+    Handoff(HandoffOutcome),
+    /// The scheduled relocation: stay, or move through a handoff.
+    Relocation(Relocation),
+    /// The daily advisor refresh: which source the data now comes from.
+    AdvisorRefresh { source: AdvisorSource, notes: Vec<String> },
+    /// A fleet's primary group launched or failed to launch.
+    Fleet(FleetOutcome),
+    /// The once-a-minute fleet tick.
+    FleetTick { fleets: Vec<FleetTick> },
+    /// Recorded only: a rebalance recommendation alone does not move the database.
+    Recorded { note: String },
+}
+
+/// The scheduled relocation's decision and, when it moves, the handoff it started.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Relocation {
+    NoPrimary,
+    Stay { reason: String },
+    Move { reason: String, handoff: HandoffOutcome },
+}
+
+/// A failed invocation: `retryable` says whether trying the same event again can help.
+#[derive(Debug, thiserror::Error)]
+#[error("{message} (retryable: {retryable})")]
+pub struct HandlerError {
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl HandlerError {
+    pub fn permanent(message: impl Into<String>) -> HandlerError {
+        HandlerError { message: message.into(), retryable: false }
+    }
+
+    /// Classifies an action's error by what caused it: a store or capacity failure that can pass,
+    /// or a refusal that will not go away by itself (access denied, a bad stored object).
+    pub fn of(e: &anyhow::Error) -> HandlerError {
+        let mut retryable = true;
+        for cause in e.chain() {
+            if let Some(s) = cause.downcast_ref::<StoreError>() {
+                retryable = s.retryable();
+                break;
+            }
+            if cause.downcast_ref::<NoCapacity>().is_some() {
+                break;
+            }
+        }
+        HandlerError { message: format!("{e:#}"), retryable }
+    }
+}

@@ -1,0 +1,23 @@
+//! The handoff's moving parts around `spotctl_core::handoff`'s pure decisions: the handler's side
+//! (take the lease, launch a standby where the ranking says), the on-instance agent (drain,
+//! restore, verify, promote, retire) and promotion by compare-and-swap of the primary record.
+//!
+//! Two seams are defined here because only the handoff uses them: [`Database`] (the server the
+//! agent keeps) and [`Placements`] (where a standby may go). EC2 goes through `compute`, the state
+//! bucket through `state`.
+//!
+//! May use: `sdk`, `state`, `compute`, `placement`, `spotctl_core`, `spotctl_db`.
+
+mod agent;
+mod database;
+mod placements;
+mod promote;
+mod start;
+#[cfg(test)]
+mod tests;
+
+pub use agent::{Agent, Decision, Did, Observation};
+pub use database::{Database, Drained, MariaDbServer, MemoryDatabase, MemoryRows, Restored};
+pub use placements::{AwsPlacements, FixedPlacements, Placement, Placements, StandbyPlacements, TRIES};
+pub use promote::Promotion;
+pub use start::{request_drain, start, HandoffOutcome, HandoffSeams, NoCapacity};

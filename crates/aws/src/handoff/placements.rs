@@ -1,0 +1,160 @@
+//! Where a standby goes, as a seam: the env's ranking at handoff time (without the interrupted
+//! pool), turned into launch requests, best first, that reuse the env's rendered user-data.
+//! [`AwsPlacements`] reads the facts from AWS; [`FixedPlacements`] is the twin for tests.
+
+use crate::placement::facts::{al2023_ami, all_region_facts};
+use crate::sdk::Aws;
+use crate::state::{StateStore, StoredEnv};
+use anyhow::{Context, Result};
+use async_trait::async_trait;
+use spotctl_core::desired::{db_instance, LaunchSpec};
+use spotctl_core::handoff::handoff_id;
+use spotctl_core::names::{keys, Names};
+use spotctl_core::placement::{
+    candidates, policy, rank_observed, Observed, Policy, Ranking, RecentInterruption,
+};
+use spotctl_core::plan::Resource;
+use spotctl_core::primary::PrimaryRecord;
+use std::sync::Arc;
+
+/// At most this many placements are tried when capacity is refused.
+pub const TRIES: usize = 5;
+
+/// A standby placement: where, and the launch request for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placement {
+    pub spec: LaunchSpec,
+    pub want: Resource,
+}
+
+/// The ranking at handoff time and the launch requests of its best placements.
+#[derive(Debug, Clone)]
+pub struct StandbyPlacements {
+    pub ranking: Ranking,
+    pub policy: Policy,
+    pub placements: Vec<Placement>,
+}
+
+#[async_trait]
+pub trait Placements: Send + Sync {
+    /// Where a standby for `primary`'s handoff may go, best first; `interrupted` excludes the
+    /// primary's own pool (it is being reclaimed) through the ranking's interruption cooldown.
+    async fn standby(
+        &self,
+        primary: &PrimaryRecord,
+        interrupted: bool,
+        now: i64,
+    ) -> Result<StandbyPlacements>;
+}
+
+/// The real ranking: zones, subnets and prices from EC2, the AMI from SSM, the advisor data from
+/// the best source, the env and user-data as apply stored them.
+pub struct AwsPlacements {
+    pub aws: Aws,
+    pub names: Names,
+    pub store: Arc<dyn StateStore>,
+}
+
+#[async_trait]
+impl Placements for AwsPlacements {
+    async fn standby(
+        &self,
+        primary: &PrimaryRecord,
+        interrupted: bool,
+        now: i64,
+    ) -> Result<StandbyPlacements> {
+        let store = self.store.as_ref();
+        let env = StoredEnv::require(store).await?.env_file()?;
+        let user_data = store
+            .get(keys::USER_DATA)
+            .await?
+            .map(|v| String::from_utf8_lossy(&v.body).into_owned())
+            .with_context(|| format!("{}/{} is missing; run apply", store.location(), keys::USER_DATA))?;
+        let facts = all_region_facts(&self.aws, &env.env.regions, &env.instance.types).await?;
+        let (advisor, _, _) = crate::placement::advisor::load(Some(store), now).await;
+        let recent = if interrupted {
+            vec![RecentInterruption {
+                instance_type: primary.instance_type.clone(),
+                az: primary.availability_zone.clone(),
+                at_unix: now,
+            }]
+        } else {
+            Vec::new()
+        };
+        let c = candidates(&env.env.regions, &env.instance.types, &facts);
+        let policy = policy(&env);
+        let ranking = rank_observed(
+            &c,
+            Observed { advisor: &advisor, facts: &facts, sps: None, recent, now_unix: now },
+            &policy,
+        );
+        let mut placements = Vec::new();
+        let of = ranking.entries.len();
+        for r in &ranking.entries {
+            let c = &r.candidate;
+            let Some(subnet) = facts.get(&*c.region).and_then(|f| f.subnet(&c.az)) else { continue };
+            let spec = LaunchSpec {
+                region: c.region.to_string(),
+                az: c.az.to_string(),
+                subnet: subnet.to_string(),
+                instance_type: c.instance_type.to_string(),
+                ami: al2023_ami(&self.aws, &c.region).await?,
+                reason: format!("rank {} of {of}: {}", r.rank, r.why()),
+            };
+            let want = db_instance("standby", &spec, &self.names, env.instance.volume_gb, &user_data)
+                .create_only("handoff", handoff_id(primary.epoch));
+            placements.push(Placement { spec, want });
+            if placements.len() == TRIES {
+                break;
+            }
+        }
+        Ok(StandbyPlacements { ranking, policy, placements })
+    }
+}
+
+/// The same placements every time (tests, the simulation).
+pub struct FixedPlacements {
+    pub names: Names,
+    pub specs: Vec<LaunchSpec>,
+}
+
+impl FixedPlacements {
+    /// `n` placements in zones `<region>a`, `<region>b`, … of `region`.
+    pub fn in_region(names: &Names, region: &str, n: usize) -> FixedPlacements {
+        let specs = (0..n)
+            .map(|i| {
+                let zone = char::from(b'a' + i as u8);
+                LaunchSpec {
+                    region: region.to_string(),
+                    az: format!("{region}{zone}"),
+                    subnet: format!("subnet-{zone}"),
+                    instance_type: "m5.large".into(),
+                    ami: "ami-test".into(),
+                    reason: format!("placement {}", i + 1),
+                }
+            })
+            .collect();
+        FixedPlacements { names: names.clone(), specs }
+    }
+}
+
+#[async_trait]
+impl Placements for FixedPlacements {
+    async fn standby(
+        &self,
+        primary: &PrimaryRecord,
+        _interrupted: bool,
+        _now: i64,
+    ) -> Result<StandbyPlacements> {
+        let placements = self
+            .specs
+            .iter()
+            .map(|spec| Placement {
+                spec: spec.clone(),
+                want: db_instance("standby", spec, &self.names, 20, "#!/bin/sh\n")
+                    .create_only("handoff", handoff_id(primary.epoch)),
+            })
+            .collect();
+        Ok(StandbyPlacements { ranking: Ranking::default(), policy: Policy::default(), placements })
+    }
+}

@@ -1,0 +1,100 @@
+//! The instance metadata service, IMDSv2 only (the SDK's client takes a session token first).
+//!
+//! [`Metadata`] is the seam: one read by path, `None` for a 404 (no notice, no such tag). The agent
+//! and the worker read through it; [`StaticMetadata`] is the in-memory twin for tests.
+
+use anyhow::{Context, Result};
+use async_trait::async_trait;
+use aws_config::imds::client::error::ImdsError;
+use aws_config::imds::client::Client;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+pub const DEFAULT_IMDS: &str = "http://169.254.169.254";
+
+/// The paths spotctl reads.
+pub mod paths {
+    pub const INSTANCE_ID: &str = "/latest/meta-data/instance-id";
+    pub const REGION: &str = "/latest/meta-data/placement/region";
+    pub const AZ: &str = "/latest/meta-data/placement/availability-zone";
+    pub const INSTANCE_TYPE: &str = "/latest/meta-data/instance-type";
+    pub const SPOT_ACTION: &str = "/latest/meta-data/spot/instance-action";
+    pub const REBALANCE: &str = "/latest/meta-data/events/recommendations/rebalance";
+
+    /// An instance tag, through instance metadata tags.
+    pub fn tag(key: &str) -> String {
+        format!("/latest/meta-data/tags/instance/{key}")
+    }
+}
+
+#[async_trait]
+pub trait Metadata: Send + Sync {
+    /// A metadata path's value, trimmed; `None` when the service answers 404.
+    async fn read(&self, path: &str) -> Result<Option<String>>;
+
+    /// A value that must be there.
+    async fn require(&self, path: &str) -> Result<String> {
+        self.read(path).await?.with_context(|| format!("instance metadata has no {path}"))
+    }
+}
+
+/// The real service.
+pub struct Imds(Client);
+
+impl Imds {
+    pub fn new(endpoint: &str) -> Result<Imds> {
+        let client = Client::builder()
+            .endpoint(endpoint)
+            .map_err(|e| anyhow::anyhow!("bad IMDS endpoint {endpoint}: {e}"))?
+            .build();
+        Ok(Imds(client))
+    }
+}
+
+#[async_trait]
+impl Metadata for Imds {
+    async fn read(&self, path: &str) -> Result<Option<String>> {
+        match self.0.get(path).await {
+            Ok(v) => Ok(Some(v.as_ref().trim().to_string())),
+            Err(ImdsError::ErrorResponse(e)) if e.response().status().as_u16() == 404 => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading instance metadata {path}")),
+        }
+    }
+}
+
+/// An in-memory instance's metadata: paths and values, changeable while a test runs.
+#[derive(Default)]
+pub struct StaticMetadata {
+    values: Mutex<BTreeMap<String, String>>,
+}
+
+impl StaticMetadata {
+    /// An instance with its id, region, zone and type.
+    pub fn instance(id: &str, region: &str, az: &str, instance_type: &str) -> StaticMetadata {
+        let m = StaticMetadata::default();
+        m.set(paths::INSTANCE_ID, id);
+        m.set(paths::REGION, region);
+        m.set(paths::AZ, az);
+        m.set(paths::INSTANCE_TYPE, instance_type);
+        m
+    }
+
+    pub fn set(&self, path: &str, value: &str) {
+        if let Ok(mut v) = self.values.lock() {
+            v.insert(path.to_string(), value.to_string());
+        }
+    }
+
+    pub fn remove(&self, path: &str) {
+        if let Ok(mut v) = self.values.lock() {
+            v.remove(path);
+        }
+    }
+}
+
+#[async_trait]
+impl Metadata for StaticMetadata {
+    async fn read(&self, path: &str) -> Result<Option<String>> {
+        Ok(self.values.lock().map_err(|_| anyhow::anyhow!("metadata lock poisoned"))?.get(path).cloned())
+    }
+}

@@ -1,0 +1,29 @@
+//! The state bucket: the one seam through which every actor (apply, the handler, the agents) reads
+//! and writes the env's shared state — the primary record, handoff leases, fleet modes, event
+//! records, the lock, caches, backups.
+//!
+//! [`StateStore`] is deliberately small: get, create-only put, compare-and-swap put, list, delete.
+//! Conditional writes are what the protocol stands on (two writers racing for one key cannot both
+//! win), so their outcome is typed: [`StoreError::Conflict`] and [`StoreError::NotFound`] are values
+//! the caller matches on, never strings. [`S3Store`] is the real store; [`MemoryStore`] is its twin
+//! with the same rules, for unit tests and the simulation.
+//!
+//! May use: `sdk` (clients, errors) and `spotctl_core`. Used by every other room.
+
+mod blobs;
+mod json;
+mod lock;
+mod memory;
+mod records;
+mod s3;
+mod store;
+mod stored_env;
+
+pub use blobs::{parse_s3_url, StoreBlobs};
+pub use json::{get_json, json_body, update_json, CAS_ATTEMPTS};
+pub use lock::{Lock, LockInfo};
+pub use memory::{interleave, Fault, MemoryStore, Op};
+pub use records::{list_handoffs, read_handoff, read_primary};
+pub use s3::S3Store;
+pub use store::{Etag, StateStore, StoreError, Versioned};
+pub use stored_env::StoredEnv;

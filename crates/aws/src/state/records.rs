@@ -1,0 +1,29 @@
+//! Typed readers of the protocol's records: the primary record and the handoff leases.
+
+use super::json::get_json;
+use super::store::{Etag, StateStore, StoreError};
+use spotctl_core::handoff::{lease_key, Handoff};
+use spotctl_core::names::keys;
+use spotctl_core::primary::PrimaryRecord;
+
+/// `state/primary.json` and its entity tag.
+pub async fn read_primary(store: &dyn StateStore) -> Result<Option<(PrimaryRecord, Etag)>, StoreError> {
+    get_json(store, keys::PRIMARY).await
+}
+
+/// The lease of handoff `id` and its entity tag.
+pub async fn read_handoff(store: &dyn StateStore, id: &str) -> Result<Option<(Handoff, Etag)>, StoreError> {
+    get_json(store, &lease_key(id)).await
+}
+
+/// Every handoff record, oldest epoch first.
+pub async fn list_handoffs(store: &dyn StateStore) -> Result<Vec<Handoff>, StoreError> {
+    let mut all = Vec::new();
+    for key in store.list(keys::HANDOFFS).await? {
+        if let Some((h, _)) = get_json::<Handoff>(store, &key).await? {
+            all.push(h);
+        }
+    }
+    all.sort_by_key(|h| h.from_epoch);
+    Ok(all)
+}

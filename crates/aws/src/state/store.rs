@@ -1,0 +1,74 @@
+//! The seam itself: [`StateStore`] and its typed errors.
+
+use async_trait::async_trait;
+
+/// An object's entity tag: what a compare-and-swap write names.
+pub type Etag = String;
+
+/// An object and the entity tag to pass to [`StateStore::put_if_match`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned {
+    pub body: Vec<u8>,
+    pub etag: Etag,
+}
+
+/// Why a state operation did not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write lost: the key exists (create-only) or changed since it was read.
+    #[error("{key} changed under us: another writer won")]
+    Conflict { key: String },
+    /// A compare-and-swap write named a key that does not exist (any more).
+    #[error("{key} does not exist")]
+    NotFound { key: String },
+    /// The store could not be reached or refused for another reason; `retryable` says whether
+    /// trying again later can help (throttling, timeouts) or not (access denied, no bucket).
+    #[error("{op} {key}: {message}")]
+    Failed { op: &'static str, key: String, message: String, retryable: bool },
+    /// A stored object is not what its reader expects.
+    #[error("{key} is not valid JSON of the expected shape: {message}")]
+    Malformed { key: String, message: String },
+}
+
+impl StoreError {
+    /// True for a lost conditional write (either kind): re-read and decide again.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StoreError::Conflict { .. } | StoreError::NotFound { .. })
+    }
+
+    /// Whether trying the same thing again later can succeed.
+    pub fn retryable(&self) -> bool {
+        match self {
+            StoreError::Conflict { .. } | StoreError::NotFound { .. } => true,
+            StoreError::Failed { retryable, .. } => *retryable,
+            StoreError::Malformed { .. } => false,
+        }
+    }
+}
+
+/// The state bucket as a key-value store with compare-and-swap.
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// The object and its entity tag; `None` when the key does not exist.
+    async fn get(&self, key: &str) -> Result<Option<Versioned>, StoreError>;
+
+    /// Writes unconditionally. Only for objects with one writer or no protocol meaning (caches,
+    /// backup parts not yet named by a manifest); protocol state uses the conditional writes.
+    async fn put(&self, key: &str, body: Vec<u8>) -> Result<Etag, StoreError>;
+
+    /// Creates `key` only if it does not exist; [`StoreError::Conflict`] if it does.
+    async fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<Etag, StoreError>;
+
+    /// Replaces `key` only if its entity tag is still `etag`: [`StoreError::Conflict`] if it
+    /// changed, [`StoreError::NotFound`] if it is gone.
+    async fn put_if_match(&self, key: &str, etag: &str, body: Vec<u8>) -> Result<Etag, StoreError>;
+
+    /// Keys under `prefix`, sorted.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Deletes `key`; deleting a missing key succeeds.
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Where the store is, for messages (`s3://bucket`).
+    fn location(&self) -> String;
+}
