@@ -47,6 +47,10 @@ pub fn restore(
     opts: &RestoreOptions,
 ) -> Result<Verification> {
     let started = Instant::now();
+    // The database may not exist yet on a fresh server: connect to the server itself (every
+    // statement names its database) and let the manifest's databases be created.
+    let server = crate::session::server_dsn(dsn);
+    let dsn = server.as_str();
     let m = read_manifest(store, prefix, handoff_id)?;
     let mut admin = load_session(dsn, opts.write_binlog)?;
     let files = m.tables_as_files() > 0;

@@ -9,8 +9,10 @@ mod discover;
 mod env;
 mod execute;
 pub mod package;
+mod primary;
 pub mod progress;
 pub mod resources;
 
 pub use env::{Env, Planned};
 pub use execute::Executor;
+pub use primary::PrimaryOptions;
