@@ -200,6 +200,15 @@ impl Names {
         format!("{}-scaling", self.fleet_group(fleet, side))
     }
 
+    /// Where the handler's failed asynchronous invocations go once their retries are spent.
+    pub fn dead_letter_queue(&self) -> String {
+        format!("spotctl-{}-dead-letters", self.env)
+    }
+
+    pub fn dead_letter_arn(&self) -> String {
+        format!("arn:aws:sqs:{}:{}:{}", self.home_region, self.account, self.dead_letter_queue())
+    }
+
     pub fn fleet_state(&self, fleet: &str) -> String {
         format!("{}{fleet}.json", keys::FLEETS)
     }

@@ -1,4 +1,5 @@
-//! A fleet's SQS queue: found by name prefix, ownership checked by tag.
+//! The env's SQS queues — a fleet's job queue, the handler's dead letters: found by name prefix,
+//! ownership checked by tag.
 
 use super::super::Ctx;
 use crate::sdk::error::is_not_found;
@@ -7,7 +8,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use spotctl_core::names::TAG_ENV;
 use spotctl_core::plan::{Address, Kind, LiveResource, Resource};
 
-pub(super) async fn discover(ctx: &Ctx<'_>, region: &str) -> Result<Vec<LiveResource>> {
+pub async fn discover(ctx: &Ctx<'_>, region: &str) -> Result<Vec<LiveResource>> {
     let sqs = ctx.aws.sqs(region);
     let listed = sqs
         .list_queues()
@@ -27,17 +28,21 @@ pub(super) async fn discover(ctx: &Ctx<'_>, region: &str) -> Result<Vec<LiveReso
             .queue_url(url)
             .attribute_names(QueueAttributeName::ReceiveMessageWaitTimeSeconds)
             .attribute_names(QueueAttributeName::SqsManagedSseEnabled)
+            .attribute_names(QueueAttributeName::MessageRetentionPeriod)
             .send()
             .await
             .with_context(|| format!("reading queue {url}"))?;
         let a = attrs.attributes();
         let get = |k: QueueAttributeName| a.and_then(|m| m.get(&k)).cloned().unwrap_or_default();
         let name = url.rsplit('/').next().unwrap_or_default();
-        out.push(
-            LiveResource::new(Address::new(Kind::Queue, region, name), url)
-                .with("receive_wait_s", get(QueueAttributeName::ReceiveMessageWaitTimeSeconds))
-                .with("sse", get(QueueAttributeName::SqsManagedSseEnabled).to_lowercase()),
-        );
+        let mut live = LiveResource::new(Address::new(Kind::Queue, region, name), url)
+            .with("receive_wait_s", get(QueueAttributeName::ReceiveMessageWaitTimeSeconds))
+            .with("sse", get(QueueAttributeName::SqsManagedSseEnabled).to_lowercase());
+        // Only queues that set it compare it (a fleet's job queue keeps SQS's default).
+        if name == ctx.names.dead_letter_queue() {
+            live = live.with("retention_s", get(QueueAttributeName::MessageRetentionPeriod));
+        }
+        out.push(live);
     }
     Ok(out)
 }
@@ -57,13 +62,17 @@ pub async fn create_queue(ctx: &Ctx<'_>, want: &Resource) -> Result<String> {
 }
 
 fn queue_attrs(want: &Resource) -> Vec<(QueueAttributeName, String)> {
-    vec![
+    let mut attrs = vec![
         (
             QueueAttributeName::ReceiveMessageWaitTimeSeconds,
             want.value("receive_wait_s").unwrap_or("20").into(),
         ),
         (QueueAttributeName::SqsManagedSseEnabled, want.value("sse").unwrap_or("true").into()),
-    ]
+    ];
+    if let Some(r) = want.value("retention_s") {
+        attrs.push((QueueAttributeName::MessageRetentionPeriod, r.into()));
+    }
+    attrs
 }
 
 pub async fn update_queue(ctx: &Ctx<'_>, want: &Resource, url: &str) -> Result<()> {
