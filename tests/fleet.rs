@@ -240,20 +240,24 @@ async fn fleet_apply_failover_failback_metrics_workers_destroy() {
         .send()
         .await
         .expect("scale fallback");
+    // The success is remembered; the next tick, finding the primary quiet, starts the failback.
     let said = handle(&moto, &cw, &env, "ok-1", &launch_event("s1", "2026-11-22T10:30:00Z", true, PRIMARY));
-    assert!(said.contains("FailedOver -> FailingBack"), "{said}");
-    assert_eq!(group(&aws, "us-east-2", FALLBACK).await, (0, 4, 4, 4), "half the fallback left");
+    assert!(said.contains("launches again"), "{said}");
+    assert_eq!(group(&aws, "us-east-2", FALLBACK).await.2, 8, "a success alone changed the fallback");
     let said = handle(&moto, &cw, &env, "ok-1", &launch_event("s1", "2026-11-22T10:30:00Z", true, PRIMARY));
     assert!(said.contains("\"duplicate\""), "{said}");
     let said = handle(&moto, &cw, &env, "ok-2", &launch_event("s2", "2026-11-22T10:31:00Z", true, PRIMARY));
-    assert!(said.contains("already failing back"), "{said}");
-    assert_eq!(group(&aws, "us-east-2", FALLBACK).await.2, 4, "a repeat changed the failback");
-    // One step a minute: 4 → 2 → 1 → 0, then back to normal with the fallback closed.
-    for (i, want) in [(1, 2), (2, 1), (3, 0)] {
+    assert!(said.contains("launches again"), "{said}");
+    let said = handle(&moto, &cw, &env, "tick-1", &tick_event("tick-1"));
+    assert!(said.contains("FailedOver -> FailingBack"), "{said}");
+    assert_eq!(group(&aws, "us-east-2", FALLBACK).await, (0, 4, 4, 4), "half the fallback left");
+    // One step a minute: 4 → 2 → 1 → 0 (the primary has been quiet for longer than the quiet
+    // period since 10:30), then back to normal with the fallback closed.
+    for (i, want) in [(2, 2), (3, 1), (4, 0)] {
         handle(&moto, &cw, &env, &format!("tick-{i}"), &tick_event(&format!("tick-{i}")));
         assert_eq!(group(&aws, "us-east-2", FALLBACK).await.2, want, "after tick {i}");
     }
-    let said = handle(&moto, &cw, &env, "tick-4", &tick_event("tick-4"));
+    let said = handle(&moto, &cw, &env, "tick-5", &tick_event("tick-5"));
     assert!(said.contains("FailingBack -> Normal"), "{said}");
     assert_eq!(group(&aws, "us-east-2", FALLBACK).await, (0, 0, 0, 0));
 
@@ -295,10 +299,10 @@ async fn fleet_apply_failover_failback_metrics_workers_destroy() {
     let shared = "12345678-1234-1234-1234-123456789012";
     let ok = launch_event("x", "2026-11-22T12:10:00Z", true, PRIMARY).replace("x-2", shared);
     let said = handle(&moto, &cw, &env, "shared-ok", &ok);
-    assert!(said.contains("FailedOver -> FailingBack"), "{said}");
+    assert!(said.contains("launches again"), "{said}");
     let failed = launch_event("x", "2026-11-22T12:10:00Z", false, PRIMARY).replace("x-1", shared);
     let said = handle(&moto, &cw, &env, "shared-failed", &failed);
-    assert!(said.contains("FailingBack -> FailedOver"), "{said}");
+    assert!(said.contains("already failed over"), "{said}");
     let said = handle(&moto, &cw, &env, "shared-failed", &failed);
     assert!(said.contains("\"duplicate\""), "{said}");
 

@@ -7,6 +7,7 @@ pub mod advisor;
 pub mod config;
 pub mod desired;
 pub mod event;
+pub mod failback;
 pub mod fleet;
 pub mod handoff;
 pub mod names;

@@ -7,6 +7,7 @@
 
 use super::period::Period;
 use crate::advisor::InterruptionBucket;
+use crate::failback::Failback;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -170,6 +171,14 @@ pub struct Fleet {
     pub backlog_per_instance: u32,
     pub max_primary: u32,
     pub max_fallback: u32,
+    /// How the fleet leaves the fallback region once the primary launches again.
+    #[serde(
+        default,
+        skip_serializing_if = "super::failback::is_default",
+        serialize_with = "super::failback::serialize",
+        deserialize_with = "super::failback::deserialize"
+    )]
+    pub failback: Failback,
     /// How long a worker waits with no message before it stops.
     #[serde(default = "defaults::idle_timeout")]
     pub idle_timeout: Period,
@@ -247,6 +256,7 @@ mod tests {
             backlog_per_instance: 20,
             max_primary: 1,
             max_fallback: 0,
+            failback: Failback::default(),
             idle_timeout: Period::from_secs(30),
             command: Some("run".into()),
             user_data: None,
