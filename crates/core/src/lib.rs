@@ -16,5 +16,6 @@ pub mod plan;
 pub mod plan_render;
 pub mod primary;
 pub mod regions;
+pub mod replay;
 pub mod sps;
 pub mod templates;

@@ -77,6 +77,20 @@ pub struct PlacementSection {
     pub interruption_cooldown: Period,
 }
 
+impl PlacementSection {
+    /// The ranking policy these settings make (the weights are spotctl's own).
+    pub fn policy(&self) -> crate::placement::Policy {
+        crate::placement::Policy {
+            min_sps: self.min_sps,
+            max_bucket: self.max_interruption,
+            max_price: self.max_price,
+            relocation_margin: self.relocation_margin,
+            interruption_cooldown_secs: self.interruption_cooldown.as_secs() as i64,
+            ..crate::placement::Policy::default()
+        }
+    }
+}
+
 impl Default for PlacementSection {
     fn default() -> Self {
         PlacementSection {
