@@ -51,4 +51,6 @@ pub enum Command {
     Agent(crate::commands::agent::AgentArgs),
     /// Run the handler on an event file, as the Lambda would.
     Handle(crate::commands::handle::HandleArgs),
+    /// Replay measured spot traces through the fleet failover or the placement (no AWS call).
+    Replay(crate::commands::replay::ReplayArgs),
 }

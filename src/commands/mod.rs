@@ -9,6 +9,7 @@ pub mod handle;
 pub mod lambda;
 pub mod package;
 pub mod plan;
+pub mod replay;
 pub mod score;
 pub mod status;
 
@@ -39,6 +40,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             Command::Score(a) => score::exec(a, verbose).await,
             Command::Agent(a) => agent::exec(a).await,
             Command::Status(a) => status::exec(a, verbose).await,
+            Command::Replay(a) => replay::exec(a),
         }
     })
 }
