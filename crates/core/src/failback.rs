@@ -60,14 +60,14 @@ impl Failback {
 }
 
 /// The adaptive quiet period once a quiet spell of `spell_secs` has ended: a stochastic-approximation
-/// estimate of the 30th percentile of quiet spells. A spell longer than the estimate raises it by
-/// 3 %, a shorter one lowers it by 7 %, so it settles where 30 % of spells are shorter: the fleet
-/// holds its fallback through the shortest spells (flapping) and leaves it for the long ones.
+/// estimate of the 35th percentile of quiet spells. A spell longer than the estimate raises it by
+/// 3.5 %, a shorter one lowers it by 6.5 %, so it settles where 35 % of spells are shorter: the
+/// fleet holds its fallback through the shortest spells (flapping) and leaves it for the long ones.
 pub fn learn(current_secs: i64, spell_secs: i64) -> i64 {
     let next = if spell_secs > current_secs {
-        current_secs + current_secs * 3 / 100
+        current_secs + current_secs * 35 / 1000
     } else {
-        current_secs - current_secs * 7 / 100
+        current_secs - current_secs * 65 / 1000
     };
     next.clamp(QUIET_MIN_SECS, QUIET_MAX_SECS)
 }
@@ -86,16 +86,22 @@ mod tests {
     }
 
     #[test]
-    fn learning_settles_where_three_spells_in_ten_are_shorter() {
-        assert_eq!(learn(1000, 5000), 1030);
-        assert_eq!(learn(1000, 1000), 930);
+    fn learning_settles_where_a_third_of_the_spells_are_shorter() {
+        assert_eq!(learn(1000, 5000), 1035);
+        assert_eq!(learn(1000, 1000), 935);
         assert_eq!(learn(QUIET_MIN_SECS, 0), QUIET_MIN_SECS);
         assert_eq!(learn(QUIET_MAX_SECS, i64::MAX), QUIET_MAX_SECS);
-        // Spells of 100 s, 200 s, … 1000 s in turn: 30 % are at most 300 s.
+        // Spells of 100 s, 200 s, … 1000 s in turn: 30 % are at most 300 s, 40 % at most 400 s,
+        // so the estimate settles around 400 s.
         let mut q = QUIET_START_SECS;
+        let mut late = Vec::new();
         for i in 0..3000 {
             q = learn(q, 100 * (i % 10 + 1));
+            if i >= 2000 {
+                late.push(q);
+            }
         }
-        assert!((300..=400).contains(&q), "{q}");
+        let mean = late.iter().sum::<i64>() / late.len() as i64;
+        assert!((370..=500).contains(&mean) && late.iter().all(|q| (300..=600).contains(q)), "{mean}");
     }
 }

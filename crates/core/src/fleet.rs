@@ -345,21 +345,21 @@ mod tests {
     fn the_adaptive_quiet_period_learns_from_ended_spells_only() {
         let s = FleetState { mode: Mode::FailedOver, ..FleetState::default() };
         let (s, _) = apply(&s, on_launch_event(&s, &ev("ok1", 0, true), cap(1, 50, 1), 50));
-        // A spell of 2000 s, longer than the starting 600 s: up 3 %.
+        // A spell of 2000 s, longer than the starting 600 s: up 3.5 %.
         let (s, _) = apply(&s, on_launch_event(&s, &ev("no1", 2000, false), cap(1, 50, 1), 50));
-        assert_eq!(s.learned_quiet_secs, Some(618));
+        assert_eq!(s.learned_quiet_secs, Some(621));
         // A success and a failure 30 s apart are one partial launch: nothing learned.
         let (s, _) = apply(&s, on_launch_event(&s, &ev("ok2", 2100, true), cap(1, 50, 1), 50));
         let (s, _) = apply(&s, on_launch_event(&s, &ev("no2", 2130, false), cap(1, 50, 1), 50));
-        assert_eq!(s.learned_quiet_secs, Some(618));
-        // A spell of 100 s: down 7 %. The next tick holds one worker for the learned 575 s.
+        assert_eq!(s.learned_quiet_secs, Some(621));
+        // A spell of 100 s: down 6.5 %. The next tick holds one worker for the learned 581 s.
         let (s, _) = apply(&s, on_launch_event(&s, &ev("ok3", 2200, true), cap(1, 50, 1), 50));
         let (s, _) = apply(&s, on_launch_event(&s, &ev("no3", 2300, false), cap(1, 50, 1), 50));
-        assert_eq!(s.learned_quiet_secs, Some(575));
+        assert_eq!(s.learned_quiet_secs, Some(581));
         let (s, _) = apply(&s, on_launch_event(&s, &ev("ok4", 3000, true), cap(1, 50, 2), 50));
-        let (s, c) = apply(&s, on_tick(&s, cap(1, 50, 2), 50, 3574));
+        let (s, c) = apply(&s, on_tick(&s, cap(1, 50, 2), 50, 3580));
         assert_eq!((s.mode, c), (Mode::FailingBack, Some(cap(1, 1, 1))));
-        assert_eq!(apply(&s, on_tick(&s, cap(1, 1, 1), 50, 3575)).1, Some(cap(0, 0, 0)));
+        assert_eq!(apply(&s, on_tick(&s, cap(1, 1, 1), 50, 3581)).1, Some(cap(0, 0, 0)));
     }
 
     #[test]
