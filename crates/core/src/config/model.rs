@@ -233,7 +233,8 @@ pub(crate) mod defaults {
         0.10
     }
     pub fn interruption_cooldown() -> Period {
-        Period::from_secs(6 * 3600)
+        // Chosen by replaying measured spot traces (ARD.md, Replay).
+        Period::from_secs(12 * 3600)
     }
     pub fn database_name() -> String {
         "appdb".to_string()
