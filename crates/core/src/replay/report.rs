@@ -143,3 +143,64 @@ pub fn render_placement(r: &PlacementReplay) -> String {
     );
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{env, fleet, traces};
+    use super::super::{replay_fleet, replay_placement};
+    use super::*;
+    use crate::advisor::AdvisorData;
+
+    #[test]
+    fn the_fleet_table() {
+        let flapping: Vec<u32> = (0..20).map(|i| if i % 2 == 0 { 2 } else { 0 }).collect();
+        let t = traces(60, &[("us-east-1a_a.json", &flapping), ("us-west-2a_a.json", &[5; 20])]);
+        let e = env("[\"us-east-1\"]", &fleet("w", "us-east-1", "us-west-2", 2, 5));
+        let r = replay_fleet(&e, &t, None, None).expect("replays");
+        assert_eq!(
+            render_fleet(&r),
+            "traces: 2 files, 20 steps of 60 s (0.014 days) in us-east-1, us-west-2; every region replayed has 20 steps
+fleet w: 2 workers wanted in us-east-1, falling back to us-west-2 (at most 5); spotctl's failback: adaptive
+
+policy          served  transitions/day   fallback h  fallback worker-h   us-east-1 worker-h   us-west-2 worker-h
+spotctl         45.0 %            72.00          0.3                0.5                  0.3                  0.5
+naive            0.0 %          1368.00          0.2                0.3                  0.3                  0.3
+primary-only     0.0 %             0.00          0.0                0.0                  0.3                  0.0
+oracle          95.0 %            72.00          0.3                0.7                  0.3                  0.7
+
+goals of spotctl: served 47.4 % of oracle's (at least 98 %: MISSED), transitions 5.3 % of naive's (at most 50 %: ok), \
+fallback worker-hours 145.0 % of naive's (at most 125 %: MISSED)
+"
+        );
+    }
+
+    #[test]
+    fn the_placement_table() {
+        let t = traces(
+            60,
+            &[
+                ("us-east-1a_p3.json", &[1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 1]),
+                ("us-east-1b_p3.json", &[1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1]),
+                ("us-west-2a_p3.json", &[1; 12]),
+                ("eu-west-1a_p3.json", &[1; 12]),
+            ],
+        );
+        let e = env("[\"us-east-1\", \"us-west-2\"]", "");
+        let r = replay_placement(&e, &AdvisorData::embedded(), &t, 120).expect("replays");
+        assert_eq!(
+            render_placement(&r),
+            "traces: 4 files, 12 steps of 60 s (0.008 days) in us-east-1, us-west-2; every region replayed has 12 steps
+        not replayed (not in the env): eu-west-1
+placement: 3 zones, home us-east-1a, types p3.16xlarge, p3.2xlarge, p3.8xlarge; handoff 120 s; spotctl's interruption cooldown 12h
+
+policy    interruptions  handoffs  downtime s  time per zone
+spotctl               2         2         240  us-west-2a 83 %, us-east-1a 8 %, us-east-1b 8 %
+naive                 3         3         360  us-east-1b 83 %, us-east-1a 17 %
+stay                  6        10        1200  us-east-1a 58 %, us-east-1b 42 %
+oracle                1         1         120  us-west-2a 92 %, us-east-1a 8 %
+
+goals of spotctl: 2 interruptions, fewer than stay's 6 (ok) and no more than naive's 3 (ok)
+"
+        );
+    }
+}
