@@ -2,7 +2,8 @@
 //! state machine (`core::fleet`).
 //!
 //! Every step of the traces the fleet wants `want` workers. The primary group holds what its
-//! region offers, up to `want`; an instance launched in a step serves from the next. When the group
+//! region offers, up to `want` (and its `max_primary`); the fallback is asked for the rest. An
+//! instance launched in a step serves from the next. When the group
 //! launches something that step is a "launch successful" event; when it is still short (the region
 //! refused the rest) a "launch unsuccessful" one follows, so the newest news of a partial launch is
 //! its failure. The events go to `on_launch_event`, and `on_tick` runs once a minute of trace time,
@@ -15,6 +16,7 @@
 //! or a failback (switched off); `mode_changes` also counts the moves between failed over and
 //! failing back, during which the fallback keeps workers.
 
+use super::baselines::{count, oracle, primary_only, Input, Tally};
 use super::error::ReplayError;
 use super::figures::{round, PolicyName};
 use super::group::FallbackGroup;
@@ -83,27 +85,6 @@ pub struct FleetReplay {
     pub goals: FleetGoals,
 }
 
-/// What one policy did, in steps.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Tally {
-    served: u64,
-    primary_held: u64,
-    fallback_held: u64,
-    fallback_on: u64,
-    failovers: u32,
-    failbacks: u32,
-    mode_changes: u32,
-}
-
-/// The supply series and the fleet's wants, over the common span.
-struct Input<'a> {
-    primary: &'a [u32],
-    fallback: &'a [u32],
-    want: u32,
-    max_fallback: u32,
-    gap: i64,
-}
-
 /// The env's fleet named `name`, or its only one.
 pub fn select<'e>(env: &'e EnvFile, name: Option<&str>) -> Result<&'e Fleet, ReplayError> {
     let names = || env.fleet.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ");
@@ -138,8 +119,14 @@ pub fn replay_fleet(
     if want == 0 {
         return Err(ReplayError::NothingWanted { region: f.primary_region.clone() });
     }
-    let input =
-        Input { primary, fallback, want, max_fallback: f.max_fallback, gap: i64::from(traces.gap_seconds) };
+    let input = Input {
+        primary,
+        fallback,
+        want,
+        max_primary: f.max_primary,
+        max_fallback: f.max_fallback,
+        gap: i64::from(traces.gap_seconds),
+    };
     let runs = [
         (PolicyName::Spotctl, machine(&input, FailoverRules::from(f))),
         (
@@ -163,21 +150,6 @@ pub fn replay_fleet(
     Ok(FleetReplay { traces: covered, fleet, policies, goals })
 }
 
-/// Instances the primary group has serving in each step: it holds what its region offers up to
-/// `want`, and a launch serves from the next step. The same for every policy.
-fn primary_serving(input: &Input<'_>) -> Vec<u32> {
-    let mut held = 0;
-    input
-        .primary
-        .iter()
-        .map(|&supply| {
-            let serving = held.min(supply);
-            held = input.want.min(supply);
-            serving
-        })
-        .collect()
-}
-
 /// The real state machine with `rules`, fed this model's launch events and ticks.
 fn machine(input: &Input<'_>, rules: FailoverRules) -> Tally {
     let mut t = Tally::default();
@@ -188,7 +160,7 @@ fn machine(input: &Input<'_>, rules: FailoverRules) -> Tally {
     for (step, (&supply, &fallback_supply)) in input.primary.iter().zip(input.fallback).enumerate() {
         let now = step as i64 * input.gap;
         let serving = held.min(supply);
-        let target = input.want.min(supply);
+        let target = input.primary_target(supply);
         let launched = target > serving;
         held = target;
         let mut apply = |d: Decision, state: &mut FleetState, group: &mut FallbackGroup| match d {
@@ -200,7 +172,8 @@ fn machine(input: &Input<'_>, rules: FailoverRules) -> Tally {
             Decision::Remember { state: next, .. } => *state = next,
             Decision::Unchanged(_) => {}
         };
-        for (success, happened) in [(true, launched), (false, supply < input.want)] {
+        let short = target < input.want.min(input.max_primary);
+        for (success, happened) in [(true, launched), (false, short)] {
             if happened {
                 let event = LaunchEvent { id: format!("{step}-{success}"), time_unix: now, success };
                 let d = on_launch_event(&state, &event, group.capacity, rules);
@@ -218,52 +191,6 @@ fn machine(input: &Input<'_>, rules: FailoverRules) -> Tally {
         t.primary_held += u64::from(held);
         t.fallback_held += u64::from(group.held);
         t.fallback_on += u64::from(state.mode != Mode::Normal);
-    }
-    t
-}
-
-fn count(t: &mut Tally, from: Mode, to: Mode) {
-    if from != to {
-        t.mode_changes += 1;
-        t.failovers += u32::from(from == Mode::Normal);
-        t.failbacks += u32::from(to == Mode::Normal);
-    }
-}
-
-fn primary_only(input: &Input<'_>) -> Tally {
-    let serving = primary_serving(input);
-    Tally {
-        served: serving.iter().map(|&s| u64::from(s)).sum(),
-        primary_held: input.primary.iter().map(|&s| u64::from(input.want.min(s))).sum(),
-        ..Tally::default()
-    }
-}
-
-/// With hindsight: in each step the fallback serves all the primary lacks, as far as the fallback
-/// region offered capacity both then and a step before (to launch it) and the cap allows; it holds
-/// an instance only in the step it serves and the one before.
-fn oracle(input: &Input<'_>) -> Tally {
-    let primary = primary_serving(input);
-    let n = primary.len();
-    let serve: Vec<u32> = (0..n)
-        .map(|i| {
-            let before = if i == 0 { 0 } else { input.fallback[i - 1] };
-            (input.want - primary[i]).min(input.fallback[i]).min(before).min(input.max_fallback)
-        })
-        .collect();
-    let mut t = primary_only(input);
-    let mut on = false;
-    for i in 0..n {
-        let held = serve[i].max(serve.get(i + 1).copied().unwrap_or(0));
-        t.served += u64::from(serve[i]);
-        t.fallback_held += u64::from(held);
-        t.fallback_on += u64::from(held > 0);
-        if (held > 0) != on {
-            let (from, to) =
-                if on { (Mode::FailedOver, Mode::Normal) } else { (Mode::Normal, Mode::FailedOver) };
-            count(&mut t, from, to);
-            on = held > 0;
-        }
     }
     t
 }
@@ -406,6 +333,17 @@ mod tests {
         assert_eq!(figures(by_name(&r, PolicyName::Oracle)), (0.95, 72.0, 0.667, 0.333, 1, 0, 72.0));
         assert_eq!(r.goals.transitions_vs_naive, Some(0.0526));
         assert_eq!(r.goals.fallback_worker_hours_vs_naive, Some(1.4505));
+    }
+
+    #[test]
+    fn a_want_above_max_primary_is_no_launch_failure() {
+        // The primary holds its 2 and is never refused: no failover, 6 of 12 served. The oracle
+        // would serve the third worker from the fallback from the second step: 9 of 12.
+        let t = traces(60, &[("us-east-1a_a.json", &[5; 4]), ("us-west-2a_a.json", &[5; 4])]);
+        let e = env("[\"us-east-1\"]", &fleet("w", "us-east-1", "us-west-2", 2, 5));
+        let r = replay_fleet(&e, &t, None, Some(3)).expect("replays");
+        assert_eq!(figures(by_name(&r, PolicyName::Spotctl)), (0.5, 0.0, 0.0, 0.0, 0, 0, 0.0));
+        assert_eq!(by_name(&r, PolicyName::Oracle).served_fraction, 0.75);
     }
 
     #[test]

@@ -11,11 +11,13 @@
 //! Pure like the rest of `core`: traces come in as bytes, reports go out as values. No AWS call, no
 //! clock, no I/O; the same traces and env give the same report, byte for byte. Files: `traces`
 //! (parsing and checking), `span` (the stretch of time a replay covers), `group` (the fallback
-//! Auto Scaling group around the state machine), `fleet`, `placement`, `report` (tables), `error`
-//! and `figures` (policy names, rounding). Imports go one way: `report` uses `fleet` and
-//! `placement`, which use `span`, `group` and `traces`; `error` and `figures` use no sibling but
-//! `traces`; none uses this file.
+//! Auto Scaling group around the state machine), `baselines` (the fleet's counts and the policies
+//! that need no state machine), `fleet`, `placement`, `report` (tables), `error` and `figures`
+//! (policy names, rounding). Imports go one way: `report` uses `fleet` and `placement`, which use
+//! `span`, `group`, `baselines` and `traces`; `error` and `figures` use no sibling but `traces`;
+//! none uses this file.
 
+mod baselines;
 mod error;
 mod figures;
 pub mod fleet;
