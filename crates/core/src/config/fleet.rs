@@ -110,6 +110,13 @@ fn fleet(
         0..=MAX_FLEET_SIZE,
         &size,
     );
+    let failback = t.string(sink, "failback", None).and_then(|v| match super::failback::parse(&v.value) {
+        Ok(pace) => Some(pace),
+        Err(message) => {
+            sink.problem(v.at, &v.path, message);
+            None
+        }
+    });
     let idle = t.period(sink, "idle_timeout", 1..=86_400, "1s to 1d");
     let command = t.string(sink, "command", None);
     let user_data = t.string(sink, "user_data", None);
@@ -144,6 +151,7 @@ fn fleet(
         backlog_per_instance: backlog.unwrap_or_else(defaults::backlog_per_instance),
         max_primary: max_primary?,
         max_fallback: max_fallback?,
+        failback: failback.unwrap_or_default(),
         idle_timeout: idle.unwrap_or_else(defaults::idle_timeout),
         command: command.map(|c| c.value),
         user_data: user_data.map(|u| u.value),
