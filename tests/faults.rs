@@ -71,8 +71,13 @@ async fn finish(moto: &Moto, env: &Env, old: (&str, &MariaDb), new_db: &MariaDb)
         assert!(drained.ok, "{}{}", drained.stdout, drained.stderr);
     }
     let standby = recorded_standby(env, 1).await.expect("a standby is recorded");
-    let promoted = env.watch_once(moto, &standby_imds(&standby, 1), &new_db.root_dsn(""), None).json();
+    let standby_md = standby_imds(&standby, 1);
+    env.give_addresses(&standby, &standby_md).await;
+    let promoted = env.watch_once(moto, &standby_md, &new_db.root_dsn(""), None).json();
     assert_eq!(promoted["did"]["promotion"]["promotion"], "promoted", "{promoted:#}");
+    // The new primary names itself by the endpoint as it promotes (epoch 1's handoff: epoch 2).
+    assert_eq!(promoted["did"]["endpoint"]["endpoint"], "pointed", "{promoted:#}");
+    assert_eq!(promoted["did"]["endpoint"]["epoch"], 2, "{promoted:#}");
     for (id, role, _) in env.instances().await {
         if id == old.0 {
             let retired = env.watch_once(moto, &old_imds, &old.1.root_dsn(""), None).json();

@@ -78,6 +78,14 @@ async fn leftovers(aws: &Aws) -> Vec<String> {
             .filter(|n| n.starts_with("spotctl-dev-"))
             .map(|n| format!("bucket {n}")),
     );
+    let zones = aws.route53().list_hosted_zones_by_name().send().await.expect("list zones");
+    left.extend(
+        zones
+            .hosted_zones()
+            .iter()
+            .filter(|z| z.name() == "dev.spotctl.internal." || z.name() == "dev.spotctl.internal")
+            .map(|z| format!("hosted zone {} ({})", z.name(), z.id())),
+    );
     let params = aws.ssm("ap-northeast-1").describe_parameters().send().await.expect("describe parameters");
     left.extend(
         params
@@ -144,6 +152,10 @@ async fn plan_apply_plan_fis_handle_destroy() {
 
     // The handler, run locally on an event for the primary: recorded once, then a duplicate.
     let primary = aws_primary(&aws).await;
+    // The endpoint names the primary: an A record in the private zone spotctl made, TTL 10.
+    let (address, ttl) = endpoint_record(&aws).await.expect("an endpoint record after apply");
+    assert_eq!(Some(address), primary_address(&aws, &primary).await, "the endpoint names the primary");
+    assert_eq!(ttl, 10);
     let event = std::fs::read_to_string("tests/events/seed-interruption.json")
         .expect("seed event")
         .replace("i-0abcd1234efgh5678", &primary.0)
@@ -216,6 +228,27 @@ async fn plan_apply_plan_fis_handle_destroy() {
     let out = spotctl(&moto).args(["destroy", &dir, "--auto-approve"]).output().expect("runs");
     assert!(out.status.success(), "second destroy: {}{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("Nothing to destroy"), "{}", stdout(&out));
+}
+
+/// `db.dev.spotctl.internal`'s A record (address, TTL), read directly from Route 53.
+async fn endpoint_record(aws: &Aws) -> Option<(String, i64)> {
+    let zones =
+        aws.route53().list_hosted_zones_by_name().dns_name("dev.spotctl.internal").send().await.ok()?;
+    let zone =
+        zones.hosted_zones().iter().find(|z| z.name().trim_end_matches('.') == "dev.spotctl.internal")?;
+    let sets = aws.route53().list_resource_record_sets().hosted_zone_id(zone.id()).send().await.ok()?;
+    let set = sets.resource_record_sets().iter().find(|r| {
+        r.name().trim_end_matches('.') == "db.dev.spotctl.internal"
+            && r.r#type() == &aws_sdk_route53::types::RrType::A
+    })?;
+    let address = set.resource_records().first()?.value().to_string();
+    Some((address, set.ttl()?))
+}
+
+async fn primary_address(aws: &Aws, (id, region): &(String, String)) -> Option<String> {
+    let out = aws.ec2(region).describe_instances().instance_ids(id).send().await.ok()?;
+    let i = out.reservations().iter().flat_map(|r| r.instances()).next()?;
+    i.public_ip_address().or(i.private_ip_address()).map(str::to_string)
 }
 
 /// The running primary's (instance id, region), read directly from EC2.

@@ -6,7 +6,7 @@ use crate::exit::{BadInput, Outcome};
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use spotctl_aws::compute::Ec2Instances;
-use spotctl_aws::handoff::{Agent, Did, MariaDbServer};
+use spotctl_aws::handoff::{resolve_endpoint, Agent, Did, EndpointStep, MariaDbServer};
 use spotctl_aws::sdk::clock::SystemClock;
 use spotctl_aws::sdk::imds::{Imds, DEFAULT_IMDS};
 use spotctl_aws::sdk::Aws;
@@ -173,9 +173,9 @@ async fn watch(w: WatchArgs) -> Result<Outcome> {
     let store = Arc::new(S3Store::new(aws.s3(&w.bucket_region), &w.bucket));
     // The account is not needed to tag or terminate this instance: names only carry the env.
     let names = Names::new(&w.env, "", &w.bucket_region);
-    let agent = Agent {
-        store,
-        instances: Arc::new(Ec2Instances { aws, names }),
+    let mut agent = Agent {
+        store: store.clone(),
+        instances: Arc::new(Ec2Instances { aws: aws.clone(), names }),
         metadata: Arc::new(Imds::new(&w.imds_endpoint)?),
         db: Arc::new(MariaDbServer {
             dsn: w
@@ -185,9 +185,25 @@ async fn watch(w: WatchArgs) -> Result<Outcome> {
             database: w.database.clone(),
         }),
         clock: Arc::new(SystemClock),
+        endpoint: None,
     };
     let mut last = None;
+    let mut endpoint_looked = None;
     loop {
+        // The endpoint's zone, found once (looked for again each minute until it is there).
+        if agent.endpoint.is_none()
+            && endpoint_looked.is_none_or(|t: std::time::Instant| t.elapsed().as_secs() >= 60)
+        {
+            endpoint_looked = Some(std::time::Instant::now());
+            match resolve_endpoint(&aws, store.as_ref()).await {
+                Ok(Some(duty)) => {
+                    tracing::info!(name = %duty.name, zone = %duty.zone, "the endpoint this instance points while primary");
+                    agent.endpoint = Some(Arc::new(duty));
+                }
+                Ok(None) => tracing::warn!("no endpoint zone yet; serving without pointing the endpoint"),
+                Err(e) => tracing::warn!("cannot find the endpoint's zone yet: {e:#}"),
+            }
+        }
         match agent.step().await {
             Ok((o, did)) => {
                 if w.once {
@@ -197,7 +213,13 @@ async fn watch(w: WatchArgs) -> Result<Outcome> {
                     return Ok(Outcome::Ok);
                 }
                 // Log what changed only: the same decision every two seconds is not news.
-                let now = Some((o.decision.clone(), did.clone()));
+                let quiet = match &did {
+                    Did::Served { repaired: false, endpoint: None | Some(EndpointStep::Unchanged) } => {
+                        Did::Served { repaired: false, endpoint: None }
+                    }
+                    d => d.clone(),
+                };
+                let now = Some((o.decision.clone(), quiet));
                 if now != last {
                     let said = match &did {
                         Did::Nothing => format!("{:?}", o.decision),

@@ -145,6 +145,23 @@ impl Env {
             .collect()
     }
 
+    /// The addresses EC2 gave `id`, for its IMDS stand-in (`public-ipv4`, `local-ipv4`), so the
+    /// agent on it names the same address `apply` reads from DescribeInstances.
+    pub async fn give_addresses(&self, id: &str, imds: &ImdsServer) {
+        let out = self.aws.ec2(REGION).describe_instances().instance_ids(id).send().await.expect("describe");
+        let i = out.reservations().iter().flat_map(|r| r.instances()).next().cloned();
+        let (public, local) = match i {
+            Some(i) => {
+                (i.public_ip_address().map(str::to_string), i.private_ip_address().map(str::to_string))
+            }
+            None => (None, None),
+        };
+        imds.update(|m| {
+            m.public_ipv4 = public;
+            m.local_ipv4 = local;
+        });
+    }
+
     /// AWS takes the instance back.
     pub async fn reclaim(&self, id: &str) {
         self.aws.ec2(REGION).terminate_instances().instance_ids(id).send().await.expect("terminate");

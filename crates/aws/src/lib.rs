@@ -15,6 +15,7 @@
 //! - `ops`: read-only operations for people: `status`, `fis`.
 
 pub mod compute;
+pub mod dns;
 pub mod fleet;
 pub mod handler;
 pub mod handoff;

@@ -10,6 +10,7 @@
 mod checks;
 mod cidr;
 mod doc;
+mod endpoint;
 mod error;
 mod failback;
 mod files;
@@ -23,6 +24,7 @@ mod values;
 
 pub use crate::advisor::InterruptionBucket;
 pub use cidr::Cidr;
+pub use endpoint::{dns_name, EndpointSection, MAX_TTL as MAX_ENDPOINT_TTL};
 pub use error::{ConfigError, ConfigWarning, Problem};
 pub use fleet::MAX_FLEET_SIZE;
 pub use model::{
@@ -150,5 +152,50 @@ fn no_model(file: &Path) -> ConfigError {
             .into(),
         more: Vec::new(),
         source: None,
+    }
+}
+
+impl LoadedEnv {
+    /// A refusal found after loading (a check only AWS can answer, such as whether a hosted zone
+    /// exists), located at the key `path` (dotted, e.g. `endpoint.zone_id`) in the env file — or at
+    /// the nearest table of it that is there — so it reads like any other problem of the file.
+    pub fn refuse(&self, path: &str, message: impl Into<String>) -> ConfigError {
+        let text = std::fs::read_to_string(&self.file).unwrap_or_default();
+        let at = key_offset(&text, path).unwrap_or(0);
+        let found = vec![error::Located { at, key: path.to_string(), message: message.into() }];
+        ConfigError::from_problems(self.file.clone(), &text, found).unwrap_or_else(|| no_model(&self.file))
+    }
+}
+
+/// Where the value of dotted `path` starts in `text`, or the deepest table on the way.
+fn key_offset(text: &str, path: &str) -> Option<usize> {
+    let (doc, _) = toml::de::DeTable::parse_recoverable(text);
+    let mut table = doc.get_ref();
+    let mut best = None;
+    for part in path.split('.') {
+        let Some((_, v)) = table.iter().find(|(k, _)| k.get_ref().as_ref() == part) else { break };
+        best = Some(v.span().start);
+        match v.get_ref() {
+            toml::de::DeValue::Table(t) => table = t,
+            _ => break,
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod refuse_tests {
+    use super::key_offset;
+
+    #[test]
+    fn a_key_or_its_nearest_table_is_found() {
+        let text = "[env]\nname = \"dev\"\n\n[endpoint]\nzone_id = \"Z1\"\n";
+        assert_eq!(key_offset(text, "endpoint.zone_id"), text.find("\"Z1\""));
+        let at_table = key_offset(text, "endpoint.name").expect("the table");
+        assert!(
+            at_table < text.find("zone_id").expect("zone_id")
+                && at_table >= text.find("[endpoint]").expect("header")
+        );
+        assert_eq!(key_offset(text, "fis.lead"), None);
     }
 }

@@ -6,6 +6,7 @@
 pub mod advisor;
 pub mod config;
 pub mod desired;
+pub mod endpoint;
 pub mod event;
 pub mod failback;
 pub mod fleet;

@@ -20,6 +20,8 @@ pub enum Kind {
     InstanceProfile,
     SecurityGroup,
     KeyPair,
+    /// The private hosted zone spotctl makes for the endpoint (when the env names none).
+    HostedZone,
     LambdaFunction,
     LambdaPermission,
     EventRule,
@@ -31,6 +33,8 @@ pub enum Kind {
     AutoScalingGroup,
     ScalingPolicy,
     Instance,
+    /// The endpoint's records: the primary's address and its epoch.
+    DnsRecord,
 }
 
 impl Kind {
@@ -43,6 +47,7 @@ impl Kind {
             Kind::InstanceProfile => "instance_profile",
             Kind::SecurityGroup => "security_group",
             Kind::KeyPair => "key_pair",
+            Kind::HostedZone => "hosted_zone",
             Kind::LambdaFunction => "lambda_function",
             Kind::LambdaPermission => "lambda_permission",
             Kind::EventRule => "event_rule",
@@ -53,6 +58,7 @@ impl Kind {
             Kind::AutoScalingGroup => "autoscaling_group",
             Kind::ScalingPolicy => "scaling_policy",
             Kind::Instance => "instance",
+            Kind::DnsRecord => "dns_record",
         }
     }
 }

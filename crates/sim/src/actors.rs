@@ -148,6 +148,7 @@ pub fn agent(w: &World, instance: &str) -> Option<Task> {
         metadata: w.metadata.get(instance)?.clone(),
         db: Arc::new(w.dbs.get(instance)?.clone()),
         clock: w.clock.clone(),
+        endpoint: w.duties.get(instance).cloned(),
     };
     Some(Box::pin(async move {
         match agent.step().await {

@@ -8,12 +8,15 @@
 //! 4. A server that was restored from a backup holds every row of that backup, and every commit
 //!    acknowledged on the server that drained it (the warned handoff loses nothing); after a
 //!    recovery from an older backup, every commit up to that backup.
+//! 5. The endpoint never goes back to an older epoch, and never names an epoch the primary record
+//!    has not reached.
 //!
 //! At the end of a run whose last part was calm (capacity, no faults, the watchdog running and an
 //! operator applying): exactly one primary — one live instance tagged primary, named by the
-//! record, taking writes — and it holds every row of every complete backup.
+//! record, taking writes — and it holds every row of every complete backup; the endpoint names
+//! it, with its epoch.
 
-use crate::world::World;
+use crate::world::{World, ENDPOINT_NAME, ENDPOINT_ZONE};
 use serde_json::Value;
 use spotctl_aws::state::read_primary;
 use spotctl_core::primary::Role;
@@ -52,7 +55,34 @@ fn backups(w: &World) -> Vec<(String, BTreeSet<u64>)> {
         .collect()
 }
 
+fn endpoint(w: &World) -> Option<spotctl_core::endpoint::EndpointRecord> {
+    use spotctl_aws::dns::Dns;
+    futures::executor::block_on(w.dns.read(ENDPOINT_ZONE, ENDPOINT_NAME)).ok().flatten()
+}
+
+fn endpoint_never_goes_back(w: &World) -> Result<(), Violation> {
+    let Some(now) = endpoint(w) else { return Ok(()) };
+    let seen = w.endpoint_epoch.replace(now.epoch.max(w.endpoint_epoch.get()));
+    if now.epoch < seen {
+        return Err(Violation(format!(
+            "the endpoint went back from epoch {seen} to {} ({})",
+            now.epoch, now.address
+        )));
+    }
+    if now.epoch > seen {
+        let record = futures::executor::block_on(read_primary(&w.store)).ok().flatten().map(|(r, _)| r.epoch);
+        if record.is_none_or(|r| r < now.epoch) {
+            return Err(Violation(format!(
+                "the endpoint names epoch {} before the record does ({record:?})",
+                now.epoch
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub fn after_step(w: &World) -> Result<(), Violation> {
+    endpoint_never_goes_back(w)?;
     let writable: Vec<_> = w
         .dbs
         .iter()
@@ -129,6 +159,14 @@ pub fn at_end(w: &World) -> Result<(), Violation> {
     let Some(db) = db.filter(|d| !d.read_only) else {
         return Err(Violation(format!("the recorded primary {} does not take writes", record.instance_id)));
     };
+    let address = alive.iter().find(|i| i.id == record.instance_id).and_then(|i| i.address.clone());
+    match endpoint(w) {
+        Some(e) if Some(&e.address) == address.as_ref() && e.epoch == record.epoch => {}
+        other => return Err(Violation(format!(
+            "the endpoint names {other:?} at the end, not the recorded primary {} ({address:?}, epoch {})",
+            record.instance_id, record.epoch
+        ))),
+    }
     let rows: BTreeSet<u64> = db.rows.iter().copied().collect();
     for (id, backup) in backups(w) {
         if let Some(missing) = backup.difference(&rows).next() {

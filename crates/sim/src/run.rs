@@ -186,6 +186,7 @@ impl Sim {
                         (spotctl_core::names::TAG_ROLE.to_string(), "primary".to_string()),
                     ]
                     .into(),
+                    address: None,
                 });
             }
             Timed::Calm => {
@@ -268,7 +269,10 @@ impl Sim {
                     || !matches!(
                         did,
                         spotctl_aws::handoff::Did::Nothing
-                            | spotctl_aws::handoff::Did::Served { repaired: false }
+                            | spotctl_aws::handoff::Did::Served {
+                                repaired: false,
+                                endpoint: None | Some(spotctl_aws::handoff::EndpointStep::Unchanged)
+                            }
                     )
                 {
                     self.note(format!("{instance}: {did}"));

@@ -4,7 +4,8 @@
 
 use crate::rng::Rng;
 use spotctl_aws::compute::{InstanceView, MemoryInstances};
-use spotctl_aws::handoff::MemoryDatabase;
+use spotctl_aws::dns::MemoryDns;
+use spotctl_aws::handoff::{EndpointDuty, MemoryDatabase};
 use spotctl_aws::sdk::clock::ManualClock;
 use spotctl_aws::sdk::imds::{paths, StaticMetadata};
 use spotctl_aws::state::{Fault, MemoryStore, Op};
@@ -14,6 +15,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub const REGION: &str = "sim-1";
+pub const ENDPOINT_ZONE: &str = "ZSIM";
+pub const ENDPOINT_NAME: &str = "db.sim.spotctl.internal";
 
 /// How often things go wrong while the run is not calm, in per mille.
 #[derive(Debug, Clone, Copy)]
@@ -68,6 +71,12 @@ pub struct World {
     pub faults: Arc<Faults>,
     pub dbs: BTreeMap<String, MemoryDatabase>,
     pub metadata: BTreeMap<String, Arc<StaticMetadata>>,
+    /// The endpoint's zone, and each instance's part in it (kept across looks, like the agent
+    /// process keeps it).
+    pub dns: MemoryDns,
+    pub duties: BTreeMap<String, Arc<EndpointDuty>>,
+    /// The highest epoch the endpoint was seen naming (it must never go back).
+    pub endpoint_epoch: std::cell::Cell<u64>,
     /// Instances that have the spot interruption notice in their metadata.
     pub notices: BTreeSet<String>,
     pub acked: Vec<Ack>,
@@ -113,6 +122,9 @@ impl World {
             faults,
             dbs: BTreeMap::new(),
             metadata: BTreeMap::new(),
+            dns: MemoryDns::default(),
+            duties: BTreeMap::new(),
+            endpoint_epoch: Default::default(),
             notices: BTreeSet::new(),
             acked: Vec::new(),
             next_row: 1,
@@ -139,10 +151,13 @@ impl World {
             if !self.dbs.contains_key(&i.id) {
                 let db = MemoryDatabase::with_clock(Vec::new(), true, self.clock.clone()).named(&i.id);
                 self.dbs.insert(i.id.clone(), db);
-                self.metadata.insert(
-                    i.id.clone(),
-                    Arc::new(StaticMetadata::instance(&i.id, REGION, &i.az, &i.instance_type)),
-                );
+                let md = StaticMetadata::instance(&i.id, REGION, &i.az, &i.instance_type);
+                if let Some(a) = &i.address {
+                    md.set(paths::PUBLIC_IPV4, a);
+                }
+                self.metadata.insert(i.id.clone(), Arc::new(md));
+                let duty = EndpointDuty::new(Arc::new(self.dns.clone()), ENDPOINT_ZONE, ENDPOINT_NAME, 5);
+                self.duties.insert(i.id.clone(), Arc::new(duty));
                 new.push(i.id.clone());
             }
             if let Some(md) = self.metadata.get(&i.id) {

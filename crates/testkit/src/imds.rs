@@ -19,6 +19,9 @@ pub struct InstanceMetadata {
     /// The body of `events/recommendations/rebalance`.
     pub rebalance: Option<String>,
     pub tags: BTreeMap<String, String>,
+    /// `public-ipv4` and `local-ipv4`: absent (404) unless set, as for an instance without one.
+    pub public_ipv4: Option<String>,
+    pub local_ipv4: Option<String>,
 }
 
 pub struct ImdsServer {
@@ -98,6 +101,8 @@ fn lookup(m: &InstanceMetadata, path: &str) -> Option<String> {
         "meta-data/instance-type" => Some(m.instance_type.clone()),
         "meta-data/spot/instance-action" => m.instance_action.clone(),
         "meta-data/events/recommendations/rebalance" => m.rebalance.clone(),
+        "meta-data/public-ipv4" => m.public_ipv4.clone(),
+        "meta-data/local-ipv4" => m.local_ipv4.clone(),
         "meta-data/tags/instance" | "meta-data/tags/instance/" => {
             Some(m.tags.keys().cloned().collect::<Vec<_>>().join("\n"))
         }

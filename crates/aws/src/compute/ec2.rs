@@ -48,6 +48,7 @@ fn view_of(region: &str, i: &Instance) -> InstanceView {
             .iter()
             .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
             .collect(),
+        address: i.public_ip_address().or(i.private_ip_address()).map(String::from),
     }
 }
 

@@ -16,6 +16,8 @@ pub struct InstanceView {
     pub instance_type: String,
     pub state: InstanceState,
     pub tags: BTreeMap<String, String>,
+    /// Where applications reach it: its public IPv4 address, else its private one.
+    pub address: Option<String>,
 }
 
 impl InstanceView {

@@ -128,6 +128,7 @@ impl Instances for MemoryInstances {
             instance_type: v("instance_type"),
             state: InstanceState::Running,
             tags,
+            address: Some(format!("198.51.100.{}", fleet.launched % 250)),
         };
         fleet.instances.insert(i.id.clone(), i.clone());
         Ok(i)

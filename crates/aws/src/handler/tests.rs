@@ -26,6 +26,8 @@ pub(crate) struct World {
     pub ec2: MemoryInstances,
     pub fleet: MemoryFleet,
     pub clock: Arc<ManualClock>,
+    /// The endpoint's zone (the agents point it).
+    pub dns: crate::dns::MemoryDns,
 }
 
 impl World {
@@ -35,6 +37,7 @@ impl World {
             ec2: MemoryInstances::new("dev"),
             fleet: MemoryFleet::default(),
             clock: Arc::new(ManualClock::at(1_000)),
+            dns: crate::dns::MemoryDns::default(),
         };
         w.ec2.insert(InstanceView {
             id: "i-primary".into(),
@@ -44,6 +47,7 @@ impl World {
             state: InstanceState::Running,
             tags: [(TAG_ENV.to_string(), "dev".to_string()), (TAG_ROLE.to_string(), "primary".to_string())]
                 .into(),
+            address: None,
         });
         let record = PrimaryRecord {
             epoch: 1,
@@ -140,6 +144,7 @@ fn a_stray_event_is_not_ours_and_a_late_one_for_an_old_primary_changes_nothing()
         instance_type: "m5.large".into(),
         state: InstanceState::Running,
         tags: [(TAG_ENV.to_string(), "dev".to_string())].into(),
+        address: None,
     });
     let late = block_on(h.handle(&warning("e2", "i-old"))).expect("handled");
     assert!(

@@ -9,6 +9,7 @@
 //! turns them off again if anything turned them on.
 
 use super::database::{Database, Drained, Restored};
+use super::endpoint::{EndpointDuty, EndpointStep};
 use super::promote::{promote, Promotion, Successor};
 use super::start::manifest_key;
 use crate::compute::Instances;
@@ -32,6 +33,8 @@ pub struct Agent {
     pub metadata: Arc<dyn Metadata>,
     pub db: Arc<dyn Database>,
     pub clock: Arc<dyn Clock>,
+    /// The endpoint this instance points while it is the primary (`None`: the env has none yet).
+    pub endpoint: Option<Arc<EndpointDuty>>,
 }
 
 /// Which actor decided, and what.
@@ -55,6 +58,8 @@ pub struct Observation {
     /// The backup this instance's decision depends on is complete (the primary: its epoch's own
     /// drain; a standby: the backup its handoff restores).
     pub manifest_present: bool,
+    /// The handoff that replaced this instance as the primary, if one did.
+    pub replaced_by: Option<String>,
     pub decision: Decision,
 }
 
@@ -67,6 +72,8 @@ pub enum Did {
     /// The recorded primary: tagged primary and taking writes (`repaired` when either was not so).
     Served {
         repaired: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        endpoint: Option<EndpointStep>,
     },
     Drained {
         id: String,
@@ -76,6 +83,8 @@ pub enum Did {
         id: String,
         restored: Restored,
         promotion: Promotion,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        endpoint: Option<EndpointStep>,
     },
     /// Restore or verification failed: never promoted; the note names the fallback. The instance
     /// terminates itself; the handoff goes on with another standby.
@@ -97,10 +106,17 @@ impl std::fmt::Display for Did {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Did::Nothing => f.write_str("nothing to do"),
-            Did::Served { repaired: true } => {
-                f.write_str("serving: re-asserted the primary's tag and writes on")
+            Did::Served { repaired, endpoint } => {
+                f.write_str(if *repaired {
+                    "serving: re-asserted the primary's tag and writes on"
+                } else {
+                    "serving"
+                })?;
+                match endpoint {
+                    Some(e) => write!(f, "; {e}"),
+                    None => Ok(()),
+                }
             }
-            Did::Served { repaired: false } => f.write_str("serving"),
             Did::Drained { id, drained: d } => write!(
                 f,
                 "drained {} tables ({} as InnoDB files), {} rows, to {} in {} ms",
@@ -110,12 +126,16 @@ impl std::fmt::Display for Did {
                 manifest_key(id),
                 d.ms
             ),
-            Did::Restored { restored: r, promotion, .. } => {
+            Did::Restored { restored: r, promotion, endpoint, .. } => {
                 write!(
                     f,
                     "restored and verified {} tables, {} rows in {} ms; {promotion}",
                     r.tables, r.rows, r.ms
-                )
+                )?;
+                match endpoint {
+                    Some(e) => write!(f, "; {e}"),
+                    None => Ok(()),
+                }
             }
             Did::Refused { note, .. } => f.write_str(note),
             Did::Abandoned { why } => write!(f, "abandoned ({why}); terminating"),
@@ -141,6 +161,7 @@ impl Agent {
         let drain_tag = md.read(&paths::tag(TAG_DRAIN)).await?;
         let interruption_notice = md.read(paths::SPOT_ACTION).await?.is_some();
         let primary = read_primary(store).await?.map(|(p, _)| p);
+        let mut replaced_by = None;
         let (manifest_present, decision) = match (role, &primary) {
             // A standby the record names is the primary now: it serves (and says so) like one.
             (Role::Standby, Some(p)) if p.instance_id != instance_id => {
@@ -167,12 +188,11 @@ impl Agent {
                     }
                     _ => false,
                 };
-                let succeeded_me = match primary.as_ref().and_then(|p| p.handoff.clone()) {
-                    Some(h) => {
-                        read_handoff(store, &h).await?.is_some_and(|(h, _)| h.old.instance_id == instance_id)
-                    }
-                    None => false,
+                replaced_by = match primary.as_ref() {
+                    Some(p) if p.instance_id != instance_id => replaced(store, p, &instance_id).await?,
+                    _ => None,
                 };
+                let succeeded_me = replaced_by.is_some();
                 let view = PrimaryView {
                     self_id: instance_id.clone(),
                     record: primary.clone(),
@@ -193,6 +213,7 @@ impl Agent {
             interruption_notice,
             primary,
             manifest_present,
+            replaced_by,
             decision,
         })
     }
@@ -212,8 +233,8 @@ impl Agent {
             }
             Decision::Primary(PrimaryAction::Retire { successor }) => {
                 self.db.set_writable(false).await?;
-                if let Some(h) = obs.primary.as_ref().and_then(|p| p.handoff.clone()) {
-                    self.stamp(&h, &[(Step::OldRetired, self.clock.now())]).await?;
+                if let Some(h) = &obs.replaced_by {
+                    self.stamp(h, &[(Step::OldRetired, self.clock.now())]).await?;
                 }
                 self.instances.terminate(&obs.region, &obs.instance_id).await?;
                 Did::Retired { successor: successor.clone(), instance_id: obs.instance_id.clone() }
@@ -248,7 +269,14 @@ impl Agent {
             self.db.set_writable(true).await?;
             repaired = true;
         }
-        Ok(Did::Served { repaired })
+        let epoch = obs.primary.as_ref().map(|p| p.epoch).unwrap_or(0);
+        Ok(Did::Served { repaired, endpoint: self.point_endpoint(epoch, false).await })
+    }
+
+    /// Points the endpoint at this instance for `epoch` (see `endpoint.rs`).
+    async fn point_endpoint(&self, epoch: u64, force: bool) -> Option<EndpointStep> {
+        let duty = self.endpoint.as_ref()?;
+        duty.point(self.metadata.as_ref(), epoch, self.clock.now(), force).await
     }
 
     /// A standby that will never promote: writes off, and the instance terminates itself.
@@ -287,6 +315,7 @@ impl Agent {
             verified: true,
             failure: None,
         };
+        let mut endpoint = None;
         let promotion = match standby_step(&view) {
             StandbyAction::Promote { .. } => {
                 let md = self.metadata.as_ref();
@@ -309,12 +338,20 @@ impl Agent {
             other => Promotion::StoodDown { reason: format!("{other:?}") },
         };
         match &promotion {
-            Promotion::Promoted { .. } => self.stamp(id, &[(Step::Promoted, self.clock.now())]).await?,
+            Promotion::Promoted { epoch, .. } => {
+                self.stamp(id, &[(Step::Promoted, self.clock.now())]).await?;
+                // The last step: the name follows. A failure here is retried by every look of the
+                // serving agent; the promotion stands.
+                endpoint = self.point_endpoint(*epoch, true).await;
+                if matches!(endpoint, Some(EndpointStep::Pointed { .. } | EndpointStep::Unchanged)) {
+                    self.stamp(id, &[(Step::EndpointPointed, self.clock.now())]).await?;
+                }
+            }
             Promotion::StoodDown { reason } => {
                 self.leave(obs, reason).await?;
             }
         }
-        Ok(Did::Restored { id: id.to_string(), restored, promotion })
+        Ok(Did::Restored { id: id.to_string(), restored, promotion, endpoint })
     }
 
     /// Stamps steps on the handoff's record (a conditional write: the handler and both agents
@@ -351,4 +388,30 @@ impl Agent {
         .await?;
         Ok(note)
     }
+}
+
+/// How many epochs back an old primary looks for the handoff that replaced it (a primary that
+/// missed its retirement while its successor was replaced in turn).
+const REPLACED_LOOKBACK: u64 = 8;
+
+/// Whether a handoff that promoted replaced `me`: the one that made the recorded primary, or one
+/// of the few before it (the record may have moved on more than once while this agent was down).
+async fn replaced(store: &dyn StateStore, record: &PrimaryRecord, me: &str) -> Result<Option<String>> {
+    if let Some(h) = &record.handoff {
+        if read_handoff(store, h).await?.is_some_and(|(h, _)| h.old.instance_id == me) {
+            return Ok(Some(h.clone()));
+        }
+    }
+    for epoch in (record.epoch.saturating_sub(REPLACED_LOOKBACK).max(1)..record.epoch).rev() {
+        let id = handoff_id(epoch);
+        if record.handoff.as_deref() == Some(id.as_str()) {
+            continue;
+        }
+        if let Some((h, _)) = read_handoff(store, &id).await? {
+            if h.old.instance_id == me && h.steps.contains_key(&Step::Promoted) {
+                return Ok(Some(id));
+            }
+        }
+    }
+    Ok(None)
 }

@@ -6,11 +6,12 @@
 //! agent keeps) and [`Placements`] (where a standby may go). EC2 goes through `compute`, the state
 //! bucket through `state`.
 //!
-//! May use: `sdk`, `state`, `compute`, `placement`, `spotctl_core`, `spotctl_db`.
+//! May use: `sdk`, `state`, `compute`, `placement`, `dns`, `spotctl_core`, `spotctl_db`.
 
 mod agent;
 mod apply;
 mod database;
+mod endpoint;
 mod placements;
 mod promote;
 mod start;
@@ -20,6 +21,7 @@ mod tests;
 pub use agent::{Agent, Decision, Did, Observation};
 pub use apply::{assess_listed, assess_primary, launch_primary, newest_complete_backup, Assessed};
 pub use database::{Database, Drained, MariaDbServer, MemoryDatabase, MemoryRows, Restored};
+pub use endpoint::{resolve as resolve_endpoint, EndpointDuty, EndpointStep, RECHECK_SECS};
 pub use placements::{AwsPlacements, FixedPlacements, Placement, Placements, StandbyPlacements, TRIES};
 pub use promote::Promotion;
 pub use start::{

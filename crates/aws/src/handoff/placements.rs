@@ -70,7 +70,7 @@ impl Placements for AwsPlacements {
             .await?
             .map(|v| String::from_utf8_lossy(&v.body).into_owned())
             .with_context(|| format!("{}/{} is missing; run apply", store.location(), keys::USER_DATA))?;
-        let facts = all_region_facts(&self.aws, &env.env.regions, &env.instance.types).await?;
+        let facts = all_region_facts(&self.aws, &env.placement_regions(), &env.instance.types).await?;
         let (advisor, _, _) = crate::placement::advisor::load(Some(store), now).await;
         let policy = policy(&env);
         let recent = remember_interruptions(
@@ -83,7 +83,7 @@ impl Placements for AwsPlacements {
             now - policy.interruption_cooldown_secs,
         )
         .await?;
-        let c = candidates(&env.env.regions, &env.instance.types, &facts);
+        let c = candidates(&env.placement_regions(), &env.instance.types, &facts);
         let ranking = rank_observed(
             &c,
             Observed { advisor: &advisor, facts: &facts, sps: None, recent, now_unix: now },

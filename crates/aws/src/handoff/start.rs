@@ -352,8 +352,24 @@ pub async fn recover(
     let key = lease_key(&handoff.id);
     match store.put_if_absent(&key, json_body(&key, &handoff)?).await {
         Ok(etag) => launch(seams, &record, handoff, etag).await,
-        // A handoff of this epoch exists already: move it on instead (the watchdog's path).
-        Err(StoreError::Conflict { .. }) => advance(seams, None).await,
+        Err(StoreError::Conflict { .. }) => match read_handoff(store, &handoff.id).await? {
+            // The epoch's handoff gave up (its standbys came to nothing) and its primary is gone
+            // since: this recovery takes its place, by compare-and-swap, with a fresh attempt
+            // budget. Its standbys never promote (none is named any more) and leave.
+            Some((failed, etag))
+                if failed.steps.contains_key(&Step::Failed)
+                    && !failed.steps.contains_key(&Step::Promoted) =>
+            {
+                handoff.last_error = failed.failure.map(|f| format!("reopened after it failed: {f}"));
+                match store.put_if_match(&key, &etag, json_body(&key, &handoff)?).await {
+                    Ok(etag) => launch(seams, &record, handoff, etag).await,
+                    Err(e) if e.is_conflict() => advance(seams, None).await,
+                    Err(e) => Err(e.into()),
+                }
+            }
+            // A handoff of this epoch is open: move it on instead (the watchdog's path).
+            _ => advance(seams, None).await,
+        },
         Err(e) => Err(e.into()),
     }
 }

@@ -1,12 +1,14 @@
 //! The agents' steps and promotion against the in-memory twins: a whole warned handoff, two
 //! standbys racing for one epoch, a standby that cannot verify, the old primary retiring.
 
-use super::{Agent, Decision, Did, MemoryDatabase, Promotion};
+use super::{Agent, Decision, Did, EndpointDuty, EndpointStep, MemoryDatabase, Promotion};
 use crate::compute::Instances;
+use crate::dns::Dns;
 use crate::handler::tests::{warning, World, REGION};
 use crate::sdk::imds::{paths, StaticMetadata};
 use crate::state::{read_handoff, read_primary, Fault, Op, StateStore};
 use futures::executor::block_on;
+use spotctl_core::endpoint::EndpointRecord;
 use spotctl_core::handoff::{PrimaryAction, StandbyAction, Step};
 use spotctl_core::names::keys;
 use spotctl_core::names::{TAG_HANDOFF, TAG_ROLE};
@@ -21,6 +23,7 @@ fn agent(
     db: &MemoryDatabase,
 ) -> (Agent, Arc<StaticMetadata>) {
     let md = Arc::new(StaticMetadata::instance(id, REGION, az, "m5.large"));
+    md.set(paths::LOCAL_IPV4, &address_of(id));
     for (k, v) in tags {
         md.set(&paths::tag(k), v);
     }
@@ -30,8 +33,21 @@ fn agent(
         metadata: md.clone(),
         db: Arc::new(db.clone()),
         clock: w.clock.clone(),
+        endpoint: Some(Arc::new(EndpointDuty::new(Arc::new(w.dns.clone()), ZONE, NAME, 10))),
     };
     (agent, md)
+}
+
+const ZONE: &str = "Z0DEV";
+const NAME: &str = "db.dev.spotctl.internal";
+
+/// A private address per instance (what its metadata says).
+fn address_of(id: &str) -> String {
+    format!("10.0.0.{}", id.bytes().map(u32::from).sum::<u32>() % 250 + 1)
+}
+
+fn endpoint(w: &World) -> Option<EndpointRecord> {
+    block_on(w.dns.read(ZONE, NAME)).expect("read the endpoint")
 }
 
 /// The warning handled: a standby launched for epoch-1. Returns its id.
@@ -46,7 +62,10 @@ fn a_warned_handoff_moves_every_row_to_exactly_one_new_primary() {
     let old_db = MemoryDatabase::new((1..=100).collect(), false);
     let (old, old_md) = agent(&w, "i-primary", "ap-northeast-1a", &[(TAG_ROLE, "primary")], &old_db);
     let (_, did) = block_on(old.step()).expect("step");
-    assert_eq!(did, Did::Served { repaired: false });
+    let named = EndpointStep::Pointed { name: NAME.into(), address: address_of("i-primary"), epoch: 1 };
+    assert_eq!(did, Did::Served { repaired: false, endpoint: Some(named) });
+    let (_, did) = block_on(old.step()).expect("step");
+    assert_eq!(did, Did::Served { repaired: false, endpoint: None }, "seen right within the minute");
     let standby = warned(&w);
     let new_db = MemoryDatabase::new(Vec::new(), true);
     let (new, _) =
@@ -63,8 +82,11 @@ fn a_warned_handoff_moves_every_row_to_exactly_one_new_primary() {
     assert!(!old_db.commit(101), "the old primary takes no write once fenced");
 
     let (_, did) = block_on(new.step()).expect("restore");
-    let Did::Restored { restored, promotion, .. } = did else { panic!("{did:?}") };
+    let Did::Restored { restored, promotion, endpoint: pointed, .. } = did else { panic!("{did:?}") };
     assert_eq!(restored.rows, 100);
+    assert!(matches!(pointed, Some(EndpointStep::Pointed { epoch: 2, .. })), "{pointed:?}");
+    let now = endpoint(&w).expect("a record");
+    assert_eq!((now.address.as_str(), now.epoch, now.ttl), (address_of(&standby).as_str(), 2, 10));
     assert_eq!(promotion, Promotion::Promoted { epoch: 2, instance_id: standby.clone() });
     assert_eq!(new_db.state().rows, (1..=100).collect::<Vec<_>>());
     assert!(new_db.commit(101), "the new primary takes writes");
@@ -86,6 +108,7 @@ fn a_warned_handoff_moves_every_row_to_exactly_one_new_primary() {
         Step::Drained,
         Step::Verified,
         Step::Promoted,
+        Step::EndpointPointed,
         Step::OldRetired,
     ] {
         assert!(lease.steps.contains_key(&step), "{step:?} missing: {lease:?}");
@@ -222,5 +245,6 @@ fn standby_view(id: &str) -> crate::compute::InstanceView {
             (TAG_HANDOFF.to_string(), "epoch-1".to_string()),
         ]
         .into(),
+        address: None,
     }
 }

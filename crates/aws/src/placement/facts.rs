@@ -123,7 +123,7 @@ pub async fn launch_spec(
 /// Where to launch the first primary: the best-ranked placement that has a default subnet.
 pub async fn choose_launch(aws: &Aws, loaded: &LoadedEnv) -> Result<LaunchSpec> {
     let env = &loaded.env;
-    let facts = all_region_facts(aws, &env.env.regions, &env.instance.types).await?;
+    let facts = all_region_facts(aws, &env.placement_regions(), &env.instance.types).await?;
     let advisor = spotctl_core::advisor::AdvisorData::embedded();
     let seen =
         Observed { advisor: &advisor, facts: &facts, sps: None, recent: Vec::new(), now_unix: now_unix() };

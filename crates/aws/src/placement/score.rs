@@ -76,7 +76,7 @@ pub async fn score(aws: &Aws, loaded: &LoadedEnv, opts: &ScoreOptions) -> Result
     let regions: Vec<String> = if opts.all_regions {
         advisor.regions().map(String::from).collect()
     } else {
-        loaded.env.env.regions.clone()
+        loaded.env.placement_regions()
     };
     let types: Vec<String> = if opts.all_types {
         advisor.types().map(String::from).collect()

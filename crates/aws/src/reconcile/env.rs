@@ -9,12 +9,13 @@ use super::execute::Executor;
 use super::package::{package_hash, package_matching, PackageHash};
 use super::primary::{plan_primary, PrimaryOptions};
 use super::progress::Progress;
-use super::resources::{bucket, lambda::artifact_key, Ctx};
+use super::resources::{bucket, endpoint, lambda::artifact_key, Ctx};
 use crate::sdk::Aws;
 use crate::state::{Lock, LockInfo, S3Store, StateStore, StoredEnv};
 use anyhow::{bail, Context, Result};
 use futures::future::try_join_all;
 use spotctl_core::config::LoadedEnv;
+use spotctl_core::desired::endpoint::{EndpointInput, RecordTarget};
 use spotctl_core::desired::{desired, DesiredInput, LambdaArtifact};
 use spotctl_core::names::{keys, Names};
 use spotctl_core::plan::{plan as make_plan, plan_destroy, Kind, LiveResource, Plan, Resource};
@@ -94,16 +95,23 @@ impl Env {
         set.into_iter().collect()
     }
 
-    /// The regions to search, and those to search for fleet resources: what the env file uses,
-    /// plus what the stored env says was used before (so that dropped regions are cleaned up).
-    async fn search_regions(&self) -> Result<(Vec<String>, Vec<String>)> {
+    /// Where to look for what was made before: the regions to search and those to search for fleet
+    /// resources (what the env file uses plus what the stored env used, so that dropped regions are
+    /// cleaned up), and the endpoint the stored env named (so a renamed one is removed). One read.
+    async fn search_before(&self) -> Result<Before> {
         let mut all: BTreeSet<String> = self.used_regions().into_iter().collect();
         let mut fleets: BTreeSet<String> = self.fleet_regions().into_iter().collect();
+        let mut endpoint = None;
         if let Ok(Some(stored)) = StoredEnv::read(self.store.as_ref()).await {
+            endpoint = stored.env_file().ok().map(|env| EndpointInput::for_env(&env, RecordTarget::Leave));
             all.extend(stored.regions);
             fleets.extend(stored.fleet_regions);
         }
-        Ok((all.into_iter().collect(), fleets.into_iter().collect()))
+        Ok(Before {
+            regions: all.into_iter().collect(),
+            fleet_regions: fleets.into_iter().collect(),
+            endpoint,
+        })
     }
 
     fn stored_env(&self) -> Result<String> {
@@ -123,7 +131,8 @@ impl Env {
         let pkg = package_hash()?;
         let code_key = artifact_key(&pkg.sha256_hex);
         let artifacts = BTreeMap::new();
-        let (search, fleet_search) = self.search_regions().await?;
+        let before = self.search_before().await?;
+        let (search, fleet_search) = (before.regions, before.fleet_regions);
         let ctx = Ctx { aws: &self.aws, names: &self.names, regions: &search, artifacts: &artifacts };
         progress.tick("reading live state");
         let object_keys = vec![keys::ENV.to_string(), keys::USER_DATA.to_string(), code_key.clone()];
@@ -147,6 +156,10 @@ impl Env {
         let now = crate::sdk::clock::now_unix();
         let primary = plan_primary(&self.aws, &self.loaded, store, &described, opts, now, progress).await?;
         live.extend(primary.live.clone());
+        let endpoint = EndpointInput::for_env(&self.loaded.env, primary.endpoint.clone());
+        endpoint::check(&ctx, &self.loaded, &endpoint).await?;
+        let leave = endpoint.record == RecordTarget::Leave;
+        live.extend(Self::endpoint_live(&ctx, &endpoint, before.endpoint.as_ref(), leave).await?);
         live.sort_by(|a, b| a.address.cmp(&b.address));
         let env_json = self.stored_env()?;
         let input = DesiredInput {
@@ -166,6 +179,7 @@ impl Env {
             vpcs,
             primary: primary.spec,
             fleets,
+            endpoint: Some(endpoint),
         };
         let mut wanted = desired(&input)?;
         if let Some(token) = &primary.launch_token {
@@ -317,15 +331,42 @@ impl Env {
         recover(&seams, &r.lost, &r.backup, r.data_loss_window_s).await
     }
 
+    /// The endpoint's live resources: the env file's, and those of the endpoint the stored env
+    /// named when it differs (a renamed endpoint's record, or the zone spotctl made for it, is
+    /// removed, never left behind). With `leave_record` (the record is not the plan's while a
+    /// handoff or a recovery is under way) the current record is left out, so the plan neither
+    /// changes nor removes it.
+    async fn endpoint_live(
+        ctx: &Ctx<'_>,
+        e: &EndpointInput,
+        before: Option<&EndpointInput>,
+        leave_record: bool,
+    ) -> Result<Vec<LiveResource>> {
+        let mut live = endpoint::discover(ctx, e).await?;
+        if leave_record {
+            live.retain(|r| !(r.address.kind == Kind::DnsRecord && r.address.name == e.name));
+        }
+        if let Some(b) = before.filter(|b| b.name != e.name || b.zone != e.zone) {
+            let old: Vec<LiveResource> = endpoint::discover(ctx, b).await?;
+            let fresh: Vec<LiveResource> =
+                old.into_iter().filter(|r| !live.iter().any(|l| l.address == r.address)).collect();
+            live.extend(fresh);
+        }
+        Ok(live)
+    }
+
     /// Plans the removal of everything live.
     pub async fn plan_destroy(&self, progress: &Progress) -> Result<Planned> {
-        let (search, fleet_search) = self.search_regions().await?;
+        let before = self.search_before().await?;
+        let (search, fleet_search) = (before.regions, before.fleet_regions);
         let artifacts = BTreeMap::new();
         let ctx = Ctx { aws: &self.aws, names: &self.names, regions: &search, artifacts: &artifacts };
         progress.tick("reading live state");
         // State objects are removed with the bucket; listing them would only lengthen the plan.
         let mut live = discover(&ctx, &[], &fleet_search).await?;
         live.retain(|r| r.address.kind != Kind::StateObject);
+        let endpoint = EndpointInput::for_env(&self.loaded.env, RecordTarget::Leave);
+        live.extend(Self::endpoint_live(&ctx, &endpoint, before.endpoint.as_ref(), false).await?);
         let plan = plan_destroy(&live);
         Ok(Planned { plan, live, desired: Vec::new(), package: None, regions: search, launch_token: None })
     }
@@ -366,4 +407,11 @@ async fn default_vpcs(aws: &Aws, regions: &[String]) -> Result<BTreeMap<String, 
     }))
     .await?;
     Ok(found.into_iter().collect())
+}
+
+/// What the stored env says was made before this env file (see `Env::search_before`).
+struct Before {
+    regions: Vec<String>,
+    fleet_regions: Vec<String>,
+    endpoint: Option<EndpointInput>,
 }

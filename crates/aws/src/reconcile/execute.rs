@@ -5,7 +5,9 @@
 //! `apply`: the next plan simply contains what is left.
 
 use super::progress::Progress;
-use super::resources::{bucket, events, fis, fleet, iam, instance, invoke, lambda, network, parameter, Ctx};
+use super::resources::{
+    bucket, endpoint, events, fis, fleet, iam, instance, invoke, lambda, network, parameter, Ctx,
+};
 use crate::state::StateStore;
 use anyhow::{bail, Context, Result};
 use futures::future::try_join_all;
@@ -82,6 +84,8 @@ impl Executor<'_> {
             Kind::FisTemplate => fis::create(ctx, want).await.map(drop),
             Kind::Queue => fleet::create_queue(ctx, want).await.map(drop),
             Kind::InvokeConfig => invoke::put(ctx, want).await.map(drop),
+            Kind::HostedZone => endpoint::create_zone(ctx, want).await.map(drop),
+            Kind::DnsRecord => endpoint::point(ctx, want, self.store).await.map(drop),
             Kind::LaunchTemplate => fleet::create_template(ctx, want).await.map(drop),
             Kind::AutoScalingGroup => fleet::create_group(ctx, want).await.map(drop),
             Kind::ScalingPolicy => fleet::put_policy(ctx, want).await.map(drop),
@@ -110,6 +114,8 @@ impl Executor<'_> {
             Kind::EventRule => events::put(ctx, want, Some(id)).await.map(drop),
             Kind::Queue => fleet::update_queue(ctx, want, id).await,
             Kind::InvokeConfig => invoke::put(ctx, want).await.map(drop),
+            Kind::HostedZone => endpoint::update_zone(ctx, want, id, c.live.as_ref()).await,
+            Kind::DnsRecord => endpoint::point(ctx, want, self.store).await.map(drop),
             Kind::LaunchTemplate => fleet::update_template(ctx, want, id).await,
             Kind::AutoScalingGroup => fleet::update_group(ctx, want).await,
             Kind::ScalingPolicy => fleet::put_policy(ctx, want).await.map(drop),
@@ -137,6 +143,8 @@ impl Executor<'_> {
             Kind::FisTemplate => fis::delete(ctx, region, id).await,
             Kind::Queue => fleet::delete_queue(ctx, region, id).await,
             Kind::InvokeConfig => invoke::delete(ctx, name).await,
+            Kind::HostedZone => endpoint::delete_zone(ctx, id).await,
+            Kind::DnsRecord => endpoint::remove_record(ctx, id, name).await,
             Kind::LaunchTemplate => fleet::delete_template(ctx, region, id).await,
             Kind::AutoScalingGroup => fleet::delete_group(ctx, region, name, self.progress).await,
             Kind::ScalingPolicy => {

@@ -15,7 +15,9 @@ use crate::state::StateStore;
 use anyhow::Result;
 use sha2::{Digest, Sha256};
 use spotctl_core::config::LoadedEnv;
+use spotctl_core::desired::endpoint::RecordTarget;
 use spotctl_core::desired::PrimarySpec;
+use spotctl_core::endpoint::EndpointRecord;
 use spotctl_core::handoff::PrimaryPlan;
 use spotctl_core::plan::{LiveResource, Recovery};
 
@@ -28,6 +30,8 @@ pub struct PrimaryPart {
     pub notes: Vec<String>,
     /// The token a launch in this plan tags its instance with.
     pub launch_token: Option<String>,
+    /// What the endpoint's record should name.
+    pub endpoint: RecordTarget,
 }
 
 /// Choices a person makes on the command line.
@@ -68,11 +72,17 @@ pub async fn plan_primary(
         recovery: None,
         notes: Vec::new(),
         launch_token: None,
+        endpoint: RecordTarget::Leave,
     };
+    let ttl = loaded.env.endpoint.ttl;
     match &assessed.plan {
         PrimaryPlan::Keep { instance_id, region } => {
             part.spec = PrimarySpec::Existing { region: region.clone() };
-            part.live = described.iter().find(|d| d.view.id == *instance_id).map(live_primary);
+            let kept = described.iter().find(|d| d.view.id == *instance_id);
+            part.live = kept.map(live_primary);
+            if let (Some(address), Some(record)) = (kept.and_then(|d| d.view.address.clone()), &assessed.record) {
+                part.endpoint = RecordTarget::Primary(EndpointRecord { address, epoch: record.epoch, ttl });
+            }
         }
         PrimaryPlan::Hold { handoff, step } => {
             let at = step.map(|s| format!("{s:?}")).unwrap_or_else(|| "started".into());
@@ -100,6 +110,7 @@ pub async fn plan_primary(
         }
     }
     if part.launch_token.is_some() {
+        part.endpoint = RecordTarget::Launched { ttl };
         progress.tick("choosing a placement for the primary");
         part.spec = PrimarySpec::Launch(choose_launch(aws, loaded).await?);
     }

@@ -61,6 +61,12 @@ impl Aws {
     regional_client!(autoscaling, aws_sdk_autoscaling);
     regional_client!(sqs, aws_sdk_sqs);
     regional_client!(cloudwatch, aws_sdk_cloudwatch);
+    regional_client!(route53_in, aws_sdk_route53);
+
+    /// Route 53 is global; its endpoint lives in us-east-1.
+    pub fn route53(&self) -> aws_sdk_route53::Client {
+        self.route53_in("us-east-1")
+    }
 
     /// IAM is global; its endpoint lives in us-east-1.
     pub fn iam(&self) -> aws_sdk_iam::Client {

@@ -19,6 +19,8 @@ pub mod paths {
     pub const AZ: &str = "/latest/meta-data/placement/availability-zone";
     pub const INSTANCE_TYPE: &str = "/latest/meta-data/instance-type";
     pub const SPOT_ACTION: &str = "/latest/meta-data/spot/instance-action";
+    pub const PUBLIC_IPV4: &str = "/latest/meta-data/public-ipv4";
+    pub const LOCAL_IPV4: &str = "/latest/meta-data/local-ipv4";
     pub const REBALANCE: &str = "/latest/meta-data/events/recommendations/rebalance";
 
     /// An instance tag, through instance metadata tags.

@@ -24,6 +24,9 @@ pub struct EnvFile {
     pub schedule: ScheduleSection,
     #[serde(default)]
     pub fis: FisSection,
+    /// The name applications connect to (`[endpoint]`, optional).
+    #[serde(default = "super::endpoint::EndpointSection::defaults")]
+    pub endpoint: super::endpoint::EndpointSection,
     /// Worker fleets (the fleet mode), sorted by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fleet: Vec<Fleet>,
@@ -217,6 +220,13 @@ impl EnvFile {
         self.fleet.sort_by(|a, b| a.name.cmp(&b.name));
         self
     }
+
+    /// The regions the database may be placed in: the candidate regions, less those the
+    /// application cannot reach (`endpoint.reachable_regions`, when the env lists them).
+    pub fn placement_regions(&self) -> Vec<String> {
+        let reach = &self.endpoint.reachable_regions;
+        self.env.regions.iter().filter(|r| reach.is_empty() || reach.contains(r)).cloned().collect()
+    }
 }
 
 /// Defaults of optional keys (documented in docs/env-reference.md).
@@ -297,6 +307,7 @@ mod tests {
             },
             schedule: ScheduleSection::default(),
             fis: FisSection::default(),
+            endpoint: super::super::endpoint::EndpointSection::defaults(),
             fleet: vec![fleet("w2"), fleet("w1")],
         }
         .canonical();

@@ -5,6 +5,7 @@
 //! env plans empty. Attributes AWS cannot list cheaply are compared through a spec hash kept in a
 //! `spotctl:spec` tag.
 
+pub mod endpoint;
 pub mod fleet;
 
 use crate::names::{keys, Names, RoleKind, Schedule};
@@ -86,6 +87,8 @@ pub struct DesiredInput {
     pub primary: PrimarySpec,
     /// The env's fleets with the facts of their regions (empty for a database-only env).
     pub fleets: Vec<fleet::FleetInput>,
+    /// The name applications connect to.
+    pub endpoint: Option<endpoint::EndpointInput>,
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -277,6 +280,9 @@ pub fn desired(input: &DesiredInput) -> Result<Vec<Resource>, TemplateError> {
             .with("max_event_age_s", HANDLER_EVENT_AGE_S.to_string())
             .with("on_failure", n.dead_letter_arn()),
     );
+    if let Some(e) = &input.endpoint {
+        out.extend(endpoint::resources(e, &input.vpcs));
+    }
     out.extend(fleet::resources(input)?);
     out.extend(primary_instance(input)?);
     Ok(out)
@@ -347,6 +353,7 @@ pub(crate) mod tests {
                 reason: "best".into(),
             }),
             fleets: Vec::new(),
+            endpoint: None,
         }
     }
 

@@ -51,6 +51,8 @@ pub enum Step {
     RestoreStarted,
     Verified,
     Promoted,
+    /// The endpoint names the promoted standby (its agent's last step of the promotion).
+    EndpointPointed,
     OldRetired,
     Failed,
 }

@@ -33,7 +33,7 @@ impl RegionFacts {
 
 /// The SPS configuration an env asks about: stable across runs, so it costs one configuration.
 pub fn sps_config(env: &EnvFile) -> SpsConfig {
-    SpsConfig::new(&env.instance.types, &env.env.regions, env.instance.target_capacity, true)
+    SpsConfig::new(&env.instance.types, &env.placement_regions(), env.instance.target_capacity, true)
 }
 
 /// The env file's placement limits as a ranking policy.
@@ -87,7 +87,7 @@ pub fn rank_observed(candidates: &[Candidate], seen: Observed<'_>, policy: &Poli
 
 /// The env's own ranking: its regions and types.
 pub fn rank_env(env: &EnvFile, seen: Observed<'_>) -> Ranking {
-    let c = candidates(&env.env.regions, &env.instance.types, seen.facts);
+    let c = candidates(&env.placement_regions(), &env.instance.types, seen.facts);
     rank_observed(&c, seen, &policy(env))
 }
 

@@ -100,19 +100,15 @@ pub fn replay_placement(
     traces: &Traces,
     handoff_seconds: u32,
 ) -> Result<PlacementReplay, ReplayError> {
-    let used: Vec<(&str, &'static str)> =
-        env.env.regions.iter().map(|r| (r.as_str(), "candidate region")).collect();
+    let regions = env.placement_regions();
+    let used: Vec<(&str, &'static str)> = regions.iter().map(|r| (r.as_str(), "candidate region")).collect();
     let covered = span(traces, &used)?;
     let zones: Vec<(&str, &str, &[u32])> = traces
         .zones
         .iter()
         .filter_map(|(z, values)| {
             let region = traces.pools.iter().find(|p| &p.zone == z).map(|p| p.region.as_str())?;
-            env.env.regions.iter().any(|r| r == region).then_some((
-                z.as_str(),
-                region,
-                &values[..covered.steps],
-            ))
+            regions.iter().any(|r| r == region).then_some((z.as_str(), region, &values[..covered.steps]))
         })
         .collect();
     let next_zero = zones
@@ -141,7 +137,7 @@ pub fn replay_placement(
     let start = (0..covered.steps).find(|&t| ctx.zones.iter().any(|z| z.2[t] > 0));
     let home = start.and_then(|t| ranked(&ctx, t, &History::default()));
     let (Some(start), Some(home)) = (start, home) else {
-        return Err(ReplayError::NoCapacity { regions: env.env.regions.join(", ") });
+        return Err(ReplayError::NoCapacity { regions: regions.join(", ") });
     };
     let policies: Vec<PlacementOutcome> =
         [PolicyName::Spotctl, PolicyName::Naive, PolicyName::Stay, PolicyName::Oracle]

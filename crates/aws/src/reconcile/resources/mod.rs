@@ -3,6 +3,7 @@
 //! `spotctl_core::desired` writes them, so a converged env plans empty.
 
 pub mod bucket;
+pub mod endpoint;
 pub mod events;
 pub mod fis;
 pub mod fleet;
