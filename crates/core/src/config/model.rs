@@ -32,7 +32,8 @@ pub struct EnvFile {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvSection {
-    /// `[a-z0-9-]`, 1 to 24 characters; in resource names and the `spotctl:env` tag.
+    /// `[a-z][a-z0-9]*`, 1 to 24 characters (no `-`, so no env's prefix reaches another's); in
+    /// resource names and the `spotctl:env` tag.
     pub name: String,
     /// Where the Lambda, the state bucket and the schedules live.
     pub home_region: String,
@@ -118,9 +119,13 @@ pub struct AccessSection {
     /// Blocks allowed to reach port 3306, canonical and sorted.
     #[serde(default)]
     pub mysql_cidrs: Vec<String>,
-    /// Must be true for `mysql_cidrs` to hold `0.0.0.0/0` or `::/0`.
+    /// Must be true for `mysql_cidrs` to reach the whole internet (`0.0.0.0/0`, `::/0`, or blocks
+    /// that together cover it).
     #[serde(default)]
     pub allow_public_mysql: bool,
+    /// The same for `ssh_cidrs`.
+    #[serde(default)]
+    pub allow_public_ssh: bool,
 }
 
 /// `[schedule]`: EventBridge schedule expressions for the home region's rules.
@@ -269,6 +274,7 @@ mod tests {
                 ssh_cidrs: vec!["10.0.0.0/8".into(), "1.0.0.0/8".into()],
                 mysql_cidrs: vec![],
                 allow_public_mysql: false,
+                allow_public_ssh: false,
             },
             schedule: ScheduleSection::default(),
             fis: FisSection::default(),
