@@ -147,8 +147,10 @@ async fn one_shot(o: OneShot, drain: bool) -> Result<Outcome> {
         .bucket_region
         .clone()
         .unwrap_or_else(|| std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()));
+    // Every S3 call names the bucket's expected owner: this instance's own account.
+    let account = aws.account_id(&region).await?;
     let blobs = StoreBlobs {
-        store: Arc::new(S3Store::new(aws.s3(&region), bucket)),
+        store: Arc::new(S3Store::new(aws.s3(&region, &account), bucket)),
         handle: tokio::runtime::Handle::current(),
     };
     let (dsn, database, handoff, logical) =
@@ -170,7 +172,9 @@ async fn one_shot(o: OneShot, drain: bool) -> Result<Outcome> {
 
 async fn watch(w: WatchArgs) -> Result<Outcome> {
     let aws = Aws::load().await;
-    let store = Arc::new(S3Store::new(aws.s3(&w.bucket_region), &w.bucket));
+    // Every S3 call names the bucket's expected owner: this instance's own account.
+    let account = aws.account_id(&w.bucket_region).await?;
+    let store = Arc::new(S3Store::new(aws.s3(&w.bucket_region, &account), &w.bucket));
     // The account is not needed to tag or terminate this instance: names only carry the env.
     let names = Names::new(&w.env, "", &w.bucket_region);
     let agent = Agent {

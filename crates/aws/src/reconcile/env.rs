@@ -50,7 +50,7 @@ impl Env {
         let mut regions: Vec<String> = loaded.env.env.regions.clone();
         regions.sort();
         regions.dedup();
-        let store = Arc::new(S3Store::new(aws.s3(&home), names.bucket()));
+        let store = Arc::new(S3Store::new(aws.s3(&home, &account), names.bucket()));
         Ok(Env { aws, store, loaded, names, regions })
     }
 
@@ -121,6 +121,7 @@ impl Env {
         let input = DesiredInput {
             names: self.names.clone(),
             regions: self.regions.clone(),
+            instance_types: self.loaded.env.instance.types.clone(),
             ssh_public_key: self.loaded.ssh_public_key.clone(),
             ssh_cidrs: self.loaded.env.access.ssh_cidrs.clone(),
             mysql_cidrs: self.loaded.env.access.mysql_cidrs.clone(),
@@ -135,6 +136,7 @@ impl Env {
             vpcs,
             primary,
             fleets,
+            bucket_policy: crate::sdk::emulator::policy_mode(&self.aws),
         };
         let mut wanted = desired(&input)?;
         // The handler zip is a state object too: uploaded before the function that uses it.

@@ -67,11 +67,14 @@ impl Aws {
         self.iam_in("us-east-1")
     }
 
-    pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
+    /// An S3 client whose every call (but `CreateBucket`/`ListBuckets`) says the bucket must
+    /// belong to `owner`, the account id (`sdk::owner`).
+    pub fn s3(&self, region: &str, owner: &str) -> aws_sdk_s3::Client {
         let conf = aws_sdk_s3::config::Builder::from(&self.sdk)
             .region(Region::new(region.to_string()))
             .force_path_style(self.sdk.endpoint_url().is_some())
             .interceptor(self.calls.clone())
+            .interceptor(super::owner::ExpectedOwner(owner.to_string()))
             .build();
         aws_sdk_s3::Client::from_conf(conf)
     }

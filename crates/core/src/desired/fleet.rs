@@ -53,7 +53,16 @@ pub struct LaunchTemplateBody {
     pub user_data_b64: String,
     /// Tags of the instances and volumes launched from it.
     pub tags: BTreeMap<String, String>,
+    /// The root device, launched encrypted (gp3, deleted with the instance, the image's size).
+    #[serde(default)]
+    pub encrypted_root_device: String,
+    /// IMDS answers travel one hop: never past the instance.
+    #[serde(default)]
+    pub metadata_hop_limit: u8,
 }
+
+/// AL2023's root device.
+pub const ROOT_DEVICE: &str = "/dev/xvda";
 
 /// A CloudWatch metric for a target-tracking policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,6 +185,8 @@ pub fn resources(input: &DesiredInput) -> Result<Vec<Resource>, TemplateError> {
                 ("Name".to_string(), format!("{}{}-worker", n.prefix(), fleet.name)),
             ]
             .into(),
+            encrypted_root_device: ROOT_DEVICE.to_string(),
+            metadata_hop_limit: 1,
         };
         for side in Side::BOTH {
             let region = region_of(fleet, side);

@@ -5,7 +5,10 @@
 //! env plans empty. Attributes AWS cannot list cheaply are compared through a spec hash kept in a
 //! `spotctl:spec` tag.
 
+pub mod bucket;
 pub mod fleet;
+
+pub use bucket::{LifecycleRule, PolicyMode};
 
 use crate::names::{keys, Names, RoleKind, Schedule};
 use crate::plan::{Kind, Resource};
@@ -55,6 +58,8 @@ pub struct DesiredInput {
     pub names: Names,
     /// Candidate regions, sorted, home included.
     pub regions: Vec<String>,
+    /// The env's instance types, sorted: the only ones the handler may launch.
+    pub instance_types: Vec<String>,
     pub ssh_public_key: String,
     pub ssh_cidrs: Vec<String>,
     pub mysql_cidrs: Vec<String>,
@@ -72,6 +77,8 @@ pub struct DesiredInput {
     pub primary: PrimarySpec,
     /// The env's fleets with the facts of their regions (empty for a database-only env).
     pub fleets: Vec<fleet::FleetInput>,
+    /// Whether the bucket policy is whole (always, against AWS).
+    pub bucket_policy: PolicyMode,
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -90,6 +97,9 @@ fn policy(name: &str, input: &DesiredInput) -> Result<String, TemplateError> {
         ("env", n.env.clone()),
         ("home_region", n.home_region.clone()),
         ("function", n.function()),
+        ("instance_types", serde_json::to_string(&input.instance_types).unwrap_or_default()),
+        ("instance_role_arn", n.role_arn(RoleKind::Instance)),
+        ("worker_role_arn", n.role_arn(RoleKind::Worker)),
     ]);
     let text = templates::ALL.iter().find(|(t, _)| *t == name).map(|(_, t)| *t).unwrap_or("");
     let used: BTreeMap<&str, String> =
@@ -149,7 +159,10 @@ pub fn desired(input: &DesiredInput) -> Result<Vec<Resource>, TemplateError> {
     out.push(
         Resource::new(Kind::Bucket, home, n.bucket())
             .with("encryption", "AES256")
-            .with("public_access_block", "all"),
+            .with("public_access_block", "all")
+            .with("versioning", "Enabled")
+            .with("lifecycle", bucket::lifecycle_value(&bucket::lifecycle_rules()))
+            .with("policy", bucket::bucket_policy(input)?),
     );
     out.push(
         Resource::new(Kind::StateObject, home, keys::ENV)
@@ -241,7 +254,8 @@ pub fn desired(input: &DesiredInput) -> Result<Vec<Resource>, TemplateError> {
     out.push(
         Resource::new(Kind::LambdaPermission, home, "events-invoke")
             .with("principal", "events.amazonaws.com")
-            .with("source_arn", format!("arn:aws:events:{home}:{}:rule/{}*", n.account, n.prefix())),
+            .with("source_arn", format!("arn:aws:events:{home}:{}:rule/{}*", n.account, n.prefix()))
+            .with("source_account", n.account.clone()),
     );
 
     out.extend(fleet::resources(input)?);
@@ -253,6 +267,7 @@ fn primary_instance(input: &DesiredInput) -> Result<Resource, TemplateError> {
     Ok(match &input.primary {
         PrimarySpec::Existing { region } => Resource::new(Kind::Instance, region, "primary")
             .with("http_tokens", "required")
+            .with("hop_limit", "1")
             .with("metadata_tags", "enabled"),
         PrimarySpec::Launch(l) => {
             db_instance("primary", l, &input.names, input.volume_gb, &user_data(input)?)
@@ -266,6 +281,7 @@ fn primary_instance(input: &DesiredInput) -> Result<Resource, TemplateError> {
 pub fn db_instance(name: &str, l: &LaunchSpec, n: &Names, volume_gb: u32, user_data: &str) -> Resource {
     Resource::new(Kind::Instance, &l.region, name)
         .with("http_tokens", "required")
+        .with("hop_limit", "1")
         .with("metadata_tags", "enabled")
         .create_only("availability_zone", l.az.clone())
         .create_only("subnet", l.subnet.clone())
@@ -289,6 +305,7 @@ pub(crate) mod tests {
         DesiredInput {
             names: Names::new("dev", "123456789012", "ap-northeast-1"),
             regions: vec!["ap-northeast-1".into(), "ap-northeast-3".into()],
+            instance_types: vec!["m5.large".into(), "m6i.large".into(), "r5.large".into()],
             ssh_public_key: "ssh-ed25519 AAAA test\n".into(),
             ssh_cidrs: vec![],
             mysql_cidrs: vec![],
@@ -311,6 +328,7 @@ pub(crate) mod tests {
                 reason: "best".into(),
             }),
             fleets: Vec::new(),
+            bucket_policy: PolicyMode::Enforced,
         }
     }
 

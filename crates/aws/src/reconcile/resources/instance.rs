@@ -36,6 +36,7 @@ pub async fn discover(ctx: &Ctx<'_>, region: &str) -> Result<Vec<LiveResource>> 
             let name = if n == 0 { "primary".to_string() } else { format!("primary-{}", i.view.id) };
             LiveResource::new(Address::new(Kind::Instance, region, name), &i.view.id)
                 .with("http_tokens", i.http_tokens)
+                .with("hop_limit", i.hop_limit)
                 .with("metadata_tags", i.metadata_tags)
                 .with("availability_zone", i.view.az)
                 .with("instance_type", i.view.instance_type)
@@ -120,6 +121,8 @@ pub async fn update(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<()> {
         .modify_instance_metadata_options()
         .instance_id(id)
         .http_tokens(HttpTokensState::Required)
+        .http_put_response_hop_limit(1)
+        .http_endpoint(aws_sdk_ec2::types::InstanceMetadataEndpointState::Enabled)
         .instance_metadata_tags(InstanceMetadataTagsState::Enabled)
         .send()
         .await
