@@ -76,6 +76,10 @@ pub struct OneShot {
     /// server series, or a drain run off the database host). Restore reads either.
     #[arg(long)]
     pub logical: bool,
+    /// restore: replace the database even though it already holds rows (a restore cut short and
+    /// run again); without it such a target is refused.
+    #[arg(long)]
+    pub replace_existing: bool,
 }
 
 #[derive(Debug, Args)]
@@ -153,15 +157,20 @@ async fn one_shot(o: OneShot, drain: bool) -> Result<Outcome> {
         store: Arc::new(S3Store::new(aws.s3(&region, &account), bucket)),
         handle: tokio::runtime::Handle::current(),
     };
-    let (dsn, database, handoff, logical) =
-        (o.mysql.clone(), o.database.clone(), o.handoff.clone(), o.logical);
+    let (dsn, database, handoff, logical, replace_existing) =
+        (o.mysql.clone(), o.database.clone(), o.handoff.clone(), o.logical, o.replace_existing);
     let report = tokio::task::spawn_blocking(move || -> Result<serde_json::Value> {
         if drain {
             let method = if logical { spotctl_db::Method::Rows } else { spotctl_db::Method::Auto };
             let opts = spotctl_db::DrainOptions { databases: vec![database], method, ..Default::default() };
             Ok(serde_json::to_value(spotctl_db::drain(&dsn, &blobs, &prefix, &handoff, &opts)?)?)
         } else {
-            let opts = spotctl_db::RestoreOptions::default();
+            // Only the env's database is written, whatever the manifest names.
+            let opts = spotctl_db::RestoreOptions {
+                databases: Some(vec![database]),
+                replace_existing,
+                ..Default::default()
+            };
             Ok(serde_json::to_value(spotctl_db::restore(&dsn, &blobs, &prefix, &handoff, &opts)?)?)
         }
     })
