@@ -138,11 +138,104 @@ async fn drift_is_put_right_and_envs_whose_names_extend_one_another_stay_apart()
     assert_eq!(versioning.0, 0, "converged again: {}", versioning.1);
     assert!(s3.get_bucket_policy().bucket(&bucket).send().await.is_err(), "the public policy is gone");
 
-    // Destroying dev leaves dev2 whole.
+    // Backups in dev's bucket, one object overwritten (two versions), the handler's log group.
+    for key in
+        ["backups/epoch-1/data/appdb/t/0.tsv.zst", "backups/epoch-1/manifest.json", "backups/epoch-2/data/x"]
+    {
+        for _ in 0..2 {
+            s3.put_object()
+                .bucket(&bucket)
+                .key(key)
+                .body(b"x".to_vec().into())
+                .send()
+                .await
+                .expect("backup object");
+        }
+    }
+    aws.logs(HOME)
+        .create_log_group()
+        .log_group_name("/aws/lambda/spotctl-dev-handler")
+        .send()
+        .await
+        .expect("log group");
+
+    // Destroying dev names the backups it deletes, removes every version and the log group, and
+    // leaves dev2 whole.
     let out = spotctl(&moto).args(["destroy", &path_str(&dev.dir), "--auto-approve"]).output().expect("runs");
     assert!(out.status.success(), "destroy dev: {}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "Deleted with the bucket: 1 complete backup(s) (epoch-1) and 1 incomplete (epoch-2), 3 object(s)"
+        ),
+        "{text}"
+    );
+    let order: Vec<usize> = ["event_rule", "lambda_function", "instance", "bucket"]
+        .iter()
+        .map(|k| text.find(&format!("-   {k} ")).unwrap_or_else(|| panic!("{k} in the plan: {text}")))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "rules and the handler go first: {text}");
+    assert!(
+        s3.head_bucket().bucket(&bucket).send().await.is_err(),
+        "the bucket is gone, every version with it"
+    );
+    let groups =
+        aws.logs(HOME).describe_log_groups().log_group_name_prefix("/aws/lambda/spotctl-dev-").send().await;
+    assert!(groups.expect("log groups").log_groups().is_empty(), "the log group is gone");
     assert_eq!(plan_exit(&moto, &dev2).0, 0, "dev2 still converged after dev's destroy");
+
+    // A destroy that fails releases its lock; --keep-backups leaves the bucket and its backups.
+    let iam = aws.iam();
+    let blocker = iam
+        .create_policy()
+        .policy_name("out-of-band")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListAllMyBuckets","Resource":"*"}]}"#)
+        .send()
+        .await
+        .expect("policy");
+    let blocker_arn = blocker.policy().and_then(|p| p.arn()).expect("arn").to_string();
+    iam.attach_role_policy()
+        .role_name("spotctl-dev2-events")
+        .policy_arn(&blocker_arn)
+        .send()
+        .await
+        .expect("attach");
+    let out = spotctl(&moto)
+        .args(["destroy", &path_str(&dev2.dir), "--auto-approve", "--keep-backups"])
+        .output()
+        .expect("runs");
+    let bucket2 = format!("spotctl-dev2-{ACCOUNT}-{HOME}");
+    assert!(
+        !out.status.success(),
+        "a role with a policy attached out of band cannot be deleted: {}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains("spotctl-dev2-events"), "the error names the role: {}", stderr(&out));
+    {
+        assert!(
+            s3.get_object().bucket(&bucket2).key("state/lock.json").send().await.is_err(),
+            "a failed destroy leaves no lock: {}",
+            stderr(&out)
+        );
+        iam.detach_role_policy()
+            .role_name("spotctl-dev2-events")
+            .policy_arn(&blocker_arn)
+            .send()
+            .await
+            .expect("detach");
+        let again = spotctl(&moto)
+            .args(["destroy", &path_str(&dev2.dir), "--auto-approve", "--keep-backups"])
+            .output()
+            .expect("runs");
+        assert!(again.status.success(), "destroy dev2 again: {}{}", stdout(&again), stderr(&again));
+    }
+    assert!(s3.head_bucket().bucket(&bucket2).send().await.is_ok(), "--keep-backups keeps the bucket");
+    assert!(
+        s3.get_object().bucket(&bucket2).key("state/lock.json").send().await.is_err(),
+        "and no lock in it"
+    );
     let out =
         spotctl(&moto).args(["destroy", &path_str(&dev2.dir), "--auto-approve"]).output().expect("runs");
     assert!(out.status.success(), "destroy dev2: {}{}", stdout(&out), stderr(&out));
+    assert!(s3.head_bucket().bucket(&bucket2).send().await.is_err(), "then it goes too");
 }

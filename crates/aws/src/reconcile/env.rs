@@ -77,7 +77,11 @@ impl Env {
     async fn search_regions(&self) -> Result<(Vec<String>, Vec<String>)> {
         let mut all: BTreeSet<String> = self.used_regions().into_iter().collect();
         let mut fleets: BTreeSet<String> = self.fleet_regions().into_iter().collect();
-        if let Ok(Some(stored)) = StoredEnv::read(self.store.as_ref()).await {
+        // A failed read must not shrink the search (destroy would leave regions behind).
+        let stored = StoredEnv::read(self.store.as_ref())
+            .await
+            .with_context(|| format!("reading {}/{}", self.store.location(), keys::ENV))?;
+        if let Some(stored) = stored {
             all.extend(stored.regions);
             fleets.extend(stored.fleet_regions);
         }
@@ -199,20 +203,9 @@ impl Env {
         Ok(Planned { plan, live, desired: Vec::new(), package: None, regions: search })
     }
 
-    /// Destroys, then terminates any standby a handoff left behind (they are the env's too).
+    /// Destroys in a safe order and releases the lock on every exit (`teardown`).
     pub async fn destroy(&self, planned: &Planned, progress: &Progress) -> Result<usize> {
-        let artifacts = BTreeMap::new();
-        let ctx =
-            Ctx { aws: &self.aws, names: &self.names, regions: &planned.regions, artifacts: &artifacts };
-        // Held until the end: the lock object goes with the bucket.
-        let _lock = match Lock::acquire(self.store.as_ref(), &LockInfo::here("destroy")).await {
-            Ok(l) => Some(l),
-            // No bucket, no lock to take: nothing else can be running against this env.
-            Err(_) if !planned.live.iter().any(|r| r.address.kind == Kind::Bucket) => None,
-            Err(e) => return Err(e),
-        };
-        super::resources::instance::terminate_all(&ctx, progress).await?;
-        Executor { ctx: &ctx, progress, store: self.store.as_ref() }.apply(&planned.plan).await
+        super::teardown::destroy(self, planned, progress).await
     }
 }
 

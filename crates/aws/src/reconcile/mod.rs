@@ -11,6 +11,7 @@ mod execute;
 pub mod package;
 pub mod progress;
 pub mod resources;
+pub mod teardown;
 
 pub use env::{Env, Planned};
 pub use execute::Executor;

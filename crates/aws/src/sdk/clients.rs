@@ -61,6 +61,7 @@ impl Aws {
     regional_client!(autoscaling, aws_sdk_autoscaling);
     regional_client!(sqs, aws_sdk_sqs);
     regional_client!(cloudwatch, aws_sdk_cloudwatch);
+    regional_client!(logs, aws_sdk_cloudwatchlogs);
 
     /// IAM is global; its endpoint lives in us-east-1.
     pub fn iam(&self) -> aws_sdk_iam::Client {

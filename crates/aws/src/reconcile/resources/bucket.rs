@@ -237,43 +237,79 @@ fn lifecycle_rule(r: &LifecycleRule) -> Result<aws_sdk_s3::types::LifecycleRule>
         .build()?)
 }
 
-/// Empties the bucket of every version and delete marker, then deletes it.
+/// Rounds of listing and deleting before `delete_bucket` gives up on objects that will not go.
+const EMPTYING_ROUNDS: usize = 5;
+
+/// Empties the bucket of every version and delete marker (it is versioned), then deletes it. Keys
+/// S3 refuses to delete are retried a few rounds, then named in the error: never a loop forever.
 pub async fn delete_bucket(ctx: &Ctx<'_>, bucket: &str) -> Result<()> {
     let s3 = ctx.aws.s3(ctx.home(), &ctx.names.account);
-    loop {
-        let page = match s3.list_object_versions().bucket(bucket).send().await {
-            Ok(p) => p,
-            Err(e) if is_not_found(&e) => return Ok(()),
-            Err(e) => return Err(e).with_context(|| format!("listing versions in {bucket}")),
-        };
+    let mut refused: Vec<String> = Vec::new();
+    for _ in 0..EMPTYING_ROUNDS {
+        refused.clear();
         let mut ids: Vec<ObjectIdentifier> = Vec::new();
-        for v in page.versions() {
-            ids.push(
-                ObjectIdentifier::builder()
-                    .key(v.key().unwrap_or_default())
-                    .set_version_id(v.version_id().map(String::from))
-                    .build()?,
-            );
-        }
-        for m in page.delete_markers() {
-            ids.push(
-                ObjectIdentifier::builder()
-                    .key(m.key().unwrap_or_default())
-                    .set_version_id(m.version_id().map(String::from))
-                    .build()?,
-            );
+        let (mut key_marker, mut version_marker): (Option<String>, Option<String>) = (None, None);
+        loop {
+            let page = match s3
+                .list_object_versions()
+                .bucket(bucket)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await
+            {
+                Ok(p) => p,
+                Err(e) if is_not_found(&e) => return Ok(()),
+                Err(e) => return Err(e).with_context(|| format!("listing versions in {bucket}")),
+            };
+            let versions = page.versions().iter().map(|v| (v.key(), v.version_id()));
+            let markers = page.delete_markers().iter().map(|m| (m.key(), m.version_id()));
+            for (key, version) in versions.chain(markers) {
+                ids.push(
+                    ObjectIdentifier::builder()
+                        .key(key.unwrap_or_default())
+                        .set_version_id(version.map(String::from))
+                        .build()?,
+                );
+            }
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(String::from);
+            version_marker = page.next_version_id_marker().map(String::from);
         }
         if ids.is_empty() {
             break;
         }
         for chunk in ids.chunks(1000) {
-            s3.delete_objects()
+            let out = s3
+                .delete_objects()
                 .bucket(bucket)
                 .delete(Delete::builder().set_objects(Some(chunk.to_vec())).quiet(true).build()?)
                 .send()
                 .await
                 .with_context(|| format!("emptying {bucket}"))?;
+            refused.extend(out.errors().iter().map(|e| {
+                format!(
+                    "{} ({}: {})",
+                    e.key().unwrap_or_default(),
+                    e.code().unwrap_or_default(),
+                    e.message().unwrap_or_default()
+                )
+            }));
         }
+        if refused.is_empty() {
+            continue;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    if !refused.is_empty() {
+        bail!(
+            "bucket {bucket} still holds {} object version(s) after {EMPTYING_ROUNDS} rounds, e.g. {}; \
+             fix what refuses them (an object lock, a policy) and run destroy again",
+            refused.len(),
+            refused.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+        );
     }
     match s3.delete_bucket().bucket(bucket).send().await {
         Ok(_) => Ok(()),
