@@ -51,6 +51,9 @@ pub struct WorkerArgs {
     /// Retire after this long without a message (`30s`, `5m`).
     #[arg(long, default_value = "30s")]
     pub idle_timeout: String,
+    /// The queue's visibility timeout (`5m`): extended by this much while a command runs.
+    #[arg(long, default_value = "5m")]
+    pub visibility_timeout: String,
     /// The instance metadata service.
     #[arg(long, env = "SPOTCTL_IMDS_ENDPOINT", default_value = DEFAULT_IMDS)]
     pub imds_endpoint: String,
@@ -121,6 +124,8 @@ pub async fn exec(args: AgentArgs) -> Result<Outcome> {
 async fn worker(w: WorkerArgs) -> Result<Outcome> {
     let idle = spotctl_core::config::Period::parse(&w.idle_timeout)
         .map_err(|e| BadInput(format!("--idle-timeout: {e}")))?;
+    let visibility = spotctl_core::config::Period::parse(&w.visibility_timeout)
+        .map_err(|e| BadInput(format!("--visibility-timeout: {e}")))?;
     let command = match (&w.command, &w.command_file) {
         (Some(c), _) => c.clone(),
         (None, Some(path)) => std::fs::read_to_string(path)
@@ -136,6 +141,7 @@ async fn worker(w: WorkerArgs) -> Result<Outcome> {
         queue_region: w.queue_region,
         command,
         idle: idle.to_std(),
+        visibility: visibility.to_std(),
     };
     let exit = spotctl_aws::fleet::run_worker(&aws, &imds, &opts).await?;
     println!("{}", serde_json::to_string(&exit)?);

@@ -178,6 +178,13 @@ pub struct Fleet {
     /// How long a worker waits with no message before it stops.
     #[serde(default = "defaults::idle_timeout")]
     pub idle_timeout: Period,
+    /// The queue's visibility timeout: how long a received message stays hidden. The worker
+    /// extends it while the command runs, so a long job is not handed to a second worker.
+    #[serde(default = "defaults::visibility_timeout")]
+    pub visibility_timeout: Period,
+    /// Receives before a message moves to the dead-letter queue `spotctl-<env>-<queue>-dead`.
+    #[serde(default = "defaults::max_receives")]
+    pub max_receives: u32,
     /// What the worker runs per message; exactly one of `command` and `user_data` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
@@ -235,6 +242,12 @@ pub(crate) mod defaults {
     pub fn idle_timeout() -> Period {
         Period::from_secs(30)
     }
+    pub fn visibility_timeout() -> Period {
+        Period::from_secs(300)
+    }
+    pub fn max_receives() -> u32 {
+        5
+    }
 }
 
 #[cfg(test)]
@@ -253,6 +266,8 @@ mod tests {
             max_primary: 1,
             max_fallback: 0,
             idle_timeout: Period::from_secs(30),
+            visibility_timeout: Period::from_secs(300),
+            max_receives: 5,
             command: Some("run".into()),
             user_data: None,
         };

@@ -57,6 +57,9 @@ async fn template_data(ctx: &Ctx<'_>, want: &Resource) -> Result<ec2::RequestLau
             .ebs(
                 ec2::LaunchTemplateEbsBlockDeviceRequest::builder()
                     .encrypted(true)
+                    .set_volume_size(
+                        (body.root_volume_gb > 0).then(|| i32::try_from(body.root_volume_gb).unwrap_or(30)),
+                    )
                     .volume_type(ec2::VolumeType::Gp3)
                     .delete_on_termination(true)
                     .build(),
