@@ -239,3 +239,40 @@ async fn drift_is_put_right_and_envs_whose_names_extend_one_another_stay_apart()
     assert!(out.status.success(), "destroy dev2: {}{}", stdout(&out), stderr(&out));
     assert!(s3.head_bucket().bucket(&bucket2).send().await.is_err(), "then it goes too");
 }
+
+/// Every S3 call names the bucket's expected owner (moto ignores the header, so a front checks it):
+/// a bucket of that name owned by another account is refused before anything is read or written.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_s3_call_names_the_expected_owner() {
+    use spotctl_testkit::s3_owner::S3OwnerFront;
+    let moto = Moto::start();
+    let upstream = moto.endpoint().trim_start_matches("http://").to_string();
+    let ours = S3OwnerFront::start(&upstream, ACCOUNT);
+    let env = temp_env("dev", named("dev"));
+    let out = spotctl(&moto)
+        .env("AWS_ENDPOINT_URL_S3", ours.endpoint())
+        .args(["apply", &path_str(&env.dir), "--auto-approve"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "apply through the front: {}{}", stdout(&out), stderr(&out));
+    let seen = ours.seen();
+    assert!(seen.len() > 10, "the apply's S3 calls went through the front: {seen:?}");
+    // CreateBucket (PUT on the bucket itself, no query) takes no owner; every other call names ours.
+    let create = |s: &spotctl_testkit::s3_owner::Seen| {
+        s.method == "PUT" && !s.path.trim_matches('/').contains(['/', '?'])
+    };
+    let unnamed: Vec<_> = seen.iter().filter(|s| !create(s) && s.owner.as_deref() != Some(ACCOUNT)).collect();
+    assert!(unnamed.is_empty(), "calls without the expected owner: {unnamed:?}");
+
+    // The same name owned by someone else: refused, nothing read from it.
+    let theirs = S3OwnerFront::start(&upstream, "999999999999");
+    let out = spotctl(&moto)
+        .env("AWS_ENDPOINT_URL_S3", theirs.endpoint())
+        .args(["plan", &path_str(&env.dir)])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
+    assert!(stderr(&out).contains("AccessDenied"), "{}", stderr(&out));
+    let out = spotctl(&moto).args(["destroy", &path_str(&env.dir), "--auto-approve"]).output().expect("runs");
+    assert!(out.status.success(), "destroy: {}{}", stdout(&out), stderr(&out));
+}
