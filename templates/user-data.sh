@@ -17,6 +17,8 @@ dnf install -y mariadb105-server unzip
 mkdir -p /etc/my.cnf.d
 cat > /etc/my.cnf.d/spotctl.cnf <<'CNF'
 [mysqld]
+# Fenced from boot: only the agent of the instance the primary record names turns writes on.
+read_only = 1
 log-bin = mysql-bin
 server-id = 1
 binlog_format = ROW

@@ -206,11 +206,9 @@ async fn watch(w: WatchArgs) -> Result<Outcome> {
         clock: Arc::new(SystemClock),
     };
     let mut last = None;
-    let mut drained = false;
     loop {
-        match agent.step(drained).await {
+        match agent.step().await {
             Ok((o, did)) => {
-                drained |= matches!(did, Did::Drained { .. });
                 if w.once {
                     let mut v = serde_json::to_value(&o)?;
                     v["did"] = serde_json::to_value(&did)?;

@@ -11,6 +11,9 @@ pub const TAG_KIND: &str = "spotctl:kind";
 pub const TAG_ROLE: &str = "spotctl:role";
 /// The handoff that launched a standby.
 pub const TAG_HANDOFF: &str = "spotctl:handoff";
+/// The token of the apply that launched a primary: an apply that died before recording the
+/// instance finds it by this tag.
+pub const TAG_LAUNCH: &str = "spotctl:launch";
 /// Set on the old primary to ask its agent to drain (read through instance metadata tags).
 pub const TAG_DRAIN: &str = "spotctl:drain";
 /// The fleet a worker (or a fleet resource) belongs to.
@@ -33,10 +36,13 @@ pub enum Schedule {
     AdvisorRefresh,
     /// Publish the fleets' scaling metrics and take one failback step.
     FleetMetrics,
+    /// Once a minute: re-check the open handoff and finish or restart it if it stalled.
+    Watchdog,
 }
 
 impl Schedule {
-    pub const ALL: [Schedule; 3] = [Schedule::Relocation, Schedule::AdvisorRefresh, Schedule::FleetMetrics];
+    pub const ALL: [Schedule; 4] =
+        [Schedule::Relocation, Schedule::AdvisorRefresh, Schedule::FleetMetrics, Schedule::Watchdog];
 
     /// The rule's name after the env prefix (`spotctl-<env>-<suffix>`).
     pub const fn suffix(self) -> &'static str {
@@ -44,6 +50,7 @@ impl Schedule {
             Schedule::Relocation => "relocation",
             Schedule::AdvisorRefresh => "advisor-refresh",
             Schedule::FleetMetrics => "fleet-metrics",
+            Schedule::Watchdog => "watchdog",
         }
     }
 }

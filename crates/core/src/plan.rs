@@ -206,6 +206,25 @@ pub struct Change {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     pub changes: Vec<Change>,
+    /// The recorded primary is gone: a standby restores this backup, verifies and is promoted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<Recovery>,
+    /// What a person should know that is not a change: a handoff holding the database instances,
+    /// an instance tagged primary that the record does not name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// The recovery of a lost primary, through the handoff path (never an empty database).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recovery {
+    /// The recorded primary that is gone.
+    pub lost: String,
+    /// The complete backup the standby restores.
+    pub backup: String,
+    /// Commits made after that backup cannot come back: how many seconds of them (unknown for a
+    /// backup that does not say when it completed).
+    pub data_loss_window_s: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,8 +236,9 @@ pub struct Summary {
 }
 
 impl Plan {
+    /// Nothing to carry out (notes are not changes).
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty()
+        self.changes.is_empty() && self.recovery.is_none()
     }
 
     pub fn summary(&self) -> Summary {
@@ -298,7 +318,7 @@ pub fn plan(desired: &[Resource], live: &[LiveResource]) -> Plan {
     }
     rest.sort_by(|a, b| a.address.cmp(&b.address));
     deletes.extend(rest);
-    Plan { changes: deletes }
+    Plan { changes: deletes, ..Plan::default() }
 }
 
 fn diff_attrs(want: &Resource, have: &LiveResource) -> Vec<AttrDiff> {

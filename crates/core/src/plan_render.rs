@@ -16,6 +16,12 @@ const MAX_VALUE: usize = 96;
 
 pub fn render(plan: &Plan, env: &str, color: bool) -> String {
     let mut out = String::new();
+    for note in &plan.notes {
+        let _ = writeln!(out, "{} {note}", paint(color, YELLOW, "note:"));
+    }
+    if !plan.notes.is_empty() {
+        out.push('\n');
+    }
     if plan.is_empty() {
         let _ = writeln!(out, "No changes. Env `{env}` matches its env file.");
         return out;
@@ -24,11 +30,25 @@ pub fn render(plan: &Plan, env: &str, color: bool) -> String {
     for change in &plan.changes {
         render_change(&mut out, change, color);
     }
+    if let Some(r) = &plan.recovery {
+        let _ = writeln!(
+            out,
+            "  {}   recover the primary from backup {} (data-loss window {})\n        the recorded primary {} is gone; a standby restores the backup, verifies it and is promoted\n",
+            paint(color, YELLOW, "~"),
+            r.backup,
+            crate::handoff::window_text(r.data_loss_window_s),
+            r.lost
+        );
+    }
     let s = plan.summary();
     let _ = writeln!(
         out,
-        "Plan: {} to add, {} to change, {} to replace, {} to destroy.",
-        s.create, s.update, s.replace, s.delete
+        "Plan: {} to add, {} to change, {} to replace, {} to destroy{}.",
+        s.create,
+        s.update,
+        s.replace,
+        s.delete,
+        if plan.recovery.is_some() { ", 1 recovery" } else { "" }
     );
     out
 }

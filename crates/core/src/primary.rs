@@ -1,14 +1,28 @@
 //! The primary record: which instance is the database's one primary, with a fencing epoch.
 //!
-//! It lives at `state/primary.json` in the state bucket and is only ever replaced with a
-//! conditional write against the entity tag that was read, so two would-be primaries cannot both
-//! win: the loser sees a conflict and stays a standby. The epoch grows by one on each promotion.
+//! It lives at `state/primary.json` in the state bucket and is only ever written with a
+//! conditional write (create-only the first time, then against the entity tag that was read), so
+//! two would-be primaries cannot both win: the loser sees a conflict and stays a standby. The
+//! epoch grows by one on each promotion. The record is the truth about which instance is the
+//! primary; a `spotctl:role` tag only says what an instance was launched as.
 
 use serde::{Deserialize, Serialize};
 
+/// The record format this build writes. Older formats are read (fields they lack take their
+/// defaults), so a running env survives an upgrade.
+pub const RECORD_FORMAT: u32 = 2;
+
+fn format_1() -> u32 {
+    1
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrimaryRecord {
+    /// 1 for records written before formats were numbered.
+    #[serde(default = "format_1")]
+    pub format: u32,
     pub epoch: u64,
+    /// Empty while `launching` (apply recorded its intent but not yet the instance).
     pub instance_id: String,
     pub region: String,
     pub availability_zone: String,
@@ -17,12 +31,49 @@ pub struct PrimaryRecord {
     /// The handoff that made this instance primary; `None` for the first launch by `apply`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handoff: Option<String>,
+    /// While apply launches the first primary: the token the instance is tagged with
+    /// (`spotctl:launch`), so an apply that died between the launch and the record finds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launching: Option<String>,
+    /// When this primary was recovered from a backup rather than handed the data: which one, and
+    /// how many seconds of commits before the loss it could not hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<Recovered>,
+}
+
+/// A primary recovered from a backup after the one before it was lost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recovered {
+    pub backup: String,
+    /// Unknown for a backup that does not say when it completed.
+    pub data_loss_window_s: Option<i64>,
 }
 
 impl PrimaryRecord {
     /// The record that follows this one when `next` takes over.
     pub fn succeeded_by(&self, next: PrimaryRecord) -> PrimaryRecord {
-        PrimaryRecord { epoch: self.epoch + 1, ..next }
+        PrimaryRecord { format: RECORD_FORMAT, epoch: self.epoch + 1, launching: None, ..next }
+    }
+
+    /// The record apply writes before it launches the first primary.
+    pub fn launching(token: &str, region: &str, az: &str, instance_type: &str, now: i64) -> PrimaryRecord {
+        PrimaryRecord {
+            format: RECORD_FORMAT,
+            epoch: 1,
+            instance_id: String::new(),
+            region: region.to_string(),
+            availability_zone: az.to_string(),
+            instance_type: instance_type.to_string(),
+            since_unix: now,
+            handoff: None,
+            launching: Some(token.to_string()),
+            recovered: None,
+        }
+    }
+
+    /// Whether an instance is recorded yet (false while apply's launch is in flight).
+    pub fn has_instance(&self) -> bool {
+        !self.instance_id.is_empty()
     }
 }
 
@@ -118,6 +169,19 @@ mod tests {
         }
         assert_eq!(Role::parse("Primary"), Err(UnknownRole("Primary".into())));
         assert!(Role::parse("").is_err());
+    }
+
+    #[test]
+    fn a_record_written_before_formats_were_numbered_still_reads() {
+        let v1 = r#"{"epoch": 3, "instance_id": "i-1", "region": "r", "availability_zone": "r-1a",
+            "instance_type": "m5.large", "since_unix": 10, "handoff": "epoch-2"}"#;
+        let r: PrimaryRecord = serde_json::from_str(v1).expect("format 1 reads");
+        assert_eq!((r.format, r.epoch, r.launching.as_deref(), r.recovered.as_ref()), (1, 3, None, None));
+        let next = r.succeeded_by(PrimaryRecord { handoff: Some("epoch-3".into()), ..r.clone() });
+        assert_eq!((next.format, next.epoch), (RECORD_FORMAT, 4));
+        let back: PrimaryRecord =
+            serde_json::from_str(&serde_json::to_string(&next).expect("json")).expect("reads");
+        assert_eq!(back, next);
     }
 
     #[test]

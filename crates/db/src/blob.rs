@@ -16,6 +16,10 @@ pub struct BlobError {
 /// sees half a blob), which S3's PutObject and the directory store's write-then-rename both are.
 pub trait BlobStore: Send + Sync {
     fn put(&self, key: &str, body: Vec<u8>) -> Result<(), BlobError>;
+    /// Creates `key` only if it does not exist yet: `Ok(true)` when this call created it,
+    /// `Ok(false)` when it was there already (and is left as it was). Atomic: of two callers
+    /// racing for one key, exactly one creates it.
+    fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, BlobError>;
     /// `Ok(None)` when there is no such blob.
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError>;
     /// Every key that starts with `prefix` (a plain string prefix, as S3's), sorted.

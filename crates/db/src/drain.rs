@@ -7,7 +7,9 @@ use crate::dump::{dump, DumpSettings, Dumped, TableRef};
 use crate::error::SqlContext;
 use crate::fence::Fence;
 use crate::layout::{backup_root, manifest_key};
-use crate::manifest::{DatabaseEntry, DrainTimings, Manifest, TableEntry, FORMAT, ROWS_FORMAT};
+use crate::manifest::{
+    read_manifest, DatabaseEntry, DrainTimings, Manifest, TableEntry, FORMAT, ROWS_FORMAT,
+};
 use crate::plan::plan_reads;
 use crate::rows::ENCODING;
 use crate::schema::{self, table_size, TableSchema};
@@ -77,6 +79,13 @@ pub fn drain(
     let root = backup_root(prefix, handoff_id)?;
     let started = Instant::now();
     let mut fence = Fence::raise(dsn, opts.fence_timeout)?;
+    // Drained before (a retried drain, an agent restarted after draining): the server is fenced
+    // again above, and the complete backup stands as it is.
+    if store.get(&manifest_key(&root))?.is_some() {
+        let stored = read_manifest(store, prefix, handoff_id)?;
+        fence.release()?;
+        return Ok(stored);
+    }
     let fence_ms = ms(started);
 
     let t = Instant::now();
@@ -194,6 +203,10 @@ pub fn drain(
         encoding: ENCODING.to_string(),
         databases,
         timings_ms: DrainTimings { fence: fence_ms, schema: schema_ms, data: data_ms, total: ms(started) },
+        completed_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs() as i64),
     };
     if manifest.tables_as_files() == 0 {
         // Rows only: the format an older reader takes too.
@@ -202,7 +215,10 @@ pub fn drain(
     let key = manifest_key(&root);
     let body = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| DbError::BadManifest { key: key.clone(), message: e.to_string() })?;
-    store.put(&key, body)?;
+    // Create-only: a complete backup is never replaced. A second drain of the same handoff that
+    // finds one stored meanwhile reports that one (the server is fenced either way).
+    let manifest =
+        if store.put_if_absent(&key, body)? { manifest } else { read_manifest(store, prefix, handoff_id)? };
     // Only now may writers that hold READ_ONLY ADMIN proceed; ordinary ones stay refused.
     fence.release()?;
     Ok(manifest)

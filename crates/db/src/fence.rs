@@ -84,3 +84,16 @@ impl Fence {
 pub fn lift(dsn: &str) -> Result<()> {
     connect(dsn)?.query_drop("SET GLOBAL read_only = OFF").sql(|| "setting read_only = OFF".into())
 }
+
+/// Whether the server takes ordinary writes (`read_only` is off).
+pub fn is_writable(dsn: &str) -> Result<bool> {
+    let on: Option<u8> =
+        connect(dsn)?.query_first("SELECT @@GLOBAL.read_only").sql(|| "reading read_only".into())?;
+    Ok(on == Some(0))
+}
+
+/// Refuses ordinary writes from now on, without waiting for running ones (a server that is not
+/// the recorded primary: it never took writes, or must not any more).
+pub fn refuse_writes(dsn: &str) -> Result<()> {
+    connect(dsn)?.query_drop(READ_ONLY).sql(|| "setting read_only = ON".into())
+}

@@ -59,6 +59,27 @@ impl BlobStore for FsBlobStore {
         std::fs::rename(&tmp, &path).map_err(&err)
     }
 
+    fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, BlobError> {
+        let path = self.path_of(key)?;
+        let err = io_err("put_if_absent", key);
+        let tmp_dir = self.root.join(TMP_DIR);
+        std::fs::create_dir_all(&tmp_dir).map_err(&err)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(&err)?;
+        }
+        let n = self.next_tmp.fetch_add(1, Ordering::Relaxed);
+        let tmp = tmp_dir.join(format!("{}-{n}", std::process::id()));
+        std::fs::write(&tmp, body).map_err(&err)?;
+        // A hard link fails when the name exists: the create-only step, atomic on the file system.
+        let linked = std::fs::hard_link(&tmp, &path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(err(e)),
+        }
+    }
+
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError> {
         match std::fs::read(self.path_of(key)?) {
             Ok(b) => Ok(Some(b)),

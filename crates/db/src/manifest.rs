@@ -27,6 +27,10 @@ pub struct Manifest {
     pub encoding: String,
     pub databases: Vec<DatabaseEntry>,
     pub timings_ms: DrainTimings,
+    /// When the drain completed (unix seconds): how old the backup is, for a data-loss window.
+    /// Manifests written before it was recorded have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_unix: Option<i64>,
 }
 
 /// What drain did to stop writes, in order, so an operator knows what to undo.

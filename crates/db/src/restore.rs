@@ -58,6 +58,10 @@ pub fn restore(
     opts: &RestoreOptions,
 ) -> Result<Verification> {
     let started = Instant::now();
+    // The database may not exist yet on a fresh server: connect to the server itself (every
+    // statement names its database) and let the manifest's databases be created.
+    let server = crate::session::server_dsn(dsn);
+    let dsn = server.as_str();
     let m = read_manifest(store, prefix, handoff_id)?;
     trust::check_manifest(&m, &backup_root(prefix, handoff_id)?, opts.databases.as_deref())?;
     let mut admin = load_session(dsn, opts.write_binlog)?;

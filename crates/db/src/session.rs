@@ -51,6 +51,21 @@ pub fn snapshot_session(dsn: &str) -> Result<Conn> {
     Ok(c)
 }
 
+/// The DSN without its database (`mysql://u@h:p/db?x` → `mysql://u@h:p/?x`): a connection to the
+/// server, which works before the database exists.
+pub fn server_dsn(dsn: &str) -> String {
+    let Some((scheme, rest)) = dsn.split_once("://") else { return dsn.to_string() };
+    let (authority_path, query) = match rest.split_once('?') {
+        Some((a, q)) => (a, Some(q)),
+        None => (rest, None),
+    };
+    let authority = authority_path.split_once('/').map(|(a, _)| a).unwrap_or(authority_path);
+    match query {
+        Some(q) => format!("{scheme}://{authority}/?{q}"),
+        None => format!("{scheme}://{authority}/"),
+    }
+}
+
 /// The DSN with its password replaced by `***`, for messages that must name the server.
 pub fn redact(dsn: &str) -> String {
     let Some((scheme, rest)) = dsn.split_once("://") else { return dsn.to_string() };
@@ -73,6 +88,14 @@ mod tests {
         assert_eq!(redact("mysql://app:s3cr:et@db:3306/appdb"), "mysql://app:***@db:3306/appdb");
         assert_eq!(redact("mysql://root@localhost/?socket=/x"), "mysql://root@localhost/?socket=/x");
         assert_eq!(redact("mysql://u:p@h?socket=/a@b"), "mysql://u:***@h?socket=/a@b");
+    }
+
+    #[test]
+    fn the_server_dsn_leaves_the_database_out() {
+        assert_eq!(server_dsn("mysql://root@localhost/appdb?socket=/s"), "mysql://root@localhost/?socket=/s");
+        assert_eq!(server_dsn("mysql://u:p@h:3306/appdb"), "mysql://u:p@h:3306/");
+        assert_eq!(server_dsn("mysql://u@h:3306"), "mysql://u@h:3306/");
+        assert_eq!(server_dsn("mysql://u@h/?socket=/a/b"), "mysql://u@h/?socket=/a/b");
     }
 
     #[test]

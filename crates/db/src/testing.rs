@@ -31,6 +31,17 @@ impl<S: BlobStore> BlobStore for FailingPut<S> {
         self.inner.put(key, body)
     }
 
+    fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, BlobError> {
+        if self.puts.fetch_add(1, Ordering::SeqCst) + 1 == self.n {
+            return Err(BlobError {
+                op: "put_if_absent",
+                key: key.to_string(),
+                message: "injected failure".into(),
+            });
+        }
+        self.inner.put_if_absent(key, body)
+    }
+
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError> {
         self.inner.get(key)
     }
@@ -58,6 +69,14 @@ mod tests {
             })?;
             m.insert(key.into(), body);
             Ok(())
+        }
+        fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, BlobError> {
+            let mut m = self.0.lock().map_err(|_| BlobError {
+                op: "put",
+                key: key.into(),
+                message: "poisoned".into(),
+            })?;
+            Ok(m.insert(key.into(), body).is_none())
         }
         fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError> {
             Ok(self.0.lock().ok().and_then(|m| m.get(key).cloned()))

@@ -29,6 +29,9 @@ impl BlobStore for Gate {
         }
         self.inner.put(key, body)
     }
+    fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, BlobError> {
+        self.inner.put_if_absent(key, body)
+    }
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError> {
         self.inner.get(key)
     }

@@ -136,6 +136,9 @@ pub async fn launch(aws: &Aws, names: &Names, req: &LaunchRequest) -> Result<Ins
     if let Some(h) = &req.handoff {
         tags.insert(TAG_HANDOFF, h.clone());
     }
+    if let Some(t) = &req.launch_token {
+        tags.insert(spotctl_core::names::TAG_LAUNCH, t.clone());
+    }
     let tags = TagSpecification::builder()
         .resource_type(ResourceType::Instance)
         .set_tags(Some(tags.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
@@ -216,6 +219,10 @@ impl Instances for Ec2Instances {
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(e).with_context(|| format!("looking up {id} in {region}")),
         }
+    }
+
+    async fn list(&self, region: &str) -> Result<Vec<InstanceView>> {
+        Ok(describe_all(&self.aws, &self.names, region).await?.into_iter().map(|d| d.view).collect())
     }
 
     async fn launch(&self, req: &LaunchRequest) -> Result<InstanceView, LaunchError> {

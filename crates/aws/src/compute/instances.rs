@@ -29,6 +29,11 @@ impl InstanceView {
         self.tags.get(TAG_ROLE).map(|r| Role::parse(r)).transpose()
     }
 
+    /// The token of the apply that launched it (`spotctl:launch`), if apply did.
+    pub fn launch_token(&self) -> Option<&str> {
+        self.tags.get(spotctl_core::names::TAG_LAUNCH).map(String::as_str)
+    }
+
     /// The handoff it was launched for (`spotctl:handoff`), if a standby.
     pub fn handoff(&self) -> Option<&str> {
         self.tags.get(TAG_HANDOFF).map(String::as_str)
@@ -43,6 +48,8 @@ pub struct LaunchRequest {
     pub role: Role,
     /// The handoff a standby is launched for.
     pub handoff: Option<String>,
+    /// The token of the apply that launches a primary (`spotctl:launch`).
+    pub launch_token: Option<String>,
 }
 
 /// A launch EC2 refused; `code` is its error code (for the capacity-fallback order).
@@ -57,6 +64,8 @@ pub struct LaunchError {
 pub trait Instances: Send + Sync {
     /// The instance, whatever env it belongs to; `None` when EC2 does not know it.
     async fn describe(&self, region: &str, id: &str) -> Result<Option<InstanceView>>;
+    /// The env's database instances in `region` that are not terminated, sorted by id.
+    async fn list(&self, region: &str) -> Result<Vec<InstanceView>>;
     async fn launch(&self, req: &LaunchRequest) -> Result<InstanceView, LaunchError>;
     async fn tag(&self, region: &str, id: &str, key: &str, value: &str) -> Result<()>;
     async fn terminate(&self, region: &str, id: &str) -> Result<()>;

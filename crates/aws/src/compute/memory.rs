@@ -14,6 +14,8 @@ type Refuse = dyn Fn(&LaunchRequest) -> Option<&'static str> + Send + Sync;
 struct Fleet {
     instances: BTreeMap<String, InstanceView>,
     launched: u64,
+    /// Grows on every change: lets a watcher skip looking when nothing changed.
+    version: u64,
 }
 
 /// EC2 in memory: instances launch at once into `running`, tagged as asked; a refusal hook makes
@@ -43,14 +45,30 @@ impl MemoryInstances {
         self.fleet.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn changed(&self) -> std::sync::MutexGuard<'_, Fleet> {
+        let mut f = self.fleet();
+        f.version += 1;
+        f
+    }
+
+    /// A number that changes whenever any instance does.
+    pub fn version(&self) -> u64 {
+        self.fleet().version
+    }
+
+    /// One instance, by id.
+    pub fn get(&self, id: &str) -> Option<InstanceView> {
+        self.fleet().instances.get(id).cloned()
+    }
+
     /// Puts an instance in place, as if launched earlier (a test's starting point).
     pub fn insert(&self, i: InstanceView) {
-        self.fleet().instances.insert(i.id.clone(), i);
+        self.changed().instances.insert(i.id.clone(), i);
     }
 
     /// What AWS does when it reclaims a spot instance (or it dies): the state changes under us.
     pub fn set_state(&self, id: &str, state: InstanceState) {
-        if let Some(i) = self.fleet().instances.get_mut(id) {
+        if let Some(i) = self.changed().instances.get_mut(id) {
             i.state = state;
         }
     }
@@ -73,12 +91,25 @@ impl Instances for MemoryInstances {
         Ok(self.fleet().instances.get(id).cloned())
     }
 
+    async fn list(&self, region: &str) -> Result<Vec<InstanceView>> {
+        crate::state::interleave().await;
+        Ok(self
+            .fleet()
+            .instances
+            .values()
+            .filter(|i| {
+                i.region == region && i.state != InstanceState::Terminated && i.env() == Some(&self.env)
+            })
+            .cloned()
+            .collect())
+    }
+
     async fn launch(&self, req: &LaunchRequest) -> Result<InstanceView, LaunchError> {
         crate::state::interleave().await;
         if let Some(code) = self.refuse.as_ref().and_then(|r| r(req)) {
             return Err(LaunchError { code: Some(code.to_string()), error: anyhow::anyhow!("{code}") });
         }
-        let mut fleet = self.fleet();
+        let mut fleet = self.changed();
         fleet.launched += 1;
         let v = |k: &str| req.want.value(k).unwrap_or_default().to_string();
         let mut tags: BTreeMap<String, String> =
@@ -86,6 +117,9 @@ impl Instances for MemoryInstances {
                 .into();
         if let Some(h) = &req.handoff {
             tags.insert(TAG_HANDOFF.to_string(), h.clone());
+        }
+        if let Some(t) = &req.launch_token {
+            tags.insert(spotctl_core::names::TAG_LAUNCH.to_string(), t.clone());
         }
         let i = InstanceView {
             id: format!("i-{:08}", fleet.launched),
@@ -101,7 +135,7 @@ impl Instances for MemoryInstances {
 
     async fn tag(&self, _region: &str, id: &str, key: &str, value: &str) -> Result<()> {
         crate::state::interleave().await;
-        match self.fleet().instances.get_mut(id) {
+        match self.changed().instances.get_mut(id) {
             Some(i) => {
                 i.tags.insert(key.to_string(), value.to_string());
                 Ok(())

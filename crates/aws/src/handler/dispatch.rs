@@ -9,7 +9,7 @@
 use super::outcome::{HandlerError, Next, Outcome, Relocation};
 use crate::compute::Instances;
 use crate::fleet::{FleetApi, Fleets};
-use crate::handoff::{start, HandoffSeams, Placements};
+use crate::handoff::{advance, HandoffSeams, Placements, Trigger as HandoffTrigger};
 use crate::sdk::clock::Clock;
 use crate::state::{json_body, read_primary, StateStore, StoreError};
 use anyhow::Result;
@@ -54,7 +54,10 @@ impl Handler {
     /// Carries out what the event asks for.
     async fn act(&self, event: &Envelope) -> Result<Next> {
         Ok(match &event.trigger {
-            Trigger::Interruption { instance_id, .. } => Next::Handoff(self.hand_off(instance_id).await?),
+            Trigger::Interruption { instance_id, .. } => {
+                let trigger = HandoffTrigger { cause: Cause::Interruption, instance_id };
+                Next::Handoff(advance(&self.seams(&event.id), Some(trigger)).await?)
+            }
             Trigger::Rebalance { .. } => {
                 Next::Recorded { note: "a rebalance recommendation alone does not move the database".into() }
             }
@@ -63,7 +66,8 @@ impl Handler {
                 Next::Fleet(self.fleets().on_launch(&id, &event.time, group, *success).await?)
             }
             Trigger::Schedule { rule } => match self.names.schedule(rule) {
-                Some(Schedule::Relocation) => Next::Relocation(self.relocate().await?),
+                Some(Schedule::Relocation) => Next::Relocation(self.relocate(&event.id).await?),
+                Some(Schedule::Watchdog) => Next::Watchdog(advance(&self.seams(&event.id), None).await?),
                 Some(Schedule::FleetMetrics) => Next::FleetTick { fleets: self.fleets().tick().await? },
                 // The daily advisor refresh: the live feed is fetched and cached in the state
                 // bucket, so no person refreshes interruption data by hand.
@@ -86,18 +90,21 @@ impl Handler {
         }
     }
 
-    fn seams(&self) -> HandoffSeams<'_> {
+    /// The handoff's seams, acting as this event's handler.
+    fn seams<'a>(&'a self, event: &'a str) -> HandoffSeams<'a> {
         HandoffSeams {
             store: self.store.as_ref(),
             instances: self.instances.as_ref(),
+            placements: self.placements.as_ref(),
             clock: self.clock.as_ref(),
+            owner: event,
         }
     }
 
     /// The scheduled relocation: rank, and move only if the best placement beats the current one
     /// by the env's margin (or the current one is no longer allowed). The old primary is asked to
     /// drain through its `spotctl:drain` tag — no FIS, so no interruption event, so no loop.
-    async fn relocate(&self) -> Result<Relocation> {
+    async fn relocate(&self, event: &str) -> Result<Relocation> {
         let Some((primary, _)) = read_primary(self.store.as_ref()).await? else {
             return Ok(Relocation::NoPrimary);
         };
@@ -113,32 +120,10 @@ impl Handler {
         Ok(match relocation_decision(&current, &standby.ranking, &standby.policy) {
             RelocationDecision::Stay { reason } => Relocation::Stay { reason },
             RelocationDecision::Move { reason, .. } => {
-                let handoff =
-                    start(&self.seams(), Cause::Relocation, &primary.instance_id, &standby.placements)
-                        .await?;
-                Relocation::Move { reason, handoff }
+                let trigger = HandoffTrigger { cause: Cause::Relocation, instance_id: &primary.instance_id };
+                Relocation::Move { reason, handoff: advance(&self.seams(event), Some(trigger)).await? }
             }
         })
-    }
-
-    /// The interruption warning for the primary: take the lease and launch the standby.
-    async fn hand_off(&self, instance_id: &str) -> Result<crate::handoff::HandoffOutcome> {
-        use crate::handoff::HandoffOutcome;
-        let Some((primary, _)) = read_primary(self.store.as_ref()).await? else {
-            return Ok(HandoffOutcome::Ignored {
-                reason: "no primary is recorded; nothing to hand off".into(),
-            });
-        };
-        if primary.instance_id != instance_id {
-            return Ok(HandoffOutcome::Ignored {
-                reason: format!(
-                    "{instance_id} is not the primary ({}); nothing to hand off",
-                    primary.instance_id
-                ),
-            });
-        }
-        let standby = self.placements.standby(&primary, true, self.clock.now()).await?;
-        start(&self.seams(), Cause::Interruption, instance_id, &standby.placements).await
     }
 
     /// `None` when the event is this env's; else why not.

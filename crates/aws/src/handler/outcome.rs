@@ -26,6 +26,8 @@ pub enum Next {
     Handoff(HandoffOutcome),
     /// The scheduled relocation: stay, or move through a handoff.
     Relocation(Relocation),
+    /// The watchdog's look at the open handoff.
+    Watchdog(HandoffOutcome),
     /// The daily advisor refresh: which source the data now comes from.
     AdvisorRefresh { source: AdvisorSource, notes: Vec<String> },
     /// A fleet's primary group launched or failed to launch.

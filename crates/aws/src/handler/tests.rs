@@ -53,6 +53,8 @@ impl World {
             instance_type: "m5.large".into(),
             since_unix: 900,
             handoff: None,
+            launching: None,
+            ..PrimaryRecord::launching("", REGION, "", "", 0)
         };
         block_on(w.store.put(keys::PRIMARY, json_body(keys::PRIMARY, &record).expect("json")))
             .expect("record");

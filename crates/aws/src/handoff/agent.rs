@@ -1,19 +1,24 @@
 //! The on-instance agent: one look at the world (what this instance is, through instance metadata;
-//! what the primary record says), the decision `spotctl_core::handoff` makes of it, and that
-//! decision carried out — drain, restore and promote, or retire. The watcher (`spotctl agent
-//! watch`) calls [`Agent::step`] every few seconds and logs what was done under the
-//! `spot-handler` syslog tag.
+//! what the primary record and the handoff say), the decision `spotctl_core::handoff` makes of it,
+//! and that decision carried out — serve (re-asserting the primary's tag and writes on), drain,
+//! restore and promote, retire, or leave. The watcher (`spotctl agent watch`) calls
+//! [`Agent::step`] every few seconds and logs what was done under the `spot-handler` syslog tag.
+//!
+//! Fencing is enforced, not logged: every database instance boots with writes off (user-data),
+//! and only an agent whose instance the primary record names turns them on; every other decision
+//! turns them off again if anything turned them on.
 
 use super::database::{Database, Drained, Restored};
 use super::promote::{promote, Promotion, Successor};
+use super::start::manifest_key;
 use crate::compute::Instances;
 use crate::sdk::clock::Clock;
 use crate::sdk::imds::{paths, Metadata};
-use crate::state::{list_handoffs, read_primary, update_json, StateStore};
+use crate::state::{read_handoff, read_primary, update_json, StateStore};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use spotctl_core::handoff::{
-    backup_prefix, failure_note, fallback, lease_key, primary_step, standby_step, Handoff, PrimaryAction,
+    failure_note, fallback, handoff_id, lease_key, primary_step, standby_step, Handoff, PrimaryAction,
     PrimaryView, StandbyAction, StandbyView, Step,
 };
 use spotctl_core::names::{TAG_DRAIN, TAG_HANDOFF, TAG_ROLE};
@@ -47,7 +52,8 @@ pub struct Observation {
     pub drain_tag: Option<String>,
     pub interruption_notice: bool,
     pub primary: Option<PrimaryRecord>,
-    /// A standby's handoff has its manifest (the backup is complete).
+    /// The backup this instance's decision depends on is complete (the primary: its epoch's own
+    /// drain; a standby: the backup its handoff restores).
     pub manifest_present: bool,
     pub decision: Decision,
 }
@@ -56,8 +62,12 @@ pub struct Observation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Did {
-    /// Nothing but what the decision says (serve, wait).
+    /// Nothing but what the decision says (wait, stay fenced).
     Nothing,
+    /// The recorded primary: tagged primary and taking writes (`repaired` when either was not so).
+    Served {
+        repaired: bool,
+    },
     Drained {
         id: String,
         drained: Drained,
@@ -67,10 +77,15 @@ pub enum Did {
         restored: Restored,
         promotion: Promotion,
     },
-    /// Restore or verification failed: never promoted; the note names the fallback.
+    /// Restore or verification failed: never promoted; the note names the fallback. The instance
+    /// terminates itself; the handoff goes on with another standby.
     Refused {
         id: String,
         note: String,
+    },
+    /// Another standby won or the handoff moved on: the instance terminates itself.
+    Abandoned {
+        why: String,
     },
     Retired {
         successor: String,
@@ -82,13 +97,17 @@ impl std::fmt::Display for Did {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Did::Nothing => f.write_str("nothing to do"),
+            Did::Served { repaired: true } => {
+                f.write_str("serving: re-asserted the primary's tag and writes on")
+            }
+            Did::Served { repaired: false } => f.write_str("serving"),
             Did::Drained { id, drained: d } => write!(
                 f,
                 "drained {} tables ({} as InnoDB files), {} rows, to {} in {} ms",
                 d.tables,
                 d.tables_as_files,
                 d.rows,
-                backup_prefix(id),
+                manifest_key(id),
                 d.ms
             ),
             Did::Restored { restored: r, promotion, .. } => {
@@ -99,6 +118,7 @@ impl std::fmt::Display for Did {
                 )
             }
             Did::Refused { note, .. } => f.write_str(note),
+            Did::Abandoned { why } => write!(f, "abandoned ({why}); terminating"),
             Did::Retired { successor, instance_id } => {
                 write!(f, "retired: {successor} is the primary; terminating {instance_id}")
             }
@@ -107,9 +127,10 @@ impl std::fmt::Display for Did {
 }
 
 impl Agent {
-    /// Looks once: this instance, its tags, the notice, the primary record; and decides.
-    pub async fn observe(&self, drained: bool) -> Result<Observation> {
+    /// Looks once: this instance, its tags, the notice, the primary record and the handoff; decides.
+    pub async fn observe(&self) -> Result<Observation> {
         let md = self.metadata.as_ref();
+        let store = self.store.as_ref();
         let instance_id = md.require(paths::INSTANCE_ID).await?;
         let region = md.require(paths::REGION).await?;
         let role = md.read(&paths::tag(TAG_ROLE)).await?.with_context(|| {
@@ -119,31 +140,48 @@ impl Agent {
         let handoff = md.read(&paths::tag(TAG_HANDOFF)).await?;
         let drain_tag = md.read(&paths::tag(TAG_DRAIN)).await?;
         let interruption_notice = md.read(paths::SPOT_ACTION).await?.is_some();
-        let primary = read_primary(self.store.as_ref()).await?.map(|(p, _)| p);
-        let (manifest_present, decision) = match role {
-            Role::Standby => {
+        let primary = read_primary(store).await?.map(|(p, _)| p);
+        let (manifest_present, decision) = match (role, &primary) {
+            // A standby the record names is the primary now: it serves (and says so) like one.
+            (Role::Standby, Some(p)) if p.instance_id != instance_id => {
                 let id = handoff.clone().unwrap_or_default();
-                let manifest = format!("{}/manifest.json", backup_prefix(&id));
-                let present = self.store.get(&manifest).await?.is_some();
+                let lease = read_handoff(store, &id).await?.map(|(h, _)| h);
+                let backup = lease.as_ref().map(|h| h.backup_id().to_string()).unwrap_or_else(|| id.clone());
+                let present = store.get(&manifest_key(&backup)).await?.is_some();
                 let view = StandbyView {
                     self_id: instance_id.clone(),
                     handoff_id: id,
                     record: primary.clone(),
+                    lease,
                     manifest_present: present,
                     verified: false,
                     failure: None,
                 };
                 (present, Decision::Standby(standby_step(&view)))
             }
-            Role::Primary => {
+            _ => {
+                let own = primary.as_ref().map(|p| handoff_id(p.epoch));
+                let drained = match &own {
+                    Some(id) if primary.as_ref().is_some_and(|p| p.instance_id == instance_id) => {
+                        store.get(&manifest_key(id)).await?.is_some()
+                    }
+                    _ => false,
+                };
+                let succeeded_me = match primary.as_ref().and_then(|p| p.handoff.clone()) {
+                    Some(h) => {
+                        read_handoff(store, &h).await?.is_some_and(|(h, _)| h.old.instance_id == instance_id)
+                    }
+                    None => false,
+                };
                 let view = PrimaryView {
                     self_id: instance_id.clone(),
                     record: primary.clone(),
                     interruption_notice,
                     drain_tag: drain_tag.clone(),
                     drained,
+                    succeeded_me,
                 };
-                (false, Decision::Primary(primary_step(&view)))
+                (drained, Decision::Primary(primary_step(&view)))
             }
         };
         Ok(Observation {
@@ -160,12 +198,11 @@ impl Agent {
     }
 
     /// One look and the action it calls for, carried out.
-    pub async fn step(&self, drained: bool) -> Result<(Observation, Did)> {
-        let obs = self.observe(drained).await?;
+    pub async fn step(&self) -> Result<(Observation, Did)> {
+        let obs = self.observe().await?;
         let did = match &obs.decision {
-            Decision::Standby(StandbyAction::Restore) => {
-                let id = obs.handoff.clone().unwrap_or_default();
-                self.restore_and_promote(&obs, &id).await?
+            Decision::Primary(PrimaryAction::Serve) | Decision::Standby(StandbyAction::Serve) => {
+                self.serve(&obs).await?
             }
             Decision::Primary(PrimaryAction::Drain { id }) => {
                 let began = self.clock.now();
@@ -174,22 +211,84 @@ impl Agent {
                 Did::Drained { id: id.clone(), drained: d }
             }
             Decision::Primary(PrimaryAction::Retire { successor }) => {
+                self.db.set_writable(false).await?;
                 if let Some(h) = obs.primary.as_ref().and_then(|p| p.handoff.clone()) {
                     self.stamp(&h, &[(Step::OldRetired, self.clock.now())]).await?;
                 }
                 self.instances.terminate(&obs.region, &obs.instance_id).await?;
                 Did::Retired { successor: successor.clone(), instance_id: obs.instance_id.clone() }
             }
-            Decision::Primary(_) | Decision::Standby(_) => Did::Nothing,
+            Decision::Primary(PrimaryAction::WaitForSuccessor | PrimaryAction::StayFenced(_))
+            | Decision::Standby(StandbyAction::WaitForManifest) => {
+                self.db.set_writable(false).await?;
+                Did::Nothing
+            }
+            Decision::Standby(StandbyAction::Restore { backup }) => {
+                let id = obs.handoff.clone().unwrap_or_default();
+                self.restore_and_promote(&obs, &id, backup).await?
+            }
+            // Reached only by a step that restored in this process (`restore_and_promote`).
+            Decision::Standby(StandbyAction::Promote { .. }) => Did::Nothing,
+            Decision::Standby(StandbyAction::Abandon(why) | StandbyAction::Refuse(why)) => {
+                self.leave(&obs, why).await?
+            }
         };
         Ok((obs, did))
     }
 
-    async fn restore_and_promote(&self, obs: &Observation, id: &str) -> Result<Did> {
+    /// The recorded primary: tagged `primary`, writes on. Either may be missing after a promotion
+    /// cut short, or a hand edit; each look puts them back.
+    async fn serve(&self, obs: &Observation) -> Result<Did> {
+        let mut repaired = false;
+        if obs.role != Role::Primary {
+            self.instances.tag(&obs.region, &obs.instance_id, TAG_ROLE, Role::Primary.as_str()).await?;
+            repaired = true;
+        }
+        if !self.db.writable().await? {
+            self.db.set_writable(true).await?;
+            repaired = true;
+        }
+        Ok(Did::Served { repaired })
+    }
+
+    /// A standby that will never promote: writes off, and the instance terminates itself.
+    async fn leave(&self, obs: &Observation, why: &str) -> Result<Did> {
+        self.db.set_writable(false).await?;
+        self.instances.terminate(&obs.region, &obs.instance_id).await?;
+        Ok(Did::Abandoned { why: why.to_string() })
+    }
+
+    async fn restore_and_promote(&self, obs: &Observation, id: &str, backup: &str) -> Result<Did> {
         let began = self.clock.now();
-        match self.db.restore(self.store.clone(), id).await {
-            Ok(restored) => {
-                self.stamp(id, &[(Step::RestoreStarted, began), (Step::Verified, self.clock.now())]).await?;
+        let restored = match self.db.restore(self.store.clone(), backup).await {
+            Ok(r) => r,
+            // A standby that cannot verify never promotes. It says why on the record (with the
+            // backup to fall back to and the data-loss window), gives the handoff back for another
+            // attempt, and leaves.
+            Err(e) => {
+                let why = format!("refused to promote: {e:#}");
+                let note = self.record_refusal(id, &obs.instance_id, &why).await.unwrap_or_else(|e2| {
+                    format!("{why} (and the handoff record could not be updated: {e2:#})")
+                });
+                self.db.set_writable(false).await?;
+                self.instances.terminate(&obs.region, &obs.instance_id).await?;
+                return Ok(Did::Refused { id: id.to_string(), note });
+            }
+        };
+        self.stamp(id, &[(Step::RestoreStarted, began), (Step::Verified, self.clock.now())]).await?;
+        // Decide again on what is stored now: the restore took time, the handoff may have moved on.
+        let lease = read_handoff(self.store.as_ref(), id).await?.map(|(h, _)| h);
+        let view = StandbyView {
+            self_id: obs.instance_id.clone(),
+            handoff_id: id.to_string(),
+            record: read_primary(self.store.as_ref()).await?.map(|(p, _)| p),
+            lease,
+            manifest_present: true,
+            verified: true,
+            failure: None,
+        };
+        let promotion = match standby_step(&view) {
+            StandbyAction::Promote { .. } => {
                 let md = self.metadata.as_ref();
                 let me = Successor {
                     instance_id: obs.instance_id.clone(),
@@ -198,22 +297,24 @@ impl Agent {
                     instance_type: md.require(paths::INSTANCE_TYPE).await?,
                 };
                 let (store, db, ec2) = (self.store.as_ref(), self.db.as_ref(), self.instances.as_ref());
-                let promotion = promote(store, db, ec2, me, id, self.clock.now()).await?;
-                if let Promotion::Promoted { .. } = promotion {
-                    self.stamp(id, &[(Step::Promoted, self.clock.now())]).await?;
-                }
-                Ok(Did::Restored { id: id.to_string(), restored, promotion })
+                promote(store, db, ec2, me, id, self.clock.now()).await?
             }
-            // A standby that cannot verify never promotes, and says why, on the record too: with
-            // the backup to fall back to and the data-loss window it means.
-            Err(e) => {
-                let why = format!("refused to promote: {e:#}");
-                let note = self.record_failure(id, &why).await.unwrap_or_else(|e2| {
-                    format!("{why} (and the handoff record could not be updated: {e2:#})")
-                });
-                Ok(Did::Refused { id: id.to_string(), note })
+            StandbyAction::Serve => {
+                self.serve(obs).await?;
+                Promotion::Promoted {
+                    epoch: view.record.map(|r| r.epoch).unwrap_or(0),
+                    instance_id: obs.instance_id.clone(),
+                }
+            }
+            other => Promotion::StoodDown { reason: format!("{other:?}") },
+        };
+        match &promotion {
+            Promotion::Promoted { .. } => self.stamp(id, &[(Step::Promoted, self.clock.now())]).await?,
+            Promotion::StoodDown { reason } => {
+                self.leave(obs, reason).await?;
             }
         }
+        Ok(Did::Restored { id: id.to_string(), restored, promotion })
     }
 
     /// Stamps steps on the handoff's record (a conditional write: the handler and both agents
@@ -221,24 +322,30 @@ impl Agent {
     /// IMDS notice alone) is left missing.
     pub(crate) async fn stamp(&self, id: &str, steps: &[(Step, i64)]) -> Result<()> {
         update_json::<Handoff, _>(self.store.as_ref(), &lease_key(id), |h| {
+            let before = h.steps.clone();
             for (step, at) in steps {
                 h.reach(*step, *at);
             }
-            true
+            h.steps != before
         })
         .await
         .with_context(|| format!("recording the progress of handoff {id}"))?;
         Ok(())
     }
 
-    /// Marks the handoff failed with why, the fallback backup and the data-loss window.
-    async fn record_failure(&self, id: &str, why: &str) -> Result<String> {
+    /// Records a failed restore on the handoff: one more attempt spent, the standby slot freed
+    /// (only if it is still this instance's), why, the fallback and its data-loss window.
+    async fn record_refusal(&self, id: &str, me: &str, why: &str) -> Result<String> {
         let now = self.clock.now();
-        let all = list_handoffs(self.store.as_ref()).await?;
-        let note = failure_note(why, fallback(&all, id, now).as_ref());
+        let newest = super::apply::newest_complete_backup(self.store.as_ref()).await?;
+        let note = failure_note(why, fallback(newest.as_ref(), id, now).as_ref());
         update_json::<Handoff, _>(self.store.as_ref(), &lease_key(id), |h| {
-            h.reach(Step::Failed, now);
-            h.failure = Some(note.clone());
+            if h.standby.as_ref().is_none_or(|s| s.instance_id != me) {
+                return false;
+            }
+            h.standby = None;
+            h.attempts += 1;
+            h.last_error = Some(note.clone());
             true
         })
         .await?;

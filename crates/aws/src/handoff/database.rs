@@ -2,6 +2,7 @@
 //! into it (verified), lift its fence. [`MariaDbServer`] is the real one (spotctl-db on blocking
 //! threads); [`MemoryDatabase`] is its twin for unit tests and the simulation.
 
+use crate::sdk::clock::{Clock, SystemClock};
 use crate::state::{get_json, json_body, StateStore, StoreBlobs};
 use anyhow::{Context, Result};
 use async_trait::async_trait;
@@ -33,8 +34,10 @@ pub trait Database: Send + Sync {
     async fn drain(&self, store: Arc<dyn StateStore>, id: &str) -> Result<Drained>;
     /// Restores handoff `id`'s backup; succeeds only when every table verified.
     async fn restore(&self, store: Arc<dyn StateStore>, id: &str) -> Result<Restored>;
-    /// Lets this server take writes.
-    async fn lift_fence(&self) -> Result<()>;
+    /// Whether this server takes ordinary writes.
+    async fn writable(&self) -> Result<bool>;
+    /// Lets this server take writes (`true`), or refuses them from now on (`false`).
+    async fn set_writable(&self, on: bool) -> Result<()>;
 }
 
 /// The local MariaDB server, reached by a DSN (root over the unix socket on an instance).
@@ -76,36 +79,71 @@ impl Database for MariaDbServer {
         Ok(Restored { tables: v.tables.len(), rows: v.rows(), ms: v.timings_ms.total })
     }
 
-    async fn lift_fence(&self) -> Result<()> {
+    async fn writable(&self) -> Result<bool> {
         let dsn = self.dsn.clone();
-        tokio::task::spawn_blocking(move || spotctl_db::fence::lift(&dsn)).await??;
+        Ok(tokio::task::spawn_blocking(move || spotctl_db::fence::is_writable(&dsn)).await??)
+    }
+
+    async fn set_writable(&self, on: bool) -> Result<()> {
+        let dsn = self.dsn.clone();
+        tokio::task::spawn_blocking(move || match on {
+            true => spotctl_db::fence::lift(&dsn),
+            false => spotctl_db::fence::refuse_writes(&dsn),
+        })
+        .await??;
         Ok(())
     }
 }
 
-/// A database in memory: a set of committed rows and a read-only flag. Its backup is one JSON
-/// object, `backups/<id>/manifest.json`, holding the rows and their count (which restore checks).
-#[derive(Clone, Default)]
+/// A database in memory: a list of committed rows and a read-only flag. Its backup is one JSON
+/// object, `backups/<id>/manifest.json`, holding the rows and their count (which restore checks);
+/// a restore replaces the rows whole, as the real one drops and recreates every table.
+#[derive(Clone)]
 pub struct MemoryDatabase {
     inner: Arc<Mutex<MemoryRows>>,
+    clock: Arc<dyn Clock>,
+    /// Written into its backups as `drained_by` (the instance it runs on).
+    name: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemoryRows {
     pub rows: Vec<u64>,
     pub read_only: bool,
+    /// The backup the rows were last restored (and verified) from.
+    pub restored_from: Option<String>,
+    /// The backup this server last drained into (it is fenced for good since).
+    pub drained_into: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
 struct MemoryManifest {
     rows: Vec<u64>,
     count: usize,
+    completed_unix: i64,
+    drained_by: String,
 }
 
 impl MemoryDatabase {
     /// A server as user-data leaves it.
     pub fn new(rows: Vec<u64>, read_only: bool) -> MemoryDatabase {
-        MemoryDatabase { inner: Arc::new(Mutex::new(MemoryRows { rows, read_only })) }
+        MemoryDatabase::with_clock(rows, read_only, Arc::new(SystemClock))
+    }
+
+    /// A server whose drains say they completed at `clock`'s time.
+    pub fn with_clock(rows: Vec<u64>, read_only: bool, clock: Arc<dyn Clock>) -> MemoryDatabase {
+        let rows = MemoryRows { rows, read_only, restored_from: None, drained_into: None };
+        MemoryDatabase { inner: Arc::new(Mutex::new(rows)), clock, name: String::new() }
+    }
+
+    /// The same server, naming itself `name` in the backups it drains.
+    pub fn named(self, name: &str) -> MemoryDatabase {
+        MemoryDatabase { name: name.to_string(), ..self }
+    }
+
+    /// Whether it takes writes now (cheaper than [`MemoryDatabase::state`]).
+    pub fn writable_now(&self) -> bool {
+        self.inner.lock().map(|g| !g.read_only).unwrap_or(false)
     }
 
     pub fn state(&self) -> MemoryRows {
@@ -135,17 +173,30 @@ fn manifest_key(id: &str) -> String {
 #[async_trait]
 impl Database for MemoryDatabase {
     async fn drain(&self, store: Arc<dyn StateStore>, id: &str) -> Result<Drained> {
+        crate::state::interleave().await;
         let rows = self.with(|g| {
             g.read_only = true;
+            g.drained_into = Some(id.to_string());
             g.rows.clone()
         })?;
         let key = manifest_key(id);
-        let body = json_body(&key, &MemoryManifest { count: rows.len(), rows: rows.clone() })?;
-        store.put(&key, body).await?;
+        let m = MemoryManifest {
+            count: rows.len(),
+            rows: rows.clone(),
+            completed_unix: self.clock.now(),
+            drained_by: self.name.clone(),
+        };
+        let body = json_body(&key, &m)?;
+        // Create-only: a second drain of the same handoff never replaces a complete backup.
+        match store.put_if_absent(&key, body).await {
+            Ok(_) | Err(crate::state::StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
         Ok(Drained { tables: 1, tables_as_files: 0, rows: rows.len() as u64, ms: 0 })
     }
 
     async fn restore(&self, store: Arc<dyn StateStore>, id: &str) -> Result<Restored> {
+        crate::state::interleave().await;
         let key = manifest_key(id);
         let (m, _) = get_json::<MemoryManifest>(store.as_ref(), &key)
             .await?
@@ -157,11 +208,20 @@ impl Database for MemoryDatabase {
             m.count
         );
         let n = m.rows.len() as u64;
-        self.with(|g| g.rows = m.rows)?;
+        self.with(|g| {
+            g.rows = m.rows;
+            g.restored_from = Some(id.to_string());
+        })?;
         Ok(Restored { tables: 1, rows: n, ms: 0 })
     }
 
-    async fn lift_fence(&self) -> Result<()> {
-        self.with(|g| g.read_only = false)
+    async fn writable(&self) -> Result<bool> {
+        crate::state::interleave().await;
+        self.with(|g| !g.read_only)
+    }
+
+    async fn set_writable(&self, on: bool) -> Result<()> {
+        crate::state::interleave().await;
+        self.with(|g| g.read_only = !on)
     }
 }

@@ -9,6 +9,7 @@
 //! May use: `sdk`, `state`, `compute`, `placement`, `spotctl_core`, `spotctl_db`.
 
 mod agent;
+mod apply;
 mod database;
 mod placements;
 mod promote;
@@ -17,7 +18,10 @@ mod start;
 mod tests;
 
 pub use agent::{Agent, Decision, Did, Observation};
+pub use apply::{assess_listed, assess_primary, launch_primary, newest_complete_backup, Assessed};
 pub use database::{Database, Drained, MariaDbServer, MemoryDatabase, MemoryRows, Restored};
 pub use placements::{AwsPlacements, FixedPlacements, Placement, Placements, StandbyPlacements, TRIES};
 pub use promote::Promotion;
-pub use start::{request_drain, start, HandoffOutcome, HandoffSeams, NoCapacity};
+pub use start::{
+    advance, manifest_key, recover, request_drain, HandoffOutcome, HandoffSeams, NoCapacity, Trigger,
+};

@@ -1,15 +1,16 @@
 //! Promotion, the fencing step: epoch N → N+1 with a compare-and-swap of the primary record
-//! against what was read. Only when that write lands does the standby lift its fence and tag itself
-//! primary; a lost race means another standby won, and this one stands down.
+//! against what was read. Only when that write lands does the standby turn writes on and tag
+//! itself primary. A write that comes back as a conflict is read again before anything is
+//! concluded: if the record names this instance, the write landed and only its reply was lost.
 
 use super::database::Database;
 use crate::compute::Instances;
-use crate::state::{json_body, read_primary, StateStore, StoreError};
+use crate::state::{json_body, read_handoff, read_primary, StateStore, StoreError};
 use anyhow::Result;
 use serde::Serialize;
 use spotctl_core::handoff::handoff_id;
 use spotctl_core::names::{keys, TAG_ROLE};
-use spotctl_core::primary::{PrimaryRecord, Role};
+use spotctl_core::primary::{PrimaryRecord, Recovered, Role};
 
 /// How a promotion attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -61,23 +62,49 @@ pub(crate) async fn promote(
             reason: format!("the primary moved on to epoch {}", record.epoch),
         });
     }
+    // A recovery says in the record what it could not bring back.
+    let recovered = match read_handoff(store, id).await? {
+        Some((h, _)) => {
+            h.backup.clone().map(|backup| Recovered { backup, data_loss_window_s: h.data_loss_window_s })
+        }
+        None => None,
+    };
     let next = record.succeeded_by(PrimaryRecord {
-        epoch: record.epoch,
         instance_id: me.instance_id.clone(),
         region: me.region.clone(),
         availability_zone: me.availability_zone,
         instance_type: me.instance_type,
         since_unix: now,
         handoff: Some(id.to_string()),
+        recovered,
+        ..record.clone()
     });
     match store.put_if_match(keys::PRIMARY, &etag, json_body(keys::PRIMARY, &next)?).await {
         Ok(_) => {}
-        Err(StoreError::Conflict { .. } | StoreError::NotFound { .. }) => {
-            return Ok(Promotion::StoodDown { reason: "another instance won the primary record".into() })
+        Err(e @ (StoreError::Conflict { .. } | StoreError::NotFound { .. } | StoreError::Failed { .. })) => {
+            // Read again: a lost reply is a write that landed.
+            let now_recorded = read_primary(store).await?.map(|(r, _)| r);
+            match now_recorded {
+                Some(r) if r.instance_id == me.instance_id && r.epoch == next.epoch => {}
+                // Nothing landed and nobody else wrote: the store failed; the next look retries.
+                Some(r) if r.epoch == record.epoch && !e.is_conflict() => return Err(e.into()),
+                Some(r) => {
+                    return Ok(Promotion::StoodDown {
+                        reason: format!(
+                            "another instance won the primary record (epoch {} is {})",
+                            r.epoch, r.instance_id
+                        ),
+                    })
+                }
+                None if e.is_conflict() => {
+                    return Ok(Promotion::StoodDown { reason: "the primary record vanished".into() })
+                }
+                None => return Err(e.into()),
+            }
         }
         Err(e) => return Err(e.into()),
     }
-    db.lift_fence().await?;
+    db.set_writable(true).await?;
     instances.tag(&me.region, &me.instance_id, TAG_ROLE, Role::Primary.as_str()).await?;
     Ok(Promotion::Promoted { epoch: next.epoch, instance_id: me.instance_id })
 }

@@ -1,18 +1,22 @@
-//! The handler's side of the handoff: take the lease for the primary's epoch, launch a standby in
-//! the best placement (the next one when capacity is refused), and, for a planned relocation, ask
-//! the old primary to drain through its `spotctl:drain` tag.
+//! The handler's side of the handoff: on a warning, a relocation or the watchdog's tick, look at
+//! the current epoch's handoff, decide (`spotctl_core::handoff::on_trigger`), and carry it out —
+//! take the handoff (create-only, or compare-and-swap over an attempt that died), launch a standby
+//! in the best placement with capacity, record it and let the handoff go; or fall back to an older
+//! backup, or give up and say why.
 //!
-//! The decisions are `spotctl_core::handoff`'s; this module reads and writes through the seams.
+//! An attempt holds the handoff (`lease`: an owner and a deadline) only while it launches. When the
+//! launch fails it releases the handoff with the error, so the next delivery or the next tick
+//! retries at once; when the attempt dies, the first trigger after the deadline takes over.
 
-use super::placements::Placement;
+use super::placements::{Placement, Placements};
 use crate::compute::{Instances, LaunchRequest};
 use crate::sdk::clock::Clock;
-use crate::state::{json_body, read_handoff, read_primary, update_json, StateStore, StoreError};
-use anyhow::{bail, Result};
+use crate::state::{json_body, read_handoff, read_primary, Etag, StateStore, StoreError};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use spotctl_core::handoff::{
-    lease_key, next_launch, on_trigger, Cause, HandlerDecision, Handoff, InstanceRef, LaunchResult,
-    NextLaunch, Step,
+    backup_prefix, failure_note, fallback, lease_key, next_launch, on_trigger, Cause, HandlerDecision,
+    Handoff, HandoffView, InstanceRef, LaunchResult, Lease, NextLaunch, Step, LEASE_SECS,
 };
 use spotctl_core::names::TAG_DRAIN;
 use spotctl_core::primary::{PrimaryRecord, Role};
@@ -21,7 +25,10 @@ use spotctl_core::primary::{PrimaryRecord, Role};
 pub struct HandoffSeams<'a> {
     pub store: &'a dyn StateStore,
     pub instances: &'a dyn Instances,
+    pub placements: &'a dyn Placements,
     pub clock: &'a dyn Clock,
+    /// Who acts (for the lease: `lambda:<request>`, `apply:<user@host>`, …).
+    pub owner: &'a str,
 }
 
 /// What happened to one trigger.
@@ -38,6 +45,17 @@ pub enum HandoffOutcome {
         #[serde(skip_serializing_if = "Vec::is_empty")]
         refused: Vec<String>,
     },
+    /// The handoff goes on from an older backup: its own drain will never complete.
+    FellBack {
+        id: String,
+        backup: String,
+        data_loss_window_s: Option<i64>,
+    },
+    /// Nothing more can come of the handoff: marked failed.
+    Failed {
+        id: String,
+        why: String,
+    },
     Ignored {
         reason: String,
     },
@@ -51,43 +69,209 @@ pub struct NoCapacity {
     pub refused: Vec<String>,
 }
 
-/// Starts the handoff away from `instance_id`, unless it is not the primary or a handoff for its
-/// epoch is already under way. `placements` are the standby candidates, best first.
-pub async fn start(
-    seams: &HandoffSeams<'_>,
-    cause: Cause,
-    instance_id: &str,
-    placements: &[Placement],
-) -> Result<HandoffOutcome> {
+/// What a trigger is about: the warned or relocated primary, or nothing (the watchdog).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trigger<'a> {
+    pub cause: Cause,
+    pub instance_id: &'a str,
+}
+
+/// Looks at the current epoch's handoff and moves it on: start it, resume it, fall back, give up.
+pub async fn advance(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) -> Result<HandoffOutcome> {
     let store = seams.store;
-    let primary = read_primary(store).await?.map(|(p, _)| p);
-    let lease_taken = match &primary {
-        Some(p) => read_handoff(store, &spotctl_core::handoff::handoff_id(p.epoch)).await?.is_some(),
-        None => false,
+    let now = seams.clock.now();
+    let Some((record, _)) = read_primary(store).await? else {
+        return Ok(HandoffOutcome::Ignored { reason: "no primary is recorded for this env".into() });
     };
-    let id = match on_trigger(primary.as_ref(), instance_id, lease_taken) {
-        HandlerDecision::Ignore(reason) => return Ok(HandoffOutcome::Ignored { reason }),
-        HandlerDecision::Start { id } => id,
+    let lease = read_handoff(store, &spotctl_core::handoff::handoff_id(record.epoch)).await?;
+    let h = lease.as_ref().map(|(h, _)| h);
+    let standby_state = match h.and_then(|h| h.standby.as_ref()) {
+        Some(s) => seams.instances.describe(&s.region, &s.instance_id).await?.map(|v| v.state),
+        None => None,
     };
-    let Some(primary) = primary else { bail!("no primary record") };
-    let handoff = Handoff::new(cause, &primary, seams.clock.now());
-    // The lease: of any number of concurrent deliveries, one create succeeds.
-    let key = lease_key(&id);
-    match store.put_if_absent(&key, json_body(&key, &handoff)?).await {
-        Ok(_) => {}
-        Err(StoreError::Conflict { .. }) => {
-            return Ok(HandoffOutcome::Ignored { reason: format!("handoff {id} is already under way") })
+    let old_state = if record.has_instance() {
+        seams.instances.describe(&record.region, &record.instance_id).await?.map(|v| v.state)
+    } else {
+        None
+    };
+    let own_id = spotctl_core::handoff::handoff_id(record.epoch);
+    let own_backup = store.get(&manifest_key(&own_id)).await?.is_some();
+    let fallback = fallback(super::apply::newest_complete_backup(store).await?.as_ref(), &own_id, now);
+    let view = HandoffView {
+        record: Some(&record),
+        trigger: trigger.map(|t| t.instance_id),
+        lease: h,
+        standby_state,
+        old_state,
+        own_backup,
+        fallback: fallback.clone(),
+        now,
+    };
+    let cause = trigger.map(|t| t.cause).or(h.map(|h| h.cause)).unwrap_or(Cause::Interruption);
+    match on_trigger(&view) {
+        HandlerDecision::Ignore { why } => Ok(HandoffOutcome::Ignored { reason: why }),
+        HandlerDecision::Start { id } => {
+            let mut handoff = Handoff::new(cause, &record, now);
+            handoff.lease = Some(Lease { owner: seams.owner.to_string(), until_unix: now + LEASE_SECS });
+            // Of any number of concurrent deliveries, one create succeeds.
+            let key = lease_key(&id);
+            match store.put_if_absent(&key, json_body(&key, &handoff)?).await {
+                Ok(etag) => launch(seams, &record, handoff, etag).await,
+                Err(StoreError::Conflict { .. }) => {
+                    Ok(HandoffOutcome::Ignored { reason: format!("handoff {id} is already under way") })
+                }
+                Err(e) => Err(e.into()),
+            }
         }
-        Err(e) => return Err(e.into()),
+        HandlerDecision::Recover { id, backup } => {
+            let mut handoff = Handoff::recovery(&record, &backup, Some(0), now);
+            handoff.lease = Some(Lease { owner: seams.owner.to_string(), until_unix: now + LEASE_SECS });
+            let key = lease_key(&id);
+            match store.put_if_absent(&key, json_body(&key, &handoff)?).await {
+                Ok(etag) => launch(seams, &record, handoff, etag).await,
+                Err(StoreError::Conflict { .. }) => {
+                    Ok(HandoffOutcome::Ignored { reason: format!("handoff {id} is already under way") })
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        HandlerDecision::Resume { id, why } => {
+            let Some((mut handoff, etag)) = lease else { bail!("handoff {id} vanished while deciding") };
+            handoff.lease = Some(Lease { owner: seams.owner.to_string(), until_unix: now + LEASE_SECS });
+            handoff.last_error = Some(format!("resumed: {why}"));
+            if handoff.standby.take().is_some() {
+                // The standby it had is gone or stuck: that counts as an attempt.
+                handoff.attempts += 1;
+            }
+            match take(store, &handoff, &etag).await? {
+                Some(etag) => launch(seams, &record, handoff, etag).await,
+                None => Ok(HandoffOutcome::Ignored {
+                    reason: format!("handoff {id} was resumed by another trigger"),
+                }),
+            }
+        }
+        HandlerDecision::Fallback { id, backup, data_loss_window_s, why } => {
+            let Some((mut handoff, etag)) = lease else { bail!("handoff {id} vanished while deciding") };
+            handoff.backup = Some(backup.clone());
+            handoff.data_loss_window_s = data_loss_window_s;
+            handoff.cause = Cause::Recovery;
+            handoff.last_error = Some(why);
+            if take(store, &handoff, &etag).await?.is_none() {
+                return Ok(HandoffOutcome::Ignored {
+                    reason: format!("handoff {id} changed while falling back"),
+                });
+            }
+            Ok(HandoffOutcome::FellBack { id, backup, data_loss_window_s })
+        }
+        HandlerDecision::GiveUp { id, why } => {
+            let Some((mut handoff, etag)) = lease else { bail!("handoff {id} vanished while deciding") };
+            let note = failure_note(&why, fallback.as_ref());
+            handoff.reach(Step::Failed, now);
+            handoff.failure = Some(note.clone());
+            handoff.lease = None;
+            take(store, &handoff, &etag).await?;
+            Ok(HandoffOutcome::Failed { id, why: note })
+        }
     }
+}
+
+/// Writes `h` over the version read: `Some(new etag)`, or `None` when another writer was first.
+async fn take(store: &dyn StateStore, h: &Handoff, etag: &str) -> Result<Option<Etag>> {
+    let key = lease_key(&h.id);
+    match store.put_if_match(&key, etag, json_body(&key, h)?).await {
+        Ok(etag) => Ok(Some(etag)),
+        Err(e) if e.is_conflict() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Launches the standby of `handoff` (which this attempt holds, at `etag`) in the first placement
+/// with capacity, records it and releases the handoff. A failure releases it too, with the error.
+async fn launch(
+    seams: &HandoffSeams<'_>,
+    record: &PrimaryRecord,
+    mut handoff: Handoff,
+    etag: Etag,
+) -> Result<HandoffOutcome> {
+    let id = handoff.id.clone();
+    let interrupted = handoff.cause == Cause::Interruption;
+    let ranked = seams.placements.standby(record, interrupted, seams.clock.now()).await;
+    let tried = match &ranked {
+        Ok(p) => try_placements(seams, &id, &p.placements).await,
+        Err(e) => Err(anyhow::anyhow!("ranking the standby's placements: {e:#}")),
+    };
+    let now = seams.clock.now();
+    handoff.lease = None;
+    match tried {
+        Ok((placement, standby, refused)) => {
+            handoff.standby = Some(InstanceRef {
+                instance_id: standby.id.clone(),
+                region: standby.region.clone(),
+                availability_zone: standby.az.clone(),
+                instance_type: standby.instance_type.clone(),
+            });
+            handoff.placement_reason = placement.spec.reason.clone();
+            handoff.last_error = None;
+            handoff.steps.remove(&Step::StandbyLaunched);
+            handoff.reach(Step::StandbyLaunched, now);
+            record_launch(seams.store, &handoff, &etag).await?;
+            if handoff.cause == Cause::Relocation {
+                // No FIS, no interruption event, no loop: the old primary's agent reads this tag.
+                request_drain(seams.instances, record, &id).await?;
+            }
+            Ok(HandoffOutcome::Started {
+                id,
+                standby: standby.id,
+                region: standby.region,
+                availability_zone: standby.az,
+                instance_type: standby.instance_type,
+                refused,
+            })
+        }
+        Err(e) => {
+            // Released with the error, so the next delivery or tick retries at once. A shortage of
+            // capacity is not the attempt's fault and does not count against the handoff.
+            if e.downcast_ref::<NoCapacity>().is_none() {
+                handoff.attempts += 1;
+            }
+            handoff.last_error = Some(format!("{e:#}"));
+            if let Err(released) = record_launch(seams.store, &handoff, &etag).await {
+                return Err(e.context(format!("and releasing handoff {id} failed too: {released:#}")));
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Writes the attempt's result over the version it took. Losing that race means another trigger
+/// took the handoff over meanwhile (the lease had run out): theirs stands, ours is reported.
+async fn record_launch(store: &dyn StateStore, h: &Handoff, etag: &str) -> Result<()> {
+    match take(store, h, etag).await.with_context(|| format!("recording the attempt on handoff {}", h.id))? {
+        Some(_) => Ok(()),
+        None => {
+            bail!("handoff {} was taken over while this attempt launched; the other attempt stands", h.id)
+        }
+    }
+}
+
+/// Tries the placements best first (`spotctl_core::handoff::next_launch`): the next on a refusal
+/// of capacity, stop on any other error.
+async fn try_placements<'p>(
+    seams: &HandoffSeams<'_>,
+    id: &str,
+    placements: &'p [Placement],
+) -> Result<(&'p Placement, crate::compute::InstanceView, Vec<String>)> {
     let mut attempts = Vec::new();
     let (mut launched, mut failed) = (None, None);
-    let (placement, standby) = loop {
+    loop {
         match next_launch(&attempts, placements.len()) {
             NextLaunch::Try(i) => {
-                let p = &placements[i];
-                let req =
-                    LaunchRequest { want: p.want.clone(), role: Role::Standby, handoff: Some(id.clone()) };
+                let req = LaunchRequest {
+                    want: placements[i].want.clone(),
+                    role: Role::Standby,
+                    handoff: Some(id.to_string()),
+                    launch_token: None,
+                };
                 match seams.instances.launch(&req).await {
                     Ok(v) => {
                         launched = Some(v);
@@ -100,7 +284,7 @@ pub async fn start(
                 }
             }
             NextLaunch::Launched(i) => match launched.take() {
-                Some(v) => break (&placements[i], v),
+                Some(v) => return Ok((&placements[i], v, refusals(&attempts, placements))),
                 None => bail!("launch {i} was reported launched without an instance; this is a bug"),
             },
             NextLaunch::Stop(_) => {
@@ -108,45 +292,10 @@ pub async fn start(
                 return Err(e.context(format!("launching the standby of {id}")));
             }
             NextLaunch::NoCapacity => {
-                let refused = refusals(&attempts, placements);
-                let why = format!("every placement refused capacity: {}", refused.join(", "));
-                let now = seams.clock.now();
-                update_json::<Handoff, _>(store, &key, |h| {
-                    h.failure = Some(why.clone());
-                    h.reach(Step::Failed, now);
-                    true
-                })
-                .await?;
-                return Err(NoCapacity { id, refused }.into());
+                return Err(NoCapacity { id: id.to_string(), refused: refusals(&attempts, placements) }.into())
             }
         }
-    };
-    let refused = refusals(&attempts, placements);
-    let now = seams.clock.now();
-    update_json::<Handoff, _>(store, &key, |h| {
-        h.standby = Some(InstanceRef {
-            instance_id: standby.id.clone(),
-            region: standby.region.clone(),
-            availability_zone: standby.az.clone(),
-            instance_type: standby.instance_type.clone(),
-        });
-        h.placement_reason = placement.spec.reason.clone();
-        h.reach(Step::StandbyLaunched, now);
-        true
-    })
-    .await?;
-    if cause == Cause::Relocation {
-        // No FIS, no interruption event, no loop: the old primary's agent reads this tag.
-        request_drain(seams.instances, &primary, &id).await?;
     }
-    Ok(HandoffOutcome::Started {
-        id,
-        standby: standby.id,
-        region: standby.region,
-        availability_zone: standby.az,
-        instance_type: standby.instance_type,
-        refused,
-    })
 }
 
 /// `zone type: code` of each placement that refused capacity, in the order tried.
@@ -166,4 +315,50 @@ fn refusals(attempts: &[LaunchResult], placements: &[Placement]) -> Vec<String> 
 /// Tags the old primary `spotctl:drain = <handoff id>`; its agent sees it in instance metadata.
 pub async fn request_drain(instances: &dyn Instances, primary: &PrimaryRecord, id: &str) -> Result<()> {
     instances.tag(&primary.region, &primary.instance_id, TAG_DRAIN, id).await
+}
+
+/// Starts the recovery of `lost`, the recorded primary, from `backup`: the handoff is created
+/// create-only (a concurrent recovery or trigger finds it taken) and launched like any other. The
+/// decision was made on an earlier look: it is checked again here — the record must still name
+/// `lost`, and EC2 must still say it is gone — so a recovery never replaces a primary that took
+/// over meanwhile.
+pub async fn recover(
+    seams: &HandoffSeams<'_>,
+    lost: &str,
+    backup: &str,
+    data_loss_window_s: Option<i64>,
+) -> Result<HandoffOutcome> {
+    let store = seams.store;
+    let Some((record, _)) = read_primary(store).await? else {
+        bail!("no primary is recorded: nothing to recover")
+    };
+    if record.instance_id != lost {
+        bail!(
+            "the primary changed since the plan (epoch {} is {} now, not {lost}); plan again",
+            record.epoch,
+            record.instance_id
+        );
+    }
+    match seams.instances.describe(&record.region, lost).await?.map(|i| i.state) {
+        Some(s) if !s.is_alive() => {}
+        other => bail!(
+            "{lost} is {} now, not gone; plan again",
+            other.map(|s| s.as_str()).unwrap_or("unknown to EC2")
+        ),
+    }
+    let now = seams.clock.now();
+    let mut handoff = Handoff::recovery(&record, backup, data_loss_window_s, now);
+    handoff.lease = Some(Lease { owner: seams.owner.to_string(), until_unix: now + LEASE_SECS });
+    let key = lease_key(&handoff.id);
+    match store.put_if_absent(&key, json_body(&key, &handoff)?).await {
+        Ok(etag) => launch(seams, &record, handoff, etag).await,
+        // A handoff of this epoch exists already: move it on instead (the watchdog's path).
+        Err(StoreError::Conflict { .. }) => advance(seams, None).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The key of a handoff's manifest (its backup is complete when this exists).
+pub fn manifest_key(backup: &str) -> String {
+    format!("{}/manifest.json", backup_prefix(backup))
 }

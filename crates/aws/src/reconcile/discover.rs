@@ -1,7 +1,8 @@
 //! Reads the live state of an env: every resource it owns, in every candidate region, with the
-//! regions read in parallel. The result feeds `spotctl_core::plan::plan`.
+//! regions read in parallel. The result feeds `spotctl_core::plan::plan`. Database instances are
+//! not here: which one is the primary is the primary record's to say (`Env::plan`).
 
-use super::resources::{bucket, events, fis, fleet, iam, instance, lambda, network, parameter, Ctx};
+use super::resources::{bucket, events, fis, fleet, iam, lambda, network, parameter, Ctx};
 use anyhow::Result;
 use futures::future::try_join_all;
 use spotctl_core::plan::LiveResource;
@@ -23,13 +24,12 @@ pub async fn discover(
         Ok::<_, anyhow::Error>([b, p, i, l].concat())
     };
     let regional = try_join_all(ctx.regions.iter().map(|region| async move {
-        let (n, e, f, i) = tokio::try_join!(
+        let (n, e, f) = tokio::try_join!(
             network::discover(ctx, region),
             events::discover(ctx, region),
             fis::discover(ctx, region),
-            instance::discover(ctx, region),
         )?;
-        Ok::<_, anyhow::Error>([n, e, f, i].concat())
+        Ok::<_, anyhow::Error>([n, e, f].concat())
     }));
     let fleets = try_join_all(fleet_regions.iter().map(|region| fleet::discover(ctx, region)));
     let (mut all, per_region, per_fleet_region) = tokio::try_join!(global, regional, fleets)?;

@@ -7,15 +7,15 @@
 use super::discover::discover;
 use super::execute::Executor;
 use super::package::{package_hash, package_matching, PackageHash};
+use super::primary::{plan_primary, PrimaryOptions};
 use super::progress::Progress;
 use super::resources::{bucket, lambda::artifact_key, Ctx};
-use crate::placement::facts as placement_facts;
 use crate::sdk::Aws;
 use crate::state::{Lock, LockInfo, S3Store, StateStore, StoredEnv};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use futures::future::try_join_all;
 use spotctl_core::config::LoadedEnv;
-use spotctl_core::desired::{desired, DesiredInput, LambdaArtifact, PrimarySpec};
+use spotctl_core::desired::{desired, DesiredInput, LambdaArtifact};
 use spotctl_core::names::{keys, Names};
 use spotctl_core::plan::{plan as make_plan, plan_destroy, Kind, LiveResource, Plan, Resource};
 use std::collections::{BTreeMap, BTreeSet};
@@ -40,6 +40,28 @@ pub struct Planned {
     pub package: Option<PackageHash>,
     /// Regions that were searched (candidates plus any the env used before).
     pub regions: Vec<String>,
+    /// The token a launch of the primary in this plan tags its instance with.
+    pub launch_token: Option<String>,
+}
+
+/// What differs between the reviewed plan and the one made under the lock, if anything: the
+/// same changes (address and action, the bucket aside, which apply itself just made) and the
+/// same recovery.
+fn moved(reviewed: &Plan, now: &Plan) -> Option<String> {
+    let key = |p: &Plan| -> Vec<String> {
+        p.changes
+            .iter()
+            .filter(|c| c.address.kind != Kind::Bucket)
+            .map(|c| format!("{} {}", c.action.symbol(), c.address))
+            .collect()
+    };
+    let (a, b) = (key(reviewed), key(now));
+    if a != b {
+        let gone: Vec<&String> = a.iter().filter(|x| !b.contains(x)).collect();
+        let new: Vec<&String> = b.iter().filter(|x| !a.contains(x)).collect();
+        return Some(format!("no longer planned: {gone:?}; newly planned: {new:?}"));
+    }
+    (reviewed.recovery != now.recovery).then(|| "the recovery changed".to_string())
 }
 
 impl Env {
@@ -98,7 +120,9 @@ impl Env {
         Ok(serde_json::to_string_pretty(&stored)?)
     }
 
-    pub async fn plan(&self, progress: &Progress) -> Result<Planned> {
+    /// The plan: what discovery finds against what the env file wants. Database instances are
+    /// decided from the primary record (`primary.rs`).
+    pub async fn plan(&self, opts: &PrimaryOptions, progress: &Progress) -> Result<Planned> {
         progress.tick("hashing the handler package");
         let pkg = package_hash()?;
         let code_key = artifact_key(&pkg.sha256_hex);
@@ -108,19 +132,26 @@ impl Env {
         progress.tick("reading live state");
         let object_keys = vec![keys::ENV.to_string(), keys::USER_DATA.to_string(), code_key.clone()];
         let used = self.used_regions();
-        let (live, vpcs) =
-            tokio::try_join!(discover(&ctx, &object_keys, &fleet_search), default_vpcs(&self.aws, &used))?;
+        let instances = async {
+            let all = try_join_all(search.iter().map(|r| super::resources::instance::list(&ctx, r))).await?;
+            Ok::<_, anyhow::Error>(all.into_iter().flatten().collect::<Vec<_>>())
+        };
+        let (mut live, vpcs, described) = tokio::try_join!(
+            discover(&ctx, &object_keys, &fleet_search),
+            default_vpcs(&self.aws, &used),
+            instances
+        )?;
         let fleets = crate::fleet::inputs(&self.aws, &self.loaded, &vpcs).await?;
         let vpcs = vpcs.into_iter().filter(|(r, _)| self.regions.contains(r)).collect();
-
-        let primary =
-            match live.iter().find(|r| r.address.kind == Kind::Instance && r.address.name == "primary") {
-                Some(p) => PrimarySpec::Existing { region: p.address.region.clone() },
-                None => {
-                    progress.tick("choosing a placement for the primary");
-                    PrimarySpec::Launch(placement_facts::choose_launch(&self.aws, &self.loaded).await?)
-                }
-            };
+        // Without a bucket there is no record: nothing was ever recorded.
+        let store: &dyn StateStore = match live.iter().any(|r| r.address.kind == Kind::Bucket) {
+            true => self.store.as_ref(),
+            false => &crate::state::MemoryStore::new(),
+        };
+        let now = crate::sdk::clock::now_unix();
+        let primary = plan_primary(&self.aws, &self.loaded, store, &described, opts, now, progress).await?;
+        live.extend(primary.live.clone());
+        live.sort_by(|a, b| a.address.cmp(&b.address));
         let env_json = self.stored_env()?;
         let input = DesiredInput {
             names: self.names.clone(),
@@ -138,25 +169,120 @@ impl Env {
             env_json: env_json.clone(),
             lambda: LambdaArtifact { key: code_key.clone(), sha256_b64: pkg.sha256_b64.clone() },
             vpcs,
-            primary,
+            primary: primary.spec,
             fleets,
             bucket_policy: crate::sdk::emulator::policy_mode(&self.aws),
         };
         let mut wanted = desired(&input)?;
+        if let Some(token) = &primary.launch_token {
+            for r in wanted.iter_mut().filter(|r| r.address.kind == Kind::Instance) {
+                *r = r.clone().create_only("launch_token", token.clone());
+            }
+        }
         // The handler zip is a state object too: uploaded before the function that uses it.
         wanted.push(
             Resource::new(Kind::StateObject, &self.names.home_region, &code_key)
                 .with("sha256", pkg.sha256_hex.clone()),
         );
-        let plan = make_plan(&wanted, &live);
-        Ok(Planned { plan, live, desired: wanted, package: Some(pkg), regions: search })
+        let mut plan = make_plan(&wanted, &live);
+        plan.recovery = primary.recovery;
+        plan.notes = primary.notes;
+        Ok(Planned {
+            plan,
+            live,
+            desired: wanted,
+            package: Some(pkg),
+            regions: search,
+            launch_token: primary.launch_token,
+        })
     }
 
-    /// Applies a plan made by `plan`, under the lock.
-    pub async fn apply(&self, planned: &Planned, progress: &Progress) -> Result<usize> {
-        if planned.plan.is_empty() {
+    /// Takes the apply lock when the state bucket exists (`None` before the first apply: nothing
+    /// can run against an env that has no bucket).
+    pub async fn lock(&self, command: &str) -> Result<Option<Lock<'_>>> {
+        let head = self
+            .aws
+            .s3(&self.names.home_region, &self.names.account)
+            .head_bucket()
+            .bucket(self.names.bucket())
+            .send()
+            .await;
+        match head {
+            Ok(_) => Ok(Some(Lock::acquire(self.store.as_ref(), &LockInfo::here(command)).await?)),
+            Err(e)
+                if crate::sdk::error::is_not_found(&e)
+                    || e.raw_response().is_some_and(|r| r.status().as_u16() == 404) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e).with_context(|| format!("looking for the state bucket {}", self.names.bucket())),
+        }
+    }
+
+    /// Carries out `reviewed`, the plan a person approved. Under `lock` (taken before that plan was
+    /// made) it runs as is. Without one (the first apply, before the bucket existed), the bucket
+    /// is created, the lock taken, the plan made again and compared: a plan that moved while the
+    /// person read it is refused, naming what moved.
+    pub async fn apply(
+        &self,
+        reviewed: &Planned,
+        lock: Option<Lock<'_>>,
+        opts: &PrimaryOptions,
+        progress: &Progress,
+    ) -> Result<usize> {
+        if reviewed.plan.is_empty() {
+            if let Some(l) = lock {
+                l.release().await?;
+            }
             return Ok(0);
         }
+        let (lock, again) = match lock {
+            Some(l) => (l, None),
+            None => {
+                if let Some(want) = reviewed
+                    .plan
+                    .changes
+                    .iter()
+                    .find(|c| c.address.kind == Kind::Bucket)
+                    .and_then(|c| c.desired.as_ref())
+                {
+                    progress.tick("creating the state bucket");
+                    let artifacts = BTreeMap::new();
+                    let ctx = Ctx {
+                        aws: &self.aws,
+                        names: &self.names,
+                        regions: &reviewed.regions,
+                        artifacts: &artifacts,
+                    };
+                    bucket::create_bucket(&ctx, want).await?;
+                }
+                let l = Lock::acquire(self.store.as_ref(), &LockInfo::here("apply")).await?;
+                let opts = PrimaryOptions { launch_token: reviewed.launch_token.clone(), ..opts.clone() };
+                match self.plan(&opts, progress).await {
+                    Ok(p) => match moved(&reviewed.plan, &p.plan) {
+                        None => (l, Some(p)),
+                        Some(what) => {
+                            l.release().await?;
+                            bail!("the plan changed while it was being reviewed ({what}); nothing was changed: run apply again");
+                        }
+                    },
+                    Err(e) => {
+                        l.release().await?;
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        let planned = again.as_ref().unwrap_or(reviewed);
+        let result = self.execute(planned, progress).await;
+        let released = lock.release().await;
+        let n = result?;
+        released?;
+        Ok(n)
+    }
+
+    /// Carries out a plan (the caller holds the lock).
+    async fn execute(&self, planned: &Planned, progress: &Progress) -> Result<usize> {
         // The zip is built only when the plan uploads it.
         let mut artifacts = BTreeMap::new();
         if let Some(pkg) = &planned.package {
@@ -173,21 +299,33 @@ impl Env {
         }
         let ctx =
             Ctx { aws: &self.aws, names: &self.names, regions: &planned.regions, artifacts: &artifacts };
-        // The lock lives in the bucket: make sure the bucket exists first (idempotent).
-        if let Some(c) =
-            planned.plan.changes.iter().find(|c| c.address.kind == Kind::Bucket && c.desired.is_some())
-        {
-            if let Some(want) = &c.desired {
-                progress.tick("creating the state bucket");
-                bucket::create_bucket(&ctx, want).await?;
-            }
+        let mut n = Executor { ctx: &ctx, progress, store: self.store.as_ref() }.apply(&planned.plan).await?;
+        if let Some(r) = &planned.plan.recovery {
+            progress.tick(&format!("recovering the primary from {}", r.backup));
+            let outcome = self.recover(r).await?;
+            progress.note(&format!("  ~   recovery from {}: {}", r.backup, serde_json::to_string(&outcome)?));
+            n += 1;
         }
-        let lock = Lock::acquire(self.store.as_ref(), &LockInfo::here("apply")).await?;
-        let result = Executor { ctx: &ctx, progress, store: self.store.as_ref() }.apply(&planned.plan).await;
-        let released = lock.release().await;
-        let n = result?;
-        released?;
         Ok(n)
+    }
+
+    /// Starts the recovery handoff (`handoff::recover`): a standby restores the backup, verifies
+    /// and is promoted by its agent, as in any handoff.
+    async fn recover(&self, r: &spotctl_core::plan::Recovery) -> Result<crate::handoff::HandoffOutcome> {
+        use crate::compute::Ec2Instances;
+        use crate::handoff::{recover, AwsPlacements, HandoffSeams};
+        let instances = Ec2Instances { aws: self.aws.clone(), names: self.names.clone() };
+        let placements =
+            AwsPlacements { aws: self.aws.clone(), names: self.names.clone(), store: self.store.clone() };
+        let owner = format!("apply:{}", LockInfo::here("apply").holder);
+        let seams = HandoffSeams {
+            store: self.store.as_ref(),
+            instances: &instances,
+            placements: &placements,
+            clock: &crate::sdk::clock::SystemClock,
+            owner: &owner,
+        };
+        recover(&seams, &r.lost, &r.backup, r.data_loss_window_s).await
     }
 
     /// Plans the removal of everything live.
@@ -200,7 +338,7 @@ impl Env {
         let mut live = discover(&ctx, &[], &fleet_search).await?;
         live.retain(|r| r.address.kind != Kind::StateObject);
         let plan = plan_destroy(&live);
-        Ok(Planned { plan, live, desired: Vec::new(), package: None, regions: search })
+        Ok(Planned { plan, live, desired: Vec::new(), package: None, regions: search, launch_token: None })
     }
 
     /// Destroys in a safe order and releases the lock on every exit (`teardown`).

@@ -9,9 +9,11 @@ mod discover;
 mod env;
 mod execute;
 pub mod package;
+mod primary;
 pub mod progress;
 pub mod resources;
 pub mod teardown;
 
 pub use env::{Env, Planned};
 pub use execute::Executor;
+pub use primary::PrimaryOptions;

@@ -89,9 +89,9 @@ async fn run(env: &Env, ctx: &Ctx<'_>, planned: &Planned, progress: &Progress) -
     let changes = &planned.plan.changes;
     let split = changes.iter().position(|c| !starts_launches(c.address.kind)).unwrap_or(changes.len());
     let (first, rest) = changes.split_at(split);
-    let mut n = exec.apply(&Plan { changes: first.to_vec() }).await?;
+    let mut n = exec.apply(&Plan { changes: first.to_vec(), ..Plan::default() }).await?;
     instance::terminate_all(ctx, progress).await?;
-    n += exec.apply(&Plan { changes: rest.to_vec() }).await?;
+    n += exec.apply(&Plan { changes: rest.to_vec(), ..Plan::default() }).await?;
     if delete_log_group(ctx).await? {
         n += 1;
     }

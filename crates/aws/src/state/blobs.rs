@@ -22,6 +22,14 @@ impl BlobStore for StoreBlobs {
         self.handle.block_on(self.store.put(key, body)).map(drop).map_err(|e| blob_error("put", key, e))
     }
 
+    fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, BlobError> {
+        match self.handle.block_on(self.store.put_if_absent(key, body)) {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict { .. }) => Ok(false),
+            Err(e) => Err(blob_error("put_if_absent", key, e)),
+        }
+    }
+
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError> {
         self.handle
             .block_on(self.store.get(key))

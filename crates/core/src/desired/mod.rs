@@ -25,6 +25,9 @@ pub const SPOT_EVENTS: [(&str, &str); 2] = [
 /// Scheduled rules in the home region.
 pub const SCHEDULES: [&str; 2] = [Schedule::Relocation.suffix(), Schedule::AdvisorRefresh.suffix()];
 
+/// How often the watchdog looks at an open handoff.
+pub const WATCHDOG_RATE: &str = "rate(1 minute)";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LambdaArtifact {
     /// Key of the zip in the state bucket (`artifacts/<sha>.zip`).
@@ -38,8 +41,12 @@ pub struct LambdaArtifact {
 pub enum PrimarySpec {
     /// A primary runs in this region: keep it (relocation is the handoff's job, not apply's).
     Existing { region: String },
-    /// None runs: launch one with exactly this spec.
+    /// None was ever recorded (or an interrupted apply's launch is finished): launch one with
+    /// exactly this spec.
     Launch(LaunchSpec),
+    /// Database instances are not apply's now (a handoff holds them, or a recovery will make the
+    /// primary): want none, delete none.
+    Hold,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,9 +230,14 @@ pub fn desired(input: &DesiredInput) -> Result<Vec<Resource>, TemplateError> {
                 .create_only("body", fis_body.clone()),
         );
     }
-    for (what, schedule) in
-        [(SCHEDULES[0], &input.relocation_schedule), (SCHEDULES[1], &input.advisor_schedule)]
-    {
+    // The watchdog re-checks an open handoff every minute: within the two-minute warning it is the
+    // retry that counts (EventBridge's own retries of a failed invocation come minutes apart).
+    let watchdog = WATCHDOG_RATE.to_string();
+    for (what, schedule) in [
+        (SCHEDULES[0], &input.relocation_schedule),
+        (SCHEDULES[1], &input.advisor_schedule),
+        (Schedule::Watchdog.suffix(), &watchdog),
+    ] {
         out.push(
             Resource::new(Kind::EventRule, home, n.rule(what))
                 .with("schedule", schedule.clone())
@@ -259,19 +271,22 @@ pub fn desired(input: &DesiredInput) -> Result<Vec<Resource>, TemplateError> {
     );
 
     out.extend(fleet::resources(input)?);
-    out.push(primary_instance(input)?);
+    out.extend(primary_instance(input)?);
     Ok(out)
 }
 
-fn primary_instance(input: &DesiredInput) -> Result<Resource, TemplateError> {
+fn primary_instance(input: &DesiredInput) -> Result<Option<Resource>, TemplateError> {
     Ok(match &input.primary {
-        PrimarySpec::Existing { region } => Resource::new(Kind::Instance, region, "primary")
-            .with("http_tokens", "required")
-            .with("hop_limit", "1")
-            .with("metadata_tags", "enabled"),
+        PrimarySpec::Existing { region } => Some(
+            Resource::new(Kind::Instance, region, "primary")
+                .with("http_tokens", "required")
+                .with("hop_limit", "1")
+                .with("metadata_tags", "enabled"),
+        ),
         PrimarySpec::Launch(l) => {
-            db_instance("primary", l, &input.names, input.volume_gb, &user_data(input)?)
+            Some(db_instance("primary", l, &input.names, input.volume_gb, &user_data(input)?))
         }
+        PrimarySpec::Hold => None,
     })
 }
 

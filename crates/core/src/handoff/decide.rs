@@ -1,33 +1,150 @@
-//! Each actor's decision on one look at the world: the handler on a trigger, the old primary's
-//! agent and a standby's agent on each poll.
+//! Each actor's decision on one look at the world: the handler (on a trigger, and the watchdog on
+//! its tick), the old primary's agent and a standby's agent on each poll.
 
-use super::record::{epoch_of, handoff_id};
-use crate::primary::PrimaryRecord;
+use super::record::{handoff_id, Handoff, Step, MAX_ATTEMPTS};
+use crate::primary::{InstanceState, PrimaryRecord};
 use serde::Serialize;
 
-/// What the handler does with an interruption or relocation trigger for `instance_id`.
+/// A standby launched this long ago that has not been promoted is taken for stuck, and the
+/// handoff goes on with a new one (the stuck one finds itself superseded and leaves).
+pub const STANDBY_STALL_SECS: i64 = 30 * 60;
+
+/// What the handler sees of the current epoch's handoff when a trigger (or the watchdog) fires.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HandlerDecision {
-    /// Take the lease for this handoff and launch a standby.
-    Start { id: String },
-    /// Nothing to do, and why.
-    Ignore(String),
+pub struct HandoffView<'a> {
+    pub record: Option<&'a PrimaryRecord>,
+    /// The instance a warning or relocation names; `None` for the watchdog's look.
+    pub trigger: Option<&'a str>,
+    /// The handoff record of the record's epoch, if one exists.
+    pub lease: Option<&'a Handoff>,
+    /// What EC2 says of the handoff's standby (`None`: unknown to EC2, or none recorded).
+    pub standby_state: Option<InstanceState>,
+    /// What EC2 says of the recorded primary (`None`: unknown to EC2).
+    pub old_state: Option<InstanceState>,
+    /// The handoff's own backup is complete (its manifest exists).
+    pub own_backup: bool,
+    /// The newest complete backup and its data-loss window (`fallback`).
+    pub fallback: Option<(String, Option<i64>)>,
+    pub now: i64,
 }
 
-pub fn on_trigger(primary: Option<&PrimaryRecord>, instance_id: &str, lease_taken: bool) -> HandlerDecision {
-    let Some(p) = primary else {
-        return HandlerDecision::Ignore("no primary is recorded for this env".into());
+/// What the handler does about the current epoch's handoff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum HandlerDecision {
+    /// No handoff for this epoch yet: create its record and launch a standby.
+    Start { id: String },
+    /// The handoff is open, nobody holds it and no live standby serves it: take it and launch.
+    Resume { id: String, why: String },
+    /// The old primary is gone before its drain completed: go on from the newest older backup.
+    Fallback { id: String, backup: String, data_loss_window_s: Option<i64>, why: String },
+    /// The recorded primary is gone with no handoff open, and its own drain completed (nothing
+    /// was written after): recover from that backup, losing nothing.
+    Recover { id: String, backup: String },
+    /// Nothing more can come of this handoff: mark it failed, and why.
+    GiveUp { id: String, why: String },
+    /// Nothing to do, and why.
+    Ignore { why: String },
+}
+
+fn ignore(why: impl Into<String>) -> HandlerDecision {
+    HandlerDecision::Ignore { why: why.into() }
+}
+
+pub fn on_trigger(v: &HandoffView<'_>) -> HandlerDecision {
+    let Some(p) = v.record else { return ignore("no primary is recorded for this env") };
+    if !p.has_instance() {
+        return ignore("apply is launching the first primary; there is nothing to hand off yet");
+    }
+    if let Some(i) = v.trigger {
+        if p.instance_id != i {
+            return ignore(format!(
+                "{i} is not the primary (epoch {} is {}): a late or stray event",
+                p.epoch, p.instance_id
+            ));
+        }
+    }
+    let id = handoff_id(p.epoch);
+    // Gone only as EC2 says it (stopped, terminating, terminated): an instance EC2 does not list
+    // yet is not taken for lost.
+    let old_gone = matches!(v.old_state, Some(s) if !s.is_alive());
+    let Some(h) = v.lease else {
+        return match v.trigger {
+            Some(_) => HandlerDecision::Start { id },
+            None if old_gone && v.own_backup => HandlerDecision::Recover { backup: id.clone(), id },
+            None => ignore("no handoff is open"),
+        };
     };
-    if p.instance_id != instance_id {
-        return HandlerDecision::Ignore(format!(
-            "{instance_id} is not the primary (epoch {} is {}): a late or stray event",
-            p.epoch, p.instance_id
+    if !h.is_open() {
+        let how = if h.steps.contains_key(&Step::Promoted) { "was promoted" } else { "failed" };
+        return ignore(format!("handoff {id} {how}; nothing more to do"));
+    }
+    if let Some(l) = h.held_at(v.now) {
+        return ignore(format!(
+            "handoff {id} is under way ({} holds it for {} s more)",
+            l.owner,
+            l.until_unix - v.now
         ));
     }
-    if lease_taken {
-        return HandlerDecision::Ignore(format!("handoff {} is already under way", handoff_id(p.epoch)));
+    if h.backup.is_none() && !v.own_backup && old_gone && h.cause != super::Cause::Recovery {
+        return match &v.fallback {
+            Some((backup, window)) => HandlerDecision::Fallback {
+                id,
+                backup: backup.clone(),
+                data_loss_window_s: *window,
+                why: format!("{} is gone before its drain completed", p.instance_id),
+            },
+            None => HandlerDecision::GiveUp {
+                id,
+                why: format!(
+                    "{} is gone before its drain completed, and no complete backup exists",
+                    p.instance_id
+                ),
+            },
+        };
     }
-    HandlerDecision::Start { id: handoff_id(p.epoch) }
+    if let Some(s) = &h.standby {
+        let launched = h.steps.get(&Step::StandbyLaunched).copied().unwrap_or(v.now);
+        match v.standby_state {
+            Some(st) if st.is_alive() && v.now - launched < STANDBY_STALL_SECS => {
+                return ignore(format!(
+                    "handoff {id} is under way: standby {} is {}",
+                    s.instance_id,
+                    st.as_str()
+                ));
+            }
+            Some(st) if st.is_alive() => {}
+            _ if h.attempts + 1 >= MAX_ATTEMPTS => {
+                return HandlerDecision::GiveUp {
+                    id,
+                    why: format!(
+                        "{} standbys came to nothing (the last, {}, is gone)",
+                        h.attempts + 1,
+                        s.instance_id
+                    ),
+                };
+            }
+            _ => {}
+        }
+    } else if h.attempts >= MAX_ATTEMPTS {
+        let last = h.last_error.as_deref().unwrap_or("no error was recorded");
+        return HandlerDecision::GiveUp {
+            id,
+            why: format!("{} attempts came to nothing; the last: {last}", h.attempts),
+        };
+    }
+    let why = match (&h.standby, v.standby_state) {
+        (Some(s), Some(st)) if st.is_alive() => {
+            format!("standby {} has not finished in {STANDBY_STALL_SECS} s", s.instance_id)
+        }
+        (Some(s), _) => format!("standby {} is gone", s.instance_id),
+        (None, _) => match (&h.lease, &h.last_error) {
+            (Some(l), _) => format!("{} stopped holding it at {}", l.owner, l.until_unix),
+            (None, Some(e)) => format!("the last attempt failed: {e}"),
+            (None, None) => "no standby was launched".into(),
+        },
+    };
+    HandlerDecision::Resume { id, why }
 }
 
 /// What the old primary's agent sees on one poll.
@@ -40,22 +157,24 @@ pub struct PrimaryView {
     pub interruption_notice: bool,
     /// The `spotctl:drain` tag (through instance metadata tags), naming a handoff.
     pub drain_tag: Option<String>,
-    /// A manifest this agent already wrote for the current epoch.
+    /// The backup of the record's epoch is complete (this agent, or an earlier run of it, drained).
     pub drained: bool,
+    /// The handoff that made the recorded primary names this instance as the one it replaced.
+    pub succeeded_me: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", content = "detail", rename_all = "snake_case")]
 pub enum PrimaryAction {
-    /// Keep serving; poll again.
+    /// The recorded primary: make sure this instance is tagged primary and takes writes; poll again.
     Serve,
     /// Fence writes and drain to `backup_prefix(id)`.
     Drain { id: String },
     /// Drained; stay fenced and wait for the standby to promote.
     WaitForSuccessor,
-    /// The record names another instance at a later epoch: stop, and terminate self.
+    /// A handoff replaced this instance: terminate self.
     Retire { successor: String },
-    /// Not the recorded primary and no handoff of ours names us: stay fenced (read-only).
+    /// Not the recorded primary, and no handoff replaced it: stay fenced (read-only) for a person.
     StayFenced(String),
 }
 
@@ -66,8 +185,10 @@ pub fn primary_step(v: &PrimaryView) -> PrimaryAction {
         );
     };
     if record.instance_id != v.self_id {
-        return if v.drained || record.handoff.as_deref().and_then(epoch_of).is_some() {
+        return if v.succeeded_me {
             PrimaryAction::Retire { successor: record.instance_id.clone() }
+        } else if !record.has_instance() {
+            PrimaryAction::StayFenced("apply has not recorded this instance as the primary yet".into())
         } else {
             PrimaryAction::StayFenced(format!("the primary is {}, not this instance", record.instance_id))
         };
@@ -85,12 +206,15 @@ pub fn primary_step(v: &PrimaryView) -> PrimaryAction {
 }
 
 /// What a standby's agent sees on one poll.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StandbyView {
     pub self_id: String,
     /// The handoff this standby was launched for (its `spotctl:handoff` tag).
     pub handoff_id: String,
     pub record: Option<PrimaryRecord>,
+    /// That handoff's record.
+    pub lease: Option<Handoff>,
+    /// The backup the handoff restores is complete (its manifest exists).
     pub manifest_present: bool,
     /// Restored and every table verified against the manifest.
     pub verified: bool,
@@ -102,22 +226,26 @@ pub struct StandbyView {
 #[serde(tag = "action", content = "detail", rename_all = "snake_case")]
 pub enum StandbyAction {
     WaitForManifest,
-    Restore,
+    /// Restore this backup and verify it.
+    Restore {
+        backup: String,
+    },
     /// Conditional write of the record: epoch `from_epoch + 1`, If-Match what was read.
     Promote {
         from_epoch: u64,
     },
-    /// Another instance won, or the handoff is stale: terminate self without ever serving.
+    /// Another instance won, the handoff moved on or failed: terminate self without ever serving.
     Abandon(String),
-    /// Restore or verification failed: never promote; report and keep the data for inspection.
+    /// Restore or verification failed: never promote; record why, then terminate self.
     Refuse(String),
-    /// Already the primary (a restart after promotion): serve.
+    /// The recorded primary (a restart after promotion, or a promotion cut short): make sure it is
+    /// tagged primary and takes writes.
     Serve,
 }
 
 pub fn standby_step(v: &StandbyView) -> StandbyAction {
     let Some(record) = &v.record else {
-        return StandbyAction::Refuse("no primary record: cannot know which epoch to succeed".into());
+        return StandbyAction::Abandon("no primary record: there is no epoch to succeed".into());
     };
     if record.instance_id == v.self_id {
         return StandbyAction::Serve;
@@ -129,71 +257,37 @@ pub fn standby_step(v: &StandbyView) -> StandbyAction {
             v.handoff_id, record.epoch, record.instance_id
         ));
     }
+    let Some(lease) = &v.lease else {
+        return StandbyAction::Abandon(format!("handoff {} has no record", v.handoff_id));
+    };
+    if lease.steps.contains_key(&Step::Failed) {
+        return StandbyAction::Abandon(format!(
+            "handoff {} failed; a standby of a failed handoff never promotes",
+            lease.id
+        ));
+    }
+    match &lease.standby {
+        Some(s) if s.instance_id != v.self_id => {
+            return StandbyAction::Abandon(format!(
+                "handoff {} moved on to standby {}",
+                lease.id, s.instance_id
+            ));
+        }
+        // Launched, not yet recorded by the launcher (or launched by an attempt that died before
+        // recording it): wait, never promote unrecorded.
+        None => return StandbyAction::WaitForManifest,
+        Some(_) => {}
+    }
     if let Some(why) = &v.failure {
         return StandbyAction::Refuse(why.clone());
     }
     match (v.manifest_present, v.verified) {
         (false, _) => StandbyAction::WaitForManifest,
-        (true, false) => StandbyAction::Restore,
+        (true, false) => StandbyAction::Restore { backup: lease.backup_id().to_string() },
         (true, true) => StandbyAction::Promote { from_epoch: record.epoch },
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::handoff::record::tests::record;
-
-    #[test]
-    fn only_the_current_primary_starts_a_handoff_and_only_once() {
-        let p = record(3, "i-old");
-        assert_eq!(on_trigger(Some(&p), "i-old", false), HandlerDecision::Start { id: "epoch-3".into() });
-        assert!(matches!(on_trigger(Some(&p), "i-old", true), HandlerDecision::Ignore(_)));
-        assert!(matches!(on_trigger(Some(&p), "i-older", false), HandlerDecision::Ignore(_)));
-        assert!(matches!(on_trigger(None, "i-old", false), HandlerDecision::Ignore(_)));
-    }
-
-    #[test]
-    fn the_old_primary_drains_on_notice_or_tag_then_waits_then_retires() {
-        let mut v =
-            PrimaryView { self_id: "i-old".into(), record: Some(record(3, "i-old")), ..Default::default() };
-        assert_eq!(primary_step(&v), PrimaryAction::Serve);
-        v.drain_tag = Some("epoch-2".into());
-        assert_eq!(primary_step(&v), PrimaryAction::Serve, "a stale drain tag is ignored");
-        v.drain_tag = Some("epoch-3".into());
-        assert_eq!(primary_step(&v), PrimaryAction::Drain { id: "epoch-3".into() });
-        v.drain_tag = None;
-        v.interruption_notice = true;
-        assert_eq!(primary_step(&v), PrimaryAction::Drain { id: "epoch-3".into() });
-        v.drained = true;
-        assert_eq!(primary_step(&v), PrimaryAction::WaitForSuccessor);
-        v.record = Some(PrimaryRecord { handoff: Some("epoch-3".into()), ..record(4, "i-new") });
-        assert_eq!(primary_step(&v), PrimaryAction::Retire { successor: "i-new".into() });
-    }
-
-    #[test]
-    fn a_standby_promotes_only_after_verifying_for_the_current_epoch() {
-        let mut v = StandbyView {
-            self_id: "i-new".into(),
-            handoff_id: "epoch-3".into(),
-            record: Some(record(3, "i-old")),
-            manifest_present: false,
-            verified: false,
-            failure: None,
-        };
-        assert_eq!(standby_step(&v), StandbyAction::WaitForManifest);
-        v.manifest_present = true;
-        assert_eq!(standby_step(&v), StandbyAction::Restore);
-        v.failure = Some("employees: 10 rows, manifest says 11".into());
-        assert!(matches!(standby_step(&v), StandbyAction::Refuse(_)));
-        v.failure = None;
-        v.verified = true;
-        assert_eq!(standby_step(&v), StandbyAction::Promote { from_epoch: 3 });
-        // Someone else promoted first: the record moved on.
-        v.record = Some(record(4, "i-other"));
-        assert!(matches!(standby_step(&v), StandbyAction::Abandon(_)));
-        // This standby promoted and restarted.
-        v.record = Some(record(4, "i-new"));
-        assert_eq!(standby_step(&v), StandbyAction::Serve);
-    }
-}
+#[path = "decide_tests.rs"]
+mod tests;

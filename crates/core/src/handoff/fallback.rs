@@ -1,8 +1,6 @@
 //! When a handoff cannot go as planned: the next placement when capacity is refused, and the backup
 //! to fall back to (with its data-loss window) when a standby cannot verify.
 
-use super::record::{Handoff, Step};
-
 /// EC2 error codes that refuse a spot launch for lack of capacity or price: the next placement may
 /// have what this one lacks. Anything else (a missing group, a denied call) is a real error.
 pub fn is_capacity_refusal(code: &str) -> bool {
@@ -63,26 +61,39 @@ pub fn next_launch(attempts: &[LaunchResult], placements: usize) -> NextLaunch {
     }
 }
 
-/// Where a failed handoff falls back to: the newest complete backup (a handoff that reached
-/// `Drained`), and the data-loss window that means at `now` in seconds — zero when the failed
-/// handoff itself drained completely (the old primary was fenced, so nothing was written after).
-/// `None` when no complete backup exists at all.
-pub fn fallback(handoffs: &[Handoff], failed: &str, now: i64) -> Option<(String, i64)> {
-    if handoffs.iter().any(|h| h.id == failed && h.steps.contains_key(&Step::Drained)) {
-        return Some((failed.to_string(), 0));
-    }
-    handoffs
-        .iter()
-        .filter_map(|h| h.steps.get(&Step::Drained).map(|at| (h.id.clone(), *at)))
-        .max_by_key(|(_, at)| *at)
-        .map(|(id, at)| (id, (now - at).max(0)))
+/// A complete backup (its manifest exists): the handoff that drained it, and when the drain
+/// completed, if known (manifests written before that was recorded do not say).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backup {
+    pub id: String,
+    pub completed_unix: Option<i64>,
 }
 
-/// The failure note a standby writes on the handoff record when it refuses to promote.
-pub fn failure_note(why: &str, fallback: Option<&(String, i64)>) -> String {
+/// What a lost or failed epoch falls back to: `newest`, the newest complete backup, with the
+/// data-loss window that means at `now` in seconds — zero when it is `own`, the epoch's own drain
+/// (its primary was fenced before it, so nothing was written after), unknown when its completion
+/// time is. `None` when no complete backup exists at all.
+pub fn fallback(newest: Option<&Backup>, own: &str, now: i64) -> Option<(String, Option<i64>)> {
+    let b = newest?;
+    let window = if b.id == own { Some(0) } else { b.completed_unix.map(|t| (now - t).max(0)) };
+    Some((b.id.clone(), window))
+}
+
+/// A data-loss window in words.
+pub fn window_text(window: Option<i64>) -> String {
+    match window {
+        Some(w) => format!("{w} s"),
+        None => "unknown".into(),
+    }
+}
+
+/// The failure note written on a handoff record: why, and the backup to fall back to.
+pub fn failure_note(why: &str, fallback: Option<&(String, Option<i64>)>) -> String {
     match fallback {
-        Some((id, 0)) => format!("{why}; the complete backup of {id} is the fallback (data-loss window 0 s)"),
-        Some((id, w)) => format!("{why}; fallback: the backup of {id}, data-loss window {w} s"),
+        Some((id, Some(0))) => {
+            format!("{why}; the complete backup of {id} is the fallback (data-loss window 0 s)")
+        }
+        Some((id, w)) => format!("{why}; fallback: the backup of {id}, data-loss window {}", window_text(*w)),
         None => format!("{why}; no complete backup exists to fall back to"),
     }
 }
@@ -90,8 +101,6 @@ pub fn failure_note(why: &str, fallback: Option<&(String, i64)>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handoff::record::tests::record;
-    use crate::handoff::record::Cause;
 
     #[test]
     fn placements_are_tried_best_first_until_one_launches_or_a_real_error_stops() {
@@ -110,16 +119,14 @@ mod tests {
 
     #[test]
     fn a_failed_handoff_falls_back_to_the_newest_complete_backup() {
-        let p = record(3, "i-3");
-        let mut older = Handoff::new(Cause::Relocation, &record(2, "i-2"), 100);
-        older.reach(Step::Drained, 150);
-        let mut failed = Handoff::new(Cause::Interruption, &p, 1000);
-        let all = [older.clone(), failed.clone()];
-        assert_eq!(fallback(&all, &failed.id, 1100), Some((older.id.clone(), 950)));
-        failed.reach(Step::Drained, 1010);
-        let all = [older, failed.clone()];
-        assert_eq!(fallback(&all, &failed.id, 1100), Some((failed.id.clone(), 0)));
-        assert_eq!(fallback(&[], "epoch-9", 5), None);
+        let older = Backup { id: "epoch-2".into(), completed_unix: Some(150) };
+        assert_eq!(fallback(Some(&older), "epoch-3", 1100), Some(("epoch-2".into(), Some(950))));
+        let own = Backup { id: "epoch-3".into(), completed_unix: None };
+        assert_eq!(fallback(Some(&own), "epoch-3", 1100), Some(("epoch-3".into(), Some(0))));
+        let undated = Backup { id: "epoch-2".into(), completed_unix: None };
+        assert_eq!(fallback(Some(&undated), "epoch-3", 1100), Some(("epoch-2".into(), None)));
+        assert_eq!(fallback(None, "epoch-9", 5), None);
         assert!(failure_note("checksum mismatch in employees", None).contains("no complete backup"));
+        assert!(failure_note("x", Some(&("epoch-2".into(), None))).ends_with("data-loss window unknown"));
     }
 }

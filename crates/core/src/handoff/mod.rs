@@ -19,10 +19,12 @@
 //!
 //! May use: `primary`, `names`. No I/O: the rooms that read and write live in `spotctl-aws`.
 
+mod apply;
 mod decide;
 mod fallback;
 mod record;
 
+pub use apply::*;
 pub use decide::*;
 pub use fallback::*;
 pub use record::*;

@@ -13,7 +13,32 @@ pub enum Cause {
     Interruption,
     /// The scheduled relocation found a better placement.
     Relocation,
+    /// The primary was lost (no warning, or a handoff that could not finish): a standby restores
+    /// the newest complete backup and is promoted.
+    Recovery,
 }
+
+/// The handoff format this build writes; older ones are read.
+pub const HANDOFF_FORMAT: u32 = 2;
+
+fn format_1() -> u32 {
+    1
+}
+
+/// Who is acting on a handoff now, and until when. An attempt that crashes leaves it behind; the
+/// first trigger after `until_unix` takes the handoff over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub owner: String,
+    pub until_unix: i64,
+}
+
+/// How long one launch attempt may hold a handoff before another may take it over.
+pub const LEASE_SECS: i64 = 60;
+
+/// After this many launch attempts that came to nothing (launch refused, standby dead, restore
+/// failed), the handoff is marked failed and left to a person.
+pub const MAX_ATTEMPTS: u32 = 3;
 
 /// The steps a handoff goes through, in order; each is stamped with its time when reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -39,8 +64,10 @@ pub struct InstanceRef {
 }
 
 /// The lease and log of one handoff: `state/handoffs/<id>.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Handoff {
+    #[serde(default = "format_1")]
+    pub format: u32,
     pub id: String,
     pub cause: Cause,
     pub from_epoch: u64,
@@ -54,6 +81,25 @@ pub struct Handoff {
     pub steps: BTreeMap<Step, i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// The attempt in progress, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
+    /// Launch attempts that came to nothing so far.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
+    /// Why the last attempt came to nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// The backup the standby restores when it is not this handoff's own drain (a recovery).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+    /// A recovery's data-loss window, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_loss_window_s: Option<i64>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Handoff {
@@ -72,7 +118,37 @@ impl Handoff {
             placement_reason: String::new(),
             steps: [(Step::LeaseTaken, now)].into(),
             failure: None,
+            format: HANDOFF_FORMAT,
+            lease: None,
+            attempts: 0,
+            last_error: None,
+            backup: None,
+            data_loss_window_s: None,
         }
+    }
+
+    /// The handoff that recovers the lost epoch-N primary from `backup`.
+    pub fn recovery(primary: &PrimaryRecord, backup: &str, window_s: Option<i64>, now: i64) -> Handoff {
+        Handoff {
+            backup: Some(backup.to_string()),
+            data_loss_window_s: window_s,
+            ..Handoff::new(Cause::Recovery, primary, now)
+        }
+    }
+
+    /// The backup the standby restores: this handoff's own drain, or the one a recovery names.
+    pub fn backup_id(&self) -> &str {
+        self.backup.as_deref().unwrap_or(&self.id)
+    }
+
+    /// Not yet promoted nor given up.
+    pub fn is_open(&self) -> bool {
+        !self.is_finished()
+    }
+
+    /// Whether someone holds the handoff at `now`.
+    pub fn held_at(&self, now: i64) -> Option<&Lease> {
+        self.lease.as_ref().filter(|l| l.until_unix > now)
     }
 
     /// Stamps `step` once: the first time wins, so a retried step keeps its original time.
@@ -127,6 +203,8 @@ pub(crate) mod tests {
             instance_type: "m5.large".into(),
             since_unix: 0,
             handoff: None,
+            launching: None,
+            ..PrimaryRecord::launching("", "r", "r-1a", "m5.large", 0)
         }
     }
 
@@ -140,6 +218,18 @@ pub(crate) mod tests {
         h.reach(Step::Promoted, 200);
         assert!(h.is_finished());
         assert_eq!(lease_key(&h.id), "state/handoffs/epoch-1.json");
+    }
+
+    #[test]
+    fn a_handoff_written_before_formats_were_numbered_still_reads() {
+        let v1 = r#"{"id": "epoch-1", "cause": "interruption", "from_epoch": 1,
+            "old": {"instance_id": "i-1", "region": "r", "availability_zone": "r-1a", "instance_type": "m5.large"},
+            "steps": {"lease_taken": 10}}"#;
+        let h: Handoff = serde_json::from_str(v1).expect("format 1 reads");
+        assert_eq!((h.format, h.attempts, h.backup_id(), h.lease.as_ref()), (1, 0, "epoch-1", None));
+        assert!(h.is_open());
+        let r = Handoff::recovery(&record(4, "i-4"), "epoch-2", Some(30), 100);
+        assert_eq!((r.cause, r.backup_id(), r.data_loss_window_s), (Cause::Recovery, "epoch-2", Some(30)));
     }
 
     #[test]

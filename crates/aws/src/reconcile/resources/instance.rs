@@ -1,20 +1,19 @@
-//! The primary database instance in a plan: discovered by its `spotctl:role = primary` tag,
-//! launched (through `compute`) exactly where the plan says and recorded in the primary record,
-//! its metadata options kept at IMDSv2 required, terminated on destroy.
+//! The primary database instance in a plan: the instance the primary record names (never merely
+//! one tagged primary), launched exactly where the plan says and recorded, its metadata options
+//! kept at IMDSv2 required, terminated on destroy.
 //!
-//! Apply launches a primary only when none runs; moving it is the handoff's job. Standbys belong
-//! to a handoff and are not apply's to touch, so discovery reports only the primary.
+//! Apply launches a primary only when none was ever recorded; moving it is the handoff's job, and
+//! replacing a lost one is a recovery handoff. Standbys belong to a handoff and are not apply's.
 
 use super::Ctx;
-use crate::compute::{self, describe_all, Described, LaunchRequest};
+use crate::compute::{self, describe_all, Described, Ec2Instances};
+use crate::handoff::launch_primary;
 use crate::reconcile::progress::Progress;
 use crate::sdk::clock::now_unix;
-use crate::state::{read_primary, StateStore, StoreError};
+use crate::state::StateStore;
 use anyhow::{bail, Context, Result};
 use aws_sdk_ec2::types::{HttpTokensState, InstanceMetadataTagsState, InstanceStateName};
-use spotctl_core::names::keys;
 use spotctl_core::plan::{Address, Kind, LiveResource, Resource};
-use spotctl_core::primary::{PrimaryRecord, Role};
 use std::time::Duration;
 
 /// Every live (pending, running, stopping, stopped) database instance of the env in `region`,
@@ -25,23 +24,14 @@ pub async fn list(ctx: &Ctx<'_>, region: &str) -> Result<Vec<Described>> {
     Ok(found)
 }
 
-pub async fn discover(ctx: &Ctx<'_>, region: &str) -> Result<Vec<LiveResource>> {
-    Ok(list(ctx, region)
-        .await?
-        .into_iter()
-        .filter(|i| i.view.role().ok().flatten() == Some(Role::Primary))
-        .enumerate()
-        .map(|(n, i)| {
-            // A second primary can only come from outside spotctl; naming it apart makes the plan delete it.
-            let name = if n == 0 { "primary".to_string() } else { format!("primary-{}", i.view.id) };
-            LiveResource::new(Address::new(Kind::Instance, region, name), &i.view.id)
-                .with("http_tokens", i.http_tokens)
-                .with("hop_limit", i.hop_limit)
-                .with("metadata_tags", i.metadata_tags)
-                .with("availability_zone", i.view.az)
-                .with("instance_type", i.view.instance_type)
-        })
-        .collect())
+/// The recorded primary as a live resource (its metadata options are what a plan compares).
+pub fn live_primary(d: &Described) -> LiveResource {
+    LiveResource::new(Address::new(Kind::Instance, &d.view.region, "primary"), &d.view.id)
+        .with("http_tokens", d.http_tokens.clone())
+        .with("hop_limit", d.hop_limit.clone())
+        .with("metadata_tags", d.metadata_tags.clone())
+        .with("availability_zone", d.view.az.clone())
+        .with("instance_type", d.view.instance_type.clone())
 }
 
 pub async fn wait_state(
@@ -75,44 +65,21 @@ pub async fn wait_state(
     bail!("instance {id} did not become {} in 10 minutes", want.as_str())
 }
 
-/// Launches the first primary and records it (epoch 1, or one past a record left by a primary
-/// that is gone).
+/// Launches the primary the plan describes and records it (`handoff::launch_primary`: the record
+/// names the launch before it happens, so the next apply finishes an interrupted one), then waits
+/// for it to run.
 pub async fn create_primary(
     ctx: &Ctx<'_>,
     want: &Resource,
     store: &dyn StateStore,
     progress: &Progress,
 ) -> Result<String> {
-    let req = LaunchRequest { want: want.clone(), role: Role::Primary, handoff: None };
-    let inst = compute::launch(ctx.aws, ctx.names, &req).await?;
+    let token = want.value("launch_token").context("the planned primary has no launch token; plan again")?;
+    let ec2 = Ec2Instances { aws: ctx.aws.clone(), names: ctx.names.clone() };
+    let inst = launch_primary(store, &ec2, want, token, now_unix()).await?;
     progress.note(&format!("launched {} in {} ({})", inst.id, inst.az, inst.instance_type));
     wait_state(ctx, &inst.region, &inst.id, InstanceStateName::Running, progress).await?;
-    let record = PrimaryRecord {
-        epoch: 1,
-        instance_id: inst.id.clone(),
-        region: inst.region.clone(),
-        availability_zone: inst.az.clone(),
-        instance_type: inst.instance_type.clone(),
-        since_unix: now_unix(),
-        handoff: None,
-    };
-    let written = match read_primary(store).await? {
-        None => store.put_if_absent(keys::PRIMARY, crate::state::json_body(keys::PRIMARY, &record)?).await,
-        Some((old, etag)) => {
-            let next = old.succeeded_by(record);
-            store.put_if_match(keys::PRIMARY, &etag, crate::state::json_body(keys::PRIMARY, &next)?).await
-        }
-    };
-    match written {
-        Ok(_) => Ok(inst.id),
-        Err(e @ (StoreError::Conflict { .. } | StoreError::NotFound { .. })) => {
-            bail!(
-                "another writer changed the primary record while {} launched ({e}); run plan again",
-                inst.id
-            )
-        }
-        Err(e) => Err(e.into()),
-    }
+    Ok(inst.id)
 }
 
 pub async fn update(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<()> {

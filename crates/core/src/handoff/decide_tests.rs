@@ -1,0 +1,227 @@
+use super::*;
+use crate::handoff::record::tests::record;
+use crate::handoff::{Cause, InstanceRef, Lease};
+
+fn lease(epoch: u64, old: &str) -> Handoff {
+    Handoff::new(Cause::Interruption, &record(epoch, old), 100)
+}
+
+fn standby(h: &mut Handoff, id: &str, at: i64) {
+    h.standby = Some(InstanceRef {
+        instance_id: id.into(),
+        region: "r".into(),
+        availability_zone: "r-1b".into(),
+        instance_type: "m5.large".into(),
+    });
+    h.reach(Step::StandbyLaunched, at);
+}
+
+fn view<'a>(
+    record: &'a PrimaryRecord,
+    trigger: Option<&'a str>,
+    lease: Option<&'a Handoff>,
+) -> HandoffView<'a> {
+    HandoffView {
+        record: Some(record),
+        trigger,
+        lease,
+        standby_state: None,
+        old_state: Some(InstanceState::Running),
+        own_backup: false,
+        fallback: None,
+        now: 200,
+    }
+}
+
+fn is_ignore(d: &HandlerDecision) -> bool {
+    matches!(d, HandlerDecision::Ignore { .. })
+}
+
+#[test]
+fn only_the_current_primary_starts_a_handoff_and_only_once() {
+    let p = record(3, "i-old");
+    assert_eq!(on_trigger(&view(&p, Some("i-old"), None)), HandlerDecision::Start { id: "epoch-3".into() });
+    assert!(is_ignore(&on_trigger(&view(&p, Some("i-older"), None))));
+    assert!(is_ignore(&on_trigger(&HandoffView { record: None, ..view(&p, Some("i-old"), None) })));
+    let launching = PrimaryRecord::launching("t", "r", "r-1a", "m5.large", 0);
+    assert!(
+        is_ignore(&on_trigger(&view(&launching, Some(""), None))),
+        "nothing to hand off while apply launches"
+    );
+    assert!(
+        is_ignore(&on_trigger(&view(&p, None, None))),
+        "the watchdog starts nothing while the primary runs"
+    );
+    // The primary is gone with no handoff open: recovered only from its own complete drain.
+    let gone = HandoffView { old_state: Some(InstanceState::Terminated), ..view(&p, None, None) };
+    assert!(is_ignore(&on_trigger(&gone)), "an older backup is a person's decision (apply shows it)");
+    let drained = HandoffView { own_backup: true, ..gone.clone() };
+    assert_eq!(
+        on_trigger(&drained),
+        HandlerDecision::Recover { id: "epoch-3".into(), backup: "epoch-3".into() }
+    );
+    let unknown = HandoffView { old_state: None, own_backup: true, ..gone };
+    assert!(is_ignore(&on_trigger(&unknown)), "an instance EC2 does not list is not taken for lost");
+    // Taken and held: under way.
+    let mut h = lease(3, "i-old");
+    h.lease = Some(Lease { owner: "req-1".into(), until_unix: 260 });
+    assert!(is_ignore(&on_trigger(&view(&p, Some("i-old"), Some(&h)))));
+    // Launched and the standby runs: under way.
+    h.lease = None;
+    standby(&mut h, "i-new", 150);
+    let running =
+        HandoffView { standby_state: Some(InstanceState::Running), ..view(&p, Some("i-old"), Some(&h)) };
+    assert!(is_ignore(&on_trigger(&running)));
+    // Finished: nothing more.
+    h.reach(Step::Promoted, 190);
+    assert!(is_ignore(&on_trigger(&view(&p, Some("i-old"), Some(&h)))));
+}
+
+#[test]
+fn a_crashed_or_failed_attempt_is_resumed_by_the_next_trigger() {
+    let p = record(3, "i-old");
+    // The attempt died holding the handoff: its lease ran out.
+    let mut h = lease(3, "i-old");
+    h.lease = Some(Lease { owner: "req-1".into(), until_unix: 150 });
+    assert!(matches!(on_trigger(&view(&p, Some("i-old"), Some(&h))), HandlerDecision::Resume { .. }));
+    assert!(
+        matches!(on_trigger(&view(&p, None, Some(&h))), HandlerDecision::Resume { .. }),
+        "the watchdog too"
+    );
+    // The attempt failed and released it.
+    h.lease = None;
+    h.attempts = 1;
+    h.last_error = Some("InvalidGroup.NotFound".into());
+    assert!(matches!(on_trigger(&view(&p, Some("i-old"), Some(&h))), HandlerDecision::Resume { .. }));
+    // The standby died.
+    standby(&mut h, "i-new", 150);
+    let dead = HandoffView { standby_state: Some(InstanceState::Terminated), ..view(&p, None, Some(&h)) };
+    assert!(matches!(on_trigger(&dead), HandlerDecision::Resume { .. }));
+    // A standby that runs but has not finished in the stall time.
+    let stuck = HandoffView {
+        standby_state: Some(InstanceState::Running),
+        now: 150 + STANDBY_STALL_SECS,
+        ..view(&p, None, Some(&h))
+    };
+    assert!(matches!(on_trigger(&stuck), HandlerDecision::Resume { .. }));
+}
+
+#[test]
+fn too_many_attempts_give_up_and_a_lost_drain_falls_back() {
+    let p = record(3, "i-old");
+    let mut h = lease(3, "i-old");
+    h.attempts = MAX_ATTEMPTS;
+    assert!(matches!(on_trigger(&view(&p, None, Some(&h))), HandlerDecision::GiveUp { .. }));
+    // The old primary is gone and never completed its drain.
+    let h = lease(3, "i-old");
+    let gone = HandoffView { old_state: Some(InstanceState::Terminated), ..view(&p, None, Some(&h)) };
+    assert!(matches!(on_trigger(&gone), HandlerDecision::GiveUp { .. }), "no backup at all");
+    let with_fallback = HandoffView { fallback: Some(("epoch-2".into(), Some(3600))), ..gone.clone() };
+    assert_eq!(
+        on_trigger(&with_fallback),
+        HandlerDecision::Fallback {
+            id: "epoch-3".into(),
+            backup: "epoch-2".into(),
+            data_loss_window_s: Some(3600),
+            why: "i-old is gone before its drain completed".into()
+        }
+    );
+    // Its drain completed before it went: no fallback needed, the handoff goes on.
+    let drained = HandoffView { own_backup: true, ..with_fallback };
+    assert!(matches!(on_trigger(&drained), HandlerDecision::Resume { .. }));
+}
+
+#[test]
+fn the_old_primary_drains_on_notice_or_tag_then_waits_then_retires() {
+    let mut v =
+        PrimaryView { self_id: "i-old".into(), record: Some(record(3, "i-old")), ..Default::default() };
+    assert_eq!(primary_step(&v), PrimaryAction::Serve);
+    v.drain_tag = Some("epoch-2".into());
+    assert_eq!(primary_step(&v), PrimaryAction::Serve, "a stale drain tag is ignored");
+    v.drain_tag = Some("epoch-3".into());
+    assert_eq!(primary_step(&v), PrimaryAction::Drain { id: "epoch-3".into() });
+    v.drain_tag = None;
+    v.interruption_notice = true;
+    assert_eq!(primary_step(&v), PrimaryAction::Drain { id: "epoch-3".into() });
+    v.drained = true;
+    assert_eq!(primary_step(&v), PrimaryAction::WaitForSuccessor, "never serves again once drained");
+    v.record = Some(PrimaryRecord { handoff: Some("epoch-3".into()), ..record(4, "i-new") });
+    assert!(matches!(primary_step(&v), PrimaryAction::StayFenced(_)), "not replaced by that handoff");
+    v.succeeded_me = true;
+    assert_eq!(primary_step(&v), PrimaryAction::Retire { successor: "i-new".into() });
+}
+
+#[test]
+fn an_instance_the_record_does_not_name_never_takes_writes() {
+    let unknown =
+        PrimaryView { self_id: "i-stray".into(), record: Some(record(3, "i-old")), ..Default::default() };
+    assert!(matches!(primary_step(&unknown), PrimaryAction::StayFenced(_)));
+    let launching = PrimaryView {
+        self_id: "i-new".into(),
+        record: Some(PrimaryRecord::launching("t", "r", "r-1a", "m5.large", 0)),
+        ..Default::default()
+    };
+    assert!(
+        matches!(primary_step(&launching), PrimaryAction::StayFenced(_)),
+        "apply has not recorded it yet"
+    );
+    let none = PrimaryView { self_id: "i-old".into(), ..Default::default() };
+    assert!(matches!(primary_step(&none), PrimaryAction::StayFenced(_)));
+}
+
+#[test]
+fn a_standby_promotes_only_as_the_recorded_standby_after_verifying_for_the_current_epoch() {
+    let mut h = lease(3, "i-old");
+    let mut v = StandbyView {
+        self_id: "i-new".into(),
+        handoff_id: "epoch-3".into(),
+        record: Some(record(3, "i-old")),
+        lease: Some(h.clone()),
+        manifest_present: true,
+        verified: true,
+        failure: None,
+    };
+    assert_eq!(
+        standby_step(&v),
+        StandbyAction::WaitForManifest,
+        "not yet recorded as the standby: never promote"
+    );
+    standby(&mut h, "i-new", 150);
+    v.lease = Some(h.clone());
+    v.manifest_present = false;
+    v.verified = false;
+    assert_eq!(standby_step(&v), StandbyAction::WaitForManifest);
+    v.manifest_present = true;
+    assert_eq!(standby_step(&v), StandbyAction::Restore { backup: "epoch-3".into() });
+    v.failure = Some("employees: 10 rows, manifest says 11".into());
+    assert!(matches!(standby_step(&v), StandbyAction::Refuse(_)));
+    v.failure = None;
+    v.verified = true;
+    assert_eq!(standby_step(&v), StandbyAction::Promote { from_epoch: 3 });
+    // Superseded by a later attempt's standby.
+    let mut later = h.clone();
+    standby(&mut later, "i-newer", 170);
+    later.standby.as_mut().expect("standby").instance_id = "i-newer".into();
+    assert!(matches!(
+        standby_step(&StandbyView { lease: Some(later), ..v.clone() }),
+        StandbyAction::Abandon(_)
+    ));
+    // The handoff failed.
+    let mut failed = h.clone();
+    failed.reach(Step::Failed, 180);
+    assert!(matches!(
+        standby_step(&StandbyView { lease: Some(failed), ..v.clone() }),
+        StandbyAction::Abandon(_)
+    ));
+    // A recovery restores the backup it names.
+    let mut rec = h.clone();
+    rec.backup = Some("epoch-2".into());
+    let r = StandbyView { lease: Some(rec), verified: false, ..v.clone() };
+    assert_eq!(standby_step(&r), StandbyAction::Restore { backup: "epoch-2".into() });
+    // Someone else promoted first: the record moved on.
+    v.record = Some(record(4, "i-other"));
+    assert!(matches!(standby_step(&v), StandbyAction::Abandon(_)));
+    // This standby promoted and restarted.
+    v.record = Some(record(4, "i-new"));
+    assert_eq!(standby_step(&v), StandbyAction::Serve);
+}

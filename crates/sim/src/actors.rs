@@ -1,0 +1,239 @@
+//! The actors, each the product's real code on the world's twins: a handler invocation (the
+//! Lambda on one event), the watchdog's tick, one look of an instance's agent, and the operator's
+//! `apply` (its database part: `handoff::assess_primary`, then a launch, a recovery or nothing).
+
+use crate::world::{World, REGION};
+use futures::future::LocalBoxFuture;
+use spotctl_aws::fleet::MemoryFleet;
+use spotctl_aws::handler::Handler;
+use spotctl_aws::handoff::{
+    advance, assess_primary, launch_primary, recover, Agent, Did, FixedPlacements, HandoffOutcome,
+    HandoffSeams, Trigger,
+};
+use spotctl_aws::state::{Lock, LockInfo};
+use spotctl_core::desired::{db_instance, LaunchSpec};
+use spotctl_core::handoff::Cause;
+use spotctl_core::handoff::PrimaryPlan;
+use std::sync::Arc;
+
+/// Who a task is.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Actor {
+    /// The Lambda on an event (its delivery number, 1 for the first; the event, to deliver again).
+    Handler {
+        event: String,
+        delivery: u32,
+        raw: Vec<u8>,
+    },
+    Watchdog,
+    Relocation,
+    Agent {
+        instance: String,
+    },
+    Apply,
+}
+
+impl std::fmt::Debug for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Actor::Handler { event, delivery, .. } => write!(f, "handler({event} #{delivery})"),
+            Actor::Watchdog => f.write_str("watchdog"),
+            Actor::Relocation => f.write_str("relocation"),
+            Actor::Agent { instance } => write!(f, "agent({instance})"),
+            Actor::Apply => f.write_str("apply"),
+        }
+    }
+}
+
+impl Actor {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Actor::Handler { .. } => "handler",
+            Actor::Watchdog => "watchdog",
+            Actor::Relocation => "relocation",
+            Actor::Agent { .. } => "agent",
+            Actor::Apply => "apply",
+        }
+    }
+}
+
+/// How a task ended, when it was not crashed.
+#[derive(Debug)]
+pub enum Ended {
+    Handled(String),
+    /// The invocation failed: EventBridge and the Lambda's asynchronous retries deliver it again.
+    Failed(String),
+    Agent(Did),
+    Other,
+}
+
+pub type Task = LocalBoxFuture<'static, Ended>;
+
+/// Three zones of one region, as a ranking would give them.
+fn placements(w: &World) -> Arc<FixedPlacements> {
+    Arc::new(FixedPlacements::in_region(&w.names, REGION, 3))
+}
+
+pub fn handler(w: &World) -> Arc<Handler> {
+    Arc::new(Handler {
+        names: w.names.clone(),
+        store: Arc::new(w.faulty_store.clone()),
+        instances: Arc::new(w.faulty_ec2.clone()),
+        placements: placements(w),
+        fleet: Arc::new(MemoryFleet::default()),
+        clock: w.clock.clone(),
+    })
+}
+
+/// The Lambda on one delivery of `raw`.
+pub fn deliver(h: Arc<Handler>, raw: Vec<u8>) -> Task {
+    Box::pin(async move {
+        match h.handle(&raw).await {
+            Ok(o) => Ended::Handled(serde_json::to_string(&o).unwrap_or_default()),
+            Err(e) => Ended::Failed(e.message),
+        }
+    })
+}
+
+/// The watchdog's tick: the open handoff looked at and moved on.
+pub fn watchdog(w: &World) -> Task {
+    let (store, ec2, clock, placements) =
+        (w.faulty_store.clone(), w.faulty_ec2.clone(), w.clock.clone(), placements(w));
+    Box::pin(async move {
+        let seams = HandoffSeams {
+            store: &store,
+            instances: &ec2,
+            placements: placements.as_ref(),
+            clock: clock.as_ref(),
+            owner: "watchdog",
+        };
+        match advance(&seams, None).await {
+            Ok(o) => Ended::Handled(serde_json::to_string(&o).unwrap_or_default()),
+            Err(e) => Ended::Failed(format!("{e:#}")),
+        }
+    })
+}
+
+/// The scheduled relocation after it decided to move the primary: the handoff's real path from
+/// there (a standby launched, the old primary asked to drain by its tag).
+pub fn relocate(w: &World) -> Task {
+    let (store, ec2, clock, placements) =
+        (w.faulty_store.clone(), w.faulty_ec2.clone(), w.clock.clone(), placements(w));
+    Box::pin(async move {
+        let seams = HandoffSeams {
+            store: &store,
+            instances: &ec2,
+            placements: placements.as_ref(),
+            clock: clock.as_ref(),
+            owner: "relocation",
+        };
+        let primary = match spotctl_aws::state::read_primary(&store).await {
+            Ok(Some((p, _))) => p.instance_id,
+            Ok(None) => return Ended::Other,
+            Err(e) => return Ended::Failed(format!("{e:#}")),
+        };
+        let trigger = Trigger { cause: Cause::Relocation, instance_id: &primary };
+        match advance(&seams, Some(trigger)).await {
+            Ok(o) => Ended::Handled(serde_json::to_string(&o).unwrap_or_default()),
+            Err(e) => Ended::Failed(format!("{e:#}")),
+        }
+    })
+}
+
+/// One look of `instance`'s agent.
+pub fn agent(w: &World, instance: &str) -> Option<Task> {
+    let agent = Agent {
+        store: Arc::new(w.faulty_store.clone()),
+        instances: Arc::new(w.faulty_ec2.clone()),
+        metadata: w.metadata.get(instance)?.clone(),
+        db: Arc::new(w.dbs.get(instance)?.clone()),
+        clock: w.clock.clone(),
+    };
+    Some(Box::pin(async move {
+        match agent.step().await {
+            Ok((_, did)) => Ended::Agent(did),
+            Err(e) => Ended::Failed(format!("{e:#}")),
+        }
+    }))
+}
+
+/// The operator's `apply`, its database part, under the apply lock (a crashed apply leaves it
+/// behind; `break_lock` is the operator's `--break-lock`, used when no apply runs): decide from
+/// the record, then launch the first primary (or finish an interrupted launch), recover a lost
+/// one, or leave them alone.
+pub fn apply(w: &World, token: String, replace_lost: bool, break_lock: bool) -> Task {
+    let (store, ec2, clock, placements) =
+        (w.faulty_store.clone(), w.faulty_ec2.clone(), w.clock.clone(), placements(w));
+    let names = w.names.clone();
+    Box::pin(async move {
+        if break_lock {
+            if let Err(e) = Lock::break_stale(&store).await {
+                return Ended::Failed(format!("{e:#}"));
+            }
+        }
+        let info = LockInfo { holder: "operator".into(), command: "apply".into(), pid: 1, since_unix: 0 };
+        let lock = match Lock::acquire(&store, &info).await {
+            Ok(l) => l,
+            Err(e) => return Ended::Failed(format!("{e:#}")),
+        };
+        let end = apply_locked(&store, &ec2, &clock, placements.as_ref(), &names, token, replace_lost).await;
+        match lock.release().await {
+            Ok(()) => end,
+            Err(e) => Ended::Failed(format!("releasing the lock: {e:#}")),
+        }
+    })
+}
+
+async fn apply_locked(
+    store: &spotctl_aws::state::MemoryStore,
+    ec2: &spotctl_aws::compute::MemoryInstances,
+    clock: &std::sync::Arc<spotctl_aws::sdk::clock::ManualClock>,
+    placements: &FixedPlacements,
+    names: &spotctl_core::names::Names,
+    token: String,
+    replace_lost: bool,
+) -> Ended {
+    {
+        let (store, ec2, names) = (store.clone(), ec2.clone(), names.clone());
+        let now = spotctl_aws::sdk::clock::Clock::now(clock.as_ref());
+        let assessed = match assess_primary(&store, &ec2, &[REGION.to_string()], now).await {
+            Ok(a) => a,
+            Err(e) => return Ended::Failed(format!("{e:#}")),
+        };
+        let token = match &assessed.plan {
+            PrimaryPlan::Launch => token,
+            PrimaryPlan::Lost { .. } if replace_lost => token,
+            PrimaryPlan::FinishLaunch { token, .. } => token.clone(),
+            PrimaryPlan::Recover { lost, backup, data_loss_window_s } => {
+                let seams = HandoffSeams {
+                    store: &store,
+                    instances: &ec2,
+                    placements,
+                    clock: clock.as_ref(),
+                    owner: "apply",
+                };
+                return match recover(&seams, lost, backup, *data_loss_window_s).await {
+                    Ok(HandoffOutcome::Failed { why, .. }) => Ended::Failed(why),
+                    Ok(_) => Ended::Other,
+                    Err(e) => Ended::Failed(format!("{e:#}")),
+                };
+            }
+            PrimaryPlan::Lost { .. } | PrimaryPlan::Keep { .. } | PrimaryPlan::Hold { .. } => {
+                return Ended::Other
+            }
+        };
+        let spec = LaunchSpec {
+            region: REGION.into(),
+            az: format!("{REGION}a"),
+            subnet: "subnet-a".into(),
+            instance_type: "m5.large".into(),
+            ami: "ami-sim".into(),
+            reason: "apply".into(),
+        };
+        let want = db_instance("primary", &spec, &names, 20, "#!/bin/sh\n");
+        match launch_primary(&store, &ec2, &want, &token, now).await {
+            Ok(_) => Ended::Other,
+            Err(e) => Ended::Failed(format!("{e:#}")),
+        }
+    }
+}

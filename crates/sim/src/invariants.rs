@@ -1,0 +1,141 @@
+//! What must hold, checked after every step of every run, and at the end of a run.
+//!
+//! After every step:
+//! 1. At most one server takes writes (so, at most one per epoch).
+//! 2. Nothing takes writes without a verified restore, unless apply launched it as a first (or
+//!    knowingly empty) primary.
+//! 3. A server that drained a complete backup never takes writes again.
+//! 4. A server that was restored from a backup holds every row of that backup, and every commit
+//!    acknowledged on the server that drained it (the warned handoff loses nothing); after a
+//!    recovery from an older backup, every commit up to that backup.
+//!
+//! At the end of a run whose last part was calm (capacity, no faults, the watchdog running and an
+//! operator applying): exactly one primary — one live instance tagged primary, named by the
+//! record, taking writes — and it holds every row of every complete backup.
+
+use crate::world::World;
+use serde_json::Value;
+use spotctl_aws::state::read_primary;
+use spotctl_core::primary::Role;
+use std::collections::BTreeSet;
+
+/// A broken invariant, in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation(pub String);
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The rows of backup `id` and the server that drained it, if the backup is complete.
+fn backup(w: &World, id: &str) -> Option<(BTreeSet<u64>, String)> {
+    let key = format!("backups/{id}/manifest.json");
+    let v = futures::executor::block_on(spotctl_aws::state::StateStore::get(&w.store, &key)).ok()??;
+    let m: Value = serde_json::from_slice(&v.body).ok()?;
+    let rows = m.get("rows")?.as_array()?.iter().filter_map(Value::as_u64).collect();
+    Some((rows, m.get("drained_by")?.as_str()?.to_string()))
+}
+
+/// The rows of every complete backup, by backup id (at the end only: it reads them all).
+fn backups(w: &World) -> Vec<(String, BTreeSet<u64>)> {
+    w.store
+        .snapshot()
+        .into_iter()
+        .filter_map(|(k, body)| {
+            let id = k.strip_prefix("backups/")?.strip_suffix("/manifest.json")?.to_string();
+            let m: Value = serde_json::from_slice(&body).ok()?;
+            let rows = m.get("rows")?.as_array()?.iter().filter_map(Value::as_u64).collect();
+            Some((id, rows))
+        })
+        .collect()
+}
+
+pub fn after_step(w: &World) -> Result<(), Violation> {
+    let writable: Vec<_> = w
+        .dbs
+        .iter()
+        .filter(|(_, d)| d.writable_now())
+        .filter_map(|(id, _)| w.ec2.get(id).filter(|i| i.state.is_alive()))
+        .collect();
+    if writable.len() > 1 {
+        let ids: Vec<&str> = writable.iter().map(|i| i.id.as_str()).collect();
+        return Err(Violation(format!("{} servers take writes at once: {ids:?}", ids.len())));
+    }
+    for i in writable {
+        let state = w.dbs[&i.id].state();
+        if let Some(b) = &state.drained_into {
+            return Err(Violation(format!("{} drained backup {b} and takes writes again", i.id)));
+        }
+        let Some(b) = &state.restored_from else {
+            if i.launch_token().is_none() {
+                return Err(Violation(format!("{} takes writes without a verified restore", i.id)));
+            }
+            continue;
+        };
+        if !w.checked.borrow_mut().insert((i.id.clone(), b.clone())) {
+            continue;
+        }
+        let Some((backup, source)) = backup(w, b) else { continue };
+        let rows: BTreeSet<u64> = state.rows.iter().copied().collect();
+        if let Some(missing) = backup.difference(&rows).next() {
+            return Err(Violation(format!(
+                "{} lacks row {missing} of backup {b} it was restored from",
+                i.id
+            )));
+        }
+        if let Some(a) = w.acked.iter().find(|a| a.instance == source && !rows.contains(&a.row)) {
+            return Err(Violation(format!(
+                "row {} acknowledged by {source}, which drained {b}, is missing from {}",
+                a.row, i.id
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub fn at_end(w: &World) -> Result<(), Violation> {
+    let record = futures::executor::block_on(read_primary(&w.store))
+        .map_err(|e| Violation(format!("reading the record: {e}")))?
+        .map(|(r, _)| r)
+        .ok_or_else(|| Violation("no primary is recorded at the end".into()))?;
+    let alive = w.alive();
+    let recorded = alive.iter().find(|i| i.id == record.instance_id);
+    if recorded.is_none_or(|i| i.role() != Ok(Some(Role::Primary))) {
+        return Err(Violation(format!(
+            "the run ends without its primary: the record (epoch {}) names {}, which is {}",
+            record.epoch,
+            record.instance_id,
+            if recorded.is_some() { "not tagged primary" } else { "gone" }
+        )));
+    }
+    // Anything else tagged primary (an instance a person launched) is shown by apply, never
+    // handled silently, and never takes writes.
+    let strays: Vec<&str> = alive
+        .iter()
+        .filter(|i| {
+            i.id != record.instance_id && i.role() == Ok(Some(Role::Primary)) && !i.id.starts_with("i-stray")
+        })
+        .map(|i| i.id.as_str())
+        .collect();
+    if !strays.is_empty() {
+        return Err(Violation(format!(
+            "the run ends with other primaries {strays:?} beside {}",
+            record.instance_id
+        )));
+    }
+    let db = w.dbs.get(&record.instance_id).map(|d| d.state());
+    let Some(db) = db.filter(|d| !d.read_only) else {
+        return Err(Violation(format!("the recorded primary {} does not take writes", record.instance_id)));
+    };
+    let rows: BTreeSet<u64> = db.rows.iter().copied().collect();
+    for (id, backup) in backups(w) {
+        if let Some(missing) = backup.difference(&rows).next() {
+            return Err(Violation(format!(
+                "row {missing} of complete backup {id} is not in the final primary"
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! spotctl-sim: a deterministic simulation of the handoff protocol, after FoundationDB's and
+//! TigerBeetle's simulators. The real handler, agents and apply (the `spotctl-aws` code, unchanged)
+//! run against the in-memory twins of the state bucket, EC2 and the database; a seeded scheduler
+//! delivers, duplicates, delays and drops events, interleaves every actor call by call, crashes
+//! actors at any call and injects store failures and lost replies, capacity refusals and lost
+//! instances. The invariants (`invariants`) are checked after every step; a failing seed prints
+//! its story and replays exactly (`SPOTCTL_SIM_SEED=N`).
+//!
+//! May use: `spotctl-aws` (its seams, twins and actors), `spotctl-core`. No I/O, no clock but the
+//! simulated one, no randomness but the seed's.
+
+mod actors;
+mod invariants;
+mod rng;
+mod run;
+mod world;
+
+pub use invariants::Violation;
+pub use rng::Rng;
+pub use run::{run, run_traced, Report};

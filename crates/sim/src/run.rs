@@ -1,0 +1,397 @@
+//! One seeded run: a scenario drawn from the seed (when the primary is warned or lost without a
+//! warning, how many copies of each event arrive and when, how often calls fail, launches are
+//! refused and actors crash), played by a scheduler that interleaves every in-flight actor call
+//! by call, crashes actors at any of those points, and checks the invariants after every step.
+//! The run ends calm (faults off, capacity back, an operator applying) and must then converge.
+
+use crate::actors::{self, Actor, Ended, Task};
+use crate::invariants::{after_step, at_end, Violation};
+use crate::rng::Rng;
+use crate::world::{FaultRates, World};
+use futures::task::{noop_waker, Context, Poll};
+use spotctl_core::primary::Role;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
+
+/// The run's length and where its calm part starts, in simulated seconds.
+const CALM_AT: i64 = 420;
+const END_AT: i64 = 900;
+/// A run that takes more steps than this is reported as stuck.
+const MAX_STEPS: usize = 200_000;
+
+/// What happened in one run.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub seed: u64,
+    pub steps: usize,
+    /// Where actors were crashed: (actor kind, how many calls it had made).
+    pub crashes: BTreeSet<(&'static str, u32)>,
+    pub promotions: u64,
+    pub faults_injected: u64,
+    pub violation: Option<(usize, Violation)>,
+    /// The last steps, for a failing seed's story.
+    pub trace: Vec<String>,
+}
+
+/// Something the timeline starts at its time.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Timed {
+    Apply,
+    Watchdog,
+    Write,
+    AgentPoll(String),
+    /// AWS warns the then-primary (`true`) or takes it without a warning (`false`).
+    Interrupt(bool),
+    /// One EventBridge delivery of an event.
+    Deliver {
+        raw: Vec<u8>,
+        name: String,
+        delivery: u32,
+    },
+    Reclaim(String),
+    KillStandby,
+    /// The relocation schedule decided to move the primary.
+    Relocate,
+    /// Someone launches an instance tagged primary by hand: the record does not name it.
+    Stray,
+    Calm,
+}
+
+struct InFlight {
+    actor: Actor,
+    task: Task,
+    calls: u32,
+}
+
+struct Sim {
+    rng: Rng,
+    world: World,
+    handler: std::sync::Arc<spotctl_aws::handler::Handler>,
+    timeline: BTreeMap<(i64, u64), Timed>,
+    seq: u64,
+    in_flight: Vec<InFlight>,
+    crash_pm: u64,
+    tokens: u64,
+    report: Report,
+    t0: i64,
+    /// Trace every step's outcome, not only what changed (for replaying one seed).
+    verbose: bool,
+}
+
+impl Sim {
+    fn at(&mut self, secs: i64, what: Timed) {
+        self.seq += 1;
+        self.timeline.insert((self.t0 + secs, self.seq), what);
+    }
+
+    fn elapsed(&self) -> i64 {
+        self.world.now() - self.t0
+    }
+
+    fn calm(&self) -> bool {
+        self.world.faults.calm.load(Ordering::SeqCst)
+    }
+
+    fn note(&mut self, line: String) {
+        if self.report.trace.len() == 400 {
+            self.report.trace.remove(0);
+        }
+        self.report.trace.push(format!("t+{} {line}", self.elapsed()));
+    }
+
+    fn start(&mut self, actor: Actor, task: Task) {
+        self.in_flight.push(InFlight { actor, task, calls: 0 });
+    }
+
+    fn fire(&mut self, what: Timed) {
+        match what {
+            Timed::Apply => {
+                self.tokens += 1;
+                let token = format!("tok{}", self.tokens);
+                // While calm, the operator breaks a lock a crashed apply left (no apply runs).
+                let stale = self.calm() && !self.in_flight.iter().any(|f| f.actor == Actor::Apply);
+                let task = actors::apply(&self.world, token, self.calm(), stale);
+                self.start(Actor::Apply, task);
+            }
+            Timed::Watchdog => {
+                if self.elapsed() + 60 <= END_AT {
+                    self.at(self.elapsed() + 60, Timed::Watchdog);
+                }
+                if !self.in_flight.iter().any(|f| f.actor == Actor::Watchdog) {
+                    let task = actors::watchdog(&self.world);
+                    self.start(Actor::Watchdog, task);
+                }
+            }
+            Timed::Write => {
+                self.world.commit();
+                let next = self.elapsed() + self.rng.between(2, 8);
+                if next < END_AT {
+                    self.at(next, Timed::Write);
+                }
+            }
+            Timed::AgentPoll(id) => {
+                if !self.world.is_alive(&id) {
+                    return;
+                }
+                let next = self.elapsed() + self.rng.between(4, 12);
+                if next <= END_AT {
+                    self.at(next, Timed::AgentPoll(id.clone()));
+                }
+                let busy = self.in_flight.iter().any(|f| f.actor == Actor::Agent { instance: id.clone() });
+                if !busy {
+                    if let Some(task) = actors::agent(&self.world, &id) {
+                        self.start(Actor::Agent { instance: id }, task);
+                    }
+                }
+            }
+            Timed::Interrupt(warned) => self.interrupt(warned),
+            Timed::Deliver { raw, name, delivery } => {
+                let task = actors::deliver(self.handler.clone(), raw.clone());
+                self.note(format!("deliver {name} #{delivery}"));
+                self.start(Actor::Handler { event: name, delivery, raw }, task);
+            }
+            Timed::Reclaim(id) => {
+                self.note(format!("AWS reclaims {id}"));
+                self.world.ec2.set_state(&id, spotctl_core::primary::InstanceState::Terminated);
+                self.in_flight.retain(|f| f.actor != Actor::Agent { instance: id.clone() });
+            }
+            Timed::KillStandby => {
+                let standbys: Vec<String> = self
+                    .world
+                    .alive()
+                    .into_iter()
+                    .filter(|i| i.role() == Ok(Some(Role::Standby)))
+                    .map(|i| i.id)
+                    .collect();
+                if !standbys.is_empty() {
+                    let id = standbys[self.rng.below(standbys.len() as u64) as usize].clone();
+                    self.fire(Timed::Reclaim(id));
+                }
+            }
+            Timed::Relocate => {
+                let task = actors::relocate(&self.world);
+                self.start(Actor::Relocation, task);
+            }
+            Timed::Stray => {
+                let id = format!("i-stray{}", self.seq);
+                self.note(format!("a person launches {id}, tagged primary"));
+                self.world.ec2.insert(spotctl_aws::compute::InstanceView {
+                    id,
+                    region: crate::world::REGION.into(),
+                    az: format!("{}a", crate::world::REGION),
+                    instance_type: "m5.large".into(),
+                    state: spotctl_core::primary::InstanceState::Running,
+                    tags: [
+                        (spotctl_core::names::TAG_ENV.to_string(), "sim".to_string()),
+                        (spotctl_core::names::TAG_ROLE.to_string(), "primary".to_string()),
+                    ]
+                    .into(),
+                });
+            }
+            Timed::Calm => {
+                self.note("calm: faults off".into());
+                self.world.faults.calm.store(true, Ordering::SeqCst);
+                self.crash_pm = 0;
+            }
+        }
+    }
+}
+
+impl Sim {
+    /// AWS warns the current primary (the notice in its metadata, 0 to 3 EventBridge copies within
+    /// half a minute, reclaimed two minutes later) or takes it without a warning.
+    fn interrupt(&mut self, warned: bool) {
+        let record =
+            futures::executor::block_on(spotctl_aws::state::read_primary(&self.world.store)).ok().flatten();
+        let Some((p, _)) = record.filter(|(p, _)| p.has_instance() && self.world.is_alive(&p.instance_id))
+        else {
+            return;
+        };
+        let id = p.instance_id.clone();
+        if !warned {
+            self.note(format!("{id} is lost without a warning"));
+            self.fire(Timed::Reclaim(id));
+            return;
+        }
+        self.note(format!("AWS warns {id}"));
+        self.world.notices.insert(id.clone());
+        self.world.sync();
+        let now = self.elapsed();
+        let copies = self.rng.below(4);
+        for copy in 0..copies {
+            let name = format!("warning-{id}");
+            let raw = warning(&format!("{name}-{}", self.rng.below(2)), &id);
+            let at = now + self.rng.between(0, 30);
+            self.at(at, Timed::Deliver { raw, name: format!("{name}/{copy}"), delivery: 1 });
+        }
+        self.at(now + 120, Timed::Reclaim(id));
+    }
+
+    /// Polls one in-flight task once (or crashes it); returns a line for the trace when it ended.
+    fn poll(&mut self, i: usize) {
+        if self.crash_pm > 0 && self.rng.chance(self.crash_pm) {
+            let f = self.in_flight.swap_remove(i);
+            self.report.crashes.insert((f.actor.kind(), f.calls));
+            self.note(format!("crash {:?} after {} calls", f.actor, f.calls));
+            self.ended(f.actor, Ended::Failed("crashed".into()));
+            return;
+        }
+        let waker = noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let f = &mut self.in_flight[i];
+        match f.task.as_mut().poll(&mut cx) {
+            Poll::Pending => f.calls += 1,
+            Poll::Ready(end) => {
+                let f = self.in_flight.swap_remove(i);
+                self.ended(f.actor, end);
+            }
+        }
+    }
+
+    fn ended(&mut self, actor: Actor, end: Ended) {
+        match (&actor, &end) {
+            // The Lambda's asynchronous retries: the same event again, a minute or more later.
+            (Actor::Handler { event, delivery, raw }, Ended::Failed(why)) if *delivery < 3 => {
+                self.note(format!("{event} #{delivery} failed: {why}"));
+                let at = self.elapsed() + self.rng.between(60, 120);
+                self.at(at, Timed::Deliver { raw: raw.clone(), name: event.clone(), delivery: delivery + 1 });
+            }
+            (Actor::Agent { instance }, Ended::Agent(did)) => {
+                if let spotctl_aws::handoff::Did::Restored {
+                    promotion: spotctl_aws::handoff::Promotion::Promoted { .. },
+                    ..
+                } = did
+                {
+                    self.report.promotions += 1;
+                }
+                if self.verbose
+                    || !matches!(
+                        did,
+                        spotctl_aws::handoff::Did::Nothing
+                            | spotctl_aws::handoff::Did::Served { repaired: false }
+                    )
+                {
+                    self.note(format!("{instance}: {did}"));
+                }
+            }
+            (a, Ended::Failed(why)) => self.note(format!("{a:?} failed: {why}")),
+            (a, Ended::Handled(said)) if self.verbose => self.note(format!("{a:?}: {said}")),
+            _ => {}
+        }
+    }
+
+    /// One step: poll an in-flight actor, or start what the timeline has next. `false` when done.
+    fn step(&mut self) -> bool {
+        let due = self.timeline.first_key_value().map(|((t, _), _)| *t);
+        let poll = !self.in_flight.is_empty() && (due.is_none() || self.rng.chance(800));
+        if poll {
+            let i = self.rng.below(self.in_flight.len() as u64) as usize;
+            self.poll(i);
+        } else if let Some(((t, _), what)) = self.timeline.pop_first() {
+            if t > self.world.now() {
+                self.world.clock.set(t);
+            }
+            self.fire(what);
+        } else {
+            return false;
+        }
+        for id in self.world.sync() {
+            let boot = self.elapsed() + self.rng.between(5, 25);
+            self.at(boot, Timed::AgentPoll(id));
+        }
+        true
+    }
+}
+
+/// The warning EventBridge delivers for `instance`.
+fn warning(id: &str, instance: &str) -> Vec<u8> {
+    serde_json::json!({
+        "version": "0", "id": id, "detail-type": "EC2 Spot Instance Interruption Warning",
+        "source": "aws.ec2", "account": "123456789012", "time": "2026-11-29T10:00:00Z",
+        "region": crate::world::REGION, "resources": [],
+        "detail": {"instance-id": instance, "instance-action": "terminate"}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Plays seed `seed` to its end; the report says whether an invariant broke, and where.
+pub fn run(seed: u64) -> Report {
+    run_traced(seed, false)
+}
+
+/// [`run`], with every actor's outcome in the trace when `verbose`.
+pub fn run_traced(seed: u64, verbose: bool) -> Report {
+    let mut rng = Rng::new(seed);
+    let rates =
+        FaultRates { store_fail: rng.below(30), store_lose_reply: rng.below(20), capacity: rng.below(400) };
+    let world = World::new(&mut rng, rates);
+    let handler = actors::handler(&world);
+    let t0 = world.now();
+    let crash_pm = rng.below(40);
+    let mut sim = Sim {
+        rng,
+        world,
+        handler,
+        timeline: BTreeMap::new(),
+        seq: 0,
+        in_flight: Vec::new(),
+        crash_pm,
+        tokens: 0,
+        report: Report { seed, ..Report::default() },
+        t0,
+        verbose,
+    };
+    // The operator applies at the start, now and then while things go wrong, and while calm.
+    sim.at(0, Timed::Apply);
+    for _ in 0..sim.rng.between(1, 3) {
+        let at = sim.rng.between(30, CALM_AT);
+        sim.at(at, Timed::Apply);
+    }
+    for at in [CALM_AT + 30, CALM_AT + 180, CALM_AT + 330] {
+        sim.at(at, Timed::Apply);
+    }
+    sim.at(60, Timed::Watchdog);
+    sim.at(20, Timed::Write);
+    sim.at(CALM_AT, Timed::Calm);
+    // One or two interruptions: mostly warned, sometimes not.
+    for _ in 0..sim.rng.between(1, 2) {
+        let at = sim.rng.between(60, CALM_AT - 30);
+        let warned = !sim.rng.chance(250);
+        sim.at(at, Timed::Interrupt(warned));
+    }
+    for _ in 0..sim.rng.below(3) {
+        let at = sim.rng.between(60, CALM_AT - 30);
+        sim.at(at, Timed::KillStandby);
+    }
+    for _ in 0..sim.rng.below(3) {
+        let at = sim.rng.between(60, CALM_AT - 30);
+        sim.at(at, Timed::Relocate);
+    }
+    if sim.rng.chance(150) {
+        let at = sim.rng.between(30, CALM_AT);
+        sim.at(at, Timed::Stray);
+    }
+    while sim.report.steps < MAX_STEPS {
+        if !sim.step() {
+            break;
+        }
+        sim.report.steps += 1;
+        if let Err(v) = after_step(&sim.world) {
+            sim.report.violation = Some((sim.report.steps, v));
+            break;
+        }
+    }
+    if sim.report.violation.is_none() {
+        let end = if sim.report.steps >= MAX_STEPS {
+            Err(Violation(format!("still running after {MAX_STEPS} steps")))
+        } else {
+            at_end(&sim.world)
+        };
+        if let Err(v) = end {
+            sim.report.violation = Some((sim.report.steps, v));
+        }
+    }
+    sim.report.faults_injected = sim.world.faults.injected.load(Ordering::SeqCst);
+    sim.report
+}

@@ -1,0 +1,183 @@
+//! The simulated world: the in-memory twins of the state bucket and EC2 (each also seen through a
+//! fault hook that the run's seed drives), one in-memory database and one instance-metadata view
+//! per instance, the clock, and what the application was told: every acknowledged commit.
+
+use crate::rng::Rng;
+use spotctl_aws::compute::{InstanceView, MemoryInstances};
+use spotctl_aws::handoff::MemoryDatabase;
+use spotctl_aws::sdk::clock::ManualClock;
+use spotctl_aws::sdk::imds::{paths, StaticMetadata};
+use spotctl_aws::state::{Fault, MemoryStore, Op};
+use spotctl_core::names::{Names, TAG_DRAIN, TAG_HANDOFF, TAG_ROLE};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+pub const REGION: &str = "sim-1";
+
+/// How often things go wrong while the run is not calm, in per mille.
+#[derive(Debug, Clone, Copy)]
+pub struct FaultRates {
+    /// A state-store call fails before touching anything.
+    pub store_fail: u64,
+    /// A state-store write lands and its reply is lost.
+    pub store_lose_reply: u64,
+    /// A launch is refused for capacity.
+    pub capacity: u64,
+}
+
+/// The faults the twins inject, driven by their own stream of the seed; off once the run is calm.
+pub struct Faults {
+    pub calm: AtomicBool,
+    pub rates: FaultRates,
+    rng: Mutex<Rng>,
+    /// Calls the hooks saw (for the report).
+    pub injected: AtomicU64,
+}
+
+impl Faults {
+    fn roll(&self, per_mille: u64) -> bool {
+        if self.calm.load(Ordering::SeqCst) || per_mille == 0 {
+            return false;
+        }
+        let hit = self.rng.lock().map(|mut r| r.chance(per_mille)).unwrap_or(false);
+        if hit {
+            self.injected.fetch_add(1, Ordering::SeqCst);
+        }
+        hit
+    }
+}
+
+/// An acknowledged commit: the row, and the instance whose server said OK.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ack {
+    pub row: u64,
+    pub instance: String,
+}
+
+pub struct World {
+    pub names: Names,
+    /// The objects themselves (what invariants read).
+    pub store: MemoryStore,
+    /// The same objects as the actors reach them, through the fault hook.
+    pub faulty_store: MemoryStore,
+    pub ec2: MemoryInstances,
+    /// EC2 as the actors reach it: launches refused for capacity now and then.
+    pub faulty_ec2: MemoryInstances,
+    pub clock: Arc<ManualClock>,
+    pub faults: Arc<Faults>,
+    pub dbs: BTreeMap<String, MemoryDatabase>,
+    pub metadata: BTreeMap<String, Arc<StaticMetadata>>,
+    /// Instances that have the spot interruption notice in their metadata.
+    pub notices: BTreeSet<String>,
+    pub acked: Vec<Ack>,
+    pub next_row: u64,
+    /// (instance, backup) pairs whose restore was checked against the backup (once is enough:
+    /// after a restore, rows only grow).
+    pub checked: std::cell::RefCell<BTreeSet<(String, String)>>,
+    /// The EC2 version and notices last synced (nothing to do when neither changed).
+    synced: (u64, usize),
+}
+
+impl World {
+    pub fn new(rng: &mut Rng, rates: FaultRates) -> World {
+        let faults = Arc::new(Faults {
+            calm: AtomicBool::new(false),
+            rates,
+            rng: Mutex::new(rng.fork()),
+            injected: AtomicU64::new(0),
+        });
+        let store = MemoryStore::new();
+        let hook = faults.clone();
+        let faulty_store = store.with_faults(move |op, _key| {
+            let write = !matches!(op, Op::Get | Op::List);
+            if write && hook.roll(hook.rates.store_lose_reply) {
+                Some(Fault::LoseReply)
+            } else if hook.roll(hook.rates.store_fail) {
+                Some(Fault::Fail { retryable: true })
+            } else {
+                None
+            }
+        });
+        let ec2 = MemoryInstances::new("sim");
+        let hook = faults.clone();
+        let faulty_ec2 =
+            ec2.refusing(move |_| hook.roll(hook.rates.capacity).then_some("InsufficientInstanceCapacity"));
+        World {
+            names: Names::new("sim", "123456789012", REGION),
+            store,
+            faulty_store,
+            ec2,
+            faulty_ec2,
+            clock: Arc::new(ManualClock::at(1_700_000_000)),
+            faults,
+            dbs: BTreeMap::new(),
+            metadata: BTreeMap::new(),
+            notices: BTreeSet::new(),
+            acked: Vec::new(),
+            next_row: 1,
+            checked: Default::default(),
+            synced: (u64::MAX, 0),
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        spotctl_aws::sdk::clock::Clock::now(self.clock.as_ref())
+    }
+
+    /// Gives every new instance its database (booted fenced, as user-data leaves it) and its
+    /// metadata, and brings every instance's metadata in line with its tags and notice (IMDS
+    /// shows what EC2 has). Returns the instances seen for the first time.
+    pub fn sync(&mut self) -> Vec<String> {
+        let now = (self.ec2.version(), self.notices.len());
+        if now == self.synced {
+            return Vec::new();
+        }
+        self.synced = now;
+        let mut new = Vec::new();
+        for i in self.ec2.all() {
+            if !self.dbs.contains_key(&i.id) {
+                let db = MemoryDatabase::with_clock(Vec::new(), true, self.clock.clone()).named(&i.id);
+                self.dbs.insert(i.id.clone(), db);
+                self.metadata.insert(
+                    i.id.clone(),
+                    Arc::new(StaticMetadata::instance(&i.id, REGION, &i.az, &i.instance_type)),
+                );
+                new.push(i.id.clone());
+            }
+            if let Some(md) = self.metadata.get(&i.id) {
+                for tag in [TAG_ROLE, TAG_HANDOFF, TAG_DRAIN] {
+                    match i.tags.get(tag) {
+                        Some(v) => md.set(&paths::tag(tag), v),
+                        None => md.remove(&paths::tag(tag)),
+                    }
+                }
+                if self.notices.contains(&i.id) {
+                    md.set(paths::SPOT_ACTION, "{\"action\":\"terminate\"}");
+                }
+            }
+        }
+        new
+    }
+
+    pub fn alive(&self) -> Vec<InstanceView> {
+        self.ec2.alive()
+    }
+
+    pub fn is_alive(&self, id: &str) -> bool {
+        self.ec2.get(id).is_some_and(|i| i.state.is_alive())
+    }
+
+    /// The application commits one row to every server that takes writes (there should be at most
+    /// one): acknowledged only where the server said OK.
+    pub fn commit(&mut self) {
+        let row = self.next_row;
+        self.next_row += 1;
+        let takers: Vec<String> = self.dbs.keys().filter(|id| self.is_alive(id)).cloned().collect();
+        for id in takers {
+            if self.dbs.get(&id).is_some_and(|db| db.commit(row)) {
+                self.acked.push(Ack { row, instance: id });
+            }
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! The protocol under every fault the simulator can stage: 10 000 seeded runs (set
+//! `SPOTCTL_SIM_RUNS` for more or fewer), each checked after every step. A failing seed prints
+//! its last steps and how to replay it alone: `SPOTCTL_SIM_SEED=N cargo test -p spotctl-sim`.
+
+use spotctl_sim::{run, Report};
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+fn runs() -> u64 {
+    std::env::var("SPOTCTL_SIM_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
+}
+
+fn fail(r: &Report) -> ! {
+    let (step, v) = r.violation.as_ref().map(|(s, v)| (*s, v.to_string())).unwrap_or_default();
+    panic!(
+        "seed {} broke an invariant at step {step}: {v}\nlast steps:\n  {}\nreplay it alone: SPOTCTL_SIM_SEED={} cargo test -p spotctl-sim",
+        r.seed,
+        r.trace.join("\n  "),
+        r.seed
+    );
+}
+
+#[test]
+fn the_protocol_holds_its_invariants_in_every_seeded_run() {
+    if let Some(seed) = std::env::var("SPOTCTL_SIM_SEED").ok().and_then(|v| v.parse().ok()) {
+        let r = spotctl_sim::run_traced(seed, true);
+        println!("seed {seed}: {} steps\n  {}", r.steps, r.trace.join("\n  "));
+        if r.violation.is_some() {
+            fail(&r);
+        }
+        return;
+    }
+    let started = Instant::now();
+    let n = runs();
+    // Seeds are independent: play them on every core, each thread a share of them.
+    let threads = std::thread::available_parallelism().map(|p| p.get() as u64).unwrap_or(1).min(n.max(1));
+    let reports: Vec<Vec<Report>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| s.spawn(move || (t..n).step_by(threads as usize).map(run).collect::<Vec<Report>>()))
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a simulation thread panicked")).collect()
+    });
+    let (mut crash_points, mut steps, mut promotions, mut faults) = (BTreeSet::new(), 0usize, 0u64, 0u64);
+    let mut all: Vec<&Report> = reports.iter().flatten().collect();
+    all.sort_by_key(|r| r.seed);
+    for r in all {
+        if r.violation.is_some() {
+            fail(r);
+        }
+        crash_points.extend(r.crashes.iter().cloned());
+        steps += r.steps;
+        promotions += r.promotions;
+        faults += r.faults_injected;
+    }
+    println!(
+        "simulation: {n} runs, {steps} steps, {promotions} promotions, {faults} injected faults, {} distinct crash points, in {:.1} s",
+        crash_points.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(promotions > n / 2, "most runs hand off at least once: {promotions} promotions in {n} runs");
+    assert!(crash_points.len() > 20, "crashes reach many points: {crash_points:?}");
+}
+
+#[test]
+fn a_seed_replays_exactly() {
+    let (a, b) = (run(42), run(42));
+    assert_eq!((a.steps, &a.crashes, &a.trace), (b.steps, &b.crashes, &b.trace));
+}
