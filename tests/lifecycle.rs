@@ -47,6 +47,14 @@ async fn leftovers(aws: &Aws) -> Vec<String> {
                 .map(|t| format!("fis template {} in {region}", t.id().unwrap_or_default())),
         );
     }
+    let queues = aws
+        .sqs("ap-northeast-1")
+        .list_queues()
+        .queue_name_prefix("spotctl-dev-")
+        .send()
+        .await
+        .expect("queues");
+    left.extend(queues.queue_urls().iter().map(|q| format!("queue {q}")));
     let fns = aws.lambda("ap-northeast-1").list_functions().send().await.expect("list functions");
     left.extend(
         fns.functions()
@@ -122,11 +130,13 @@ async fn plan_apply_plan_fis_handle_destroy() {
         let per_region =
             op_lc.starts_with("ec2:") || op_lc.starts_with("eventbridge:") || op_lc.starts_with("fis:");
         // One per region for regional kinds; one per role for inline policies (IAM lists none); one
-        // per state object (env, user-data, handler zip); one for everything else.
+        // per state object (env, user-data, handler zip); three reads (the stored env's regions,
+        // the primary record and its epoch's handoff record); one for everything else.
         let limit = match op_lc.as_str() {
             _ if per_region => REGIONS.len() as u64,
             "iam:getrolepolicy" => 4,
             "s3:headobject" => 3,
+            "s3:getobject" => 3,
             _ => 1,
         };
         assert!(n <= limit, "a converged plan made {n} {op} calls (limit {limit}): {calls:?}");
@@ -153,6 +163,41 @@ async fn plan_apply_plan_fis_handle_destroy() {
         .output()
         .expect("runs");
     assert!(stdout(&out).contains("\"outcome\": \"not_ours\""), "{}{}", stdout(&out), stderr(&out));
+
+    // The handler's failed invocations, once Lambda's retries are spent, land in the dead-letter
+    // queue its invoke settings name; status shows them. (moto stores the settings but never
+    // delivers a failure: the test puts one there in Lambda's on-failure shape.)
+    let lambda = aws.lambda("ap-northeast-1");
+    let config = lambda
+        .get_function_event_invoke_config()
+        .function_name("spotctl-dev-handler")
+        .send()
+        .await
+        .expect("config");
+    assert_eq!(config.maximum_retry_attempts(), Some(2));
+    let dlq = config
+        .destination_config()
+        .and_then(|d| d.on_failure())
+        .and_then(|f| f.destination())
+        .unwrap_or_default();
+    assert_eq!(dlq, "arn:aws:sqs:ap-northeast-1:123456789012:spotctl-dev-dead-letters");
+    let sqs = aws.sqs("ap-northeast-1");
+    let url = sqs.get_queue_url().queue_name("spotctl-dev-dead-letters").send().await.expect("dlq");
+    let record = serde_json::json!({
+        "version": "1.0", "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3},
+        "requestPayload": {"id": "evt-7", "detail-type": "EC2 Spot Instance Interruption Warning"},
+        "responsePayload": {"errorMessage": "launching the standby of epoch-1: AccessDenied (retryable: false)"}
+    });
+    sqs.send_message()
+        .queue_url(url.queue_url().unwrap_or_default())
+        .message_body(record.to_string())
+        .send()
+        .await
+        .expect("send");
+    let out = spotctl(&moto).args(["status", &dir]).output().expect("runs");
+    let text = stdout(&out);
+    assert!(text.contains("dead letters: 1 in spotctl-dev-dead-letters"), "{text}{}", stderr(&out));
+    assert!(text.contains("evt-7 (EC2 Spot Instance Interruption Warning): launching the standby"), "{text}");
 
     let out = spotctl(&moto).args(["fis", "start", &dir]).output().expect("runs");
     assert!(out.status.success(), "fis start: {}{}", stdout(&out), stderr(&out));

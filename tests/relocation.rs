@@ -92,5 +92,5 @@ async fn the_schedule_relocates_through_the_drain_tag_not_fis() {
     // A second check while the handoff runs does not start another.
     let said = handle("check-3");
     let ignored = said["next"]["handoff"]["reason"].as_str().unwrap_or_default();
-    assert!(ignored.contains("already under way"), "{said:#}");
+    assert!(ignored.contains("is under way"), "{said:#}");
 }

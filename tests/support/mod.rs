@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod handoff;
+
 use assert_cmd::Command;
 use spotctl_testkit::moto::Moto;
 use std::path::{Path, PathBuf};

@@ -188,7 +188,7 @@ impl Names {
     }
 
     /// Where a fleet queue's messages go after too many receives.
-    pub fn dead_letter_queue(&self, queue: &str) -> String {
+    pub fn fleet_dead_letter_queue(&self, queue: &str) -> String {
         format!("{}-dead", self.queue(queue))
     }
 
@@ -203,6 +203,15 @@ impl Names {
     /// The target-tracking policy of a fleet group.
     pub fn fleet_policy(&self, fleet: &str, side: crate::fleet::Side) -> String {
         format!("{}-scaling", self.fleet_group(fleet, side))
+    }
+
+    /// Where the handler's failed asynchronous invocations go once their retries are spent.
+    pub fn dead_letter_queue(&self) -> String {
+        format!("spotctl-{}-dead-letters", self.env)
+    }
+
+    pub fn dead_letter_arn(&self) -> String {
+        format!("arn:aws:sqs:{}:{}:{}", self.home_region, self.account, self.dead_letter_queue())
     }
 
     pub fn fleet_state(&self, fleet: &str) -> String {

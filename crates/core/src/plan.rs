@@ -25,6 +25,8 @@ pub enum Kind {
     EventRule,
     FisTemplate,
     Queue,
+    /// The handler's asynchronous-invocation settings: retries, event age, dead letters.
+    InvokeConfig,
     LaunchTemplate,
     AutoScalingGroup,
     ScalingPolicy,
@@ -46,6 +48,7 @@ impl Kind {
             Kind::EventRule => "event_rule",
             Kind::FisTemplate => "fis_template",
             Kind::Queue => "queue",
+            Kind::InvokeConfig => "invoke_config",
             Kind::LaunchTemplate => "launch_template",
             Kind::AutoScalingGroup => "autoscaling_group",
             Kind::ScalingPolicy => "scaling_policy",

@@ -29,6 +29,17 @@ pub struct Status {
     pub standbys: Vec<Standby>,
     /// Each fleet: its groups per region, backlog per instance, failover state.
     pub fleets: Vec<FleetStatus>,
+    /// Events whose handling failed and whose retries are spent (`None`: the queue is unreadable).
+    pub dead_letters: Option<DeadLetters>,
+}
+
+/// The handler's dead-letter queue: how many events wait there, and the first few.
+#[derive(Debug, Serialize)]
+pub struct DeadLetters {
+    pub queue: String,
+    pub count: u64,
+    /// `event id: error` of up to three of them.
+    pub first: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -72,6 +83,7 @@ pub async fn status(env: &Env) -> Result<Status> {
     }
     let api = AwsFleet { aws: env.aws.clone() };
     let fleets = Fleets { names: &env.names, store, api: &api, clock: &SystemClock }.status().await?;
+    let dead_letters = dead_letters(env).await.ok();
     Ok(Status {
         env: env.names.env.clone(),
         now_unix: SystemClock.now(),
@@ -80,7 +92,55 @@ pub async fn status(env: &Env) -> Result<Status> {
         handoffs,
         standbys,
         fleets,
+        dead_letters,
     })
+}
+
+/// Reads the dead-letter queue's depth and peeks at up to three messages (received with no
+/// visibility timeout, so they stay for the next look).
+async fn dead_letters(env: &Env) -> Result<DeadLetters> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let sqs = env.aws.sqs(&env.names.home_region);
+    let queue = env.names.dead_letter_queue();
+    let url =
+        sqs.get_queue_url().queue_name(&queue).send().await?.queue_url().unwrap_or_default().to_string();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await?;
+    let count = attrs
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut first = Vec::new();
+    if count > 0 {
+        let got = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(3)
+            .visibility_timeout(0)
+            .send()
+            .await?;
+        for m in got.messages() {
+            first.push(dead_letter_line(m.body().unwrap_or_default()));
+        }
+    }
+    Ok(DeadLetters { queue, count, first })
+}
+
+/// `<event id> (<detail-type>): <error>` of a Lambda on-failure record.
+fn dead_letter_line(body: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let text = |p: &str| v.pointer(p).and_then(serde_json::Value::as_str).unwrap_or("?").to_string();
+    format!(
+        "{} ({}): {}",
+        text("/requestPayload/id"),
+        text("/requestPayload/detail-type"),
+        text("/responsePayload/errorMessage")
+    )
 }
 
 impl Status {
@@ -100,6 +160,14 @@ impl Status {
                 );
             }
             None => out.push_str("primary: none recorded (run `spotctl apply`)\n"),
+        }
+        if let Some(r) = self.primary.as_ref().and_then(|p| p.recovered.as_ref()) {
+            let _ = writeln!(
+                out,
+                "  recovered from backup {} (data-loss window {})",
+                r.backup,
+                spotctl_core::handoff::window_text(r.data_loss_window_s)
+            );
         }
         match &self.last_backup {
             Some(id) => {
@@ -123,8 +191,35 @@ impl Status {
             for (step, at) in &h.steps {
                 let _ = writeln!(out, "  {:<15} {}", format!("{step:?}"), when(now, *at));
             }
+            if h.is_open() {
+                if let Some(l) = h.held_at(now) {
+                    let _ = writeln!(out, "  held by {} for {} s more", l.owner, l.until_unix - now);
+                }
+                if let Some(e) = &h.last_error {
+                    let _ = writeln!(out, "  last attempt ({} so far): {e}", h.attempts);
+                }
+            }
+            if let Some(b) = &h.backup {
+                let _ = writeln!(
+                    out,
+                    "  recovers from backup {b} (data-loss window {})",
+                    spotctl_core::handoff::window_text(h.data_loss_window_s)
+                );
+            }
             if let Some(f) = &h.failure {
                 let _ = writeln!(out, "  failed: {f}");
+            }
+        }
+        if let Some(d) = &self.dead_letters {
+            if d.count > 0 {
+                let _ = writeln!(
+                    out,
+                    "dead letters: {} in {} (events whose handling failed after every retry; MEMO.md)",
+                    d.count, d.queue
+                );
+                for line in &d.first {
+                    let _ = writeln!(out, "  {line}");
+                }
             }
         }
         for f in &self.fleets {

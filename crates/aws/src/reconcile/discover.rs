@@ -2,7 +2,7 @@
 //! regions read in parallel. The result feeds `spotctl_core::plan::plan`. Database instances are
 //! not here: which one is the primary is the primary record's to say (`Env::plan`).
 
-use super::resources::{bucket, events, fis, fleet, iam, lambda, network, parameter, Ctx};
+use super::resources::{bucket, events, fis, fleet, iam, invoke, lambda, network, parameter, Ctx};
 use anyhow::Result;
 use futures::future::try_join_all;
 use spotctl_core::plan::LiveResource;
@@ -15,13 +15,16 @@ pub async fn discover(
     fleet_regions: &[String],
 ) -> Result<Vec<LiveResource>> {
     let global = async {
-        let (b, p, i, l) = tokio::try_join!(
+        let (b, p, i, l, q, c) = tokio::try_join!(
             bucket::discover(ctx, object_keys),
             parameter::discover(ctx),
             iam::discover(ctx),
             lambda::discover(ctx),
+            // Every env has a queue at home (the handler's dead letters), fleet or not.
+            fleet::queue::discover(ctx, ctx.home()),
+            invoke::discover(ctx),
         )?;
-        Ok::<_, anyhow::Error>([b, p, i, l].concat())
+        Ok::<_, anyhow::Error>([b, p, i, l, q, c].concat())
     };
     let regional = try_join_all(ctx.regions.iter().map(|region| async move {
         let (n, e, f) = tokio::try_join!(

@@ -5,7 +5,7 @@
 //! `apply`: the next plan simply contains what is left.
 
 use super::progress::Progress;
-use super::resources::{bucket, events, fis, fleet, iam, instance, lambda, network, parameter, Ctx};
+use super::resources::{bucket, events, fis, fleet, iam, instance, invoke, lambda, network, parameter, Ctx};
 use crate::state::StateStore;
 use anyhow::{bail, Context, Result};
 use futures::future::try_join_all;
@@ -81,6 +81,7 @@ impl Executor<'_> {
             Kind::EventRule => events::put(ctx, want, None).await.map(drop),
             Kind::FisTemplate => fis::create(ctx, want).await.map(drop),
             Kind::Queue => fleet::create_queue(ctx, want).await.map(drop),
+            Kind::InvokeConfig => invoke::put(ctx, want).await.map(drop),
             Kind::LaunchTemplate => fleet::create_template(ctx, want).await.map(drop),
             Kind::AutoScalingGroup => fleet::create_group(ctx, want).await.map(drop),
             Kind::ScalingPolicy => fleet::put_policy(ctx, want).await.map(drop),
@@ -108,6 +109,7 @@ impl Executor<'_> {
             }
             Kind::EventRule => events::put(ctx, want, Some(id)).await.map(drop),
             Kind::Queue => fleet::update_queue(ctx, want, id).await,
+            Kind::InvokeConfig => invoke::put(ctx, want).await.map(drop),
             Kind::LaunchTemplate => fleet::update_template(ctx, want, id).await,
             Kind::AutoScalingGroup => fleet::update_group(ctx, want).await,
             Kind::ScalingPolicy => fleet::put_policy(ctx, want).await.map(drop),
@@ -134,6 +136,7 @@ impl Executor<'_> {
             Kind::EventRule => events::delete(ctx, region, name, id).await,
             Kind::FisTemplate => fis::delete(ctx, region, id).await,
             Kind::Queue => fleet::delete_queue(ctx, region, id).await,
+            Kind::InvokeConfig => invoke::delete(ctx, name).await,
             Kind::LaunchTemplate => fleet::delete_template(ctx, region, id).await,
             Kind::AutoScalingGroup => fleet::delete_group(ctx, region, name, self.progress).await,
             Kind::ScalingPolicy => {

@@ -19,10 +19,26 @@ pub struct CallLog {
     counts: Arc<Mutex<BTreeMap<String, u64>>>,
 }
 
+/// Fault injection for the end-to-end tests: `SPOTCTL_TEST_ABORT_AFTER_CALLS=N` kills the process
+/// (SIGABRT, no cleanup, as a Lambda timeout or a reclaimed instance would) right after its N-th
+/// AWS call completes, so a test can stop a run between any two of its calls.
+fn abort_after() -> Option<u64> {
+    static AFTER: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *AFTER.get_or_init(|| std::env::var("SPOTCTL_TEST_ABORT_AFTER_CALLS").ok().and_then(|v| v.parse().ok()))
+}
+
 impl CallLog {
     pub fn record(&self, service: &str, operation: &str) {
-        if let Ok(mut counts) = self.counts.lock() {
-            *counts.entry(format!("{service}:{operation}")).or_insert(0) += 1;
+        let total = match self.counts.lock() {
+            Ok(mut counts) => {
+                *counts.entry(format!("{service}:{operation}")).or_insert(0) += 1;
+                counts.values().sum::<u64>()
+            }
+            Err(_) => 0,
+        };
+        if abort_after().is_some_and(|n| total >= n) {
+            eprintln!("spotctl: aborting after AWS call {total} ({service}:{operation}), as SPOTCTL_TEST_ABORT_AFTER_CALLS asks");
+            std::process::abort();
         }
     }
 

@@ -110,6 +110,12 @@ pub fn queue_name(text: &str) -> Result<(), String> {
             "{text:?} names a FIFO queue; valid: a standard queue name (spotctl creates standard queues)"
         ));
     }
+    if text.ends_with("-dead") || text == "dead-letters" {
+        return Err(format!(
+            "{text:?} is a name spotctl gives dead-letter queues (a fleet's `<queue>-dead`, the handler's \
+             `dead-letters`); valid: any other queue name"
+        ));
+    }
     let ok = (1..=40).contains(&text.len())
         && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok {
@@ -199,5 +205,8 @@ mod tests {
         assert!(queue_name("").is_err());
         assert!(queue_name("a b").is_err());
         assert!(queue_name(&"q".repeat(41)).is_err());
+        assert!(queue_name("jobs-dead").is_err_and(|e| e.contains("dead-letter")));
+        assert!(queue_name("dead-letters").is_err());
+        assert_eq!(queue_name("deadline"), Ok(()));
     }
 }

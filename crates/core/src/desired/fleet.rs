@@ -178,7 +178,7 @@ pub fn resources(input: &DesiredInput) -> Result<Vec<Resource>, TemplateError> {
         let fleet = &f.fleet;
         // A message received max_receives times without being deleted (a poison message, or a
         // job that keeps failing) moves to the dead-letter queue instead of looping forever.
-        let dead = n.dead_letter_queue(&fleet.queue);
+        let dead = n.fleet_dead_letter_queue(&fleet.queue);
         out.push(
             Resource::new(Kind::Queue, &fleet.primary_region, &dead)
                 .with("receive_wait_s", "20")
@@ -385,10 +385,14 @@ mod tests {
 
     #[test]
     fn no_fleet_no_fleet_resources() {
-        let all = super::super::desired(&super::super::tests::input()).expect("renders");
+        let input = super::super::tests::input();
+        let all = super::super::desired(&input).expect("renders");
+        // The one queue an env without a fleet has is the handler's dead letters.
+        let dead_letters = input.names.dead_letter_queue();
+        assert!(!all.iter().any(|r| r.address.kind == Kind::Queue && r.address.name != dead_letters));
         assert!(!all.iter().any(|r| matches!(
             r.address.kind,
-            Kind::Queue | Kind::LaunchTemplate | Kind::AutoScalingGroup | Kind::ScalingPolicy
+            Kind::LaunchTemplate | Kind::AutoScalingGroup | Kind::ScalingPolicy
         )));
         assert!(!all.iter().any(|r| r.address.name.ends_with("-worker")));
     }

@@ -25,6 +25,13 @@ pub const SPOT_EVENTS: [(&str, &str); 2] = [
 /// Scheduled rules in the home region.
 pub const SCHEDULES: [&str; 2] = [Schedule::Relocation.suffix(), Schedule::AdvisorRefresh.suffix()];
 
+/// Lambda's own retries of a failed asynchronous invocation (at most 2), and how old an event may
+/// be for a retry: within the two-minute warning the watchdog's minute is the retry that counts.
+pub const HANDLER_RETRIES: u32 = 2;
+pub const HANDLER_EVENT_AGE_S: u32 = 3600;
+/// Dead letters stay 14 days (SQS's maximum): long enough for a person to look.
+pub const DEAD_LETTER_RETENTION_S: u32 = 1_209_600;
+
 /// How often the watchdog looks at an open handoff.
 pub const WATCHDOG_RATE: &str = "rate(1 minute)";
 
@@ -270,6 +277,20 @@ pub fn desired(input: &DesiredInput) -> Result<Vec<Resource>, TemplateError> {
             .with("source_account", n.account.clone()),
     );
 
+    // A failed invocation is retried by Lambda (EventBridge invokes asynchronously); once the
+    // retries are spent, the event lands in the dead-letter queue, which `status` shows.
+    out.push(
+        Resource::new(Kind::Queue, home, n.dead_letter_queue())
+            .with("receive_wait_s", "0")
+            .with("sse", "true")
+            .with("retention_s", DEAD_LETTER_RETENTION_S.to_string()),
+    );
+    out.push(
+        Resource::new(Kind::InvokeConfig, home, n.function())
+            .with("max_retry_attempts", HANDLER_RETRIES.to_string())
+            .with("max_event_age_s", HANDLER_EVENT_AGE_S.to_string())
+            .with("on_failure", n.dead_letter_arn()),
+    );
     out.extend(fleet::resources(input)?);
     out.extend(primary_instance(input)?);
     Ok(out)

@@ -1,21 +1,29 @@
 //! The handoff: moving the one primary to a new instance without losing a row or ever having two.
 //!
-//! Three actors share the state bucket and nothing else: the handler (Lambda), the old primary's
-//! agent, and the standby's agent. Their decisions are pure functions here of what each observed;
+//! Four actors share the state bucket and nothing else: the handler (Lambda), the old primary's
+//! agent, the standby's agent, and the operator's `apply`. Their decisions are pure functions here of what each observed;
 //! the I/O loops that observe and act live outside `core`.
 //!
-//! The protocol, keyed by the primary record's epoch N:
-//! 1. The handler takes the lease `state/handoffs/epoch-N.json` with a create-only write. A
-//!    duplicate, late or out-of-order event for the same primary finds it taken and stops; an event
-//!    for an instance that is not the epoch-N primary stops earlier.
-//! 2. The handler launches a standby tagged with the handoff id (`epoch-N`) in the best placement.
-//! 3. The old primary's agent drains when IMDS shows the interruption notice or its
-//!    `spotctl:drain` tag names the handoff: it fences writes, dumps, uploads, writes the manifest last.
-//! 4. The standby's agent waits for the manifest, restores, verifies every table, and only then
-//!    promotes with a conditional write of the primary record (epoch N → N+1, If-Match the epoch-N
-//!    entity tag). Of any number of standbys for epoch N, exactly one write can succeed.
-//! 5. An agent that is not the recorded primary never accepts writes; an old primary that sees a
-//!    newer epoch retires (terminates itself).
+//! The protocol, keyed by the primary record's epoch N (ARD.md, "The handoff"):
+//! 1. The handler (on a warning, a relocation, or the watchdog's tick) creates the handoff record
+//!    `state/handoffs/epoch-N.json` create-only, holding it (an owner and a deadline) while it
+//!    launches a standby tagged with the handoff id in the best placement with capacity; it records
+//!    the standby and lets go. A launch that fails lets go with the error (the next trigger retries
+//!    at once); an attempt that dies is taken over after its deadline.
+//! 2. The old primary's agent drains when IMDS shows the interruption notice or its `spotctl:drain`
+//!    tag names the handoff: it fences writes, dumps, uploads, writes the manifest last
+//!    (create-only), and never takes a write again.
+//! 3. The recorded standby's agent waits for the manifest, restores, verifies every table, and only
+//!    then promotes with a conditional write of the primary record (epoch N → N+1, If-Match the
+//!    epoch-N entity tag). Of any number of standbys for epoch N exactly one write can succeed; a
+//!    standby the handoff does not name, or of a failed handoff, never promotes and leaves.
+//! 4. Every database instance boots fenced; an agent turns writes on only when the record names
+//!    its instance, and re-asserts that on every look. An old primary a handoff replaced retires.
+//! 5. The watchdog resumes a handoff that stalled (no standby, a dead or stuck one, a restore that
+//!    failed), falls back to an older backup when the old primary died before its drain completed,
+//!    and gives up (`Failed`, with the fallback and its data-loss window) after `MAX_ATTEMPTS`.
+//! 6. `apply` reads the record: it holds every database instance while a handoff is open, and
+//!    replaces a lost primary only through a recovery handoff from a complete backup.
 //!
 //! May use: `primary`, `names`. No I/O: the rooms that read and write live in `spotctl-aws`.
 

@@ -8,6 +8,7 @@ pub mod fis;
 pub mod fleet;
 pub mod iam;
 pub mod instance;
+pub mod invoke;
 pub mod lambda;
 pub mod network;
 pub mod parameter;

@@ -4,7 +4,7 @@
 //! held a fleet, so a database-only env pays no call for them.
 
 mod group;
-mod queue;
+pub mod queue;
 mod template;
 
 pub use group::{create_group, delete_group, delete_policy, put_policy, update_group};
@@ -17,10 +17,14 @@ use spotctl_core::plan::LiveResource;
 
 /// Every fleet resource of the env in `region`: queues, launch templates, groups and policies.
 pub async fn discover(ctx: &Ctx<'_>, region: &str) -> Result<Vec<LiveResource>> {
-    let (q, t, g) = tokio::try_join!(
-        queue::discover(ctx, region),
-        template::discover(ctx, region),
-        group::discover(ctx, region)
-    )?;
+    // Queues at home are found with the handler's dead letters (`reconcile::discover`).
+    let queues = async {
+        if region == ctx.home() {
+            Ok(Vec::new())
+        } else {
+            queue::discover(ctx, region).await
+        }
+    };
+    let (q, t, g) = tokio::try_join!(queues, template::discover(ctx, region), group::discover(ctx, region))?;
     Ok([q, t, g].concat())
 }

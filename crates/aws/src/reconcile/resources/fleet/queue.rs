@@ -1,6 +1,7 @@
-//! A fleet's SQS queue and its dead-letter queue: found by name prefix, ownership checked by tag.
-//! The work queue's visibility timeout comes from the env file and its redrive policy names the
-//! dead-letter queue, which is created first when both are new (they are created together).
+//! The env's SQS queues — a fleet's job queue and its dead-letter queue, the handler's dead
+//! letters: found by name prefix, ownership checked by tag. A job queue's visibility timeout comes
+//! from the env file and its redrive policy names its dead-letter queue, which is created first
+//! when both are new (they are created together).
 
 use super::super::Ctx;
 use crate::sdk::error::is_not_found;
@@ -9,7 +10,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use spotctl_core::names::TAG_ENV;
 use spotctl_core::plan::{Address, Kind, LiveResource, Resource};
 
-pub(super) async fn discover(ctx: &Ctx<'_>, region: &str) -> Result<Vec<LiveResource>> {
+pub async fn discover(ctx: &Ctx<'_>, region: &str) -> Result<Vec<LiveResource>> {
     let sqs = ctx.aws.sqs(region);
     let listed = sqs
         .list_queues()

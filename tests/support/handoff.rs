@@ -1,0 +1,202 @@
+//! The handoff's parts with real servers, for the tests that drive it: an env applied to moto
+//! with a seeded MariaDB standing for its first primary, the handler run through `spotctl handle`
+//! (optionally killed after its N-th AWS call), and the agent run once through `spotctl agent
+//! watch --once` against an IMDSv2 stand-in.
+
+use super::{path_str, spotctl, stderr, stdout, temp_env, TempEnv};
+use mysql::prelude::Queryable;
+use serde_json::Value;
+use spotctl_aws::sdk::Aws;
+use spotctl_testkit::imds::{ImdsServer, InstanceMetadata};
+use spotctl_testkit::mariadb::MariaDb;
+use spotctl_testkit::moto::Moto;
+
+pub const REGION: &str = "ap-northeast-1";
+
+/// The spot interruption notice as IMDS shows it.
+pub const NOTICE: &str = r#"{"action":"terminate","time":"2026-11-22T12:02:00Z"}"#;
+
+/// `envs/dev`, renamed `name` and limited to one region, applied to moto.
+pub struct Env {
+    pub env: TempEnv,
+    pub dir: String,
+    pub name: String,
+    pub aws: Aws,
+}
+
+/// What a process run said: whether it exited 0, and its output.
+pub struct Ran {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    fn of(out: std::process::Output) -> Ran {
+        Ran { ok: out.status.success(), stdout: stdout(&out), stderr: stderr(&out) }
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}{}", self.stdout, self.stderr))
+    }
+}
+
+impl Env {
+    /// Applies the env and seeds `old_db` with `rows` employees as user-data would have made it.
+    pub async fn applied(moto: &Moto, name: &str, old_db: &MariaDb, rows: usize) -> Env {
+        let env = temp_env("dev", |t| {
+            let line =
+                t.lines().find(|l| l.trim_start().starts_with("regions")).expect("regions").to_string();
+            t.replace(&line, &format!("regions = [\"{REGION}\"]"))
+                .replace("name = \"dev\"", &format!("name = \"{name}\""))
+        });
+        let dir = path_str(&env.dir);
+        let out = spotctl(moto).args(["apply", &dir, "--auto-approve"]).output().expect("runs");
+        assert!(out.status.success(), "apply: {}{}", stdout(&out), stderr(&out));
+        let aws = Aws::for_emulator(&moto.endpoint()).await;
+        seed(old_db, rows);
+        Env { env, dir, name: name.to_string(), aws }
+    }
+
+    pub fn bucket(&self) -> String {
+        format!("spotctl-{}-123456789012-{REGION}", self.name)
+    }
+
+    /// `spotctl <args>` against this env's moto.
+    pub fn run(&self, moto: &Moto, args: &[&str], abort_after: Option<u64>) -> Ran {
+        let mut cmd = spotctl(moto);
+        cmd.env("SPOTCTL_ADVISOR_URL", "http://127.0.0.1:1/");
+        if let Some(n) = abort_after {
+            cmd.env("SPOTCTL_TEST_ABORT_AFTER_CALLS", n.to_string());
+        }
+        Ran::of(cmd.args(args).output().expect("runs"))
+    }
+
+    /// The handler on `event` (a file written under the env's temporary root).
+    pub fn handle(&self, moto: &Moto, file: &str, event: &str, abort_after: Option<u64>) -> Ran {
+        let f = self.env.root.join(file);
+        std::fs::write(&f, event).expect("event file");
+        self.run(moto, &["handle", &self.dir, "--event", &path_str(&f)], abort_after)
+    }
+
+    /// One look of the agent of the instance `imds` describes, on the server at `mysql`.
+    pub fn watch_once(&self, moto: &Moto, imds: &ImdsServer, mysql: &str, abort_after: Option<u64>) -> Ran {
+        let mut cmd = spotctl(moto);
+        cmd.env("SPOTCTL_IMDS_ENDPOINT", imds.endpoint()).env("SPOTCTL_ADVISOR_URL", "http://127.0.0.1:1/");
+        if let Some(n) = abort_after {
+            cmd.env("SPOTCTL_TEST_ABORT_AFTER_CALLS", n.to_string());
+        }
+        let bucket = self.bucket();
+        cmd.args([
+            "agent",
+            "watch",
+            "--once",
+            "--bucket",
+            &bucket,
+            "--bucket-region",
+            REGION,
+            "--env",
+            &self.name,
+        ]);
+        Ran::of(cmd.args(["--mysql", mysql]).output().expect("runs"))
+    }
+
+    /// The warning EventBridge delivers for `instance`, with event id `id`.
+    pub fn warning(&self, instance: &str, id: &str) -> String {
+        std::fs::read_to_string("tests/events/seed-interruption.json")
+            .expect("seed event")
+            .replace("i-0abcd1234efgh5678", instance)
+            .replace("us-west-2", REGION)
+            .replace("abcd1234-5678-90ab-cdef-EXAMPLE11111", id)
+    }
+
+    /// (id, role, handoff) of the env's pending or running instances.
+    pub async fn instances(&self) -> Vec<(String, String, String)> {
+        let out = self
+            .aws
+            .ec2(REGION)
+            .describe_instances()
+            .filters(aws_sdk_ec2::types::Filter::builder().name("tag:spotctl:env").values(&self.name).build())
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("instance-state-name")
+                    .values("pending")
+                    .values("running")
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("describe");
+        out.reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .map(|i| {
+                let tag = |k: &str| {
+                    i.tags()
+                        .iter()
+                        .find(|t| t.key() == Some(k))
+                        .and_then(|t| t.value())
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                (i.instance_id().unwrap_or_default().to_string(), tag("spotctl:role"), tag("spotctl:handoff"))
+            })
+            .collect()
+    }
+
+    /// AWS takes the instance back.
+    pub async fn reclaim(&self, id: &str) {
+        self.aws.ec2(REGION).terminate_instances().instance_ids(id).send().await.expect("terminate");
+    }
+
+    /// The object at `key` in the env's bucket, parsed.
+    pub async fn object(&self, key: &str) -> Option<Value> {
+        let got = self
+            .aws
+            .s3(REGION, "123456789012")
+            .get_object()
+            .bucket(self.bucket())
+            .key(key)
+            .send()
+            .await
+            .ok()?;
+        let body = got.body.collect().await.ok()?.into_bytes();
+        serde_json::from_slice(&body).ok()
+    }
+}
+
+fn seed(db: &MariaDb, rows: usize) {
+    let mut c = mysql::Conn::new(mysql::Opts::from_url(&db.root_dsn("")).expect("dsn")).expect("connect");
+    c.query_drop("CREATE DATABASE appdb").expect("db");
+    c.query_drop(
+        "CREATE TABLE appdb.employees (id INT NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, email VARCHAR(255) NOT NULL)",
+    )
+    .expect("table");
+    let values: Vec<String> = (1..=rows).map(|i| format!("({i}, 'name{i}', 'e{i}@example.com')")).collect();
+    c.query_drop(format!("INSERT INTO appdb.employees VALUES {}", values.join(","))).expect("seed");
+}
+
+/// Rows in `appdb.employees`.
+pub fn count(dsn: &str) -> i64 {
+    let mut c = mysql::Conn::new(mysql::Opts::from_url(dsn).expect("dsn")).expect("connect");
+    c.query_first("SELECT COUNT(*) FROM appdb.employees").expect("count").unwrap_or(-1)
+}
+
+/// Whether the server takes ordinary writes.
+pub fn writable(dsn: &str) -> bool {
+    let mut c = mysql::Conn::new(mysql::Opts::from_url(dsn).expect("dsn")).expect("connect");
+    c.query_first::<u8, _>("SELECT @@GLOBAL.read_only").expect("read_only") == Some(0)
+}
+
+/// Instance metadata of an instance of the env, with its tags.
+pub fn imds(id: &str, az: &str, tags: &[(&str, &str)]) -> ImdsServer {
+    ImdsServer::start(InstanceMetadata {
+        instance_id: id.to_string(),
+        region: REGION.into(),
+        availability_zone: az.into(),
+        instance_type: "m5.large".into(),
+        tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        ..Default::default()
+    })
+}
