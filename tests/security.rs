@@ -170,11 +170,24 @@ async fn drift_is_put_right_and_envs_whose_names_extend_one_another_stay_apart()
         ),
         "{text}"
     );
-    let order: Vec<usize> = ["event_rule", "lambda_function", "instance", "bucket"]
+    let order: Vec<usize> = ["event_rule", "lambda_function", "bucket", "every database instance"]
         .iter()
         .map(|k| text.find(&format!("-   {k} ")).unwrap_or_else(|| panic!("{k} in the plan: {text}")))
         .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "rules and the handler go first: {text}");
+    let running = aws
+        .ec2(HOME)
+        .describe_instances()
+        .filters(aws_sdk_ec2::types::Filter::builder().name("tag:spotctl:env").values("dev").build())
+        .filters(aws_sdk_ec2::types::Filter::builder().name("instance-state-name").values("running").build())
+        .send()
+        .await
+        .expect("describe");
+    assert_eq!(
+        running.reservations().iter().flat_map(|r| r.instances()).count(),
+        0,
+        "dev's instances are gone"
+    );
     assert!(
         s3.head_bucket().bucket(&bucket).send().await.is_err(),
         "the bucket is gone, every version with it"

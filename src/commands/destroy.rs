@@ -43,6 +43,10 @@ pub async fn exec(args: DestroyArgs, verbose: u8) -> Result<Outcome> {
         return Ok(Outcome::Ok);
     }
     print!("{}", render(&planned.plan, &env.names.env, super::stdout_is_terminal()));
+    println!(
+        "  -   every database instance of env `{}`, once the rules and the handler are gone",
+        env.names.env
+    );
     println!("  -   log group {} (if any)", teardown::log_group(&env.names));
     let question = if args.keep_backups {
         if !backups.is_empty() {
