@@ -1,6 +1,6 @@
 //! The command line: global options and the subcommands (one file each under `commands/`).
 
-use crate::commands::{agent, apply, destroy, fis, handle, package, plan, score, status};
+use crate::commands::{agent, apply, destroy, fis, handle, package, plan, replay, score, status};
 use crate::exit::Outcome;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -39,6 +39,8 @@ pub enum Command {
     Agent(agent::AgentArgs),
     /// Run the handler on an event file, as the Lambda would.
     Handle(handle::HandleArgs),
+    /// Replay measured spot traces through the fleet failover or the placement (no AWS call).
+    Replay(replay::ReplayArgs),
 }
 
 /// Runs the parsed command on a multi-threaded runtime.
@@ -59,6 +61,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             Command::Score(a) => score::exec(a, verbose).await,
             Command::Agent(a) => agent::exec(a).await,
             Command::Status(a) => status::exec(a, verbose).await,
+            Command::Replay(a) => replay::exec(a),
         }
     })
 }

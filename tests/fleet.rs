@@ -265,20 +265,29 @@ async fn fleet_apply_failover_failback_metrics_workers_destroy() {
         .send()
         .await
         .expect("scale fallback");
+    // The success is remembered; the next tick, finding the primary quiet, starts the failback.
     let said = handle(&moto, &cw, &env, "ok-1", &launch_event("s1", "2026-11-22T10:30:00Z", true, PRIMARY));
-    assert_transition(&said, "failed_over", "failing_back");
-    assert_eq!(group(&aws, "us-east-2", FALLBACK).await, (0, 4, 4, 4), "half the fallback left");
+    assert_kept(&said, "remembered", "launches again");
+    assert_eq!(group(&aws, "us-east-2", FALLBACK).await.2, 8, "a success alone changed the fallback");
     let said = handle(&moto, &cw, &env, "ok-1", &launch_event("s1", "2026-11-22T10:30:00Z", true, PRIMARY));
     assert_eq!(said["outcome"], "duplicate", "{said:#}");
     let said = handle(&moto, &cw, &env, "ok-2", &launch_event("s2", "2026-11-22T10:31:00Z", true, PRIMARY));
-    assert_kept(&said, "remembered", "already failing back");
-    assert_eq!(group(&aws, "us-east-2", FALLBACK).await.2, 4, "a repeat changed the failback");
-    // One step a minute: 4 → 2 → 1 → 0, then back to normal with the fallback closed.
-    for (i, want) in [(1, 2), (2, 1), (3, 0)] {
+    assert_kept(&said, "remembered", "launches again");
+    let said = handle(&moto, &cw, &env, "tick-1", &tick_event("tick-1"));
+    let step = &said["next"]["fleets"][0]["step"];
+    assert_eq!(
+        (step["from"].as_str(), step["to"].as_str()),
+        (Some("failed_over"), Some("failing_back")),
+        "{said:#}"
+    );
+    assert_eq!(group(&aws, "us-east-2", FALLBACK).await, (0, 4, 4, 4), "half the fallback left");
+    // One step a minute: 4 → 2 → 1 → 0 (the primary has been quiet for longer than the quiet
+    // period since 10:30), then back to normal with the fallback closed.
+    for (i, want) in [(2, 2), (3, 1), (4, 0)] {
         handle(&moto, &cw, &env, &format!("tick-{i}"), &tick_event(&format!("tick-{i}")));
         assert_eq!(group(&aws, "us-east-2", FALLBACK).await.2, want, "after tick {i}");
     }
-    let said = handle(&moto, &cw, &env, "tick-4", &tick_event("tick-4"));
+    let said = handle(&moto, &cw, &env, "tick-5", &tick_event("tick-5"));
     let step = &said["next"]["fleets"][0]["step"];
     assert_eq!(
         (step["from"].as_str(), step["to"].as_str()),
@@ -327,10 +336,10 @@ async fn fleet_apply_failover_failback_metrics_workers_destroy() {
     let shared = "12345678-1234-1234-1234-123456789012";
     let ok = launch_event("x", "2026-11-22T12:10:00Z", true, PRIMARY).replace("x-2", shared);
     let said = handle(&moto, &cw, &env, "shared-ok", &ok);
-    assert_transition(&said, "failed_over", "failing_back");
+    assert_kept(&said, "remembered", "launches again");
     let failed = launch_event("x", "2026-11-22T12:10:00Z", false, PRIMARY).replace("x-1", shared);
     let said = handle(&moto, &cw, &env, "shared-failed", &failed);
-    assert_transition(&said, "failing_back", "failed_over");
+    assert_kept(&said, "remembered", "already failed over");
     let said = handle(&moto, &cw, &env, "shared-failed", &failed);
     assert_eq!(said["outcome"], "duplicate", "{said:#}");
 

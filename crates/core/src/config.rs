@@ -11,6 +11,7 @@ mod checks;
 mod cidr;
 mod doc;
 mod error;
+mod failback;
 mod files;
 mod fleet;
 mod model;

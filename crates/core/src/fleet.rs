@@ -5,7 +5,12 @@
 //! state and one Auto Scaling launch event, so duplicate, late and out-of-order events are
 //! harmless: an event id seen before changes nothing, and an event older than the last transition
 //! cannot undo it.
+//!
+//! Failover happens at the first failed launch. Failback is gradual at the pace of
+//! [`crate::failback`]: the fallback group halves each tick but keeps one worker until the primary
+//! has launched with no failure for the quiet period, then the fleet is back to `Normal`.
 
+use crate::failback::{learn, Failback, FailoverRules, SPELL_MIN_SECS};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -34,11 +39,25 @@ pub struct FleetState {
     pub newest_event_unix: i64,
     /// Ids of recent events, for duplicate detection.
     pub seen: BTreeSet<String>,
+    /// When the primary's current quiet spell began: its first launch success since its newest
+    /// failure (`None` right after a failure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_since_unix: Option<i64>,
+    /// The adaptive failback's learned quiet period (`None` before any quiet spell has ended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learned_quiet_secs: Option<i64>,
 }
 
 impl Default for FleetState {
     fn default() -> Self {
-        FleetState { mode: Mode::Normal, since_unix: 0, newest_event_unix: 0, seen: BTreeSet::new() }
+        FleetState {
+            mode: Mode::Normal,
+            since_unix: 0,
+            newest_event_unix: 0,
+            seen: BTreeSet::new(),
+            quiet_since_unix: None,
+            learned_quiet_secs: None,
+        }
     }
 }
 
@@ -106,13 +125,14 @@ pub fn fallback_for(mode: Mode, current: Capacity, max_fallback: u32) -> Capacit
 }
 
 /// Applies one launch event of the primary group. `fallback` is the fallback group's current
-/// capacity; `max_fallback` the env's cap.
+/// capacity; `rules` the env's cap and failback pace (a bare `max_fallback` means the default pace).
 pub fn on_launch_event(
     state: &FleetState,
     event: &LaunchEvent,
     fallback: Capacity,
-    max_fallback: u32,
+    rules: impl Into<FailoverRules>,
 ) -> Decision {
+    let rules = rules.into();
     if state.seen.contains(&event.id) {
         return Decision::Unchanged(format!("event {} was handled before", event.id));
     }
@@ -124,66 +144,107 @@ pub fn on_launch_event(
             event.id, event.time_unix
         ));
     }
-    let memory = || {
-        let mut seen = state.seen.clone();
-        seen.insert(event.id.clone());
-        while seen.len() > REMEMBERED_EVENTS {
-            let Some(first) = seen.iter().next().cloned() else { break };
-            seen.remove(&first);
-        }
-        seen
+    let mut seen = state.seen.clone();
+    seen.insert(event.id.clone());
+    while seen.len() > REMEMBERED_EVENTS {
+        let Some(first) = seen.iter().next().cloned() else { break };
+        seen.remove(&first);
+    }
+    // Whatever the mode, the event tells when the primary's quiet spell began or ended.
+    let (quiet_since_unix, learned_quiet_secs) = if event.success {
+        (Some(state.quiet_since_unix.unwrap_or(event.time_unix)), state.learned_quiet_secs)
+    } else {
+        let learned = match (rules.failback, state.quiet_since_unix) {
+            (Failback::Adaptive, Some(since)) if event.time_unix - since >= SPELL_MIN_SECS => {
+                let current = rules.failback.quiet_secs(state.learned_quiet_secs).unwrap_or_default();
+                Some(learn(current, event.time_unix - since))
+            }
+            _ => state.learned_quiet_secs,
+        };
+        (None, learned)
     };
-    let remember = |mode: Mode| FleetState {
-        mode,
-        since_unix: event.time_unix,
+    let next = FleetState {
+        mode: state.mode,
+        since_unix: state.since_unix,
         newest_event_unix: event.time_unix,
-        seen: memory(),
+        seen,
+        quiet_since_unix,
+        learned_quiet_secs,
     };
-    let note = |why: &str| Decision::Remember {
-        state: FleetState { newest_event_unix: event.time_unix, seen: memory(), ..state.clone() },
-        why: why.to_string(),
-    };
-    match (state.mode, event.success) {
-        (Mode::Normal | Mode::FailingBack, false) => Decision::Transition {
-            state: remember(Mode::FailedOver),
+    let to = |mode: Mode| FleetState { mode, since_unix: event.time_unix, ..next.clone() };
+    let note = |why: &str| Decision::Remember { state: next.clone(), why: why.to_string() };
+    match (state.mode, event.success, rules.failback) {
+        (Mode::Normal | Mode::FailingBack, false, _) => Decision::Transition {
+            state: to(Mode::FailedOver),
             // At least one worker at once; target tracking on the visible count takes it from there.
-            fallback: fallback_for(Mode::FailedOver, fallback, max_fallback),
+            fallback: fallback_for(Mode::FailedOver, fallback, rules.max_fallback),
         },
-        (Mode::FailedOver, true) => Decision::Transition {
-            state: remember(Mode::FailingBack),
-            fallback: drain_step(fallback.desired),
+        (Mode::FailedOver | Mode::FailingBack, true, Failback::Immediate) => Decision::Transition {
+            state: to(Mode::Normal),
+            fallback: Capacity { min: 0, max: 0, desired: 0 },
         },
-        (Mode::FailedOver, false) => note("already failed over"),
-        (Mode::Normal, true) => note("the primary launches; nothing to fail back"),
-        (Mode::FailingBack, true) => note("already failing back"),
+        // A partial launch reports its failures right after its successes: the failback waits
+        // for a tick to find the primary still quiet.
+        (Mode::FailedOver, true, _) => {
+            note("the primary launches again; the failback starts at the next tick")
+        }
+        (Mode::FailedOver, false, _) => note("already failed over"),
+        (Mode::Normal, true, _) => note("the primary launches; nothing to fail back"),
+        (Mode::FailingBack, true, _) => note("already failing back"),
     }
 }
 
-/// One step of the gradual failback: halve the fallback group (rounding down), and hold its
-/// maximum there so that its scaling policy cannot grow it back meanwhile.
-pub fn drain_step(fallback_desired: u32) -> Capacity {
-    let d = fallback_desired / 2;
-    Capacity { min: 0, max: d, desired: d }
+/// One step of the gradual failback: halve the fallback group (rounding down) but not below
+/// `floor`, and hold its maximum there so that its scaling policy cannot grow it back meanwhile.
+pub fn drain_step(fallback_desired: u32, floor: u32) -> Capacity {
+    let d = (fallback_desired / 2).max(floor);
+    Capacity { min: floor, max: d, desired: d }
 }
 
-/// Run on every scheduled tick (once a minute): while failing back, shrink one step; at zero,
-/// back to `Normal`. In the other modes, put the fallback group back to what the mode says if
-/// it drifted (a crash between the group update and the state write, or a hand edit).
-pub fn on_tick(state: &FleetState, fallback: Capacity, max_fallback: u32, now_unix: i64) -> Decision {
-    match state.mode {
-        Mode::FailingBack if fallback.desired == 0 => Decision::Transition {
-            state: FleetState {
-                mode: Mode::Normal,
-                since_unix: now_unix.max(state.since_unix),
-                ..state.clone()
-            },
+/// Run on every scheduled tick (once a minute). Failed over with the primary quiet since the last
+/// event: start failing back. Failing back: shrink one step, keeping one worker until the primary
+/// has been quiet for the failback's quiet period; at zero, back to `Normal`. Otherwise, put the
+/// fallback group back to what the mode says if it drifted (a crash between the group update and
+/// the state write, or a hand edit).
+pub fn on_tick(
+    state: &FleetState,
+    fallback: Capacity,
+    rules: impl Into<FailoverRules>,
+    now_unix: i64,
+) -> Decision {
+    let rules = rules.into();
+    let quiet = rules.failback.quiet_secs(state.learned_quiet_secs);
+    let to = |mode: Mode| FleetState { mode, since_unix: now_unix.max(state.since_unix), ..state.clone() };
+    // One worker stays while the primary's quiet spell is younger than the quiet period.
+    let floor = match (state.quiet_since_unix, quiet) {
+        (Some(since), Some(q)) if now_unix - since < q => 1.min(rules.max_fallback),
+        _ => 0,
+    };
+    match (state.mode, state.quiet_since_unix, quiet) {
+        (Mode::FailedOver | Mode::FailingBack, Some(_), None) => Decision::Transition {
+            state: to(Mode::Normal),
             fallback: Capacity { min: 0, max: 0, desired: 0 },
         },
-        Mode::FailingBack => {
-            Decision::Transition { state: state.clone(), fallback: drain_step(fallback.desired) }
+        (Mode::FailedOver, Some(_), Some(_)) => Decision::Transition {
+            state: to(Mode::FailingBack),
+            fallback: drain_step(fallback.desired, floor),
+        },
+        (Mode::FailingBack, _, _) if fallback.desired == 0 && floor == 0 => Decision::Transition {
+            state: to(Mode::Normal),
+            fallback: Capacity { min: 0, max: 0, desired: 0 },
+        },
+        (Mode::FailingBack, _, _) => {
+            let want = drain_step(fallback.desired, floor);
+            if want == fallback {
+                Decision::Unchanged(
+                    "failing back: one worker stays until the primary has been quiet long enough".into(),
+                )
+            } else {
+                Decision::Transition { state: state.clone(), fallback: want }
+            }
         }
-        mode => {
-            let want = fallback_for(mode, fallback, max_fallback);
+        (mode, _, _) => {
+            let want = fallback_for(mode, fallback, rules.max_fallback);
             if want == fallback {
                 Decision::Unchanged(format!("{mode:?}: the fallback group is as it should be"))
             } else {
@@ -219,20 +280,86 @@ mod tests {
         Capacity { min, max, desired }
     }
 
+    fn after(quiet_secs: u32) -> FailoverRules {
+        FailoverRules { max_fallback: 50, failback: Failback::After { quiet_secs } }
+    }
+
     #[test]
     fn failover_then_gradual_failback() {
         let s0 = FleetState::default();
         let (s1, c) = apply(&s0, on_launch_event(&s0, &ev("a", 10, false), cap(0, 0, 0), 50));
         assert_eq!(s1.mode, Mode::FailedOver);
         assert_eq!(c, Some(cap(1, 50, 1)));
-        let (s2, c) = apply(&s1, on_launch_event(&s1, &ev("b", 20, true), cap(1, 50, 8), 50));
-        assert_eq!(s2.mode, Mode::FailingBack);
-        assert_eq!(c, Some(cap(0, 4, 4)));
-        let (s3, c) = apply(&s2, on_tick(&s2, cap(0, 4, 4), 50, 30));
-        assert_eq!((s3.mode, c), (Mode::FailingBack, Some(cap(0, 2, 2))));
-        let (s4, c) = apply(&s3, on_tick(&s3, cap(0, 0, 0), 50, 40));
-        assert_eq!((s4.mode, c), (Mode::Normal, Some(cap(0, 0, 0))));
-        assert!(matches!(on_tick(&s4, cap(0, 0, 0), 50, 50), Decision::Unchanged(_)));
+        // The success is remembered; the next tick finds the primary still quiet and fails back.
+        let (s2, c) = apply(&s1, on_launch_event(&s1, &ev("b", 20, true), cap(1, 50, 8), after(0)));
+        assert_eq!((s2.mode, c, s2.quiet_since_unix), (Mode::FailedOver, None, Some(20)));
+        let (s3, c) = apply(&s2, on_tick(&s2, cap(1, 50, 8), after(0), 60));
+        assert_eq!((s3.mode, c), (Mode::FailingBack, Some(cap(0, 4, 4))));
+        let (s4, c) = apply(&s3, on_tick(&s3, cap(0, 4, 4), after(0), 120));
+        assert_eq!((s4.mode, c), (Mode::FailingBack, Some(cap(0, 2, 2))));
+        let (s5, c) = apply(&s4, on_tick(&s4, cap(0, 0, 0), after(0), 180));
+        assert_eq!((s5.mode, c), (Mode::Normal, Some(cap(0, 0, 0))));
+        assert!(matches!(on_tick(&s5, cap(0, 0, 0), after(0), 240), Decision::Unchanged(_)));
+    }
+
+    #[test]
+    fn one_worker_stays_until_the_primary_has_been_quiet_for_the_quiet_period() {
+        let failed = FleetState { mode: Mode::FailedOver, ..FleetState::default() };
+        let (s, _) =
+            apply(&failed, on_launch_event(&failed, &ev("ok", 1000, true), cap(1, 50, 6), after(600)));
+        let (s, c) = apply(&s, on_tick(&s, cap(1, 50, 6), after(600), 1060));
+        assert_eq!((s.mode, c), (Mode::FailingBack, Some(cap(1, 3, 3))));
+        let (s, c) = apply(&s, on_tick(&s, cap(1, 3, 3), after(600), 1120));
+        assert_eq!(c, Some(cap(1, 1, 1)));
+        assert!(matches!(on_tick(&s, cap(1, 1, 1), after(600), 1599), Decision::Unchanged(_)));
+        let (s, c) = apply(&s, on_tick(&s, cap(1, 1, 1), after(600), 1600));
+        assert_eq!((s.mode, c), (Mode::FailingBack, Some(cap(0, 0, 0))));
+        let (s, c) = apply(&s, on_tick(&s, cap(0, 0, 0), after(600), 1660));
+        assert_eq!((s.mode, c), (Mode::Normal, Some(cap(0, 0, 0))));
+        // A failure while failing back fails over again at once, keeping what is left.
+        let back =
+            FleetState { mode: Mode::FailingBack, quiet_since_unix: Some(1000), ..FleetState::default() };
+        let (s, c) = apply(&back, on_launch_event(&back, &ev("no", 1100, false), cap(1, 1, 1), after(600)));
+        assert_eq!((s.mode, c, s.quiet_since_unix), (Mode::FailedOver, Some(cap(1, 50, 1)), None));
+    }
+
+    #[test]
+    fn a_partial_launch_does_not_start_the_failback() {
+        let failed = FleetState { mode: Mode::FailedOver, ..FleetState::default() };
+        let (s, _) = apply(&failed, on_launch_event(&failed, &ev("ok", 100, true), cap(1, 50, 4), 50));
+        let (s, _) = apply(&s, on_launch_event(&s, &ev("no", 100, false), cap(1, 50, 4), 50));
+        assert_eq!((s.mode, s.quiet_since_unix), (Mode::FailedOver, None));
+        assert!(matches!(on_tick(&s, cap(1, 50, 4), 50, 120), Decision::Unchanged(_)));
+    }
+
+    #[test]
+    fn the_immediate_failback_empties_the_fallback_at_the_first_success() {
+        let rules = FailoverRules { max_fallback: 50, failback: Failback::Immediate };
+        let s0 = FleetState::default();
+        let (s1, _) = apply(&s0, on_launch_event(&s0, &ev("a", 10, false), cap(0, 0, 0), rules));
+        let (s2, c) = apply(&s1, on_launch_event(&s1, &ev("b", 20, true), cap(1, 50, 8), rules));
+        assert_eq!((s2.mode, c), (Mode::Normal, Some(cap(0, 0, 0))));
+    }
+
+    #[test]
+    fn the_adaptive_quiet_period_learns_from_ended_spells_only() {
+        let s = FleetState { mode: Mode::FailedOver, ..FleetState::default() };
+        let (s, _) = apply(&s, on_launch_event(&s, &ev("ok1", 0, true), cap(1, 50, 1), 50));
+        // A spell of 2000 s, longer than the starting 600 s: up 3.5 %.
+        let (s, _) = apply(&s, on_launch_event(&s, &ev("no1", 2000, false), cap(1, 50, 1), 50));
+        assert_eq!(s.learned_quiet_secs, Some(621));
+        // A success and a failure 30 s apart are one partial launch: nothing learned.
+        let (s, _) = apply(&s, on_launch_event(&s, &ev("ok2", 2100, true), cap(1, 50, 1), 50));
+        let (s, _) = apply(&s, on_launch_event(&s, &ev("no2", 2130, false), cap(1, 50, 1), 50));
+        assert_eq!(s.learned_quiet_secs, Some(621));
+        // A spell of 100 s: down 6.5 %. The next tick holds one worker for the learned 581 s.
+        let (s, _) = apply(&s, on_launch_event(&s, &ev("ok3", 2200, true), cap(1, 50, 1), 50));
+        let (s, _) = apply(&s, on_launch_event(&s, &ev("no3", 2300, false), cap(1, 50, 1), 50));
+        assert_eq!(s.learned_quiet_secs, Some(581));
+        let (s, _) = apply(&s, on_launch_event(&s, &ev("ok4", 3000, true), cap(1, 50, 2), 50));
+        let (s, c) = apply(&s, on_tick(&s, cap(1, 50, 2), 50, 3580));
+        assert_eq!((s.mode, c), (Mode::FailingBack, Some(cap(1, 1, 1))));
+        assert_eq!(apply(&s, on_tick(&s, cap(1, 1, 1), 50, 3581)).1, Some(cap(0, 0, 0)));
     }
 
     #[test]
@@ -255,14 +382,15 @@ mod tests {
         assert!(s1.seen.contains("ok"));
         let late = on_launch_event(&s1, &ev("fail", 10, false), cap(0, 0, 0), 50);
         assert!(matches!(late, Decision::Unchanged(_)), "{late:?}");
-        // Whatever the order of delivery, the fleet is failed over exactly when the newest event
-        // says the primary could not launch.
+        // Whatever the order of delivery, the fleet is failed over after the next tick exactly
+        // when the newest event says the primary could not launch.
         let run = |events: &[LaunchEvent]| {
             let mut s = FleetState::default();
             for e in events {
                 s = apply(&s, on_launch_event(&s, e, cap(1, 50, 4), 50)).0;
             }
-            s.mode
+            // A success leaves FailedOver at the next tick.
+            apply(&s, on_tick(&s, cap(1, 50, 4), 50, 100)).0.mode
         };
         for newest_fails in [false, true] {
             let events =

@@ -232,6 +232,8 @@ pub mod keys {
     pub const FLEETS: &str = "state/fleets/";
     pub const ADVISOR: &str = "cache/spot-advisor-data.json";
     pub const SPS_LEDGER: &str = "cache/sps-ledger.json";
+    /// Recent interruptions (pool and time), so a ranking passes over a pool for the cooldown.
+    pub const INTERRUPTIONS: &str = "cache/interruptions.json";
     pub const LAMBDA: &str = "artifacts/";
     pub const BACKUPS: &str = "backups/";
 }

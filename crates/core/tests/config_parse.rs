@@ -65,7 +65,7 @@ fn a_minimal_env_gets_every_default() {
     assert_eq!(env.placement.max_interruption, None);
     assert_eq!(env.placement.max_price, None);
     assert_eq!(env.placement.relocation_margin, 0.10);
-    assert_eq!(env.placement.interruption_cooldown, Period::from_secs(21_600));
+    assert_eq!(env.placement.interruption_cooldown, Period::from_secs(43_200));
     assert_eq!(env.database.name, "appdb");
     assert_eq!(env.database.schema, None);
     assert!(env.access.ssh_cidrs.is_empty() && env.access.mysql_cidrs.is_empty());

@@ -160,7 +160,7 @@ impl Fleets<'_> {
             time_unix: spotctl_core::time::parse_rfc3339(time).unwrap_or_else(|| self.clock.now()),
             success,
         };
-        self.transition(f, |s, c| on_launch_event(s, &event, c, f.max_fallback)).await
+        self.transition(f, |s, c| on_launch_event(s, &event, c, f)).await
     }
 
     /// Once a minute: publish each fleet's metrics, then take one failback step (or repair drift).
@@ -171,7 +171,7 @@ impl Fleets<'_> {
         for f in self.load().await? {
             let published = self.publish(&f).await;
             let now = self.clock.now();
-            let step = self.transition(&f, |s, c| on_tick(s, c, f.max_fallback, now)).await;
+            let step = self.transition(&f, |s, c| on_tick(s, c, &f, now)).await;
             match (published, step) {
                 (Ok((visible, in_service)), Ok(step)) => done.push(FleetTick {
                     fleet: f.name.clone(),

@@ -72,17 +72,18 @@ impl Placements for AwsPlacements {
             .with_context(|| format!("{}/{} is missing; run apply", store.location(), keys::USER_DATA))?;
         let facts = all_region_facts(&self.aws, &env.env.regions, &env.instance.types).await?;
         let (advisor, _, _) = crate::placement::advisor::load(Some(store), now).await;
-        let recent = if interrupted {
-            vec![RecentInterruption {
+        let policy = policy(&env);
+        let recent = remember_interruptions(
+            store,
+            interrupted.then(|| RecentInterruption {
                 instance_type: primary.instance_type.clone(),
                 az: primary.availability_zone.clone(),
                 at_unix: now,
-            }]
-        } else {
-            Vec::new()
-        };
+            }),
+            now - policy.interruption_cooldown_secs,
+        )
+        .await?;
         let c = candidates(&env.env.regions, &env.instance.types, &facts);
-        let policy = policy(&env);
         let ranking = rank_observed(
             &c,
             Observed { advisor: &advisor, facts: &facts, sps: None, recent, now_unix: now },
@@ -110,6 +111,31 @@ impl Placements for AwsPlacements {
         }
         Ok(StandbyPlacements { ranking, policy, placements })
     }
+}
+
+/// The interruptions of the last cooldown (`since` on), with `new` added and kept for the next
+/// ranking: the cooldown passes over a pool interrupted hours ago, not only the one at hand. The
+/// list is a cache: a concurrent writer's list wins, and a failure to keep it costs only that.
+async fn remember_interruptions(
+    store: &dyn StateStore,
+    new: Option<RecentInterruption>,
+    since: i64,
+) -> Result<Vec<RecentInterruption>> {
+    let stored =
+        crate::state::get_json::<Vec<RecentInterruption>>(store, keys::INTERRUPTIONS).await.ok().flatten();
+    let (mut recent, etag) = stored.map(|(r, e)| (r, Some(e))).unwrap_or_default();
+    recent.retain(|r| r.at_unix >= since);
+    if let Some(n) = new {
+        if !recent.contains(&n) {
+            recent.push(n);
+            let body = crate::state::json_body(keys::INTERRUPTIONS, &recent)?;
+            let _ = match etag {
+                Some(e) => store.put_if_match(keys::INTERRUPTIONS, &e, body).await,
+                None => store.put_if_absent(keys::INTERRUPTIONS, body).await,
+            };
+        }
+    }
+    Ok(recent)
 }
 
 /// The same placements every time (tests, the simulation).

@@ -110,6 +110,13 @@ fn fleet(
         0..=MAX_FLEET_SIZE,
         &size,
     );
+    let failback = t.string(sink, "failback", None).and_then(|v| match super::failback::parse(&v.value) {
+        Ok(pace) => Some(pace),
+        Err(message) => {
+            sink.problem(v.at, &v.path, message);
+            None
+        }
+    });
     let idle = t.period(sink, "idle_timeout", 1..=86_400, "1s to 1d");
     // SQS: 0 s to 12 h; below 30 s the worker's extensions would race the timeout.
     let visibility = t.period(sink, "visibility_timeout", 30..=43_200, "30s to 12h (SQS's most)");
@@ -148,6 +155,7 @@ fn fleet(
         backlog_per_instance: backlog.unwrap_or_else(defaults::backlog_per_instance),
         max_primary: max_primary?,
         max_fallback: max_fallback?,
+        failback: failback.unwrap_or_default(),
         idle_timeout: idle.unwrap_or_else(defaults::idle_timeout),
         visibility_timeout: visibility.unwrap_or_else(defaults::visibility_timeout),
         max_receives: max_receives.unwrap_or_else(defaults::max_receives),

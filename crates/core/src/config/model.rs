@@ -7,6 +7,7 @@
 
 use super::period::Period;
 use crate::advisor::InterruptionBucket;
+use crate::failback::Failback;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,6 +76,20 @@ pub struct PlacementSection {
     /// After an interruption, how long its region and type are passed over.
     #[serde(default = "defaults::interruption_cooldown")]
     pub interruption_cooldown: Period,
+}
+
+impl PlacementSection {
+    /// The ranking policy these settings make (the weights are spotctl's own).
+    pub fn policy(&self) -> crate::placement::Policy {
+        crate::placement::Policy {
+            min_sps: self.min_sps,
+            max_bucket: self.max_interruption,
+            max_price: self.max_price,
+            relocation_margin: self.relocation_margin,
+            interruption_cooldown_secs: self.interruption_cooldown.as_secs() as i64,
+            ..crate::placement::Policy::default()
+        }
+    }
 }
 
 impl Default for PlacementSection {
@@ -175,6 +190,14 @@ pub struct Fleet {
     pub backlog_per_instance: u32,
     pub max_primary: u32,
     pub max_fallback: u32,
+    /// How the fleet leaves the fallback region once the primary launches again.
+    #[serde(
+        default,
+        skip_serializing_if = "super::failback::is_default",
+        serialize_with = "super::failback::serialize",
+        deserialize_with = "super::failback::deserialize"
+    )]
+    pub failback: Failback,
     /// How long a worker waits with no message before it stops.
     #[serde(default = "defaults::idle_timeout")]
     pub idle_timeout: Period,
@@ -222,7 +245,8 @@ pub(crate) mod defaults {
         0.10
     }
     pub fn interruption_cooldown() -> Period {
-        Period::from_secs(6 * 3600)
+        // Chosen by replaying measured spot traces (ARD.md, Replay).
+        Period::from_secs(12 * 3600)
     }
     pub fn database_name() -> String {
         "appdb".to_string()
@@ -265,6 +289,7 @@ mod tests {
             backlog_per_instance: 20,
             max_primary: 1,
             max_fallback: 0,
+            failback: Failback::default(),
             idle_timeout: Period::from_secs(30),
             visibility_timeout: Period::from_secs(300),
             max_receives: 5,

@@ -297,6 +297,7 @@ mod tests {
             backlog_per_instance: 20,
             max_primary: 200,
             max_fallback: 50,
+            failback: Default::default(),
             idle_timeout: Period::from_secs(30),
             visibility_timeout: Period::from_secs(300),
             max_receives: 5,

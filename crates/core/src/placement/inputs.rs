@@ -3,7 +3,7 @@
 //! plain values, so that the AWS layer only fetches and this module decides.
 
 use super::rank::{rank, Candidate, PlacementData, Policy, Prices, Ranking, RecentInterruption};
-use crate::advisor::{AdvisorData, InterruptionBucket};
+use crate::advisor::AdvisorData;
 use crate::config::EnvFile;
 use crate::sps::{SpsConfig, SpsScore};
 use std::collections::BTreeMap;
@@ -38,15 +38,7 @@ pub fn sps_config(env: &EnvFile) -> SpsConfig {
 
 /// The env file's placement limits as a ranking policy.
 pub fn policy(env: &EnvFile) -> Policy {
-    let p = &env.placement;
-    Policy {
-        min_sps: p.min_sps,
-        max_bucket: p.max_interruption.and_then(|r| InterruptionBucket::from_index(r.index())),
-        max_price: p.max_price,
-        relocation_margin: p.relocation_margin,
-        interruption_cooldown_secs: p.interruption_cooldown.as_secs() as i64,
-        ..Policy::default()
-    }
+    env.placement.policy()
 }
 
 /// Candidates: every (region, zone, type) of the given regions and types that the facts know.

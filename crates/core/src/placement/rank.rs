@@ -91,7 +91,7 @@ impl Default for Policy {
             max_bucket: None,
             max_price: None,
             relocation_margin: 0.10,
-            interruption_cooldown_secs: 6 * 3600,
+            interruption_cooldown_secs: 12 * 3600,
         }
     }
 }
