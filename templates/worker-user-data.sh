@@ -25,7 +25,7 @@ After=network-online.target
 Wants=network-online.target
 
 [Service]
-ExecStart=/usr/local/bin/spotctl agent worker --queue {{queue}} --queue-region {{queue_region}} --idle-timeout {{idle_secs}}s --command-file /etc/spotctl/worker-command
+ExecStart=/usr/local/bin/spotctl agent worker --queue {{queue}} --queue-region {{queue_region}} --idle-timeout {{idle_secs}}s --visibility-timeout {{visibility_secs}}s --command-file /etc/spotctl/worker-command
 Restart=on-failure
 RestartSec=5
 SyslogIdentifier=spot-worker

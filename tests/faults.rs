@@ -41,7 +41,7 @@ async fn expire_lease(env: &Env, n: u64) {
     let Some(mut h) = env.object(&key).await else { return };
     if h.get("lease").is_some_and(|l| !l.is_null()) {
         h["lease"]["until_unix"] = 0.into();
-        let s3 = env.aws.s3(REGION);
+        let s3 = env.aws.s3(REGION, "123456789012");
         s3.put_object()
             .bucket(env.bucket())
             .key(&key)

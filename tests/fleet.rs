@@ -147,7 +147,9 @@ fn worker(moto: &Moto, imds: &ImdsServer, command: &str, idle: &str) -> serde_js
 #[tokio::test(flavor = "multi_thread")]
 async fn fleet_apply_failover_failback_metrics_workers_destroy() {
     let moto = Moto::start();
-    let env = temp_env("fleet", |t| t);
+    let env = temp_env("fleet", |t| {
+        t.replace("idle_timeout = \"30s\"", "idle_timeout = \"30s\"\nmax_receives = 2")
+    });
     let dir = path_str(&env.dir);
     let aws = Aws::for_emulator(&moto.endpoint()).await;
     let cw = CloudWatchServer::start();
@@ -348,6 +350,12 @@ async fn fleet_apply_failover_failback_metrics_workers_destroy() {
         let out = out.send().await.expect("describe");
         out.auto_scaling_groups()[0].instances()[0].instance_id().unwrap_or_default().to_string()
     };
+    let other_instance = {
+        let out =
+            aws.autoscaling("us-east-1").describe_auto_scaling_groups().auto_scaling_group_names(PRIMARY);
+        let out = out.send().await.expect("describe");
+        out.auto_scaling_groups()[0].instances()[1].instance_id().unwrap_or_default().to_string()
+    };
     let imds = ImdsServer::start(InstanceMetadata {
         instance_id: instance.clone(),
         region: "us-east-1".into(),
@@ -384,6 +392,79 @@ async fn fleet_apply_failover_failback_metrics_workers_destroy() {
     let exit = worker(&moto, &imds, "exit 1", "30s");
     assert_eq!(exit["stopped"], "rebalance", "{exit}");
     assert_eq!(queue_depth(&aws).await.0, 3, "messages stay for other workers");
+
+    // A job longer than the visibility timeout runs once: the worker extends the lease while it
+    // runs. A message whose command always fails ends in the dead-letter queue after max_receives.
+    let url = queue_url(&aws).await;
+    let sqs = aws.sqs("us-east-1");
+    sqs.purge_queue().queue_url(&url).send().await.expect("purge");
+    // Short, so that the job outlasts it three times over (the env file's least is 30 s).
+    sqs.set_queue_attributes()
+        .queue_url(&url)
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "2")
+        .send()
+        .await
+        .expect("visibility");
+    for body in ["long", "poison"] {
+        sqs.send_message().queue_url(&url).message_body(body).send().await.expect("send");
+    }
+    imds.update(|m| {
+        m.rebalance = None;
+        m.instance_id = other_instance.clone();
+    });
+    let ran = env.root.join("ran.txt");
+    let job = format!(
+        "read b; case \"$b\" in long) echo started >> '{r}'; sleep 7; echo long >> '{r}';; *) exit 1;; esac",
+        r = path_str(&ran)
+    );
+    let worker_run = {
+        let (moto_env, imds_endpoint) = (moto.env(), imds.endpoint());
+        std::thread::spawn(move || {
+            let mut cmd = assert_cmd::Command::cargo_bin("spotctl").expect("binary");
+            for (k, v) in moto_env {
+                cmd.env(k, v);
+            }
+            cmd.env("SPOTCTL_IMDS_ENDPOINT", imds_endpoint)
+                .args(["agent", "worker", "--queue", QUEUE, "--queue-region", "us-east-1"])
+                .args(["--idle-timeout", "2s", "--visibility-timeout", "2s", "--command", &job])
+                .timeout(std::time::Duration::from_secs(60))
+                .output()
+                .expect("runs")
+        })
+    };
+    // Once the worker runs the long job, another consumer looks for it for more than twice the
+    // timeout: it must never see it.
+    for _ in 0..100 {
+        if std::fs::read_to_string(&ran).is_ok_and(|t| t.contains("started")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(std::fs::read_to_string(&ran).is_ok_and(|t| t.contains("started")), "the worker took the job");
+    for _ in 0..10 {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let got = sqs.receive_message().queue_url(&url).max_number_of_messages(10).visibility_timeout(1);
+        let got = got.wait_time_seconds(0);
+        let got = got.send().await.expect("receive");
+        assert!(
+            !got.messages().iter().any(|m| m.body() == Some("long")),
+            "the running job was handed out again"
+        );
+    }
+    let out = worker_run.join().expect("worker thread");
+    assert!(out.status.success(), "worker: {}{}", stdout(&out), stderr(&out));
+    assert_eq!(std::fs::read_to_string(&ran).expect("the job ran"), "started\nlong\n", "exactly once");
+    let dead =
+        sqs.get_queue_url().queue_name(format!("{QUEUE}-dead")).send().await.expect("dead-letter queue");
+    let dead = sqs
+        .receive_message()
+        .queue_url(dead.queue_url().unwrap_or_default())
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .expect("receive dead letters");
+    let bodies: Vec<&str> = dead.messages().iter().filter_map(|m| m.body()).collect();
+    assert_eq!(bodies, ["poison"], "the poison message is parked, not looping");
 
     // Destroy leaves nothing of the fleet in either region.
     let out = spotctl(&moto).args(["destroy", &dir, "--auto-approve"]).output().expect("runs");

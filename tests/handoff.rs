@@ -158,7 +158,7 @@ async fn a_standby_that_cannot_verify_refuses_and_reports_the_fallback() {
     assert_eq!(drained["did"]["kind"], "drained", "{drained:#}");
 
     // Alter one stored chunk after the manifest was written.
-    let s3 = env.aws.s3("ap-northeast-1");
+    let s3 = env.aws.s3("ap-northeast-1", "123456789012");
     let listed =
         s3.list_objects_v2().bucket(env.bucket()).prefix("backups/epoch-1/").send().await.expect("list");
     let chunk = listed

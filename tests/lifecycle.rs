@@ -69,7 +69,7 @@ async fn leftovers(aws: &Aws) -> Vec<String> {
     left.extend(
         profiles.instance_profiles().iter().map(|p| format!("profile {}", p.instance_profile_name())),
     );
-    let buckets = aws.s3("ap-northeast-1").list_buckets().send().await.expect("list buckets");
+    let buckets = aws.s3("ap-northeast-1", "123456789012").list_buckets().send().await.expect("list buckets");
     left.extend(
         buckets
             .buckets()

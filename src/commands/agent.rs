@@ -51,6 +51,9 @@ pub struct WorkerArgs {
     /// Retire after this long without a message (`30s`, `5m`).
     #[arg(long, default_value = "30s")]
     pub idle_timeout: String,
+    /// The queue's visibility timeout (`5m`): extended by this much while a command runs.
+    #[arg(long, default_value = "5m")]
+    pub visibility_timeout: String,
     /// The instance metadata service.
     #[arg(long, env = "SPOTCTL_IMDS_ENDPOINT", default_value = DEFAULT_IMDS)]
     pub imds_endpoint: String,
@@ -76,6 +79,10 @@ pub struct OneShot {
     /// server series, or a drain run off the database host). Restore reads either.
     #[arg(long)]
     pub logical: bool,
+    /// restore: replace the database even though it already holds rows (a restore cut short and
+    /// run again); without it such a target is refused.
+    #[arg(long)]
+    pub replace_existing: bool,
 }
 
 #[derive(Debug, Args)]
@@ -117,6 +124,8 @@ pub async fn exec(args: AgentArgs) -> Result<Outcome> {
 async fn worker(w: WorkerArgs) -> Result<Outcome> {
     let idle = spotctl_core::config::Period::parse(&w.idle_timeout)
         .map_err(|e| BadInput(format!("--idle-timeout: {e}")))?;
+    let visibility = spotctl_core::config::Period::parse(&w.visibility_timeout)
+        .map_err(|e| BadInput(format!("--visibility-timeout: {e}")))?;
     let command = match (&w.command, &w.command_file) {
         (Some(c), _) => c.clone(),
         (None, Some(path)) => std::fs::read_to_string(path)
@@ -132,6 +141,7 @@ async fn worker(w: WorkerArgs) -> Result<Outcome> {
         queue_region: w.queue_region,
         command,
         idle: idle.to_std(),
+        visibility: visibility.to_std(),
     };
     let exit = spotctl_aws::fleet::run_worker(&aws, &imds, &opts).await?;
     println!("{}", serde_json::to_string(&exit)?);
@@ -147,19 +157,26 @@ async fn one_shot(o: OneShot, drain: bool) -> Result<Outcome> {
         .bucket_region
         .clone()
         .unwrap_or_else(|| std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()));
+    // Every S3 call names the bucket's expected owner: this instance's own account.
+    let account = aws.account_id(&region).await?;
     let blobs = StoreBlobs {
-        store: Arc::new(S3Store::new(aws.s3(&region), bucket)),
+        store: Arc::new(S3Store::new(aws.s3(&region, &account), bucket)),
         handle: tokio::runtime::Handle::current(),
     };
-    let (dsn, database, handoff, logical) =
-        (o.mysql.clone(), o.database.clone(), o.handoff.clone(), o.logical);
+    let (dsn, database, handoff, logical, replace_existing) =
+        (o.mysql.clone(), o.database.clone(), o.handoff.clone(), o.logical, o.replace_existing);
     let report = tokio::task::spawn_blocking(move || -> Result<serde_json::Value> {
         if drain {
             let method = if logical { spotctl_db::Method::Rows } else { spotctl_db::Method::Auto };
             let opts = spotctl_db::DrainOptions { databases: vec![database], method, ..Default::default() };
             Ok(serde_json::to_value(spotctl_db::drain(&dsn, &blobs, &prefix, &handoff, &opts)?)?)
         } else {
-            let opts = spotctl_db::RestoreOptions::default();
+            // Only the env's database is written, whatever the manifest names.
+            let opts = spotctl_db::RestoreOptions {
+                databases: Some(vec![database]),
+                replace_existing,
+                ..Default::default()
+            };
             Ok(serde_json::to_value(spotctl_db::restore(&dsn, &blobs, &prefix, &handoff, &opts)?)?)
         }
     })
@@ -170,7 +187,9 @@ async fn one_shot(o: OneShot, drain: bool) -> Result<Outcome> {
 
 async fn watch(w: WatchArgs) -> Result<Outcome> {
     let aws = Aws::load().await;
-    let store = Arc::new(S3Store::new(aws.s3(&w.bucket_region), &w.bucket));
+    // Every S3 call names the bucket's expected owner: this instance's own account.
+    let account = aws.account_id(&w.bucket_region).await?;
+    let store = Arc::new(S3Store::new(aws.s3(&w.bucket_region, &account), &w.bucket));
     // The account is not needed to tag or terminate this instance: names only carry the env.
     let names = Names::new(&w.env, "", &w.bucket_region);
     let mut agent = Agent {

@@ -28,8 +28,9 @@ pub struct ApplyArgs {
 pub async fn exec(args: ApplyArgs, verbose: u8) -> Result<Outcome> {
     let env = super::open_env(&args.env.env_dir).await?;
     if args.break_lock {
-        if let Some(held) = Lock::break_stale(env.store.as_ref()).await.ok().flatten() {
-            eprintln!("broke the lock held by {held}");
+        match Lock::break_stale(env.store.as_ref()).await? {
+            Some(held) => eprintln!("broke the lock held by {held}"),
+            None => eprintln!("no lock to break"),
         }
     }
     // The lock comes before the plan: what is shown is what runs, and no other apply can plan

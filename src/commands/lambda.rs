@@ -31,7 +31,7 @@ pub fn run() -> Result<Outcome> {
                     ev.context.invoked_function_arn.split(':').nth(4).unwrap_or_default().to_string();
                 let h = handler
                     .get_or_init(|| async {
-                        let store = Arc::new(S3Store::new(aws.s3(&home), bucket));
+                        let store = Arc::new(S3Store::new(aws.s3(&home, &account), bucket));
                         Handler::on_aws(aws, Names::new(&env, &account, &home), store)
                     })
                     .await;

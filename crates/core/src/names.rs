@@ -187,6 +187,11 @@ impl Names {
         format!("spotctl-{}-{}", self.env, queue)
     }
 
+    /// Where a fleet queue's messages go after too many receives.
+    pub fn fleet_dead_letter_queue(&self, queue: &str) -> String {
+        format!("{}-dead", self.queue(queue))
+    }
+
     pub fn launch_template(&self, fleet: &str) -> String {
         format!("spotctl-{}-{}", self.env, fleet)
     }

@@ -346,9 +346,24 @@ fn diff_attrs(want: &Resource, have: &LiveResource) -> Vec<AttrDiff> {
         .collect()
 }
 
-/// Plans the removal of everything live: `destroy`.
+/// What can start something while an env is taken down: the rules that invoke the handler, the
+/// handler itself (it launches standbys) and its permission, and the FIS templates (an experiment
+/// interrupts the primary, which raises an event). `destroy` removes these first.
+pub fn starts_launches(kind: Kind) -> bool {
+    matches!(kind, Kind::EventRule | Kind::LambdaPermission | Kind::LambdaFunction | Kind::FisTemplate)
+}
+
+/// Plans the removal of everything live: `destroy`. What [`starts_launches`] goes first (rules
+/// before the function they invoke), then the rest in reverse dependency order, so no event
+/// arriving half-way launches an instance that nothing would then remove.
 pub fn plan_destroy(live: &[LiveResource]) -> Plan {
-    plan(&[], live)
+    let mut p = plan(&[], live);
+    // Stable: within each group the reverse dependency order stays.
+    p.changes.sort_by_key(|c| {
+        let k = c.address.kind;
+        (!starts_launches(k), if k == Kind::EventRule { 0 } else { 1 })
+    });
+    p
 }
 
 #[cfg(test)]
@@ -365,6 +380,32 @@ mod tests {
         LiveResource::new(Address::new(Kind::SecurityGroup, "ap-northeast-1", "db"), "sg-1")
             .with("ingress", ingress)
             .with("vpc", vpc)
+    }
+
+    #[test]
+    fn destroy_stops_what_launches_before_anything_else() {
+        let live = [
+            LiveResource::new(Address::new(Kind::Instance, "r", "primary"), "i-1"),
+            LiveResource::new(Address::new(Kind::Bucket, "r", "b"), "b"),
+            LiveResource::new(Address::new(Kind::LambdaFunction, "r", "f"), "f"),
+            LiveResource::new(Address::new(Kind::EventRule, "r", "rule"), "rule"),
+            LiveResource::new(Address::new(Kind::FisTemplate, "r", "fis"), "fis"),
+            LiveResource::new(Address::new(Kind::AutoScalingGroup, "r", "g"), "g"),
+            LiveResource::new(Address::new(Kind::SecurityGroup, "r", "sg"), "sg"),
+        ];
+        let order: Vec<Kind> = plan_destroy(&live).changes.iter().map(|c| c.address.kind).collect();
+        assert_eq!(
+            order,
+            [
+                Kind::EventRule,
+                Kind::FisTemplate,
+                Kind::LambdaFunction,
+                Kind::Instance,
+                Kind::AutoScalingGroup,
+                Kind::SecurityGroup,
+                Kind::Bucket
+            ]
+        );
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub const ALL: &[(&str, &str)] = &[
     template!("user-data.sh"),
     template!("worker-user-data.sh"),
     template!("fis-template.json"),
+    template!("bucket-policy.json"),
 ];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -111,8 +112,13 @@ mod tests {
             ("env", "dev"),
             ("home_region", "ap-northeast-1"),
             ("function", "spotctl-dev-handler"),
+            ("instance_types", "[\"m5.large\"]"),
+            ("instance_role_arn", "arn:aws:iam::123456789012:role/spotctl/dev/spotctl-dev-instance"),
+            ("worker_role_arn", "arn:aws:iam::123456789012:role/spotctl/dev/spotctl-dev-worker"),
+            ("endpoint_name", "db.dev.spotctl.internal"),
+            ("endpoint_zone", "*"),
         ]);
-        for (name, text) in ALL.iter().filter(|(n, _)| n.starts_with("iam/")) {
+        for (name, text) in ALL.iter().filter(|(n, _)| n.starts_with("iam/") || *n == "bucket-policy.json") {
             // Each policy uses a subset of the variables: give it exactly those it names.
             let wanted: BTreeMap<&str, String> = v
                 .iter()

@@ -192,9 +192,9 @@ fn problems_are_all_reported_in_file_order_with_positions() {
     assert_eq!(
         problems(&text),
         [
-            r#"envs/t/spotctl.toml:3:8: env.name: "Dev" is not a valid env name; valid: 1 to 24 characters of a-z, 0-9 and "-", not starting or ending with "-""#,
+            r#"envs/t/spotctl.toml:3:8: env.name: "Dev" is not a valid env name; valid: 1 to 24 characters of a-z and 0-9, starting with a letter (no "-": spotctl-<env>- must not be the start of another env's names)"#,
             r#"envs/t/spotctl.toml:11:18: access.ssh_public_key: "key" does not end in .pub; valid: the path of an OpenSSH public key (ssh-keygen writes it as <name>.pub), never the private key"#,
-            "envs/t/spotctl.toml:12:1: access.bogus: unknown key; valid in [access]: ssh_public_key, ssh_cidrs, mysql_cidrs, allow_public_mysql",
+            "envs/t/spotctl.toml:12:1: access.bogus: unknown key; valid in [access]: ssh_public_key, ssh_cidrs, mysql_cidrs, allow_public_mysql, allow_public_ssh",
         ]
     );
 }
@@ -233,28 +233,48 @@ fn columns_count_characters_not_bytes() {
 }
 
 #[test]
-fn ssh_open_to_the_world_loads_with_a_warning() {
-    let text = MINIMAL.to_string() + "ssh_cidrs = [\"0.0.0.0/0\"]\n";
-    let warnings = parse(&text).unwrap_or_else(|e| panic!("{e}")).warnings;
+fn ssh_open_to_the_world_needs_saying_so_and_still_warns() {
+    let open = MINIMAL.to_string() + "ssh_cidrs = [\"0.0.0.0/0\"]\n";
+    assert_eq!(
+        problems(&open),
+        [
+            r#"envs/t/spotctl.toml:12:14: access.ssh_cidrs[0]: "0.0.0.0/0" opens SSH to the whole IPv4 internet; valid: blocks that leave most of it out (your own addresses, e.g. "203.0.113.7/32"), or set access.allow_public_ssh = true to mean it"#
+        ]
+    );
+    let meant = open + "allow_public_ssh = true\n";
+    let warnings = parse(&meant).unwrap_or_else(|e| panic!("{e}")).warnings;
     let shown: Vec<String> = warnings.iter().map(ToString::to_string).collect();
     assert_eq!(
         shown,
         [
-            r#"envs/t/spotctl.toml:12:14: access.ssh_cidrs[0]: "0.0.0.0/0" lets the whole internet reach SSH (key login only); consider your own address, e.g. "203.0.113.7/32""#
+            r#"envs/t/spotctl.toml:12:14: access.ssh_cidrs[0]: "0.0.0.0/0" opens SSH to the whole IPv4 internet (access.allow_public_ssh = true)"#
         ]
     );
 }
 
 #[test]
+fn the_whole_internet_in_pieces_is_refused_at_the_list() {
+    let split = MINIMAL.to_string() + "mysql_cidrs = [\"0.0.0.0/1\", \"128.0.0.0/1\"]\n";
+    assert_eq!(
+        problems(&split),
+        [
+            r#"envs/t/spotctl.toml:12:15: access.mysql_cidrs: "0.0.0.0/1" + "128.0.0.0/1" together open MySQL to the whole IPv4 internet; valid: blocks that leave most of it out (your own addresses, e.g. "203.0.113.7/32"), or set access.allow_public_mysql = true to mean it"#
+        ]
+    );
+    let narrow = MINIMAL.to_string() + "mysql_cidrs = [\"0.0.0.0/1\", \"10.0.0.0/8\"]\n";
+    assert!(parse(&narrow).is_ok(), "half the internet is not the whole of it");
+}
+
+#[test]
 fn public_mysql_needs_saying_so_and_still_warns() {
     let open = MINIMAL.to_string() + "mysql_cidrs = [\"::/0\"]\n";
-    assert!(problems(&open)[0].contains("opens MySQL to the whole internet; valid: narrower blocks"));
+    assert!(problems(&open)[0].contains("opens MySQL to the whole IPv6 internet; valid: blocks that leave"));
     let meant = open + "allow_public_mysql = true\n";
     let parsed = parse(&meant).unwrap_or_else(|e| panic!("{e}"));
     assert!(parsed.env.access.allow_public_mysql);
     assert_eq!(parsed.env.access.mysql_cidrs, ["::/0"]);
     assert_eq!(parsed.warnings.len(), 1);
-    assert!(parsed.warnings[0].message.contains("guarded only by its password"));
+    assert!(parsed.warnings[0].message.contains("(access.allow_public_mysql = true)"));
 }
 
 #[test]

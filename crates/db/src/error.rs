@@ -65,11 +65,17 @@ pub enum DbError {
     )]
     Incompatible { drained: String, here: String },
     #[error(
-        "this backup carries InnoDB files, and the server's data directory {datadir} is not this machine's \
-         (a probe table's file did not appear here): restore on the database's own host, as root or the \
-         server's user"
+        "the server's data directory {datadir} is not this machine's (a probe table's file did not appear \
+         here): a restore drops and creates tables, so it runs only on the database's own host, as root or \
+         the server's user"
     )]
     NotOnHost { datadir: String },
+    #[error(
+        "the target already holds data in {}: a restore replaces these databases, so it refuses a \
+         server in use; ask for it with replace_existing (`--replace-existing`) if that is meant",
+        .tables.join(", ")
+    )]
+    TargetNotEmpty { tables: Vec<String> },
     #[error("stopped because another worker failed")]
     Aborted,
     #[error("a worker thread panicked")]

@@ -13,6 +13,7 @@
 //! Everything here is synchronous and threaded: async callers run it in `spawn_blocking`.
 
 pub mod blob;
+mod ddl;
 mod drain;
 mod dump;
 mod error;
@@ -30,6 +31,7 @@ pub mod session;
 pub mod tablespace;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod trust;
 mod verify;
 
 pub use blob::{BlobError, BlobStore};

@@ -3,15 +3,20 @@
 //! fire on restored rows), then verify every table.
 //!
 //! The target is a fresh standby whose copy of these databases is to be replaced: tables, views and
-//! routines of the same names are dropped first, so a restore that failed half-way can be re-run.
+//! routines of the same names are dropped first. Nothing from the manifest is trusted
+//! ([`crate::trust`]): before the first destructive step, its names and statements are checked, the
+//! server is proven to be on this host (a probe table's file, for rows-only backups too), and a
+//! target database that already holds rows is refused unless the caller asks to replace it (a
+//! restore that failed half-way is re-run that way).
 
 use crate::blob::BlobStore;
 use crate::error::SqlContext;
+use crate::layout::backup_root;
 use crate::load::{load_chunk, load_session};
 use crate::manifest::{read_manifest, Chunk, DatabaseEntry, Manifest, SchemaObject, TableEntry};
 use crate::plan::ident;
 use crate::verify::{verify_manifest, RestoreTimings, Verification};
-use crate::{pool, tablespace, DbError, Result};
+use crate::{pool, tablespace, trust, DbError, Result};
 use mysql::prelude::Queryable;
 use mysql::Conn;
 use std::path::Path;
@@ -25,11 +30,17 @@ pub struct RestoreOptions {
     /// Write the restored rows to the binary log too (off: the new primary's binlog starts after
     /// the restore, and loading is faster).
     pub write_binlog: bool,
+    /// The only databases this restore may write (the env's one); `None`: any the manifest names
+    /// but a system schema.
+    pub databases: Option<Vec<String>>,
+    /// Replace target databases that already hold rows (a half-way restore being re-run);
+    /// otherwise such a target is refused.
+    pub replace_existing: bool,
 }
 
 impl Default for RestoreOptions {
     fn default() -> Self {
-        RestoreOptions { workers: 4, write_binlog: false }
+        RestoreOptions { workers: 4, write_binlog: false, databases: None, replace_existing: false }
     }
 }
 
@@ -52,7 +63,9 @@ pub fn restore(
     let server = crate::session::server_dsn(dsn);
     let dsn = server.as_str();
     let m = read_manifest(store, prefix, handoff_id)?;
+    trust::check_manifest(&m, &backup_root(prefix, handoff_id)?, opts.databases.as_deref())?;
     let mut admin = load_session(dsn, opts.write_binlog)?;
+    trust::check_against_server(&mut admin, &m)?;
     let files = m.tables_as_files() > 0;
     if files && opts.write_binlog {
         // An import puts no row in the binary log: replicas would get the ALTER without the file.
@@ -62,7 +75,10 @@ pub fn restore(
                 .into(),
         });
     }
-    let datadir = if files { Some(tablespace::target(&mut admin, &m)?) } else { None };
+    // Read-only first; then the host probe, for every backup: a rows-only restore drops tables too.
+    trust::check_target_empty(&mut admin, &m, opts.replace_existing)?;
+    let dir = tablespace::target(&mut admin, &m)?;
+    let datadir = files.then_some(dir);
     create_tables(&mut admin, &m, datadir.as_deref())?;
     let schema = ms(started);
 
@@ -138,7 +154,8 @@ fn create_tables(c: &mut Conn, m: &Manifest, datadir: Option<&Path>) -> Result<(
             if let (Some(dir), Some(_)) = (datadir, &t.tablespace) {
                 tablespace::remove_leftovers(dir, &d.name, &t.name)?;
             }
-            c.query_drop(&t.create).sql(|| format!("creating table {table}"))?;
+            // Prepared: the server takes exactly one statement that way (crate::ddl).
+            c.exec_drop(&t.create, ()).sql(|| format!("creating table {table}"))?;
             if t.tablespace.is_some() {
                 c.query_drop(format!("ALTER TABLE {table} DISCARD TABLESPACE"))
                     .sql(|| format!("discarding the new tablespace of {table}"))?;
@@ -155,7 +172,12 @@ fn create_object(c: &mut Conn, o: &SchemaObject) -> Result<()> {
     if let Some(mode) = &o.sql_mode {
         c.exec_drop("SET SESSION sql_mode = ?", (mode,)).sql(what)?;
     }
-    c.query_drop(&o.create).sql(what)
+    if o.kind == "VIEW" {
+        // Prepared: the server takes exactly one statement that way (crate::ddl).
+        c.exec_drop(&o.create, ()).sql(what)
+    } else {
+        c.query_drop(&o.create).sql(what)
+    }
 }
 
 /// Views may read other views: create what can be created, and repeat while that makes progress.

@@ -211,17 +211,27 @@ pub fn store_files(
 /// old primary's own, were restore run there with the new server's DSN) is ever touched.
 pub fn target(conn: &mut Conn, m: &Manifest) -> Result<PathBuf> {
     check_entries(m)?;
-    let version: String =
-        conn.query_first("SELECT VERSION()").sql(|| "reading the server version".into())?.unwrap_or_default();
-    if !same_series(&m.server_version, &version) {
-        return Err(DbError::Incompatible { drained: m.server_version.clone(), here: version });
+    let files = m.tables().find(|(_, t)| t.tablespace.is_some()).map(|(d, _)| d);
+    if files.is_some() {
+        let version: String = conn
+            .query_first("SELECT VERSION()")
+            .sql(|| "reading the server version".into())?
+            .unwrap_or_default();
+        if !same_series(&m.server_version, &version) {
+            return Err(DbError::Incompatible { drained: m.server_version.clone(), here: version });
+        }
     }
     let dir = datadir(conn)?;
-    let Some((d, _)) = m.tables().find(|(_, t)| t.tablespace.is_some()) else { return Ok(dir) };
+    // The database of a table sent as its file, else the first one: a rows-only restore drops
+    // and creates tables too, so it must be as sure of the host.
+    let Some(d) = files.or(m.databases.iter().find(|d| plain(&d.name))).or(m.databases.first()) else {
+        return Ok(dir);
+    };
     let db = d.name.as_str();
     let probe = format!("spotctl_probe_{}", std::process::id());
     let table = format!("{}.{}", ident(db), ident(&probe));
     let file = table_file(&dir, db, &probe, "ibd");
+    // Charset and collation were checked against the server's lists (crate::trust) before this.
     let create_db = format!(
         "CREATE DATABASE IF NOT EXISTS {} CHARACTER SET {} COLLATE {}",
         ident(db),

@@ -185,8 +185,11 @@ fn restoring_twice_replaces_rather_than_duplicates() {
     // ... and a file with no table at all, which would make CREATE TABLE fail.
     c.query_drop("DROP TABLE shop.orders").expect("drop");
     std::fs::write(datadir.join("shop/orders.ibd"), b"an orphan").expect("an orphan file");
+    let refused = restore(&new.root_dsn(""), &store, "b", "e1", &opts);
+    assert!(matches!(refused, Err(spotctl_db::DbError::TargetNotEmpty { .. })), "{refused:?}");
+    let again = RestoreOptions { replace_existing: true, ..opts };
     let v =
-        restore(&new.root_dsn(""), &store, "b", "e1", &opts).expect("a second restore of the same backup");
+        restore(&new.root_dsn(""), &store, "b", "e1", &again).expect("a second restore of the same backup");
     assert_eq!(v.tables.iter().find(|t| t.table == "employees").map(|t| t.rows), Some(10));
     assert_eq!(v.tables.iter().find(|t| t.table == "customers").map(|t| t.rows), Some(3));
     assert_eq!(v.tables.iter().find(|t| t.table == "orders").map(|t| t.rows), Some(3));

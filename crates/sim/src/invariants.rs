@@ -162,10 +162,12 @@ pub fn at_end(w: &World) -> Result<(), Violation> {
     let address = alive.iter().find(|i| i.id == record.instance_id).and_then(|i| i.address.clone());
     match endpoint(w) {
         Some(e) if Some(&e.address) == address.as_ref() && e.epoch == record.epoch => {}
-        other => return Err(Violation(format!(
+        other => {
+            return Err(Violation(format!(
             "the endpoint names {other:?} at the end, not the recorded primary {} ({address:?}, epoch {})",
             record.instance_id, record.epoch
-        ))),
+        )))
+        }
     }
     let rows: BTreeSet<u64> = db.rows.iter().copied().collect();
     for (id, backup) in backups(w) {

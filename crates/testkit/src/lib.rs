@@ -1,7 +1,8 @@
 //! Real servers for spotctl's tests, each on a free 127.0.0.1 port and killed when dropped.
 //!
 //! `Moto` is the AWS API emulator (moto server, installed by `tests/setup.sh`). What moto lacks —
-//! `GetSpotPlacementScores`, the instance metadata service, CloudWatch's CBOR protocol — has small
+//! `GetSpotPlacementScores`, the instance metadata service, CloudWatch's CBOR protocol, S3's
+//! `ExpectedBucketOwner` — has small
 //! stand-ins here.
 
 pub mod cloudwatch;
@@ -10,6 +11,7 @@ pub mod imds;
 pub mod lambda_api;
 pub mod mariadb;
 pub mod moto;
+pub mod s3_owner;
 pub mod sps;
 
 /// A port nobody listens on right now.

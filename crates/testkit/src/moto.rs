@@ -54,6 +54,9 @@ impl Moto {
             ("AWS_EC2_METADATA_DISABLED", "true".into()),
             ("AWS_CONFIG_FILE", "/dev/null".into()),
             ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".into()),
+            // moto evaluates no policy condition: the state bucket's conditional Denies would
+            // refuse every object request there (ARD.md, Trust boundaries).
+            ("SPOTCTL_EMULATOR_UNENFORCED_CONDITIONS", "1".into()),
         ]
     }
 }

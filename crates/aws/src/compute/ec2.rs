@@ -1,4 +1,4 @@
-//! [`Instances`] on EC2: one-time spot instances with IMDSv2 required, instance metadata tags on,
+//! [`Instances`] on EC2: one-time spot instances with IMDSv2 required (hop limit 1), instance metadata tags on,
 //! an encrypted gp3 root volume, launched exactly where the request's spec says.
 
 use super::instances::{InstanceView, Instances, LaunchError, LaunchRequest};
@@ -29,6 +29,9 @@ pub struct Ec2Instances {
 pub struct Described {
     pub view: InstanceView,
     pub http_tokens: String,
+    /// How many network hops an IMDS answer may travel: 1 keeps it on the instance (a container
+    /// or a forwarded request on the host cannot read the role's credentials).
+    pub hop_limit: String,
     pub metadata_tags: String,
 }
 
@@ -83,6 +86,10 @@ pub async fn describe_all(aws: &Aws, names: &Names, region: &str) -> Result<Vec<
                 http_tokens: meta
                     .and_then(|m| m.http_tokens())
                     .map(|t| t.as_str().to_string())
+                    .unwrap_or_default(),
+                hop_limit: meta
+                    .and_then(|m| m.http_put_response_hop_limit())
+                    .map(|h| h.to_string())
                     .unwrap_or_default(),
                 metadata_tags: meta
                     .and_then(|m| m.instance_metadata_tags())
@@ -159,6 +166,7 @@ pub async fn launch(aws: &Aws, names: &Names, req: &LaunchRequest) -> Result<Ins
         .metadata_options(
             InstanceMetadataOptionsRequest::builder()
                 .http_tokens(HttpTokensState::Required)
+                .http_put_response_hop_limit(1)
                 .http_endpoint(InstanceMetadataEndpointState::Enabled)
                 .instance_metadata_tags(InstanceMetadataTagsState::Enabled)
                 .build(),

@@ -5,6 +5,11 @@
 //! in the queue for other workers). Idle for the configured time, it retires itself with
 //! `TerminateInstanceInAutoScalingGroup` and `ShouldDecrementDesiredCapacity=true`, so the group
 //! shrinks by one instead of launching a replacement.
+//!
+//! While the command runs, the worker extends the message's visibility (to the queue's timeout,
+//! every third of it), so a job longer than the timeout is not handed to a second worker. A
+//! message whose command keeps failing goes back to the queue and, after the queue's
+//! `max_receives`, to its dead-letter queue instead of looping forever.
 
 use crate::sdk::imds::{paths, Metadata};
 use crate::sdk::Aws;
@@ -20,6 +25,8 @@ pub struct WorkerOptions {
     /// Run with `sh -c`, the message body on stdin.
     pub command: String,
     pub idle: Duration,
+    /// The queue's visibility timeout: extended by this much while a command runs.
+    pub visibility: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -52,7 +59,38 @@ async fn stop_reason(imds: &dyn Metadata) -> Result<Option<Stop>> {
     Ok(None)
 }
 
-async fn run_command(command: &str, id: &str, body: &str) -> Result<bool> {
+/// Keeps one received message hidden from other workers while its command runs.
+pub struct Lease<'a> {
+    pub sqs: &'a aws_sdk_sqs::Client,
+    pub url: &'a str,
+    pub receipt: &'a str,
+    pub visibility: Duration,
+}
+
+impl Lease<'_> {
+    /// How often the lease is extended: a third of the timeout, so two extensions may fail in a
+    /// row before the message shows again.
+    fn every(&self) -> Duration {
+        (self.visibility / 3).max(Duration::from_secs(1))
+    }
+
+    async fn extend(&self) {
+        let secs = i32::try_from(self.visibility.as_secs()).unwrap_or(43_200).min(43_200);
+        let sent = self
+            .sqs
+            .change_message_visibility()
+            .queue_url(self.url)
+            .receipt_handle(self.receipt)
+            .visibility_timeout(secs)
+            .send()
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!("could not extend the message's visibility: {}", crate::sdk::error::describe(&e));
+        }
+    }
+}
+
+async fn run_command(command: &str, id: &str, body: &str, lease: &Lease<'_>) -> Result<bool> {
     let mut child = tokio::process::Command::new("sh")
         .arg("-c")
         .arg(command)
@@ -64,7 +102,13 @@ async fn run_command(command: &str, id: &str, body: &str) -> Result<bool> {
         // A command that does not read its input is fine: ignore a broken pipe.
         let _ = stdin.write_all(body.as_bytes()).await;
     }
-    Ok(child.wait().await?.success())
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + lease.every(), lease.every());
+    loop {
+        tokio::select! {
+            status = child.wait() => return Ok(status?.success()),
+            _ = tick.tick() => lease.extend().await,
+        }
+    }
 }
 
 pub async fn run(aws: &Aws, imds: &dyn Metadata, o: &WorkerOptions) -> Result<WorkerExit> {
@@ -124,7 +168,13 @@ pub async fn run(aws: &Aws, imds: &dyn Metadata, o: &WorkerOptions) -> Result<Wo
             .with_context(|| format!("receiving from {}", o.queue))?;
         for m in got.messages() {
             let id = m.message_id().unwrap_or_default();
-            if run_command(&o.command, id, m.body().unwrap_or_default()).await? {
+            let lease = Lease {
+                sqs: &sqs,
+                url: &url,
+                receipt: m.receipt_handle().unwrap_or_default(),
+                visibility: o.visibility,
+            };
+            if run_command(&o.command, id, m.body().unwrap_or_default(), &lease).await? {
                 sqs.delete_message()
                     .queue_url(&url)
                     .receipt_handle(m.receipt_handle().unwrap_or_default())
@@ -133,8 +183,16 @@ pub async fn run(aws: &Aws, imds: &dyn Metadata, o: &WorkerOptions) -> Result<Wo
                     .with_context(|| format!("deleting message {id}"))?;
                 processed += 1;
             } else {
-                // Left in the queue: it becomes visible again after the visibility timeout.
+                // Back to the queue at once, for another try; after the queue's max_receives it
+                // moves to the dead-letter queue instead.
                 tracing::warn!(message = %id, "the command failed; the message goes back to the queue");
+                let _ = sqs
+                    .change_message_visibility()
+                    .queue_url(&url)
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .visibility_timeout(0)
+                    .send()
+                    .await;
                 failed += 1;
             }
             last_work = Instant::now();

@@ -68,7 +68,9 @@ impl Database for MariaDbServer {
     async fn restore(&self, store: Arc<dyn StateStore>, id: &str) -> Result<Restored> {
         let blobs = StoreBlobs { store, handle: tokio::runtime::Handle::current() };
         let (dsn, handoff) = (self.dsn.clone(), id.to_string());
-        let opts = spotctl_db::RestoreOptions::default();
+        // Only the env's database is written, whatever the manifest names (crates/db trust).
+        let opts =
+            spotctl_db::RestoreOptions { databases: Some(vec![self.database.clone()]), ..Default::default() };
         let v = tokio::task::spawn_blocking(move || {
             spotctl_db::restore(&dsn, &blobs, keys::BACKUPS, &handoff, &opts)
         })

@@ -47,7 +47,7 @@ pub async fn score(aws: &Aws, loaded: &LoadedEnv, opts: &ScoreOptions) -> Result
     let account = aws.account_id(home).await?;
     let names = Names::new(&loaded.env.env.name, &account, home);
     // The state bucket, when the env has been applied: caches live there.
-    let store = S3Store::new(aws.s3(home), names.bucket());
+    let store = S3Store::new(aws.s3(home, &names.account), names.bucket());
     let store = store.client.head_bucket().bucket(&store.bucket).send().await.ok().map(|_| store);
     let store = store.as_ref().map(|s| s as &dyn StateStore);
     let mut warnings = Vec::new();

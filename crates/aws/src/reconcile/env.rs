@@ -73,7 +73,7 @@ impl Env {
         let mut regions: Vec<String> = loaded.env.env.regions.clone();
         regions.sort();
         regions.dedup();
-        let store = Arc::new(S3Store::new(aws.s3(&home), names.bucket()));
+        let store = Arc::new(S3Store::new(aws.s3(&home, &account), names.bucket()));
         Ok(Env { aws, store, loaded, names, regions })
     }
 
@@ -102,7 +102,11 @@ impl Env {
         let mut all: BTreeSet<String> = self.used_regions().into_iter().collect();
         let mut fleets: BTreeSet<String> = self.fleet_regions().into_iter().collect();
         let mut endpoint = None;
-        if let Ok(Some(stored)) = StoredEnv::read(self.store.as_ref()).await {
+        // A failed read must not shrink the search (destroy would leave regions behind).
+        let stored = StoredEnv::read(self.store.as_ref())
+            .await
+            .with_context(|| format!("reading {}/{}", self.store.location(), keys::ENV))?;
+        if let Some(stored) = stored {
             endpoint = stored.env_file().ok().map(|env| EndpointInput::for_env(&env, RecordTarget::Leave));
             all.extend(stored.regions);
             fleets.extend(stored.fleet_regions);
@@ -165,6 +169,7 @@ impl Env {
         let input = DesiredInput {
             names: self.names.clone(),
             regions: self.regions.clone(),
+            instance_types: self.loaded.env.instance.types.clone(),
             ssh_public_key: self.loaded.ssh_public_key.clone(),
             ssh_cidrs: self.loaded.env.access.ssh_cidrs.clone(),
             mysql_cidrs: self.loaded.env.access.mysql_cidrs.clone(),
@@ -180,6 +185,7 @@ impl Env {
             primary: primary.spec,
             fleets,
             endpoint: Some(endpoint),
+            bucket_policy: crate::sdk::emulator::policy_mode(&self.aws),
         };
         let mut wanted = desired(&input)?;
         if let Some(token) = &primary.launch_token {
@@ -208,8 +214,13 @@ impl Env {
     /// Takes the apply lock when the state bucket exists (`None` before the first apply: nothing
     /// can run against an env that has no bucket).
     pub async fn lock(&self, command: &str) -> Result<Option<Lock<'_>>> {
-        let head =
-            self.aws.s3(&self.names.home_region).head_bucket().bucket(self.names.bucket()).send().await;
+        let head = self
+            .aws
+            .s3(&self.names.home_region, &self.names.account)
+            .head_bucket()
+            .bucket(self.names.bucket())
+            .send()
+            .await;
         match head {
             Ok(_) => Ok(Some(Lock::acquire(self.store.as_ref(), &LockInfo::here(command)).await?)),
             Err(e)
@@ -371,20 +382,9 @@ impl Env {
         Ok(Planned { plan, live, desired: Vec::new(), package: None, regions: search, launch_token: None })
     }
 
-    /// Destroys, then terminates any standby a handoff left behind (they are the env's too).
+    /// Destroys in a safe order and releases the lock on every exit (`teardown`).
     pub async fn destroy(&self, planned: &Planned, progress: &Progress) -> Result<usize> {
-        let artifacts = BTreeMap::new();
-        let ctx =
-            Ctx { aws: &self.aws, names: &self.names, regions: &planned.regions, artifacts: &artifacts };
-        // Held until the end: the lock object goes with the bucket.
-        let _lock = match Lock::acquire(self.store.as_ref(), &LockInfo::here("destroy")).await {
-            Ok(l) => Some(l),
-            // No bucket, no lock to take: nothing else can be running against this env.
-            Err(_) if !planned.live.iter().any(|r| r.address.kind == Kind::Bucket) => None,
-            Err(e) => return Err(e),
-        };
-        super::resources::instance::terminate_all(&ctx, progress).await?;
-        Executor { ctx: &ctx, progress, store: self.store.as_ref() }.apply(&planned.plan).await
+        super::teardown::destroy(self, planned, progress).await
     }
 }
 

@@ -12,6 +12,7 @@ pub mod package;
 mod primary;
 pub mod progress;
 pub mod resources;
+pub mod teardown;
 
 pub use env::{Env, Planned};
 pub use execute::Executor;

@@ -67,17 +67,21 @@ impl Aws {
     pub fn route53(&self) -> aws_sdk_route53::Client {
         self.route53_in("us-east-1")
     }
+    regional_client!(logs, aws_sdk_cloudwatchlogs);
 
     /// IAM is global; its endpoint lives in us-east-1.
     pub fn iam(&self) -> aws_sdk_iam::Client {
         self.iam_in("us-east-1")
     }
 
-    pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
+    /// An S3 client whose every call (but `CreateBucket`/`ListBuckets`) says the bucket must
+    /// belong to `owner`, the account id (`sdk::owner`).
+    pub fn s3(&self, region: &str, owner: &str) -> aws_sdk_s3::Client {
         let conf = aws_sdk_s3::config::Builder::from(&self.sdk)
             .region(Region::new(region.to_string()))
             .force_path_style(self.sdk.endpoint_url().is_some())
             .interceptor(self.calls.clone())
+            .interceptor(super::owner::ExpectedOwner(owner.to_string()))
             .build();
         aws_sdk_s3::Client::from_conf(conf)
     }

@@ -7,7 +7,9 @@
 pub mod calls;
 pub mod clients;
 pub mod clock;
+pub mod emulator;
 pub mod error;
 pub mod imds;
+pub mod owner;
 
 pub use clients::Aws;

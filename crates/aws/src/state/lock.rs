@@ -2,7 +2,8 @@
 //!
 //! Whoever creates `state/lock.json` holds the lock; everybody else is told who holds it and since
 //! when. A crashed holder leaves the object behind: `--break-lock` deletes it explicitly, after
-//! showing whose it was. The lock lives in the state bucket, so the first apply creates the bucket
+//! showing whose it was, and only if it is still the lock it read (`If-Match`): a lock taken in
+//! between by a live run is never broken by accident. The lock lives in the state bucket, so the first apply creates the bucket
 //! (an idempotent step) before taking it.
 
 use super::json::{get_json, json_body};
@@ -78,10 +79,45 @@ impl<'a> Lock<'a> {
         Ok(self.store.delete(keys::LOCK).await?)
     }
 
-    /// Deletes a lock left by a dead run; returns who held it.
+    /// Deletes a lock left by a dead run, if it is still the one read; returns who held it.
     pub async fn break_stale(store: &dyn StateStore) -> Result<Option<LockInfo>> {
-        let held = get_json::<LockInfo>(store, keys::LOCK).await.ok().flatten().map(|(h, _)| h);
-        store.delete(keys::LOCK).await?;
-        Ok(held)
+        let Some(read) = store.get(keys::LOCK).await? else { return Ok(None) };
+        let held = serde_json::from_slice::<LockInfo>(&read.body).ok();
+        match store.delete_if_match(keys::LOCK, &read.etag).await {
+            Ok(()) | Err(StoreError::NotFound { .. }) => Ok(held),
+            Err(StoreError::Conflict { .. }) => bail!(
+                "the lock changed while it was being broken (another run took it); not broken: run again \
+                 to see who holds it"
+            ),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::MemoryStore;
+
+    #[tokio::test]
+    async fn breaking_deletes_only_the_lock_that_was_read() {
+        let store = MemoryStore::default();
+        let dead = LockInfo { holder: "a@h".into(), command: "apply".into(), pid: 1, since_unix: 0 };
+        Lock::acquire(&store, &dead).await.expect("taken");
+        let read = store.get(keys::LOCK).await.expect("get").expect("held");
+        // A live run takes the lock between our read and our delete: its lock stays.
+        store.delete(keys::LOCK).await.expect("released");
+        let live = LockInfo { holder: "b@h".into(), ..dead.clone() };
+        Lock::acquire(&store, &live).await.expect("retaken");
+        assert!(matches!(
+            store.delete_if_match(keys::LOCK, &read.etag).await,
+            Err(StoreError::Conflict { .. })
+        ));
+        assert!(store.get(keys::LOCK).await.expect("get").is_some(), "the live lock is kept");
+        // Broken as read: gone, and its holder named.
+        let broken = Lock::break_stale(&store).await.expect("broken");
+        assert_eq!(broken.map(|h| h.holder), Some("b@h".to_string()));
+        assert!(store.get(keys::LOCK).await.expect("get").is_none());
+        assert_eq!(Lock::break_stale(&store).await.expect("nothing to break"), None);
     }
 }

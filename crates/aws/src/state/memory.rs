@@ -189,6 +189,19 @@ impl StateStore for MemoryStore {
         .map(drop)
     }
 
+    async fn delete_if_match(&self, key: &str, expected: &str) -> Result<(), StoreError> {
+        interleave().await;
+        self.write(Op::Delete, key, |i| match i.objects.get(key) {
+            None => Err(StoreError::NotFound { key: key.to_string() }),
+            Some((_, v)) if etag(*v) != expected => Err(StoreError::Conflict { key: key.to_string() }),
+            Some(_) => {
+                i.objects.remove(key);
+                Ok(String::new())
+            }
+        })
+        .map(drop)
+    }
+
     fn location(&self) -> String {
         "memory://".into()
     }

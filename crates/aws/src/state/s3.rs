@@ -118,6 +118,15 @@ impl StateStore for S3Store {
         }
     }
 
+    async fn delete_if_match(&self, key: &str, etag: &str) -> Result<(), StoreError> {
+        match self.client.delete_object().bucket(&self.bucket).key(key).if_match(etag).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_precondition_failure(&e) => Err(StoreError::Conflict { key: key.to_string() }),
+            Err(e) if is_not_found(&e) => Err(StoreError::NotFound { key: key.to_string() }),
+            Err(e) => Err(self.failed("deleting", key, e)),
+        }
+    }
+
     fn location(&self) -> String {
         format!("s3://{}", self.bucket)
     }

@@ -69,6 +69,10 @@ pub trait StateStore: Send + Sync {
     /// Deletes `key`; deleting a missing key succeeds.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
 
+    /// Deletes `key` only if its entity tag is still `etag`: [`StoreError::Conflict`] if it
+    /// changed, [`StoreError::NotFound`] if it is gone (S3's `If-Match` on `DeleteObject`).
+    async fn delete_if_match(&self, key: &str, etag: &str) -> Result<(), StoreError>;
+
     /// Where the store is, for messages (`s3://bucket`).
     fn location(&self) -> String;
 }

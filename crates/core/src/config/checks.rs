@@ -168,9 +168,16 @@ pub(crate) fn file_path(sink: &mut Sink, v: &Val<String>) -> bool {
     true
 }
 
+/// CIDR blocks of one list, each parsed, with where the list itself is written.
+pub(crate) struct Blocks {
+    pub list: Option<(usize, String)>,
+    pub blocks: Vec<(Cidr, Val<String>)>,
+}
+
 /// CIDR blocks, each parsed to its canonical form, each once.
-pub(crate) fn cidrs(sink: &mut Sink, list: Option<Val<Vec<Val<String>>>>) -> Vec<(Cidr, Val<String>)> {
-    let Some(list) = list else { return Vec::new() };
+pub(crate) fn cidrs(sink: &mut Sink, list: Option<Val<Vec<Val<String>>>>) -> Blocks {
+    let Some(list) = list else { return Blocks { list: None, blocks: Vec::new() } };
+    let at = Some((list.at, list.path.clone()));
     let mut out: Vec<(Cidr, Val<String>)> = Vec::new();
     for v in list.value {
         match Cidr::parse(&v.value) {
@@ -191,5 +198,46 @@ pub(crate) fn cidrs(sink: &mut Sink, list: Option<Val<Vec<Val<String>>>>) -> Vec
             Err(message) => sink.problem(v.at, &v.path, message),
         }
     }
-    out
+    Blocks { list: at, blocks: out }
+}
+
+/// Refuses a list of blocks that together reach the whole internet, unless the env says it means
+/// it (then warns). One block that is everything is reported where it is written; blocks that only
+/// together cover it (`0.0.0.0/1` + `128.0.0.0/1`) are reported at the list.
+pub(crate) fn public_reach(sink: &mut Sink, found: &Blocks, port: &str, allow_key: &str, allowed: bool) {
+    let Some((list_at, list_path)) = &found.list else { return };
+    let all: Vec<Cidr> = found.blocks.iter().map(|(c, _)| *c).collect();
+    for family in super::cidr::covers_public_internet(&all) {
+        let v6 = family == super::cidr::Family::V6;
+        let single = found.blocks.iter().find(|(c, _)| c.is_everything() && c.is_ipv6() == v6);
+        let (at, path, what) = match single {
+            Some((_, v)) => (v.at, v.path.as_str(), format!("{:?} opens", v.value)),
+            None => {
+                let shown: Vec<String> = found
+                    .blocks
+                    .iter()
+                    .filter(|(c, _)| c.is_ipv6() == v6)
+                    .map(|(_, v)| format!("{:?}", v.value))
+                    .collect();
+                let what = format!("{} together open", shown.join(" + "));
+                (*list_at, list_path.as_str(), what)
+            }
+        };
+        if allowed {
+            sink.warning(
+                at,
+                path,
+                format!("{what} {port} to the whole {family} internet ({allow_key} = true)"),
+            );
+        } else {
+            sink.problem(
+                at,
+                path,
+                format!(
+                    "{what} {port} to the whole {family} internet; valid: blocks that leave most of it out \
+                     (your own addresses, e.g. \"203.0.113.7/32\"), or set {allow_key} = true to mean it"
+                ),
+            );
+        }
+    }
 }

@@ -55,6 +55,115 @@ impl Cidr {
     }
 }
 
+/// The address families whose whole public space a set of blocks covers (IPv4 first).
+///
+/// `0.0.0.0/0` is the obvious way to open a port to everybody; `0.0.0.0/1` + `128.0.0.0/1`, or
+/// every public /8 listed one by one, is the same thing spelled otherwise. So the blocks are merged
+/// and compared with the public space itself: all of IPv4 except the ranges that are never routed
+/// on the internet (RFC 6890: this network, private, shared, loopback, link-local, documentation,
+/// benchmarking, multicast and reserved), and IPv6's global unicast `2000::/3`.
+pub fn covers_public_internet(blocks: &[Cidr]) -> Vec<Family> {
+    let v4: Vec<(u128, u128)> = blocks.iter().filter(|c| !c.is_ipv6()).map(Cidr::range).collect();
+    let v6: Vec<(u128, u128)> = blocks.iter().filter(|c| c.is_ipv6()).map(Cidr::range).collect();
+    let public_v4 = subtract((0, u128::from(u32::MAX)), &NOT_PUBLIC_V4.map(block_range));
+    let public_v6 = [block_range(("2000::", 3))];
+    let mut out = Vec::new();
+    if !v4.is_empty() && covers(&merge(v4), &public_v4) {
+        out.push(Family::V4);
+    }
+    if !v6.is_empty() && covers(&merge(v6), &public_v6) {
+        out.push(Family::V6);
+    }
+    out
+}
+
+/// IPv4 or IPv6, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        })
+    }
+}
+
+/// IPv4 ranges that are not the internet (RFC 6890 special-purpose registry, not forwardable or
+/// not global).
+const NOT_PUBLIC_V4: [(&str, u8); 14] = [
+    ("0.0.0.0", 8),
+    ("10.0.0.0", 8),
+    ("100.64.0.0", 10),
+    ("127.0.0.0", 8),
+    ("169.254.0.0", 16),
+    ("172.16.0.0", 12),
+    ("192.0.0.0", 24),
+    ("192.0.2.0", 24),
+    ("192.168.0.0", 16),
+    ("198.18.0.0", 15),
+    ("198.51.100.0", 24),
+    ("203.0.113.0", 24),
+    ("224.0.0.0", 4),
+    ("240.0.0.0", 4),
+];
+
+fn block_range((addr, prefix): (&str, u8)) -> (u128, u128) {
+    let addr: IpAddr = addr.parse().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    Cidr { addr, prefix }.range()
+}
+
+impl Cidr {
+    /// First and last address, as integers (IPv4 in the low 32 bits).
+    fn range(&self) -> (u128, u128) {
+        let (start, bits) = match self.addr {
+            IpAddr::V4(a) => (u128::from(u32::from(a)), 32),
+            IpAddr::V6(a) => (u128::from(a), 128),
+        };
+        let host = bits - u32::from(self.prefix);
+        let size_minus_one = if host == 128 { u128::MAX } else { (1u128 << host) - 1 };
+        (start, start + size_minus_one)
+    }
+}
+
+/// Sorted, non-overlapping, non-adjacent ranges.
+fn merge(mut ranges: Vec<(u128, u128)>) -> Vec<(u128, u128)> {
+    ranges.sort();
+    let mut out: Vec<(u128, u128)> = Vec::new();
+    for (lo, hi) in ranges {
+        match out.last_mut() {
+            Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
+}
+
+/// `whole` minus the holes, as sorted ranges.
+fn subtract(whole: (u128, u128), holes: &[(u128, u128)]) -> Vec<(u128, u128)> {
+    let mut out = Vec::new();
+    let mut next = whole.0;
+    for &(lo, hi) in &merge(holes.to_vec()) {
+        if lo > next {
+            out.push((next, lo - 1));
+        }
+        next = next.max(hi.saturating_add(1));
+    }
+    if next <= whole.1 {
+        out.push((next, whole.1));
+    }
+    out
+}
+
+/// Whether every range of `wanted` lies inside one of the merged `have`.
+fn covers(have: &[(u128, u128)], wanted: &[(u128, u128)]) -> bool {
+    wanted.iter().all(|&(lo, hi)| have.iter().any(|&(a, b)| a <= lo && hi <= b))
+}
+
 fn mask(addr: IpAddr, prefix: u8) -> IpAddr {
     match addr {
         IpAddr::V4(a) => {
@@ -91,6 +200,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn blocks(list: &[&str]) -> Vec<Cidr> {
+        list.iter().map(|t| Cidr::parse(t).unwrap_or_else(|e| panic!("{e}"))).collect()
+    }
+
+    #[test]
+    fn any_spelling_of_the_whole_internet_is_seen() {
+        let whole = |l: &[&str]| covers_public_internet(&blocks(l)).first().copied();
+        assert_eq!(whole(&["0.0.0.0/0"]), Some(Family::V4));
+        assert_eq!(whole(&["0.0.0.0/1", "128.0.0.0/1"]), Some(Family::V4));
+        assert_eq!(whole(&["::/0"]), Some(Family::V6));
+        assert_eq!(whole(&["2000::/4", "3000::/4"]), Some(Family::V6));
+        assert_eq!(whole(&["10.0.0.0/8", "2000::/3"]), Some(Family::V6));
+        // Every public /8, leaving out only what is never routed: still everybody.
+        let eights: Vec<String> =
+            (1..224u32).filter(|o| ![10, 127].contains(o)).map(|o| format!("{o}.0.0.0/8")).collect();
+        let refs: Vec<&str> = eights.iter().map(String::as_str).collect();
+        assert_eq!(whole(&refs), Some(Family::V4));
+        // Half of it, or all of it but one public /24, is not the whole internet.
+        assert_eq!(whole(&["0.0.0.0/1"]), None);
+        assert_eq!(whole(&["0.0.0.0/1", "128.0.0.0/2", "192.0.0.0/3", "224.0.0.0/3"]), Some(Family::V4));
+        assert_eq!(whole(&["0.0.0.0/1", "128.0.0.0/2", "192.0.0.0/4"]), None);
+        assert_eq!(whole(&["10.0.0.0/8", "192.168.0.0/16", "203.0.113.7/32"]), None);
+        assert_eq!(whole(&[]), None);
+        assert_eq!(covers_public_internet(&blocks(&["::/0", "0.0.0.0/0"])), [Family::V4, Family::V6]);
     }
 
     fn ok(text: &str) -> String {

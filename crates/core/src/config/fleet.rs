@@ -118,6 +118,10 @@ fn fleet(
         }
     });
     let idle = t.period(sink, "idle_timeout", 1..=86_400, "1s to 1d");
+    // SQS: 0 s to 12 h; below 30 s the worker's extensions would race the timeout.
+    let visibility = t.period(sink, "visibility_timeout", 30..=43_200, "30s to 12h (SQS's most)");
+    let max_receives =
+        t.whole(sink, "max_receives", None, 1..=1000, "1 to 1000 receives before the dead-letter queue");
     let command = t.string(sink, "command", None);
     let user_data = t.string(sink, "user_data", None);
     match (&command, &user_data) {
@@ -153,6 +157,8 @@ fn fleet(
         max_fallback: max_fallback?,
         failback: failback.unwrap_or_default(),
         idle_timeout: idle.unwrap_or_else(defaults::idle_timeout),
+        visibility_timeout: visibility.unwrap_or_else(defaults::visibility_timeout),
+        max_receives: max_receives.unwrap_or_else(defaults::max_receives),
         command: command.map(|c| c.value),
         user_data: user_data.map(|u| u.value),
     };

@@ -36,7 +36,8 @@ pub struct EnvFile {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvSection {
-    /// `[a-z0-9-]`, 1 to 24 characters; in resource names and the `spotctl:env` tag.
+    /// `[a-z][a-z0-9]*`, 1 to 24 characters (no `-`, so no env's prefix reaches another's); in
+    /// resource names and the `spotctl:env` tag.
     pub name: String,
     /// Where the Lambda, the state bucket and the schedules live.
     pub home_region: String,
@@ -136,9 +137,13 @@ pub struct AccessSection {
     /// Blocks allowed to reach port 3306, canonical and sorted.
     #[serde(default)]
     pub mysql_cidrs: Vec<String>,
-    /// Must be true for `mysql_cidrs` to hold `0.0.0.0/0` or `::/0`.
+    /// Must be true for `mysql_cidrs` to reach the whole internet (`0.0.0.0/0`, `::/0`, or blocks
+    /// that together cover it).
     #[serde(default)]
     pub allow_public_mysql: bool,
+    /// The same for `ssh_cidrs`.
+    #[serde(default)]
+    pub allow_public_ssh: bool,
 }
 
 /// `[schedule]`: EventBridge schedule expressions for the home region's rules.
@@ -199,6 +204,13 @@ pub struct Fleet {
     /// How long a worker waits with no message before it stops.
     #[serde(default = "defaults::idle_timeout")]
     pub idle_timeout: Period,
+    /// The queue's visibility timeout: how long a received message stays hidden. The worker
+    /// extends it while the command runs, so a long job is not handed to a second worker.
+    #[serde(default = "defaults::visibility_timeout")]
+    pub visibility_timeout: Period,
+    /// Receives before a message moves to the dead-letter queue `spotctl-<env>-<queue>-dead`.
+    #[serde(default = "defaults::max_receives")]
+    pub max_receives: u32,
     /// What the worker runs per message; exactly one of `command` and `user_data` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
@@ -264,6 +276,12 @@ pub(crate) mod defaults {
     pub fn idle_timeout() -> Period {
         Period::from_secs(30)
     }
+    pub fn visibility_timeout() -> Period {
+        Period::from_secs(300)
+    }
+    pub fn max_receives() -> u32 {
+        5
+    }
 }
 
 #[cfg(test)]
@@ -283,6 +301,8 @@ mod tests {
             max_fallback: 0,
             failback: Failback::default(),
             idle_timeout: Period::from_secs(30),
+            visibility_timeout: Period::from_secs(300),
+            max_receives: 5,
             command: Some("run".into()),
             user_data: None,
         };
@@ -304,6 +324,7 @@ mod tests {
                 ssh_cidrs: vec!["10.0.0.0/8".into(), "1.0.0.0/8".into()],
                 mysql_cidrs: vec![],
                 allow_public_mysql: false,
+                allow_public_ssh: false,
             },
             schedule: ScheduleSection::default(),
             fis: FisSection::default(),

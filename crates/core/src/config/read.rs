@@ -4,9 +4,10 @@
 //! Pure: the text and a membership test for instance types go in; the model, the problems, the
 //! warnings and the files the env names (checked by the caller, at the edge) come out.
 
-use super::checks::{cidrs, file_path, instance_types, no_repeats, region, report, strings};
-use super::cidr::Cidr;
-use super::doc::{self, Section, Sink, Val};
+use super::checks::{
+    cidrs, file_path, instance_types, no_repeats, public_reach, region, report, strings, Blocks,
+};
+use super::doc::{self, Section, Sink};
 use super::files::{FileKind, FileRef};
 use super::model::*;
 use super::{fleet, schedule, values};
@@ -58,7 +59,7 @@ fn env_section(root: &mut Section, sink: &mut Sink) -> Option<EnvSection> {
     let mut t = root.table(sink, "env", Some("a table with name, home_region and regions"))?;
     let name = t.string(sink, "name", Some("a string such as \"dev\""));
     if let Some(n) = &name {
-        report(sink, n, values::resource_name(&n.value, "env name"));
+        report(sink, n, values::env_name(&n.value));
     }
     let home = t.string(sink, "home_region", Some("a region code such as \"ap-northeast-1\""));
     if let Some(h) = &home {
@@ -228,29 +229,17 @@ fn access_section(root: &mut Section, sink: &mut Sink, refs: &mut Vec<FileRef>) 
     let mysql = t.strings(sink, "mysql_cidrs", None);
     let mysql = cidrs(sink, mysql);
     let allow_public = t.boolean(sink, "allow_public_mysql").is_some_and(|v| v.value);
-    for (c, v) in &ssh {
-        if c.is_everything() {
-            sink.warning(v.at, &v.path, format!("{:?} lets the whole internet reach SSH (key login only); consider your own address, e.g. \"203.0.113.7/32\"", v.value));
-        }
-    }
-    for (c, v) in &mysql {
-        if c.is_everything() && !allow_public {
-            sink.problem(v.at, &v.path, format!("{:?} opens MySQL to the whole internet; valid: narrower blocks, or set access.allow_public_mysql = true to mean it", v.value));
-        } else if c.is_everything() {
-            sink.warning(
-                v.at,
-                &v.path,
-                format!("{:?} opens MySQL to the whole internet, guarded only by its password", v.value),
-            );
-        }
-    }
+    let allow_public_ssh = t.boolean(sink, "allow_public_ssh").is_some_and(|v| v.value);
+    public_reach(sink, &ssh, "SSH", "access.allow_public_ssh", allow_public_ssh);
+    public_reach(sink, &mysql, "MySQL", "access.allow_public_mysql", allow_public);
     t.finish(sink);
-    let canonical = |list: Vec<(Cidr, Val<String>)>| list.into_iter().map(|(c, _)| c.to_string()).collect();
+    let canonical = |list: Blocks| list.blocks.into_iter().map(|(c, _)| c.to_string()).collect();
     Some(AccessSection {
         ssh_public_key: key?.value,
         ssh_cidrs: canonical(ssh),
         mysql_cidrs: canonical(mysql),
         allow_public_mysql: allow_public,
+        allow_public_ssh,
     })
 }
 

@@ -1,8 +1,8 @@
 //! Checks of single values whose rules come from AWS or MySQL naming limits. Each returns a message
 //! that says what is wrong and what would be valid.
 
-/// Env and fleet names: they go into bucket, role, rule and queue names, whose tightest limits
-/// (S3: lowercase, 63 characters in all) fix the charset and the length.
+/// Fleet names: they go into queue, group and template names, whose tightest limits (S3 and SQS:
+/// lowercase, 63 and 80 characters in all) fix the charset and the length.
 pub fn resource_name(text: &str, what: &str) -> Result<(), String> {
     let ok = (1..=24).contains(&text.len())
         && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
@@ -16,6 +16,29 @@ pub fn resource_name(text: &str, what: &str) -> Result<(), String> {
              ending with \"-\""
         ))
     }
+}
+
+/// Env names: lowercase letters and digits only, starting with a letter. Every name an env owns is
+/// `spotctl-<env>-…` (and `/spotctl/<env>/` in IAM), and IAM policies, rule and queue look-ups match
+/// `spotctl-<env>-*`: with no `-` in any env name, that prefix can never reach into another env
+/// whose name extends this one (`dev` and `dev-2` would share `spotctl-dev-*`). 24 characters keep
+/// the bucket `spotctl-<env>-<account>-<region>` within S3's 63 (ARD.md, Trust boundaries).
+pub fn env_name(text: &str) -> Result<(), String> {
+    let ok = (1..=24).contains(&text.len())
+        && text.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if ok {
+        return Ok(());
+    }
+    let hint = if text.contains('-') {
+        format!(" (did you mean {:?}?)", text.replace('-', ""))
+    } else {
+        String::new()
+    };
+    Err(format!(
+        "{text:?} is not a valid env name; valid: 1 to 24 characters of a-z and 0-9, starting with a letter \
+         (no \"-\": spotctl-<env>- must not be the start of another env's names){hint}"
+    ))
 }
 
 /// The schemas MariaDB keeps for itself.
@@ -87,6 +110,12 @@ pub fn queue_name(text: &str) -> Result<(), String> {
             "{text:?} names a FIFO queue; valid: a standard queue name (spotctl creates standard queues)"
         ));
     }
+    if text.ends_with("-dead") || text == "dead-letters" {
+        return Err(format!(
+            "{text:?} is a name spotctl gives dead-letter queues (a fleet's `<queue>-dead`, the handler's \
+             `dead-letters`); valid: any other queue name"
+        ));
+    }
     let ok = (1..=40).contains(&text.len())
         && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok {
@@ -101,6 +130,18 @@ pub fn queue_name(text: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn env_names_cannot_form_another_envs_prefix() {
+        for good in ["dev", "a", "prod2", "x23456789012345678901234"] {
+            assert_eq!(env_name(good), Ok(()), "{good}");
+        }
+        for bad in ["", "Dev", "dev_1", "dev-2", "-dev", "dev-", "2dev", "x234567890123456789012345", "dév"]
+        {
+            assert!(env_name(bad).is_err(), "{bad}");
+        }
+        assert!(env_name("dev-2").is_err_and(|e| e.contains("did you mean \"dev2\"")));
+    }
 
     #[test]
     fn resource_names() {
@@ -164,5 +205,8 @@ mod tests {
         assert!(queue_name("").is_err());
         assert!(queue_name("a b").is_err());
         assert!(queue_name(&"q".repeat(41)).is_err());
+        assert!(queue_name("jobs-dead").is_err_and(|e| e.contains("dead-letter")));
+        assert!(queue_name("dead-letters").is_err());
+        assert_eq!(queue_name("deadline"), Ok(()));
     }
 }

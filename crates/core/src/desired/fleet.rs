@@ -53,7 +53,27 @@ pub struct LaunchTemplateBody {
     pub user_data_b64: String,
     /// Tags of the instances and volumes launched from it.
     pub tags: BTreeMap<String, String>,
+    /// The root device, launched encrypted (gp3, deleted with the instance).
+    #[serde(default)]
+    pub encrypted_root_device: String,
+    /// Its size: at least the image's (AL2023's is 8 GiB), room for a job's scratch files.
+    #[serde(default)]
+    pub root_volume_gb: u32,
+    /// IMDS answers travel one hop: never past the instance.
+    #[serde(default)]
+    pub metadata_hop_limit: u8,
 }
+
+/// SQS's default retention for the work queue (4 days) and its most for the dead letters (14 days,
+/// time to look at them).
+pub const QUEUE_RETENTION_S: u64 = 345_600;
+pub const DEAD_LETTER_RETENTION_S: u64 = 1_209_600;
+
+/// The workers' root volume, GiB.
+pub const ROOT_VOLUME_GB: u32 = 30;
+
+/// AL2023's root device.
+pub const ROOT_DEVICE: &str = "/dev/xvda";
 
 /// A CloudWatch metric for a target-tracking policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +130,7 @@ pub fn worker_user_data(input: &DesiredInput, f: &FleetInput) -> Result<String, 
         ("queue", n.queue(&fleet.queue)),
         ("queue_region", fleet.primary_region.clone()),
         ("idle_secs", fleet.idle_timeout.as_secs().to_string()),
+        ("visibility_secs", fleet.visibility_timeout.as_secs().to_string()),
     ]
     .into();
     templates::render("worker-user-data.sh", &v)
@@ -155,10 +176,28 @@ pub fn resources(input: &DesiredInput) -> Result<Vec<Resource>, TemplateError> {
     let mut sg_regions: BTreeMap<String, String> = BTreeMap::new();
     for f in &input.fleets {
         let fleet = &f.fleet;
+        // A message received max_receives times without being deleted (a poison message, or a
+        // job that keeps failing) moves to the dead-letter queue instead of looping forever.
+        let dead = n.fleet_dead_letter_queue(&fleet.queue);
+        out.push(
+            Resource::new(Kind::Queue, &fleet.primary_region, &dead)
+                .with("receive_wait_s", "20")
+                .with("sse", "true")
+                .with("visibility_timeout_s", fleet.visibility_timeout.as_secs().to_string())
+                .with("retention_s", DEAD_LETTER_RETENTION_S.to_string())
+                .with("redrive", ""),
+        );
+        let redrive = serde_json::json!({
+            "deadLetterTargetArn": format!("arn:aws:sqs:{}:{}:{dead}", fleet.primary_region, n.account),
+            "maxReceiveCount": fleet.max_receives,
+        });
         out.push(
             Resource::new(Kind::Queue, &fleet.primary_region, n.queue(&fleet.queue))
                 .with("receive_wait_s", "20")
-                .with("sse", "true"),
+                .with("sse", "true")
+                .with("visibility_timeout_s", fleet.visibility_timeout.as_secs().to_string())
+                .with("retention_s", QUEUE_RETENTION_S.to_string())
+                .with("redrive", canonical_json(&redrive.to_string()).unwrap_or_default()),
         );
         let ud = worker_user_data(input, f)?;
         let body = LaunchTemplateBody {
@@ -176,6 +215,9 @@ pub fn resources(input: &DesiredInput) -> Result<Vec<Resource>, TemplateError> {
                 ("Name".to_string(), format!("{}{}-worker", n.prefix(), fleet.name)),
             ]
             .into(),
+            encrypted_root_device: ROOT_DEVICE.to_string(),
+            root_volume_gb: ROOT_VOLUME_GB,
+            metadata_hop_limit: 1,
         };
         for side in Side::BOTH {
             let region = region_of(fleet, side);
@@ -257,6 +299,8 @@ mod tests {
             max_fallback: 50,
             failback: Default::default(),
             idle_timeout: Period::from_secs(30),
+            visibility_timeout: Period::from_secs(300),
+            max_receives: 5,
             command: Some("/opt/worker/run --fast".into()),
             user_data: None,
         };
@@ -304,7 +348,16 @@ mod tests {
         assert!(at_home.value("target").is_some_and(|t| t.contains(":function:")));
         assert!(at_home.value("pattern").is_some_and(|p| p.contains("spotctl-dev-workers-primary")));
         find(&all, Kind::EventRule, "ap-northeast-1", "spotctl-dev-fleet-metrics");
-        find(&all, Kind::Queue, "us-east-1", "spotctl-dev-jobs");
+        let queue = find(&all, Kind::Queue, "us-east-1", "spotctl-dev-jobs");
+        assert_eq!(queue.value("visibility_timeout_s"), Some("300"));
+        assert_eq!(
+            queue.value("redrive"),
+            Some(
+                r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:spotctl-dev-jobs-dead","maxReceiveCount":5}"#
+            )
+        );
+        let dead = find(&all, Kind::Queue, "us-east-1", "spotctl-dev-jobs-dead");
+        assert_eq!((dead.value("redrive"), dead.value("retention_s")), (Some(""), Some("1209600")));
         for region in ["us-east-1", "us-east-2"] {
             let sg = find(&all, Kind::SecurityGroup, region, "spotctl-dev-worker");
             assert_eq!(sg.value("ingress"), Some("[]"), "workers take no inbound traffic");
@@ -312,6 +365,7 @@ mod tests {
             let body: LaunchTemplateBody =
                 serde_json::from_str(lt.value("body").unwrap_or_default()).expect("body");
             assert_eq!(body.image_id, format!("ami-{region}"));
+            assert_eq!((body.encrypted_root_device.as_str(), body.metadata_hop_limit), ("/dev/xvda", 1));
         }
         find(&all, Kind::IamRole, "global", "spotctl-dev-worker");
         let p = plan(&all, &[]);
@@ -323,7 +377,9 @@ mod tests {
         let input = with_fleet();
         let ud = worker_user_data(&input, &input.fleets[0]).expect("renders");
         assert!(ud.contains("\n/opt/worker/run --fast\n"));
-        assert!(ud.contains("--queue spotctl-dev-jobs --queue-region us-east-1 --idle-timeout 30s"));
+        assert!(ud.contains(
+            "--queue spotctl-dev-jobs --queue-region us-east-1 --idle-timeout 30s --visibility-timeout 300s"
+        ));
         assert!(ud.contains("SyslogIdentifier=spot-worker"));
         assert!(!ud.contains("{{"));
     }

@@ -5,8 +5,11 @@
 //! env plans empty. Attributes AWS cannot list cheaply are compared through a spec hash kept in a
 //! `spotctl:spec` tag.
 
+pub mod bucket;
 pub mod endpoint;
 pub mod fleet;
+
+pub use bucket::{LifecycleRule, PolicyMode};
 
 use crate::names::{keys, Names, RoleKind, Schedule};
 use crate::plan::{Kind, Resource};
@@ -70,6 +73,8 @@ pub struct DesiredInput {
     pub names: Names,
     /// Candidate regions, sorted, home included.
     pub regions: Vec<String>,
+    /// The env's instance types, sorted: the only ones the handler may launch.
+    pub instance_types: Vec<String>,
     pub ssh_public_key: String,
     pub ssh_cidrs: Vec<String>,
     pub mysql_cidrs: Vec<String>,
@@ -89,6 +94,8 @@ pub struct DesiredInput {
     pub fleets: Vec<fleet::FleetInput>,
     /// The name applications connect to.
     pub endpoint: Option<endpoint::EndpointInput>,
+    /// Whether the bucket policy is whole (always, against AWS).
+    pub bucket_policy: PolicyMode,
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -107,12 +114,34 @@ fn policy(name: &str, input: &DesiredInput) -> Result<String, TemplateError> {
         ("env", n.env.clone()),
         ("home_region", n.home_region.clone()),
         ("function", n.function()),
+        ("instance_types", serde_json::to_string(&input.instance_types).unwrap_or_default()),
+        ("instance_role_arn", n.role_arn(RoleKind::Instance)),
+        ("worker_role_arn", n.role_arn(RoleKind::Worker)),
+        ("endpoint_name", endpoint_name(input)),
+        ("endpoint_zone", endpoint_zone(input)),
     ]);
     let text = templates::ALL.iter().find(|(t, _)| *t == name).map(|(_, t)| *t).unwrap_or("");
     let used: BTreeMap<&str, String> =
         all.into_iter().filter(|(k, _)| text.contains(&format!("{{{{{k}}}}}"))).collect();
     let rendered = templates::render(name, &used)?;
     Ok(canonical_json(&rendered).unwrap_or(rendered))
+}
+
+/// The record the instances may point (the default name when the input names no endpoint).
+fn endpoint_name(input: &DesiredInput) -> String {
+    match &input.endpoint {
+        Some(e) => e.name.clone(),
+        None => crate::config::EndpointSection::defaults().name_for(&input.names.env),
+    }
+}
+
+/// The hosted zone the instances may change, by id: the one the env names; `*` for the zone spotctl
+/// makes (its id is known only once it exists; the record name and types still bound the change).
+fn endpoint_zone(input: &DesiredInput) -> String {
+    match input.endpoint.as_ref().map(|e| &e.zone) {
+        Some(endpoint::EndpointZone::Existing { id }) => id.trim_start_matches("/hostedzone/").to_string(),
+        _ => "*".to_string(),
+    }
 }
 
 /// Ingress rules as discovery reports them: sorted `tcp/<port>/<cidr>` entries, JSON-encoded.
@@ -166,7 +195,10 @@ pub fn desired(input: &DesiredInput) -> Result<Vec<Resource>, TemplateError> {
     out.push(
         Resource::new(Kind::Bucket, home, n.bucket())
             .with("encryption", "AES256")
-            .with("public_access_block", "all"),
+            .with("public_access_block", "all")
+            .with("versioning", "Enabled")
+            .with("lifecycle", bucket::lifecycle_value(&bucket::lifecycle_rules()))
+            .with("policy", bucket::bucket_policy(input)?),
     );
     out.push(
         Resource::new(Kind::StateObject, home, keys::ENV)
@@ -263,7 +295,8 @@ pub fn desired(input: &DesiredInput) -> Result<Vec<Resource>, TemplateError> {
     out.push(
         Resource::new(Kind::LambdaPermission, home, "events-invoke")
             .with("principal", "events.amazonaws.com")
-            .with("source_arn", format!("arn:aws:events:{home}:{}:rule/{}*", n.account, n.prefix())),
+            .with("source_arn", format!("arn:aws:events:{home}:{}:rule/{}*", n.account, n.prefix()))
+            .with("source_account", n.account.clone()),
     );
 
     // A failed invocation is retried by Lambda (EventBridge invokes asynchronously); once the
@@ -293,6 +326,7 @@ fn primary_instance(input: &DesiredInput) -> Result<Option<Resource>, TemplateEr
         PrimarySpec::Existing { region } => Some(
             Resource::new(Kind::Instance, region, "primary")
                 .with("http_tokens", "required")
+                .with("hop_limit", "1")
                 .with("metadata_tags", "enabled"),
         ),
         PrimarySpec::Launch(l) => {
@@ -308,6 +342,7 @@ fn primary_instance(input: &DesiredInput) -> Result<Option<Resource>, TemplateEr
 pub fn db_instance(name: &str, l: &LaunchSpec, n: &Names, volume_gb: u32, user_data: &str) -> Resource {
     Resource::new(Kind::Instance, &l.region, name)
         .with("http_tokens", "required")
+        .with("hop_limit", "1")
         .with("metadata_tags", "enabled")
         .create_only("availability_zone", l.az.clone())
         .create_only("subnet", l.subnet.clone())
@@ -331,6 +366,7 @@ pub(crate) mod tests {
         DesiredInput {
             names: Names::new("dev", "123456789012", "ap-northeast-1"),
             regions: vec!["ap-northeast-1".into(), "ap-northeast-3".into()],
+            instance_types: vec!["m5.large".into(), "m6i.large".into(), "r5.large".into()],
             ssh_public_key: "ssh-ed25519 AAAA test\n".into(),
             ssh_cidrs: vec![],
             mysql_cidrs: vec![],
@@ -354,6 +390,7 @@ pub(crate) mod tests {
             }),
             fleets: Vec::new(),
             endpoint: None,
+            bucket_policy: PolicyMode::Enforced,
         }
     }
 

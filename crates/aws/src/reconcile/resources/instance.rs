@@ -28,6 +28,7 @@ pub async fn list(ctx: &Ctx<'_>, region: &str) -> Result<Vec<Described>> {
 pub fn live_primary(d: &Described) -> LiveResource {
     LiveResource::new(Address::new(Kind::Instance, &d.view.region, "primary"), &d.view.id)
         .with("http_tokens", d.http_tokens.clone())
+        .with("hop_limit", d.hop_limit.clone())
         .with("metadata_tags", d.metadata_tags.clone())
         .with("availability_zone", d.view.az.clone())
         .with("instance_type", d.view.instance_type.clone())
@@ -87,6 +88,8 @@ pub async fn update(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<()> {
         .modify_instance_metadata_options()
         .instance_id(id)
         .http_tokens(HttpTokensState::Required)
+        .http_put_response_hop_limit(1)
+        .http_endpoint(aws_sdk_ec2::types::InstanceMetadataEndpointState::Enabled)
         .instance_metadata_tags(InstanceMetadataTagsState::Enabled)
         .send()
         .await

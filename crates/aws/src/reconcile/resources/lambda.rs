@@ -64,13 +64,18 @@ pub async fn discover(ctx: &Ctx<'_>) -> Result<Vec<LiveResource>> {
                 let principal = s.pointer("/Principal/Service").and_then(Value::as_str).unwrap_or_default();
                 let source =
                     s.pointer("/Condition/ArnLike/AWS:SourceArn").and_then(Value::as_str).unwrap_or_default();
+                let account = s
+                    .pointer("/Condition/StringEquals/AWS:SourceAccount")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 out.push(
                     LiveResource::new(
                         Address::new(Kind::LambdaPermission, ctx.home(), "events-invoke"),
                         PERMISSION_SID,
                     )
                     .with("principal", principal)
-                    .with("source_arn", source),
+                    .with("source_arn", source)
+                    .with("source_account", account),
                 );
             }
         }
@@ -195,6 +200,7 @@ pub async fn add_permission(ctx: &Ctx<'_>, want: &Resource) -> Result<String> {
         .action("lambda:InvokeFunction")
         .principal(want.value("principal").unwrap_or("events.amazonaws.com"))
         .source_arn(want.value("source_arn").unwrap_or_default())
+        .set_source_account(want.value("source_account").map(String::from))
         .send()
         .await
         .context("allowing EventBridge to invoke the handler")?;

@@ -1,5 +1,5 @@
-//! A fleet's launch template in each of its regions: IMDSv2 required, the workers' profile and
-//! closed security group, compared through a spec hash tag.
+//! A fleet's launch template in each of its regions: IMDSv2 required with hop limit 1, an encrypted
+//! root volume, the workers' profile and closed security group, compared through a spec hash tag.
 
 use super::super::{owned, Ctx};
 use crate::sdk::error::is_not_found;
@@ -51,8 +51,24 @@ async fn template_data(ctx: &Ctx<'_>, want: &Resource) -> Result<ec2::RequestLau
             .set_tags(Some(tags.clone()))
             .build()
     };
+    let root = (!body.encrypted_root_device.is_empty()).then(|| {
+        ec2::LaunchTemplateBlockDeviceMappingRequest::builder()
+            .device_name(&body.encrypted_root_device)
+            .ebs(
+                ec2::LaunchTemplateEbsBlockDeviceRequest::builder()
+                    .encrypted(true)
+                    .set_volume_size(
+                        (body.root_volume_gb > 0).then(|| i32::try_from(body.root_volume_gb).unwrap_or(30)),
+                    )
+                    .volume_type(ec2::VolumeType::Gp3)
+                    .delete_on_termination(true)
+                    .build(),
+            )
+            .build()
+    });
     Ok(ec2::RequestLaunchTemplateData::builder()
         .image_id(body.image_id)
+        .set_block_device_mappings(root.map(|r| vec![r]))
         .iam_instance_profile(
             ec2::LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
                 .name(body.instance_profile)
@@ -64,7 +80,7 @@ async fn template_data(ctx: &Ctx<'_>, want: &Resource) -> Result<ec2::RequestLau
             ec2::LaunchTemplateInstanceMetadataOptionsRequest::builder()
                 .http_tokens(ec2::LaunchTemplateHttpTokensState::Required)
                 .http_endpoint(ec2::LaunchTemplateInstanceMetadataEndpointState::Enabled)
-                .http_put_response_hop_limit(1)
+                .http_put_response_hop_limit(i32::from(body.metadata_hop_limit.max(1)))
                 .instance_metadata_tags(ec2::LaunchTemplateInstanceMetadataTagsState::Enabled)
                 .build(),
         )
