@@ -68,9 +68,15 @@ impl Database for MariaDbServer {
     async fn restore(&self, store: Arc<dyn StateStore>, id: &str) -> Result<Restored> {
         let blobs = StoreBlobs { store, handle: tokio::runtime::Handle::current() };
         let (dsn, handoff) = (self.dsn.clone(), id.to_string());
-        // Only the env's database is written, whatever the manifest names (crates/db trust).
-        let opts =
-            spotctl_db::RestoreOptions { databases: Some(vec![self.database.clone()]), ..Default::default() };
+        // Only the env's database is written, whatever the manifest names (crates/db trust). A
+        // standby restores only while the record names another instance, into a server it booted
+        // read-only and empty: any table there is an earlier run of this same restore, cut short
+        // (the agent restarted), and is replaced rather than refused.
+        let opts = spotctl_db::RestoreOptions {
+            databases: Some(vec![self.database.clone()]),
+            replace_existing: true,
+            ..Default::default()
+        };
         let v = tokio::task::spawn_blocking(move || {
             spotctl_db::restore(&dsn, &blobs, keys::BACKUPS, &handoff, &opts)
         })
