@@ -12,6 +12,7 @@
 //!
 //! Everything here is synchronous and threaded: async callers run it in `spawn_blocking`.
 
+pub mod binlog;
 pub mod blob;
 mod drain;
 mod dump;
@@ -32,7 +33,7 @@ pub mod tablespace;
 pub mod testing;
 mod verify;
 
-pub use blob::{BlobError, BlobStore};
+pub use blob::{BlobError, BlobStore, Creation};
 pub use drain::{drain, DrainOptions, Method};
 pub use error::{DbError, Result, TableMismatch};
 pub use fs_store::FsBlobStore;
