@@ -24,6 +24,7 @@ mod load;
 pub mod manifest;
 pub mod plan;
 mod pool;
+pub mod protect;
 mod restore;
 pub mod rows;
 mod schema;

@@ -1,0 +1,24 @@
+//! Continuous protection: the primary's binary log shipped to the bucket as it is written, base
+//! backups taken while writes go on, recovery to the end of the log or to any second, and
+//! retention — the one owner of how long all of it is kept.
+//!
+//! Everything lives under one prefix (see [`layout`]), reached only through [`crate::BlobStore`].
+//! The log is shipped in pieces cut between transactions ([`ship`]), each create-only and
+//! checked end to end; every recovery starts a new [`timeline`].
+//!
+//! May use: [`crate::binlog`] (the log's format), the drain and restore of this crate (a base
+//! backup is a drain that does not fence), its sessions and blob store. Nothing here is async.
+
+pub mod counting;
+pub mod cursor;
+pub mod error;
+pub mod files;
+pub mod heartbeat;
+pub mod layout;
+pub mod piece;
+pub mod server;
+pub mod ship;
+pub mod timeline;
+
+pub use error::{ProtectError, Result};
+pub use ship::{Note, ShipOptions, ShipStats, Shipper, Stopped};
