@@ -45,7 +45,10 @@ fn the_shipped_log_is_the_servers_log_through_rotation_crash_and_restarts() {
     assert_eq!(names, ["spot-bin.000001", "spot-bin.000002", "spot-bin.000003"], "every file, in order");
     for (name, bytes) in &shipped {
         let local = local_file(&db, name);
-        assert!(bytes.len() <= local.len() && local[..bytes.len()] == bytes[..], "{name}: shipped bytes are the server's");
+        assert!(
+            bytes.len() <= local.len() && local[..bytes.len()] == bytes[..],
+            "{name}: shipped bytes are the server's"
+        );
     }
     // The killed file was shipped to its end (nothing was torn: every commit was whole).
     assert_eq!(shipped[1].1.len(), local_file(&db, "spot-bin.000002").len());
@@ -65,7 +68,16 @@ fn a_server_not_configured_for_protection_is_refused_naming_the_setting() {
 
     let Some(plain) = MariaDb::start() else { return };
     let err = Shipper::start(&plain.root_dsn(""), s.as_ref(), PREFIX, fast()).err();
-    assert!(matches!(err, Some(ProtectError::ServerConfig { setting: "binlog_checksum" | "gtid_strict_mode" | "sync_binlog" | "binlog_format", .. })), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Some(ProtectError::ServerConfig {
+                setting: "binlog_checksum" | "gtid_strict_mode" | "sync_binlog" | "binlog_format",
+                ..
+            })
+        ),
+        "{err:?}"
+    );
 }
 
 #[test]

@@ -130,9 +130,10 @@ impl MariaDb {
         );
         drop(guard);
         std::fs::create_dir_all(dir.join("binlog")).expect("binlog dir");
-        let mut args: Vec<String> = ["--no-defaults", "--user=root", "--bind-address=127.0.0.1", "--local-infile=1"]
-            .map(String::from)
-            .to_vec();
+        let mut args: Vec<String> =
+            ["--no-defaults", "--user=root", "--bind-address=127.0.0.1", "--local-infile=1"]
+                .map(String::from)
+                .to_vec();
         args.extend([
             format!("--datadir={}", dir.join("data").display()),
             format!("--socket={}", dir.join("sock").display()),

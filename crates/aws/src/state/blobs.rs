@@ -74,7 +74,11 @@ mod tests {
             assert_eq!(blobs.get("backups/t/1")?, None);
             Ok(())
         });
-        blobs.join().map_err(|_| BlobError { op: "thread", key: String::new(), message: "panicked".into() })?
+        blobs.join().map_err(|_| BlobError {
+            op: "thread",
+            key: String::new(),
+            message: "panicked".into(),
+        })?
     }
 
     #[test]

@@ -163,7 +163,10 @@ pub fn next(buf: &[u8], at: usize, offset: u64) -> Result<Next<'_>, FormatError>
     let end = offset + size as u64;
     // next_position is the event's end in its file, except for events that were never in a file.
     if header.next_position != 0 && u64::from(header.next_position) != end {
-        return Err(malformed(offset, format!("next position {} is not the event's end {end}", header.next_position)));
+        return Err(malformed(
+            offset,
+            format!("next position {} is not the event's end {end}", header.next_position),
+        ));
     }
     Ok(Next::Event(Event { offset, header, bytes: &rest[..size] }))
 }
@@ -320,7 +323,10 @@ impl Format {
     /// bucket could be told from damage.
     pub fn read(e: &Event<'_>) -> Result<Format, FormatError> {
         if e.kind() != Kind::FormatDescription {
-            return Err(malformed(e.offset, format!("expected a format description event, found {:?}", e.kind())));
+            return Err(malformed(
+                e.offset,
+                format!("expected a format description event, found {:?}", e.kind()),
+            ));
         }
         let b = &e.bytes[HEADER_LEN..];
         let version = b.get(2..52).ok_or_else(|| e.short("format description"))?;

@@ -143,7 +143,11 @@ mod tests {
 
     #[test]
     fn a_domain_moves_by_one_whichever_server_writes() -> Result<(), Discontinuity> {
-        let mut s = State::parse("0-1-10").map_err(|_| Discontinuity { domain: 0, last: g("0-0-0"), found: g("0-0-0") })?;
+        let mut s = State::parse("0-1-10").map_err(|_| Discontinuity {
+            domain: 0,
+            last: g("0-0-0"),
+            found: g("0-0-0"),
+        })?;
         s.advance(g("0-1-11"))?;
         s.advance(g("0-2-12"))?; // a new timeline's server continues the domain
         s.advance(g("5-2-1"))?; // a new domain starts anywhere

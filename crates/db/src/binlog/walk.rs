@@ -125,7 +125,9 @@ impl Walker {
             (Kind::AnnotateRows, Some(_)) => Ok(Step::Skip),
             (Kind::TableMap, Some(_)) => Ok(Step::TableMap(e.table_map()?)),
             (Kind::Rows, Some(_)) => Ok(Step::Rows(e.rows()?)),
-            (Kind::Xid, Some(open)) if !open.gtid.standalone() => Ok(self.end(e, open, Outcome::Commit, None)),
+            (Kind::Xid, Some(open)) if !open.gtid.standalone() => {
+                Ok(self.end(e, open, Outcome::Commit, None))
+            }
             (Kind::Query, Some(open)) => self.query(e, open),
             (Kind::StatementContext, Some(_)) => Err(unsupported(
                 e,
@@ -135,7 +137,9 @@ impl Walker {
             (Kind::Incident, _) => {
                 Err(unsupported(e, "an incident event", "the server recorded that the log may be incomplete"))
             }
-            (Kind::StartEncryption, _) => Err(unsupported(e, "an encrypted binary log", "encrypt_binlog must be OFF")),
+            (Kind::StartEncryption, _) => {
+                Err(unsupported(e, "an encrypted binary log", "encrypt_binlog must be OFF"))
+            }
             (Kind::Compressed, _) => {
                 Err(unsupported(e, "a compressed event", "log_bin_compress must be OFF"))
             }
@@ -298,7 +302,10 @@ pub(crate) mod tests {
         let mut f = FileBuilder::new(&[Gtid { domain: 0, server: 1, seq: 4 }]);
         f.row_trx(5, 100, "appdb");
         f.gtid(6, 101, true).query(101, "appdb", "CREATE TABLE u (id int)");
-        f.gtid(7, 102, false).table_map(102, 8, "appdb", "m").rows(102, 8, true).query(102, "appdb", "COMMIT");
+        f.gtid(7, 102, false)
+            .table_map(102, 8, "appdb", "m")
+            .rows(102, 8, true)
+            .query(102, "appdb", "COMMIT");
         let mut w = Walker::new(None);
         let commits = walk_all(&f.bytes, 4, &mut w)?;
         let seqs: Vec<(u64, u32)> = commits.iter().map(|c| (c.gtid.seq, c.timestamp)).collect();

@@ -107,7 +107,10 @@ impl Cursor {
                 _ => None,
             };
             if expected.is_some_and(|k| k != e.kind()) {
-                return Err(self.log_error(malformed(offset, "a file must start with a format description and a GTID list")));
+                return Err(self.log_error(malformed(
+                    offset,
+                    "a file must start with a format description and a GTID list",
+                )));
             }
             let step = self.walker.feed(&e).map_err(|err| self.log_error(err))?;
             self.walked += e.bytes.len();
@@ -167,7 +170,7 @@ impl Cursor {
     /// Drops the first `len` bytes (a stored piece, which ended at a boundary) from the cursor.
     pub fn advance(&mut self, len: usize) {
         let Some(i) = self.boundaries.iter().position(|b| b.at == len) else { return };
-        let last = self.boundaries.drain(..=i).last();
+        let last = self.boundaries.drain(..=i).next_back();
         self.buf.drain(..len);
         self.walked -= len;
         for b in &mut self.boundaries {

@@ -23,7 +23,7 @@ pub enum ProtectError {
         what: &'static str,
         privilege: &'static str,
         #[source]
-        source: mysql::Error,
+        source: Box<mysql::Error>,
     },
     #[error("binary log {file}: {source}")]
     Log {
@@ -53,7 +53,9 @@ pub enum ProtectError {
     UntilBeforeOldestBase { until: String, oldest: String, taken: String },
     #[error("base backup {id} is not of this log series: {detail}")]
     ForeignBase { id: String, detail: String },
-    #[error("timeline {timeline} was created by another recovery first: only one recovery may continue the log")]
+    #[error(
+        "timeline {timeline} was created by another recovery first: only one recovery may continue the log"
+    )]
     TimelineTaken { timeline: u32 },
     #[error("{key} offset {offset} (GTID {gtid}): {what}")]
     Replay {
@@ -62,7 +64,7 @@ pub enum ProtectError {
         gtid: String,
         what: String,
         #[source]
-        source: Option<mysql::Error>,
+        source: Option<Box<mysql::Error>>,
     },
     #[error("the recovered server is at GTID {found}, the log ended at {expected}")]
     NotReached { expected: String, found: String },

@@ -28,7 +28,8 @@ pub struct Heartbeat {
 
 pub fn write(store: &dyn BlobStore, prefix: &str, hb: &Heartbeat) -> Result<()> {
     let key = heartbeat_key(prefix, hb.timeline);
-    let body = serde_json::to_vec_pretty(hb).map_err(|e| ProtectError::BadRecord { key: key.clone(), message: e.to_string() })?;
+    let body = serde_json::to_vec_pretty(hb)
+        .map_err(|e| ProtectError::BadRecord { key: key.clone(), message: e.to_string() })?;
     Ok(store.put(&key, body)?)
 }
 
@@ -36,5 +37,7 @@ pub fn write(store: &dyn BlobStore, prefix: &str, hb: &Heartbeat) -> Result<()> 
 pub fn read(store: &dyn BlobStore, prefix: &str, t: u32) -> Result<Option<Heartbeat>> {
     let key = heartbeat_key(prefix, t);
     let Some(body) = store.get(&key)? else { return Ok(None) };
-    serde_json::from_slice(&body).map(Some).map_err(|e| ProtectError::BadRecord { key, message: e.to_string() })
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(|e| ProtectError::BadRecord { key, message: e.to_string() })
 }

@@ -9,6 +9,9 @@
 //! May use: [`crate::binlog`] (the log's format), the drain and restore of this crate (a base
 //! backup is a drain that does not fence), its sessions and blob store. Nothing here is async.
 
+pub mod apply;
+pub mod base;
+pub mod chain;
 pub mod counting;
 pub mod cursor;
 pub mod error;
@@ -16,9 +19,12 @@ pub mod files;
 pub mod heartbeat;
 pub mod layout;
 pub mod piece;
+pub mod recover;
 pub mod server;
 pub mod ship;
 pub mod timeline;
 
+pub use base::{base_backup, list_bases, BaseOptions, BaseRecord};
 pub use error::{ProtectError, Result};
+pub use recover::{recover, RecoverOptions, RecoveryReport};
 pub use ship::{Note, ShipOptions, ShipStats, Shipper, Stopped};

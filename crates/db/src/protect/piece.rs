@@ -78,10 +78,13 @@ pub fn encode(header: &PieceHeader, compressed: &[u8]) -> Result<Vec<u8>> {
 pub fn split<'a>(key: &str, place: &PieceKey, object: &'a [u8]) -> Result<(PieceHeader, &'a [u8])> {
     let corrupt = |detail: String| ProtectError::CorruptPiece { key: key.to_string(), detail };
     let nl = object.iter().position(|&b| b == b'\n').ok_or_else(|| corrupt("no header line".into()))?;
-    let header: PieceHeader =
-        serde_json::from_slice(&object[..nl]).map_err(|e| corrupt(format!("its header does not parse: {e}")))?;
+    let header: PieceHeader = serde_json::from_slice(&object[..nl])
+        .map_err(|e| corrupt(format!("its header does not parse: {e}")))?;
     if header.format != PIECE_FORMAT {
-        return Err(corrupt(format!("format {} is not one this build reads ({PIECE_FORMAT})", header.format)));
+        return Err(corrupt(format!(
+            "format {} is not one this build reads ({PIECE_FORMAT})",
+            header.format
+        )));
     }
     if header.place() != *place {
         return Err(corrupt(format!(
@@ -140,7 +143,8 @@ mod tests {
     fn a_piece_round_trips_and_damage_is_named() -> Result<()> {
         let raw = b"some binary log bytes".repeat(10);
         let h = header(&raw);
-        let z = zstd::bulk::compress(&raw, 3).map_err(|e| ProtectError::BadRecord { key: "z".into(), message: e.to_string() })?;
+        let z = zstd::bulk::compress(&raw, 3)
+            .map_err(|e| ProtectError::BadRecord { key: "z".into(), message: e.to_string() })?;
         let object = encode(&h, &z)?;
         let (back, body) = split("k", &h.place(), &object)?;
         assert_eq!(back, h);

@@ -60,7 +60,8 @@ fn text(v: Value) -> String {
 }
 
 fn global(c: &mut Conn, name: &str) -> Result<String> {
-    let v: Option<Value> = c.query_first(format!("SELECT @@GLOBAL.{name}")).sql(|| format!("reading @@GLOBAL.{name}"))?;
+    let v: Option<Value> =
+        c.query_first(format!("SELECT @@GLOBAL.{name}")).sql(|| format!("reading @@GLOBAL.{name}"))?;
     Ok(v.map(text).unwrap_or_default())
 }
 
@@ -74,7 +75,11 @@ pub fn check(c: &mut Conn) -> Result<ServerLog> {
     }
     let server_id: u32 = global(c, "server_id")?.parse().unwrap_or(0);
     if server_id == 0 {
-        return Err(ProtectError::ServerConfig { setting: "server_id", found: "0".into(), required: "a non-zero id" });
+        return Err(ProtectError::ServerConfig {
+            setting: "server_id",
+            found: "0".into(),
+            required: "a non-zero id",
+        });
     }
     Ok(ServerLog {
         basename: PathBuf::from(global(c, "log_bin_basename")?),

@@ -112,7 +112,12 @@ pub struct Shipper<'a> {
 impl<'a> Shipper<'a> {
     /// Checks the server, finds (or starts) the timeline this server's log continues, and checks
     /// that the shipped log's last piece is still this server's.
-    pub fn start(dsn: &str, store: &'a dyn BlobStore, prefix: &str, opts: ShipOptions) -> Result<Shipper<'a>> {
+    pub fn start(
+        dsn: &str,
+        store: &'a dyn BlobStore,
+        prefix: &str,
+        opts: ShipOptions,
+    ) -> Result<Shipper<'a>> {
         let server = server::check(&mut connect(dsn)?)?;
         let local = LocalLog::of(&server);
         let store = CountingStore::new(store);
@@ -128,10 +133,14 @@ impl<'a> Shipper<'a> {
             Some(h) => resume_after(&local, &h)?,
             None => {
                 let files = local.files()?;
-                let first = files.first().cloned().ok_or_else(|| ProtectError::Purged { file: "(none listed)".into() })?;
-                let state = tl.record.branch.as_ref().map(|b| State::parse(&b.state)).transpose().map_err(|message| {
-                    ProtectError::BadRecord { key: timeline_key(prefix, t), message }
-                })?;
+                let first = files
+                    .first()
+                    .cloned()
+                    .ok_or_else(|| ProtectError::Purged { file: "(none listed)".into() })?;
+                let state =
+                    tl.record.branch.as_ref().map(|b| State::parse(&b.state)).transpose().map_err(
+                        |message| ProtectError::BadRecord { key: timeline_key(prefix, t), message },
+                    )?;
                 let hb = Heartbeat { timeline: t, file: first.clone(), ..Heartbeat::default() };
                 (Cursor::new(first, 0, state), 1, piece::chain_start(&tl.bytes), hb)
             }
@@ -217,11 +226,14 @@ impl<'a> Shipper<'a> {
         }
         let ready = self.cursor.ready_bytes();
         let due = self.last_piece.is_none_or(|t| t.elapsed() >= self.opts.min_interval);
-        if self.cursor.header_due() || (ready > 0 && (due || ready >= self.opts.max_piece_bytes || self.cursor.ended())) {
+        if self.cursor.header_due()
+            || (ready > 0 && (due || ready >= self.opts.max_piece_bytes || self.cursor.ended()))
+        {
             self.store_next()?;
         }
         self.next_file_if_done(note)?;
-        let every = if self.shipped_since_heartbeat { self.opts.heartbeat_busy } else { self.opts.heartbeat_idle };
+        let every =
+            if self.shipped_since_heartbeat { self.opts.heartbeat_busy } else { self.opts.heartbeat_idle };
         if self.last_heartbeat.is_none_or(|t| t.elapsed() >= every) {
             self.heartbeat()?;
         }
@@ -249,7 +261,8 @@ impl<'a> Shipper<'a> {
         };
         let Some(next) = next else { return Ok(()) };
         let ended_clean = self.cursor.ended() && self.cursor.ready_bytes() == 0;
-        let ended_crash = !self.cursor.ended() && self.cursor.quiet_polls >= 2 && self.cursor.ready_bytes() == 0;
+        let ended_crash =
+            !self.cursor.ended() && self.cursor.quiet_polls >= 2 && self.cursor.ready_bytes() == 0;
         if !(ended_clean || ended_crash) {
             return Ok(());
         }
@@ -281,7 +294,10 @@ impl<'a> Shipper<'a> {
         if self.cursor.shipped == before {
             return Err(ProtectError::Diverged {
                 what: format!("log object {key}"),
-                detail: format!("it ends at {}, which is not a transaction end of {} here", stored.end, stored.file),
+                detail: format!(
+                    "it ends at {}, which is not a transaction end of {} here",
+                    stored.end, stored.file
+                ),
             });
         }
         self.seq += 1;
@@ -306,7 +322,8 @@ impl<'a> Shipper<'a> {
     }
 
     fn pack(&self, cut: &Cut) -> Result<(PieceHeader, Vec<u8>)> {
-        let place = PieceKey { timeline: self.timeline, seq: self.seq, file: cut.file.clone(), offset: cut.offset };
+        let place =
+            PieceKey { timeline: self.timeline, seq: self.seq, file: cut.file.clone(), offset: cut.offset };
         let end = cut.offset + cut.bytes.len() as u64;
         let raw_sha256 = sha256_hex(&cut.bytes);
         let header = PieceHeader {
@@ -327,7 +344,9 @@ impl<'a> Shipper<'a> {
             file_done: cut.file_done,
         };
         let mut z = crate::dump::compressor(self.opts.zstd_level)?;
-        let compressed = z.compress(&cut.bytes).map_err(|source| crate::DbError::Codec { key: place.key(&self.prefix), source })?;
+        let compressed = z
+            .compress(&cut.bytes)
+            .map_err(|source| crate::DbError::Codec { key: place.key(&self.prefix), source })?;
         Ok((header.clone(), piece::encode(&header, &compressed)?))
     }
 
@@ -353,7 +372,7 @@ impl<'a> Shipper<'a> {
 }
 
 /// The newest timeline, or timeline 1 created now when there is none.
-fn current_timeline(store: &dyn BlobStore, prefix: &str) -> Result<Timeline> {
+pub(crate) fn current_timeline(store: &dyn BlobStore, prefix: &str) -> Result<Timeline> {
     if let Some(t) = timeline::read_all(store, prefix)?.pop() {
         return Ok(t);
     }
@@ -366,29 +385,34 @@ fn current_timeline(store: &dyn BlobStore, prefix: &str) -> Result<Timeline> {
         reason: Reason::First,
     };
     match timeline::create(store, prefix, &record) {
-        Err(ProtectError::TimelineTaken { .. }) => timeline::read_all(store, prefix)?.pop().ok_or_else(|| {
-            ProtectError::BadRecord { key: timeline_key(prefix, 1), message: "created by another writer, then gone".into() }
-        }),
+        Err(ProtectError::TimelineTaken { .. }) => {
+            timeline::read_all(store, prefix)?.pop().ok_or_else(|| ProtectError::BadRecord {
+                key: timeline_key(prefix, 1),
+                message: "created by another writer, then gone".into(),
+            })
+        }
         other => other,
     }
 }
 
 /// The newest piece of a timeline (whose pieces must be numbered without a gap), read and checked.
 fn last_piece(store: &dyn BlobStore, prefix: &str, keys: &[PieceKey]) -> Result<Option<PieceHeader>> {
-        for (i, k) in keys.iter().enumerate() {
-            if k.seq != i as u64 + 1 {
-                return Err(ProtectError::MissingPiece {
-                    key: PieceKey { seq: i as u64 + 1, ..k.clone() }.key(prefix),
-                    detail: format!("the timeline's log jumps from piece {i} to piece {}", k.seq),
-                });
-            }
+    for (i, k) in keys.iter().enumerate() {
+        if k.seq != i as u64 + 1 {
+            return Err(ProtectError::MissingPiece {
+                key: PieceKey { seq: i as u64 + 1, ..k.clone() }.key(prefix),
+                detail: format!("the timeline's log jumps from piece {i} to piece {}", k.seq),
+            });
         }
-        let Some(last) = keys.last() else { return Ok(None) };
-        let key = last.key(prefix);
-        let object = store.get(&key)?.ok_or_else(|| ProtectError::MissingPiece { key: key.clone(), detail: "listed but gone".into() })?;
-        let (header, body) = piece::split(&key, last, &object)?;
-        piece::unpack(&key, &header, body)?;
-        Ok(Some(header))
+    }
+    let Some(last) = keys.last() else { return Ok(None) };
+    let key = last.key(prefix);
+    let object = store
+        .get(&key)?
+        .ok_or_else(|| ProtectError::MissingPiece { key: key.clone(), detail: "listed but gone".into() })?;
+    let (header, body) = piece::split(&key, last, &object)?;
+    piece::unpack(&key, &header, body)?;
+    Ok(Some(header))
 }
 
 /// The cursor after the shipped piece `h`, if its bytes are still this server's.
@@ -407,7 +431,8 @@ fn resume_after(local: &LocalLog, h: &PieceHeader) -> Result<(Cursor, u64, Strin
             ),
         });
     }
-    let state = State::parse(&h.state_after).map_err(|message| ProtectError::BadRecord { key: format!("piece {}", h.seq), message })?;
+    let state = State::parse(&h.state_after)
+        .map_err(|message| ProtectError::BadRecord { key: format!("piece {}", h.seq), message })?;
     let hb = Heartbeat {
         timeline: h.timeline,
         seq: Some(h.seq),

@@ -58,19 +58,25 @@ pub fn read_all(store: &dyn BlobStore, prefix: &str) -> Result<Vec<Timeline>> {
     let mut out: Vec<Timeline> = Vec::new();
     for key in store.list(&timelines(prefix))? {
         let Some(t) = timeline_of(prefix, &key) else { continue };
-        let bytes = store.get(&key)?.ok_or_else(|| ProtectError::BadRecord {
-            key: key.clone(),
-            message: "listed but gone".into(),
-        })?;
+        let bytes = store
+            .get(&key)?
+            .ok_or_else(|| ProtectError::BadRecord { key: key.clone(), message: "listed but gone".into() })?;
         let bad = |message: String| ProtectError::BadRecord { key: key.clone(), message };
         let record: TimelineRecord = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
         if record.format != TIMELINE_FORMAT || record.timeline != t {
-            return Err(bad(format!("format {} timeline {}, not a format-{TIMELINE_FORMAT} record of timeline {t}", record.format, record.timeline)));
+            return Err(bad(format!(
+                "format {} timeline {}, not a format-{TIMELINE_FORMAT} record of timeline {t}",
+                record.format, record.timeline
+            )));
         }
         match (&record.parent, &record.branch) {
             (None, None) => {}
             (Some(p), Some(_)) if *p < t && out.iter().any(|o| o.record.timeline == *p) => {}
-            _ => return Err(bad("a timeline names an earlier, existing parent and its branch point, or neither".into())),
+            _ => {
+                return Err(bad(
+                    "a timeline names an earlier, existing parent and its branch point, or neither".into(),
+                ))
+            }
         }
         out.push(Timeline { record, bytes });
     }
@@ -111,8 +117,21 @@ mod tests {
     use super::*;
 
     fn t(n: u32, parent: Option<u32>, at: u64) -> Timeline {
-        let branch = parent.map(|_| Branch { seq: 1, file: "f.000001".into(), offset: 4, state: "0-1-1".into(), last_commit: None });
-        let record = TimelineRecord { format: 1, timeline: n, parent, branch, created_at_ms: at, reason: Reason::Recovery };
+        let branch = parent.map(|_| Branch {
+            seq: 1,
+            file: "f.000001".into(),
+            offset: 4,
+            state: "0-1-1".into(),
+            last_commit: None,
+        });
+        let record = TimelineRecord {
+            format: 1,
+            timeline: n,
+            parent,
+            branch,
+            created_at_ms: at,
+            reason: Reason::Recovery,
+        };
         Timeline { bytes: Vec::new(), record }
     }
 

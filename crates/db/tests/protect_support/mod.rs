@@ -68,12 +68,18 @@ pub fn ship(dsn: &str, store: Arc<FsBlobStore>, opts: ShipOptions) -> Running {
 impl Running {
     pub fn stop(mut self) -> Result<Stopped, String> {
         self.stop.store(true, Ordering::SeqCst);
-        self.handle.take().map(|h| h.join().unwrap_or_else(|_| Err("shipper panicked".into()))).unwrap_or(Err("gone".into()))
+        self.handle
+            .take()
+            .map(|h| h.join().unwrap_or_else(|_| Err("shipper panicked".into())))
+            .unwrap_or(Err("gone".into()))
     }
 
     /// Waits for the shipper to end by itself (fenced, or an error).
     pub fn join(mut self) -> Result<Stopped, String> {
-        self.handle.take().map(|h| h.join().unwrap_or_else(|_| Err("shipper panicked".into()))).unwrap_or(Err("gone".into()))
+        self.handle
+            .take()
+            .map(|h| h.join().unwrap_or_else(|_| Err("shipper panicked".into())))
+            .unwrap_or(Err("gone".into()))
     }
 
     pub fn finished(&self) -> bool {
@@ -94,7 +100,7 @@ impl Drop for Running {
 pub fn primary() -> Option<MariaDb> {
     let db = MariaDb::start_protected()?;
     let mut c = conn(&db.root_dsn(""));
-    c.query_drop("CREATE DATABASE appdb").expect("db");
+    c.query_drop("CREATE DATABASE appdb CHARACTER SET utf8mb4").expect("db");
     c.query_drop("CREATE TABLE appdb.t (id INT PRIMARY KEY, v VARCHAR(100), at DATETIME(6))").expect("table");
     c.query_drop("INSERT INTO appdb.t VALUES (0, 'first', NOW(6))").expect("row");
     Some(db)
@@ -104,7 +110,8 @@ pub fn primary() -> Option<MariaDb> {
 pub fn insert(dsn: &str, from: u32, to: u32) {
     let mut c = conn(dsn);
     for i in from..to {
-        c.exec_drop("INSERT INTO appdb.t VALUES (?, ?, NOW(6))", (i, format!("row {i}"))).expect("insert");
+        c.exec_drop("INSERT INTO appdb.t (id, v, at) VALUES (?, ?, NOW(6))", (i, format!("row {i}")))
+            .expect("insert");
     }
 }
 
@@ -115,10 +122,15 @@ pub fn wait_shipped(store: &dyn BlobStore, t: u32, dsn: &str) {
     loop {
         let hb = spotctl_db::protect::heartbeat::read(store, PREFIX, t).ok().flatten();
         let last = last_shipped_gtid(store, t);
-        if last.as_deref() == Some(want.as_str()) || hb.and_then(|h| h.last_gtid).as_deref() == Some(want.as_str()) {
+        if last.as_deref() == Some(want.as_str())
+            || hb.and_then(|h| h.last_gtid).as_deref() == Some(want.as_str())
+        {
             return;
         }
-        assert!(std::time::Instant::now() < deadline, "{want} not shipped within 30 s (last piece says {last:?})");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{want} not shipped within 30 s (last piece says {last:?})"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
