@@ -12,8 +12,9 @@
 use super::chain::Segment;
 use super::error::{ProtectError, Result};
 use super::piece;
+use super::statement::{decide, Decision};
 use crate::binlog::event::{next, with_flags, Next, STMT_END_FLAG};
-use crate::binlog::query::{database_statement, mentions, Class, Query};
+use crate::binlog::query::Query;
 use crate::binlog::walk::{Outcome, Step, Walker};
 use crate::binlog::{Gtid, State};
 use crate::plan::ident;
@@ -252,73 +253,33 @@ impl Applier {
 
     /// A statement inside a transaction: a savepoint, or the DDL half of `CREATE … SELECT`.
     fn statement(&mut self, q: &Query<'_>, at: &At<'_>) -> Result<()> {
-        match q.class() {
-            Class::Savepoint if q.db == self.database || q.db.is_empty() => {
+        match decide(q, &self.database).map_err(|what| at.fail(what, None))? {
+            Decision::Savepoint => {
                 self.send_rows(at)?;
                 let sql = utf8(q, at)?;
                 self.run(&sql, at)
             }
-            _ => self.ddl(q, at).map(drop),
+            Decision::Replay => self.ddl(q, at),
+            Decision::Skip => Ok(()),
         }
     }
 
     /// A standalone group's one statement.
     fn standalone(&mut self, q: &Query<'_>, at: &At<'_>) -> Result<()> {
-        if self.ddl(q, at)? {
-            self.applied.transactions += 1;
-            self.applied.ddl += 1;
-        } else {
-            self.applied.skipped += 1;
+        match decide(q, &self.database).map_err(|what| at.fail(what, None))? {
+            Decision::Replay => {
+                self.ddl(q, at)?;
+                self.applied.transactions += 1;
+                self.applied.ddl += 1;
+            }
+            Decision::Skip | Decision::Savepoint => self.applied.skipped += 1,
         }
         Ok(())
     }
 
-    /// Replays a schema statement of the env's database; `Ok(false)`: not the env's, skipped.
-    fn ddl(&mut self, q: &Query<'_>, at: &At<'_>) -> Result<bool> {
-        match q.class() {
-            Class::Account | Class::Admin | Class::Begin | Class::Commit | Class::Savepoint => {
-                return Ok(false)
-            }
-            Class::Ddl => {}
-            other => {
-                return Err(
-                    at.fail(format!("a {other:?} statement `{}` cannot be replayed", q.summary()), None)
-                );
-            }
-        }
-        if q.db != self.database {
-            if mentions(q.text, &self.database) {
-                return Err(at.fail(
-                    format!(
-                        "the DDL `{}` ran with default database `{}` and names `{}`: which database it changes \
-                         cannot be told safely (run DDL of the env's database with it as the default)",
-                        q.summary(),
-                        q.db,
-                        self.database
-                    ),
-                    None,
-                ));
-            }
-            return Ok(false);
-        }
-        // `CREATE/ALTER/DROP DATABASE` under the env's default: another database's is not ours;
-        // the env's own would remove or replace what recovery restores.
-        match database_statement(q.text) {
-            Some(name) if name == self.database.to_lowercase() => {
-                return Err(at.fail(
-                    format!("`{}` changes the env's database itself; it is not replayed", q.summary()),
-                    None,
-                ));
-            }
-            Some(_) => return Ok(false),
-            None => {}
-        }
-        if q.error_code != 0 {
-            return Err(at.fail(
-                format!("`{}` was logged with error {} on the source", q.summary(), q.error_code),
-                None,
-            ));
-        }
+    /// Replays a schema statement with the session context it ran in. DDL commits implicitly,
+    /// so the target transaction is committed first.
+    fn ddl(&mut self, q: &Query<'_>, at: &At<'_>) -> Result<()> {
         let sql = utf8(q, at)?;
         self.send_rows(at)?;
         self.commit(at)?;
@@ -327,8 +288,7 @@ impl Applier {
         }
         self.run(&format!("USE {}", ident(&q.db)), at)?;
         self.run(&sql, at)?;
-        self.run("SET TIMESTAMP = DEFAULT", at)?;
-        Ok(true)
+        self.run("SET TIMESTAMP = DEFAULT", at)
     }
 }
 

@@ -13,6 +13,7 @@ use super::error::{ProtectError, Result};
 use super::heartbeat;
 use super::layout::{log_dir, PieceKey};
 use super::piece::{self, PieceHeader};
+use super::statement::decide;
 use super::timeline::Timeline;
 use crate::binlog::event::{next, Event, Format, Next};
 use crate::binlog::walk::{Step, Walker};
@@ -120,6 +121,7 @@ pub fn verify(
     prefix: &str,
     chain: &[&Timeline],
     base: &BaseRecord,
+    database: &str,
     until: Option<u32>,
 ) -> Result<Verified> {
     let first = chain.iter().position(|t| t.record.timeline == base.timeline).ok_or_else(|| {
@@ -240,7 +242,8 @@ pub fn verify(
                 _ => header.end,
             };
             if from < to {
-                let stop = walk(&key, &header, &raw, from, to, &mut walker, until, &mut out)?;
+                let range = Range { key: &key, header: &header, raw: &raw, from, to };
+                let stop = walk(&range, &mut walker, database, until, &mut out)?;
                 if let Some(at) = stop {
                     to = at;
                     out.stopped_by_until = true;
@@ -332,19 +335,25 @@ fn anchor_base(key: &str, header: &PieceHeader, raw: &[u8], base: &BaseRecord) -
     }
 }
 
-/// Walks `[from, to)` of a piece; returns where `until` stops it (the first transaction that
-/// committed at or after it), if it does.
-#[allow(clippy::too_many_arguments)]
-fn walk(
-    key: &str,
-    header: &PieceHeader,
-    raw: &[u8],
+/// Part of a fetched piece: its bytes `[from, to)` (file offsets).
+struct Range<'a> {
+    key: &'a str,
+    header: &'a PieceHeader,
+    raw: &'a [u8],
     from: u64,
     to: u64,
+}
+
+/// Walks a range, checking every statement can be replayed; returns where `until` stops it (the
+/// first transaction that committed at or after it), if it does.
+fn walk(
+    r: &Range<'_>,
     walker: &mut Walker,
+    database: &str,
     until: Option<u32>,
     out: &mut Verified,
 ) -> Result<Option<u64>> {
+    let Range { key, header, raw, from, to } = *r;
     let slice = &raw[..(to - header.offset) as usize];
     let mut at = (from - header.offset) as usize;
     loop {
@@ -360,6 +369,19 @@ fn walk(
         let step = walker
             .feed(&e)
             .map_err(|source| ProtectError::Log { file: format!("{} ({key})", header.file), source })?;
+        let statement = match &step {
+            Step::Statement(q) | Step::End(_, Some(q)) => Some(q),
+            _ => None,
+        };
+        if let Some(q) = statement {
+            decide(q, database).map_err(|what| ProtectError::Replay {
+                key: key.to_string(),
+                offset: e.offset,
+                gtid: out.end.last_gtid.map(|g| g.to_string()).unwrap_or_else(|| "-".into()),
+                what,
+                source: None,
+            })?;
+        }
         if let Step::End(c, _) = step {
             out.transactions += 1;
             out.first_commit.get_or_insert(c.timestamp);

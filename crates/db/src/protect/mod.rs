@@ -22,6 +22,7 @@ pub mod piece;
 pub mod recover;
 pub mod server;
 pub mod ship;
+pub mod statement;
 pub mod timeline;
 
 pub use base::{base_backup, list_bases, BaseOptions, BaseRecord};

@@ -121,13 +121,19 @@ pub fn recover(
     let no_base =
         |detail: String| ProtectError::NoBase { prefix: prefix.trim_end_matches('/').to_string(), detail };
     if chain.is_empty() {
-        return Err(no_base(match opts.until {
-            Some(u) => format!("no log was shipped before {}", utc(u64::from(u) * 1000)),
-            None => "no log has been shipped (no timeline)".into(),
-        }));
+        let oldest = list_bases(store, prefix)?.into_iter().next();
+        return Err(match (opts.until, oldest) {
+            (Some(u), Some(b)) => ProtectError::UntilBeforeOldestBase {
+                until: utc(u64::from(u) * 1000),
+                oldest: b.id,
+                taken: utc(b.taken_at_ms),
+            },
+            (Some(u), None) => no_base(format!("no log was shipped before {}", utc(u64::from(u) * 1000))),
+            (None, _) => no_base("no log has been shipped (no timeline)".into()),
+        });
     }
     let base = choose_base(store, prefix, &chain, opts.until)?;
-    let verified = chain::verify(store, prefix, &chain, &base, opts.until)?;
+    let verified = chain::verify(store, prefix, &chain, &base, &opts.database, opts.until)?;
     let manifest = read_manifest(store, &bases(prefix), &base.id)?;
     let listed: std::collections::BTreeSet<String> =
         store.list(&format!("{}/{}/", bases(prefix), base.id))?.into_iter().collect();
