@@ -177,3 +177,38 @@ fn a_recovered_server_continues_the_log_and_later_recoveries_skip_the_abandoned_
     );
     assert_eq!(r.new_timeline, 3);
 }
+
+#[test]
+fn retention_deletes_only_what_no_recovery_needs() {
+    let (Some(db), Some(target)) = (primary(), MariaDb::start_protected()) else { return };
+    let dsn = db.root_dsn("");
+    let s = store("retention");
+    let shipper = ship(&dsn, s.clone(), fast());
+    insert(&dsn, 1, 30);
+    let first = base_backup(&dsn, s.as_ref(), PREFIX, &BaseOptions::default()).expect("first base");
+    insert(&dsn, 30, 60);
+    conn(&dsn).query_drop("FLUSH BINARY LOGS").expect("rotate");
+    insert(&dsn, 60, 90);
+    std::thread::sleep(std::time::Duration::from_millis(1100)); // bases are named by the second
+    let second = base_backup(&dsn, s.as_ref(), PREFIX, &BaseOptions::default()).expect("second base");
+    insert(&dsn, 90, 120);
+    wait_shipped(s.as_ref(), 1, &dsn);
+    assert_eq!(shipper.stop(), Ok(Stopped::Requested));
+
+    // A window of nothing: only the newest base, and the log from its file on, are needed.
+    let report = spotctl_db::protect::retention::apply(s.as_ref(), PREFIX, std::time::Duration::ZERO)
+        .expect("retention");
+    assert_eq!(report.plan.delete_bases, [first.id.clone()]);
+    assert_eq!(report.plan.keep_bases, [second.id.clone()]);
+    let left = spotctl_db::protect::piece::list(s.as_ref(), PREFIX, 1)
+        .expect("the log is still whole from its floor");
+    assert!(left.iter().all(|k| k.file == second.position.file), "{left:?}");
+    assert_eq!(left.first().map(|k| k.offset), Some(0), "the floor is a file's first piece");
+    assert!(spotctl_db::protect::list_bases(s.as_ref(), PREFIX)
+        .expect("bases")
+        .iter()
+        .all(|b| b.id == second.id));
+    recover(&target.root_dsn(""), s.as_ref(), PREFIX, &RecoverOptions::default())
+        .expect("recover after retention");
+    assert_eq!(contents(&target.root_dsn("")), contents(&dsn));
+}

@@ -14,7 +14,7 @@ use super::error::{ProtectError, Result};
 use super::files::LocalLog;
 use super::layout::{base_id, base_record_key, bases, now_ms};
 use super::server;
-use super::ship::current_timeline;
+use super::timeline;
 use crate::blob::{BlobStore, Creation};
 use crate::dump::{by_table, dump_from, DumpSettings, TableRef};
 use crate::error::SqlContext;
@@ -113,7 +113,7 @@ pub fn base_backup(dsn: &str, store: &dyn BlobStore, prefix: &str, opts: &BaseOp
     let mut control = connect(dsn)?;
     let server = server::check(&mut control)?;
     let local = LocalLog::of(&server);
-    let timeline = current_timeline(store, prefix)?.record.timeline;
+    let timeline = timeline::current(store, prefix)?.record.timeline;
     schema_settings(&mut control)?;
     let secs = opts.lock_timeout.as_secs().max(1);
     control

@@ -62,27 +62,6 @@ fn missing(prefix: &str, t: u32, seq: u64, detail: String) -> ProtectError {
     ProtectError::MissingPiece { key, detail }
 }
 
-/// The pieces of timeline `t`, numbered 1.. without a gap.
-pub fn pieces(store: &dyn BlobStore, prefix: &str, t: u32) -> Result<Vec<PieceKey>> {
-    let keys: Vec<PieceKey> = store
-        .list(&log_dir(prefix, t))?
-        .iter()
-        .map(|k| PieceKey::parse(prefix, t, k))
-        .collect::<Result<_>>()?;
-    for (i, k) in keys.iter().enumerate() {
-        let want = i as u64 + 1;
-        if k.seq != want {
-            return Err(missing(
-                prefix,
-                t,
-                want,
-                format!("the log goes from piece {} to piece {}", want - 1, k.seq),
-            ));
-        }
-    }
-    Ok(keys)
-}
-
 fn fetch(
     store: &dyn BlobStore,
     prefix: &str,
@@ -151,29 +130,33 @@ pub fn verify(
     };
     for (i, tl) in chain.iter().enumerate().skip(first) {
         let t = tl.record.timeline;
-        let keys = pieces(store, prefix, t)?;
+        let keys = piece::list(store, prefix, t)?;
         let branch = chain.get(i + 1).and_then(|child| child.record.branch.clone());
+        let newest = keys.last().map_or(0, |k| k.seq);
         let last_seq = match &branch {
-            Some(b) if b.seq as usize > keys.len() => {
-                return Err(missing(
-                    prefix,
-                    t,
-                    keys.len() as u64 + 1,
-                    format!("timeline {} branches at piece {}", t + 1, b.seq),
-                ))
+            Some(b) if b.seq > newest => {
+                let detail = format!("timeline {} branches at piece {}", chain[i + 1].record.timeline, b.seq);
+                return Err(missing(prefix, t, newest + 1, detail));
             }
             Some(b) => b.seq,
             None => {
                 if let Some(hb) = heartbeat::read(store, prefix, t)? {
-                    if hb.seq.is_some_and(|s| s > keys.len() as u64) {
+                    if hb.seq.is_some_and(|s| s > newest) {
                         let detail =
                             format!("the shipper's heartbeat says piece {} was stored", hb.seq.unwrap_or(0));
-                        return Err(missing(prefix, t, keys.len() as u64 + 1, detail));
+                        return Err(missing(prefix, t, newest + 1, detail));
                     }
                 }
-                keys.len() as u64
+                newest
             }
         };
+        if i > first && keys.first().is_some_and(|k| k.seq != 1) {
+            let detail = format!(
+                "timeline {t} is replayed from its start, but its log begins at piece {}",
+                keys[0].seq
+            );
+            return Err(missing(prefix, t, 1, detail));
+        }
         let start = if i == first {
             let p = &base.position;
             // The piece holding the event that ends at the base's position.
@@ -202,7 +185,7 @@ pub fn verify(
         };
         let (start_idx, mut fde) = start;
         let mut prev: Option<PieceHeader> = None;
-        for (n, place) in keys.iter().enumerate().take(last_seq as usize).skip(start_idx) {
+        for (n, place) in keys.iter().enumerate().skip(start_idx).take_while(|(_, k)| k.seq <= last_seq) {
             let (key, header, compressed, raw) = fetch(store, prefix, place)?;
             let anchor = match (&prev, place.seq) {
                 (Some(p), _) => Some(p.chain.clone()),

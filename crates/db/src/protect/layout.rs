@@ -63,7 +63,7 @@ pub fn timeline_of(prefix: &str, key: &str) -> Option<u32> {
 }
 
 /// Where a piece sits: its timeline, its place in the sequence, its file and first offset.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct PieceKey {
     pub timeline: u32,
     pub seq: u64,

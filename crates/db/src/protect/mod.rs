@@ -20,6 +20,7 @@ pub mod heartbeat;
 pub mod layout;
 pub mod piece;
 pub mod recover;
+pub mod retention;
 pub mod server;
 pub mod ship;
 pub mod statement;

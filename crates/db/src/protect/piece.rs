@@ -8,7 +8,8 @@
 //! next piece; the heartbeat holds the newest link, so the tail is covered too.
 
 use super::error::{ProtectError, Result};
-use super::layout::PieceKey;
+use super::layout::{log_dir, PieceKey};
+use crate::blob::BlobStore;
 use crate::rows::sha256_hex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -61,6 +62,34 @@ pub fn chain_start(timeline_record: &[u8]) -> String {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The pieces of timeline `t`, in order: numbered without a gap from the first one listed (1, or
+/// where retention cut the log's beginning; such a cut starts at a file's first piece).
+pub fn list(store: &dyn BlobStore, prefix: &str, t: u32) -> Result<Vec<PieceKey>> {
+    let keys: Vec<PieceKey> = store
+        .list(&log_dir(prefix, t))?
+        .iter()
+        .map(|k| PieceKey::parse(prefix, t, k))
+        .collect::<Result<_>>()?;
+    if let Some(first) = keys.first().filter(|k| k.seq != 1 && k.offset != 0) {
+        return Err(ProtectError::MissingPiece {
+            key: format!("{}{:010}.*", log_dir(prefix, t), first.seq - 1),
+            detail: format!(
+                "the log of timeline {t} begins with piece {}, in the middle of {}",
+                first.seq, first.file
+            ),
+        });
+    }
+    for pair in keys.windows(2) {
+        if pair[1].seq != pair[0].seq + 1 {
+            return Err(ProtectError::MissingPiece {
+                key: format!("{}{:010}.*", log_dir(prefix, t), pair[0].seq + 1),
+                detail: format!("the log goes from piece {} to piece {}", pair[0].seq, pair[1].seq),
+            });
+        }
+    }
+    Ok(keys)
 }
 
 /// The stored object: the header line, then the compressed bytes.

@@ -16,10 +16,10 @@ use super::cursor::{normalise_header, Cursor, Cut};
 use super::error::{ProtectError, Result};
 use super::files::LocalLog;
 use super::heartbeat::{self, Heartbeat};
-use super::layout::{log_dir, now_ms, timeline_key, PieceKey};
+use super::layout::{now_ms, timeline_key, PieceKey};
 use super::piece::{self, PieceHeader, PIECE_FORMAT};
 use super::server::{self, ServerLog};
-use super::timeline::{self, Reason, Timeline, TimelineRecord, TIMELINE_FORMAT};
+use super::timeline;
 use crate::binlog::State;
 use crate::blob::{BlobStore, Creation};
 use crate::rows::sha256_hex;
@@ -121,13 +121,9 @@ impl<'a> Shipper<'a> {
         let server = server::check(&mut connect(dsn)?)?;
         let local = LocalLog::of(&server);
         let store = CountingStore::new(store);
-        let tl = current_timeline(&store, prefix)?;
+        let tl = timeline::current(&store, prefix)?;
         let t = tl.record.timeline;
-        let keys: Vec<PieceKey> = store
-            .list(&log_dir(prefix, t))?
-            .iter()
-            .map(|k| PieceKey::parse(prefix, t, k))
-            .collect::<Result<_>>()?;
+        let keys = piece::list(&store, prefix, t)?;
         let last = last_piece(&store, prefix, &keys)?;
         let (cursor, seq, chain, hb) = match last {
             Some(h) => resume_after(&local, &h)?,
@@ -371,40 +367,8 @@ impl<'a> Shipper<'a> {
     }
 }
 
-/// The newest timeline, or timeline 1 created now when there is none.
-pub(crate) fn current_timeline(store: &dyn BlobStore, prefix: &str) -> Result<Timeline> {
-    if let Some(t) = timeline::read_all(store, prefix)?.pop() {
-        return Ok(t);
-    }
-    let record = TimelineRecord {
-        format: TIMELINE_FORMAT,
-        timeline: 1,
-        parent: None,
-        branch: None,
-        created_at_ms: now_ms(),
-        reason: Reason::First,
-    };
-    match timeline::create(store, prefix, &record) {
-        Err(ProtectError::TimelineTaken { .. }) => {
-            timeline::read_all(store, prefix)?.pop().ok_or_else(|| ProtectError::BadRecord {
-                key: timeline_key(prefix, 1),
-                message: "created by another writer, then gone".into(),
-            })
-        }
-        other => other,
-    }
-}
-
 /// The newest piece of a timeline (whose pieces must be numbered without a gap), read and checked.
 fn last_piece(store: &dyn BlobStore, prefix: &str, keys: &[PieceKey]) -> Result<Option<PieceHeader>> {
-    for (i, k) in keys.iter().enumerate() {
-        if k.seq != i as u64 + 1 {
-            return Err(ProtectError::MissingPiece {
-                key: PieceKey { seq: i as u64 + 1, ..k.clone() }.key(prefix),
-                detail: format!("the timeline's log jumps from piece {i} to piece {}", k.seq),
-            });
-        }
-    }
     let Some(last) = keys.last() else { return Ok(None) };
     let key = last.key(prefix);
     let object = store

@@ -8,7 +8,7 @@
 //! (a zombie primary) finds T+1 and stops; what it wrote after the branch is never read.
 
 use super::error::{ProtectError, Result};
-use super::layout::{timeline_key, timeline_of, timelines};
+use super::layout::{now_ms, timeline_key, timeline_of, timelines};
 use crate::blob::{BlobStore, Creation};
 use serde::{Deserialize, Serialize};
 
@@ -92,6 +92,30 @@ pub fn create(store: &dyn BlobStore, prefix: &str, record: &TimelineRecord) -> R
     match store.put_if_absent(&key, bytes.clone())? {
         Creation::Created => Ok(Timeline { record: record.clone(), bytes }),
         Creation::Existed => Err(ProtectError::TimelineTaken { timeline: record.timeline }),
+    }
+}
+
+/// The newest timeline, or timeline 1 created now when there is none.
+pub fn current(store: &dyn BlobStore, prefix: &str) -> Result<Timeline> {
+    if let Some(t) = read_all(store, prefix)?.pop() {
+        return Ok(t);
+    }
+    let record = TimelineRecord {
+        format: TIMELINE_FORMAT,
+        timeline: 1,
+        parent: None,
+        branch: None,
+        created_at_ms: now_ms(),
+        reason: Reason::First,
+    };
+    match create(store, prefix, &record) {
+        Err(ProtectError::TimelineTaken { .. }) => {
+            read_all(store, prefix)?.pop().ok_or_else(|| ProtectError::BadRecord {
+                key: timeline_key(prefix, 1),
+                message: "created by another writer, then gone".into(),
+            })
+        }
+        other => other,
     }
 }
 
