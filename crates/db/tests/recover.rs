@@ -198,8 +198,8 @@ fn retention_deletes_only_what_no_recovery_needs() {
     // A window of nothing: only the newest base, and the log from its file on, are needed.
     let report = spotctl_db::protect::retention::apply(s.as_ref(), PREFIX, std::time::Duration::ZERO)
         .expect("retention");
-    assert_eq!(report.plan.delete_bases, [first.id.clone()]);
-    assert_eq!(report.plan.keep_bases, [second.id.clone()]);
+    assert_eq!(report.plan.delete_bases, std::slice::from_ref(&first.id));
+    assert_eq!(report.plan.keep_bases, std::slice::from_ref(&second.id));
     let left = spotctl_db::protect::piece::list(s.as_ref(), PREFIX, 1)
         .expect("the log is still whole from its floor");
     assert!(left.iter().all(|k| k.file == second.position.file), "{left:?}");
