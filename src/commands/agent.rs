@@ -2,6 +2,7 @@
 //! (`SyslogIdentifier=spot-handler`). It polls IMDSv2 and the state bucket every few seconds and
 //! logs what the handoff protocol decides for this instance.
 
+use crate::commands::protect;
 use crate::exit::{BadInput, Outcome};
 use anyhow::Result;
 use clap::{Args, Subcommand};
@@ -32,6 +33,12 @@ pub enum AgentCommand {
     /// Fleet worker: run the fleet's command per queue message; stop taking messages on a spot
     /// notice or rebalance recommendation; retire the instance when idle.
     Worker(WorkerArgs),
+    /// Ship the primary's binary log to the bucket continuously, until stopped or fenced.
+    Ship(protect::ShipArgs),
+    /// Take a base backup while writes go on (and apply retention). Exit 0 only when complete.
+    BaseBackup(protect::BaseBackupArgs),
+    /// Restore the newest base and replay the log to its end or --until. Exit 0 only when verified.
+    Recover(protect::RecoverArgs),
 }
 
 #[derive(Debug, Args)]
@@ -111,6 +118,9 @@ pub async fn exec(args: AgentArgs) -> Result<Outcome> {
         AgentCommand::Drain(o) => one_shot(o, true).await,
         AgentCommand::Restore(o) => one_shot(o, false).await,
         AgentCommand::Worker(w) => worker(w).await,
+        AgentCommand::Ship(a) => protect::ship::exec(a).await,
+        AgentCommand::BaseBackup(a) => protect::base_backup::exec(a).await,
+        AgentCommand::Recover(a) => protect::recover::exec(a).await,
     }
 }
 

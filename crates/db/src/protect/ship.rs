@@ -42,6 +42,8 @@ pub struct ShipOptions {
     pub heartbeat_idle: Duration,
     /// How often to look for a newer timeline (a recovery that fences this shipper).
     pub fence_check: Duration,
+    /// How often to report [`ShipStats`] as a [`Note::Stats`] (`None`: never).
+    pub stats_every: Option<Duration>,
 }
 
 impl Default for ShipOptions {
@@ -54,6 +56,7 @@ impl Default for ShipOptions {
             heartbeat_busy: Duration::from_secs(10),
             heartbeat_idle: Duration::from_secs(60),
             fence_check: Duration::from_secs(10),
+            stats_every: None,
         }
     }
 }
@@ -87,6 +90,7 @@ pub enum Note {
     Resumed { timeline: u32, file: String, offset: u64, seq: u64 },
     FileDone { file: String, abandoned_tail_bytes: usize },
     Retrying { error: String },
+    Stats(ShipStats),
 }
 
 pub struct Shipper<'a> {
@@ -105,6 +109,7 @@ pub struct Shipper<'a> {
     last_piece: Option<Instant>,
     last_heartbeat: Option<Instant>,
     last_fence_check: Instant,
+    last_stats: Instant,
     shipped_since_heartbeat: bool,
     stats: ShipStats,
 }
@@ -158,6 +163,7 @@ impl<'a> Shipper<'a> {
             last_piece: None,
             last_heartbeat: None,
             last_fence_check: Instant::now(),
+            last_stats: Instant::now(),
             shipped_since_heartbeat: false,
             stats,
         })
@@ -232,6 +238,10 @@ impl<'a> Shipper<'a> {
             if self.shipped_since_heartbeat { self.opts.heartbeat_busy } else { self.opts.heartbeat_idle };
         if self.last_heartbeat.is_none_or(|t| t.elapsed() >= every) {
             self.heartbeat()?;
+        }
+        if self.opts.stats_every.is_some_and(|every| self.last_stats.elapsed() >= every) {
+            self.last_stats = Instant::now();
+            note(Note::Stats(self.stats()));
         }
         Ok(None)
     }
