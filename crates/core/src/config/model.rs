@@ -5,6 +5,7 @@
 //! back (`deny_unknown_fields`, the env file's own key names): a valid env file also reads straight
 //! into `EnvFile` with `toml::from_str`, which a test checks against the validating reader.
 
+use super::backup::BackupSection;
 use super::period::Period;
 use crate::advisor::InterruptionBucket;
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,9 @@ pub struct EnvFile {
     pub schedule: ScheduleSection,
     #[serde(default)]
     pub fis: FisSection,
+    /// Continuous protection's base interval and retention (stored only when not the defaults).
+    #[serde(default, skip_serializing_if = "BackupSection::is_default")]
+    pub backup: BackupSection,
     /// Worker fleets (the fleet mode), sorted by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fleet: Vec<Fleet>,
@@ -272,6 +276,7 @@ mod tests {
             },
             schedule: ScheduleSection::default(),
             fis: FisSection::default(),
+            backup: BackupSection::default(),
             fleet: vec![fleet("w2"), fleet("w1")],
         }
         .canonical();

@@ -40,11 +40,13 @@ pub(crate) fn check(text: &str, known_types: &dyn Fn(&str) -> bool) -> Checked {
     let access = access_section(&mut root, &mut sink, &mut refs);
     let schedule = schedule_section(&mut root, &mut sink);
     let fis = fis_section(&mut root, &mut sink);
+    let backup = super::backup::section(&mut root, &mut sink);
     let fleets = fleet::fleets(&mut root, &mut sink, known_types, &mut refs);
     root.finish(&mut sink);
     let env = match (env, instance, access) {
         (Some(env), Some(instance), Some(access)) if sink.problems.is_empty() => Some(
-            EnvFile { env, instance, placement, database, access, schedule, fis, fleet: fleets }.canonical(),
+            EnvFile { env, instance, placement, database, access, schedule, fis, backup, fleet: fleets }
+                .canonical(),
         ),
         _ => None,
     };
