@@ -67,7 +67,9 @@ pub(crate) fn section(root: &mut Section, sink: &mut Sink) -> BackupSection {
                 &v.path,
                 format!("{p} is shorter than base_every ({}); valid: at least base_every", b.base_every),
             ),
-            Ok(_) => sink.problem(v.at, &v.path, format!("{:?} is out of range; valid: 1h to 3650d", v.value)),
+            Ok(_) => {
+                sink.problem(v.at, &v.path, format!("{:?} is out of range; valid: 1h to 3650d", v.value))
+            }
             Err(e) => sink.problem(v.at, &v.path, e),
         }
     }
@@ -118,7 +120,8 @@ ssh_public_key = "key.pub"
         let b = BackupSection::default();
         assert_eq!((b.base_every.to_string(), b.retention.to_string()), ("6h".into(), "7d".into()));
         assert_eq!(b.lifecycle_days(), 9, "7 d + 2 × 6 h, rounded up, plus a day");
-        let tight = BackupSection { base_every: Period::from_secs(86_400), retention: Period::from_secs(86_400) };
+        let tight =
+            BackupSection { base_every: Period::from_secs(86_400), retention: Period::from_secs(86_400) };
         assert!(tight.lifecycle_days() * 86_400 > tight.retention.as_secs() + tight.base_every.as_secs());
     }
 }
