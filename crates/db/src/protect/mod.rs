@@ -24,9 +24,11 @@ pub mod retention;
 pub mod server;
 pub mod ship;
 pub mod statement;
+pub mod status;
 pub mod timeline;
 
 pub use base::{base_backup, list_bases, BaseOptions, BaseRecord};
 pub use error::{ProtectError, Result};
 pub use recover::{recover, RecoverOptions, RecoveryReport};
 pub use ship::{Note, ShipOptions, ShipStats, Shipper, Stopped};
+pub use status::{status, LossWindow, ProtectStatus};
