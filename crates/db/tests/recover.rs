@@ -212,3 +212,25 @@ fn retention_deletes_only_what_no_recovery_needs() {
         .expect("recover after retention");
     assert_eq!(contents(&target.root_dsn("")), contents(&dsn));
 }
+
+#[test]
+fn a_transaction_larger_than_a_statement_may_be_replays() {
+    let (Some(db), Some(target)) = (primary(), MariaDb::start_protected()) else { return };
+    let dsn = db.root_dsn("");
+    let s = store("big");
+    let shipper = ship(&dsn, s.clone(), fast());
+    base_backup(&dsn, s.as_ref(), PREFIX, &BaseOptions::default()).expect("base");
+    let mut c = conn(&db.root_dsn("appdb"));
+    c.query_drop("CREATE TABLE bulk (id INT PRIMARY KEY, pad VARCHAR(200))").expect("table");
+    // One statement of about 60 MB of row events: more than max_allowed_packet (16 MiB) can carry.
+    c.query_drop("INSERT INTO bulk SELECT seq, REPEAT('p', 180) FROM seq_1_to_300000").expect("bulk insert");
+    c.query_drop("UPDATE bulk SET pad = 'q' WHERE id % 1000 = 0").expect("update");
+    wait_shipped(s.as_ref(), 1, &dsn);
+    assert_eq!(shipper.stop(), Ok(Stopped::Requested));
+    recover(&target.root_dsn(""), s.as_ref(), PREFIX, &RecoverOptions::default())
+        .expect("recover a big transaction");
+    let sums = |dsn: &str| -> Option<(u64, String)> {
+        conn(dsn).query_first("SELECT COUNT(*), SUM(CRC32(CONCAT(id, pad))) FROM appdb.bulk").expect("sum")
+    };
+    assert_eq!(sums(&target.root_dsn("")), sums(&dsn));
+}

@@ -13,7 +13,7 @@ use super::chain::Segment;
 use super::error::{ProtectError, Result};
 use super::piece;
 use super::statement::{decide, Decision};
-use crate::binlog::event::{next, with_flags, Next, STMT_END_FLAG};
+use crate::binlog::event::{next, u16_at, with_flags, Next, HEADER_LEN, STMT_END_FLAG};
 use crate::binlog::query::Query;
 use crate::binlog::walk::{Outcome, Step, Walker};
 use crate::binlog::{Gtid, State};
@@ -40,18 +40,27 @@ pub struct Applied {
     pub binlog_statements: u64,
 }
 
+/// A statement's kept events, until its end.
+#[derive(Default)]
+struct Pending {
+    maps: Vec<Vec<u8>>,
+    rows: Vec<Vec<u8>>,
+    bytes: usize,
+}
+
 pub struct Applier {
     conn: Conn,
     database: String,
-    /// The file whose format description the session last read.
-    format_of: Option<String>,
+    /// The timeline and file whose format description the session last read (a new timeline's
+    /// server reuses file names).
+    format_of: Option<(u32, String)>,
     open: bool,
     in_group: usize,
     /// The current transaction's kept events, and per table id whether it is kept.
     events: Vec<Vec<u8>>,
     tables: BTreeMap<u64, bool>,
-    /// Index in `events` of the last kept row event of the current statement.
-    stmt_last: Option<usize>,
+    /// The current statement's kept table maps and row events.
+    stmt: Pending,
     /// Whether the current transaction has kept any row event.
     trx_rows: bool,
     pub applied: Applied,
@@ -98,7 +107,7 @@ impl Applier {
             in_group: 0,
             events: Vec::new(),
             tables: BTreeMap::new(),
-            stmt_last: None,
+            stmt: Pending::default(),
             trx_rows: false,
             applied: Applied::default(),
         };
@@ -110,7 +119,7 @@ impl Applier {
                     source: Box::new(source),
                 }
             })?;
-            a.format_of = Some(s.header.file.clone());
+            a.format_of = Some((s.header.timeline, s.header.file.clone()));
         }
         Ok(a)
     }
@@ -125,10 +134,11 @@ impl Applier {
     pub fn segment(&mut self, s: &Segment, walker: &mut Walker) -> Result<()> {
         let (header, body) = (&s.header, s.compressed.as_slice());
         let raw = piece::unpack(&s.key, header, body)?;
-        if self.format_of.as_deref() != Some(header.file.as_str()) {
+        let format_of = (header.timeline, header.file.clone());
+        if self.format_of.as_ref() != Some(&format_of) {
             self.commit(&At { key: &s.key, offset: s.from, gtid: None })?;
             self.run(&format!("BINLOG '{}'", b64(&s.fde)), &At { key: &s.key, offset: 4, gtid: None })?;
-            self.format_of = Some(header.file.clone());
+            self.format_of = Some(format_of);
         }
         let slice = &raw[..(s.to - header.offset) as usize];
         let mut pos = (s.from - header.offset) as usize;
@@ -147,31 +157,37 @@ impl Applier {
                     gtid = Some(g.gtid);
                     self.events.clear();
                     self.tables.clear();
-                    self.stmt_last = None;
+                    self.stmt = Pending::default();
                     self.trx_rows = false;
                 }
                 Step::TableMap(tm) => {
                     let keep = tm.db == self.database;
                     self.tables.insert(tm.id, keep);
                     if keep {
-                        self.events.push(e.bytes.to_vec());
+                        self.stmt.maps.push(e.bytes.to_vec());
                     }
                 }
                 Step::Rows(r) => {
                     let end = r.flags & STMT_END_FLAG != 0;
                     if self.tables.get(&r.table_id).copied().unwrap_or(false) {
-                        self.events.push(e.bytes.to_vec());
-                        self.stmt_last = Some(self.events.len() - 1);
+                        self.stmt.bytes += e.bytes.len();
+                        self.stmt.rows.push(e.bytes.to_vec());
                         self.trx_rows = true;
-                    } else if let (true, Some(i)) = (end, self.stmt_last) {
-                        // The statement's end was in a dropped event: mark the last kept one.
-                        self.events[i] = with_flags(&self.events[i], r.flags | STMT_END_FLAG);
                     }
                     if end {
-                        self.stmt_last = None;
+                        // The statement's end may have been in a dropped event: its last kept one
+                        // becomes the end.
+                        self.end_statement();
                         if self.events.iter().map(Vec::len).sum::<usize>() >= STATEMENT_BYTES {
                             self.send_rows(&at)?;
                         }
+                    } else if self.stmt.bytes >= STATEMENT_BYTES {
+                        // Too large for one BINLOG statement: send this part as a statement of its
+                        // own (its table maps go again with the next part).
+                        let maps = self.stmt.maps.clone();
+                        self.end_statement();
+                        self.send_rows(&at)?;
+                        self.stmt.maps = maps;
                     }
                 }
                 Step::Statement(q) => self.statement(&q, &at)?,
@@ -187,6 +203,20 @@ impl Applier {
             }
         }
         Ok(())
+    }
+
+    /// Moves the current statement's events to the transaction's, its last row event marked as
+    /// the statement's end.
+    fn end_statement(&mut self) {
+        let mut stmt = std::mem::take(&mut self.stmt);
+        if let Some(last) = stmt.rows.last_mut() {
+            let flags = u16_at(last, HEADER_LEN + 6).unwrap_or(0);
+            if flags & STMT_END_FLAG == 0 {
+                *last = with_flags(last, flags | STMT_END_FLAG);
+            }
+            self.events.append(&mut stmt.maps);
+            self.events.append(&mut stmt.rows);
+        }
     }
 
     /// Sends the kept row events so far as one `BINLOG` statement, inside the target transaction.
@@ -211,6 +241,7 @@ impl Applier {
             self.applied.skipped += 1;
             return Ok(());
         }
+        self.end_statement();
         match outcome {
             Outcome::Commit => {
                 self.send_rows(at)?;
