@@ -63,11 +63,10 @@ sql p -e "CREATE DATABASE appdb CHARACTER SET utf8mb4;
   CREATE TABLE appdb.big (id INT NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, email VARCHAR(255) NOT NULL);
   INSERT INTO appdb.big SELECT seq, CONCAT('name', seq), CONCAT('e', seq, '@example.com') FROM seq_1_to_${ROWS};"
 
-# The shipper, its counters (every 10 s) stamped with the time they were read.
-"$BIN" agent ship --mysql "$(dsn p)" --to "$TO" --stats-every 10s 2>"$work/ship.log" \
-  | while IFS= read -r l; do echo "$(now) $l"; done >"$work/ship.jsonl" &
-sleep 0.5
-ship_pid=$(pgrep -f "agent ship --mysql $(dsn p)" | head -1)
+# The shipper, its counters (with the time they were read) every 10 s.
+"$BIN" agent ship --mysql "$(dsn p)" --to "$TO" --stats-every 10s >"$work/ship.jsonl" 2>"$work/ship.log" &
+ship_pid=$!
+pids+=($ship_pid)
 t_ship=$(now)
 echo "idle for $IDLE s (the shipper alone)"
 sleep "$IDLE"
@@ -149,8 +148,9 @@ print(f"commit latency p50/p99: {pct(ld,.5):.1f}/{pct(ld,.99):.1f} ms during, {p
 
 stats = []
 for line in open(f"{w}/ship.jsonl"):
-    t, j = line.split(" ", 1)
-    stats.append((float(t), json.loads(j)))
+    if line.strip():
+        j = json.loads(line)
+        stats.append((j["at_ms"] / 1000, j))
 def per_hour(lo, hi):
     pts = [(t, s["requests"]) for t, s in stats if lo <= t <= hi]
     if len(pts) < 2:

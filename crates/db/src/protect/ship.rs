@@ -63,6 +63,8 @@ impl Default for ShipOptions {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ShipStats {
+    /// When these counters were read (ms since 1970).
+    pub at_ms: u64,
     pub timeline: u32,
     pub pieces: u64,
     pub transactions: u64,
@@ -179,7 +181,7 @@ impl<'a> Shipper<'a> {
     }
 
     pub fn stats(&self) -> ShipStats {
-        ShipStats { requests: self.store.requests(), ..self.stats.clone() }
+        ShipStats { at_ms: now_ms(), requests: self.store.requests(), ..self.stats.clone() }
     }
 
     /// Ships until `stop` is set or a newer timeline fences it. Store errors are retried (the
