@@ -75,6 +75,13 @@ fn a_base_and_the_log_recover_every_commit_ddl_included_other_databases_left_out
     c.query_drop("INSERT INTO appdb.u (note) VALUES ('mixed')").expect("mixed");
     c.query_drop("UPDATE appdb.t t JOIN otherdb.x x ON x.id = t.id SET t.v = 'joined'").expect("multi-table");
     c.query_drop("COMMIT").expect("commit");
+    // A transaction that touched a non-transactional table and rolled back: logged with its
+    // ROLLBACK; the MyISAM row stays, the InnoDB one does not, here as there.
+    c.query_drop("CREATE TABLE appdb.legacy (id INT PRIMARY KEY) ENGINE=MyISAM").expect("myisam");
+    c.query_drop("BEGIN").expect("begin");
+    c.query_drop("INSERT INTO appdb.u (note) VALUES ('rolled back')").expect("innodb row");
+    c.query_drop("INSERT INTO appdb.legacy VALUES (1)").expect("myisam row");
+    c.query_drop("ROLLBACK").expect("rollback");
     insert(&dsn, 600, 700);
     wait_shipped(s.as_ref(), 1, &dsn);
 
@@ -84,7 +91,7 @@ fn a_base_and_the_log_recover_every_commit_ddl_included_other_databases_left_out
     assert_eq!(report.reached.gtid, gtid_pos(&dsn), "the report names the primary's last GTID");
     assert_eq!(gtid_pos(&target.root_dsn("")), gtid_pos(&dsn), "the target's log continues from there");
     assert!(!report.stopped_by_until);
-    assert_eq!(report.applied.ddl, 2, "{:?}", report.applied);
+    assert_eq!(report.applied.ddl, 3, "{:?}", report.applied);
     assert!(report.applied.skipped >= 4, "{:?}", report.applied);
     let other: Option<String> = conn(&target.root_dsn(""))
         .query_first("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'otherdb'")

@@ -63,6 +63,9 @@ pub struct Applier {
     stmt: Pending,
     /// Whether the current transaction has kept any row event.
     trx_rows: bool,
+    /// Where the current transaction's events begin in `events`, and whether some were sent.
+    trx_start: usize,
+    trx_sent: bool,
     pub applied: Applied,
 }
 
@@ -109,6 +112,8 @@ impl Applier {
             tables: BTreeMap::new(),
             stmt: Pending::default(),
             trx_rows: false,
+            trx_start: 0,
+            trx_sent: false,
             applied: Applied::default(),
         };
         if let Some(s) = first {
@@ -155,7 +160,8 @@ impl Applier {
             match step {
                 Step::Begin(g) => {
                     gtid = Some(g.gtid);
-                    self.events.clear();
+                    self.trx_start = self.events.len();
+                    self.trx_sent = false;
                     self.tables.clear();
                     self.stmt = Pending::default();
                     self.trx_rows = false;
@@ -230,6 +236,8 @@ impl Applier {
         }
         let bytes: Vec<u8> = self.events.concat();
         self.events.clear();
+        self.trx_start = 0;
+        self.trx_sent = self.trx_rows;
         self.applied.binlog_statements += 1;
         self.conn.query_drop(format!("BINLOG '{}'", b64(&bytes))).map_err(|e| {
             at.fail("the target refused a row event (a row it should hold differs?)".into(), Some(e))
@@ -242,33 +250,40 @@ impl Applier {
             return Ok(());
         }
         self.end_statement();
+        self.applied.transactions += 1;
         match outcome {
+            // Kept until the group commits: one BINLOG statement carries a hundred transactions.
             Outcome::Commit => {
-                self.send_rows(at)?;
-                self.applied.transactions += 1;
                 self.in_group += 1;
                 if self.in_group >= GROUP {
                     self.commit(at)?;
+                } else if self.events.iter().map(Vec::len).sum::<usize>() >= STATEMENT_BYTES {
+                    self.send_rows(at)?;
                 }
                 Ok(())
             }
             Outcome::Rollback => {
                 // Its own transaction, rolled back as on the source (non-transactional tables keep
                 // their changes there and here).
-                let events = std::mem::take(&mut self.events);
+                if self.trx_sent {
+                    return Err(
+                        at.fail("a rolled-back transaction too large to replay on its own".into(), None)
+                    );
+                }
+                let this = self.events.split_off(self.trx_start.min(self.events.len()));
                 self.commit(at)?;
-                self.events = events;
+                self.events = this;
                 self.send_rows(at)?;
                 self.run("ROLLBACK", at)?;
                 self.open = false;
-                self.applied.transactions += 1;
                 Ok(())
             }
         }
     }
 
-    /// Commits the target transaction, if one is open.
+    /// Sends what is pending and commits the target transaction, if one is open.
     fn commit(&mut self, at: &At<'_>) -> Result<()> {
+        self.send_rows(at)?;
         if self.open {
             self.run("COMMIT", at)?;
             self.open = false;
