@@ -1,7 +1,8 @@
 //! Replaying verified log into the target: row events as `BINLOG '<base64>'` statements (the
 //! server's own row applier, the fastest way in: about 55 times the rate an OLTP log was written
-//! at, against 5-10 times for `mariadb-binlog | mariadb`), many source transactions per target
-//! commit, with `sql_log_bin = 0` (the target's log restarts at the end, see [`super::recover`]).
+//! at, against 5-10 times for `mariadb-binlog | mariadb`), a hundred source transactions per
+//! statement and per target commit (round trips, not rows, bound an OLTP replay), with
+//! `sql_log_bin = 0` (the target's log restarts at the end, see [`super::recover`]).
 //!
 //! Only the env's database is replayed: a transaction's table maps and row events of other
 //! databases are dropped (the last kept row event of a statement is marked as its end). A DDL
