@@ -24,6 +24,16 @@ server-id = 1
 binlog_format = ROW
 local-infile = 1
 innodb_flush_log_at_trx_commit = 1
+# Continuous protection (ARD.md): every acknowledged commit is in the binary log, fsynced and
+# checksummed, with GTIDs that follow one another; spotctl-ship ships it as it is written.
+binlog_row_image = FULL
+binlog_checksum = CRC32
+sync_binlog = 1
+gtid_domain_id = 0
+gtid_strict_mode = 1
+max_binlog_size = 256M
+# A safety net only: the log is shipped within a second; a file purged before that is a gap.
+expire_logs_days = 3
 CNF
 systemctl enable --now mariadb
 
@@ -50,7 +60,7 @@ After=mariadb.service network-online.target
 Wants=network-online.target
 
 [Service]
-ExecStart=/usr/local/bin/spotctl agent watch --bucket {{bucket}} --bucket-region {{home_region}} --env {{env}} --database {{database}} --mysql mysql://root@localhost/{{database}}?socket=/var/lib/mysql/mysql.sock
+ExecStart=/usr/local/bin/spotctl agent watch --bucket {{bucket}} --bucket-region {{home_region}} --env {{env}} --database {{database}} --mysql mysql://root@localhost/{{database}}?socket=/var/lib/mysql/mysql.sock --primary-unit spotctl-ship.service --primary-unit spotctl-base.timer
 Restart=always
 RestartSec=2
 SyslogIdentifier=spot-handler
@@ -59,5 +69,50 @@ Environment=AWS_REGION=${REGION}
 [Install]
 WantedBy=multi-user.target
 UNIT
+# Continuous protection: the binary log to the bucket as it is written, and a base backup (niced:
+# on a small instance the backup's CPU is what slows writers) followed by retention, every 6 h.
+cat > /etc/systemd/system/spotctl-ship.service <<UNIT
+[Unit]
+Description=spotctl ship: the primary's binary log to the state bucket, continuously
+After=mariadb.service network-online.target
+Wants=network-online.target
+
+[Service]
+ExecStart=/usr/local/bin/spotctl agent ship --mysql mysql://root@localhost/?socket=/var/lib/mysql/mysql.sock --to s3://{{bucket}}/backups --bucket-region {{home_region}} --stats-every 1h
+Restart=on-failure
+RestartSec=5
+SyslogIdentifier=spot-ship
+Environment=AWS_REGION=${REGION}
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+cat > /etc/systemd/system/spotctl-base.service <<UNIT
+[Unit]
+Description=spotctl base backup while writes go on, then retention
+After=mariadb.service network-online.target
+
+[Service]
+Type=oneshot
+Nice=19
+IOSchedulingClass=idle
+ExecStart=/usr/local/bin/spotctl agent base-backup --mysql mysql://root@localhost/?socket=/var/lib/mysql/mysql.sock --to s3://{{bucket}}/backups --bucket-region {{home_region}} --database {{database}} --retention {{retention}}
+SyslogIdentifier=spot-base
+Environment=AWS_REGION=${REGION}
+UNIT
+cat > /etc/systemd/system/spotctl-base.timer <<UNIT
+[Unit]
+Description=spotctl base backup every {{base_every}}
+
+[Timer]
+OnActiveSec=10min
+OnUnitActiveSec={{base_every}}
+
+[Install]
+WantedBy=timers.target
+UNIT
+
 systemctl daemon-reload
 systemctl enable --now spotctl-agent.service
+# Only the primary ships and takes bases: the agent starts both (--primary-unit) once this
+# instance serves as the primary, a first primary at its first look, a standby when it promotes.

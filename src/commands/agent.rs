@@ -2,11 +2,12 @@
 //! (`SyslogIdentifier=spot-handler`). It polls IMDSv2 and the state bucket every few seconds and
 //! logs what the handoff protocol decides for this instance.
 
+use crate::commands::protect;
 use crate::exit::{BadInput, Outcome};
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use spotctl_aws::compute::Ec2Instances;
-use spotctl_aws::handoff::{resolve_endpoint, Agent, Did, EndpointStep, MariaDbServer};
+use spotctl_aws::handoff::{resolve_endpoint, Agent, Did, EndpointStep, MariaDbServer, Promotion};
 use spotctl_aws::sdk::clock::SystemClock;
 use spotctl_aws::sdk::imds::{Imds, DEFAULT_IMDS};
 use spotctl_aws::sdk::Aws;
@@ -32,6 +33,12 @@ pub enum AgentCommand {
     /// Fleet worker: run the fleet's command per queue message; stop taking messages on a spot
     /// notice or rebalance recommendation; retire the instance when idle.
     Worker(WorkerArgs),
+    /// Ship the primary's binary log to the bucket continuously, until stopped or fenced.
+    Ship(protect::ShipArgs),
+    /// Take a base backup while writes go on (and apply retention). Exit 0 only when complete.
+    BaseBackup(protect::BaseBackupArgs),
+    /// Restore the newest base and replay the log to its end or --until. Exit 0 only when verified.
+    Recover(protect::RecoverArgs),
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +117,11 @@ pub struct WatchArgs {
     /// The instance metadata service.
     #[arg(long, env = "SPOTCTL_IMDS_ENDPOINT", default_value = DEFAULT_IMDS)]
     pub imds_endpoint: String,
+    /// A systemd unit only the primary runs (continuous protection's shipper and base timer):
+    /// started (`systemctl enable --now`) once this instance serves as the primary, a promoted
+    /// standby included. Repeatable.
+    #[arg(long = "primary-unit")]
+    pub primary_units: Vec<String>,
 }
 
 pub async fn exec(args: AgentArgs) -> Result<Outcome> {
@@ -118,6 +130,9 @@ pub async fn exec(args: AgentArgs) -> Result<Outcome> {
         AgentCommand::Drain(o) => one_shot(o, true).await,
         AgentCommand::Restore(o) => one_shot(o, false).await,
         AgentCommand::Worker(w) => worker(w).await,
+        AgentCommand::Ship(a) => protect::ship::exec(a).await,
+        AgentCommand::BaseBackup(a) => protect::base_backup::exec(a).await,
+        AgentCommand::Recover(a) => protect::recover::exec(a).await,
     }
 }
 
@@ -208,6 +223,7 @@ async fn watch(w: WatchArgs) -> Result<Outcome> {
     };
     let mut last = None;
     let mut endpoint_looked = None;
+    let mut units_started = w.primary_units.is_empty();
     loop {
         // The endpoint's zone, found once (looked for again each minute until it is there).
         if agent.endpoint.is_none()
@@ -225,6 +241,9 @@ async fn watch(w: WatchArgs) -> Result<Outcome> {
         }
         match agent.step().await {
             Ok((o, did)) => {
+                if !units_started && serves(&did) {
+                    units_started = start_units(&w.primary_units).await;
+                }
                 if w.once {
                     let mut v = serde_json::to_value(&o)?;
                     v["did"] = serde_json::to_value(&did)?;
@@ -252,5 +271,29 @@ async fn watch(w: WatchArgs) -> Result<Outcome> {
             Err(e) => return Err(e),
         }
         tokio::time::sleep(Duration::from_secs(w.interval)).await;
+    }
+}
+
+/// Whether this step left the instance serving as the primary.
+fn serves(did: &Did) -> bool {
+    matches!(did, Did::Served { .. } | Did::Restored { promotion: Promotion::Promoted { .. }, .. })
+}
+
+/// `systemctl enable --now UNITS`: true when it succeeded (else the next look tries again).
+async fn start_units(units: &[String]) -> bool {
+    let out = tokio::process::Command::new("systemctl").arg("enable").arg("--now").args(units).output().await;
+    match out {
+        Ok(o) if o.status.success() => {
+            tracing::warn!(units = %units.join(" "), "the primary's units are started");
+            true
+        }
+        Ok(o) => {
+            tracing::error!(units = %units.join(" "), "starting the primary's units: {}", String::from_utf8_lossy(&o.stderr).trim());
+            false
+        }
+        Err(e) => {
+            tracing::error!(units = %units.join(" "), "starting the primary's units: {e}");
+            false
+        }
     }
 }

@@ -10,6 +10,7 @@ pub mod handle;
 pub mod lambda;
 pub mod package;
 pub mod plan;
+pub mod protect;
 pub mod replay;
 pub mod score;
 pub mod status;

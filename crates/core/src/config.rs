@@ -7,6 +7,7 @@
 //! public key, the schema, fleet user-data). Instance types are checked against a membership test
 //! the caller passes (the Spot Advisor's type list), regions against [`crate::regions`].
 
+mod backup;
 mod checks;
 mod cidr;
 mod doc;
@@ -23,6 +24,7 @@ pub(crate) mod suggest;
 mod values;
 
 pub use crate::advisor::InterruptionBucket;
+pub use backup::BackupSection;
 pub use cidr::Cidr;
 pub use endpoint::{dns_name, EndpointSection, MAX_TTL as MAX_ENDPOINT_TTL};
 pub use error::{ConfigError, ConfigWarning, Problem};

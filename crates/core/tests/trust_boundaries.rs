@@ -53,6 +53,7 @@ fn input(env: &str) -> DesiredInput {
             regions: [("us-east-1".to_string(), facts.clone()), ("us-east-2".to_string(), facts)].into(),
         }],
         bucket_policy: PolicyMode::Enforced,
+        backup: Default::default(),
         endpoint: None,
     }
 }

@@ -2,7 +2,7 @@
 //! the files of the tables that can travel as files while dumping every other table in parallel
 //! from one shared snapshot, and store the manifest last.
 
-use crate::blob::BlobStore;
+use crate::blob::{BlobStore, Creation};
 use crate::dump::{dump, DumpSettings, Dumped, TableRef};
 use crate::error::SqlContext;
 use crate::fence::Fence;
@@ -217,8 +217,11 @@ pub fn drain(
         .map_err(|e| DbError::BadManifest { key: key.clone(), message: e.to_string() })?;
     // Create-only: a complete backup is never replaced. A second drain of the same handoff that
     // finds one stored meanwhile reports that one (the server is fenced either way).
-    let manifest =
-        if store.put_if_absent(&key, body)? { manifest } else { read_manifest(store, prefix, handoff_id)? };
+    let manifest = if store.put_if_absent(&key, body)? == Creation::Created {
+        manifest
+    } else {
+        read_manifest(store, prefix, handoff_id)?
+    };
     // Only now may writers that hold READ_ONLY ADMIN proceed; ordinary ones stay refused.
     fence.release()?;
     Ok(manifest)

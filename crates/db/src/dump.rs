@@ -59,6 +59,19 @@ pub fn dump(
     tasks: &[ReadTask],
     s: &DumpSettings,
 ) -> Result<Vec<Dumped>> {
+    dump_from(&|| snapshot_session(dsn), store, root, tables, tasks, s)
+}
+
+/// [`dump`] with the readers' snapshot sessions made by `session` (a base backup hands over
+/// sessions it opened while commits were blocked, so that all share one binlog position).
+pub fn dump_from(
+    session: &(dyn Fn() -> Result<mysql::Conn> + Sync),
+    store: &dyn BlobStore,
+    root: &str,
+    tables: &[TableRef<'_>],
+    tasks: &[ReadTask],
+    s: &DumpSettings,
+) -> Result<Vec<Dumped>> {
     let abort = AtomicBool::new(false);
     let upload_error: Mutex<Option<BlobError>> = Mutex::new(None);
     let (tx, rx) = crossbeam_channel::bounded::<Upload>(s.uploaders.max(1));
@@ -86,7 +99,7 @@ pub fn dump(
             s.readers,
             tasks,
             &abort,
-            || Reader::open(dsn, s),
+            || Reader::open(session()?, s),
             |r, task| r.read(root, &tables[task.table], task, s.chunk_bytes, &tx, &abort),
         );
         drop(tx);
@@ -129,10 +142,10 @@ pub fn compressor(level: i32) -> Result<zstd::bulk::Compressor<'static>> {
 }
 
 impl Reader {
-    fn open(dsn: &str, s: &DumpSettings) -> Result<Reader> {
+    fn open(conn: mysql::Conn, s: &DumpSettings) -> Result<Reader> {
         let zstd = compressor(s.zstd_level)?;
         let buf = Vec::with_capacity(s.chunk_bytes + (64 << 10));
-        Ok(Reader { conn: snapshot_session(dsn)?, zstd, buf })
+        Ok(Reader { conn, zstd, buf })
     }
 
     fn read(

@@ -1,7 +1,7 @@
 //! Blobs as files under a directory: for tests, for local drains, and for benchmarks that should
 //! measure the database rather than the network.
 
-use crate::blob::{BlobError, BlobStore};
+use crate::blob::{BlobError, BlobStore, Creation};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -44,39 +44,46 @@ fn io_err<'a>(op: &'static str, key: &'a str) -> impl Fn(std::io::Error) -> Blob
     move |e| BlobError { op, key: key.to_string(), message: e.to_string() }
 }
 
+impl FsBlobStore {
+    /// Writes `body` to a new file under `.tmp` and returns it with the key's final path.
+    fn stage(&self, op: &'static str, key: &str, body: Vec<u8>) -> Result<(PathBuf, PathBuf), BlobError> {
+        let path = self.path_of(key)?;
+        let err = io_err(op, key);
+        let tmp_dir = self.root.join(TMP_DIR);
+        std::fs::create_dir_all(&tmp_dir).map_err(&err)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(&err)?;
+        }
+        let n = self.next_tmp.fetch_add(1, Ordering::Relaxed);
+        let tmp = tmp_dir.join(format!("{}-{n}", std::process::id()));
+        std::fs::write(&tmp, body).map_err(&err)?;
+        Ok((tmp, path))
+    }
+}
+
 impl BlobStore for FsBlobStore {
     fn put(&self, key: &str, body: Vec<u8>) -> Result<(), BlobError> {
-        let path = self.path_of(key)?;
-        let err = io_err("put", key);
-        let tmp_dir = self.root.join(TMP_DIR);
-        std::fs::create_dir_all(&tmp_dir).map_err(&err)?;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(&err)?;
-        }
-        let n = self.next_tmp.fetch_add(1, Ordering::Relaxed);
-        let tmp = tmp_dir.join(format!("{}-{n}", std::process::id()));
-        std::fs::write(&tmp, body).map_err(&err)?;
-        std::fs::rename(&tmp, &path).map_err(&err)
+        let (tmp, path) = self.stage("put", key, body)?;
+        std::fs::rename(&tmp, &path).map_err(io_err("put", key))
     }
 
-    fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, BlobError> {
-        let path = self.path_of(key)?;
-        let err = io_err("put_if_absent", key);
-        let tmp_dir = self.root.join(TMP_DIR);
-        std::fs::create_dir_all(&tmp_dir).map_err(&err)?;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(&err)?;
-        }
-        let n = self.next_tmp.fetch_add(1, Ordering::Relaxed);
-        let tmp = tmp_dir.join(format!("{}-{n}", std::process::id()));
-        std::fs::write(&tmp, body).map_err(&err)?;
-        // A hard link fails when the name exists: the create-only step, atomic on the file system.
+    fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<Creation, BlobError> {
+        let (tmp, path) = self.stage("create", key, body)?;
+        // A hard link never replaces its target: of two racing writers exactly one links.
         let linked = std::fs::hard_link(&tmp, &path);
         let _ = std::fs::remove_file(&tmp);
         match linked {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(err(e)),
+            Ok(()) => Ok(Creation::Created),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(Creation::Existed),
+            Err(e) => Err(io_err("create", key)(e)),
+        }
+    }
+
+    fn delete(&self, key: &str) -> Result<(), BlobError> {
+        match std::fs::remove_file(self.path_of(key)?) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err("delete", key)(e)),
         }
     }
 
@@ -142,6 +149,20 @@ mod tests {
         assert_eq!(s.list("b/epoch-1")?.len(), 3, "a string prefix, as S3's, also matches epoch-10");
         assert_eq!(s.list("")?.len(), 3, "the temporary directory is never listed");
         assert!(s.list("nothing/here/")?.is_empty());
+        let _ = std::fs::remove_dir_all(s.root());
+        Ok(())
+    }
+
+    #[test]
+    fn create_only_writes_keep_the_first_body() -> Result<(), BlobError> {
+        let s = store("create");
+        assert_eq!(s.put_if_absent("t/1.json", b"first".to_vec())?, Creation::Created);
+        assert_eq!(s.put_if_absent("t/1.json", b"second".to_vec())?, Creation::Existed);
+        assert_eq!(s.get("t/1.json")?, Some(b"first".to_vec()));
+        s.delete("t/1.json")?;
+        s.delete("t/1.json")?;
+        assert_eq!(s.get("t/1.json")?, None, "deleted, and deleting again is no error");
+        assert!(s.list("")?.is_empty(), "no staged file is left behind");
         let _ = std::fs::remove_dir_all(s.root());
         Ok(())
     }

@@ -10,8 +10,13 @@
 //! InnoDB tables that can travel as their files do (see [`tablespace`]): exported, copied in
 //! compressed parts and imported, many times faster than loading rows, and verified the same way.
 //!
+//! Continuous protection ([`protect`]) ships the primary's binary log (read with [`binlog`]) to the
+//! same store, takes base backups while writes go on, and recovers to the end of the log or to
+//! any second.
+//!
 //! Everything here is synchronous and threaded: async callers run it in `spawn_blocking`.
 
+pub mod binlog;
 pub mod blob;
 mod ddl;
 mod drain;
@@ -24,6 +29,7 @@ mod load;
 pub mod manifest;
 pub mod plan;
 mod pool;
+pub mod protect;
 mod restore;
 pub mod rows;
 mod schema;
@@ -34,10 +40,14 @@ pub mod testing;
 mod trust;
 mod verify;
 
-pub use blob::{BlobError, BlobStore};
+pub use blob::{BlobError, BlobStore, Creation};
 pub use drain::{drain, DrainOptions, Method};
 pub use error::{DbError, Result, TableMismatch};
 pub use fs_store::FsBlobStore;
 pub use manifest::Manifest;
+pub use protect::{
+    base_backup, recover, BaseOptions, BaseRecord, ProtectError, RecoverOptions, RecoveryReport, ShipOptions,
+    ShipStats, Shipper, Stopped,
+};
 pub use restore::{restore, RestoreOptions};
 pub use verify::{verify, verify_manifest, TableCheck, Verification};

@@ -1,7 +1,7 @@
 //! Test doubles for drain and restore, here (behind the `testing` feature) so that other crates'
 //! tests can cut an upload the same way this crate's tests do.
 
-use crate::blob::{BlobError, BlobStore};
+use crate::blob::{BlobError, BlobStore, Creation};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Passes everything to `inner` except the `n`th `put` (counting from 1), which fails as a dropped
@@ -31,13 +31,9 @@ impl<S: BlobStore> BlobStore for FailingPut<S> {
         self.inner.put(key, body)
     }
 
-    fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, BlobError> {
+    fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<Creation, BlobError> {
         if self.puts.fetch_add(1, Ordering::SeqCst) + 1 == self.n {
-            return Err(BlobError {
-                op: "put_if_absent",
-                key: key.to_string(),
-                message: "injected failure".into(),
-            });
+            return Err(BlobError { op: "create", key: key.to_string(), message: "injected failure".into() });
         }
         self.inner.put_if_absent(key, body)
     }
@@ -48,6 +44,10 @@ impl<S: BlobStore> BlobStore for FailingPut<S> {
 
     fn list(&self, prefix: &str) -> Result<Vec<String>, BlobError> {
         self.inner.list(prefix)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), BlobError> {
+        self.inner.delete(key)
     }
 }
 
@@ -70,16 +70,26 @@ mod tests {
             m.insert(key.into(), body);
             Ok(())
         }
-        fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, BlobError> {
+        fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<Creation, BlobError> {
             let mut m = self.0.lock().map_err(|_| BlobError {
-                op: "put",
+                op: "create",
                 key: key.into(),
                 message: "poisoned".into(),
             })?;
-            Ok(m.insert(key.into(), body).is_none())
+            if m.contains_key(key) {
+                return Ok(Creation::Existed);
+            }
+            m.insert(key.into(), body);
+            Ok(Creation::Created)
         }
         fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError> {
             Ok(self.0.lock().ok().and_then(|m| m.get(key).cloned()))
+        }
+        fn delete(&self, key: &str) -> Result<(), BlobError> {
+            if let Ok(mut m) = self.0.lock() {
+                m.remove(key);
+            }
+            Ok(())
         }
         fn list(&self, prefix: &str) -> Result<Vec<String>, BlobError> {
             Ok(self

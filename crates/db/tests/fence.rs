@@ -6,7 +6,7 @@
 mod support;
 
 use mysql::prelude::Queryable;
-use spotctl_db::{drain, BlobError, BlobStore, DrainOptions, FsBlobStore};
+use spotctl_db::{drain, BlobError, BlobStore, Creation, DrainOptions, FsBlobStore};
 use spotctl_testkit::mariadb::MariaDb;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Mutex;
@@ -29,7 +29,7 @@ impl BlobStore for Gate {
         }
         self.inner.put(key, body)
     }
-    fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, BlobError> {
+    fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<Creation, BlobError> {
         self.inner.put_if_absent(key, body)
     }
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError> {
@@ -37,6 +37,9 @@ impl BlobStore for Gate {
     }
     fn list(&self, prefix: &str) -> Result<Vec<String>, BlobError> {
         self.inner.list(prefix)
+    }
+    fn delete(&self, key: &str) -> Result<(), BlobError> {
+        self.inner.delete(key)
     }
 }
 

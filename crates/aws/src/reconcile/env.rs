@@ -186,6 +186,7 @@ impl Env {
             fleets,
             endpoint: Some(endpoint),
             bucket_policy: crate::sdk::emulator::policy_mode(&self.aws),
+            backup: self.loaded.env.backup,
         };
         let mut wanted = desired(&input)?;
         if let Some(token) = &primary.launch_token {

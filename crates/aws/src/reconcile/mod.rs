@@ -2,8 +2,9 @@
 //! executor that carries out a plan change by change, the handler package, progress lines, and one
 //! module per AWS resource family under `resources/`.
 //!
-//! May use: `sdk`, `state`, `compute`, `placement`, `fleet` (the facts a fleet plan needs),
-//! `spotctl_core`.
+//! May use: `sdk`, `state`, `compute`, `placement`, `fleet` (the facts a fleet plan needs), `dns`
+//! (the endpoint's record), `handoff` (apply's part in the protocol: assessing the primary and
+//! starting a recovery), `spotctl_core`.
 
 mod discover;
 mod env;

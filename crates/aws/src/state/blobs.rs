@@ -4,7 +4,7 @@
 //! through the runtime handle it was given. Never call it from an async task itself.
 
 use super::store::{StateStore, StoreError};
-use spotctl_db::{BlobError, BlobStore};
+use spotctl_db::{BlobError, BlobStore, Creation};
 use std::sync::Arc;
 use tokio::runtime::Handle;
 
@@ -22,11 +22,11 @@ impl BlobStore for StoreBlobs {
         self.handle.block_on(self.store.put(key, body)).map(drop).map_err(|e| blob_error("put", key, e))
     }
 
-    fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, BlobError> {
+    fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<Creation, BlobError> {
         match self.handle.block_on(self.store.put_if_absent(key, body)) {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict { .. }) => Ok(false),
-            Err(e) => Err(blob_error("put_if_absent", key, e)),
+            Ok(_) => Ok(Creation::Created),
+            Err(StoreError::Conflict { .. }) => Ok(Creation::Existed),
+            Err(e) => Err(blob_error("create", key, e)),
         }
     }
 
@@ -40,6 +40,10 @@ impl BlobStore for StoreBlobs {
     fn list(&self, prefix: &str) -> Result<Vec<String>, BlobError> {
         self.handle.block_on(self.store.list(prefix)).map_err(|e| blob_error("list", prefix, e))
     }
+
+    fn delete(&self, key: &str) -> Result<(), BlobError> {
+        self.handle.block_on(self.store.delete(key)).map_err(|e| blob_error("delete", key, e))
+    }
 }
 
 /// Splits `s3://bucket/prefix` into its parts.
@@ -52,6 +56,30 @@ pub fn parse_s3_url(url: &str) -> Option<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::MemoryStore;
+
+    #[test]
+    fn create_only_writes_reach_the_state_store() -> Result<(), BlobError> {
+        let rt = tokio::runtime::Builder::new_current_thread().build().map_err(|e| BlobError {
+            op: "runtime",
+            key: String::new(),
+            message: e.to_string(),
+        })?;
+        let blobs = StoreBlobs { store: Arc::new(MemoryStore::new()), handle: rt.handle().clone() };
+        let blobs = std::thread::spawn(move || -> Result<(), BlobError> {
+            assert_eq!(blobs.put_if_absent("backups/t/1", b"a".to_vec())?, Creation::Created);
+            assert_eq!(blobs.put_if_absent("backups/t/1", b"b".to_vec())?, Creation::Existed);
+            assert_eq!(blobs.get("backups/t/1")?, Some(b"a".to_vec()));
+            blobs.delete("backups/t/1")?;
+            assert_eq!(blobs.get("backups/t/1")?, None);
+            Ok(())
+        });
+        blobs.join().map_err(|_| BlobError {
+            op: "thread",
+            key: String::new(),
+            message: "panicked".into(),
+        })?
+    }
 
     #[test]
     fn parses_s3_urls() {

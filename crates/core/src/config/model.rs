@@ -5,6 +5,7 @@
 //! back (`deny_unknown_fields`, the env file's own key names): a valid env file also reads straight
 //! into `EnvFile` with `toml::from_str`, which a test checks against the validating reader.
 
+use super::backup::BackupSection;
 use super::period::Period;
 use crate::advisor::InterruptionBucket;
 use crate::failback::Failback;
@@ -27,6 +28,9 @@ pub struct EnvFile {
     /// The name applications connect to (`[endpoint]`, optional).
     #[serde(default = "super::endpoint::EndpointSection::defaults")]
     pub endpoint: super::endpoint::EndpointSection,
+    /// Continuous protection's base interval and retention (stored only when not the defaults).
+    #[serde(default, skip_serializing_if = "BackupSection::is_default")]
+    pub backup: BackupSection,
     /// Worker fleets (the fleet mode), sorted by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fleet: Vec<Fleet>,
@@ -329,6 +333,7 @@ mod tests {
             schedule: ScheduleSection::default(),
             fis: FisSection::default(),
             endpoint: super::super::endpoint::EndpointSection::defaults(),
+            backup: BackupSection::default(),
             fleet: vec![fleet("w2"), fleet("w1")],
         }
         .canonical();

@@ -43,12 +43,24 @@ pub(crate) fn check(text: &str, known_types: &dyn Fn(&str) -> bool) -> Checked {
     let fis = fis_section(&mut root, &mut sink);
     let regions = env.as_ref().map(|e| e.regions.clone()).unwrap_or_default();
     let endpoint = super::endpoint::endpoint_section(&mut root, &mut sink, &regions);
+    let backup = super::backup::section(&mut root, &mut sink);
     let fleets = fleet::fleets(&mut root, &mut sink, known_types, &mut refs);
     root.finish(&mut sink);
     let env = match (env, instance, access) {
         (Some(env), Some(instance), Some(access)) if sink.problems.is_empty() => Some(
-            EnvFile { env, instance, placement, database, access, schedule, fis, endpoint, fleet: fleets }
-                .canonical(),
+            EnvFile {
+                env,
+                instance,
+                placement,
+                database,
+                access,
+                schedule,
+                fis,
+                endpoint,
+                backup,
+                fleet: fleets,
+            }
+            .canonical(),
         ),
         _ => None,
     };

@@ -96,6 +96,8 @@ pub struct DesiredInput {
     pub endpoint: Option<endpoint::EndpointInput>,
     /// Whether the bucket policy is whole (always, against AWS).
     pub bucket_policy: PolicyMode,
+    /// Continuous protection's base interval and retention (the primary's units).
+    pub backup: crate::config::BackupSection,
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -177,6 +179,8 @@ pub fn user_data(input: &DesiredInput) -> Result<String, TemplateError> {
         ("database", input.database.clone()),
         ("schema_b64", base64::engine::general_purpose::STANDARD.encode(&input.schema_sql)),
         ("agent_key", input.lambda.key.clone()),
+        ("base_every", input.backup.base_every.to_string()),
+        ("retention", input.backup.retention.to_string()),
     ]);
     templates::render("user-data.sh", &v)
 }
@@ -391,6 +395,7 @@ pub(crate) mod tests {
             fleets: Vec::new(),
             endpoint: None,
             bucket_policy: PolicyMode::Enforced,
+            backup: Default::default(),
         }
     }
 

@@ -1,0 +1,179 @@
+//! Where continuous protection keeps its objects, all under one prefix (`backups/` in an env's
+//! bucket, the only prefix an instance may write besides the handoff records):
+//!
+//! ```text
+//! P/timelines/<T:04>/timeline.json                         create-only: parent and branch point
+//! P/timelines/<T:04>/log/<seq:010>.<file>.<offset:012>.piece   create-only: one piece of the log
+//! P/timelines/<T:04>/heartbeat.json                        the shipper's last word (overwritten)
+//! P/bases/<id>/manifest.json, data/…                       a base backup, as a drain lays it out
+//! P/bases/<id>/base.json                                   create-only, last: the base is complete
+//! ```
+//!
+//! A piece's key says which timeline, which place in the sequence, which binary log file and
+//! from which offset: listing a timeline's log is its index, in order, and a gap in the
+//! sequence shows in the listing. Two writers of the same piece race for one key.
+
+use super::error::{ProtectError, Result};
+
+/// `P/timelines/`.
+pub fn timelines(prefix: &str) -> String {
+    format!("{}timelines/", root(prefix))
+}
+
+pub fn timeline_dir(prefix: &str, t: u32) -> String {
+    format!("{}timelines/{t:04}/", root(prefix))
+}
+
+pub fn timeline_key(prefix: &str, t: u32) -> String {
+    format!("{}timeline.json", timeline_dir(prefix, t))
+}
+
+pub fn heartbeat_key(prefix: &str, t: u32) -> String {
+    format!("{}heartbeat.json", timeline_dir(prefix, t))
+}
+
+/// `P/timelines/<T>/log/`: list it for the timeline's pieces.
+pub fn log_dir(prefix: &str, t: u32) -> String {
+    format!("{}log/", timeline_dir(prefix, t))
+}
+
+/// `P/bases`: a base's objects live under `P/bases/<id>/`, as a drain lays out a handoff's.
+pub fn bases(prefix: &str) -> String {
+    format!("{}bases", root(prefix))
+}
+
+pub fn base_record_key(prefix: &str, id: &str) -> String {
+    format!("{}/{id}/base.json", bases(prefix))
+}
+
+fn root(prefix: &str) -> String {
+    let p = prefix.trim_matches('/');
+    if p.is_empty() {
+        String::new()
+    } else {
+        format!("{p}/")
+    }
+}
+
+/// A timeline number from a `…/timelines/<T>/timeline.json` key.
+pub fn timeline_of(prefix: &str, key: &str) -> Option<u32> {
+    let rest = key.strip_prefix(&timelines(prefix))?;
+    let (t, file) = rest.split_once('/')?;
+    (file == "timeline.json" && t.len() == 4).then(|| t.parse().ok()).flatten()
+}
+
+/// Where a piece sits: its timeline, its place in the sequence, its file and first offset.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct PieceKey {
+    pub timeline: u32,
+    pub seq: u64,
+    pub file: String,
+    pub offset: u64,
+}
+
+impl PieceKey {
+    pub fn key(&self, prefix: &str) -> String {
+        format!("{}{:010}.{}.{:012}.piece", log_dir(prefix, self.timeline), self.seq, self.file, self.offset)
+    }
+
+    /// Reads a key made by [`PieceKey::key`]; anything else under `log/` is an error, not skipped.
+    pub fn parse(prefix: &str, timeline: u32, key: &str) -> Result<PieceKey> {
+        let bad = || ProtectError::CorruptPiece {
+            key: key.to_string(),
+            detail: "the name is not <seq>.<file>.<offset>.piece".into(),
+        };
+        let name = key.strip_prefix(&log_dir(prefix, timeline)).ok_or_else(bad)?;
+        let name = name.strip_suffix(".piece").ok_or_else(bad)?;
+        let (seq, rest) = name.split_once('.').ok_or_else(bad)?;
+        let (file, offset) = rest.rsplit_once('.').ok_or_else(bad)?;
+        let plain = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+        if !plain(seq, 10) || !plain(offset, 12) || !log_file_name_ok(file) {
+            return Err(bad());
+        }
+        Ok(PieceKey {
+            timeline,
+            seq: seq.parse().map_err(|_| bad())?,
+            file: file.to_string(),
+            offset: offset.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// A binary log file name as the server makes them (`<basename>.NNNNNN`): plain characters only,
+/// so a name can never shape a key or a path.
+pub fn log_file_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// A base backup's id: the UTC time it was taken, `YYYYMMDDTHHMMSSZ`, which sorts by time.
+pub fn base_id(unix_ms: u64) -> String {
+    let (y, mo, d, h, mi, s) = civil(unix_ms / 1000);
+    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
+}
+
+/// RFC 3339 in UTC with milliseconds, for records and reports.
+pub fn utc(unix_ms: u64) -> String {
+    let (y, mo, d, h, mi, s) = civil(unix_ms / 1000);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:03}Z", unix_ms % 1000)
+}
+
+/// Year, month, day, hour, minute, second of a Unix time (UTC; Howard Hinnant's days-to-civil).
+fn civil(unix: u64) -> (i64, u32, u32, u64, u64, u64) {
+    let days = (unix / 86_400) as i64;
+    let secs = unix % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+/// Milliseconds since 1970 now.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn piece_keys_round_trip_and_sort_by_sequence() -> Result<()> {
+        let p = PieceKey { timeline: 2, seq: 42, file: "spot-bin.000003".into(), offset: 1234 };
+        let key = p.key("backups/");
+        assert_eq!(key, "backups/timelines/0002/log/0000000042.spot-bin.000003.000000001234.piece");
+        assert_eq!(PieceKey::parse("backups", 2, &key)?, p);
+        let later = PieceKey { seq: 43, file: "spot-bin.000004".into(), offset: 0, ..p.clone() };
+        assert!(key < later.key("backups"), "listing order is sequence order");
+        for bad in [
+            "backups/timelines/0002/log/42.spot-bin.000003.000000001234.piece",
+            "backups/timelines/0002/log/0000000042.../x.000000001234.piece",
+            "backups/timelines/0002/log/0000000042.spot-bin.000003.000000001234.zst",
+            "backups/timelines/0003/log/0000000042.spot-bin.000003.000000001234.piece",
+        ] {
+            assert!(PieceKey::parse("backups", 2, bad).is_err(), "{bad}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn timelines_and_times() {
+        assert_eq!(timeline_key("backups", 7), "backups/timelines/0007/timeline.json");
+        assert_eq!(timeline_of("backups", "backups/timelines/0007/timeline.json"), Some(7));
+        assert_eq!(timeline_of("backups", "backups/timelines/0007/heartbeat.json"), None);
+        assert_eq!(base_record_key("", "x"), "bases/x/base.json");
+        assert_eq!(utc(1_795_947_300_123), "2026-11-29T10:15:00.123Z");
+        assert_eq!(base_id(1_795_947_300_123), "20261129T101500Z");
+        assert_eq!(utc(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+}

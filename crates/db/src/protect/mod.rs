@@ -1,0 +1,34 @@
+//! Continuous protection: the primary's binary log shipped to the bucket as it is written, base
+//! backups taken while writes go on, recovery to the end of the log or to any second, and
+//! retention — the one owner of how long all of it is kept.
+//!
+//! Everything lives under one prefix (see [`layout`]), reached only through [`crate::BlobStore`].
+//! The log is shipped in pieces cut between transactions ([`ship`]), each create-only and
+//! checked end to end; every recovery starts a new [`timeline`].
+//!
+//! May use: [`crate::binlog`] (the log's format), the drain and restore of this crate (a base
+//! backup is a drain that does not fence), its sessions and blob store. Nothing here is async.
+
+pub mod apply;
+pub mod base;
+pub mod chain;
+pub mod counting;
+pub mod cursor;
+pub mod error;
+pub mod files;
+pub mod heartbeat;
+pub mod layout;
+pub mod piece;
+pub mod recover;
+pub mod retention;
+pub mod server;
+pub mod ship;
+pub mod statement;
+pub mod status;
+pub mod timeline;
+
+pub use base::{base_backup, list_bases, BaseOptions, BaseRecord};
+pub use error::{ProtectError, Result};
+pub use recover::{recover, RecoverOptions, RecoveryReport};
+pub use ship::{Note, ShipOptions, ShipStats, Shipper, Stopped};
+pub use status::{status, LossWindow, ProtectStatus};

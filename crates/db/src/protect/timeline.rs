@@ -1,0 +1,173 @@
+//! Timelines: every recovery starts a new series of the log, so that no later recovery replays
+//! the tail a recovery abandoned.
+//!
+//! Timeline 1 is the first primary's log. A recovery that restored the log of timeline T up to a
+//! point creates T+1 with a create-only write, naming T as its parent and that point as its
+//! branch; the recovered server's log, which continues the GTIDs from the branch, is shipped
+//! there. Replaying T+1 means replaying T up to the branch, then T+1. A shipper still writing T
+//! (a zombie primary) finds T+1 and stops; what it wrote after the branch is never read.
+
+use super::error::{ProtectError, Result};
+use super::layout::{now_ms, timeline_key, timeline_of, timelines};
+use crate::blob::{BlobStore, Creation};
+use serde::{Deserialize, Serialize};
+
+pub const TIMELINE_FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The env's first shipped log.
+    First,
+    /// A recovery (unwarned loss or point in time) restored a base and replayed the log.
+    Recovery,
+}
+
+/// Where a child timeline leaves its parent: the parent's log is replayed up to `offset` of
+/// `file` (inside piece `seq`), where the GTID state is `state`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Branch {
+    pub seq: u64,
+    pub file: String,
+    pub offset: u64,
+    /// `gtid_binlog_state` at the branch: the child's first log file opens with this GTID list.
+    pub state: String,
+    /// Commit time of the last transaction kept (seconds since 1970, UTC).
+    pub last_commit: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineRecord {
+    pub format: u32,
+    pub timeline: u32,
+    pub parent: Option<u32>,
+    pub branch: Option<Branch>,
+    pub created_at_ms: u64,
+    pub reason: Reason,
+}
+
+/// A timeline's record and its bytes as stored (the hash chain of its log starts from them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timeline {
+    pub record: TimelineRecord,
+    pub bytes: Vec<u8>,
+}
+
+/// Every timeline under `prefix`, in order, each checked against its key and its parent.
+pub fn read_all(store: &dyn BlobStore, prefix: &str) -> Result<Vec<Timeline>> {
+    let mut out: Vec<Timeline> = Vec::new();
+    for key in store.list(&timelines(prefix))? {
+        let Some(t) = timeline_of(prefix, &key) else { continue };
+        let bytes = store
+            .get(&key)?
+            .ok_or_else(|| ProtectError::BadRecord { key: key.clone(), message: "listed but gone".into() })?;
+        let bad = |message: String| ProtectError::BadRecord { key: key.clone(), message };
+        let record: TimelineRecord = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        if record.format != TIMELINE_FORMAT || record.timeline != t {
+            return Err(bad(format!(
+                "format {} timeline {}, not a format-{TIMELINE_FORMAT} record of timeline {t}",
+                record.format, record.timeline
+            )));
+        }
+        match (&record.parent, &record.branch) {
+            (None, None) => {}
+            (Some(p), Some(_)) if *p < t && out.iter().any(|o| o.record.timeline == *p) => {}
+            _ => {
+                return Err(bad(
+                    "a timeline names an earlier, existing parent and its branch point, or neither".into(),
+                ))
+            }
+        }
+        out.push(Timeline { record, bytes });
+    }
+    Ok(out)
+}
+
+/// Creates a timeline with a create-only write; another writer's record under that number is
+/// [`ProtectError::TimelineTaken`]. Returns the stored bytes.
+pub fn create(store: &dyn BlobStore, prefix: &str, record: &TimelineRecord) -> Result<Timeline> {
+    let key = timeline_key(prefix, record.timeline);
+    let bytes = serde_json::to_vec_pretty(record)
+        .map_err(|e| ProtectError::BadRecord { key: key.clone(), message: e.to_string() })?;
+    match store.put_if_absent(&key, bytes.clone())? {
+        Creation::Created => Ok(Timeline { record: record.clone(), bytes }),
+        Creation::Existed => Err(ProtectError::TimelineTaken { timeline: record.timeline }),
+    }
+}
+
+/// The newest timeline, or timeline 1 created now when there is none.
+pub fn current(store: &dyn BlobStore, prefix: &str) -> Result<Timeline> {
+    if let Some(t) = read_all(store, prefix)?.pop() {
+        return Ok(t);
+    }
+    let record = TimelineRecord {
+        format: TIMELINE_FORMAT,
+        timeline: 1,
+        parent: None,
+        branch: None,
+        created_at_ms: now_ms(),
+        reason: Reason::First,
+    };
+    match create(store, prefix, &record) {
+        Err(ProtectError::TimelineTaken { .. }) => {
+            read_all(store, prefix)?.pop().ok_or_else(|| ProtectError::BadRecord {
+                key: timeline_key(prefix, 1),
+                message: "created by another writer, then gone".into(),
+            })
+        }
+        other => other,
+    }
+}
+
+/// The timelines whose log holds the database as it was at `until_ms` (the newest, without
+/// one): the newest timeline created by then and its ancestors, oldest first.
+pub fn chain_at(all: &[Timeline], until_ms: Option<u64>) -> Vec<&Timeline> {
+    let live = all
+        .iter()
+        .filter(|t| until_ms.is_none_or(|u| t.record.created_at_ms <= u))
+        .max_by_key(|t| t.record.timeline);
+    let mut chain = Vec::new();
+    let mut next = live;
+    while let Some(t) = next {
+        chain.push(t);
+        next = t.record.parent.and_then(|p| all.iter().find(|o| o.record.timeline == p));
+    }
+    chain.reverse();
+    chain
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(n: u32, parent: Option<u32>, at: u64) -> Timeline {
+        let branch = parent.map(|_| Branch {
+            seq: 1,
+            file: "f.000001".into(),
+            offset: 4,
+            state: "0-1-1".into(),
+            last_commit: None,
+        });
+        let record = TimelineRecord {
+            format: 1,
+            timeline: n,
+            parent,
+            branch,
+            created_at_ms: at,
+            reason: Reason::Recovery,
+        };
+        Timeline { bytes: Vec::new(), record }
+    }
+
+    #[test]
+    fn the_chain_is_the_one_live_at_the_time() {
+        // 1 → 2 (recovered at 200) → 3 (recovered at 300); 4 branched off 2 at 400.
+        let all = [t(1, None, 0), t(2, Some(1), 200), t(3, Some(2), 300), t(4, Some(2), 400)];
+        let nums = |c: Vec<&Timeline>| c.iter().map(|t| t.record.timeline).collect::<Vec<_>>();
+        assert_eq!(nums(chain_at(&all, None)), [1, 2, 4]);
+        assert_eq!(nums(chain_at(&all, Some(350))), [1, 2, 3]);
+        assert_eq!(nums(chain_at(&all, Some(250))), [1, 2]);
+        assert_eq!(nums(chain_at(&all, Some(199))), [1]);
+        assert!(chain_at(&[], None).is_empty());
+    }
+}

@@ -1,0 +1,91 @@
+//! `spotctl agent ship`: ships the primary's binary log to the bucket until it is stopped
+//! (SIGTERM, SIGINT) or fenced by a newer timeline. User-data runs it as the `spotctl-ship` unit.
+//! Progress goes to the log; `--stats-every` prints the shipper's counters (pieces, bytes,
+//! S3 requests) as JSON lines on stdout, and the last line is printed when it stops.
+
+use super::bucket;
+use super::mysql::MysqlArgs;
+use crate::exit::{BadInput, Outcome};
+use anyhow::{Context, Result};
+use clap::Args;
+use spotctl_db::protect::{Note, ShipOptions, Shipper, Stopped};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub struct ShipArgs {
+    #[command(flatten)]
+    pub mysql: MysqlArgs,
+    /// Where the log goes: s3://BUCKET/PREFIX (an env's bucket: PREFIX = backups).
+    #[arg(long)]
+    pub to: String,
+    /// The bucket's region (default: the standard AWS region setting).
+    #[arg(long)]
+    pub bucket_region: Option<String>,
+    /// Complete transactions wait at most this long for the next piece (`500ms`, `1s`).
+    #[arg(long, default_value = "500ms")]
+    pub interval: String,
+    /// Print the counters as a JSON line this often (`60s`); never when not given.
+    #[arg(long)]
+    pub stats_every: Option<String>,
+}
+
+fn millis(flag: &str, text: &str) -> Result<Duration, BadInput> {
+    let parsed = match text.strip_suffix("ms") {
+        Some(n) => n.parse::<u64>().ok().map(Duration::from_millis),
+        None => spotctl_core::config::Period::parse(text).ok().map(|p| p.to_std()),
+    };
+    parsed.ok_or_else(|| {
+        BadInput(format!("{flag} {text:?}: give milliseconds (`500ms`) or a period (`1s`, `1m`)"))
+    })
+}
+
+pub async fn exec(a: ShipArgs) -> Result<Outcome> {
+    let dsn = a.mysql.dsn()?;
+    let opts = ShipOptions {
+        min_interval: millis("--interval", &a.interval)?,
+        stats_every: a.stats_every.as_deref().map(|s| millis("--stats-every", s)).transpose()?,
+        ..ShipOptions::default()
+    };
+    let (blobs, prefix) = bucket::open(&a.to, a.bucket_region.as_deref()).await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { if let Some(t) = term.as_mut() { t.recv().await; } else { std::future::pending::<()>().await } } => {}
+        }
+        on_signal.store(true, Ordering::SeqCst);
+    });
+    let redacted = spotctl_db::session::redact(&dsn);
+    let (stopped, stats) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let mut shipper = Shipper::start(&dsn, &blobs, &prefix, opts)
+            .with_context(|| format!("starting to ship the binary log of {redacted}"))?;
+        let (file, offset, seq) = shipper.position();
+        tracing::warn!(timeline = shipper.timeline(), %file, offset, piece = seq, "shipping the binary log");
+        let mut note = |n: Note| match n {
+            Note::Stats(s) => println!("{}", serde_json::to_string(&s).unwrap_or_default()),
+            Note::FileDone { file, abandoned_tail_bytes } => {
+                tracing::warn!(%file, abandoned_tail_bytes, "binary log file done")
+            }
+            Note::Retrying { error } => tracing::warn!("storing a piece failed, retrying: {error}"),
+            Note::Resumed { .. } => {}
+        };
+        let stopped = shipper.run(&stop, &mut note).context("shipping the binary log")?;
+        Ok((stopped, shipper.stats()))
+    })
+    .await??;
+    println!("{}", serde_json::to_string(&stats)?);
+    match stopped {
+        Stopped::Requested => tracing::warn!("stopped; every complete transaction read was stored"),
+        Stopped::Fenced { timeline } => {
+            tracing::warn!(
+                timeline,
+                "a recovery started timeline {timeline}: this server's log is no longer shipped"
+            )
+        }
+    }
+    Ok(Outcome::Ok)
+}
