@@ -70,7 +70,8 @@ Environment=AWS_REGION=${REGION}
 WantedBy=multi-user.target
 UNIT
 # Continuous protection: the binary log to the bucket as it is written, and a base backup (niced:
-# on a small instance the backup's CPU is what slows writers) followed by retention, every 6 h.
+# on a small instance the backup's CPU is what slows writers) every [backup] base_every. The
+# instance role deletes nothing, so retention runs elsewhere (ARD.md, Continuous protection).
 cat > /etc/systemd/system/spotctl-ship.service <<UNIT
 [Unit]
 Description=spotctl ship: the primary's binary log to the state bucket, continuously
@@ -89,14 +90,14 @@ WantedBy=multi-user.target
 UNIT
 cat > /etc/systemd/system/spotctl-base.service <<UNIT
 [Unit]
-Description=spotctl base backup while writes go on, then retention
+Description=spotctl base backup while writes go on (retention is not the instance's: it may not delete)
 After=mariadb.service network-online.target
 
 [Service]
 Type=oneshot
 Nice=19
 IOSchedulingClass=idle
-ExecStart=/usr/local/bin/spotctl agent base-backup --mysql mysql://root@localhost/?socket=/var/lib/mysql/mysql.sock --to s3://{{bucket}}/backups --bucket-region {{home_region}} --database {{database}} --retention {{retention}}
+ExecStart=/usr/local/bin/spotctl agent base-backup --mysql mysql://root@localhost/?socket=/var/lib/mysql/mysql.sock --to s3://{{bucket}}/backups --bucket-region {{home_region}} --database {{database}}
 SyslogIdentifier=spot-base
 Environment=AWS_REGION=${REGION}
 UNIT

@@ -96,7 +96,7 @@ pub struct DesiredInput {
     pub endpoint: Option<endpoint::EndpointInput>,
     /// Whether the bucket policy is whole (always, against AWS).
     pub bucket_policy: PolicyMode,
-    /// Continuous protection's base interval and retention (the primary's units).
+    /// Continuous protection's settings (the primary's base timer).
     pub backup: crate::config::BackupSection,
 }
 
@@ -180,7 +180,6 @@ pub fn user_data(input: &DesiredInput) -> Result<String, TemplateError> {
         ("schema_b64", base64::engine::general_purpose::STANDARD.encode(&input.schema_sql)),
         ("agent_key", input.lambda.key.clone()),
         ("base_every", input.backup.base_every.to_string()),
-        ("retention", input.backup.retention.to_string()),
     ]);
     templates::render("user-data.sh", &v)
 }
