@@ -20,3 +20,4 @@ pub mod replay;
 pub mod sps;
 pub mod templates;
 pub mod time;
+pub mod workflow;
