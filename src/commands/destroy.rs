@@ -5,7 +5,6 @@ use super::args::EnvArgs;
 use crate::exit::Outcome;
 use anyhow::{bail, Result};
 use clap::Args;
-use spotctl_aws::reconcile::progress::Progress;
 use spotctl_core::plan_render::render;
 
 #[derive(Debug, Args)]
@@ -19,7 +18,7 @@ pub struct DestroyArgs {
 
 pub async fn exec(args: DestroyArgs, verbose: u8) -> Result<Outcome> {
     let env = super::open_env(&args.env.env_dir).await?;
-    let progress = Progress::new();
+    let progress = super::term::progress();
     let planned = env.plan_destroy(&progress).await?;
     progress.finish();
     if planned.plan.is_empty() {
@@ -34,7 +33,7 @@ pub async fn exec(args: DestroyArgs, verbose: u8) -> Result<Outcome> {
         bail!("destroy cancelled; nothing was changed");
     }
     let started = std::time::Instant::now();
-    let progress = Progress::new();
+    let progress = super::term::progress();
     let n = env.destroy(&planned, &progress).await?;
     progress.finish();
     println!("Destroy complete: {n} resources removed in {:.1}s.", started.elapsed().as_secs_f64());

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod apply;
 pub mod args;
+pub mod completions;
 pub mod destroy;
 pub mod fis;
 pub mod handle;
@@ -12,7 +13,9 @@ pub mod package;
 pub mod plan;
 pub mod replay;
 pub mod score;
+pub mod show;
 pub mod status;
+pub mod term;
 
 use anyhow::Result;
 use spotctl_aws::reconcile::Env;
@@ -67,7 +70,7 @@ pub fn confirm(question: &str) -> Result<bool> {
     Ok(line.trim() == "yes")
 }
 
+/// Whether stdout may carry colour (`term.rs`: a terminal, no `--no-color`, no `NO_COLOR`).
 pub fn stdout_is_terminal() -> bool {
-    use std::io::IsTerminal;
-    std::io::stdout().is_terminal()
+    term::color_stdout()
 }

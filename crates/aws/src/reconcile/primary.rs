@@ -16,8 +16,10 @@ use anyhow::Result;
 use sha2::{Digest, Sha256};
 use spotctl_core::config::LoadedEnv;
 use spotctl_core::desired::PrimarySpec;
-use spotctl_core::handoff::PrimaryPlan;
+use spotctl_core::handoff::{Handoff, PrimaryPlan};
 use spotctl_core::plan::{LiveResource, Recovery};
+use spotctl_core::primary::PrimaryRecord;
+use spotctl_core::workflow::Target;
 
 /// What a plan does about the database instance.
 pub struct PrimaryPart {
@@ -28,6 +30,9 @@ pub struct PrimaryPart {
     pub notes: Vec<String>,
     /// The token a launch in this plan tags its instance with.
     pub launch_token: Option<String>,
+    /// What the part was decided from: the record and its epoch's handoff (the fingerprint's).
+    pub record: Option<PrimaryRecord>,
+    pub handoff: Option<Handoff>,
 }
 
 /// Choices a person makes on the command line.
@@ -37,6 +42,8 @@ pub struct PrimaryOptions {
     pub replace_lost_primary: bool,
     /// The token of the launch a reviewed plan showed (a re-plan under the lock keeps it).
     pub launch_token: Option<String>,
+    /// `--target`: the plan keeps only the changes these name (`workflow::restrict`).
+    pub targets: Vec<Target>,
 }
 
 pub async fn plan_primary(
@@ -68,6 +75,8 @@ pub async fn plan_primary(
         recovery: None,
         notes: Vec::new(),
         launch_token: None,
+        record: assessed.record.clone(),
+        handoff: assessed.handoff.clone(),
     };
     match &assessed.plan {
         PrimaryPlan::Keep { instance_id, region } => {

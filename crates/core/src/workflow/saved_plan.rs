@@ -71,7 +71,7 @@ pub enum SavedPlanError {
     Malformed { file: String, message: String },
     #[error("{file}: plan file format {found}, and this spotctl reads format {SAVED_PLAN_FORMAT} only; make the plan again with this spotctl")]
     Version { file: String, found: String },
-    #[error("{file}: the plan file was changed after it was saved: its {sections} no longer match their checksums; make the plan again")]
+    #[error("{file}: the plan file was changed after it was saved (sections that no longer match their checksums: {sections}); make the plan again")]
     Tampered { file: String, sections: String },
     #[error("{file} is a plan of env `{planned}` (state bucket {planned_bucket}), and this is env `{given}` (state bucket {given_bucket}); apply it to its own env")]
     OtherEnv { file: String, planned: String, planned_bucket: String, given: String, given_bucket: String },
