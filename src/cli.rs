@@ -1,7 +1,7 @@
 //! The command line: global options and the subcommands (one file each under `commands/`).
 
 use crate::commands::{
-    agent, apply, completions, destroy, fis, handle, package, plan, replay, score, show, status,
+    agent, apply, completions, destroy, fis, handle, import, package, plan, replay, score, show, status,
 };
 use crate::exit::Outcome;
 use anyhow::{Context, Result};
@@ -32,6 +32,8 @@ pub enum Command {
     Apply(apply::ApplyArgs),
     /// Show a plan saved with `plan --out` (no AWS call).
     Show(show::ShowArgs),
+    /// Adopt resources made by hand with the env's names (tag them; record an instance as the primary).
+    Import(import::ImportArgs),
     /// Remove everything the env owns, in every region.
     Destroy(destroy::DestroyArgs),
     /// Interrupt the primary on purpose with AWS FIS, to test the handoff.
@@ -65,6 +67,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             Command::Apply(a) => apply::exec(a, verbose).await,
             Command::Show(a) => show::exec(a),
             Command::Destroy(a) => destroy::exec(a, verbose).await,
+            Command::Import(a) => import::exec(a, verbose).await,
             Command::Fis(a) => fis::exec(a, verbose).await,
             Command::Package(a) => package::exec(a),
             Command::Handle(a) => handle::exec(a, verbose).await,

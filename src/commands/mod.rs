@@ -8,6 +8,7 @@ pub mod completions;
 pub mod destroy;
 pub mod fis;
 pub mod handle;
+pub mod import;
 pub mod lambda;
 pub mod package;
 pub mod plan;

@@ -46,7 +46,8 @@ pub async fn plan_drift(env: &Env, progress: &Progress) -> Result<DriftReport> {
     Ok(drift(&planned.plan))
 }
 
-async fn bucket_exists(env: &Env) -> Result<bool> {
+/// Whether the env's state bucket exists (an env never applied has none).
+pub(super) async fn bucket_exists(env: &Env) -> Result<bool> {
     let head = env.aws.s3(&env.names.home_region).head_bucket().bucket(env.names.bucket()).send().await;
     match head {
         Ok(_) => Ok(true),
