@@ -2,7 +2,8 @@
 //! exactly as reviewed (`saved_plan`), the live-state fingerprint that tells whether it is still
 //! current (`fingerprint`), drift found outside spotctl (`drift`), resource targeting (`target`),
 //! adopting what an operator made by hand (`adopt`), and the JSON document `plan`/`show` print
-//! (`document`). Pure: the AWS side reads, this decides.
+//! (`document`), the step durations `status --watch` redraws (`watch`). Pure: the AWS side reads,
+//! this decides.
 //!
 //! May use: `plan`, `primary`, `handoff`.
 
@@ -12,6 +13,7 @@ mod drift;
 mod fingerprint;
 mod saved_plan;
 mod target;
+mod watch;
 
 pub use adopt::{
     adopted_record, ownership, primary_adoption, render as render_import, Adoption, Ownership,
@@ -24,3 +26,4 @@ pub use saved_plan::{
     sha256_hex, HandlerHash, SavedOptions, SavedPlan, SavedPlanError, Stale, SAVED_PLAN_FORMAT,
 };
 pub use target::{restrict, Target, TargetError, TARGET_WARNING};
+pub use watch::step_durations;
