@@ -1,6 +1,8 @@
 //! The command line: global options and the subcommands (one file each under `commands/`).
 
-use crate::commands::{agent, apply, destroy, fis, handle, package, plan, replay, score, status};
+use crate::commands::{
+    agent, apply, completions, destroy, fis, handle, import, package, plan, replay, score, show, status,
+};
 use crate::exit::Outcome;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -15,6 +17,9 @@ pub struct Cli {
     /// More output: -v shows AWS call counts and progress details, -vv debug logs.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// No colour and no spinner (as does a non-empty NO_COLOR).
+    #[arg(long, global = true)]
+    pub no_color: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -23,8 +28,12 @@ pub struct Cli {
 pub enum Command {
     /// Show what apply would change.
     Plan(plan::PlanArgs),
-    /// Make AWS match the env file.
+    /// Make AWS match the env file, or carry out a plan saved with `plan --out`.
     Apply(apply::ApplyArgs),
+    /// Show a plan saved with `plan --out` (no AWS call).
+    Show(show::ShowArgs),
+    /// Adopt resources made by hand with the env's names (tag them; record an instance as the primary).
+    Import(import::ImportArgs),
     /// Remove everything the env owns, in every region.
     Destroy(destroy::DestroyArgs),
     /// Interrupt the primary on purpose with AWS FIS, to test the handoff.
@@ -41,6 +50,8 @@ pub enum Command {
     Handle(handle::HandleArgs),
     /// Replay measured spot traces through the fleet failover or the placement (no AWS call).
     Replay(replay::ReplayArgs),
+    /// Write the shell completion script (bash, zsh or fish) to stdout.
+    Completions(completions::CompletionsArgs),
 }
 
 /// Runs the parsed command on a multi-threaded runtime.
@@ -54,7 +65,9 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         match cli.command {
             Command::Plan(a) => plan::exec(a, verbose).await,
             Command::Apply(a) => apply::exec(a, verbose).await,
+            Command::Show(a) => show::exec(a),
             Command::Destroy(a) => destroy::exec(a, verbose).await,
+            Command::Import(a) => import::exec(a, verbose).await,
             Command::Fis(a) => fis::exec(a, verbose).await,
             Command::Package(a) => package::exec(a),
             Command::Handle(a) => handle::exec(a, verbose).await,
@@ -62,6 +75,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             Command::Agent(a) => agent::exec(a).await,
             Command::Status(a) => status::exec(a, verbose).await,
             Command::Replay(a) => replay::exec(a),
+            Command::Completions(a) => completions::exec(a),
         }
     })
 }

@@ -1,6 +1,8 @@
 //! Exit codes and how errors are shown: `error: …` then each cause on its own `caused by:` line.
+//! A closed stdout ends the process by SIGPIPE (status 141 in the shell; `main.rs`).
 
 use spotctl_core::config::ConfigError;
+use spotctl_core::workflow::SavedPlanError;
 use std::process::ExitCode;
 
 /// What a command asks the process to exit with, when it did not fail.
@@ -25,7 +27,8 @@ pub fn report(result: anyhow::Result<Outcome>, detailed_exitcode: bool) -> ExitC
             for cause in err.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }
-            let bad_input = err.chain().any(|c| c.is::<ConfigError>() || c.is::<BadInput>());
+            let bad_input =
+                err.chain().any(|c| c.is::<ConfigError>() || c.is::<BadInput>() || c.is::<SavedPlanError>());
             ExitCode::from(if bad_input && !detailed_exitcode { 2 } else { 1 })
         }
     }

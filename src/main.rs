@@ -17,6 +17,13 @@ fn main() -> ExitCode {
         return exit::report(commands::lambda::run(), false);
     }
     let cli = cli::Cli::parse();
+    // A closed pipe (`spotctl score | head -1`) ends the command quietly, as it ends `cat`: killed
+    // by SIGPIPE, status 141 in the shell (ARD.md, Exit codes). Not for the agent, whose worker
+    // writes to its command's stdin and must outlive a command that stopped reading.
+    if !matches!(cli.command, cli::Command::Agent(_)) {
+        sigpipe::reset();
+    }
+    commands::term::init(cli.no_color);
     init_tracing(cli.verbose);
     // Under `plan --detailed-exitcode`, 2 means "changes" only: every error exits 1.
     let detailed = matches!(&cli.command, cli::Command::Plan(p) if p.detailed_exitcode);

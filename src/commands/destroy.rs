@@ -7,7 +7,6 @@ use super::args::EnvArgs;
 use crate::exit::Outcome;
 use anyhow::{bail, Result};
 use clap::Args;
-use spotctl_aws::reconcile::progress::Progress;
 use spotctl_aws::reconcile::teardown;
 use spotctl_core::plan::Kind;
 use spotctl_core::plan_render::render;
@@ -26,7 +25,7 @@ pub struct DestroyArgs {
 
 pub async fn exec(args: DestroyArgs, verbose: u8) -> Result<Outcome> {
     let env = super::open_env(&args.env.env_dir).await?;
-    let progress = Progress::new();
+    let progress = super::term::progress();
     let mut planned = env.plan_destroy(&progress).await?;
     let backups = if planned.live.iter().any(|r| r.address.kind == Kind::Bucket) {
         teardown::backups(env.store.as_ref()).await?
@@ -79,7 +78,7 @@ pub async fn exec(args: DestroyArgs, verbose: u8) -> Result<Outcome> {
         bail!("destroy cancelled; nothing was changed");
     }
     let started = std::time::Instant::now();
-    let progress = Progress::new();
+    let progress = super::term::progress();
     let n = env.destroy(&planned, &progress).await?;
     progress.finish();
     println!("Destroy complete: {n} resources removed in {:.1}s.", started.elapsed().as_secs_f64());

@@ -4,16 +4,20 @@
 pub mod agent;
 pub mod apply;
 pub mod args;
+pub mod completions;
 pub mod destroy;
 pub mod fis;
 pub mod handle;
+pub mod import;
 pub mod lambda;
 pub mod package;
 pub mod plan;
 pub mod protect;
 pub mod replay;
 pub mod score;
+pub mod show;
 pub mod status;
+pub mod term;
 
 use anyhow::Result;
 use spotctl_aws::reconcile::Env;
@@ -68,7 +72,7 @@ pub fn confirm(question: &str) -> Result<bool> {
     Ok(line.trim() == "yes")
 }
 
+/// Whether stdout may carry colour (`term.rs`: a terminal, no `--no-color`, no `NO_COLOR`).
 pub fn stdout_is_terminal() -> bool {
-    use std::io::IsTerminal;
-    std::io::stdout().is_terminal()
+    term::color_stdout()
 }

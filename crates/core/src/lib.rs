@@ -21,3 +21,4 @@ pub mod replay;
 pub mod sps;
 pub mod templates;
 pub mod time;
+pub mod workflow;

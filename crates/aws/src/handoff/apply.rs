@@ -9,7 +9,8 @@ use crate::compute::{InstanceView, Instances, LaunchRequest};
 use crate::state::{json_body, read_handoff, read_primary, StateStore, StoreError};
 use anyhow::{bail, Context, Result};
 use spotctl_core::handoff::{
-    assess, handoff_id, newest_backup, ApplyView, Backup, DbInstance, PrimaryPlan, Step, UnknownPrimary,
+    assess, handoff_id, newest_backup, ApplyView, Backup, DbInstance, Handoff, PrimaryPlan, Step,
+    UnknownPrimary,
 };
 use spotctl_core::names::keys;
 use spotctl_core::plan::Resource;
@@ -21,6 +22,8 @@ pub struct Assessed {
     pub plan: PrimaryPlan,
     pub unknown: Vec<UnknownPrimary>,
     pub record: Option<PrimaryRecord>,
+    /// The handoff record of the recorded epoch, when one was ever opened.
+    pub handoff: Option<Handoff>,
     /// Every database instance of the env in the searched regions.
     pub instances: Vec<InstanceView>,
 }
@@ -70,7 +73,7 @@ pub async fn assess_listed(store: &dyn StateStore, seen: Vec<InstanceView>, now:
         now,
     };
     let (plan, unknown) = assess(&view);
-    Ok(Assessed { plan, unknown, record, instances: seen })
+    Ok(Assessed { plan, unknown, record, handoff, instances: seen })
 }
 
 /// The newest complete backup (the highest epoch whose manifest exists — the manifest, not a

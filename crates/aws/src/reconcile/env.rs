@@ -19,6 +19,7 @@ use spotctl_core::desired::endpoint::{EndpointInput, RecordTarget};
 use spotctl_core::desired::{desired, DesiredInput, LambdaArtifact};
 use spotctl_core::names::{keys, Names};
 use spotctl_core::plan::{plan as make_plan, plan_destroy, Kind, LiveResource, Plan, Resource};
+use spotctl_core::workflow::{fingerprint, restrict, Fingerprint, FingerprintInput};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -43,12 +44,14 @@ pub struct Planned {
     pub regions: Vec<String>,
     /// The token a launch of the primary in this plan tags its instance with.
     pub launch_token: Option<String>,
+    /// The live state the plan was made from (`spotctl_core::workflow::fingerprint`).
+    pub fingerprint: Fingerprint,
 }
 
 /// What differs between the reviewed plan and the one made under the lock, if anything: the
 /// same changes (address and action, the bucket aside, which apply itself just made) and the
 /// same recovery.
-fn moved(reviewed: &Plan, now: &Plan) -> Option<String> {
+pub(super) fn moved(reviewed: &Plan, now: &Plan) -> Option<String> {
     let key = |p: &Plan| -> Vec<String> {
         p.changes
             .iter()
@@ -199,16 +202,23 @@ impl Env {
             Resource::new(Kind::StateObject, &self.names.home_region, &code_key)
                 .with("sha256", pkg.sha256_hex.clone()),
         );
+        let fingerprint = fingerprint(&FingerprintInput {
+            desired: &wanted,
+            live: &live,
+            record: primary.record.as_ref(),
+            handoff: primary.handoff.as_ref(),
+        });
         let mut plan = make_plan(&wanted, &live);
         plan.recovery = primary.recovery;
         plan.notes = primary.notes;
         Ok(Planned {
-            plan,
+            plan: restrict(plan, &opts.targets),
             live,
             desired: wanted,
             package: Some(pkg),
             regions: search,
             launch_token: primary.launch_token,
+            fingerprint,
         })
     }
 
@@ -297,7 +307,7 @@ impl Env {
     }
 
     /// Carries out a plan (the caller holds the lock).
-    async fn execute(&self, planned: &Planned, progress: &Progress) -> Result<usize> {
+    pub(super) async fn execute(&self, planned: &Planned, progress: &Progress) -> Result<usize> {
         // The zip is built only when the plan uploads it.
         let mut artifacts = BTreeMap::new();
         if let Some(pkg) = &planned.package {
@@ -380,7 +390,15 @@ impl Env {
         let endpoint = EndpointInput::for_env(&self.loaded.env, RecordTarget::Leave);
         live.extend(Self::endpoint_live(&ctx, &endpoint, before.endpoint.as_ref(), false).await?);
         let plan = plan_destroy(&live);
-        Ok(Planned { plan, live, desired: Vec::new(), package: None, regions: search, launch_token: None })
+        Ok(Planned {
+            plan,
+            live,
+            desired: Vec::new(),
+            package: None,
+            regions: search,
+            launch_token: None,
+            fingerprint: Fingerprint::default(),
+        })
     }
 
     /// Destroys in a safe order and releases the lock on every exit (`teardown`).

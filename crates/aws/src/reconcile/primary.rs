@@ -18,8 +18,10 @@ use spotctl_core::config::LoadedEnv;
 use spotctl_core::desired::endpoint::RecordTarget;
 use spotctl_core::desired::PrimarySpec;
 use spotctl_core::endpoint::EndpointRecord;
-use spotctl_core::handoff::PrimaryPlan;
+use spotctl_core::handoff::{Handoff, PrimaryPlan};
 use spotctl_core::plan::{LiveResource, Recovery};
+use spotctl_core::primary::PrimaryRecord;
+use spotctl_core::workflow::Target;
 
 /// What a plan does about the database instance.
 pub struct PrimaryPart {
@@ -32,6 +34,9 @@ pub struct PrimaryPart {
     pub launch_token: Option<String>,
     /// What the endpoint's record should name.
     pub endpoint: RecordTarget,
+    /// What the part was decided from: the record and its epoch's handoff (the fingerprint's).
+    pub record: Option<PrimaryRecord>,
+    pub handoff: Option<Handoff>,
 }
 
 /// Choices a person makes on the command line.
@@ -41,6 +46,8 @@ pub struct PrimaryOptions {
     pub replace_lost_primary: bool,
     /// The token of the launch a reviewed plan showed (a re-plan under the lock keeps it).
     pub launch_token: Option<String>,
+    /// `--target`: the plan keeps only the changes these name (`workflow::restrict`).
+    pub targets: Vec<Target>,
 }
 
 pub async fn plan_primary(
@@ -73,6 +80,8 @@ pub async fn plan_primary(
         notes: Vec::new(),
         launch_token: None,
         endpoint: RecordTarget::Leave,
+        record: assessed.record.clone(),
+        handoff: assessed.handoff.clone(),
     };
     let ttl = loaded.env.endpoint.ttl;
     match &assessed.plan {

@@ -13,7 +13,13 @@ pub struct Progress {
 
 impl Progress {
     pub fn new() -> Progress {
-        let bar = std::io::stderr().is_terminal().then(|| {
+        Progress::with_spinner(std::io::stderr().is_terminal())
+    }
+
+    /// A spinner when `spinner` (the caller decided: a terminal, colour allowed), plain lines
+    /// otherwise.
+    pub fn with_spinner(spinner: bool) -> Progress {
+        let bar = spinner.then(|| {
             let b = ProgressBar::new_spinner();
             b.set_style(
                 ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")

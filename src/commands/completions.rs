@@ -1,0 +1,37 @@
+//! `spotctl completions bash|zsh|fish`: the shell's completion script, on stdout.
+//!
+//! ```sh
+//! spotctl completions bash > ~/.local/share/bash-completion/completions/spotctl
+//! spotctl completions zsh > "${fpath[1]}/_spotctl"
+//! spotctl completions fish > ~/.config/fish/completions/spotctl.fish
+//! ```
+
+use crate::exit::Outcome;
+use anyhow::Result;
+use clap::{Args, CommandFactory, ValueEnum};
+use clap_complete::Shell;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to write the completion script for.
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
+}
+
+pub fn exec(args: CompletionsArgs) -> Result<Outcome> {
+    let shell = match args.shell {
+        CompletionShell::Bash => Shell::Bash,
+        CompletionShell::Zsh => Shell::Zsh,
+        CompletionShell::Fish => Shell::Fish,
+    };
+    let mut cmd = crate::cli::Cli::command();
+    clap_complete::generate(shell, &mut cmd, "spotctl", &mut std::io::stdout());
+    Ok(Outcome::Ok)
+}
