@@ -1,7 +1,8 @@
 //! The command line: global options and the subcommands (one file each under `commands/`).
 
 use crate::commands::{
-    agent, apply, completions, destroy, fis, handle, import, package, plan, replay, score, show, status,
+    agent, apply, completions, connect, destroy, fis, handle, import, package, plan, replay, score, show,
+    status,
 };
 use crate::exit::Outcome;
 use anyhow::{Context, Result};
@@ -42,8 +43,10 @@ pub enum Command {
     Package(package::PackageArgs),
     /// Rank spot placements (region, zone, type) and explain the choice.
     Score(score::ScoreArgs),
-    /// The primary, the last backup, recent handoffs and any standby.
+    /// The primary, the endpoint, the last backup, recent handoffs and any standby.
     Status(status::StatusArgs),
+    /// What an application needs to connect: host, port, user, password and CA, a command line.
+    Connect(connect::ConnectArgs),
     /// The on-instance agent (installed by user-data as the spotctl-agent unit).
     Agent(agent::AgentArgs),
     /// Run the handler on an event file, as the Lambda would.
@@ -74,6 +77,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             Command::Score(a) => score::exec(a, verbose).await,
             Command::Agent(a) => agent::exec(a).await,
             Command::Status(a) => status::exec(a, verbose).await,
+            Command::Connect(a) => connect::exec(a, verbose).await,
             Command::Replay(a) => replay::exec(a),
             Command::Completions(a) => completions::exec(a),
         }

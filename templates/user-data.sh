@@ -14,6 +14,18 @@ REGION=$(imds meta-data/placement/region)
 
 # MariaDB 10.5 from the Amazon Linux 2023 repositories (ARD.md: why MariaDB rather than MySQL).
 dnf install -y mariadb105-server unzip
+
+# The agent is the spotctl binary itself, the same build as the handoff Lambda.
+aws s3 cp --region {{home_region}} 's3://{{bucket}}/{{agent_key}}' /tmp/spotctl.zip
+unzip -p /tmp/spotctl.zip bootstrap > /usr/local/bin/spotctl
+chmod 0755 /usr/local/bin/spotctl
+rm -f /tmp/spotctl.zip
+
+# TLS only (ARD.md, The endpoint): this instance's certificate, signed by the env's CA (read from
+# {{ca_param}} with this instance's role), naming the endpoint and this instance's addresses.
+/usr/local/bin/spotctl agent tls --env {{env}} --region {{home_region}} --name {{endpoint_name}} --out /etc/my.cnf.d/tls
+chown -R mysql:mysql /etc/my.cnf.d/tls
+
 mkdir -p /etc/my.cnf.d
 cat > /etc/my.cnf.d/spotctl.cnf <<'CNF'
 [mysqld]
@@ -34,24 +46,24 @@ gtid_strict_mode = 1
 max_binlog_size = 256M
 # A safety net only: the log is shipped within a second; a file purged before that is a gap.
 expire_logs_days = 3
+# TLS only: every TCP connection is encrypted (the socket, local to root, is exempt).
+ssl_ca = /etc/my.cnf.d/tls/ca.pem
+ssl_cert = /etc/my.cnf.d/tls/server-cert.pem
+ssl_key = /etc/my.cnf.d/tls/server-key.pem
+require_secure_transport = ON
 CNF
 systemctl enable --now mariadb
 
 PASSWORD=$(aws ssm get-parameter --region {{home_region}} --name '{{password_param}}' --with-decryption --query Parameter.Value --output text)
 mysql --user=root <<SQL
 CREATE DATABASE IF NOT EXISTS \`{{database}}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-CREATE USER IF NOT EXISTS 'app'@'%' IDENTIFIED BY '${PASSWORD}';
-ALTER USER 'app'@'%' IDENTIFIED BY '${PASSWORD}';
+CREATE USER IF NOT EXISTS 'app'@'%' IDENTIFIED BY '${PASSWORD}' REQUIRE SSL;
+ALTER USER 'app'@'%' IDENTIFIED BY '${PASSWORD}' REQUIRE SSL;
 GRANT ALL PRIVILEGES ON \`{{database}}\`.* TO 'app'@'%';
 SQL
 unset PASSWORD
 echo '{{schema_b64}}' | base64 -d | mysql --user=root '{{database}}'
 
-# The agent is the spotctl binary itself, the same build as the handoff Lambda.
-aws s3 cp --region {{home_region}} 's3://{{bucket}}/{{agent_key}}' /tmp/spotctl.zip
-unzip -p /tmp/spotctl.zip bootstrap > /usr/local/bin/spotctl
-chmod 0755 /usr/local/bin/spotctl
-rm -f /tmp/spotctl.zip
 
 cat > /etc/systemd/system/spotctl-agent.service <<UNIT
 [Unit]

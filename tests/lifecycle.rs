@@ -152,10 +152,57 @@ async fn plan_apply_plan_fis_handle_destroy() {
 
     // The handler, run locally on an event for the primary: recorded once, then a duplicate.
     let primary = aws_primary(&aws).await;
+    // TLS only: the env's CA in its SecureString, and the instance told to require TLS, no key in
+    // what it runs.
+    let ca = aws
+        .ssm("ap-northeast-1")
+        .get_parameter()
+        .name("/spotctl/dev/ca")
+        .with_decryption(true)
+        .send()
+        .await
+        .expect("the CA parameter");
+    spotctl_aws::tls::Ca::from_bundle(ca.parameter().and_then(|p| p.value()).unwrap_or_default())
+        .expect("a CA");
+    let ud = aws
+        .ec2(&primary.1)
+        .describe_instance_attribute()
+        .instance_id(&primary.0)
+        .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+        .send()
+        .await
+        .expect("user data");
+    let ud = ud.user_data().and_then(|v| v.value()).unwrap_or_default();
+    use base64::Engine as _;
+    let ud = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(ud).expect("base64"))
+        .expect("utf-8");
+    assert!(ud.contains("require_secure_transport = ON") && ud.contains("REQUIRE SSL"), "{ud}");
+    assert!(ud.contains("spotctl agent tls") && !ud.contains("PRIVATE KEY"), "{ud}");
     // The endpoint names the primary: an A record in the private zone spotctl made, TTL 10.
     let (address, ttl) = endpoint_record(&aws).await.expect("an endpoint record after apply");
     assert_eq!(Some(address), primary_address(&aws, &primary).await, "the endpoint names the primary");
     assert_eq!(ttl, 10);
+    // status says where the endpoint points; connect says how to reach it and writes the CA's
+    // certificate, never a key.
+    let out = spotctl(&moto).args(["status", &dir]).output().expect("runs");
+    let text = stdout(&out);
+    assert!(
+        out.status.success() && text.contains("endpoint: db.dev.spotctl.internal -> "),
+        "{text}{}",
+        stderr(&out)
+    );
+    assert!(text.contains("(epoch 1, TTL 10 s): the primary"), "{text}");
+    let ca_file = env.dir.join("ca.pem");
+    let out = spotctl(&moto).args(["connect", &dir, "--ca-out", &path_str(&ca_file)]).output().expect("runs");
+    let text = stdout(&out);
+    assert!(out.status.success(), "connect: {text}{}", stderr(&out));
+    assert!(
+        text.contains("--host=db.dev.spotctl.internal") && text.contains("--ssl-verify-server-cert"),
+        "{text}"
+    );
+    let ca_pem = std::fs::read_to_string(&ca_file).expect("the CA certificate");
+    assert!(ca_pem.contains("BEGIN CERTIFICATE") && !ca_pem.contains("PRIVATE KEY"), "{ca_pem}");
+    assert!(!text.contains("PRIVATE KEY") && !stderr(&out).contains("PRIVATE KEY"));
     let event = std::fs::read_to_string("tests/events/seed-interruption.json")
         .expect("seed event")
         .replace("i-0abcd1234efgh5678", &primary.0)

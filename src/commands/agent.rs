@@ -39,6 +39,8 @@ pub enum AgentCommand {
     BaseBackup(protect::BaseBackupArgs),
     /// Restore the newest base and replay the log to its end or --until. Exit 0 only when verified.
     Recover(protect::RecoverArgs),
+    /// Write this instance's server certificate (signed by the env's CA, naming the endpoint).
+    Tls(super::tls::TlsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -133,6 +135,7 @@ pub async fn exec(args: AgentArgs) -> Result<Outcome> {
         AgentCommand::Ship(a) => protect::ship::exec(a).await,
         AgentCommand::BaseBackup(a) => protect::base_backup::exec(a).await,
         AgentCommand::Recover(a) => protect::recover::exec(a).await,
+        AgentCommand::Tls(a) => super::tls::exec(a).await,
     }
 }
 

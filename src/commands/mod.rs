@@ -5,6 +5,7 @@ pub mod agent;
 pub mod apply;
 pub mod args;
 pub mod completions;
+pub mod connect;
 pub mod destroy;
 pub mod fis;
 pub mod handle;
@@ -18,6 +19,7 @@ pub mod score;
 pub mod show;
 pub mod status;
 pub mod term;
+pub mod tls;
 
 use anyhow::Result;
 use spotctl_aws::reconcile::Env;

@@ -24,3 +24,4 @@ pub mod placement;
 pub mod reconcile;
 pub mod sdk;
 pub mod state;
+pub mod tls;

@@ -168,6 +168,12 @@ impl Names {
         format!("/spotctl/{}/mysql-password", self.env)
     }
 
+    /// The env's certificate authority (certificate and private key, PEM), an SSM SecureString
+    /// only the database instances' role may read.
+    pub fn ca_parameter(&self) -> String {
+        format!("/spotctl/{}/ca", self.env)
+    }
+
     pub fn instance_name(&self) -> String {
         format!("spotctl-{}-db", self.env)
     }

@@ -328,6 +328,33 @@ fn an_instance_changes_only_its_envs_endpoint_record() {
 }
 
 #[test]
+fn only_the_database_instances_read_the_envs_ca_and_password() {
+    let d = Docs::of("dev");
+    use Decision::*;
+    for param in ["/spotctl/dev/ca", "/spotctl/dev/mysql-password"] {
+        let arn = format!("arn:aws:ssm:{HOME}:{ACCOUNT}:parameter{param}");
+        let read = |kind: RoleKind| {
+            decide(
+                &[&d.role(kind, "policy")],
+                None,
+                &Request::new(&d.principal(kind), "ssm:GetParameter", &arn),
+            )
+        };
+        assert_eq!(read(RoleKind::Instance), Allowed, "{param}");
+        for kind in [RoleKind::Worker, RoleKind::Fis, RoleKind::Events, RoleKind::Lambda] {
+            assert_eq!(read(kind), ImplicitDeny, "{kind:?} reads {param}");
+        }
+    }
+    let other = format!("arn:aws:ssm:{HOME}:{ACCOUNT}:parameter/spotctl/dev2/ca");
+    let req = Request::new(&d.principal(RoleKind::Instance), "ssm:GetParameter", &other);
+    assert_eq!(
+        decide(&[&d.role(RoleKind::Instance, "policy")], None, &req),
+        ImplicitDeny,
+        "another env's CA"
+    );
+}
+
+#[test]
 fn the_handler_launches_only_the_envs_kind_of_instance() {
     let d = Docs::of("dev");
     let lambda = d.role(RoleKind::Lambda, "policy");

@@ -2,12 +2,15 @@
 //! seconds in the JSON and shown to people as UTC RFC 3339 with how long ago.
 
 use crate::compute::{describe_all, InstanceView};
+use crate::dns::{find_zone, Dns, Route53};
 use crate::fleet::{AwsFleet, FleetStatus, Fleets};
 use crate::reconcile::Env;
 use crate::sdk::clock::{Clock, SystemClock};
 use crate::state::{list_handoffs, read_primary};
 use anyhow::Result;
 use serde::Serialize;
+use spotctl_core::desired::endpoint::{EndpointInput, EndpointZone, RecordTarget};
+use spotctl_core::endpoint::EndpointRecord;
 use spotctl_core::fleet::Side;
 use spotctl_core::handoff::{newest_backup, Handoff};
 use spotctl_core::names::keys;
@@ -31,6 +34,34 @@ pub struct Status {
     pub fleets: Vec<FleetStatus>,
     /// Events whose handling failed and whose retries are spent (`None`: the queue is unreadable).
     pub dead_letters: Option<DeadLetters>,
+    /// The name applications connect to and where it points (`None`: Route 53 is unreadable).
+    pub endpoint: Option<Endpoint>,
+}
+
+/// The endpoint as Route 53 has it now.
+#[derive(Debug, Serialize)]
+pub struct Endpoint {
+    pub name: String,
+    /// The hosted zone's id (`None`: the zone spotctl makes does not exist yet).
+    pub zone: Option<String>,
+    /// The record (`None`: there is none yet).
+    pub record: Option<EndpointRecord>,
+    /// The recorded primary's address, to compare with.
+    pub primary_address: Option<String>,
+}
+
+/// Where env `env`'s endpoint is and what it names now.
+pub async fn endpoint(env: &Env, primary_address: Option<String>) -> Result<Endpoint> {
+    let e = EndpointInput::for_env(&env.loaded.env, RecordTarget::Leave);
+    let zone = match &e.zone {
+        EndpointZone::Existing { id } => Some(id.clone()),
+        EndpointZone::Managed { name } => find_zone(&env.aws, name, &env.names.env).await?,
+    };
+    let record = match &zone {
+        Some(z) => Route53 { aws: env.aws.clone() }.read(z, &e.name).await.map_err(anyhow::Error::from)?,
+        None => None,
+    };
+    Ok(Endpoint { name: e.name, zone, record, primary_address })
 }
 
 /// The handler's dead-letter queue: how many events wait there, and the first few.
@@ -74,13 +105,18 @@ pub async fn status(env: &Env) -> Result<Status> {
     let backups = store.list(keys::BACKUPS).await?;
     let last_backup = newest_backup(backups.iter().map(String::as_str));
     let mut standbys = Vec::new();
+    let mut primary_address = None;
     for region in &env.regions {
         for d in describe_all(&env.aws, &env.names, region).await? {
             if d.view.role()? == Some(Role::Standby) {
                 standbys.push(Standby::of(&d.view));
             }
+            if primary.as_ref().is_some_and(|p| p.instance_id == d.view.id) {
+                primary_address = d.view.address.clone();
+            }
         }
     }
+    let endpoint = endpoint(env, primary_address).await.ok();
     let api = AwsFleet { aws: env.aws.clone() };
     let fleets = Fleets { names: &env.names, store, api: &api, clock: &SystemClock }.status().await?;
     let dead_letters = dead_letters(env).await.ok();
@@ -93,6 +129,7 @@ pub async fn status(env: &Env) -> Result<Status> {
         standbys,
         fleets,
         dead_letters,
+        endpoint,
     })
 }
 
@@ -161,6 +198,30 @@ impl Status {
             }
             None => out.push_str("primary: none recorded (run `spotctl apply`)\n"),
         }
+        match &self.endpoint {
+            Some(Endpoint { name, record: Some(r), primary_address, .. }) => {
+                let state = match primary_address {
+                    Some(a) if *a == r.address => "the primary".to_string(),
+                    Some(a) => format!("not the primary ({a}); its agent repoints it within a minute"),
+                    None => "no running primary".to_string(),
+                };
+                let _ = writeln!(
+                    out,
+                    "endpoint: {name} -> {} (epoch {}, TTL {} s): {state}",
+                    r.address, r.epoch, r.ttl
+                );
+            }
+            Some(Endpoint { name, zone: None, .. }) => {
+                let _ = writeln!(
+                    out,
+                    "endpoint: {name}: its hosted zone does not exist yet (run `spotctl apply`)"
+                );
+            }
+            Some(Endpoint { name, .. }) => {
+                let _ = writeln!(out, "endpoint: {name}: no record yet (run `spotctl apply`)");
+            }
+            None => out.push_str("endpoint: Route 53 not readable\n"),
+        }
         if let Some(r) = self.primary.as_ref().and_then(|p| p.recovered.as_ref()) {
             let _ = writeln!(
                 out,
@@ -188,8 +249,11 @@ impl Status {
         }
         for h in &self.handoffs {
             let _ = writeln!(out, "handoff {} ({:?}) from {}:", h.id, h.cause, h.old.instance_id);
+            let mut prev: Option<i64> = None;
             for (step, at) in &h.steps {
-                let _ = writeln!(out, "  {:<15} {}", format!("{step:?}"), when(now, *at));
+                let took = prev.map(|p| format!(" (took {} s)", at - p)).unwrap_or_default();
+                let _ = writeln!(out, "  {:<15} {}{took}", format!("{step:?}"), when(now, *at));
+                prev = Some(*at);
             }
             if h.is_open() {
                 if let Some(l) = h.held_at(now) {

@@ -176,6 +176,8 @@ pub fn user_data(input: &DesiredInput) -> Result<String, TemplateError> {
         ("home_region", n.home_region.clone()),
         ("bucket", n.bucket()),
         ("password_param", n.password_parameter()),
+        ("ca_param", n.ca_parameter()),
+        ("endpoint_name", endpoint_name(input)),
         ("database", input.database.clone()),
         ("schema_b64", base64::engine::general_purpose::STANDARD.encode(&input.schema_sql)),
         ("agent_key", input.lambda.key.clone()),
@@ -215,6 +217,7 @@ pub fn desired(input: &DesiredInput) -> Result<Vec<Resource>, TemplateError> {
             .create_only("body", ud),
     );
     out.push(Resource::new(Kind::Parameter, home, n.password_parameter()).forces("type", "SecureString"));
+    out.push(Resource::new(Kind::Parameter, home, n.ca_parameter()).forces("type", "SecureString"));
 
     for kind in RoleKind::ALL {
         let s = kind.suffix();

@@ -1,5 +1,7 @@
-//! The MySQL application password: generated once at apply, kept only as an SSM SecureString.
-//! spotctl never prints, logs or stores it elsewhere; the instance reads it at boot.
+//! The env's two secrets, each generated once at apply and kept only as an SSM SecureString: the
+//! MySQL application password, and the certificate authority that signs the instances' server
+//! certificates (certificate and private key). spotctl never prints, logs or stores either
+//! elsewhere; the database instances read them at boot.
 
 use super::Ctx;
 use crate::sdk::error::is_not_found;
@@ -10,24 +12,30 @@ use spotctl_core::plan::{Address, Kind, LiveResource, Resource};
 use std::io::Read;
 
 pub async fn discover(ctx: &Ctx<'_>) -> Result<Vec<LiveResource>> {
-    let name = ctx.names.password_parameter();
+    let names = [ctx.names.password_parameter(), ctx.names.ca_parameter()];
     let out = ctx
         .aws
         .ssm(ctx.home())
         .describe_parameters()
         .parameter_filters(
-            ParameterStringFilter::builder().key("Name").option("Equals").values(&name).build()?,
+            ParameterStringFilter::builder()
+                .key("Name")
+                .option("Equals")
+                .set_values(Some(names.to_vec()))
+                .build()?,
         )
         .send()
         .await
-        .context("looking up the password parameter")?;
+        .context("looking up the env's parameters")?;
     Ok(out
         .parameters()
         .iter()
-        .filter(|p| p.name() == Some(name.as_str()))
-        .map(|p| {
-            LiveResource::new(Address::new(Kind::Parameter, ctx.home(), &name), &name)
-                .with("type", p.r#type().map(|t| t.as_str()).unwrap_or_default())
+        .filter_map(|p| {
+            let name = p.name().filter(|n| names.iter().any(|w| w == n))?;
+            Some(
+                LiveResource::new(Address::new(Kind::Parameter, ctx.home(), name), name)
+                    .with("type", p.r#type().map(|t| t.as_str()).unwrap_or_default()),
+            )
         })
         .collect())
 }
@@ -43,8 +51,23 @@ fn generate_password() -> Result<String> {
 
 pub async fn create(ctx: &Ctx<'_>, want: &Resource) -> Result<String> {
     let name = &want.address.name;
+    let (purpose, description, value) = if *name == ctx.names.ca_parameter() {
+        let now = crate::sdk::clock::now_unix();
+        let ca = crate::tls::Ca::generate(&ctx.names.env, now)?;
+        (
+            "db-ca",
+            format!("spotctl {}: the database's certificate authority (certificate, key)", ctx.names.env),
+            ca.bundle(),
+        )
+    } else {
+        (
+            "db-password",
+            format!("spotctl {}: MySQL password of the `app` user", ctx.names.env),
+            generate_password()?,
+        )
+    };
     let tags: Vec<Tag> = ctx
-        .tags("db-password")
+        .tags(purpose)
         .into_iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect::<Result<_, _>>()?;
@@ -52,13 +75,13 @@ pub async fn create(ctx: &Ctx<'_>, want: &Resource) -> Result<String> {
         .ssm(ctx.home())
         .put_parameter()
         .name(name)
-        .description(format!("spotctl {}: MySQL password of the `app` user", ctx.names.env))
+        .description(description)
         .r#type(ParameterType::SecureString)
-        .value(generate_password()?)
+        .value(value)
         .set_tags(Some(tags))
         .send()
         .await
-        .with_context(|| format!("storing the generated password in {name}"))?;
+        .with_context(|| format!("storing the generated secret in {name}"))?;
     Ok(name.clone())
 }
 
