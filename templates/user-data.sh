@@ -12,8 +12,11 @@ imds() {
 }
 REGION=$(imds meta-data/placement/region)
 
-# MariaDB 10.5 from the Amazon Linux 2023 repositories (ARD.md: why MariaDB rather than MySQL).
-dnf install -y mariadb105-server unzip
+# MariaDB 10.5 from the Amazon Linux 2023 repositories (ARD.md: why MariaDB rather than MySQL),
+# unless the image is a prepared one ([instance] image_parameter) that has it already.
+if ! command -v mariadbd >/dev/null || ! command -v unzip >/dev/null; then
+  dnf install -y mariadb105-server unzip
+fi
 
 # The agent is the spotctl binary itself, the same build as the handoff Lambda.
 aws s3 cp --region {{home_region}} 's3://{{bucket}}/{{agent_key}}' /tmp/spotctl.zip

@@ -16,7 +16,7 @@ use support::path_str;
 fn stamped(status: &str, step: &str) -> bool {
     status.lines().any(|l| {
         let l = l.trim_start();
-        l.starts_with(step) && l[step.len()..].starts_with(' ') && l.contains("Z (") && l.ends_with(" ago)")
+        l.starts_with(step) && l[step.len()..].starts_with(' ') && l.contains("Z (") && l.contains(" ago)")
     })
 }
 
@@ -39,6 +39,7 @@ async fn interruption_hands_off_to_exactly_one_verified_primary() {
 
     // The warning, delivered 20 times at once (EventBridge may deliver twice; IMDS and EventBridge
     // race; a late copy may come after the handoff): one handoff, one standby.
+    let warned = std::time::Instant::now();
     let children: Vec<_> = (0..20)
         .map(|i| {
             let f = env.env.root.join(format!("event-{i}.json"));
@@ -75,14 +76,18 @@ async fn interruption_hands_off_to_exactly_one_verified_primary() {
     assert_eq!(standbys.len(), 1, "{after:?}");
     assert_eq!(standbys[0].2, "epoch-1");
     let standby = standbys[0].0.clone();
+    let launched_ms = warned.elapsed().as_millis();
 
     // The standby waits; the old agent sees the notice and drains.
     let new_imds =
         imds(&standby, "ap-northeast-1c", &[("spotctl:role", "standby"), ("spotctl:handoff", "epoch-1")]);
+    env.give_addresses(&standby, &new_imds).await;
     let waiting = env.watch_once(&moto, &new_imds, &new_db.root_dsn(""), None).json();
     assert_eq!(waiting["decision"]["next"]["action"], "wait_for_manifest", "{waiting:#}");
     old_imds.update(|m| m.instance_action = Some(NOTICE.into()));
+    let t = std::time::Instant::now();
     let drained = env.watch_once(&moto, &old_imds, &old_db.root_dsn(""), None).json();
+    let drain_ms = t.elapsed().as_millis();
     let d = &drained["did"];
     assert_eq!(d["kind"], "drained", "{drained:#}");
     assert_eq!(
@@ -91,9 +96,33 @@ async fn interruption_hands_off_to_exactly_one_verified_primary() {
         "{drained:#}"
     );
 
-    // The standby restores, verifies and promotes: epoch 2, writes allowed, tagged primary.
+    // The standby restores, verifies and promotes: epoch 2, writes allowed, tagged primary, the
+    // endpoint pointed at it.
+    let t = std::time::Instant::now();
     let promoted = env.watch_once(&moto, &new_imds, &new_db.root_dsn(""), None).json();
+    let promote_ms = t.elapsed().as_millis();
+    let t = std::time::Instant::now();
+    let mut w = mysql::Conn::new(mysql::Opts::from_url(&new_db.root_dsn("")).expect("dsn")).expect("connect");
+    mysql::prelude::Queryable::query_drop(&mut w, "CREATE TABLE appdb.after_handoff (id INT PRIMARY KEY)")
+        .expect("the new primary takes writes");
+    let write_ms = t.elapsed().as_millis();
     let did = &promoted["did"];
+    let restore_ms = did["restored"]["ms"].as_u64().unwrap_or(0) as u128;
+    assert_eq!(did["endpoint"]["endpoint"], "pointed", "{promoted:#}");
+    assert_eq!(did["endpoint"]["epoch"], 2, "{promoted:#}");
+    // Time to writable, step by step, measured here (process starts included; moto's launch and
+    // the local servers' restore, not EC2's boot: MEMO.md, Time to writable).
+    let total = launched_ms + drain_ms + promote_ms + write_ms;
+    println!("time to writable (5000 rows, moto + two local MariaDB servers):");
+    println!("  warning -> standby launched  {launched_ms:>6} ms  (20 deliveries, one launch)");
+    println!("  drain (fence, InnoDB files)  {drain_ms:>6} ms");
+    println!("  restore + verify             {restore_ms:>6} ms  (the agent's own count)");
+    println!(
+        "  promote + record change      {:>6} ms  (the rest of that look)",
+        promote_ms.saturating_sub(restore_ms)
+    );
+    println!("  first write on the new one   {write_ms:>6} ms");
+    println!("  total                        {total:>6} ms");
     assert_eq!(did["kind"], "restored", "{promoted:#}");
     assert_eq!(
         (&did["restored"]["tables"], &did["restored"]["rows"]),
@@ -131,10 +160,17 @@ async fn interruption_hands_off_to_exactly_one_verified_primary() {
         "RestoreStarted",
         "Verified",
         "Promoted",
+        "EndpointPointed",
         "OldRetired",
     ] {
         assert!(stamped(&text, step), "status lacks {step}: {text}");
     }
+    assert!(text.contains("(took "), "status shows each step's duration: {text}");
+    assert!(
+        text.contains("endpoint: db.dev.spotctl.internal -> ")
+            && text.contains("(epoch 2, TTL 10 s): the primary"),
+        "{text}"
+    );
 }
 
 /// A standby that cannot verify what it restored (a chunk altered after the drain) never

@@ -117,6 +117,8 @@ mod tests {
             ("worker_role_arn", "arn:aws:iam::123456789012:role/spotctl/dev/spotctl-dev-worker"),
             ("endpoint_name", "db.dev.spotctl.internal"),
             ("endpoint_zone", "*"),
+            ("image_owner", "amazon"),
+            ("image_parameter_arn", "arn:aws:ssm:*::parameter/aws/service/ami-amazon-linux-latest/*"),
         ]);
         for (name, text) in ALL.iter().filter(|(n, _)| n.starts_with("iam/") || *n == "bucket-policy.json") {
             // Each policy uses a subset of the variables: give it exactly those it names.

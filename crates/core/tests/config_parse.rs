@@ -61,6 +61,7 @@ fn a_minimal_env_gets_every_default() {
     let env = parse(MINIMAL).unwrap_or_else(|e| panic!("{e}")).env;
     assert_eq!(env.instance.target_capacity, 1);
     assert_eq!(env.instance.volume_gb, 20);
+    assert_eq!(env.instance.image_parameter, None);
     assert_eq!(env.placement.min_sps, None);
     assert_eq!(env.placement.max_interruption, None);
     assert_eq!(env.placement.max_price, None);
@@ -73,6 +74,18 @@ fn a_minimal_env_gets_every_default() {
     assert_eq!(env.schedule.advisor_refresh, "rate(1 day)");
     assert_eq!(env.fis.interruption_lead, "PT2M");
     assert!(env.fleet.is_empty());
+}
+
+#[test]
+fn a_prepared_image_is_named_by_its_parameter() {
+    let text = MINIMAL.replace(
+        "types = [\"m5.large\", \"m6i.large\", \"r5.large\"]",
+        "types = [\"m5.large\", \"m6i.large\", \"r5.large\"]\nimage_parameter = \"/my-org/spotctl-mariadb-ami\"",
+    );
+    let env = parse(&text).unwrap_or_else(|e| panic!("{e}")).env;
+    assert_eq!(env.instance.image_parameter.as_deref(), Some("/my-org/spotctl-mariadb-ami"));
+    let bad = MINIMAL.replace("types = [", "image_parameter = \"/no spaces\"\ntypes = [");
+    assert!(problems(&bad).iter().any(|p| p.contains("instance.image_parameter")), "{:?}", problems(&bad));
 }
 
 #[test]

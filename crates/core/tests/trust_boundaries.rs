@@ -54,6 +54,7 @@ fn input(env: &str) -> DesiredInput {
         }],
         bucket_policy: PolicyMode::Enforced,
         backup: Default::default(),
+        image_parameter: None,
         endpoint: None,
     }
 }
@@ -65,7 +66,10 @@ struct Docs {
 
 impl Docs {
     fn of(env: &str) -> Docs {
-        let i = input(env);
+        Docs::from(input(env))
+    }
+
+    fn from(i: DesiredInput) -> Docs {
         Docs { names: i.names.clone(), all: desired(&i).expect("renders") }
     }
 
@@ -352,6 +356,34 @@ fn only_the_database_instances_read_the_envs_ca_and_password() {
         ImplicitDeny,
         "another env's CA"
     );
+}
+
+#[test]
+fn the_handler_launches_the_accounts_own_image_only_when_the_env_names_one() {
+    use Decision::*;
+    let launch = |d: &Docs, owner: &str| {
+        let req = Request::new(
+            &d.principal(RoleKind::Lambda),
+            "ec2:RunInstances",
+            "arn:aws:ec2:ap-northeast-1::image/ami-1",
+        )
+        .with("ec2:Owner", &[owner]);
+        decide(&[&d.role(RoleKind::Lambda, "policy")], None, &req)
+    };
+    let find = |d: &Docs, param: &str| {
+        let arn = format!("arn:aws:ssm:ap-northeast-3:{ACCOUNT}:parameter{param}");
+        let req = Request::new(&d.principal(RoleKind::Lambda), "ssm:GetParameter", &arn);
+        decide(&[&d.role(RoleKind::Lambda, "policy")], None, &req)
+    };
+    let plain = Docs::of("dev");
+    assert_eq!(launch(&plain, "amazon"), Allowed);
+    assert_eq!(launch(&plain, ACCOUNT), ImplicitDeny, "no prepared image named: none of the account's");
+    assert_eq!(find(&plain, "/org/ami"), ImplicitDeny);
+    let prepared = Docs::from(DesiredInput { image_parameter: Some("/org/ami".into()), ..input("dev") });
+    assert_eq!(launch(&prepared, ACCOUNT), Allowed, "the account's prepared image");
+    assert_eq!(launch(&prepared, "123456789999"), ImplicitDeny, "another account's image");
+    assert_eq!(find(&prepared, "/org/ami"), Allowed);
+    assert_eq!(find(&prepared, "/org/other"), ImplicitDeny);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! pool), turned into launch requests, best first, that reuse the env's rendered user-data.
 //! [`AwsPlacements`] reads the facts from AWS; [`FixedPlacements`] is the twin for tests.
 
-use crate::placement::facts::{al2023_ami, all_region_facts};
+use crate::placement::facts::{all_region_facts, image};
 use crate::sdk::Aws;
 use crate::state::{StateStore, StoredEnv};
 use anyhow::{Context, Result};
@@ -99,7 +99,7 @@ impl Placements for AwsPlacements {
                 az: c.az.to_string(),
                 subnet: subnet.to_string(),
                 instance_type: c.instance_type.to_string(),
-                ami: al2023_ami(&self.aws, &c.region).await?,
+                ami: image(&self.aws, &c.region, env.instance.image_parameter.as_deref()).await?,
                 reason: format!("rank {} of {of}: {}", r.rank, r.why()),
             };
             let want = db_instance("standby", &spec, &self.names, env.instance.volume_gb, &user_data)

@@ -79,11 +79,24 @@ pub async fn region_facts(aws: &Aws, region: &str, types: &[String]) -> Result<R
 }
 
 pub async fn al2023_ami(aws: &Aws, region: &str) -> Result<String> {
-    let out =
-        aws.ssm(region).get_parameter().name(AL2023_PARAMETER).send().await.with_context(|| {
-            format!("looking up the Amazon Linux 2023 AMI in {region} ({AL2023_PARAMETER})")
-        })?;
-    out.parameter().and_then(|p| p.value()).map(String::from).context("the AMI parameter has no value")
+    image(aws, region, None).await
+}
+
+/// The image database instances launch from in `region`: the one `[instance] image_parameter`
+/// names there (a prepared image), else the latest Amazon Linux 2023.
+pub async fn image(aws: &Aws, region: &str, parameter: Option<&str>) -> Result<String> {
+    let name = parameter.unwrap_or(AL2023_PARAMETER);
+    let out = aws
+        .ssm(region)
+        .get_parameter()
+        .name(name)
+        .send()
+        .await
+        .with_context(|| format!("looking up the image to launch in {region} (SSM parameter {name})"))?;
+    out.parameter()
+        .and_then(|p| p.value())
+        .map(String::from)
+        .with_context(|| format!("{name} has no value in {region}"))
 }
 
 /// Facts for every candidate region, in parallel.
@@ -107,6 +120,7 @@ pub async fn launch_spec(
     r: &spotctl_core::placement::Ranked,
     of: usize,
     facts: &BTreeMap<String, RegionFacts>,
+    image_parameter: Option<&str>,
 ) -> Result<Option<LaunchSpec>> {
     let c = &r.candidate;
     let Some(subnet) = facts.get(&*c.region).and_then(|f| f.subnet(&c.az)) else { return Ok(None) };
@@ -115,7 +129,7 @@ pub async fn launch_spec(
         az: c.az.to_string(),
         subnet: subnet.to_string(),
         instance_type: c.instance_type.to_string(),
-        ami: al2023_ami(aws, &c.region).await?,
+        ami: image(aws, &c.region, image_parameter).await?,
         reason: format!("rank {} of {of}: {}", r.rank, r.why()),
     }))
 }
@@ -129,7 +143,10 @@ pub async fn choose_launch(aws: &Aws, loaded: &LoadedEnv) -> Result<LaunchSpec> 
         Observed { advisor: &advisor, facts: &facts, sps: None, recent: Vec::new(), now_unix: now_unix() };
     let ranking = rank_env(env, seen);
     for r in &ranking.entries {
-        if let Some(spec) = launch_spec(aws, r, ranking.entries.len(), &facts).await? {
+        if let Some(spec) =
+            launch_spec(aws, r, ranking.entries.len(), &facts, env.instance.image_parameter.as_deref())
+                .await?
+        {
             return Ok(spec);
         }
     }

@@ -190,6 +190,7 @@ impl Env {
             endpoint: Some(endpoint),
             bucket_policy: crate::sdk::emulator::policy_mode(&self.aws),
             backup: self.loaded.env.backup,
+            image_parameter: self.loaded.env.instance.image_parameter.clone(),
         };
         let mut wanted = desired(&input)?;
         if let Some(token) = &primary.launch_token {

@@ -61,6 +61,10 @@ pub struct InstanceSection {
     /// Size of the gp3 root volume, GiB.
     #[serde(default = "defaults::volume_gb")]
     pub volume_gb: u32,
+    /// An SSM parameter naming, in each candidate region, a prepared image (MariaDB already
+    /// installed) to launch database instances from; `None`: the latest Amazon Linux 2023.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_parameter: Option<String>,
 }
 
 /// `[placement]`: what a placement must satisfy, and how eagerly spotctl moves.
@@ -320,6 +324,7 @@ mod tests {
                 types: vec!["z".into(), "y".into()],
                 target_capacity: 1,
                 volume_gb: 20,
+                image_parameter: None,
             },
             placement: PlacementSection::default(),
             database: DatabaseSection::default(),

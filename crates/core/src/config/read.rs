@@ -132,8 +132,25 @@ fn instance_section(
     let volume_gb = t
         .whole(sink, "volume_gb", None, 8..=16_384, "8 to 16384 (GiB of gp3)")
         .unwrap_or_else(defaults::volume_gb);
+    let image_parameter = t.string(sink, "image_parameter", None).and_then(|v| {
+        let ok = v.value.starts_with('/')
+            && v.value.len() <= 1011
+            && v.value.chars().all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c));
+        if !ok {
+            sink.problem(
+                v.at,
+                &v.path,
+                format!(
+                    "{:?} is not an SSM parameter path; valid: /a/path of letters, digits and _.-/ naming \
+                     a prepared image's id in each region, e.g. \"/my-org/spotctl-mariadb-ami\"",
+                    v.value
+                ),
+            );
+        }
+        ok.then_some(v.value)
+    });
     t.finish(sink);
-    Some(InstanceSection { types: strings(types?), target_capacity, volume_gb })
+    Some(InstanceSection { types: strings(types?), target_capacity, volume_gb, image_parameter })
 }
 
 fn placement_section(root: &mut Section, sink: &mut Sink) -> PlacementSection {

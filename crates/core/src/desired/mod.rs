@@ -98,6 +98,8 @@ pub struct DesiredInput {
     pub bucket_policy: PolicyMode,
     /// Continuous protection's settings (the primary's base timer).
     pub backup: crate::config::BackupSection,
+    /// `[instance] image_parameter`: the SSM parameter naming a prepared image, if any.
+    pub image_parameter: Option<String>,
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -121,12 +123,31 @@ fn policy(name: &str, input: &DesiredInput) -> Result<String, TemplateError> {
         ("worker_role_arn", n.role_arn(RoleKind::Worker)),
         ("endpoint_name", endpoint_name(input)),
         ("endpoint_zone", endpoint_zone(input)),
+        ("image_owner", image_owner(input)),
+        ("image_parameter_arn", image_parameter_arn(input)),
     ]);
     let text = templates::ALL.iter().find(|(t, _)| *t == name).map(|(_, t)| *t).unwrap_or("");
     let used: BTreeMap<&str, String> =
         all.into_iter().filter(|(k, _)| text.contains(&format!("{{{{{k}}}}}"))).collect();
     let rendered = templates::render(name, &used)?;
     Ok(canonical_json(&rendered).unwrap_or(rendered))
+}
+
+/// Whose images the handler may launch standbys from besides Amazon's: the account's own when the
+/// env names a prepared image (else Amazon again, which grants nothing more).
+fn image_owner(input: &DesiredInput) -> String {
+    match &input.image_parameter {
+        Some(_) => input.names.account.clone(),
+        None => "amazon".into(),
+    }
+}
+
+/// The prepared image's parameter, in any region (else Amazon Linux's again).
+fn image_parameter_arn(input: &DesiredInput) -> String {
+    match &input.image_parameter {
+        Some(p) => format!("arn:aws:ssm:*:{}:parameter{p}", input.names.account),
+        None => "arn:aws:ssm:*::parameter/aws/service/ami-amazon-linux-latest/*".into(),
+    }
 }
 
 /// The record the instances may point (the default name when the input names no endpoint).
@@ -398,6 +419,7 @@ pub(crate) mod tests {
             endpoint: None,
             bucket_policy: PolicyMode::Enforced,
             backup: Default::default(),
+            image_parameter: None,
         }
     }
 
