@@ -35,7 +35,8 @@ pub struct Described {
     pub metadata_tags: String,
 }
 
-fn view_of(region: &str, i: &Instance) -> InstanceView {
+/// What spotctl reads of an EC2 instance in `region`.
+pub fn view_of(region: &str, i: &Instance) -> InstanceView {
     InstanceView {
         id: i.instance_id().unwrap_or_default().to_string(),
         region: region.to_string(),

@@ -10,6 +10,6 @@ mod instances;
 mod memory;
 
 pub(crate) use ec2::security_group_id;
-pub use ec2::{check_roles, describe_all, launch, Described, Ec2Instances};
+pub use ec2::{check_roles, describe_all, launch, view_of, Described, Ec2Instances};
 pub use instances::{InstanceView, Instances, LaunchError, LaunchRequest};
 pub use memory::MemoryInstances;

@@ -22,7 +22,6 @@ use crate::state::{json_body, read_primary, StoreError};
 use anyhow::{bail, Context, Result};
 use spotctl_core::names::{keys, Names, TAG_ENV, TAG_KIND, TAG_ROLE};
 use spotctl_core::plan::{Action, Address, Kind};
-use spotctl_core::primary::InstanceState;
 use spotctl_core::workflow::{
     adopted_record, ownership, primary_adoption, Adoption, Ownership, PrimaryAdoption,
 };
@@ -129,25 +128,7 @@ async fn describe_by_id(env: &Env, id: &str) -> Result<InstanceView> {
         match out {
             Ok(o) => {
                 if let Some(i) = o.reservations().iter().flat_map(|r| r.instances()).next() {
-                    return Ok(InstanceView {
-                        id: id.to_string(),
-                        region: region.clone(),
-                        az: i.placement().and_then(|p| p.availability_zone()).unwrap_or_default().to_string(),
-                        instance_type: i.instance_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
-                        address: i.public_ip_address().or(i.private_ip_address()).map(String::from),
-                        state: i
-                            .state()
-                            .and_then(|s| s.name())
-                            .and_then(|n| InstanceState::parse(n.as_str()))
-                            .unwrap_or(InstanceState::Pending),
-                        tags: i
-                            .tags()
-                            .iter()
-                            .filter_map(|t| {
-                                Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))
-                            })
-                            .collect(),
-                    });
+                    return Ok(crate::compute::view_of(region, i));
                 }
             }
             Err(e) if is_not_found(&e) || format!("{e:?}").contains("InvalidInstanceID") => {}
