@@ -79,7 +79,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             Command::Status(a) => status::exec(a, verbose).await,
             Command::Connect(a) => connect::exec(a, verbose).await,
             Command::Replay(a) => replay::exec(a),
-            Command::Completions(a) => completions::exec(a),
+            Command::Completions(a) => completions::exec(a, <Cli as clap::CommandFactory>::command()),
         }
     })
 }

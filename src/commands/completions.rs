@@ -8,7 +8,7 @@
 
 use crate::exit::Outcome;
 use anyhow::Result;
-use clap::{Args, CommandFactory, ValueEnum};
+use clap::{Args, ValueEnum};
 use clap_complete::Shell;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -25,13 +25,13 @@ pub struct CompletionsArgs {
     pub shell: CompletionShell,
 }
 
-pub fn exec(args: CompletionsArgs) -> Result<Outcome> {
+/// `cmd`: the whole command line interface (the caller's `Cli::command()`).
+pub fn exec(args: CompletionsArgs, mut cmd: clap::Command) -> Result<Outcome> {
     let shell = match args.shell {
         CompletionShell::Bash => Shell::Bash,
         CompletionShell::Zsh => Shell::Zsh,
         CompletionShell::Fish => Shell::Fish,
     };
-    let mut cmd = crate::cli::Cli::command();
     clap_complete::generate(shell, &mut cmd, "spotctl", &mut std::io::stdout());
     Ok(Outcome::Ok)
 }

@@ -79,7 +79,7 @@ pub async fn exec(args: DestroyArgs, verbose: u8) -> Result<Outcome> {
     }
     let started = std::time::Instant::now();
     let progress = super::term::progress();
-    let n = env.destroy(&planned, &progress).await?;
+    let n = teardown::destroy(&env, &planned, &progress).await?;
     progress.finish();
     println!("Destroy complete: {n} resources removed in {:.1}s.", started.elapsed().as_secs_f64());
     super::print_calls(&env.aws.calls, verbose);

@@ -13,6 +13,8 @@
 //! - `fleet`: fleet failover at run time and the worker.
 //! - `handler`: one event in, one typed outcome out (the Lambda and `spotctl handle`).
 //! - `ops`: read-only operations for people: `status`, `fis`.
+//! - `dns`: the endpoint's records behind one trait (Route 53, or in memory), epoch-guarded.
+//! - `tls`: the env's certificate authority and the instances' server certificates.
 
 pub mod compute;
 pub mod dns;

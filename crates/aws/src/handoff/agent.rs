@@ -11,7 +11,6 @@
 use super::database::{Database, Drained, Restored};
 use super::endpoint::{EndpointDuty, EndpointStep};
 use super::promote::{promote, Promotion, Successor};
-use super::start::manifest_key;
 use crate::compute::Instances;
 use crate::sdk::clock::Clock;
 use crate::sdk::imds::{paths, Metadata};
@@ -19,8 +18,8 @@ use crate::state::{read_handoff, read_primary, update_json, StateStore};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use spotctl_core::handoff::{
-    failure_note, fallback, handoff_id, lease_key, primary_step, standby_step, Handoff, PrimaryAction,
-    PrimaryView, StandbyAction, StandbyView, Step,
+    failure_note, fallback, handoff_id, lease_key, manifest_key, primary_step, standby_step, Handoff,
+    PrimaryAction, PrimaryView, StandbyAction, StandbyView, Step,
 };
 use spotctl_core::names::{TAG_DRAIN, TAG_HANDOFF, TAG_ROLE};
 use spotctl_core::primary::{PrimaryRecord, Role};

@@ -4,13 +4,12 @@
 //! by the next apply — the record says a launch is in flight (and its token) before the launch,
 //! the instance carries the token, and the record names the instance after.
 
-use super::start::manifest_key;
 use crate::compute::{InstanceView, Instances, LaunchRequest};
 use crate::state::{json_body, read_handoff, read_primary, StateStore, StoreError};
 use anyhow::{bail, Context, Result};
 use spotctl_core::handoff::{
-    assess, handoff_id, newest_backup, ApplyView, Backup, DbInstance, Handoff, PrimaryPlan, Step,
-    UnknownPrimary,
+    assess, handoff_id, manifest_key, newest_backup, ApplyView, Backup, DbInstance, Handoff, PrimaryPlan,
+    Step, UnknownPrimary,
 };
 use spotctl_core::names::keys;
 use spotctl_core::plan::Resource;

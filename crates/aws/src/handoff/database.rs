@@ -7,7 +7,7 @@ use crate::state::{get_json, json_body, StateStore, StoreBlobs};
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use spotctl_core::handoff::backup_prefix;
+use spotctl_core::handoff::{backup_prefix, manifest_key};
 use spotctl_core::names::keys;
 use std::sync::{Arc, Mutex};
 
@@ -170,10 +170,6 @@ impl MemoryDatabase {
         let mut g = self.inner.lock().map_err(|_| anyhow::anyhow!("database lock poisoned"))?;
         Ok(f(&mut g))
     }
-}
-
-fn manifest_key(id: &str) -> String {
-    format!("{}/manifest.json", backup_prefix(id))
 }
 
 #[async_trait]

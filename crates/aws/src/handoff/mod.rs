@@ -24,6 +24,4 @@ pub use database::{Database, Drained, MariaDbServer, MemoryDatabase, MemoryRows,
 pub use endpoint::{resolve as resolve_endpoint, EndpointDuty, EndpointStep, RECHECK_SECS};
 pub use placements::{AwsPlacements, FixedPlacements, Placement, Placements, StandbyPlacements, TRIES};
 pub use promote::Promotion;
-pub use start::{
-    advance, manifest_key, recover, request_drain, HandoffOutcome, HandoffSeams, NoCapacity, Trigger,
-};
+pub use start::{advance, recover, request_drain, HandoffOutcome, HandoffSeams, NoCapacity, Trigger};

@@ -15,7 +15,7 @@ use crate::state::{json_body, read_handoff, read_primary, Etag, StateStore, Stor
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use spotctl_core::handoff::{
-    backup_prefix, failure_note, fallback, lease_key, next_launch, on_trigger, Cause, HandlerDecision,
+    failure_note, fallback, lease_key, manifest_key, next_launch, on_trigger, Cause, HandlerDecision,
     Handoff, HandoffView, InstanceRef, LaunchResult, Lease, NextLaunch, Step, LEASE_SECS,
 };
 use spotctl_core::names::TAG_DRAIN;
@@ -372,9 +372,4 @@ pub async fn recover(
         },
         Err(e) => Err(e.into()),
     }
-}
-
-/// The key of a handoff's manifest (its backup is complete when this exists).
-pub fn manifest_key(backup: &str) -> String {
-    format!("{}/manifest.json", backup_prefix(backup))
 }

@@ -401,11 +401,6 @@ impl Env {
             fingerprint: Fingerprint::default(),
         })
     }
-
-    /// Destroys in a safe order and releases the lock on every exit (`teardown`).
-    pub async fn destroy(&self, planned: &Planned, progress: &Progress) -> Result<usize> {
-        super::teardown::destroy(self, planned, progress).await
-    }
 }
 
 /// The default VPC of each region (where the security group goes).

@@ -192,6 +192,11 @@ pub fn backup_prefix(id: &str) -> String {
     format!("{}{id}", crate::names::keys::BACKUPS)
 }
 
+/// The key of a backup's manifest: the backup is complete when it exists.
+pub fn manifest_key(backup: &str) -> String {
+    format!("{}/manifest.json", backup_prefix(backup))
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
