@@ -360,7 +360,6 @@ pub async fn recover(
                 if failed.steps.contains_key(&Step::Failed)
                     && !failed.steps.contains_key(&Step::Promoted) =>
             {
-                handoff.last_error = failed.failure.map(|f| format!("reopened after it failed: {f}"));
                 match store.put_if_match(&key, &etag, json_body(&key, &handoff)?).await {
                     Ok(etag) => launch(seams, &record, handoff, etag).await,
                     Err(e) if e.is_conflict() => advance(seams, None).await,

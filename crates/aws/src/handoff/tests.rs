@@ -116,6 +116,94 @@ fn a_warned_handoff_moves_every_row_to_exactly_one_new_primary() {
 }
 
 #[test]
+fn an_old_primary_replaced_twice_while_it_was_down_still_retires() {
+    let w = World::new();
+    let old_db = MemoryDatabase::new((1..=10).collect(), false);
+    let (old, old_md) = agent(&w, "i-primary", "ap-northeast-1a", &[(TAG_ROLE, "primary")], &old_db);
+    block_on(old.step()).expect("serve");
+    // Epoch 1 → 2: the old primary drains, the standby promotes; the old agent then goes down.
+    let a = warned(&w);
+    old_md.set(paths::SPOT_ACTION, "{\"action\":\"terminate\"}");
+    block_on(old.step()).expect("drain");
+    let a_db = MemoryDatabase::new(Vec::new(), true);
+    let (a_agent, a_md) =
+        agent(&w, &a, "ap-northeast-1b", &[(TAG_ROLE, "standby"), (TAG_HANDOFF, "epoch-1")], &a_db);
+    let (_, did) = block_on(a_agent.step()).expect("restore");
+    assert!(matches!(did, Did::Restored { promotion: Promotion::Promoted { epoch: 2, .. }, .. }), "{did:?}");
+    // Epoch 2 → 3, while the first primary's agent is still down.
+    a_md.set(&paths::tag(TAG_ROLE), "primary");
+    block_on(w.handler().handle(&warning("e2", &a))).expect("handled");
+    let b = w.standbys().into_iter().find(|s| s.id != a).expect("a second standby").id;
+    a_md.set(paths::SPOT_ACTION, "{\"action\":\"terminate\"}");
+    let (_, did) = block_on(a_agent.step()).expect("drain epoch 2");
+    assert!(matches!(&did, Did::Drained { id, .. } if id == "epoch-2"), "{did:?}");
+    let b_db = MemoryDatabase::new(Vec::new(), true);
+    let (b_agent, _) =
+        agent(&w, &b, "ap-northeast-1c", &[(TAG_ROLE, "standby"), (TAG_HANDOFF, "epoch-2")], &b_db);
+    let (_, did) = block_on(b_agent.step()).expect("restore");
+    assert!(matches!(did, Did::Restored { promotion: Promotion::Promoted { epoch: 3, .. }, .. }), "{did:?}");
+    // The first primary comes back: the record names b at epoch 3, made by epoch-2's handoff (whose
+    // old primary was a). It finds epoch-1's, which replaced it, and retires instead of staying fenced.
+    let (obs, did) = block_on(old.step()).expect("retire");
+    assert_eq!(obs.replaced_by.as_deref(), Some("epoch-1"));
+    assert_eq!(obs.decision, Decision::Primary(PrimaryAction::Retire { successor: b.clone() }));
+    assert!(matches!(did, Did::Retired { .. }), "{did:?}");
+    let (first, _) = block_on(read_handoff(&w.store, "epoch-1")).expect("read").expect("epoch-1");
+    assert!(first.steps.contains_key(&Step::OldRetired), "stamped on the handoff that replaced it");
+    let (second, _) = block_on(read_handoff(&w.store, "epoch-2")).expect("read").expect("epoch-2");
+    assert!(!second.steps.contains_key(&Step::OldRetired), "not on one that replaced another: {second:?}");
+}
+
+#[test]
+fn a_lost_primary_whose_handoff_had_failed_is_recovered_by_reopening_it() {
+    let w = World::new();
+    let old_db = MemoryDatabase::new((1..=10).collect(), false);
+    let (old, old_md) = agent(&w, "i-primary", "ap-northeast-1a", &[(TAG_ROLE, "primary")], &old_db);
+    let first = warned(&w);
+    old_md.set(paths::SPOT_ACTION, "{\"action\":\"terminate\"}");
+    block_on(old.step()).expect("drain");
+    // The handoff gave up (the watchdog's last attempt came to nothing), then the primary was lost.
+    let (mut h, etag) = block_on(read_handoff(&w.store, "epoch-1")).expect("read").expect("epoch-1");
+    h.reach(Step::Failed, 1_100);
+    h.failure = Some("3 standbys came to nothing".into());
+    let key = spotctl_core::handoff::lease_key("epoch-1");
+    block_on(w.store.put_if_match(&key, &etag, crate::state::json_body(&key, &h).expect("json")))
+        .expect("failed");
+    w.ec2.set_state("i-primary", InstanceState::Terminated);
+    let names = spotctl_core::names::Names::new("dev", "123456789012", REGION);
+    let placements = super::FixedPlacements::in_region(&names, REGION, 3);
+    let seams = super::HandoffSeams {
+        store: &w.store,
+        instances: &w.ec2,
+        placements: &placements,
+        clock: w.clock.as_ref(),
+        owner: "apply",
+    };
+    let outcome = block_on(super::recover(&seams, "i-primary", "epoch-1", Some(0))).expect("recover");
+    let super::HandoffOutcome::Started { standby, .. } = outcome else { panic!("{outcome:?}") };
+    assert_ne!(standby, first, "a new standby, not the failed attempt's");
+    let (h, _) = block_on(read_handoff(&w.store, "epoch-1")).expect("read").expect("epoch-1");
+    assert!(h.is_open() && h.failure.is_none(), "{h:?}");
+    assert_eq!(h.cause, spotctl_core::handoff::Cause::Recovery, "{h:?}");
+    // The failed attempt's standby leaves; the new one restores the drain and promotes.
+    let (stale, _) = agent(
+        &w,
+        &first,
+        "ap-northeast-1b",
+        &[(TAG_ROLE, "standby"), (TAG_HANDOFF, "epoch-1")],
+        &MemoryDatabase::new(Vec::new(), true),
+    );
+    let (_, did) = block_on(stale.step()).expect("leave");
+    assert!(matches!(did, Did::Abandoned { .. }), "{did:?}");
+    let new_db = MemoryDatabase::new(Vec::new(), true);
+    let (fresh, _) =
+        agent(&w, &standby, "ap-northeast-1c", &[(TAG_ROLE, "standby"), (TAG_HANDOFF, "epoch-1")], &new_db);
+    let (_, did) = block_on(fresh.step()).expect("restore");
+    assert!(matches!(did, Did::Restored { promotion: Promotion::Promoted { epoch: 2, .. }, .. }), "{did:?}");
+    assert_eq!(new_db.state().rows, (1..=10).collect::<Vec<_>>());
+}
+
+#[test]
 fn a_standby_the_handoff_does_not_name_never_promotes_and_leaves() {
     let w = World::new();
     let old_db = MemoryDatabase::new((1..=10).collect(), false);
