@@ -163,6 +163,21 @@ pub async fn advance(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) -> 
             }
             Ok(HandoffOutcome::FellBack { id, backup, data_loss_window_s })
         }
+        HandlerDecision::Reopen { id, why } => {
+            let Some((failed, etag)) = lease else { bail!("handoff {id} vanished while deciding") };
+            let mut handoff = match &failed.backup {
+                Some(b) => Handoff::recovery(&record, b, failed.data_loss_window_s, now),
+                None => Handoff::new(failed.cause, &record, now),
+            };
+            handoff.lease = Some(Lease { owner: seams.owner.to_string(), until_unix: now + LEASE_SECS });
+            tracing::warn!(handoff = %id, "reopening: {why}");
+            match take(store, &handoff, &etag).await? {
+                Some(etag) => launch(seams, &record, handoff, etag).await,
+                None => {
+                    Ok(HandoffOutcome::Ignored { reason: format!("handoff {id} changed while reopening") })
+                }
+            }
+        }
         HandlerDecision::GiveUp { id, why } => {
             let Some((mut handoff, etag)) = lease else { bail!("handoff {id} vanished while deciding") };
             let note = failure_note(&why, fallback.as_ref());

@@ -46,6 +46,17 @@ fn address_of(id: &str) -> String {
     format!("10.0.0.{}", id.bytes().map(u32::from).sum::<u32>() % 250 + 1)
 }
 
+/// The watchdog's minute: a scheduled event from the env's watchdog rule.
+fn watchdog_tick(id: &str) -> Vec<u8> {
+    serde_json::json!({
+        "version": "0", "id": id, "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": "2026-11-29T10:00:00Z", "region": REGION,
+        "resources": [format!("arn:aws:events:{REGION}:123456789012:rule/spotctl-dev-watchdog")], "detail": {}
+    })
+    .to_string()
+    .into_bytes()
+}
+
 fn endpoint(w: &World) -> Option<EndpointRecord> {
     block_on(w.dns.read(ZONE, NAME)).expect("read the endpoint")
 }
@@ -201,6 +212,42 @@ fn a_lost_primary_whose_handoff_had_failed_is_recovered_by_reopening_it() {
     let (_, did) = block_on(fresh.step()).expect("restore");
     assert!(matches!(did, Did::Restored { promotion: Promotion::Promoted { epoch: 2, .. }, .. }), "{did:?}");
     assert_eq!(new_db.state().rows, (1..=10).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_failed_handoff_is_tried_again_later_and_the_fenced_old_primary_hands_off() {
+    let w = World::new();
+    let old_db = MemoryDatabase::new((1..=10).collect(), false);
+    let (old, old_md) = agent(&w, "i-primary", "ap-northeast-1a", &[(TAG_ROLE, "primary")], &old_db);
+    let first = warned(&w);
+    old_md.set(paths::SPOT_ACTION, "{\"action\":\"terminate\"}");
+    block_on(old.step()).expect("drain");
+    // Every attempt came to nothing; the old primary is alive, fenced since its drain.
+    let (mut h, etag) = block_on(read_handoff(&w.store, "epoch-1")).expect("read").expect("epoch-1");
+    h.reach(Step::Failed, crate::sdk::clock::Clock::now(w.clock.as_ref()));
+    h.failure = Some("3 standbys came to nothing".into());
+    let key = spotctl_core::handoff::lease_key("epoch-1");
+    block_on(w.store.put_if_match(&key, &etag, crate::state::json_body(&key, &h).expect("json")))
+        .expect("failed");
+    w.ec2.set_state(&first, InstanceState::Terminated);
+    assert!(!old_db.commit(11), "fenced");
+    let watchdog = |id: &str| block_on(w.handler().handle(&watchdog_tick(id))).expect("tick");
+    let said = format!("{:?}", watchdog("w1"));
+    assert!(said.contains("tried again"), "{said}");
+    w.clock.advance(spotctl_core::handoff::REOPEN_AFTER_SECS);
+    watchdog("w2");
+    let (h, _) = block_on(read_handoff(&w.store, "epoch-1")).expect("read").expect("epoch-1");
+    assert!(h.is_open() && h.attempts == 0, "{h:?}");
+    let standby = h.standby.expect("a new standby").instance_id;
+    assert_ne!(standby, first);
+    let new_db = MemoryDatabase::new(Vec::new(), true);
+    let (fresh, _) =
+        agent(&w, &standby, "ap-northeast-1c", &[(TAG_ROLE, "standby"), (TAG_HANDOFF, "epoch-1")], &new_db);
+    let (_, did) = block_on(fresh.step()).expect("restore");
+    assert!(matches!(did, Did::Restored { promotion: Promotion::Promoted { epoch: 2, .. }, .. }), "{did:?}");
+    assert_eq!(new_db.state().rows, (1..=10).collect::<Vec<_>>(), "every row of the drain");
+    let (_, did) = block_on(old.step()).expect("retire");
+    assert!(matches!(did, Did::Retired { .. }), "{did:?}");
 }
 
 #[test]

@@ -8,6 +8,10 @@ use serde::Serialize;
 /// A standby launched this long ago that has not been promoted is taken for stuck, and the
 /// handoff goes on with a new one (the stuck one finds itself superseded and leaves).
 pub const STANDBY_STALL_SECS: i64 = 30 * 60;
+/// How long after a handoff failed the watchdog tries it again, from the beginning, when its
+/// backup is complete: capacity often comes back, and until a standby promotes the old primary,
+/// fenced since its drain, takes no writes.
+pub const REOPEN_AFTER_SECS: i64 = 10 * 60;
 
 /// What the handler sees of the current epoch's handoff when a trigger (or the watchdog) fires.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +47,9 @@ pub enum HandlerDecision {
     Recover { id: String, backup: String },
     /// Nothing more can come of this handoff: mark it failed, and why.
     GiveUp { id: String, why: String },
+    /// The handoff failed [`REOPEN_AFTER_SECS`] ago and what it restores is complete: start it
+    /// again, with a fresh attempt budget, in the failed record's place.
+    Reopen { id: String, why: String },
     /// Nothing to do, and why.
     Ignore { why: String },
 }
@@ -76,6 +83,25 @@ pub fn on_trigger(v: &HandoffView<'_>) -> HandlerDecision {
         };
     };
     if !h.is_open() {
+        if let (Some(&failed_at), false) = (h.steps.get(&Step::Failed), h.steps.contains_key(&Step::Promoted))
+        {
+            let restorable = h.backup.is_some() || v.own_backup;
+            if v.trigger.is_none() && restorable {
+                if v.now - failed_at >= REOPEN_AFTER_SECS {
+                    return HandlerDecision::Reopen {
+                        id: id.clone(),
+                        why: format!(
+                            "handoff {id} failed {} s ago; its backup is complete",
+                            v.now - failed_at
+                        ),
+                    };
+                }
+                return ignore(format!(
+                    "handoff {id} failed; tried again {} s after it failed",
+                    REOPEN_AFTER_SECS
+                ));
+            }
+        }
         let how = if h.steps.contains_key(&Step::Promoted) { "was promoted" } else { "failed" };
         return ignore(format!("handoff {id} {how}; nothing more to do"));
     }

@@ -132,6 +132,34 @@ fn too_many_attempts_give_up_and_a_lost_drain_falls_back() {
 }
 
 #[test]
+fn a_failed_handoff_whose_backup_is_complete_is_tried_again_by_the_watchdog_later() {
+    let p = record(3, "i-old");
+    let mut h = lease(3, "i-old");
+    h.reach(Step::Failed, 1_000);
+    let at = |now: i64, own_backup: bool, trigger: Option<&'static str>| {
+        on_trigger(&HandoffView { own_backup, now, ..view(&p, trigger, Some(&h)) })
+    };
+    assert!(is_ignore(&at(1_000 + REOPEN_AFTER_SECS - 1, true, None)), "not before the delay");
+    assert!(
+        matches!(at(1_000 + REOPEN_AFTER_SECS, true, None), HandlerDecision::Reopen { id, .. } if id == "epoch-3")
+    );
+    assert!(is_ignore(&at(1_000 + REOPEN_AFTER_SECS, false, None)), "nothing complete to restore");
+    assert!(is_ignore(&at(1_000 + REOPEN_AFTER_SECS, true, Some("i-old"))), "only the watchdog reopens");
+    let mut recovery = Handoff::recovery(&p, "epoch-2", Some(30), 100);
+    recovery.reach(Step::Failed, 1_000);
+    let d = on_trigger(&HandoffView { now: 1_000 + REOPEN_AFTER_SECS, ..view(&p, None, Some(&recovery)) });
+    assert!(
+        matches!(d, HandlerDecision::Reopen { .. }),
+        "a recovery's backup is complete by definition: {d:?}"
+    );
+    let mut promoted = lease(3, "i-old");
+    promoted.reach(Step::Failed, 1_000);
+    promoted.reach(Step::Promoted, 1_001);
+    let d = on_trigger(&HandoffView { own_backup: true, now: 9_999, ..view(&p, None, Some(&promoted)) });
+    assert!(is_ignore(&d), "{d:?}");
+}
+
+#[test]
 fn the_old_primary_drains_on_notice_or_tag_then_waits_then_retires() {
     let mut v =
         PrimaryView { self_id: "i-old".into(), record: Some(record(3, "i-old")), ..Default::default() };
