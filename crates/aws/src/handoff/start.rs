@@ -111,33 +111,23 @@ pub async fn advance(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) -> 
     match on_trigger(&view) {
         HandlerDecision::Ignore { why } => Ok(HandoffOutcome::Ignored { reason: why }),
         HandlerDecision::Start { id } => {
-            let mut handoff = Handoff::new(cause, &record, now);
-            handoff.lease = Some(Lease { owner: seams.owner.to_string(), until_unix: now + LEASE_SECS });
             // Of any number of concurrent deliveries, one create succeeds.
-            let key = lease_key(&id);
-            match store.put_if_absent(&key, json_body(&key, &handoff)?).await {
-                Ok(etag) => launch(seams, &record, handoff, etag).await,
-                Err(StoreError::Conflict { .. }) => {
-                    Ok(HandoffOutcome::Ignored { reason: format!("handoff {id} is already under way") })
-                }
-                Err(e) => Err(e.into()),
+            let handoff = held(seams, Handoff::new(cause, &record, now), now);
+            match create(store, &handoff).await? {
+                Some(etag) => launch(seams, &record, handoff, etag).await,
+                None => Ok(HandoffOutcome::Ignored { reason: format!("handoff {id} is already under way") }),
             }
         }
         HandlerDecision::Recover { id, backup } => {
-            let mut handoff = Handoff::recovery(&record, &backup, Some(0), now);
-            handoff.lease = Some(Lease { owner: seams.owner.to_string(), until_unix: now + LEASE_SECS });
-            let key = lease_key(&id);
-            match store.put_if_absent(&key, json_body(&key, &handoff)?).await {
-                Ok(etag) => launch(seams, &record, handoff, etag).await,
-                Err(StoreError::Conflict { .. }) => {
-                    Ok(HandoffOutcome::Ignored { reason: format!("handoff {id} is already under way") })
-                }
-                Err(e) => Err(e.into()),
+            let handoff = held(seams, Handoff::recovery(&record, &backup, Some(0), now), now);
+            match create(store, &handoff).await? {
+                Some(etag) => launch(seams, &record, handoff, etag).await,
+                None => Ok(HandoffOutcome::Ignored { reason: format!("handoff {id} is already under way") }),
             }
         }
         HandlerDecision::Resume { id, why } => {
-            let Some((mut handoff, etag)) = lease else { bail!("handoff {id} vanished while deciding") };
-            handoff.lease = Some(Lease { owner: seams.owner.to_string(), until_unix: now + LEASE_SECS });
+            let Some((handoff, etag)) = lease else { bail!("handoff {id} vanished while deciding") };
+            let mut handoff = held(seams, handoff, now);
             handoff.last_error = Some(format!("resumed: {why}"));
             if handoff.standby.take().is_some() {
                 // The standby it had is gone or stuck: that counts as an attempt.
@@ -165,11 +155,11 @@ pub async fn advance(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) -> 
         }
         HandlerDecision::Reopen { id, why } => {
             let Some((failed, etag)) = lease else { bail!("handoff {id} vanished while deciding") };
-            let mut handoff = match &failed.backup {
+            let again = match &failed.backup {
                 Some(b) => Handoff::recovery(&record, b, failed.data_loss_window_s, now),
                 None => Handoff::new(failed.cause, &record, now),
             };
-            handoff.lease = Some(Lease { owner: seams.owner.to_string(), until_unix: now + LEASE_SECS });
+            let handoff = held(seams, again, now);
             tracing::warn!(handoff = %id, "reopening: {why}");
             match take(store, &handoff, &etag).await? {
                 Some(etag) => launch(seams, &record, handoff, etag).await,
@@ -187,6 +177,22 @@ pub async fn advance(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) -> 
             take(store, &handoff, &etag).await?;
             Ok(HandoffOutcome::Failed { id, why: note })
         }
+    }
+}
+
+/// `handoff`, held by this actor for [`LEASE_SECS`] from `now`.
+fn held(seams: &HandoffSeams<'_>, mut handoff: Handoff, now: i64) -> Handoff {
+    handoff.lease = Some(Lease { owner: seams.owner.to_string(), until_unix: now + LEASE_SECS });
+    handoff
+}
+
+/// Creates `h`'s record (create-only): `Some(etag)`, or `None` when the epoch's handoff exists.
+async fn create(store: &dyn StateStore, h: &Handoff) -> Result<Option<Etag>> {
+    let key = lease_key(&h.id);
+    match store.put_if_absent(&key, json_body(&key, h)?).await {
+        Ok(etag) => Ok(Some(etag)),
+        Err(StoreError::Conflict { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -362,28 +368,19 @@ pub async fn recover(
         ),
     }
     let now = seams.clock.now();
-    let mut handoff = Handoff::recovery(&record, backup, data_loss_window_s, now);
-    handoff.lease = Some(Lease { owner: seams.owner.to_string(), until_unix: now + LEASE_SECS });
-    let key = lease_key(&handoff.id);
-    match store.put_if_absent(&key, json_body(&key, &handoff)?).await {
-        Ok(etag) => launch(seams, &record, handoff, etag).await,
-        Err(StoreError::Conflict { .. }) => match read_handoff(store, &handoff.id).await? {
-            // The epoch's handoff gave up (its standbys came to nothing) and its primary is gone
-            // since: this recovery takes its place, by compare-and-swap, with a fresh attempt
-            // budget. Its standbys never promote (none is named any more) and leave.
-            Some((failed, etag))
-                if failed.steps.contains_key(&Step::Failed)
-                    && !failed.steps.contains_key(&Step::Promoted) =>
-            {
-                match store.put_if_match(&key, &etag, json_body(&key, &handoff)?).await {
-                    Ok(etag) => launch(seams, &record, handoff, etag).await,
-                    Err(e) if e.is_conflict() => advance(seams, None).await,
-                    Err(e) => Err(e.into()),
-                }
-            }
-            // A handoff of this epoch is open: move it on instead (the watchdog's path).
-            _ => advance(seams, None).await,
+    let handoff = held(seams, Handoff::recovery(&record, backup, data_loss_window_s, now), now);
+    if let Some(etag) = create(store, &handoff).await? {
+        return launch(seams, &record, handoff, etag).await;
+    }
+    match read_handoff(store, &handoff.id).await? {
+        // The epoch's handoff gave up (its standbys came to nothing) and its primary is gone
+        // since: this recovery takes its place, by compare-and-swap, with a fresh attempt budget.
+        // Its standbys never promote (none is named any more) and leave.
+        Some((failed, etag)) if failed.failed_at().is_some() => match take(store, &handoff, &etag).await? {
+            Some(etag) => launch(seams, &record, handoff, etag).await,
+            None => advance(seams, None).await,
         },
-        Err(e) => Err(e.into()),
+        // A handoff of this epoch is open: move it on instead (the watchdog's path).
+        _ => advance(seams, None).await,
     }
 }

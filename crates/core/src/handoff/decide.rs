@@ -83,8 +83,7 @@ pub fn on_trigger(v: &HandoffView<'_>) -> HandlerDecision {
         };
     };
     if !h.is_open() {
-        if let (Some(&failed_at), false) = (h.steps.get(&Step::Failed), h.steps.contains_key(&Step::Promoted))
-        {
+        if let Some(failed_at) = h.failed_at() {
             let restorable = h.backup.is_some() || v.own_backup;
             if v.trigger.is_none() && restorable {
                 if v.now - failed_at >= REOPEN_AFTER_SECS {

@@ -158,6 +158,11 @@ impl Handoff {
         self.steps.entry(step).or_insert(now);
     }
 
+    /// When it was given up, if it was and nothing promoted since.
+    pub fn failed_at(&self) -> Option<i64> {
+        self.steps.get(&Step::Failed).copied().filter(|_| !self.steps.contains_key(&Step::Promoted))
+    }
+
     pub fn is_finished(&self) -> bool {
         self.steps.contains_key(&Step::Promoted) || self.steps.contains_key(&Step::Failed)
     }
