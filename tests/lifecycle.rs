@@ -154,16 +154,7 @@ async fn plan_apply_plan_fis_handle_destroy() {
     let primary = aws_primary(&aws).await;
     // TLS only: the env's CA in its SecureString, and the instance told to require TLS, no key in
     // what it runs.
-    let ca = aws
-        .ssm("ap-northeast-1")
-        .get_parameter()
-        .name("/spotctl/dev/ca")
-        .with_decryption(true)
-        .send()
-        .await
-        .expect("the CA parameter");
-    spotctl_aws::tls::Ca::from_bundle(ca.parameter().and_then(|p| p.value()).unwrap_or_default())
-        .expect("a CA");
+    spotctl_aws::tls::fetch_ca(&aws, "ap-northeast-1", "dev").await.expect("the CA parameter holds a CA");
     let ud = aws
         .ec2(&primary.1)
         .describe_instance_attribute()

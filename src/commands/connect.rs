@@ -8,7 +8,7 @@ use crate::exit::Outcome;
 use anyhow::{Context, Result};
 use clap::Args;
 use spotctl_aws::ops::status::endpoint;
-use spotctl_aws::tls::Ca;
+use spotctl_aws::tls::fetch_ca;
 
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
@@ -29,18 +29,7 @@ pub async fn exec(args: ConnectArgs, verbose: u8) -> Result<Outcome> {
     let database = env.loaded.env.database.name.clone();
     let ca_file = args.ca_out.clone().unwrap_or_else(|| format!("spotctl-{}-ca.pem", names.env));
     if let Some(out) = &args.ca_out {
-        let got = env
-            .aws
-            .ssm(&region)
-            .get_parameter()
-            .name(names.ca_parameter())
-            .with_decryption(true)
-            .send()
-            .await
-            .with_context(|| {
-                format!("reading the env's CA from {} (run `spotctl apply` first)", names.ca_parameter())
-            })?;
-        let ca = Ca::from_bundle(got.parameter().and_then(|p| p.value()).unwrap_or_default())?;
+        let ca = fetch_ca(&env.aws, &region, &names.env).await?;
         std::fs::write(out, &ca.cert_pem).with_context(|| format!("writing {out}"))?;
     }
     let password = format!(

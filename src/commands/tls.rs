@@ -8,8 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use spotctl_aws::sdk::imds::{paths, Imds, Metadata, DEFAULT_IMDS};
 use spotctl_aws::sdk::Aws;
-use spotctl_aws::tls::Ca;
-use spotctl_core::names::Names;
+use spotctl_aws::tls::fetch_ca;
 use std::io::Write;
 use std::net::IpAddr;
 use std::os::unix::fs::OpenOptionsExt;
@@ -34,18 +33,7 @@ pub struct TlsArgs {
 }
 
 pub async fn exec(a: TlsArgs) -> Result<Outcome> {
-    let aws = Aws::load().await;
-    let parameter = Names::new(&a.env, "", &a.region).ca_parameter();
-    let got = aws
-        .ssm(&a.region)
-        .get_parameter()
-        .name(&parameter)
-        .with_decryption(true)
-        .send()
-        .await
-        .with_context(|| format!("reading the env's CA from {parameter}"))?;
-    let text = got.parameter().and_then(|p| p.value()).unwrap_or_default();
-    let ca = Ca::from_bundle(text).with_context(|| format!("the value of {parameter}"))?;
+    let ca = fetch_ca(&Aws::load().await, &a.region, &a.env).await?;
     let md = Imds::new(&a.imds_endpoint)?;
     let mut ips: Vec<IpAddr> = Vec::new();
     for path in [paths::PUBLIC_IPV4, paths::LOCAL_IPV4] {

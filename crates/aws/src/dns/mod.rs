@@ -13,5 +13,5 @@ mod seam;
 
 pub use memory::MemoryDns;
 pub use point::{point_endpoint, Pointed};
-pub use route53::{find_zone, Route53};
+pub use route53::{find_zone, zone_id, Route53};
 pub use seam::{Dns, DnsError};

@@ -10,6 +10,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use spotctl_core::desired::endpoint::EndpointZone;
 use spotctl_core::endpoint::EndpointRecord;
 
 pub struct Route53 {
@@ -129,6 +130,17 @@ impl Dns for Route53 {
             Err(e) => Err(DnsError::Failed(
                 anyhow::Error::new(e).context(format!("removing the records of {name}")),
             )),
+        }
+    }
+}
+
+/// The endpoint's zone id: the one the env names, or the one env `env` made (`None` when it is not
+/// made yet).
+pub async fn zone_id(aws: &Aws, zone: &EndpointZone, env: &str) -> anyhow::Result<Option<String>> {
+    match zone {
+        EndpointZone::Existing { id } => Ok(Some(id.clone())),
+        EndpointZone::Managed { name } => {
+            find_zone(aws, name, env).await.with_context(|| format!("finding the hosted zone {name}"))
         }
     }
 }

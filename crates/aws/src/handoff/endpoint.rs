@@ -4,13 +4,13 @@
 //! change goes through `dns::point_endpoint`: an agent whose epoch was superseded never takes the
 //! name back from a newer primary.
 
-use crate::dns::{find_zone, point_endpoint, Dns, Pointed, Route53};
+use crate::dns::{point_endpoint, zone_id, Dns, Pointed, Route53};
 use crate::sdk::imds::{paths, Metadata};
 use crate::sdk::Aws;
 use crate::state::{StateStore, StoredEnv};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
-use spotctl_core::desired::endpoint::{EndpointInput, EndpointZone, RecordTarget};
+use spotctl_core::desired::endpoint::{EndpointInput, RecordTarget};
 use spotctl_core::endpoint::EndpointRecord;
 use std::sync::{Arc, Mutex};
 
@@ -102,11 +102,6 @@ pub async fn resolve(aws: &Aws, store: &dyn StateStore) -> Result<Option<Endpoin
     let Some(stored) = StoredEnv::read(store).await? else { return Ok(None) };
     let env = stored.env_file()?;
     let e: EndpointInput = EndpointInput::for_env(&env, RecordTarget::Leave);
-    let zone = match &e.zone {
-        EndpointZone::Existing { id } => Some(id.clone()),
-        EndpointZone::Managed { name } => find_zone(aws, name, &env.env.name)
-            .await
-            .with_context(|| format!("finding the hosted zone {name}"))?,
-    };
+    let zone = zone_id(aws, &e.zone, &env.env.name).await?;
     Ok(zone.map(|z| EndpointDuty::new(Arc::new(Route53 { aws: aws.clone() }), &z, &e.name, env.endpoint.ttl)))
 }

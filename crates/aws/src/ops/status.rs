@@ -2,14 +2,14 @@
 //! seconds in the JSON and shown to people as UTC RFC 3339 with how long ago.
 
 use crate::compute::{describe_all, InstanceView};
-use crate::dns::{find_zone, Dns, Route53};
+use crate::dns::{zone_id, Dns, Route53};
 use crate::fleet::{AwsFleet, FleetStatus, Fleets};
 use crate::reconcile::Env;
 use crate::sdk::clock::{Clock, SystemClock};
 use crate::state::{list_handoffs, read_primary};
 use anyhow::Result;
 use serde::Serialize;
-use spotctl_core::desired::endpoint::{EndpointInput, EndpointZone, RecordTarget};
+use spotctl_core::desired::endpoint::{EndpointInput, RecordTarget};
 use spotctl_core::endpoint::EndpointRecord;
 use spotctl_core::fleet::Side;
 use spotctl_core::handoff::{newest_backup, Handoff};
@@ -53,10 +53,7 @@ pub struct Endpoint {
 /// Where env `env`'s endpoint is and what it names now.
 pub async fn endpoint(env: &Env, primary_address: Option<String>) -> Result<Endpoint> {
     let e = EndpointInput::for_env(&env.loaded.env, RecordTarget::Leave);
-    let zone = match &e.zone {
-        EndpointZone::Existing { id } => Some(id.clone()),
-        EndpointZone::Managed { name } => find_zone(&env.aws, name, &env.names.env).await?,
-    };
+    let zone = zone_id(&env.aws, &e.zone, &env.names.env).await?;
     let record = match &zone {
         Some(z) => Route53 { aws: env.aws.clone() }.read(z, &e.name).await.map_err(anyhow::Error::from)?,
         None => None,

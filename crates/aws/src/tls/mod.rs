@@ -4,7 +4,7 @@
 //! addresses, so a client that verifies the server certificate against the CA reaches the primary
 //! by its one name whichever instance holds it.
 //!
-//! May use: `spotctl_core` (time). No AWS call: the callers fetch and store.
+//! May use: `sdk` (reading the CA's parameter), `spotctl_core` (time, names).
 
 use anyhow::{bail, Context, Result};
 use rcgen::{
@@ -78,6 +78,22 @@ fn block(text: &str, begin: &str, end: &str) -> Option<String> {
     let start = text.find(begin)?;
     let stop = text[start..].find(end)? + start + end.len();
     Some(format!("{}\n", &text[start..stop]))
+}
+
+/// Env `env`'s CA, read from its SSM SecureString in `region` (the operator's or the database
+/// instance's credentials; no other role may read it).
+pub async fn fetch_ca(aws: &crate::sdk::Aws, region: &str, env: &str) -> Result<Ca> {
+    let parameter = spotctl_core::names::Names::new(env, "", region).ca_parameter();
+    let got = aws
+        .ssm(region)
+        .get_parameter()
+        .name(&parameter)
+        .with_decryption(true)
+        .send()
+        .await
+        .with_context(|| format!("reading the env's CA from {parameter} (made by `spotctl apply`)"))?;
+    Ca::from_bundle(got.parameter().and_then(|p| p.value()).unwrap_or_default())
+        .with_context(|| format!("the value of {parameter}"))
 }
 
 impl Ca {

@@ -4,7 +4,7 @@
 
 use super::Ctx;
 use crate::compute::{Ec2Instances, Instances};
-use crate::dns::{find_zone, point_endpoint, Dns, Pointed, Route53};
+use crate::dns::{find_zone, point_endpoint, zone_id, Dns, Pointed, Route53};
 use crate::sdk::error::is_not_found;
 use crate::state::{read_primary, StateStore};
 use anyhow::{bail, Context, Result};
@@ -15,14 +15,6 @@ use spotctl_core::desired::endpoint::{EndpointInput, EndpointZone, AFTER_LAUNCH}
 use spotctl_core::endpoint::EndpointRecord;
 use spotctl_core::names::{TAG_ENV, TAG_KIND};
 use spotctl_core::plan::{Address, Kind, LiveResource, Resource};
-
-/// The zone's id: the one the env names, or the managed zone's (`None` when not made yet).
-pub async fn zone_id(ctx: &Ctx<'_>, zone: &EndpointZone) -> Result<Option<String>> {
-    match zone {
-        EndpointZone::Existing { id } => Ok(Some(id.clone())),
-        EndpointZone::Managed { name } => find_zone(ctx.aws, name, &ctx.names.env).await,
-    }
-}
 
 /// What only Route 53 can tell about the env file: a zone it names exists in this account, and the
 /// endpoint's name lies inside it. A refusal names the file, the line and the key.
@@ -61,7 +53,7 @@ pub async fn check(ctx: &Ctx<'_>, loaded: &LoadedEnv, e: &EndpointInput) -> Resu
 /// The managed zone (with its VPCs) and the record, as live resources.
 pub async fn discover(ctx: &Ctx<'_>, e: &EndpointInput) -> Result<Vec<LiveResource>> {
     let mut out = Vec::new();
-    let id = zone_id(ctx, &e.zone).await?;
+    let id = zone_id(ctx.aws, &e.zone, &ctx.names.env).await?;
     if let (EndpointZone::Managed { name }, Some(id)) = (&e.zone, &id) {
         let z = ctx
             .aws
