@@ -165,21 +165,28 @@ fn an_old_primary_replaced_twice_while_it_was_down_still_retires() {
     assert!(!second.steps.contains_key(&Step::OldRetired), "not on one that replaced another: {second:?}");
 }
 
-#[test]
-fn a_lost_primary_whose_handoff_had_failed_is_recovered_by_reopening_it() {
-    let w = World::new();
+/// `i-primary` (10 rows) drained for epoch-1's handoff, which then gave up at `at`: every attempt
+/// came to nothing. Returns the old primary's agent and database, and the failed attempt's standby.
+fn drained_then_failed(w: &World, at: i64) -> (Agent, MemoryDatabase, String) {
     let old_db = MemoryDatabase::new((1..=10).collect(), false);
-    let (old, old_md) = agent(&w, "i-primary", "ap-northeast-1a", &[(TAG_ROLE, "primary")], &old_db);
-    let first = warned(&w);
+    let (old, old_md) = agent(w, "i-primary", "ap-northeast-1a", &[(TAG_ROLE, "primary")], &old_db);
+    let first = warned(w);
     old_md.set(paths::SPOT_ACTION, "{\"action\":\"terminate\"}");
     block_on(old.step()).expect("drain");
-    // The handoff gave up (the watchdog's last attempt came to nothing), then the primary was lost.
     let (mut h, etag) = block_on(read_handoff(&w.store, "epoch-1")).expect("read").expect("epoch-1");
-    h.reach(Step::Failed, 1_100);
+    h.reach(Step::Failed, at);
     h.failure = Some("3 standbys came to nothing".into());
     let key = spotctl_core::handoff::lease_key("epoch-1");
     block_on(w.store.put_if_match(&key, &etag, crate::state::json_body(&key, &h).expect("json")))
         .expect("failed");
+    (old, old_db, first)
+}
+
+#[test]
+fn a_lost_primary_whose_handoff_had_failed_is_recovered_by_reopening_it() {
+    let w = World::new();
+    // The handoff gave up (the watchdog's last attempt came to nothing), then the primary was lost.
+    let (_, _, first) = drained_then_failed(&w, 1_100);
     w.ec2.set_state("i-primary", InstanceState::Terminated);
     let names = spotctl_core::names::Names::new("dev", "123456789012", REGION);
     let placements = super::FixedPlacements::in_region(&names, REGION, 3);
@@ -217,18 +224,8 @@ fn a_lost_primary_whose_handoff_had_failed_is_recovered_by_reopening_it() {
 #[test]
 fn a_failed_handoff_is_tried_again_later_and_the_fenced_old_primary_hands_off() {
     let w = World::new();
-    let old_db = MemoryDatabase::new((1..=10).collect(), false);
-    let (old, old_md) = agent(&w, "i-primary", "ap-northeast-1a", &[(TAG_ROLE, "primary")], &old_db);
-    let first = warned(&w);
-    old_md.set(paths::SPOT_ACTION, "{\"action\":\"terminate\"}");
-    block_on(old.step()).expect("drain");
     // Every attempt came to nothing; the old primary is alive, fenced since its drain.
-    let (mut h, etag) = block_on(read_handoff(&w.store, "epoch-1")).expect("read").expect("epoch-1");
-    h.reach(Step::Failed, crate::sdk::clock::Clock::now(w.clock.as_ref()));
-    h.failure = Some("3 standbys came to nothing".into());
-    let key = spotctl_core::handoff::lease_key("epoch-1");
-    block_on(w.store.put_if_match(&key, &etag, crate::state::json_body(&key, &h).expect("json")))
-        .expect("failed");
+    let (old, old_db, first) = drained_then_failed(&w, crate::sdk::clock::Clock::now(w.clock.as_ref()));
     w.ec2.set_state(&first, InstanceState::Terminated);
     assert!(!old_db.commit(11), "fenced");
     let watchdog = |id: &str| block_on(w.handler().handle(&watchdog_tick(id))).expect("tick");
