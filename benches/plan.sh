@@ -11,20 +11,10 @@ bash tests/setup.sh >/dev/null
 cargo build --release --bin spotctl >&2
 BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/spotctl
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-.venv/bin/python -m moto.server -H 127.0.0.1 -p "$port" >/tmp/spotctl-plan-bench-moto.log 2>&1 &
-moto_pid=$!
-work=$(mktemp -d)
-cleanup() { kill "$moto_pid" 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-export SPOTCTL_EMULATOR_UNENFORCED_CONDITIONS=1 AWS_ENDPOINT_URL=http://127.0.0.1:$port AWS_ACCESS_KEY_ID=testing
-export AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
-unset AWS_PROFILE
-mkdir -p "$work/envs" "$work/key" "$work/cache"
-cp -r envs/dev "$work/envs/dev"
-ssh-keygen -q -t ed25519 -N '' -C spotctl-bench -f "$work/key/spotctl"
-ENV=$work/envs/dev
+MOTO_LOG=/tmp/spotctl-plan-bench-moto.log
+# shellcheck source=tests/emulator.sh
+source tests/emulator.sh
+mkdir -p "$work/cache"
 "$BIN" apply "$ENV" --auto-approve >/dev/null 2>&1
 "$BIN" plan "$ENV" --detailed-exitcode >/dev/null   # exit 0: nothing to do (set -e stops otherwise)
 

@@ -8,23 +8,9 @@ bash tests/setup.sh
 cargo build --bin spotctl
 BIN=$PWD/target/debug/spotctl
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-.venv/bin/python -m moto.server -H 127.0.0.1 -p "$port" >/tmp/spotctl-lifecycle-moto.log 2>&1 &
-moto_pid=$!
-work=$(mktemp -d)
-cleanup() { kill "$moto_pid" 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-
-export SPOTCTL_EMULATOR_UNENFORCED_CONDITIONS=1 AWS_ENDPOINT_URL=http://127.0.0.1:$port AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
-export AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
-unset AWS_PROFILE
-
-# A throwaway copy of envs/dev with its own SSH key, so the repository's key/ is left alone.
-mkdir -p "$work/envs" "$work/key"
-cp -r envs/dev "$work/envs/dev"
-ssh-keygen -q -t ed25519 -N '' -C spotctl-lifecycle -f "$work/key/spotctl"
-ENV=$work/envs/dev
+MOTO_LOG=/tmp/spotctl-lifecycle-moto.log
+# shellcheck source=tests/emulator.sh
+source tests/emulator.sh
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "spotctl plan (a fresh env)";          "$BIN" plan "$ENV"
