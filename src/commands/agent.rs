@@ -214,13 +214,12 @@ async fn watch(w: WatchArgs) -> Result<Outcome> {
         store: store.clone(),
         instances: Arc::new(Ec2Instances { aws: aws.clone(), names }),
         metadata: Arc::new(Imds::new(&w.imds_endpoint)?),
-        db: Arc::new(MariaDbServer {
-            dsn: w
-                .mysql
+        db: Arc::new(MariaDbServer::new(
+            w.mysql
                 .clone()
                 .unwrap_or_else(|| "mysql://root@localhost/?socket=/var/lib/mysql/mysql.sock".to_string()),
-            database: w.database.clone(),
-        }),
+            w.database.clone(),
+        )),
         clock: Arc::new(SystemClock),
         endpoint: None,
     };
@@ -277,9 +276,10 @@ async fn watch(w: WatchArgs) -> Result<Outcome> {
     }
 }
 
-/// Whether this step left the instance serving as the primary.
+/// Whether this step left the instance serving as the primary with its log timeline begun (a
+/// promotion is followed by such a look two seconds later).
 fn serves(did: &Did) -> bool {
-    matches!(did, Did::Served { .. } | Did::Restored { promotion: Promotion::Promoted { .. }, .. })
+    matches!(did, Did::Served { .. })
 }
 
 /// `systemctl enable --now UNITS`: true when it succeeded (else the next look tries again).

@@ -19,7 +19,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use spotctl_core::handoff::{
     failure_note, fallback, handoff_id, lease_key, manifest_key, primary_step, standby_step, Handoff,
-    PrimaryAction, PrimaryView, StandbyAction, StandbyView, Step,
+    PrimaryAction, PrimaryView, Source, StandbyAction, StandbyView, Step,
 };
 use spotctl_core::names::{TAG_DRAIN, TAG_HANDOFF, TAG_ROLE};
 use spotctl_core::primary::{PrimaryRecord, Role};
@@ -166,8 +166,12 @@ impl Agent {
             (Role::Standby, Some(p)) if p.instance_id != instance_id => {
                 let id = handoff.clone().unwrap_or_default();
                 let lease = read_handoff(store, &id).await?.map(|(h, _)| h);
-                let backup = lease.as_ref().map(|h| h.backup_id().to_string()).unwrap_or_else(|| id.clone());
-                let present = store.get(&manifest_key(&backup)).await?.is_some();
+                let present = match lease.as_ref().map(Handoff::source) {
+                    // The recovery checks the log and its base before it writes anything.
+                    Some(Source::Log) => true,
+                    Some(Source::Backup(b)) => store.get(&manifest_key(&b)).await?.is_some(),
+                    None => store.get(&manifest_key(&id)).await?.is_some(),
+                };
                 let view = StandbyView {
                     self_id: instance_id.clone(),
                     handoff_id: id,
@@ -243,9 +247,9 @@ impl Agent {
                 self.db.set_writable(false).await?;
                 Did::Nothing
             }
-            Decision::Standby(StandbyAction::Restore { backup }) => {
+            Decision::Standby(StandbyAction::Restore { from }) => {
                 let id = obs.handoff.clone().unwrap_or_default();
-                self.restore_and_promote(&obs, &id, backup).await?
+                self.restore_and_promote(&obs, &id, from).await?
             }
             // Reached only by a step that restored in this process (`restore_and_promote`).
             Decision::Standby(StandbyAction::Promote { .. }) => Did::Nothing,
@@ -269,7 +273,11 @@ impl Agent {
             repaired = true;
         }
         let epoch = obs.primary.as_ref().map(|p| p.epoch).unwrap_or(0);
-        Ok(Did::Served { repaired, endpoint: self.point_endpoint(epoch, false).await })
+        let endpoint = self.point_endpoint(epoch, false).await;
+        // The log this primary ships continues its own timeline (after a handoff, a new one):
+        // until that is so, the step fails and the shipper is not started.
+        self.db.begin_log(self.store.clone(), epoch).await?;
+        Ok(Did::Served { repaired, endpoint })
     }
 
     /// Points the endpoint at this instance for `epoch` (see `endpoint.rs`).
@@ -285,9 +293,17 @@ impl Agent {
         Ok(Did::Abandoned { why: why.to_string() })
     }
 
-    async fn restore_and_promote(&self, obs: &Observation, id: &str, backup: &str) -> Result<Did> {
+    async fn restore_and_promote(&self, obs: &Observation, id: &str, from: &Source) -> Result<Did> {
         let began = self.clock.now();
-        let restored = match self.db.restore(self.store.clone(), backup).await {
+        let result = match from {
+            Source::Backup(backup) => self.db.restore(self.store.clone(), backup).await,
+            // The epoch this standby will serve as names the timeline its recovery begins.
+            Source::Log => {
+                let epoch = obs.primary.as_ref().map(|p| p.epoch + 1).unwrap_or(1);
+                self.db.recover_log(self.store.clone(), epoch).await
+            }
+        };
+        let restored = match result {
             Ok(r) => r,
             // A standby that cannot verify never promotes. It says why on the record (with the
             // backup to fall back to and the data-loss window), gives the handoff back for another

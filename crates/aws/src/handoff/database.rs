@@ -2,6 +2,7 @@
 //! into it (verified), lift its fence. [`MariaDbServer`] is the real one (spotctl-db on blocking
 //! threads); [`MemoryDatabase`] is its twin for unit tests and the simulation.
 
+use super::protection::{read_timelines, PROTECT_PREFIX};
 use crate::sdk::clock::{Clock, SystemClock};
 use crate::state::{get_json, json_body, StateStore, StoreBlobs};
 use anyhow::{Context, Result};
@@ -9,6 +10,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use spotctl_core::handoff::{backup_prefix, manifest_key};
 use spotctl_core::names::keys;
+use spotctl_db::protect::layout::{base_record_key, heartbeat_key, timeline_dir, timeline_key};
+use spotctl_db::protect::timeline::{chain_at, next_for_epoch, Branch, Reason, TimelineRecord};
 use std::sync::{Arc, Mutex};
 
 /// What a drain stored.
@@ -26,6 +29,9 @@ pub struct Restored {
     pub tables: usize,
     pub rows: u64,
     pub ms: u64,
+    /// Transactions replayed from the shipped log after the base (a recovery from the log).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replayed: Option<u64>,
 }
 
 #[async_trait]
@@ -34,6 +40,12 @@ pub trait Database: Send + Sync {
     async fn drain(&self, store: Arc<dyn StateStore>, id: &str) -> Result<Drained>;
     /// Restores handoff `id`'s backup; succeeds only when every table verified.
     async fn restore(&self, store: Arc<dyn StateStore>, id: &str) -> Result<Restored>;
+    /// Recovers the shipped log into this server (the newest base on its timeline, replayed to
+    /// the log's end), verified, and begins the timeline the epoch-`epoch` primary ships to.
+    async fn recover_log(&self, store: Arc<dyn StateStore>, epoch: u64) -> Result<Restored>;
+    /// The log timeline the epoch-`epoch` primary ships to, begun now if it is not yet
+    /// (`spotctl_db::protect::timeline::for_epoch`); its shipper may start once this succeeded.
+    async fn begin_log(&self, store: Arc<dyn StateStore>, epoch: u64) -> Result<u32>;
     /// Whether this server takes ordinary writes.
     async fn writable(&self) -> Result<bool>;
     /// Lets this server take writes (`true`), or refuses them from now on (`false`).
@@ -44,6 +56,14 @@ pub trait Database: Send + Sync {
 pub struct MariaDbServer {
     pub dsn: String,
     pub database: String,
+    /// The epoch and timeline [`Database::begin_log`] found or began (it is asked on every look).
+    began: Mutex<Option<(u64, u32)>>,
+}
+
+impl MariaDbServer {
+    pub fn new(dsn: String, database: String) -> MariaDbServer {
+        MariaDbServer { dsn, database, began: Mutex::new(None) }
+    }
 }
 
 #[async_trait]
@@ -82,7 +102,49 @@ impl Database for MariaDbServer {
         })
         .await?
         .with_context(|| format!("restoring {}", backup_prefix(id)))?;
-        Ok(Restored { tables: v.tables.len(), rows: v.rows(), ms: v.timings_ms.total })
+        Ok(Restored { tables: v.tables.len(), rows: v.rows(), ms: v.timings_ms.total, replayed: None })
+    }
+
+    async fn recover_log(&self, store: Arc<dyn StateStore>, epoch: u64) -> Result<Restored> {
+        let blobs = StoreBlobs { store, handle: tokio::runtime::Handle::current() };
+        let dsn = self.dsn.clone();
+        // As a standby's restore: into a server it booted read-only and empty, where any table is
+        // an earlier run of this same recovery, cut short.
+        let opts = spotctl_db::protect::RecoverOptions {
+            database: self.database.clone(),
+            replace_existing: true,
+            epoch: Some(epoch),
+            ..Default::default()
+        };
+        let r = tokio::task::spawn_blocking(move || {
+            spotctl_db::protect::recover(&dsn, &blobs, PROTECT_PREFIX, &opts)
+        })
+        .await?
+        .with_context(|| format!("recovering the shipped log under {PROTECT_PREFIX}/"))?;
+        Ok(Restored {
+            tables: r.base_verification.tables.len(),
+            rows: r.base_verification.rows(),
+            ms: r.timings_ms.total,
+            replayed: Some(r.applied.transactions),
+        })
+    }
+
+    async fn begin_log(&self, store: Arc<dyn StateStore>, epoch: u64) -> Result<u32> {
+        if let Some((e, t)) = self.began.lock().ok().and_then(|g| *g) {
+            if e == epoch {
+                return Ok(t);
+            }
+        }
+        let blobs = StoreBlobs { store, handle: tokio::runtime::Handle::current() };
+        let t = tokio::task::spawn_blocking(move || {
+            spotctl_db::protect::timeline::for_epoch(&blobs, PROTECT_PREFIX, epoch)
+        })
+        .await?
+        .with_context(|| format!("beginning the epoch-{epoch} primary's log timeline"))?;
+        if let Ok(mut g) = self.began.lock() {
+            *g = Some((epoch, t.record.timeline));
+        }
+        Ok(t.record.timeline)
     }
 
     async fn writable(&self) -> Result<bool> {
@@ -104,6 +166,11 @@ impl Database for MariaDbServer {
 /// A database in memory: a list of committed rows and a read-only flag. Its backup is one JSON
 /// object, `backups/<id>/manifest.json`, holding the rows and their count (which restore checks);
 /// a restore replaces the rows whole, as the real one drops and recreates every table.
+///
+/// Its shipped log follows the real timelines (records, bases and heartbeats in the real
+/// layout, by the same rules), but a timeline's log is one object, `memory-log.json`, holding
+/// every row shipped so far: [`MemoryDatabase::ship`] rewrites it, as the shipper would have
+/// stored them, and recovering the log loads it whole.
 #[derive(Clone)]
 pub struct MemoryDatabase {
     inner: Arc<Mutex<MemoryRows>>,
@@ -120,6 +187,25 @@ pub struct MemoryRows {
     pub restored_from: Option<String>,
     /// The backup this server last drained into (it is fenced for good since).
     pub drained_into: Option<String>,
+    /// The epoch and log timeline this server ships to (once it began one, or recovered).
+    #[serde(default)]
+    pub ships_to: Option<(u64, u32)>,
+}
+
+/// The twin's log of one timeline: every row shipped.
+#[derive(Serialize, Deserialize)]
+struct MemoryLog {
+    rows: Vec<u64>,
+}
+
+/// Where the twin keeps timeline `t`'s log.
+pub fn memory_log_key(t: u32) -> String {
+    format!("{}memory-log.json", timeline_dir(PROTECT_PREFIX, t))
+}
+
+/// The rows in the twin's log of timeline `t` (empty when none was shipped).
+pub async fn memory_log_rows(store: &dyn StateStore, t: u32) -> Result<Vec<u64>> {
+    Ok(get_json::<MemoryLog>(store, &memory_log_key(t)).await?.map(|(l, _)| l.rows).unwrap_or_default())
 }
 
 #[derive(Serialize, Deserialize)]
@@ -138,7 +224,7 @@ impl MemoryDatabase {
 
     /// A server whose drains say they completed at `clock`'s time.
     pub fn with_clock(rows: Vec<u64>, read_only: bool, clock: Arc<dyn Clock>) -> MemoryDatabase {
-        let rows = MemoryRows { rows, read_only, restored_from: None, drained_into: None };
+        let rows = MemoryRows { rows, read_only, restored_from: None, drained_into: None, ships_to: None };
         MemoryDatabase { inner: Arc::new(Mutex::new(rows)), clock, name: String::new() }
     }
 
@@ -164,6 +250,67 @@ impl MemoryDatabase {
         }
         g.rows.push(row);
         true
+    }
+
+    /// The shipper's work, at once: while this server takes writes and ships to a timeline, its
+    /// rows become that timeline's log, with a heartbeat. A fenced server stores nothing (it has
+    /// nothing new); one fenced by a newer timeline stops, as the shipper does.
+    pub async fn ship(&self, store: &dyn StateStore) -> Result<bool> {
+        let (rows, t) = match self.with(|g| (g.rows.clone(), g.ships_to, g.read_only))? {
+            (rows, Some((_, t)), false) => (rows, t),
+            _ => return Ok(false),
+        };
+        if store.get(&timeline_key(PROTECT_PREFIX, t + 1)).await?.is_some() {
+            return Ok(false);
+        }
+        let now_ms = u64::try_from(self.clock.now()).unwrap_or(0) * 1000;
+        store.put(&memory_log_key(t), json_body(&memory_log_key(t), &MemoryLog { rows })?).await?;
+        let hb = spotctl_db::protect::heartbeat::Heartbeat {
+            timeline: t,
+            shipped_at_ms: Some(now_ms),
+            written_at_ms: now_ms,
+            ..Default::default()
+        };
+        store
+            .put(&heartbeat_key(PROTECT_PREFIX, t), json_body(&heartbeat_key(PROTECT_PREFIX, t), &hb)?)
+            .await?;
+        Ok(true)
+    }
+
+    /// Begins timeline `record` (create-only) with its base (the rows now) and their log.
+    async fn begin(&self, store: &dyn StateStore, record: &TimelineRecord, rows: Vec<u64>) -> Result<bool> {
+        let key = timeline_key(PROTECT_PREFIX, record.timeline);
+        match store.put_if_absent(&key, json_body(&key, record)?).await {
+            Ok(_) => {}
+            Err(crate::state::StoreError::Conflict { .. }) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        let t = record.timeline;
+        let log = memory_log_key(t);
+        store.put(&log, json_body(&log, &MemoryLog { rows: rows.clone() })?).await?;
+        let id = format!("memory-{t}");
+        let base = spotctl_db::protect::base::BaseRecord {
+            format: spotctl_db::protect::base::BASE_FORMAT,
+            id: id.clone(),
+            timeline: t,
+            taken_at_ms: record.created_at_ms,
+            position: spotctl_db::protect::base::BasePosition {
+                file: "memory".into(),
+                offset: 0,
+                gtid: String::new(),
+                last_event_crc: String::new(),
+            },
+            database: "memory".into(),
+            server_version: "memory".into(),
+            rows: rows.len() as u64,
+            raw_bytes: 0,
+            stored_bytes: 0,
+            manifest_sha256: String::new(),
+            timings_ms: Default::default(),
+        };
+        let key = base_record_key(PROTECT_PREFIX, &id);
+        store.put(&key, json_body(&key, &base)?).await?;
+        Ok(true)
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut MemoryRows) -> T) -> Result<T> {
@@ -214,7 +361,70 @@ impl Database for MemoryDatabase {
             g.rows = m.rows;
             g.restored_from = Some(id.to_string());
         })?;
-        Ok(Restored { tables: 1, rows: n, ms: 0 })
+        Ok(Restored { tables: 1, rows: n, ms: 0, replayed: None })
+    }
+
+    async fn recover_log(&self, store: Arc<dyn StateStore>, epoch: u64) -> Result<Restored> {
+        crate::state::interleave().await;
+        let store = store.as_ref();
+        if super::protection::log_view(store, self.clock.now()).await?.is_none() {
+            anyhow::bail!("no base lies on the newest log timeline: nothing to recover from");
+        }
+        loop {
+            let all = read_timelines(store).await?;
+            let Some(newest) = chain_at(&all, None).last().map(|t| t.record.clone()) else {
+                anyhow::bail!("no log timeline");
+            };
+            let rows = memory_log_rows(store, newest.timeline).await?;
+            let record = TimelineRecord {
+                format: spotctl_db::protect::timeline::TIMELINE_FORMAT,
+                timeline: all.iter().map(|t| t.record.timeline).max().unwrap_or(0) + 1,
+                parent: Some(newest.timeline),
+                branch: Some(Branch {
+                    seq: 0,
+                    file: "memory".into(),
+                    offset: rows.len() as u64,
+                    state: String::new(),
+                    last_commit: None,
+                }),
+                created_at_ms: u64::try_from(self.clock.now()).unwrap_or(0) * 1000,
+                reason: Reason::Recovery,
+                epoch: Some(epoch),
+            };
+            self.with(|g| {
+                g.rows = rows.clone();
+                g.restored_from = Some(format!("log:{}", newest.timeline));
+            })?;
+            if self.begin(store, &record, rows.clone()).await? {
+                self.with(|g| g.ships_to = Some((epoch, record.timeline)))?;
+                return Ok(Restored { tables: 1, rows: rows.len() as u64, ms: 0, replayed: Some(0) });
+            }
+        }
+    }
+
+    async fn begin_log(&self, store: Arc<dyn StateStore>, epoch: u64) -> Result<u32> {
+        crate::state::interleave().await;
+        if let Some((e, t)) = self.with(|g| g.ships_to)? {
+            if e == epoch {
+                return Ok(t);
+            }
+        }
+        loop {
+            let newest = read_timelines(store.as_ref()).await?.pop();
+            let now_ms = u64::try_from(self.clock.now()).unwrap_or(0) * 1000;
+            let t = match next_for_epoch(newest.as_ref().map(|t| &t.record), epoch, now_ms)? {
+                None => newest.map(|t| t.record.timeline).unwrap_or_default(),
+                Some(record) => {
+                    let rows = self.with(|g| g.rows.clone())?;
+                    if !self.begin(store.as_ref(), &record, rows).await? {
+                        continue;
+                    }
+                    record.timeline
+                }
+            };
+            self.with(|g| g.ships_to = Some((epoch, t)))?;
+            return Ok(t);
+        }
     }
 
     async fn writable(&self) -> Result<bool> {

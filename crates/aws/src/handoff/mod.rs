@@ -2,6 +2,9 @@
 //! (take the lease, launch a standby where the ranking says), the on-instance agent (drain,
 //! restore, verify, promote, retire) and promotion by compare-and-swap of the primary record.
 //!
+//! Continuous protection's records (the log's timelines, bases, heartbeats) are read here as the
+//! handler needs them (`protection`): whether the shipped log can replace a lost primary.
+//!
 //! Two seams are defined here because only the handoff uses them: [`Database`] (the server the
 //! agent keeps) and [`Placements`] (where a standby may go). EC2 goes through `compute`, the state
 //! bucket through `state`.
@@ -14,14 +17,18 @@ mod database;
 mod endpoint;
 mod placements;
 mod promote;
+mod protection;
 mod start;
 #[cfg(test)]
 mod tests;
 
 pub use agent::{Agent, Decision, Did, Observation};
 pub use apply::{assess_listed, assess_primary, launch_primary, newest_complete_backup, Assessed};
-pub use database::{Database, Drained, MariaDbServer, MemoryDatabase, MemoryRows, Restored};
+pub use database::{
+    memory_log_key, memory_log_rows, Database, Drained, MariaDbServer, MemoryDatabase, MemoryRows, Restored,
+};
 pub use endpoint::{resolve as resolve_endpoint, EndpointDuty, EndpointStep, RECHECK_SECS};
 pub use placements::{AwsPlacements, FixedPlacements, Placement, Placements, StandbyPlacements, TRIES};
 pub use promote::Promotion;
+pub use protection::{log_view, read_timelines, PROTECT_PREFIX};
 pub use start::{advance, recover, request_drain, HandoffOutcome, HandoffSeams, NoCapacity, Trigger};

@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use spotctl_core::handoff::{
     failure_note, fallback, lease_key, manifest_key, next_launch, on_trigger, Cause, HandlerDecision,
-    Handoff, HandoffView, InstanceRef, LaunchResult, Lease, NextLaunch, Step, LEASE_SECS,
+    Handoff, HandoffView, InstanceRef, LaunchResult, Lease, NextLaunch, Source, Step, LEASE_SECS,
 };
 use spotctl_core::names::TAG_DRAIN;
 use spotctl_core::primary::{PrimaryRecord, Role};
@@ -48,7 +48,7 @@ pub enum HandoffOutcome {
     /// The handoff goes on from an older backup: its own drain will never complete.
     FellBack {
         id: String,
-        backup: String,
+        from: Source,
         data_loss_window_s: Option<i64>,
     },
     /// Nothing more can come of the handoff: marked failed.
@@ -97,6 +97,11 @@ pub async fn advance(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) -> 
     let own_id = spotctl_core::handoff::handoff_id(record.epoch);
     let own_backup = store.get(&manifest_key(&own_id)).await?.is_some();
     let fallback = fallback(super::apply::newest_complete_backup(store).await?.as_ref(), &own_id, now);
+    // The shipped log matters only when the primary is gone (a recovery, or a fallback).
+    let log = match old_state {
+        Some(s) if !s.is_alive() => super::protection::log_view(store, now).await?,
+        _ => None,
+    };
     let view = HandoffView {
         record: Some(&record),
         trigger: trigger.map(|t| t.instance_id),
@@ -105,6 +110,7 @@ pub async fn advance(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) -> 
         old_state,
         own_backup,
         fallback: fallback.clone(),
+        log,
         now,
     };
     let cause = trigger.map(|t| t.cause).or(h.map(|h| h.cause)).unwrap_or(Cause::Interruption);
@@ -118,8 +124,9 @@ pub async fn advance(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) -> 
                 None => Ok(HandoffOutcome::Ignored { reason: format!("handoff {id} is already under way") }),
             }
         }
-        HandlerDecision::Recover { id, backup } => {
-            let handoff = held(seams, Handoff::recovery(&record, &backup, Some(0), now), now);
+        HandlerDecision::Recover { id, from, data_loss_window_s } => {
+            tracing::warn!(handoff = %id, from = ?from, data_loss_window_s = ?data_loss_window_s, "{} is gone with no handoff open: recovering", record.instance_id);
+            let handoff = held(seams, Handoff::recovery_from(&record, &from, data_loss_window_s, now), now);
             match create(store, &handoff).await? {
                 Some(etag) => launch(seams, &record, handoff, etag).await,
                 None => Ok(HandoffOutcome::Ignored { reason: format!("handoff {id} is already under way") }),
@@ -140,10 +147,9 @@ pub async fn advance(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) -> 
                 }),
             }
         }
-        HandlerDecision::Fallback { id, backup, data_loss_window_s, why } => {
+        HandlerDecision::Fallback { id, from, data_loss_window_s, why } => {
             let Some((mut handoff, etag)) = lease else { bail!("handoff {id} vanished while deciding") };
-            handoff.backup = Some(backup.clone());
-            handoff.data_loss_window_s = data_loss_window_s;
+            handoff.restore_from(&from, data_loss_window_s);
             handoff.cause = Cause::Recovery;
             handoff.last_error = Some(why);
             if take(store, &handoff, &etag).await?.is_none() {
@@ -151,13 +157,13 @@ pub async fn advance(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) -> 
                     reason: format!("handoff {id} changed while falling back"),
                 });
             }
-            Ok(HandoffOutcome::FellBack { id, backup, data_loss_window_s })
+            Ok(HandoffOutcome::FellBack { id, from, data_loss_window_s })
         }
         HandlerDecision::Reopen { id, why } => {
             let Some((failed, etag)) = lease else { bail!("handoff {id} vanished while deciding") };
-            let again = match &failed.backup {
-                Some(b) => Handoff::recovery(&record, b, failed.data_loss_window_s, now),
-                None => Handoff::new(failed.cause, &record, now),
+            let again = match failed.names_its_source() {
+                true => Handoff::recovery_from(&record, &failed.source(), failed.data_loss_window_s, now),
+                false => Handoff::new(failed.cause, &record, now),
             };
             let handoff = held(seams, again, now);
             tracing::warn!(handoff = %id, "reopening: {why}");

@@ -1,7 +1,7 @@
 //! The agents' steps and promotion against the in-memory twins: a whole warned handoff, two
 //! standbys racing for one epoch, a standby that cannot verify, the old primary retiring.
 
-use super::{Agent, Decision, Did, EndpointDuty, EndpointStep, MemoryDatabase, Promotion};
+use super::{Agent, Database, Decision, Did, EndpointDuty, EndpointStep, MemoryDatabase, Promotion};
 use crate::compute::Instances;
 use crate::dns::Dns;
 use crate::handler::tests::{warning, World, REGION};
@@ -379,4 +379,75 @@ fn standby_view(id: &str) -> crate::compute::InstanceView {
         .into(),
         address: None,
     }
+}
+
+#[test]
+fn an_unwarned_loss_is_recovered_from_the_shipped_log_and_the_new_primary_ships_on() {
+    let w = World::new();
+    let old_db = MemoryDatabase::with_clock((1..=50).collect(), false, w.clock.clone());
+    let (old, _) = agent(&w, "i-primary", "ap-northeast-1a", &[(TAG_ROLE, "primary")], &old_db);
+    block_on(old.step()).expect("serve: begins timeline 1");
+    assert_eq!(old_db.state().ships_to, Some((1, 1)));
+    for row in 51..=60 {
+        assert!(old_db.commit(row));
+    }
+    assert!(block_on(old_db.ship(&w.store)).expect("ship"));
+    assert!(old_db.commit(61), "acknowledged, never shipped: the loss window");
+    w.clock.advance(2);
+    // Lost without a warning: the watchdog's next look recovers from the log, saying the window.
+    w.ec2.set_state("i-primary", InstanceState::Terminated);
+    block_on(w.handler().handle(&watchdog_tick("t1"))).expect("handled");
+    let (h, _) = block_on(read_handoff(&w.store, "epoch-1")).expect("read").expect("epoch-1");
+    assert_eq!(h.source(), spotctl_core::handoff::Source::Log, "{h:?}");
+    assert_eq!((h.cause, h.data_loss_window_s), (spotctl_core::handoff::Cause::Recovery, Some(2)));
+    let standby = w.standbys()[0].id.clone();
+    let new_db = MemoryDatabase::with_clock(Vec::new(), true, w.clock.clone());
+    let (new, _) =
+        agent(&w, &standby, "ap-northeast-1b", &[(TAG_ROLE, "standby"), (TAG_HANDOFF, "epoch-1")], &new_db);
+    let (obs, did) = block_on(new.step()).expect("recover and promote");
+    assert_eq!(
+        obs.decision,
+        Decision::Standby(StandbyAction::Restore { from: spotctl_core::handoff::Source::Log })
+    );
+    assert!(matches!(did, Did::Restored { promotion: Promotion::Promoted { epoch: 2, .. }, .. }), "{did:?}");
+    assert_eq!(new_db.state().rows, (1..=60).collect::<Vec<_>>(), "every shipped row, not the unshipped one");
+    assert_eq!(new_db.state().ships_to, Some((2, 2)), "the recovery began timeline 2 for epoch 2");
+    // Serving, the new primary keeps the timeline its recovery began, and ships on there.
+    let (_, did) = block_on(new.step()).expect("serve");
+    assert!(matches!(did, Did::Served { .. }), "{did:?}");
+    assert!(new_db.commit(62));
+    assert!(block_on(new_db.ship(&w.store)).expect("ship"));
+    let rows = block_on(super::memory_log_rows(&w.store, 2)).expect("log");
+    assert_eq!(rows.last(), Some(&62));
+    let timelines = block_on(super::read_timelines(&w.store)).expect("timelines");
+    let two = &timelines[1].record;
+    assert_eq!((two.parent, two.epoch), (Some(1), Some(2)));
+}
+
+#[test]
+fn a_warned_handoff_gives_the_new_primary_a_timeline_of_its_own_and_fences_the_old_shipper() {
+    let w = World::new();
+    let old_db = MemoryDatabase::new((1..=10).collect(), false);
+    let (old, old_md) = agent(&w, "i-primary", "ap-northeast-1a", &[(TAG_ROLE, "primary")], &old_db);
+    block_on(old.step()).expect("serve");
+    let standby = warned(&w);
+    old_md.set(paths::SPOT_ACTION, "{\"action\":\"terminate\"}");
+    block_on(old.step()).expect("drain");
+    let new_db = MemoryDatabase::new(Vec::new(), true);
+    let (new, _) =
+        agent(&w, &standby, "ap-northeast-1b", &[(TAG_ROLE, "standby"), (TAG_HANDOFF, "epoch-1")], &new_db);
+    block_on(new.step()).expect("restore");
+    assert_eq!(new_db.state().ships_to, None, "promoted; its log begins on its first look as the primary");
+    block_on(new.step()).expect("serve");
+    assert_eq!(new_db.state().ships_to, Some((2, 2)));
+    let timelines = block_on(super::read_timelines(&w.store)).expect("timelines");
+    let two = &timelines[1].record;
+    assert_eq!(
+        (two.parent, two.epoch, two.reason),
+        (None, Some(2), spotctl_db::protect::timeline::Reason::Handoff)
+    );
+    // The old primary may never take the log back (its agent restarted: nothing remembered).
+    let restarted = MemoryDatabase::new(old_db.state().rows, true);
+    let err = block_on(restarted.begin_log(Arc::new(w.store.clone()), 1)).expect_err("superseded");
+    assert!(format!("{err:#}").contains("epoch-2 primary"), "{err:#}");
 }

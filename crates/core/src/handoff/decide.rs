@@ -1,7 +1,7 @@
 //! Each actor's decision on one look at the world: the handler (on a trigger, and the watchdog on
 //! its tick), the old primary's agent and a standby's agent on each poll.
 
-use super::record::{handoff_id, Handoff, Step, MAX_ATTEMPTS};
+use super::record::{handoff_id, Handoff, Source, Step, MAX_ATTEMPTS};
 use crate::primary::{InstanceState, PrimaryRecord};
 use serde::Serialize;
 
@@ -29,7 +29,18 @@ pub struct HandoffView<'a> {
     pub own_backup: bool,
     /// The newest complete backup and its data-loss window (`fallback`).
     pub fallback: Option<(String, Option<i64>)>,
+    /// The shipped log, when it can be recovered (continuous protection).
+    pub log: Option<LogView>,
     pub now: i64,
+}
+
+/// What the state bucket says of the shipped log: a base lies on the newest timeline's chain, so
+/// a standby can restore it and replay the log to its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogView {
+    /// At most this many seconds of commits are missing from it now: since its shipper last said
+    /// everything was stored (its heartbeat, or its newest piece).
+    pub window_s: i64,
 }
 
 /// What the handler does about the current epoch's handoff.
@@ -40,11 +51,13 @@ pub enum HandlerDecision {
     Start { id: String },
     /// The handoff is open, nobody holds it and no live standby serves it: take it and launch.
     Resume { id: String, why: String },
-    /// The old primary is gone before its drain completed: go on from the newest older backup.
-    Fallback { id: String, backup: String, data_loss_window_s: Option<i64>, why: String },
-    /// The recorded primary is gone with no handoff open, and its own drain completed (nothing
-    /// was written after): recover from that backup, losing nothing.
-    Recover { id: String, backup: String },
+    /// The old primary is gone before its drain completed: go on from the shipped log, or else
+    /// the newest older backup.
+    Fallback { id: String, from: Source, data_loss_window_s: Option<i64>, why: String },
+    /// The recorded primary is gone with no handoff open: recover from its own drain when that
+    /// completed (nothing was written after: no loss), else from the shipped log (the loss its
+    /// window says). Never from an older backup without a person (`apply` offers it).
+    Recover { id: String, from: Source, data_loss_window_s: Option<i64> },
     /// Nothing more can come of this handoff: mark it failed, and why.
     GiveUp { id: String, why: String },
     /// The handoff failed [`REOPEN_AFTER_SECS`] ago and what it restores is complete: start it
@@ -76,15 +89,25 @@ pub fn on_trigger(v: &HandoffView<'_>) -> HandlerDecision {
     // yet is not taken for lost.
     let old_gone = matches!(v.old_state, Some(s) if !s.is_alive());
     let Some(h) = v.lease else {
-        return match v.trigger {
-            Some(_) => HandlerDecision::Start { id },
-            None if old_gone && v.own_backup => HandlerDecision::Recover { backup: id.clone(), id },
-            None => ignore("no handoff is open"),
+        return match (v.trigger, &v.log) {
+            (Some(_), _) => HandlerDecision::Start { id },
+            (None, _) if old_gone && v.own_backup => {
+                HandlerDecision::Recover { from: Source::Backup(id.clone()), id, data_loss_window_s: Some(0) }
+            }
+            (None, Some(log)) if old_gone => {
+                HandlerDecision::Recover { id, from: Source::Log, data_loss_window_s: Some(log.window_s) }
+            }
+            (None, None) if old_gone => ignore(format!(
+                "{} is gone with no handoff open, no drain of its own and no recoverable shipped log: \
+                 `spotctl apply` shows how to recover it and what that loses",
+                p.instance_id
+            )),
+            (None, _) => ignore("no handoff is open"),
         };
     };
     if !h.is_open() {
         if let Some(failed_at) = h.failed_at() {
-            let restorable = h.backup.is_some() || v.own_backup;
+            let restorable = h.names_its_source() || v.own_backup;
             if v.trigger.is_none() && restorable {
                 if v.now - failed_at >= REOPEN_AFTER_SECS {
                     return HandlerDecision::Reopen {
@@ -111,15 +134,22 @@ pub fn on_trigger(v: &HandoffView<'_>) -> HandlerDecision {
             l.until_unix - v.now
         ));
     }
-    if h.backup.is_none() && !v.own_backup && old_gone && h.cause != super::Cause::Recovery {
-        return match &v.fallback {
-            Some((backup, window)) => HandlerDecision::Fallback {
+    if !h.names_its_source() && !v.own_backup && old_gone && h.cause != super::Cause::Recovery {
+        let why = format!("{} is gone before its drain completed", p.instance_id);
+        return match (&v.log, &v.fallback) {
+            (Some(log), _) => HandlerDecision::Fallback {
                 id,
-                backup: backup.clone(),
-                data_loss_window_s: *window,
-                why: format!("{} is gone before its drain completed", p.instance_id),
+                from: Source::Log,
+                data_loss_window_s: Some(log.window_s),
+                why,
             },
-            None => HandlerDecision::GiveUp {
+            (None, Some((backup, window))) => HandlerDecision::Fallback {
+                id,
+                from: Source::Backup(backup.clone()),
+                data_loss_window_s: *window,
+                why,
+            },
+            (None, None) => HandlerDecision::GiveUp {
                 id,
                 why: format!(
                     "{} is gone before its drain completed, and no complete backup exists",
@@ -239,7 +269,8 @@ pub struct StandbyView {
     pub record: Option<PrimaryRecord>,
     /// That handoff's record.
     pub lease: Option<Handoff>,
-    /// The backup the handoff restores is complete (its manifest exists).
+    /// The backup the handoff restores is complete (its manifest exists); for the shipped log,
+    /// always (the recovery itself checks everything before it writes).
     pub manifest_present: bool,
     /// Restored and every table verified against the manifest.
     pub verified: bool,
@@ -251,9 +282,9 @@ pub struct StandbyView {
 #[serde(tag = "action", content = "detail", rename_all = "snake_case")]
 pub enum StandbyAction {
     WaitForManifest,
-    /// Restore this backup and verify it.
+    /// Restore this backup (or recover the shipped log) and verify it.
     Restore {
-        backup: String,
+        from: Source,
     },
     /// Conditional write of the record: epoch `from_epoch + 1`, If-Match what was read.
     Promote {
@@ -308,7 +339,7 @@ pub fn standby_step(v: &StandbyView) -> StandbyAction {
     }
     match (v.manifest_present, v.verified) {
         (false, _) => StandbyAction::WaitForManifest,
-        (true, false) => StandbyAction::Restore { backup: lease.backup_id().to_string() },
+        (true, false) => StandbyAction::Restore { from: lease.source() },
         (true, true) => StandbyAction::Promote { from_epoch: record.epoch },
     }
 }

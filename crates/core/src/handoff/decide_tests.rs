@@ -29,6 +29,7 @@ fn view<'a>(
         old_state: Some(InstanceState::Running),
         own_backup: false,
         fallback: None,
+        log: None,
         now: 200,
     }
 }
@@ -58,8 +59,24 @@ fn only_the_current_primary_starts_a_handoff_and_only_once() {
     let drained = HandoffView { own_backup: true, ..gone.clone() };
     assert_eq!(
         on_trigger(&drained),
-        HandlerDecision::Recover { id: "epoch-3".into(), backup: "epoch-3".into() }
+        HandlerDecision::Recover {
+            id: "epoch-3".into(),
+            from: Source::Backup("epoch-3".into()),
+            data_loss_window_s: Some(0)
+        }
     );
+    // With the log shipped: recovered from it at once, its window said; its own drain still
+    // comes first (it loses nothing).
+    let shipped = HandoffView { log: Some(LogView { window_s: 2 }), ..gone.clone() };
+    assert_eq!(
+        on_trigger(&shipped),
+        HandlerDecision::Recover { id: "epoch-3".into(), from: Source::Log, data_loss_window_s: Some(2) }
+    );
+    assert!(matches!(
+        on_trigger(&HandoffView { own_backup: true, ..shipped.clone() }),
+        HandlerDecision::Recover { from: Source::Backup(_), .. }
+    ));
+    assert!(is_ignore(&on_trigger(&HandoffView { old_state: Some(InstanceState::Running), ..shipped })));
     let unknown = HandoffView { old_state: None, own_backup: true, ..gone };
     assert!(is_ignore(&on_trigger(&unknown)), "an instance EC2 does not list is not taken for lost");
     // Taken and held: under way.
@@ -121,11 +138,17 @@ fn too_many_attempts_give_up_and_a_lost_drain_falls_back() {
         on_trigger(&with_fallback),
         HandlerDecision::Fallback {
             id: "epoch-3".into(),
-            backup: "epoch-2".into(),
+            from: Source::Backup("epoch-2".into()),
             data_loss_window_s: Some(3600),
             why: "i-old is gone before its drain completed".into()
         }
     );
+    // The shipped log loses a second, not an hour: it comes before an older backup.
+    let with_log = HandoffView { log: Some(LogView { window_s: 1 }), ..with_fallback.clone() };
+    assert!(matches!(
+        on_trigger(&with_log),
+        HandlerDecision::Fallback { from: Source::Log, data_loss_window_s: Some(1), .. }
+    ));
     // Its drain completed before it went: no fallback needed, the handoff goes on.
     let drained = HandoffView { own_backup: true, ..with_fallback };
     assert!(matches!(on_trigger(&drained), HandlerDecision::Resume { .. }));
@@ -220,7 +243,7 @@ fn a_standby_promotes_only_as_the_recorded_standby_after_verifying_for_the_curre
     v.verified = false;
     assert_eq!(standby_step(&v), StandbyAction::WaitForManifest);
     v.manifest_present = true;
-    assert_eq!(standby_step(&v), StandbyAction::Restore { backup: "epoch-3".into() });
+    assert_eq!(standby_step(&v), StandbyAction::Restore { from: Source::Backup("epoch-3".into()) });
     v.failure = Some("employees: 10 rows, manifest says 11".into());
     assert!(matches!(standby_step(&v), StandbyAction::Refuse(_)));
     v.failure = None;
@@ -245,7 +268,12 @@ fn a_standby_promotes_only_as_the_recorded_standby_after_verifying_for_the_curre
     let mut rec = h.clone();
     rec.backup = Some("epoch-2".into());
     let r = StandbyView { lease: Some(rec), verified: false, ..v.clone() };
-    assert_eq!(standby_step(&r), StandbyAction::Restore { backup: "epoch-2".into() });
+    assert_eq!(standby_step(&r), StandbyAction::Restore { from: Source::Backup("epoch-2".into()) });
+    // A recovery from the shipped log recovers it.
+    let mut rec = h.clone();
+    rec.restore_from(&Source::Log, Some(1));
+    let r = StandbyView { lease: Some(rec), verified: false, ..v.clone() };
+    assert_eq!(standby_step(&r), StandbyAction::Restore { from: Source::Log });
     // Someone else promoted first: the record moved on.
     v.record = Some(record(4, "i-other"));
     assert!(matches!(standby_step(&v), StandbyAction::Abandon(_)));

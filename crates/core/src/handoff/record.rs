@@ -18,6 +18,18 @@ pub enum Cause {
     Recovery,
 }
 
+/// Where a handoff's standby gets the database from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "from", content = "backup", rename_all = "snake_case")]
+pub enum Source {
+    /// A drained backup: the handoff's own drain, or an older complete one.
+    Backup(String),
+    /// The shipped binary log: the newest base on the log's timeline, replayed to the log's end
+    /// (continuous protection). What the lost primary committed in its last second or so may be
+    /// missing; nothing older is.
+    Log,
+}
+
 /// The handoff format this build writes; older ones are read.
 pub const HANDOFF_FORMAT: u32 = 2;
 
@@ -98,6 +110,9 @@ pub struct Handoff {
     /// A recovery's data-loss window, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_loss_window_s: Option<i64>,
+    /// The standby recovers from the shipped log rather than a drained backup ([`Source::Log`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub from_log: bool,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -126,21 +141,49 @@ impl Handoff {
             last_error: None,
             backup: None,
             data_loss_window_s: None,
+            from_log: false,
         }
     }
 
     /// The handoff that recovers the lost epoch-N primary from `backup`.
     pub fn recovery(primary: &PrimaryRecord, backup: &str, window_s: Option<i64>, now: i64) -> Handoff {
-        Handoff {
-            backup: Some(backup.to_string()),
-            data_loss_window_s: window_s,
-            ..Handoff::new(Cause::Recovery, primary, now)
-        }
+        Handoff::recovery_from(primary, &Source::Backup(backup.to_string()), window_s, now)
+    }
+
+    /// The handoff that recovers the lost epoch-N primary from `from`.
+    pub fn recovery_from(primary: &PrimaryRecord, from: &Source, window_s: Option<i64>, now: i64) -> Handoff {
+        let mut h = Handoff::new(Cause::Recovery, primary, now);
+        h.restore_from(from, window_s);
+        h
+    }
+
+    /// Makes the standby restore `from` instead, with that data-loss window.
+    pub fn restore_from(&mut self, from: &Source, window_s: Option<i64>) {
+        (self.backup, self.from_log) = match from {
+            Source::Backup(b) => (Some(b.clone()), false),
+            Source::Log => (None, true),
+        };
+        self.data_loss_window_s = window_s;
     }
 
     /// The backup the standby restores: this handoff's own drain, or the one a recovery names.
     pub fn backup_id(&self) -> &str {
         self.backup.as_deref().unwrap_or(&self.id)
+    }
+
+    /// What the standby restores.
+    pub fn source(&self) -> Source {
+        if self.from_log {
+            Source::Log
+        } else {
+            Source::Backup(self.backup_id().to_string())
+        }
+    }
+
+    /// Whether what the standby restores was chosen when the handoff began (a recovery), rather
+    /// than being the old primary's drain, still to come.
+    pub fn names_its_source(&self) -> bool {
+        self.backup.is_some() || self.from_log
     }
 
     /// Not yet promoted nor given up.
@@ -242,6 +285,14 @@ pub(crate) mod tests {
         assert!(h.is_open());
         let r = Handoff::recovery(&record(4, "i-4"), "epoch-2", Some(30), 100);
         assert_eq!((r.cause, r.backup_id(), r.data_loss_window_s), (Cause::Recovery, "epoch-2", Some(30)));
+        assert_eq!(r.source(), Source::Backup("epoch-2".into()));
+        let l = Handoff::recovery_from(&record(4, "i-4"), &Source::Log, Some(1), 100);
+        assert_eq!((l.source(), l.names_its_source(), l.backup.as_deref()), (Source::Log, true, None));
+        let text = serde_json::to_string(&l).expect("serialises");
+        assert!(text.contains("\"from_log\":true"), "{text}");
+        let back: Handoff = serde_json::from_str(&text).expect("reads back");
+        assert_eq!(back, l);
+        assert!(!serde_json::to_string(&r).expect("serialises").contains("from_log"));
     }
 
     #[test]

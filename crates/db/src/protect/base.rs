@@ -113,6 +113,13 @@ pub fn base_backup(dsn: &str, store: &dyn BlobStore, prefix: &str, opts: &BaseOp
     let mut control = connect(dsn)?;
     let server = server::check(&mut control)?;
     let local = LocalLog::of(&server);
+    // Only the primary's log continues from its base: a fenced server (an old primary after its
+    // handoff) would label its own data with the new primary's timeline.
+    let read_only: Option<u8> =
+        control.query_first("SELECT @@GLOBAL.read_only").sql(|| "reading read_only".into())?;
+    if read_only != Some(0) {
+        return Err(ProtectError::Fenced { what: "a base backup" });
+    }
     let timeline = timeline::current(store, prefix)?.record.timeline;
     schema_settings(&mut control)?;
     let secs = opts.lock_timeout.as_secs().max(1);

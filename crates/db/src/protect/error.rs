@@ -39,6 +39,13 @@ pub enum ProtectError {
     },
     #[error("binary log {file} is gone from this server (purged?) before it was shipped: the log has a gap")]
     Purged { file: String },
+    #[error("the server refuses writes (read_only = ON): it is not the primary, and {what} is taken on the primary only")]
+    Fenced { what: &'static str },
+    #[error(
+        "timeline {timeline} is written by the epoch-{epoch} primary, newer than this one (epoch {mine}): \
+         this server no longer ships the log"
+    )]
+    Superseded { timeline: u32, epoch: u64, mine: u64 },
     #[error("{what}: {detail}")]
     Diverged { what: String, detail: String },
     #[error("log object {key} is missing: {detail}")]

@@ -40,11 +40,20 @@ pub struct RecoverOptions {
     /// Replace the database when the target server already holds rows of it (refused otherwise:
     /// a recovery into a server in use is a person's decision).
     pub replace_existing: bool,
+    /// The primary epoch the recovered server will serve as (named on the timeline it begins, so
+    /// that its shipper continues it); `None` for a person's recovery.
+    pub epoch: Option<u64>,
 }
 
 impl Default for RecoverOptions {
     fn default() -> Self {
-        RecoverOptions { database: "appdb".into(), until: None, workers: 4, replace_existing: false }
+        RecoverOptions {
+            database: "appdb".into(),
+            until: None,
+            workers: 4,
+            replace_existing: false,
+            epoch: None,
+        }
     }
 }
 
@@ -191,6 +200,7 @@ pub fn recover(
         }),
         created_at_ms: now_ms(),
         reason: Reason::Recovery,
+        epoch: opts.epoch,
     };
     timeline::create(store, prefix, &record)?;
     Ok(report(

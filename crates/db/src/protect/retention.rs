@@ -179,6 +179,7 @@ mod tests {
                 branch,
                 created_at_ms: 0,
                 reason: Reason::Recovery,
+                epoch: None,
             },
             bytes: Vec::new(),
         }

@@ -91,6 +91,7 @@ mod tests {
             branch: None,
             created_at_ms: 0,
             reason: Reason::First,
+            epoch: None,
         };
         create(&store, "backups", &record)?;
         let hb = Heartbeat {

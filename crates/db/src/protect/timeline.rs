@@ -6,6 +6,11 @@
 //! branch; the recovered server's log, which continues the GTIDs from the branch, is shipped
 //! there. Replaying T+1 means replaying T up to the branch, then T+1. A shipper still writing T
 //! (a zombie primary) finds T+1 and stops; what it wrote after the branch is never read.
+//!
+//! Each timeline names the primary epoch whose server writes it. A handoff that restored a
+//! drained backup puts a new server in charge whose log starts afresh: its first look as the
+//! primary begins a timeline of its own ([`for_epoch`], reason [`Reason::Handoff`], no parent),
+//! and its first base backup makes that timeline recoverable.
 
 use super::error::{ProtectError, Result};
 use super::layout::{now_ms, timeline_key, timeline_of, timelines};
@@ -21,6 +26,8 @@ pub enum Reason {
     First,
     /// A recovery (unwarned loss or point in time) restored a base and replayed the log.
     Recovery,
+    /// A handoff restored a drained backup on a new server: its log starts afresh (no parent).
+    Handoff,
 }
 
 /// Where a child timeline leaves its parent: the parent's log is replayed up to `offset` of
@@ -44,6 +51,10 @@ pub struct TimelineRecord {
     pub branch: Option<Branch>,
     pub created_at_ms: u64,
     pub reason: Reason,
+    /// The primary epoch whose server writes this timeline (`None`: begun by a person's shipper
+    /// or recovery, or before timelines named their epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
 }
 
 /// A timeline's record and its bytes as stored (the hash chain of its log starts from them).
@@ -107,6 +118,7 @@ pub fn current(store: &dyn BlobStore, prefix: &str) -> Result<Timeline> {
         branch: None,
         created_at_ms: now_ms(),
         reason: Reason::First,
+        epoch: None,
     };
     match create(store, prefix, &record) {
         Err(ProtectError::TimelineTaken { .. }) => {
@@ -117,6 +129,60 @@ pub fn current(store: &dyn BlobStore, prefix: &str) -> Result<Timeline> {
         }
         other => other,
     }
+}
+
+/// The timeline the epoch-`epoch` primary ships to: the newest, when it names this epoch (this
+/// primary began it, or the recovery that made this primary did); else a new one begun now, with
+/// a create-only write — timeline 1 ([`Reason::First`]) or the next ([`Reason::Handoff`]). The
+/// newest naming a later epoch means a newer primary writes the log: [`ProtectError::Superseded`].
+pub fn for_epoch(store: &dyn BlobStore, prefix: &str, epoch: u64) -> Result<Timeline> {
+    loop {
+        let newest = read_all(store, prefix)?.pop();
+        let record = match next_for_epoch(newest.as_ref().map(|t| &t.record), epoch, now_ms())? {
+            None => {
+                return newest.ok_or_else(|| ProtectError::BadRecord {
+                    key: timelines(prefix),
+                    message: "no timeline, yet one was found".into(),
+                })
+            }
+            Some(r) => r,
+        };
+        match create(store, prefix, &record) {
+            // Another writer took the number: look again at what it is.
+            Err(ProtectError::TimelineTaken { .. }) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// The rule of [`for_epoch`], apart from the store (the in-memory twin follows it too): `None`
+/// when `newest` is the epoch's own, else the record of the timeline to begin.
+pub fn next_for_epoch(
+    newest: Option<&TimelineRecord>,
+    epoch: u64,
+    now_ms: u64,
+) -> Result<Option<TimelineRecord>> {
+    let next = match newest {
+        Some(t) if t.epoch == Some(epoch) => return Ok(None),
+        Some(t) if t.epoch.is_some_and(|e| e > epoch) => {
+            return Err(ProtectError::Superseded {
+                timeline: t.timeline,
+                epoch: t.epoch.unwrap_or_default(),
+                mine: epoch,
+            })
+        }
+        Some(t) => t.timeline + 1,
+        None => 1,
+    };
+    Ok(Some(TimelineRecord {
+        format: TIMELINE_FORMAT,
+        timeline: next,
+        parent: None,
+        branch: None,
+        created_at_ms: now_ms,
+        reason: if next == 1 { Reason::First } else { Reason::Handoff },
+        epoch: Some(epoch),
+    }))
 }
 
 /// The timelines whose log holds the database as it was at `until_ms` (the newest, without
@@ -155,8 +221,31 @@ mod tests {
             branch,
             created_at_ms: at,
             reason: Reason::Recovery,
+            epoch: None,
         };
         Timeline { bytes: Vec::new(), record }
+    }
+
+    #[test]
+    fn each_epoch_ships_to_a_timeline_of_its_own() -> Result<()> {
+        let dir = std::env::temp_dir().join(format!("spotctl-timeline-epoch-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = crate::fs_store::FsBlobStore::new(&dir);
+        let one = for_epoch(&store, "backups", 1)?;
+        assert_eq!((one.record.timeline, one.record.reason, one.record.epoch), (1, Reason::First, Some(1)));
+        // The same primary again (a restarted agent): the same timeline.
+        assert_eq!(for_epoch(&store, "backups", 1)?.record.timeline, 1);
+        // The primary a handoff made: a timeline of its own, no parent.
+        let two = for_epoch(&store, "backups", 2)?;
+        assert_eq!((two.record.timeline, two.record.reason, two.record.parent), (2, Reason::Handoff, None));
+        // The old primary, fenced, may not take the log back.
+        match for_epoch(&store, "backups", 1) {
+            Err(ProtectError::Superseded { timeline: 2, epoch: 2, mine: 1 }) => {}
+            other => panic!("the epoch-1 primary began or kept a timeline after epoch 2's: {other:?}"),
+        }
+        assert_eq!(current(&store, "backups")?.record.timeline, 2);
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
     }
 
     #[test]

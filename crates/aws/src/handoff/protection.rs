@@ -1,0 +1,67 @@
+//! What the handler and the twin read of continuous protection, straight from the state store:
+//! the log's timelines, whether a base lies on the newest one's chain (so a standby can recover
+//! the shipped log), and how much the log may lack now (its data-loss window).
+//!
+//! The layout and the rules are `spotctl_db::protect`'s; this is the async reading of them for
+//! the handler (which has no database) and for [`super::MemoryDatabase`], which follows the same
+//! timeline rules in memory.
+
+use crate::state::{get_json, StateStore};
+use anyhow::{Context, Result};
+use spotctl_core::handoff::LogView;
+use spotctl_db::protect::base::BaseRecord;
+use spotctl_db::protect::heartbeat::Heartbeat;
+use spotctl_db::protect::layout::{bases, heartbeat_key, timeline_of, timelines};
+use spotctl_db::protect::timeline::{chain_at, Timeline, TimelineRecord};
+
+/// Where continuous protection lives in the env's bucket (what `spotctl agent ship --to
+/// s3://B/backups` names): the only prefix an instance writes besides the handoff records.
+pub const PROTECT_PREFIX: &str = "backups";
+
+/// Every timeline, in order.
+pub async fn read_timelines(store: &dyn StateStore) -> Result<Vec<Timeline>> {
+    let mut all = Vec::new();
+    for key in store.list(&timelines(PROTECT_PREFIX)).await? {
+        if timeline_of(PROTECT_PREFIX, &key).is_none() {
+            continue;
+        }
+        let Some(v) = store.get(&key).await? else { continue };
+        let record: TimelineRecord =
+            serde_json::from_slice(&v.body).with_context(|| format!("reading timeline record {key}"))?;
+        all.push(Timeline { record, bytes: v.body });
+    }
+    all.sort_by_key(|t| t.record.timeline);
+    Ok(all)
+}
+
+/// Whether the shipped log can be recovered now, and its window at `now` (seconds since 1970):
+/// `None` when nothing was shipped or no base lies on the newest timeline's chain (a primary a
+/// handoff made, before its first base).
+pub async fn log_view(store: &dyn StateStore, now: i64) -> Result<Option<LogView>> {
+    let all = read_timelines(store).await?;
+    let chain = chain_at(&all, None);
+    let Some(newest) = chain.last() else { return Ok(None) };
+    let mut on_chain = false;
+    for key in store.list(&format!("{}/", bases(PROTECT_PREFIX))).await? {
+        if !key.ends_with("/base.json") {
+            continue;
+        }
+        if let Some((b, _)) = get_json::<BaseRecord>(store, &key).await? {
+            if chain.iter().any(|t| t.record.timeline == b.timeline) {
+                on_chain = true;
+                break;
+            }
+        }
+    }
+    if !on_chain {
+        return Ok(None);
+    }
+    let hb = get_json::<Heartbeat>(store, &heartbeat_key(PROTECT_PREFIX, newest.record.timeline)).await?;
+    // Everything committed before the shipper last spoke (or stored a piece) is in the log.
+    let caught_up_ms = hb
+        .map(|(h, _)| h.written_at_ms.max(h.shipped_at_ms.unwrap_or(0)))
+        .unwrap_or(newest.record.created_at_ms);
+    let now_ms = u64::try_from(now).unwrap_or(0) * 1000;
+    let window_s = i64::try_from(now_ms.saturating_sub(caught_up_ms).div_ceil(1000)).unwrap_or(i64::MAX);
+    Ok(Some(LogView { window_s }))
+}
