@@ -229,8 +229,8 @@ pub struct Plan {
 pub struct Recovery {
     /// The recorded primary that is gone.
     pub lost: String,
-    /// The complete backup the standby restores.
-    pub backup: String,
+    /// What the standby restores: a complete backup, or the shipped log.
+    pub from: crate::handoff::Source,
     /// Commits made after that backup cannot come back: how many seconds of them (unknown for a
     /// backup that does not say when it completed).
     pub data_loss_window_s: Option<i64>,

@@ -33,9 +33,9 @@ pub fn render(plan: &Plan, env: &str, color: bool) -> String {
     if let Some(r) = &plan.recovery {
         let _ = writeln!(
             out,
-            "  {}   recover the primary from backup {} (data-loss window {})\n        the recorded primary {} is gone; a standby restores the backup, verifies it and is promoted\n",
+            "  {}   recover the primary from {} (data-loss window {})\n        the recorded primary {} is gone; a standby restores it, verifies it and is promoted\n",
             paint(color, YELLOW, "~"),
-            r.backup,
+            r.from,
             crate::handoff::window_text(r.data_loss_window_s),
             r.lost
         );

@@ -30,6 +30,10 @@ pub enum Actor {
     Agent {
         instance: String,
     },
+    /// The shipper on an instance: its binary log to the bucket (`spotctl-ship`).
+    Shipper {
+        instance: String,
+    },
     Apply,
 }
 
@@ -40,6 +44,7 @@ impl std::fmt::Debug for Actor {
             Actor::Watchdog => f.write_str("watchdog"),
             Actor::Relocation => f.write_str("relocation"),
             Actor::Agent { instance } => write!(f, "agent({instance})"),
+            Actor::Shipper { instance } => write!(f, "shipper({instance})"),
             Actor::Apply => f.write_str("apply"),
         }
     }
@@ -52,6 +57,7 @@ impl Actor {
             Actor::Watchdog => "watchdog",
             Actor::Relocation => "relocation",
             Actor::Agent { .. } => "agent",
+            Actor::Shipper { .. } => "shipper",
             Actor::Apply => "apply",
         }
     }
@@ -158,6 +164,20 @@ pub fn agent(w: &World, instance: &str) -> Option<Task> {
     }))
 }
 
+/// One round of `instance`'s shipper: while its server takes writes, what it committed becomes
+/// its timeline's log (through the faulty store: a failed round ships nothing, the next one
+/// ships it all).
+pub fn ship(w: &World, instance: &str) -> Option<Task> {
+    let db = w.dbs.get(instance)?.clone();
+    let store = w.faulty_store.clone();
+    Some(Box::pin(async move {
+        match db.ship(&store).await {
+            Ok(_) => Ended::Other,
+            Err(e) => Ended::Failed(format!("{e:#}")),
+        }
+    }))
+}
+
 /// The operator's `apply`, its database part, under the apply lock (a crashed apply leaves it
 /// behind; `break_lock` is the operator's `--break-lock`, used when no apply runs): decide from
 /// the record, then launch the first primary (or finish an interrupted launch), recover a lost
@@ -205,7 +225,7 @@ async fn apply_locked(
             PrimaryPlan::Launch => token,
             PrimaryPlan::Lost { .. } if replace_lost => token,
             PrimaryPlan::FinishLaunch { token, .. } => token.clone(),
-            PrimaryPlan::Recover { lost, backup, data_loss_window_s } => {
+            PrimaryPlan::Recover { lost, from, data_loss_window_s } => {
                 let seams = HandoffSeams {
                     store: &store,
                     instances: &ec2,
@@ -213,7 +233,7 @@ async fn apply_locked(
                     clock: clock.as_ref(),
                     owner: "apply",
                 };
-                return match recover(&seams, lost, backup, *data_loss_window_s).await {
+                return match recover(&seams, lost, from, *data_loss_window_s).await {
                     Ok(HandoffOutcome::Failed { why, .. }) => Ended::Failed(why),
                     Ok(_) => Ended::Other,
                     Err(e) => Ended::Failed(format!("{e:#}")),

@@ -7,17 +7,19 @@
 //! 3. A server that drained a complete backup never takes writes again.
 //! 4. A server that was restored from a backup holds every row of that backup, and every commit
 //!    acknowledged on the server that drained it (the warned handoff loses nothing); after a
-//!    recovery from an older backup, every commit up to that backup.
+//!    recovery from an older backup, every commit up to that backup; after a recovery from the
+//!    shipped log, every row shipped to the timeline it recovered.
 //! 5. The endpoint never goes back to an older epoch, and never names an epoch the primary record
 //!    has not reached.
 //!
 //! At the end of a run whose last part was calm (capacity, no faults, the watchdog running and an
 //! operator applying): exactly one primary — one live instance tagged primary, named by the
-//! record, taking writes — and it holds every row of every complete backup; the endpoint names
-//! it, with its epoch.
+//! record, taking writes — and it holds every row of every complete backup and every row ever
+//! shipped to any timeline of the log; the endpoint names it, with its epoch.
 
 use crate::world::{World, ENDPOINT_NAME, ENDPOINT_ZONE};
 use serde_json::Value;
+use spotctl_aws::handoff::memory_log_rows;
 use spotctl_aws::state::read_primary;
 use spotctl_core::primary::Role;
 use std::collections::BTreeSet;
@@ -107,8 +109,18 @@ pub fn after_step(w: &World) -> Result<(), Violation> {
         if !w.checked.borrow_mut().insert((i.id.clone(), b.clone())) {
             continue;
         }
-        let Some((backup, source)) = backup(w, b) else { continue };
         let rows: BTreeSet<u64> = state.rows.iter().copied().collect();
+        if let Some(t) = b.strip_prefix("log:").and_then(|t| t.parse::<u32>().ok()) {
+            let shipped = futures::executor::block_on(memory_log_rows(&w.store, t)).unwrap_or_default();
+            if let Some(missing) = shipped.iter().find(|r| !rows.contains(r)) {
+                return Err(Violation(format!(
+                    "{} lacks row {missing}, shipped to timeline {t} it recovered from the log",
+                    i.id
+                )));
+            }
+            continue;
+        }
+        let Some((backup, source)) = backup(w, b) else { continue };
         if let Some(missing) = backup.difference(&rows).next() {
             return Err(Violation(format!(
                 "{} lacks row {missing} of backup {b} it was restored from",
@@ -170,6 +182,16 @@ pub fn at_end(w: &World) -> Result<(), Violation> {
         }
     }
     let rows: BTreeSet<u64> = db.rows.iter().copied().collect();
+    for (key, body) in w.store.snapshot() {
+        if !key.ends_with("/memory-log.json") {
+            continue;
+        }
+        let shipped: Value = serde_json::from_slice(&body).unwrap_or_default();
+        let shipped = shipped.get("rows").and_then(Value::as_array).cloned().unwrap_or_default();
+        if let Some(missing) = shipped.iter().filter_map(Value::as_u64).find(|r| !rows.contains(r)) {
+            return Err(Violation(format!("row {missing}, shipped to {key}, is not in the final primary")));
+        }
+    }
     for (id, backup) in backups(w) {
         if let Some(missing) = backup.difference(&rows).next() {
             return Err(Violation(format!(

@@ -27,6 +27,8 @@ pub struct Report {
     /// Where actors were crashed: (actor kind, how many calls it had made).
     pub crashes: BTreeSet<(&'static str, u32)>,
     pub promotions: u64,
+    /// Of those, promotions of a standby that recovered the shipped log (an unwarned loss).
+    pub from_log: u64,
     pub faults_injected: u64,
     pub violation: Option<(usize, Violation)>,
     /// The last steps, for a failing seed's story.
@@ -39,6 +41,8 @@ enum Timed {
     Apply,
     Watchdog,
     Write,
+    /// Every writable server's shipper stores what it has (about once a second).
+    Ship,
     AgentPoll(String),
     /// AWS warns the then-primary (`true`) or takes it without a warning (`false`).
     Interrupt(bool),
@@ -129,6 +133,27 @@ impl Sim {
                     self.at(next, Timed::Write);
                 }
             }
+            Timed::Ship => {
+                let next = self.elapsed() + self.rng.between(1, 2);
+                if next < END_AT {
+                    self.at(next, Timed::Ship);
+                }
+                let writers: Vec<String> = self
+                    .world
+                    .dbs
+                    .iter()
+                    .filter(|(id, db)| db.writable_now() && self.world.is_alive(id))
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                for id in writers {
+                    let actor = Actor::Shipper { instance: id.clone() };
+                    if !self.in_flight.iter().any(|f| f.actor == actor) {
+                        if let Some(task) = actors::ship(&self.world, &id) {
+                            self.start(actor, task);
+                        }
+                    }
+                }
+            }
             Timed::AgentPoll(id) => {
                 if !self.world.is_alive(&id) {
                     return;
@@ -153,7 +178,10 @@ impl Sim {
             Timed::Reclaim(id) => {
                 self.note(format!("AWS reclaims {id}"));
                 self.world.ec2.set_state(&id, spotctl_core::primary::InstanceState::Terminated);
-                self.in_flight.retain(|f| f.actor != Actor::Agent { instance: id.clone() });
+                self.in_flight.retain(|f| {
+                    f.actor != Actor::Agent { instance: id.clone() }
+                        && f.actor != Actor::Shipper { instance: id.clone() }
+                });
             }
             Timed::KillStandby => {
                 let standbys: Vec<String> = self
@@ -260,10 +288,12 @@ impl Sim {
             (Actor::Agent { instance }, Ended::Agent(did)) => {
                 if let spotctl_aws::handoff::Did::Restored {
                     promotion: spotctl_aws::handoff::Promotion::Promoted { .. },
+                    restored,
                     ..
                 } = did
                 {
                     self.report.promotions += 1;
+                    self.report.from_log += u64::from(restored.replayed.is_some());
                 }
                 if self.verbose
                     || !matches!(
@@ -357,6 +387,7 @@ pub fn run_traced(seed: u64, verbose: bool) -> Report {
     }
     sim.at(60, Timed::Watchdog);
     sim.at(20, Timed::Write);
+    sim.at(21, Timed::Ship);
     sim.at(CALM_AT, Timed::Calm);
     // One or two interruptions: mostly warned, sometimes not.
     for _ in 0..sim.rng.between(1, 2) {

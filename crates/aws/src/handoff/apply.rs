@@ -64,11 +64,19 @@ pub async fn assess_listed(store: &dyn StateStore, seen: Vec<InstanceView>, now:
         });
     }
     let newest_backup = newest_complete_backup(store).await?;
+    // The shipped log matters only when the recorded primary is gone.
+    let log = match record.as_ref() {
+        Some(r) if r.has_instance() && !facts.iter().any(|i| i.id == r.instance_id && i.state.is_alive()) => {
+            super::protection::log_view(store, r.epoch, now).await?
+        }
+        _ => None,
+    };
     let view = ApplyView {
         record: record.as_ref(),
         handoff: handoff.as_ref(),
         instances: &facts,
         newest_backup,
+        log,
         now,
     };
     let (plan, unknown) = assess(&view);

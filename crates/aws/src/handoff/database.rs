@@ -203,6 +203,11 @@ pub fn memory_log_key(t: u32) -> String {
     format!("{}memory-log.json", timeline_dir(PROTECT_PREFIX, t))
 }
 
+/// Where the twin keeps the rows of timeline `t`'s base.
+fn memory_base_rows_key(t: u32) -> String {
+    format!("{}/memory-{t}/rows.json", spotctl_db::protect::layout::bases(PROTECT_PREFIX))
+}
+
 /// The rows in the twin's log of timeline `t` (empty when none was shipped).
 pub async fn memory_log_rows(store: &dyn StateStore, t: u32) -> Result<Vec<u64>> {
     Ok(get_json::<MemoryLog>(store, &memory_log_key(t)).await?.map(|(l, _)| l.rows).unwrap_or_default())
@@ -285,10 +290,22 @@ impl MemoryDatabase {
             Err(crate::state::StoreError::Conflict { .. }) => return Ok(false),
             Err(e) => return Err(e.into()),
         }
+        self.base(store, record, rows).await?;
+        Ok(true)
+    }
+
+    /// Timeline `record`'s base, unless it has one: the rows now, then (last, as a real base's
+    /// `base.json`) its record. A begin cut short is finished by the next; the real primary's
+    /// base timer takes one soon after it begins.
+    async fn base(&self, store: &dyn StateStore, record: &TimelineRecord, rows: Vec<u64>) -> Result<()> {
         let t = record.timeline;
-        let log = memory_log_key(t);
-        store.put(&log, json_body(&log, &MemoryLog { rows: rows.clone() })?).await?;
         let id = format!("memory-{t}");
+        let key = base_record_key(PROTECT_PREFIX, &id);
+        if store.get(&key).await?.is_some() {
+            return Ok(());
+        }
+        let data = memory_base_rows_key(t);
+        store.put(&data, json_body(&data, &MemoryLog { rows: rows.clone() })?).await?;
         let base = spotctl_db::protect::base::BaseRecord {
             format: spotctl_db::protect::base::BASE_FORMAT,
             id: id.clone(),
@@ -308,9 +325,8 @@ impl MemoryDatabase {
             manifest_sha256: String::new(),
             timings_ms: Default::default(),
         };
-        let key = base_record_key(PROTECT_PREFIX, &id);
         store.put(&key, json_body(&key, &base)?).await?;
-        Ok(true)
+        Ok(())
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut MemoryRows) -> T) -> Result<T> {
@@ -367,15 +383,35 @@ impl Database for MemoryDatabase {
     async fn recover_log(&self, store: Arc<dyn StateStore>, epoch: u64) -> Result<Restored> {
         crate::state::interleave().await;
         let store = store.as_ref();
-        if super::protection::log_view(store, self.clock.now()).await?.is_none() {
-            anyhow::bail!("no base lies on the newest log timeline: nothing to recover from");
+        if super::protection::log_view(store, epoch - 1, self.clock.now()).await?.is_none() {
+            anyhow::bail!(
+                "the epoch-{} primary's log cannot be recovered: nothing to recover from",
+                epoch - 1
+            );
         }
         loop {
             let all = read_timelines(store).await?;
-            let Some(newest) = chain_at(&all, None).last().map(|t| t.record.clone()) else {
+            let chain = chain_at(&all, None);
+            let Some(newest) = chain.last().map(|t| t.record.clone()) else {
                 anyhow::bail!("no log timeline");
             };
-            let rows = memory_log_rows(store, newest.timeline).await?;
+            // As the real recovery replays the chain: each timeline's log up to where the next
+            // one branched (a recovery cut short leaves a timeline that has no log of its own).
+            let mut rows = Vec::new();
+            for (i, t) in chain.iter().enumerate() {
+                let n = t.record.timeline;
+                // What was shipped holds the base and everything after it.
+                let own = match get_json::<MemoryLog>(store, &memory_log_key(n)).await? {
+                    Some(shipped) => Some(shipped),
+                    None => get_json::<MemoryLog>(store, &memory_base_rows_key(n)).await?,
+                };
+                if let Some((log, _)) = own {
+                    rows = log.rows;
+                }
+                if let Some(b) = chain.get(i + 1).and_then(|next| next.record.branch.as_ref()) {
+                    rows.truncate(usize::try_from(b.offset).unwrap_or(usize::MAX));
+                }
+            }
             let record = TimelineRecord {
                 format: spotctl_db::protect::timeline::TIMELINE_FORMAT,
                 timeline: all.iter().map(|t| t.record.timeline).max().unwrap_or(0) + 1,
@@ -413,7 +449,12 @@ impl Database for MemoryDatabase {
             let newest = read_timelines(store.as_ref()).await?.pop();
             let now_ms = u64::try_from(self.clock.now()).unwrap_or(0) * 1000;
             let t = match next_for_epoch(newest.as_ref().map(|t| &t.record), epoch, now_ms)? {
-                None => newest.map(|t| t.record.timeline).unwrap_or_default(),
+                None => {
+                    let Some(t) = newest else { anyhow::bail!("no timeline, yet one was found") };
+                    let rows = self.with(|g| g.rows.clone())?;
+                    self.base(store.as_ref(), &t.record, rows).await?;
+                    t.record.timeline
+                }
                 Some(record) => {
                     let rows = self.with(|g| g.rows.clone())?;
                     if !self.begin(store.as_ref(), &record, rows).await? {

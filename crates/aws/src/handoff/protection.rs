@@ -12,7 +12,7 @@ use spotctl_core::handoff::LogView;
 use spotctl_db::protect::base::BaseRecord;
 use spotctl_db::protect::heartbeat::Heartbeat;
 use spotctl_db::protect::layout::{bases, heartbeat_key, timeline_of, timelines};
-use spotctl_db::protect::timeline::{chain_at, Timeline, TimelineRecord};
+use spotctl_db::protect::timeline::{chain_at, Reason, Timeline, TimelineRecord};
 
 /// Where continuous protection lives in the env's bucket (what `spotctl agent ship --to
 /// s3://B/backups` names): the only prefix an instance writes besides the handoff records.
@@ -34,13 +34,22 @@ pub async fn read_timelines(store: &dyn StateStore) -> Result<Vec<Timeline>> {
     Ok(all)
 }
 
-/// Whether the shipped log can be recovered now, and its window at `now` (seconds since 1970):
-/// `None` when nothing was shipped or no base lies on the newest timeline's chain (a primary a
-/// handoff made, before its first base).
-pub async fn log_view(store: &dyn StateStore, now: i64) -> Result<Option<LogView>> {
+/// Whether the shipped log can bring back the epoch-`epoch` primary's data now, and its window at
+/// `now` (seconds since 1970). `None` when the newest timeline is not that primary's (it never
+/// began one: lost before its first look as the primary, or an older primary's log is all there
+/// is — which lacks what came after that primary's drain), or no base lies on its chain (a
+/// primary a handoff made, before its first base).
+pub async fn log_view(store: &dyn StateStore, epoch: u64, now: i64) -> Result<Option<LogView>> {
     let all = read_timelines(store).await?;
     let chain = chain_at(&all, None);
     let Some(newest) = chain.last() else { return Ok(None) };
+    // The primary's own timeline, or the one a recovery of it began and did not finish (a
+    // standby cut short before it promoted): replaying that chain gives the same rows.
+    let r = &newest.record;
+    let own = r.epoch == Some(epoch) || (r.epoch == Some(epoch + 1) && r.reason == Reason::Recovery);
+    if !own {
+        return Ok(None);
+    }
     let mut on_chain = false;
     for key in store.list(&format!("{}/", bases(PROTECT_PREFIX))).await? {
         if !key.ends_with("/base.json") {

@@ -99,7 +99,7 @@ pub async fn advance(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) -> 
     let fallback = fallback(super::apply::newest_complete_backup(store).await?.as_ref(), &own_id, now);
     // The shipped log matters only when the primary is gone (a recovery, or a fallback).
     let log = match old_state {
-        Some(s) if !s.is_alive() => super::protection::log_view(store, now).await?,
+        Some(s) if !s.is_alive() => super::protection::log_view(store, record.epoch, now).await?,
         _ => None,
     };
     let view = HandoffView {
@@ -344,7 +344,7 @@ pub async fn request_drain(instances: &dyn Instances, primary: &PrimaryRecord, i
     instances.tag(&primary.region, &primary.instance_id, TAG_DRAIN, id).await
 }
 
-/// Starts the recovery of `lost`, the recorded primary, from `backup`: the handoff is created
+/// Starts the recovery of `lost`, the recorded primary, from `from`: the handoff is created
 /// create-only (a concurrent recovery or trigger finds it taken) and launched like any other. The
 /// decision was made on an earlier look: it is checked again here — the record must still name
 /// `lost`, and EC2 must still say it is gone — so a recovery never replaces a primary that took
@@ -352,7 +352,7 @@ pub async fn request_drain(instances: &dyn Instances, primary: &PrimaryRecord, i
 pub async fn recover(
     seams: &HandoffSeams<'_>,
     lost: &str,
-    backup: &str,
+    from: &Source,
     data_loss_window_s: Option<i64>,
 ) -> Result<HandoffOutcome> {
     let store = seams.store;
@@ -374,7 +374,7 @@ pub async fn recover(
         ),
     }
     let now = seams.clock.now();
-    let handoff = held(seams, Handoff::recovery(&record, backup, data_loss_window_s, now), now);
+    let handoff = held(seams, Handoff::recovery_from(&record, from, data_loss_window_s, now), now);
     if let Some(etag) = create(store, &handoff).await? {
         return launch(seams, &record, handoff, etag).await;
     }

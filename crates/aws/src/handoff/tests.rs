@@ -197,7 +197,13 @@ fn a_lost_primary_whose_handoff_had_failed_is_recovered_by_reopening_it() {
         clock: w.clock.as_ref(),
         owner: "apply",
     };
-    let outcome = block_on(super::recover(&seams, "i-primary", "epoch-1", Some(0))).expect("recover");
+    let outcome = block_on(super::recover(
+        &seams,
+        "i-primary",
+        &spotctl_core::handoff::Source::Backup("epoch-1".into()),
+        Some(0),
+    ))
+    .expect("recover");
     let super::HandoffOutcome::Started { standby, .. } = outcome else { panic!("{outcome:?}") };
     assert_ne!(standby, first, "a new standby, not the failed attempt's");
     let (h, _) = block_on(read_handoff(&w.store, "epoch-1")).expect("read").expect("epoch-1");

@@ -327,9 +327,9 @@ impl Env {
             Ctx { aws: &self.aws, names: &self.names, regions: &planned.regions, artifacts: &artifacts };
         let mut n = Executor { ctx: &ctx, progress, store: self.store.as_ref() }.apply(&planned.plan).await?;
         if let Some(r) = &planned.plan.recovery {
-            progress.tick(&format!("recovering the primary from {}", r.backup));
+            progress.tick(&format!("recovering the primary from {}", r.from));
             let outcome = self.recover(r).await?;
-            progress.note(&format!("  ~   recovery from {}: {}", r.backup, serde_json::to_string(&outcome)?));
+            progress.note(&format!("  ~   recovery from {}: {}", r.from, serde_json::to_string(&outcome)?));
             n += 1;
         }
         Ok(n)
@@ -351,7 +351,7 @@ impl Env {
             clock: &crate::sdk::clock::SystemClock,
             owner: &owner,
         };
-        recover(&seams, &r.lost, &r.backup, r.data_loss_window_s).await
+        recover(&seams, &r.lost, &r.from, r.data_loss_window_s).await
     }
 
     /// The endpoint's live resources: the env file's, and those of the endpoint the stored env

@@ -100,12 +100,12 @@ pub async fn plan_primary(
                  and apply neither creates, replaces nor deletes any of them"
             ));
         }
-        PrimaryPlan::Recover { lost, backup, data_loss_window_s } => {
+        PrimaryPlan::Recover { lost, from, data_loss_window_s } => {
             part.recovery =
-                Some(Recovery { lost: lost.clone(), backup: backup.clone(), data_loss_window_s: *data_loss_window_s });
+                Some(Recovery { lost: lost.clone(), from: from.clone(), data_loss_window_s: *data_loss_window_s });
         }
         PrimaryPlan::Lost { lost } if !opts.replace_lost_primary => notes.push(format!(
-            "the recorded primary {lost} is gone and no complete backup exists, so nothing can bring its data \
+            "the recorded primary {lost} is gone and neither a complete backup nor a recoverable shipped log exists, so nothing can bring its data \
              back. `spotctl apply --replace-lost-primary` launches a new, empty one (the schema only)"
         )),
         PrimaryPlan::Lost { .. } | PrimaryPlan::Launch => {

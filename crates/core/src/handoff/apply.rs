@@ -4,8 +4,9 @@
 //! primary only through a recovery handoff from a complete backup — never with an empty database
 //! over one that had data.
 
+use super::decide::LogView;
 use super::fallback::{fallback, Backup};
-use super::record::{handoff_id, Handoff, Step};
+use super::record::{handoff_id, Handoff, Source, Step};
 use crate::primary::{InstanceState, PrimaryRecord, Role};
 use serde::Serialize;
 
@@ -29,6 +30,8 @@ pub struct ApplyView<'a> {
     pub instances: &'a [DbInstance],
     /// The newest complete backup.
     pub newest_backup: Option<Backup>,
+    /// The shipped log, when it can be recovered (read only when the primary is gone).
+    pub log: Option<LogView>,
     pub now: i64,
 }
 
@@ -45,11 +48,13 @@ pub enum PrimaryPlan {
     Keep { instance_id: String, region: String },
     /// A handoff of the recorded epoch is open: database instances are the handoff's.
     Hold { handoff: String, step: Option<Step> },
-    /// The recorded primary is gone, no handoff is open, a complete backup exists: a standby
-    /// restores it, verifies and is promoted.
-    Recover { lost: String, backup: String, data_loss_window_s: Option<i64> },
-    /// The recorded primary is gone and no complete backup exists: nothing can bring its data
-    /// back; apply refuses to put an empty database in its place unless asked.
+    /// The recorded primary is gone, no handoff is open, and its data can come back: a standby
+    /// restores its own drain (nothing lost), else the shipped log (the last second or so), else
+    /// the newest complete backup (what came after it), verifies and is promoted.
+    Recover { lost: String, from: Source, data_loss_window_s: Option<i64> },
+    /// The recorded primary is gone and neither a complete backup nor the shipped log exists:
+    /// nothing can bring its data back; apply refuses to put an empty database in its place
+    /// unless asked.
     Lost { lost: String },
 }
 
@@ -103,11 +108,19 @@ fn decide(v: &ApplyView<'_>) -> PrimaryPlan {
     if alive {
         return PrimaryPlan::Keep { instance_id: record.instance_id.clone(), region: record.region.clone() };
     }
-    match fallback(v.newest_backup.as_ref(), &handoff_id(record.epoch), v.now) {
-        Some((backup, data_loss_window_s)) => {
-            PrimaryPlan::Recover { lost: record.instance_id.clone(), backup, data_loss_window_s }
+    let lost = record.instance_id.clone();
+    let own = handoff_id(record.epoch);
+    match (fallback(v.newest_backup.as_ref(), &own, v.now), v.log) {
+        (Some((backup, window)), _) if backup == own => {
+            PrimaryPlan::Recover { lost, from: Source::Backup(backup), data_loss_window_s: window }
         }
-        None => PrimaryPlan::Lost { lost: record.instance_id.clone() },
+        (_, Some(log)) => {
+            PrimaryPlan::Recover { lost, from: Source::Log, data_loss_window_s: Some(log.window_s) }
+        }
+        (Some((backup, window)), None) => {
+            PrimaryPlan::Recover { lost, from: Source::Backup(backup), data_loss_window_s: window }
+        }
+        (None, None) => PrimaryPlan::Lost { lost },
     }
 }
 
@@ -126,7 +139,7 @@ mod tests {
         handoff: Option<&'a Handoff>,
         instances: &'a [DbInstance],
     ) -> ApplyView<'a> {
-        ApplyView { record, handoff, instances, newest_backup: None, now: 1000 }
+        ApplyView { record, handoff, instances, newest_backup: None, log: None, now: 1000 }
     }
 
     #[test]
@@ -169,12 +182,24 @@ mod tests {
             assess(&v).0,
             PrimaryPlan::Recover {
                 lost: "i-p".into(),
-                backup: "epoch-3".into(),
+                from: Source::Backup("epoch-3".into()),
                 data_loss_window_s: Some(600)
             }
         );
-        let own = ApplyView { newest_backup: Some(b("epoch-4")), ..v };
-        assert!(matches!(assess(&own).0, PrimaryPlan::Recover { data_loss_window_s: Some(0), .. }));
+        // The shipped log loses a second, the older backup ten minutes: the log.
+        let log = ApplyView { log: Some(LogView { window_s: 1 }), ..v.clone() };
+        assert_eq!(
+            assess(&log).0,
+            PrimaryPlan::Recover { lost: "i-p".into(), from: Source::Log, data_loss_window_s: Some(1) }
+        );
+        let only_log = ApplyView { newest_backup: None, ..log.clone() };
+        assert!(matches!(assess(&only_log).0, PrimaryPlan::Recover { from: Source::Log, .. }));
+        // Its own drain loses nothing: it comes first.
+        let own = ApplyView { newest_backup: Some(b("epoch-4")), ..log };
+        assert!(matches!(
+            assess(&own).0,
+            PrimaryPlan::Recover { from: Source::Backup(_), data_loss_window_s: Some(0), .. }
+        ));
     }
 
     #[test]

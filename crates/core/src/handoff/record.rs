@@ -19,7 +19,7 @@ pub enum Cause {
 }
 
 /// Where a handoff's standby gets the database from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "from", content = "backup", rename_all = "snake_case")]
 pub enum Source {
     /// A drained backup: the handoff's own drain, or an older complete one.
@@ -28,6 +28,15 @@ pub enum Source {
     /// (continuous protection). What the lost primary committed in its last second or so may be
     /// missing; nothing older is.
     Log,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Backup(b) => write!(f, "backup {b}"),
+            Source::Log => f.write_str("the shipped log"),
+        }
+    }
 }
 
 /// The handoff format this build writes; older ones are read.
