@@ -85,8 +85,10 @@ Environment=AWS_REGION=${REGION}
 WantedBy=multi-user.target
 UNIT
 # Continuous protection: the binary log to the bucket as it is written, and a base backup (niced:
-# on a small instance the backup's CPU is what slows writers) every [backup] base_every. The
-# instance role deletes nothing, so retention runs elsewhere (ARD.md, Continuous protection).
+# on a small instance the backup's CPU is what slows writers) a minute after this instance becomes
+# the primary, then every [backup] base_every: until its first base, the log of a primary a handoff
+# made cannot be recovered alone. The agent starts both once the primary's log timeline is begun.
+# The instance role deletes nothing, so retention runs elsewhere (ARD.md, Continuous protection).
 cat > /etc/systemd/system/spotctl-ship.service <<UNIT
 [Unit]
 Description=spotctl ship: the primary's binary log to the state bucket, continuously
@@ -121,7 +123,7 @@ cat > /etc/systemd/system/spotctl-base.timer <<UNIT
 Description=spotctl base backup every {{base_every}}
 
 [Timer]
-OnActiveSec=10min
+OnActiveSec=1min
 OnUnitActiveSec={{base_every}}
 
 [Install]

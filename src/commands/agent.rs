@@ -7,7 +7,7 @@ use crate::exit::{BadInput, Outcome};
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use spotctl_aws::compute::Ec2Instances;
-use spotctl_aws::handoff::{resolve_endpoint, Agent, Did, EndpointStep, MariaDbServer, Promotion};
+use spotctl_aws::handoff::{resolve_endpoint, Agent, Did, EndpointStep, MariaDbServer};
 use spotctl_aws::sdk::clock::SystemClock;
 use spotctl_aws::sdk::imds::{Imds, DEFAULT_IMDS};
 use spotctl_aws::sdk::Aws;

@@ -20,6 +20,9 @@ pub enum Trigger {
     Schedule { rule: String },
     /// An Auto Scaling group failed, or managed, to launch an instance.
     FleetLaunch { group: String, region: String, success: bool },
+    /// An instance is going or gone (stopping, stopped, shutting down, terminated): for the
+    /// primary with no warning, the recovery.
+    StateChange { instance_id: String, region: String, state: String },
 }
 
 impl Trigger {
@@ -31,6 +34,7 @@ impl Trigger {
             Trigger::Schedule { .. } => "schedule",
             Trigger::FleetLaunch { success: true, .. } => "launch-successful",
             Trigger::FleetLaunch { success: false, .. } => "launch-unsuccessful",
+            Trigger::StateChange { .. } => "state-change",
         }
     }
 }
@@ -78,6 +82,11 @@ pub fn parse(raw: &[u8]) -> Result<Envelope, EventError> {
         ("aws.ec2", "EC2 Instance Rebalance Recommendation") => Trigger::Rebalance {
             instance_id: detail_text("instance-id")?.to_string(),
             region: region.clone(),
+        },
+        ("aws.ec2", "EC2 Instance State-change Notification") => Trigger::StateChange {
+            instance_id: detail_text("instance-id")?.to_string(),
+            region: region.clone(),
+            state: detail_text("state")?.to_string(),
         },
         ("aws.events", "Scheduled Event") => {
             let rule = v
@@ -157,6 +166,22 @@ mod tests {
                 success: false
             })
         );
+    }
+
+    #[test]
+    fn parses_an_instance_going_away() {
+        let raw = r#"{"id":"4","source":"aws.ec2","detail-type":"EC2 Instance State-change Notification",
+            "region":"ap-northeast-1","detail":{"instance-id":"i-0abc","state":"shutting-down"}}"#;
+        let e = parse(raw.as_bytes()).expect("parses");
+        assert_eq!(
+            e.trigger,
+            Trigger::StateChange {
+                instance_id: "i-0abc".into(),
+                region: "ap-northeast-1".into(),
+                state: "shutting-down".into()
+            }
+        );
+        assert_eq!(e.trigger.kind(), "state-change");
     }
 
     #[test]

@@ -41,12 +41,24 @@ pub struct PrimaryRecord {
     pub recovered: Option<Recovered>,
 }
 
-/// A primary recovered from a backup after the one before it was lost.
+/// A primary recovered from a backup, or from the shipped log, after the one before it was lost.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recovered {
-    pub backup: String,
-    /// Unknown for a backup that does not say when it completed.
+    /// The backup restored (`None`: the shipped log was recovered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+    /// Unknown for a backup that does not say when it completed; for the log, at most this.
     pub data_loss_window_s: Option<i64>,
+}
+
+impl Recovered {
+    /// `backup epoch-3`, or `the shipped log`.
+    pub fn what(&self) -> String {
+        match &self.backup {
+            Some(b) => format!("backup {b}"),
+            None => "the shipped log".into(),
+        }
+    }
 }
 
 impl PrimaryRecord {

@@ -61,6 +61,9 @@ impl Handler {
             Trigger::Rebalance { .. } => {
                 Next::Recorded { note: "a rebalance recommendation alone does not move the database".into() }
             }
+            // The recorded primary is going or gone: the watchdog's look, at once (with no
+            // handoff open and the primary gone, the recovery; with one open, its fallback).
+            Trigger::StateChange { .. } => Next::Watchdog(advance(&self.seams(&event.id), None).await?),
             Trigger::FleetLaunch { group, success, .. } => {
                 let id = format!("{}-{}", event.id, event.trigger.kind());
                 Next::Fleet(self.fleets().on_launch(&id, &event.time, group, *success).await?)
@@ -147,6 +150,17 @@ impl Handler {
                 .then(|| format!("rule {rule} is not one of env `{}`'s schedules", self.names.env))),
             Trigger::FleetLaunch { group, .. } => Ok((!group.starts_with(&self.names.prefix()))
                 .then(|| format!("group {group} is not one of env `{}`'s", self.names.env))),
+            // Every instance of the account in a candidate region changes state: only the
+            // recorded primary's matters (one read of the record, no EC2 call).
+            Trigger::StateChange { instance_id, .. } => {
+                Ok(match read_primary(self.store.as_ref()).await?.map(|(p, _)| p.instance_id) {
+                    Some(p) if &p == instance_id => None,
+                    _ => Some(format!(
+                        "instance {instance_id} is not env `{}`'s recorded primary",
+                        self.names.env
+                    )),
+                })
+            }
         }
     }
 }

@@ -64,9 +64,10 @@ pub(crate) async fn promote(
     }
     // A recovery says in the record what it could not bring back.
     let recovered = match read_handoff(store, id).await? {
-        Some((h, _)) => {
-            h.backup.clone().map(|backup| Recovered { backup, data_loss_window_s: h.data_loss_window_s })
+        Some((h, _)) if h.names_its_source() => {
+            Some(Recovered { backup: h.backup.clone(), data_loss_window_s: h.data_loss_window_s })
         }
+        Some(_) => None,
         None => None,
     };
     let next = record.succeeded_by(PrimaryRecord {

@@ -457,3 +457,33 @@ fn a_warned_handoff_gives_the_new_primary_a_timeline_of_its_own_and_fences_the_o
     let err = block_on(restarted.begin_log(Arc::new(w.store.clone()), 1)).expect_err("superseded");
     assert!(format!("{err:#}").contains("epoch-2 primary"), "{err:#}");
 }
+
+/// EventBridge's note that `instance` went to `state`.
+fn state_change(id: &str, instance: &str, state: &str) -> Vec<u8> {
+    serde_json::json!({
+        "version": "0", "id": id, "detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2",
+        "account": "123456789012", "time": "2026-11-29T10:00:00Z", "region": REGION, "resources": [],
+        "detail": {"instance-id": instance, "state": state}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[test]
+fn the_primary_terminated_without_a_warning_starts_its_recovery_at_once_and_others_are_not_ours() {
+    let w = World::new();
+    let db = MemoryDatabase::with_clock((1..=5).collect(), false, w.clock.clone());
+    let (primary, _) = agent(&w, "i-primary", "ap-northeast-1a", &[(TAG_ROLE, "primary")], &db);
+    block_on(primary.step()).expect("serve");
+    assert!(block_on(db.ship(&w.store)).expect("ship"));
+    // Another instance of the account stops: not this env's business, nothing recorded.
+    let out =
+        block_on(w.handler().handle(&state_change("s0", "i-someone-else", "stopped"))).expect("handled");
+    assert!(matches!(out, crate::handler::Outcome::NotOurs { .. }), "{out:?}");
+    w.ec2.set_state("i-primary", InstanceState::Terminated);
+    let out = block_on(w.handler().handle(&state_change("s1", "i-primary", "terminated"))).expect("handled");
+    let text = serde_json::to_string(&out).expect("JSON");
+    assert!(text.contains("\"handoff\":\"started\""), "{text}");
+    let (h, _) = block_on(read_handoff(&w.store, "epoch-1")).expect("read").expect("epoch-1");
+    assert_eq!(h.source(), spotctl_core::handoff::Source::Log, "{h:?}");
+}

@@ -36,6 +36,36 @@ pub struct Status {
     pub dead_letters: Option<DeadLetters>,
     /// The name applications connect to and where it points (`None`: Route 53 is unreadable).
     pub endpoint: Option<Endpoint>,
+    /// Continuous protection: what losing the primary now, with no warning, would cost.
+    pub protection: Option<Protection>,
+}
+
+/// The shipped log as the bucket has it (`spotctl_db::protect::status`), and whether the
+/// recorded primary, lost now, would be recovered from it.
+#[derive(Debug, Serialize)]
+pub struct Protection {
+    #[serde(flatten)]
+    pub status: spotctl_db::protect::ProtectStatus,
+    /// An unwarned loss of the recorded primary now is recovered from the log, losing at most
+    /// this many seconds (`None`: not from the log — its timeline has no base yet, or it ships
+    /// none).
+    pub recoverable_window_s: Option<i64>,
+}
+
+async fn protection(env: &Env, primary: Option<&PrimaryRecord>) -> Result<Protection> {
+    let blobs =
+        crate::state::StoreBlobs { store: env.store.clone(), handle: tokio::runtime::Handle::current() };
+    let now = SystemClock.now();
+    let now_ms = u64::try_from(now).unwrap_or(0) * 1000;
+    let status = tokio::task::spawn_blocking(move || {
+        spotctl_db::protect::status(&blobs, crate::handoff::PROTECT_PREFIX, now_ms, &Default::default())
+    })
+    .await??;
+    let recoverable_window_s = match primary {
+        Some(p) => crate::handoff::log_view(env.store.as_ref(), p.epoch, now).await?.map(|l| l.window_s),
+        None => None,
+    };
+    Ok(Protection { status, recoverable_window_s })
 }
 
 /// The endpoint as Route 53 has it now.
@@ -117,6 +147,13 @@ pub async fn status(env: &Env) -> Result<Status> {
     let api = AwsFleet { aws: env.aws.clone() };
     let fleets = Fleets { names: &env.names, store, api: &api, clock: &SystemClock }.status().await?;
     let dead_letters = dead_letters(env).await.ok();
+    let protection = match protection(env, primary.as_ref()).await {
+        Ok(p) => Some(p),
+        Err(e) => {
+            tracing::warn!("continuous protection's records are not readable: {e:#}");
+            None
+        }
+    };
     Ok(Status {
         env: env.names.env.clone(),
         now_unix: SystemClock.now(),
@@ -127,6 +164,7 @@ pub async fn status(env: &Env) -> Result<Status> {
         fleets,
         dead_letters,
         endpoint,
+        protection,
     })
 }
 
@@ -222,10 +260,37 @@ impl Status {
         if let Some(r) = self.primary.as_ref().and_then(|p| p.recovered.as_ref()) {
             let _ = writeln!(
                 out,
-                "  recovered from backup {} (data-loss window {})",
-                r.backup,
+                "  recovered from {} (data-loss window {})",
+                r.what(),
                 spotctl_core::handoff::window_text(r.data_loss_window_s)
             );
+        }
+        if let Some(p) = &self.protection {
+            use spotctl_db::protect::LossWindow;
+            let shipping = match &p.status.loss_window {
+                LossWindow::Shipping { bound_ms } => {
+                    format!("shipping, a commit stored within about {bound_ms} ms")
+                }
+                LossWindow::Silent { since, ms } => format!("SILENT since {since} ({} s)", ms / 1000),
+                LossWindow::NotShipping => "nothing shipped yet".into(),
+            };
+            let t = p.status.timeline.map(|t| format!("timeline {t}, ")).unwrap_or_default();
+            let _ = writeln!(out, "binary log: {t}{shipping}");
+            let _ = writeln!(
+                out,
+                "  base backups: {} (newest {}; restorable from {})",
+                p.status.bases,
+                p.status.newest_base.as_deref().unwrap_or("none"),
+                p.status.oldest_restorable.as_deref().unwrap_or("nowhere")
+            );
+            let _ = match p.recoverable_window_s {
+                Some(w) => writeln!(out, "  lost now without a warning: recovered from the log, losing at most {w} s"),
+                None => writeln!(
+                    out,
+                    "  lost now without a warning: NOT recoverable from the log (no base on the primary's timeline yet); \
+                     the last complete backup is what is left"
+                ),
+            };
         }
         match &self.last_backup {
             Some(id) => {
@@ -260,10 +325,11 @@ impl Status {
                     let _ = writeln!(out, "  last attempt ({} so far): {e}", h.attempts);
                 }
             }
-            if let Some(b) = &h.backup {
+            if h.names_its_source() {
                 let _ = writeln!(
                     out,
-                    "  recovers from backup {b} (data-loss window {})",
+                    "  recovers from {} (data-loss window {})",
+                    h.source(),
                     spotctl_core::handoff::window_text(h.data_loss_window_s)
                 );
             }

@@ -17,11 +17,17 @@ use crate::templates::{self, canonical_json, TemplateError};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-/// The spot events every candidate region forwards (or, at home, hands to the Lambda).
-pub const SPOT_EVENTS: [(&str, &str); 2] = [
+/// The EC2 events every candidate region forwards (or, at home, hands to the Lambda): the spot
+/// warnings, and an instance going away (the primary lost with no warning: the recovery).
+pub const SPOT_EVENTS: [(&str, &str); 3] = [
     ("interruption", "EC2 Spot Instance Interruption Warning"),
     ("rebalance", "EC2 Instance Rebalance Recommendation"),
+    ("state", STATE_CHANGE),
 ];
+
+/// The EC2 state-change event, and the states of an instance that is going or gone.
+pub const STATE_CHANGE: &str = "EC2 Instance State-change Notification";
+pub const GONE_STATES: [&str; 4] = ["stopping", "stopped", "shutting-down", "terminated"];
 
 /// Scheduled rules in the home region.
 pub const SCHEDULES: [&str; 2] = [Schedule::Relocation.suffix(), Schedule::AdvisorRefresh.suffix()];
@@ -208,7 +214,11 @@ pub fn user_data(input: &DesiredInput) -> Result<String, TemplateError> {
 }
 
 fn event_pattern(detail_type: &str) -> String {
-    let v = serde_json::json!({ "source": ["aws.ec2"], "detail-type": [detail_type] });
+    let mut v = serde_json::json!({ "source": ["aws.ec2"], "detail-type": [detail_type] });
+    // Every instance of the account changes state: only going and gone are forwarded.
+    if detail_type == STATE_CHANGE {
+        v["detail"] = serde_json::json!({ "state": GONE_STATES });
+    }
     serde_json::to_string(&v).unwrap_or_default()
 }
 
@@ -457,6 +467,13 @@ pub(crate) mod tests {
             away.value("target"),
             Some("arn:aws:events:ap-northeast-1:123456789012:event-bus/default")
         );
+        // The primary lost with no warning: its state change, from every candidate region, for
+        // going and gone states only.
+        let state = rule("ap-northeast-3", "state").expect("state-change rule in every region");
+        let pattern: serde_json::Value =
+            serde_json::from_str(state.value("pattern").expect("a pattern")).expect("JSON");
+        assert_eq!(pattern["detail-type"][0], "EC2 Instance State-change Notification");
+        assert_eq!(pattern["detail"]["state"], serde_json::json!(GONE_STATES));
         assert!(rule("ap-northeast-3", "relocation").is_none(), "schedules live at home only");
         assert_eq!(
             rule("ap-northeast-1", "relocation")
