@@ -237,3 +237,112 @@ async fn a_standby_that_cannot_verify_refuses_and_reports_the_fallback() {
     assert!(text.contains("last attempt (1 so far): refused to promote"), "{text}");
     assert!(text.contains("the complete backup of epoch-1 is the fallback (data-loss window 0 s)"), "{text}");
 }
+
+/// EventBridge's note that `instance` went to `state`.
+fn state_change(instance: &str, state: &str) -> String {
+    json!({
+        "version": "0", "id": format!("state-{instance}-{state}"), "detail-type": "EC2 Instance State-change Notification",
+        "source": "aws.ec2", "account": "123456789012", "time": "2026-11-29T10:00:00Z", "region": support::handoff::REGION,
+        "resources": [], "detail": {"instance-id": instance, "state": state}
+    })
+    .to_string()
+}
+
+/// The primary is lost with no warning while its log is shipped: EC2's state change reaches the
+/// handler, which starts a recovery from the shipped log at once; the standby restores the base,
+/// replays the log, verifies and promotes, holding every row the shipper stored; its log goes on
+/// in a timeline of its own; `status` says where the data came from.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unwarned_loss_is_recovered_from_the_shipped_log() {
+    let (Some(mut old_db), Some(new_db)) = (MariaDb::start_protected(), MariaDb::start_protected()) else {
+        return;
+    };
+    let moto = Moto::start();
+    let env = Env::applied(&moto, "dev", &old_db, 1000).await;
+    let primary = env.instances().await[0].0.clone();
+    let old_imds = imds(&primary, "ap-northeast-1a", &[("spotctl:role", "primary")]);
+    let served = env.watch_once(&moto, &old_imds, &old_db.root_dsn(""), None).json();
+    assert_eq!(served["did"]["kind"], "served", "{served:#}");
+    let t1 =
+        env.object("backups/timelines/0001/timeline.json").await.expect("the serving agent began timeline 1");
+    assert_eq!(t1["epoch"], 1, "{t1:#}");
+
+    // What user-data's units run on the primary: the shipper, and a base backup.
+    let to = format!("s3://{}/backups", env.bucket());
+    let region = support::handoff::REGION;
+    let mut shipper = std::process::Command::new(env!("CARGO_BIN_EXE_spotctl"))
+        .envs(moto.env())
+        .args(["agent", "ship", "--mysql", &old_db.root_dsn(""), "--to", &to, "--bucket-region", region])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ship starts");
+    let base = support::spotctl(&moto)
+        .args([
+            "agent",
+            "base-backup",
+            "--mysql",
+            &old_db.root_dsn(""),
+            "--to",
+            &to,
+            "--bucket-region",
+            region,
+        ])
+        .output()
+        .expect("runs");
+    assert!(base.status.success(), "base-backup: {}{}", support::stdout(&base), support::stderr(&base));
+    {
+        let mut c =
+            mysql::Conn::new(mysql::Opts::from_url(&old_db.root_dsn("")).expect("dsn")).expect("connect");
+        for i in 1001..=1500 {
+            mysql::prelude::Queryable::exec_drop(
+                &mut c,
+                "INSERT INTO appdb.employees VALUES (?, 'n', 'e@example.com')",
+                (i,),
+            )
+            .expect("an acknowledged commit");
+        }
+    }
+    // Well past the shipper's half-second: every acknowledged commit is stored. Then the server
+    // and the shipper die at the same instant, and EC2 says the instance is gone.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    old_db.kill();
+    let _ = shipper.kill();
+    let _ = shipper.wait();
+    env.reclaim(&primary).await;
+
+    let handled = env.handle(&moto, "state.json", &state_change(&primary, "terminated"), None).json();
+    assert_eq!(handled["next"]["handoff"], "started", "{handled:#}");
+    let h = env.object("state/handoffs/epoch-1.json").await.expect("the recovery's record");
+    assert_eq!((&h["cause"], &h["from_log"]), (&json!("recovery"), &json!(true)), "{h:#}");
+    assert!(h["data_loss_window_s"].as_i64().is_some_and(|w| w >= 0), "{h:#}");
+    let standby =
+        env.instances().await.into_iter().find(|(_, role, _)| role == "standby").expect("a standby").0;
+
+    let new_imds =
+        imds(&standby, "ap-northeast-1c", &[("spotctl:role", "standby"), ("spotctl:handoff", "epoch-1")]);
+    env.give_addresses(&standby, &new_imds).await;
+    let promoted = env.watch_once(&moto, &new_imds, &new_db.root_dsn(""), None).json();
+    let did = &promoted["did"];
+    assert_eq!(did["kind"], "restored", "{promoted:#}");
+    assert_eq!(did["promotion"]["epoch"], 2, "{promoted:#}");
+    assert!(did["restored"]["replayed"].as_u64().is_some_and(|n| n >= 500), "{promoted:#}");
+    assert_eq!(count(&new_db.root_dsn("")), 1500, "every acknowledged commit");
+
+    // Serving, its log goes on in the timeline its recovery began (epoch 2, branched from 1).
+    let new_imds2 = imds(&standby, "ap-northeast-1c", &[("spotctl:role", "primary")]);
+    env.give_addresses(&standby, &new_imds2).await;
+    let serving = env.watch_once(&moto, &new_imds2, &new_db.root_dsn(""), None).json();
+    assert_eq!(serving["did"]["kind"], "served", "{serving:#}");
+    let t2 = env.object("backups/timelines/0002/timeline.json").await.expect("timeline 2");
+    assert_eq!(
+        (&t2["reason"], &t2["epoch"], &t2["parent"]),
+        (&json!("recovery"), &json!(2), &json!(1)),
+        "{t2:#}"
+    );
+    assert!(env.object("backups/timelines/0003/timeline.json").await.is_none(), "no third timeline");
+
+    let status = env.run(&moto, &["status", &env.dir], None);
+    assert!(status.stdout.contains("recovered from the shipped log"), "{}{}", status.stdout, status.stderr);
+    assert!(status.stdout.contains("binary log: timeline 2"), "{}", status.stdout);
+}
