@@ -1,8 +1,8 @@
 //! The command line: global options and the subcommands (one file each under `commands/`).
 
 use crate::commands::{
-    agent, apply, completions, connect, destroy, fis, handle, import, package, plan, replay, score, show,
-    status,
+    agent, apply, completions, connect, destroy, fis, handle, import, package, plan, recover, replay, score,
+    show, status,
 };
 use crate::exit::Outcome;
 use anyhow::{Context, Result};
@@ -43,6 +43,8 @@ pub enum Command {
     Package(package::PackageArgs),
     /// Rank spot placements (region, zone, type) and explain the choice.
     Score(score::ScoreArgs),
+    /// Move the primary to a new instance holding the database as it was at a second (the shipped log).
+    Recover(recover::RecoverArgs),
     /// The primary, the endpoint, the last backup, recent handoffs and any standby.
     Status(status::StatusArgs),
     /// What an application needs to connect: host, port, user, password and CA, a command line.
@@ -77,6 +79,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             Command::Score(a) => score::exec(a, verbose).await,
             Command::Agent(a) => agent::exec(a).await,
             Command::Status(a) => status::exec(a, verbose).await,
+            Command::Recover(a) => recover::exec(a, verbose).await,
             Command::Connect(a) => connect::exec(a, verbose).await,
             Command::Replay(a) => replay::exec(a),
             Command::Completions(a) => completions::exec(a, <Cli as clap::CommandFactory>::command()),

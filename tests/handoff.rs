@@ -346,3 +346,101 @@ async fn an_unwarned_loss_is_recovered_from_the_shipped_log() {
     assert!(status.stdout.contains("recovered from the shipped log"), "{}{}", status.stdout, status.stderr);
     assert!(status.stdout.contains("binary log: timeline 2"), "{}", status.stdout);
 }
+
+/// `spotctl recover --to-time T`: the plan is shown, the primary drains (the fence: no second
+/// writer), a standby recovers the shipped log up to T and is promoted — every commit before that
+/// second, none after; the drained backup keeps the rest. Bad input exits 2 and starts nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn recover_to_a_point_in_time_keeps_every_commit_before_that_second_and_none_after() {
+    let (Some(old_db), Some(new_db)) = (MariaDb::start_protected(), MariaDb::start_protected()) else {
+        return;
+    };
+    let moto = Moto::start();
+    let env = Env::applied(&moto, "dev", &old_db, 1000).await;
+    let primary = env.instances().await[0].0.clone();
+    let old_imds = imds(&primary, "ap-northeast-1a", &[("spotctl:role", "primary")]);
+    let served = env.watch_once(&moto, &old_imds, &old_db.root_dsn(""), None).json();
+    assert_eq!(served["did"]["kind"], "served", "{served:#}");
+    let to = format!("s3://{}/backups", env.bucket());
+    let region = support::handoff::REGION;
+    let mut shipper = std::process::Command::new(env!("CARGO_BIN_EXE_spotctl"))
+        .envs(moto.env())
+        .args(["agent", "ship", "--mysql", &old_db.root_dsn(""), "--to", &to, "--bucket-region", region])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ship starts");
+    let base = support::spotctl(&moto)
+        .args([
+            "agent",
+            "base-backup",
+            "--mysql",
+            &old_db.root_dsn(""),
+            "--to",
+            &to,
+            "--bucket-region",
+            region,
+        ])
+        .output()
+        .expect("runs");
+    assert!(base.status.success(), "base-backup: {}{}", support::stdout(&base), support::stderr(&base));
+    let insert = |ids: std::ops::RangeInclusive<i32>| {
+        let mut c =
+            mysql::Conn::new(mysql::Opts::from_url(&old_db.root_dsn("")).expect("dsn")).expect("connect");
+        for i in ids {
+            mysql::prelude::Queryable::exec_drop(
+                &mut c,
+                "INSERT INTO appdb.employees VALUES (?, 'n', 'e')",
+                (i,),
+            )
+            .expect("insert");
+        }
+    };
+    insert(1001..=1200);
+    // T: a whole second after the last of those; the next ones commit at or after it.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock");
+    let t = now.as_secs() + 2;
+    std::thread::sleep(std::time::Duration::from_secs(t) + std::time::Duration::from_millis(300) - now);
+    insert(1201..=1300);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let at = spotctl_core::time::rfc3339(t as i64);
+
+    // Bad input: before the oldest base, or in the future, or no answer to the question.
+    let early =
+        env.run(&moto, &["recover", &env.dir, "--to-time", "2020-01-01T00:00:00Z", "--auto-approve"], None);
+    assert_eq!(early.code, Some(2), "{}{}", early.stdout, early.stderr);
+    assert!(early.stderr.contains("before the oldest base backup"), "{}", early.stderr);
+    let later =
+        env.run(&moto, &["recover", &env.dir, "--to-time", "2999-01-01T00:00:00Z", "--auto-approve"], None);
+    assert_eq!(later.code, Some(2), "{}", later.stderr);
+    let asked = env.run(&moto, &["recover", &env.dir, "--to-time", &at], None);
+    assert_eq!(asked.code, Some(2), "no terminal, no --auto-approve: {}", asked.stderr);
+    assert!(asked.stdout.contains("move the primary"), "the plan is shown first: {}", asked.stdout);
+    assert_eq!(env.instances().await.len(), 1, "nothing was started");
+
+    let ran = env.run(&moto, &["recover", &env.dir, "--to-time", &at, "--auto-approve"], None);
+    assert_eq!(ran.code, Some(0), "{}{}", ran.stdout, ran.stderr);
+    let standby =
+        env.instances().await.into_iter().find(|(_, role, _)| role == "standby").expect("a standby").0;
+    let new_imds =
+        imds(&standby, "ap-northeast-1c", &[("spotctl:role", "standby"), ("spotctl:handoff", "epoch-1")]);
+    env.give_addresses(&standby, &new_imds).await;
+    let waiting = env.watch_once(&moto, &new_imds, &new_db.root_dsn(""), None).json();
+    assert_eq!(waiting["decision"]["next"]["action"], "wait_for_manifest", "the fence first: {waiting:#}");
+    // The primary reads its drain tag (as instance metadata shows it) and drains: writes stop.
+    old_imds.update(|m| {
+        m.tags.insert("spotctl:drain".into(), "epoch-1".into());
+    });
+    let drained = env.watch_once(&moto, &old_imds, &old_db.root_dsn(""), None).json();
+    assert_eq!(drained["did"]["kind"], "drained", "{drained:#}");
+    assert_eq!(drained["did"]["drained"]["rows"], 1300, "the drain keeps everything: {drained:#}");
+    let _ = shipper.kill();
+    let _ = shipper.wait();
+
+    let promoted = env.watch_once(&moto, &new_imds, &new_db.root_dsn(""), None).json();
+    assert_eq!(promoted["did"]["kind"], "restored", "{promoted:#}");
+    assert_eq!(promoted["did"]["promotion"]["epoch"], 2, "{promoted:#}");
+    assert_eq!(count(&new_db.root_dsn("")), 1200, "every commit before {at}, none after");
+    let h = env.object("state/handoffs/epoch-1.json").await.expect("the handoff");
+    assert_eq!((&h["cause"], &h["until_unix"]), (&json!("point_in_time"), &json!(t)), "{h:#}");
+}

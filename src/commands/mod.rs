@@ -14,6 +14,7 @@ pub mod lambda;
 pub mod package;
 pub mod plan;
 pub mod protect;
+pub mod recover;
 pub mod replay;
 pub mod score;
 pub mod show;

@@ -29,8 +29,19 @@ pub async fn exec(args: StatusArgs, verbose: u8) -> Result<Outcome> {
     let env = super::open_env(&args.env.env_dir).await?;
     if args.watch {
         let in_place = super::stdout_is_terminal();
+        // One Ctrl-C listener for the whole watch: a Ctrl-C that comes while status is being read
+        // is not lost (a listener made per redraw would miss it, and the watch would never end).
+        let (tx, mut stop) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let _ = tx.send(true);
+            }
+        });
         loop {
-            let s = status(&env).await?;
+            let s = tokio::select! {
+                s = status(&env) => s?,
+                _ = stop.changed() => break,
+            };
             let mut screen = String::new();
             if in_place {
                 screen.push_str("\x1b[H\x1b[2J");
@@ -54,7 +65,7 @@ pub async fn exec(args: StatusArgs, verbose: u8) -> Result<Outcome> {
             std::io::stdout().flush()?;
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(args.interval)) => {}
-                _ = tokio::signal::ctrl_c() => break,
+                _ = stop.changed() => break,
             }
         }
         super::print_calls(&env.aws.calls, verbose);

@@ -27,13 +27,15 @@ pub struct Env {
 /// What a process run said: whether it exited 0, and its output.
 pub struct Ran {
     pub ok: bool,
+    /// The exit code (`None`: killed by a signal).
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
 
 impl Ran {
     fn of(out: std::process::Output) -> Ran {
-        Ran { ok: out.status.success(), stdout: stdout(&out), stderr: stderr(&out) }
+        Ran { ok: out.status.success(), code: out.status.code(), stdout: stdout(&out), stderr: stderr(&out) }
     }
 
     pub fn json(&self) -> Value {

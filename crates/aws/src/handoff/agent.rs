@@ -166,10 +166,12 @@ impl Agent {
             (Role::Standby, Some(p)) if p.instance_id != instance_id => {
                 let id = handoff.clone().unwrap_or_default();
                 let lease = read_handoff(store, &id).await?.map(|(h, _)| h);
-                let present = match lease.as_ref().map(Handoff::source) {
+                let present = match lease.as_ref() {
+                    // The old primary's own drain: the backup, or (a point in time) the fence.
+                    Some(h) if h.waits_for_drain() => store.get(&manifest_key(&h.id)).await?.is_some(),
                     // The recovery checks the log and its base before it writes anything.
-                    Some(Source::Log) => true,
-                    Some(Source::Backup(b)) => store.get(&manifest_key(&b)).await?.is_some(),
+                    Some(h) if h.from_log => true,
+                    Some(h) => store.get(&manifest_key(h.backup_id())).await?.is_some(),
                     None => store.get(&manifest_key(&id)).await?.is_some(),
                 };
                 let view = StandbyView {
@@ -300,7 +302,9 @@ impl Agent {
             // The epoch this standby will serve as names the timeline its recovery begins.
             Source::Log => {
                 let epoch = obs.primary.as_ref().map(|p| p.epoch + 1).unwrap_or(1);
-                self.db.recover_log(self.store.clone(), epoch).await
+                let lease = read_handoff(self.store.as_ref(), id).await?.map(|(h, _)| h);
+                let until = lease.and_then(|h| h.until_unix).and_then(|u| u32::try_from(u).ok());
+                self.db.recover_log(self.store.clone(), epoch, until).await
             }
         };
         let restored = match result {

@@ -42,7 +42,13 @@ pub trait Database: Send + Sync {
     async fn restore(&self, store: Arc<dyn StateStore>, id: &str) -> Result<Restored>;
     /// Recovers the shipped log into this server (the newest base on its timeline, replayed to
     /// the log's end), verified, and begins the timeline the epoch-`epoch` primary ships to.
-    async fn recover_log(&self, store: Arc<dyn StateStore>, epoch: u64) -> Result<Restored>;
+    /// With `until` (seconds since 1970), the database as it was at that second.
+    async fn recover_log(
+        &self,
+        store: Arc<dyn StateStore>,
+        epoch: u64,
+        until: Option<u32>,
+    ) -> Result<Restored>;
     /// The log timeline the epoch-`epoch` primary ships to, begun now if it is not yet
     /// (`spotctl_db::protect::timeline::for_epoch`); its shipper may start once this succeeded.
     async fn begin_log(&self, store: Arc<dyn StateStore>, epoch: u64) -> Result<u32>;
@@ -105,7 +111,12 @@ impl Database for MariaDbServer {
         Ok(Restored { tables: v.tables.len(), rows: v.rows(), ms: v.timings_ms.total, replayed: None })
     }
 
-    async fn recover_log(&self, store: Arc<dyn StateStore>, epoch: u64) -> Result<Restored> {
+    async fn recover_log(
+        &self,
+        store: Arc<dyn StateStore>,
+        epoch: u64,
+        until: Option<u32>,
+    ) -> Result<Restored> {
         let blobs = StoreBlobs { store, handle: tokio::runtime::Handle::current() };
         let dsn = self.dsn.clone();
         // As a standby's restore: into a server it booted read-only and empty, where any table is
@@ -114,6 +125,7 @@ impl Database for MariaDbServer {
             database: self.database.clone(),
             replace_existing: true,
             epoch: Some(epoch),
+            until,
             ..Default::default()
         };
         let r = tokio::task::spawn_blocking(move || {
@@ -380,8 +392,17 @@ impl Database for MemoryDatabase {
         Ok(Restored { tables: 1, rows: n, ms: 0, replayed: None })
     }
 
-    async fn recover_log(&self, store: Arc<dyn StateStore>, epoch: u64) -> Result<Restored> {
+    async fn recover_log(
+        &self,
+        store: Arc<dyn StateStore>,
+        epoch: u64,
+        until: Option<u32>,
+    ) -> Result<Restored> {
         crate::state::interleave().await;
+        anyhow::ensure!(
+            until.is_none(),
+            "the in-memory twin keeps no commit times: no point-in-time recovery"
+        );
         let store = store.as_ref();
         if super::protection::log_view(store, epoch - 1, self.clock.now()).await?.is_none() {
             anyhow::bail!(

@@ -31,4 +31,6 @@ pub use endpoint::{resolve as resolve_endpoint, EndpointDuty, EndpointStep, RECH
 pub use placements::{AwsPlacements, FixedPlacements, Placement, Placements, StandbyPlacements, TRIES};
 pub use promote::Promotion;
 pub use protection::{log_view, read_timelines, PROTECT_PREFIX};
-pub use start::{advance, recover, request_drain, HandoffOutcome, HandoffSeams, NoCapacity, Trigger};
+pub use start::{
+    advance, point_in_time, recover, request_drain, HandoffOutcome, HandoffSeams, NoCapacity, Trigger,
+};

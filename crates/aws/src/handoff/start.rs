@@ -161,11 +161,7 @@ pub async fn advance(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) -> 
         }
         HandlerDecision::Reopen { id, why } => {
             let Some((failed, etag)) = lease else { bail!("handoff {id} vanished while deciding") };
-            let again = match failed.names_its_source() {
-                true => Handoff::recovery_from(&record, &failed.source(), failed.data_loss_window_s, now),
-                false => Handoff::new(failed.cause, &record, now),
-            };
-            let handoff = held(seams, again, now);
+            let handoff = held(seams, failed.again(&record, now), now);
             tracing::warn!(handoff = %id, "reopening: {why}");
             match take(store, &handoff, &etag).await? {
                 Some(etag) => launch(seams, &record, handoff, etag).await,
@@ -242,7 +238,7 @@ async fn launch(
             handoff.steps.remove(&Step::StandbyLaunched);
             handoff.reach(Step::StandbyLaunched, now);
             record_launch(seams.store, &handoff, &etag).await?;
-            if handoff.cause == Cause::Relocation {
+            if matches!(handoff.cause, Cause::Relocation | Cause::PointInTime) {
                 // No FIS, no interruption event, no loop: the old primary's agent reads this tag.
                 request_drain(seams.instances, record, &id).await?;
             }
@@ -388,5 +384,51 @@ pub async fn recover(
         },
         // A handoff of this epoch is open: move it on instead (the watchdog's path).
         _ => advance(seams, None).await,
+    }
+}
+
+/// Starts a point-in-time recovery (`spotctl recover --to-time`): the recorded primary, alive,
+/// drains (the fence: nothing is written after it, and its backup keeps everything up to now),
+/// and a standby recovers the shipped log up to `until` and is promoted. `expected` is the primary
+/// the person saw in the plan; a recovery never moves a primary that took over meanwhile, nor
+/// starts while another handoff of the epoch is open.
+pub async fn point_in_time(seams: &HandoffSeams<'_>, expected: &str, until: i64) -> Result<HandoffOutcome> {
+    let store = seams.store;
+    let Some((record, _)) = read_primary(store).await? else {
+        bail!("no primary is recorded: there is nothing to recover")
+    };
+    if record.instance_id != expected {
+        bail!(
+            "the primary changed since the plan (epoch {} is {} now, not {expected}); plan again",
+            record.epoch,
+            record.instance_id
+        );
+    }
+    match seams.instances.describe(&record.region, &record.instance_id).await?.map(|i| i.state) {
+        Some(s) if s.is_alive() => {}
+        other => bail!(
+            "the primary {} is {}: the handler recovers it to the end of the log first; recover to a point in time after that",
+            record.instance_id,
+            other.map(|s| s.as_str()).unwrap_or("unknown to EC2")
+        ),
+    }
+    let now = seams.clock.now();
+    let handoff = held(seams, Handoff::point_in_time(&record, until, now), now);
+    if let Some(etag) = create(store, &handoff).await? {
+        return launch(seams, &record, handoff, etag).await;
+    }
+    match read_handoff(store, &handoff.id).await? {
+        // A handoff of this epoch gave up: this one takes its place (a fresh attempt budget).
+        Some((failed, etag)) if failed.failed_at().is_some() => match take(store, &handoff, &etag).await? {
+            Some(etag) => launch(seams, &record, handoff, etag).await,
+            None => bail!("handoff {} changed meanwhile; look at `spotctl status` and try again", handoff.id),
+        },
+        Some((open, _)) => bail!(
+            "handoff {} ({:?}) of this primary is {}; recover to a point in time once it is over",
+            open.id,
+            open.cause,
+            if open.is_open() { "under way" } else { "already done" }
+        ),
+        None => bail!("handoff {} vanished while starting; try again", handoff.id),
     }
 }

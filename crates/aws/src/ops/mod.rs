@@ -1,7 +1,9 @@
-//! Operations for people that read (and, for FIS, start an experiment) but plan nothing: `spotctl
-//! status` and `spotctl fis`.
+//! Operations for people that read (and, for FIS, start an experiment; for a point-in-time
+//! recovery, a planned handoff) but plan no resources: `spotctl status`, `spotctl fis` and
+//! `spotctl recover`.
 //!
 //! May use: every other room.
 
 pub mod fis;
+pub mod point_in_time;
 pub mod status;

@@ -134,8 +134,17 @@ pub fn on_trigger(v: &HandoffView<'_>) -> HandlerDecision {
             l.until_unix - v.now
         ));
     }
-    if !h.names_its_source() && !v.own_backup && old_gone && h.cause != super::Cause::Recovery {
+    if h.waits_for_drain() && !v.own_backup && old_gone {
         let why = format!("{} is gone before its drain completed", p.instance_id);
+        if h.cause == super::Cause::PointInTime {
+            // The drain was the fence; with the old primary gone there is nothing to fence.
+            return HandlerDecision::Fallback {
+                id,
+                from: Source::Log,
+                data_loss_window_s: h.data_loss_window_s,
+                why: format!("{why}: no fence is needed any more"),
+            };
+        }
         return match (&v.log, &v.fallback) {
             (Some(log), _) => HandlerDecision::Fallback {
                 id,

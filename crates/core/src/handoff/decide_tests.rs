@@ -149,6 +149,10 @@ fn too_many_attempts_give_up_and_a_lost_drain_falls_back() {
         on_trigger(&with_log),
         HandlerDecision::Fallback { from: Source::Log, data_loss_window_s: Some(1), .. }
     ));
+    // A point-in-time recovery whose old primary died before its drain: the log, at once.
+    let pitr = Handoff::point_in_time(&p, 150, 100);
+    let d = on_trigger(&HandoffView { lease: Some(&pitr), ..gone.clone() });
+    assert!(matches!(d, HandlerDecision::Fallback { from: Source::Log, .. }), "{d:?}");
     // Its drain completed before it went: no fallback needed, the handoff goes on.
     let drained = HandoffView { own_backup: true, ..with_fallback };
     assert!(matches!(on_trigger(&drained), HandlerDecision::Resume { .. }));

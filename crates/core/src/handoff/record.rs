@@ -16,6 +16,10 @@ pub enum Cause {
     /// The primary was lost (no warning, or a handoff that could not finish): a standby restores
     /// the newest complete backup and is promoted.
     Recovery,
+    /// A person asked for the database as it was at a second (`spotctl recover --to-time`): the
+    /// primary drains (a fence, and a backup of everything up to then), a standby recovers the
+    /// shipped log up to that second and is promoted.
+    PointInTime,
 }
 
 /// Where a handoff's standby gets the database from.
@@ -122,6 +126,9 @@ pub struct Handoff {
     /// The standby recovers from the shipped log rather than a drained backup ([`Source::Log`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub from_log: bool,
+    /// A point-in-time recovery's target (seconds since 1970, UTC): the log is replayed up to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_unix: Option<i64>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -151,7 +158,34 @@ impl Handoff {
             backup: None,
             data_loss_window_s: None,
             from_log: false,
+            until_unix: None,
         }
+    }
+
+    /// The handoff that moves the epoch-N primary to a server holding the database as it was at
+    /// `until`: the old primary drains first (the fence), then the standby recovers the log.
+    pub fn point_in_time(primary: &PrimaryRecord, until: i64, now: i64) -> Handoff {
+        Handoff { from_log: true, until_unix: Some(until), ..Handoff::new(Cause::PointInTime, primary, now) }
+    }
+
+    /// This handoff begun again from the start for the same primary, restoring the same thing
+    /// (a failed handoff reopened), with a fresh attempt budget.
+    pub fn again(&self, primary: &PrimaryRecord, now: i64) -> Handoff {
+        Handoff {
+            backup: self.backup.clone(),
+            data_loss_window_s: self.data_loss_window_s,
+            from_log: self.from_log,
+            until_unix: self.until_unix,
+            ..Handoff::new(self.cause, primary, now)
+        }
+    }
+
+    /// Whether the standby must wait for the old primary's own drain before it restores: always,
+    /// except when it restores something chosen up front because the old primary is gone (a
+    /// recovery). A point-in-time recovery recovers the log, but only once the old primary is
+    /// fenced, so that there is never a second writer.
+    pub fn waits_for_drain(&self) -> bool {
+        self.cause == Cause::PointInTime || !self.names_its_source()
     }
 
     /// The handoff that recovers the lost epoch-N primary from `backup`.
@@ -302,6 +336,17 @@ pub(crate) mod tests {
         let back: Handoff = serde_json::from_str(&text).expect("reads back");
         assert_eq!(back, l);
         assert!(!serde_json::to_string(&r).expect("serialises").contains("from_log"));
+        let p = Handoff::point_in_time(&record(4, "i-4"), 1_000, 2_000);
+        assert_eq!(
+            (p.cause, p.source(), p.until_unix, p.waits_for_drain()),
+            (Cause::PointInTime, Source::Log, Some(1_000), true)
+        );
+        assert!(!r.waits_for_drain() && !l.waits_for_drain());
+        let again = p.again(&record(4, "i-4"), 3_000);
+        assert_eq!(
+            (again.cause, again.until_unix, again.from_log, again.attempts),
+            (Cause::PointInTime, Some(1_000), true, 0)
+        );
     }
 
     #[test]
