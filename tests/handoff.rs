@@ -345,6 +345,19 @@ async fn an_unwarned_loss_is_recovered_from_the_shipped_log() {
     let status = env.run(&moto, &["status", &env.dir], None);
     assert!(status.stdout.contains("recovered from the shipped log"), "{}{}", status.stdout, status.stderr);
     assert!(status.stdout.contains("binary log: timeline 2"), "{}", status.stdout);
+
+    // The daily retention is the handler's (an instance deletes nothing): inside the window
+    // (`[backup] retention`, 7 days by default) every base and piece stays.
+    let tick = json!({
+        "version": "0", "id": "retention-1", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": "2026-11-29T10:00:00Z", "region": region,
+        "resources": [format!("arn:aws:events:{region}:123456789012:rule/spotctl-dev-retention")], "detail": {}
+    })
+    .to_string();
+    let kept = env.handle(&moto, "retention.json", &tick, None).json();
+    assert_eq!(kept["next"]["action"], "retention", "{kept:#}");
+    assert_eq!(kept["next"]["deleted_objects"], 0, "{kept:#}");
+    assert_eq!(kept["next"]["plan"]["keep_bases"].as_array().map(Vec::len), Some(1), "{kept:#}");
 }
 
 /// `spotctl recover --to-time T`: the plan is shown, the primary drains (the fence: no second

@@ -38,11 +38,19 @@ pub enum Schedule {
     FleetMetrics,
     /// Once a minute: re-check the open handoff and finish or restart it if it stalled.
     Watchdog,
+    /// Once a day: delete the base backups and log pieces no recovery inside `[backup]
+    /// retention` can need (the instances may delete nothing).
+    Retention,
 }
 
 impl Schedule {
-    pub const ALL: [Schedule; 4] =
-        [Schedule::Relocation, Schedule::AdvisorRefresh, Schedule::FleetMetrics, Schedule::Watchdog];
+    pub const ALL: [Schedule; 5] = [
+        Schedule::Relocation,
+        Schedule::AdvisorRefresh,
+        Schedule::FleetMetrics,
+        Schedule::Watchdog,
+        Schedule::Retention,
+    ];
 
     /// The rule's name after the env prefix (`spotctl-<env>-<suffix>`).
     pub const fn suffix(self) -> &'static str {
@@ -51,6 +59,7 @@ impl Schedule {
             Schedule::AdvisorRefresh => "advisor-refresh",
             Schedule::FleetMetrics => "fleet-metrics",
             Schedule::Watchdog => "watchdog",
+            Schedule::Retention => "retention",
         }
     }
 }

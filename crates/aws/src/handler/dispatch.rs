@@ -71,6 +71,7 @@ impl Handler {
             Trigger::Schedule { rule } => match self.names.schedule(rule) {
                 Some(Schedule::Relocation) => Next::Relocation(self.relocate(&event.id).await?),
                 Some(Schedule::Watchdog) => Next::Watchdog(advance(&self.seams(&event.id), None).await?),
+                Some(Schedule::Retention) => Next::Retention(self.retention().await?),
                 Some(Schedule::FleetMetrics) => Next::FleetTick { fleets: self.fleets().tick().await? },
                 // The daily advisor refresh: the live feed is fetched and cached in the state
                 // bucket, so no person refreshes interruption data by hand.
@@ -82,6 +83,27 @@ impl Handler {
                 None => anyhow::bail!("rule {rule} is not a schedule of env `{}`", self.names.env),
             },
         })
+    }
+
+    /// `[backup] retention` applied to the bucket (`spotctl_db::protect::retention`): the one
+    /// place backups are deleted, by the handler, whose role may delete base objects and log
+    /// pieces and nothing else under `backups/`.
+    async fn retention(&self) -> Result<spotctl_db::protect::retention::RetentionReport> {
+        let env = crate::state::StoredEnv::require(self.store.as_ref()).await?.env_file()?;
+        let keep = std::time::Duration::from_secs(env.backup.retention.as_secs());
+        let blobs =
+            crate::state::StoreBlobs { store: self.store.clone(), handle: tokio::runtime::Handle::current() };
+        let report = tokio::task::spawn_blocking(move || {
+            spotctl_db::protect::retention::apply(&blobs, crate::handoff::PROTECT_PREFIX, keep)
+        })
+        .await??;
+        tracing::warn!(
+            deleted_objects = report.deleted_objects,
+            kept_bases = report.plan.keep_bases.len(),
+            oldest_restorable = ?report.oldest_restorable,
+            "retention applied"
+        );
+        Ok(report)
     }
 
     fn fleets(&self) -> Fleets<'_> {

@@ -41,6 +41,8 @@ pub const DEAD_LETTER_RETENTION_S: u32 = 1_209_600;
 
 /// How often the watchdog looks at an open handoff.
 pub const WATCHDOG_RATE: &str = "rate(1 minute)";
+/// How often the handler applies `[backup] retention` to the bucket's backups.
+pub const RETENTION_RATE: &str = "rate(1 day)";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LambdaArtifact {
@@ -298,11 +300,12 @@ pub fn desired(input: &DesiredInput) -> Result<Vec<Resource>, TemplateError> {
     }
     // The watchdog re-checks an open handoff every minute: within the two-minute warning it is the
     // retry that counts (EventBridge's own retries of a failed invocation come minutes apart).
-    let watchdog = WATCHDOG_RATE.to_string();
+    let (watchdog, retention) = (WATCHDOG_RATE.to_string(), RETENTION_RATE.to_string());
     for (what, schedule) in [
         (SCHEDULES[0], &input.relocation_schedule),
         (SCHEDULES[1], &input.advisor_schedule),
         (Schedule::Watchdog.suffix(), &watchdog),
+        (Schedule::Retention.suffix(), &retention),
     ] {
         out.push(
             Resource::new(Kind::EventRule, home, n.rule(what))

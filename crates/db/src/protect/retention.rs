@@ -5,9 +5,13 @@
 //! Kept: every base taken inside the window, and on each timeline the newest base taken before it
 //! (a recovery to the window's first second starts there). On a timeline with a kept base, the
 //! log from the first piece of the file holding the oldest kept base's position on; timelines
-//! descending from one with a kept base, whole. Nothing else is needed; with no base at all,
-//! nothing is deleted (the log is all there is). Timeline records and heartbeats are never
-//! deleted. [`plan`] decides, purely; [`apply`] deletes, a base's record first, so that a base
+//! descending from one with a kept base, whole. Only timelines a recovery inside the window can
+//! follow count: those live at some second of it and their ancestors — a timeline a handoff
+//! replaced before the window began (a new primary's log starts a timeline of its own) is needed
+//! by nothing, its bases and log go. The newest timeline is never cut before it has a base (a
+//! primary a handoff just made, whose first base is under way, ships there). Nothing else is
+//! needed; with no base at all, nothing is deleted (the log is all there is). Timeline records and
+//! heartbeats are never deleted. [`plan`] decides, purely; [`apply`] deletes, a base's record first, so that a base
 //! half deleted is no base.
 
 use super::base::{list_bases, BaseRecord};
@@ -41,9 +45,14 @@ pub fn plan(
         return RetentionPlan::default();
     }
     let window = now_ms.saturating_sub(u64::try_from(retention.as_millis()).unwrap_or(u64::MAX));
-    let mut keep: BTreeSet<&str> =
-        all_bases.iter().filter(|b| b.taken_at_ms >= window).map(|b| b.id.as_str()).collect();
-    let per_timeline: BTreeSet<u32> = all_bases.iter().map(|b| b.timeline).collect();
+    let needed = needed_timelines(window, timelines);
+    let counts = |t: u32| needed.as_ref().is_none_or(|n| n.contains(&t));
+    let mut keep: BTreeSet<&str> = all_bases
+        .iter()
+        .filter(|b| b.taken_at_ms >= window && counts(b.timeline))
+        .map(|b| b.id.as_str())
+        .collect();
+    let per_timeline: BTreeSet<u32> = all_bases.iter().map(|b| b.timeline).filter(|t| counts(*t)).collect();
     for t in per_timeline {
         let anchor = all_bases
             .iter()
@@ -65,9 +74,15 @@ pub fn plan(
         }
         false
     };
+    let newest = timelines.iter().map(|t| t.record.timeline).max();
+    let never_based = |t: u32| !all_bases.iter().any(|b| b.timeline == t);
     let mut delete_pieces = Vec::new();
     for (&t, keys) in pieces {
-        if descends(t) {
+        if !counts(t) {
+            delete_pieces.extend(keys.iter().cloned());
+            continue;
+        }
+        if descends(t) || (Some(t) == newest && never_based(t)) {
             continue;
         }
         // From the first piece of the file holding the oldest kept base's position.
@@ -100,7 +115,34 @@ pub fn plan(
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+/// The timelines a recovery to a second at or after `window` can follow: each live at some such
+/// second (the newest created by then) and their ancestors. `None` when none is recorded (then
+/// every base's timeline counts).
+fn needed_timelines(window: u64, timelines: &[Timeline]) -> Option<BTreeSet<u32>> {
+    let mut by_number: Vec<&Timeline> = timelines.iter().collect();
+    by_number.sort_by_key(|t| t.record.timeline);
+    if by_number.is_empty() {
+        return None;
+    }
+    let mut needed = BTreeSet::new();
+    for (i, t) in by_number.iter().enumerate() {
+        // Live from its creation until the next one's.
+        let live_in_window = by_number.get(i + 1).is_none_or(|next| next.record.created_at_ms > window);
+        if !live_in_window {
+            continue;
+        }
+        let mut at = Some(t.record.timeline);
+        while let Some(n) = at {
+            if !needed.insert(n) {
+                break;
+            }
+            at = by_number.iter().find(|x| x.record.timeline == n).and_then(|x| x.record.parent);
+        }
+    }
+    Some(needed)
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RetentionReport {
     pub plan: RetentionPlan,
     pub deleted_objects: u64,
@@ -164,6 +206,10 @@ mod tests {
     }
 
     fn timeline(t: u32, parent: Option<u32>) -> Timeline {
+        timeline_at(t, parent, 0)
+    }
+
+    fn timeline_at(t: u32, parent: Option<u32>, created_at_ms: u64) -> Timeline {
         let branch = parent.map(|_| Branch {
             seq: 1,
             file: "f.000001".into(),
@@ -177,7 +223,7 @@ mod tests {
                 timeline: t,
                 parent,
                 branch,
-                created_at_ms: 0,
+                created_at_ms,
                 reason: Reason::Recovery,
                 epoch: None,
             },
@@ -236,5 +282,52 @@ mod tests {
         let p = plan(30 * DAY, Duration::from_secs(86_400), &timelines, &bases, &pieces);
         assert_eq!(p.delete_pieces.iter().filter(|k| k.timeline == 1).count(), 8);
         assert_eq!(p.delete_pieces.iter().filter(|k| k.timeline == 2).count(), 0);
+    }
+
+    #[test]
+    fn a_timeline_a_handoff_replaced_before_the_window_goes_and_a_new_one_stays_whole_until_its_base() {
+        let now = 30 * DAY;
+        // Timeline 1: the first primary's, replaced by a handoff 10 days ago (timeline 2, no
+        // parent); timeline 3 began an hour ago (another handoff) and has no base yet.
+        let timelines = [
+            timeline_at(1, None, 0),
+            timeline_at(2, None, now - 10 * DAY),
+            timeline_at(3, None, now - DAY / 24),
+        ];
+        let bases = [
+            base("t1-old", 1, now - 25 * DAY, "f.000001", 150),
+            base("t1-last", 1, now - 11 * DAY, "f.000002", 150),
+            base("t2-anchor", 2, now - 9 * DAY, "f.000001", 150),
+            base("t2-recent", 2, now - 2 * DAY, "f.000002", 150),
+        ];
+        let pieces = BTreeMap::from([(1, log(1)), (2, log(2)), (3, log(3))]);
+        let p = plan(now, Duration::from_secs(7 * 86_400), &timelines, &bases, &pieces);
+        assert_eq!(p.keep_bases, ["t2-anchor", "t2-recent"], "{p:?}");
+        assert_eq!(p.delete_bases, ["t1-old", "t1-last"]);
+        assert_eq!(
+            p.delete_pieces.iter().filter(|k| k.timeline == 1).count(),
+            8,
+            "timeline 1 is needed by nothing"
+        );
+        assert_eq!(
+            p.delete_pieces.iter().filter(|k| k.timeline == 2).count(),
+            0,
+            "from the anchor's file on"
+        );
+        assert_eq!(
+            p.delete_pieces.iter().filter(|k| k.timeline == 3).count(),
+            0,
+            "its first base is to come"
+        );
+        // A week later timeline 2 is replaced too, long ago: it goes; timeline 3's base is all.
+        let later = now + 30 * DAY;
+        let bases =
+            [base("t2-recent", 2, now - 2 * DAY, "f.000002", 150), base("t3", 3, now + DAY, "f.000002", 150)];
+        let p = plan(later, Duration::from_secs(7 * 86_400), &timelines, &bases, &pieces);
+        assert_eq!(
+            (p.keep_bases.as_slice(), p.delete_bases.as_slice()),
+            (&["t3".to_string()][..], &["t2-recent".to_string()][..])
+        );
+        assert_eq!(p.delete_pieces.iter().filter(|k| k.timeline == 3).count(), 4);
     }
 }
