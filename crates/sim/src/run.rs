@@ -239,7 +239,16 @@ impl Sim {
         let id = p.instance_id.clone();
         if !warned {
             self.note(format!("{id} is lost without a warning"));
-            self.fire(Timed::Reclaim(id));
+            self.fire(Timed::Reclaim(id.clone()));
+            // EC2's state change, forwarded 0 to 2 times within half a minute (an event may be
+            // lost: the watchdog's minute is the other detector).
+            let now = self.elapsed();
+            for copy in 0..self.rng.below(3) {
+                let name = format!("terminated-{id}");
+                let raw = state_change(&format!("{name}-{}", self.rng.below(2)), &id);
+                let at = now + self.rng.between(0, 30);
+                self.at(at, Timed::Deliver { raw, name: format!("{name}/{copy}"), delivery: 1 });
+            }
             return;
         }
         self.note(format!("AWS warns {id}"));
@@ -344,6 +353,18 @@ fn warning(id: &str, instance: &str) -> Vec<u8> {
         "source": "aws.ec2", "account": "123456789012", "time": "2026-11-29T10:00:00Z",
         "region": crate::world::REGION, "resources": [],
         "detail": {"instance-id": instance, "instance-action": "terminate"}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// EC2's state change for `instance`, terminated.
+fn state_change(id: &str, instance: &str) -> Vec<u8> {
+    serde_json::json!({
+        "version": "0", "id": id, "detail-type": "EC2 Instance State-change Notification",
+        "source": "aws.ec2", "account": "123456789012", "time": "2026-11-29T10:00:00Z",
+        "region": crate::world::REGION, "resources": [],
+        "detail": {"instance-id": instance, "state": "terminated"}
     })
     .to_string()
     .into_bytes()
