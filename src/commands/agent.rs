@@ -282,9 +282,16 @@ fn serves(did: &Did) -> bool {
     matches!(did, Did::Served { .. })
 }
 
-/// `systemctl enable --now UNITS`: true when it succeeded (else the next look tries again).
+/// `systemctl enable UNITS` then `systemctl restart UNITS`: true when both succeeded (else the next
+/// look tries again). Restarted, not only started: a shipper left running from before this agent
+/// (an upgrade) resumes on the timeline this primary just began instead of staying on one a newer
+/// timeline fenced; a shipper resumes from the bucket, so a restart loses nothing.
 async fn start_units(units: &[String]) -> bool {
-    let out = tokio::process::Command::new("systemctl").arg("enable").arg("--now").args(units).output().await;
+    let run = |verb: &'static str| tokio::process::Command::new("systemctl").arg(verb).args(units).output();
+    let out = match run("enable").await {
+        Ok(o) if o.status.success() => run("restart").await,
+        other => other,
+    };
     match out {
         Ok(o) if o.status.success() => {
             tracing::warn!(units = %units.join(" "), "the primary's units are started");

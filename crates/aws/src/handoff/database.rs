@@ -404,10 +404,10 @@ impl Database for MemoryDatabase {
             "the in-memory twin keeps no commit times: no point-in-time recovery"
         );
         let store = store.as_ref();
-        if super::protection::log_view(store, epoch - 1, self.clock.now()).await?.is_none() {
+        if super::protection::log_view(store, epoch.saturating_sub(1), self.clock.now()).await?.is_none() {
             anyhow::bail!(
                 "the epoch-{} primary's log cannot be recovered: nothing to recover from",
-                epoch - 1
+                epoch.saturating_sub(1)
             );
         }
         loop {
