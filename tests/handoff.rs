@@ -7,6 +7,7 @@
 mod support;
 
 use serde_json::{json, Value};
+use spotctl_testkit::imds::ImdsServer;
 use spotctl_testkit::mariadb::MariaDb;
 use spotctl_testkit::moto::Moto;
 use support::handoff::{count, imds, Env, NOTICE};
@@ -248,6 +249,49 @@ fn state_change(instance: &str, state: &str) -> String {
     .to_string()
 }
 
+/// An applied env whose primary (on `old_db`, seeded with 1 000 rows) serves, ships its log and
+/// has one base backup, as user-data's units leave it: the env, the primary's id, its IMDS
+/// stand-in, and the shipper's process.
+async fn shipping_primary(moto: &Moto, old_db: &MariaDb) -> (Env, String, ImdsServer, std::process::Child) {
+    let env = Env::applied(moto, "dev", old_db, 1000).await;
+    let primary = env.instances().await[0].0.clone();
+    let old_imds = imds(&primary, "ap-northeast-1a", &[("spotctl:role", "primary")]);
+    let served = env.watch_once(moto, &old_imds, &old_db.root_dsn(""), None).json();
+    assert_eq!(served["did"]["kind"], "served", "{served:#}");
+    let t1 =
+        env.object("backups/timelines/0001/timeline.json").await.expect("the serving agent began timeline 1");
+    assert_eq!(t1["epoch"], 1, "{t1:#}");
+    let to = format!("s3://{}/backups", env.bucket());
+    let region = support::handoff::REGION;
+    let shipper = std::process::Command::new(env!("CARGO_BIN_EXE_spotctl"))
+        .envs(moto.env())
+        .args(["agent", "ship", "--mysql", &old_db.root_dsn(""), "--to", &to, "--bucket-region", region])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ship starts");
+    let dsn = old_db.root_dsn("");
+    let base = support::spotctl(moto)
+        .args(["agent", "base-backup", "--mysql", &dsn, "--to", &to, "--bucket-region", region])
+        .output()
+        .expect("runs");
+    assert!(base.status.success(), "base-backup: {}{}", support::stdout(&base), support::stderr(&base));
+    (env, primary, old_imds, shipper)
+}
+
+/// Acknowledged commits of rows `ids` on the server at `dsn`, one transaction each.
+fn insert(dsn: &str, ids: std::ops::RangeInclusive<i32>) {
+    let mut c = mysql::Conn::new(mysql::Opts::from_url(dsn).expect("dsn")).expect("connect");
+    for i in ids {
+        mysql::prelude::Queryable::exec_drop(
+            &mut c,
+            "INSERT INTO appdb.employees VALUES (?, 'n', 'e')",
+            (i,),
+        )
+        .expect("an acknowledged commit");
+    }
+}
+
 /// The primary is lost with no warning while its log is shipped: EC2's state change reaches the
 /// handler, which starts a recovery from the shipped log at once; the standby restores the base,
 /// replays the log, verifies and promotes, holding every row the shipper stored; its log goes on
@@ -258,51 +302,9 @@ async fn an_unwarned_loss_is_recovered_from_the_shipped_log() {
         return;
     };
     let moto = Moto::start();
-    let env = Env::applied(&moto, "dev", &old_db, 1000).await;
-    let primary = env.instances().await[0].0.clone();
-    let old_imds = imds(&primary, "ap-northeast-1a", &[("spotctl:role", "primary")]);
-    let served = env.watch_once(&moto, &old_imds, &old_db.root_dsn(""), None).json();
-    assert_eq!(served["did"]["kind"], "served", "{served:#}");
-    let t1 =
-        env.object("backups/timelines/0001/timeline.json").await.expect("the serving agent began timeline 1");
-    assert_eq!(t1["epoch"], 1, "{t1:#}");
-
-    // What user-data's units run on the primary: the shipper, and a base backup.
-    let to = format!("s3://{}/backups", env.bucket());
+    let (env, primary, _, mut shipper) = shipping_primary(&moto, &old_db).await;
     let region = support::handoff::REGION;
-    let mut shipper = std::process::Command::new(env!("CARGO_BIN_EXE_spotctl"))
-        .envs(moto.env())
-        .args(["agent", "ship", "--mysql", &old_db.root_dsn(""), "--to", &to, "--bucket-region", region])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("ship starts");
-    let base = support::spotctl(&moto)
-        .args([
-            "agent",
-            "base-backup",
-            "--mysql",
-            &old_db.root_dsn(""),
-            "--to",
-            &to,
-            "--bucket-region",
-            region,
-        ])
-        .output()
-        .expect("runs");
-    assert!(base.status.success(), "base-backup: {}{}", support::stdout(&base), support::stderr(&base));
-    {
-        let mut c =
-            mysql::Conn::new(mysql::Opts::from_url(&old_db.root_dsn("")).expect("dsn")).expect("connect");
-        for i in 1001..=1500 {
-            mysql::prelude::Queryable::exec_drop(
-                &mut c,
-                "INSERT INTO appdb.employees VALUES (?, 'n', 'e@example.com')",
-                (i,),
-            )
-            .expect("an acknowledged commit");
-        }
-    }
+    insert(&old_db.root_dsn(""), 1001..=1500);
     // Well past the shipper's half-second: every acknowledged commit is stored. Then the server
     // and the shipper die at the same instant, and EC2 says the instance is gone.
     std::thread::sleep(std::time::Duration::from_secs(3));
@@ -369,52 +371,13 @@ async fn recover_to_a_point_in_time_keeps_every_commit_before_that_second_and_no
         return;
     };
     let moto = Moto::start();
-    let env = Env::applied(&moto, "dev", &old_db, 1000).await;
-    let primary = env.instances().await[0].0.clone();
-    let old_imds = imds(&primary, "ap-northeast-1a", &[("spotctl:role", "primary")]);
-    let served = env.watch_once(&moto, &old_imds, &old_db.root_dsn(""), None).json();
-    assert_eq!(served["did"]["kind"], "served", "{served:#}");
-    let to = format!("s3://{}/backups", env.bucket());
-    let region = support::handoff::REGION;
-    let mut shipper = std::process::Command::new(env!("CARGO_BIN_EXE_spotctl"))
-        .envs(moto.env())
-        .args(["agent", "ship", "--mysql", &old_db.root_dsn(""), "--to", &to, "--bucket-region", region])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("ship starts");
-    let base = support::spotctl(&moto)
-        .args([
-            "agent",
-            "base-backup",
-            "--mysql",
-            &old_db.root_dsn(""),
-            "--to",
-            &to,
-            "--bucket-region",
-            region,
-        ])
-        .output()
-        .expect("runs");
-    assert!(base.status.success(), "base-backup: {}{}", support::stdout(&base), support::stderr(&base));
-    let insert = |ids: std::ops::RangeInclusive<i32>| {
-        let mut c =
-            mysql::Conn::new(mysql::Opts::from_url(&old_db.root_dsn("")).expect("dsn")).expect("connect");
-        for i in ids {
-            mysql::prelude::Queryable::exec_drop(
-                &mut c,
-                "INSERT INTO appdb.employees VALUES (?, 'n', 'e')",
-                (i,),
-            )
-            .expect("insert");
-        }
-    };
-    insert(1001..=1200);
+    let (env, _, old_imds, mut shipper) = shipping_primary(&moto, &old_db).await;
+    insert(&old_db.root_dsn(""), 1001..=1200);
     // T: a whole second after the last of those; the next ones commit at or after it.
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock");
     let t = now.as_secs() + 2;
     std::thread::sleep(std::time::Duration::from_secs(t) + std::time::Duration::from_millis(300) - now);
-    insert(1201..=1300);
+    insert(&old_db.root_dsn(""), 1201..=1300);
     std::thread::sleep(std::time::Duration::from_secs(3));
     let at = spotctl_core::time::rfc3339(t as i64);
 
