@@ -15,6 +15,7 @@ mod agent;
 mod apply;
 mod database;
 mod endpoint;
+mod memory_database;
 mod placements;
 mod promote;
 mod protection;
@@ -24,10 +25,9 @@ mod tests;
 
 pub use agent::{Agent, Decision, Did, Observation};
 pub use apply::{assess_listed, assess_primary, launch_primary, newest_complete_backup, Assessed};
-pub use database::{
-    memory_log_key, memory_log_rows, Database, Drained, MariaDbServer, MemoryDatabase, MemoryRows, Restored,
-};
+pub use database::{Database, Drained, MariaDbServer, Restored};
 pub use endpoint::{resolve as resolve_endpoint, EndpointDuty, EndpointStep, RECHECK_SECS};
+pub use memory_database::{memory_log_key, memory_log_rows, MemoryDatabase, MemoryRows};
 pub use placements::{AwsPlacements, FixedPlacements, Placement, Placements, StandbyPlacements, TRIES};
 pub use promote::Promotion;
 pub use protection::{log_view, read_timelines, PROTECT_PREFIX};

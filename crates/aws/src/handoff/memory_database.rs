@@ -1,0 +1,339 @@
+//! The in-memory twin of [`super::Database`], for unit tests and the simulation: rows in a list,
+//! a read-only flag, backups as one JSON object, and the shipped log in the real timeline layout.
+
+use super::database::{Database, Drained, Restored};
+use super::protection::{read_timelines, PROTECT_PREFIX};
+use crate::sdk::clock::{Clock, SystemClock};
+use crate::state::{get_json, json_body, StateStore};
+use anyhow::{Context, Result};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use spotctl_core::handoff::manifest_key;
+use spotctl_db::protect::layout::{base_record_key, heartbeat_key, timeline_dir, timeline_key};
+use spotctl_db::protect::timeline::{chain_at, next_for_epoch, Branch, Reason, TimelineRecord};
+use std::sync::{Arc, Mutex};
+
+/// A database in memory: a list of committed rows and a read-only flag. Its backup is one JSON
+/// object, `backups/<id>/manifest.json`, holding the rows and their count (which restore checks);
+/// a restore replaces the rows whole, as the real one drops and recreates every table.
+///
+/// Its shipped log follows the real timelines (records, bases and heartbeats in the real
+/// layout, by the same rules), but a timeline's log is one object, `memory-log.json`, holding
+/// every row shipped so far: [`MemoryDatabase::ship`] rewrites it, as the shipper would have
+/// stored them, and recovering the log loads it whole.
+#[derive(Clone)]
+pub struct MemoryDatabase {
+    inner: Arc<Mutex<MemoryRows>>,
+    clock: Arc<dyn Clock>,
+    /// Written into its backups as `drained_by` (the instance it runs on).
+    name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryRows {
+    pub rows: Vec<u64>,
+    pub read_only: bool,
+    /// The backup the rows were last restored (and verified) from.
+    pub restored_from: Option<String>,
+    /// The backup this server last drained into (it is fenced for good since).
+    pub drained_into: Option<String>,
+    /// The epoch and log timeline this server ships to (once it began one, or recovered).
+    #[serde(default)]
+    pub ships_to: Option<(u64, u32)>,
+}
+
+/// The twin's log of one timeline: every row shipped.
+#[derive(Serialize, Deserialize)]
+struct MemoryLog {
+    rows: Vec<u64>,
+}
+
+/// Where the twin keeps timeline `t`'s log.
+pub fn memory_log_key(t: u32) -> String {
+    format!("{}memory-log.json", timeline_dir(PROTECT_PREFIX, t))
+}
+
+/// Where the twin keeps the rows of timeline `t`'s base.
+fn memory_base_rows_key(t: u32) -> String {
+    format!("{}/memory-{t}/rows.json", spotctl_db::protect::layout::bases(PROTECT_PREFIX))
+}
+
+/// The rows in the twin's log of timeline `t` (empty when none was shipped).
+pub async fn memory_log_rows(store: &dyn StateStore, t: u32) -> Result<Vec<u64>> {
+    Ok(get_json::<MemoryLog>(store, &memory_log_key(t)).await?.map(|(l, _)| l.rows).unwrap_or_default())
+}
+
+#[derive(Serialize, Deserialize)]
+struct MemoryManifest {
+    rows: Vec<u64>,
+    count: usize,
+    completed_unix: i64,
+    drained_by: String,
+}
+
+impl MemoryDatabase {
+    /// A server as user-data leaves it.
+    pub fn new(rows: Vec<u64>, read_only: bool) -> MemoryDatabase {
+        MemoryDatabase::with_clock(rows, read_only, Arc::new(SystemClock))
+    }
+
+    /// A server whose drains say they completed at `clock`'s time.
+    pub fn with_clock(rows: Vec<u64>, read_only: bool, clock: Arc<dyn Clock>) -> MemoryDatabase {
+        let rows = MemoryRows { rows, read_only, restored_from: None, drained_into: None, ships_to: None };
+        MemoryDatabase { inner: Arc::new(Mutex::new(rows)), clock, name: String::new() }
+    }
+
+    /// The same server, naming itself `name` in the backups it drains.
+    pub fn named(self, name: &str) -> MemoryDatabase {
+        MemoryDatabase { name: name.to_string(), ..self }
+    }
+
+    /// Whether it takes writes now (cheaper than [`MemoryDatabase::state`]).
+    pub fn writable_now(&self) -> bool {
+        self.inner.lock().map(|g| !g.read_only).unwrap_or(false)
+    }
+
+    pub fn state(&self) -> MemoryRows {
+        self.inner.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    /// An application's commit: accepted only while the server takes writes.
+    pub fn commit(&self, row: u64) -> bool {
+        let Ok(mut g) = self.inner.lock() else { return false };
+        if g.read_only {
+            return false;
+        }
+        g.rows.push(row);
+        true
+    }
+
+    /// The shipper's work, at once: while this server takes writes and ships to a timeline, its
+    /// rows become that timeline's log, with a heartbeat. A fenced server stores nothing (it has
+    /// nothing new); one fenced by a newer timeline stops, as the shipper does.
+    pub async fn ship(&self, store: &dyn StateStore) -> Result<bool> {
+        let (rows, t) = match self.with(|g| (g.rows.clone(), g.ships_to, g.read_only))? {
+            (rows, Some((_, t)), false) => (rows, t),
+            _ => return Ok(false),
+        };
+        if store.get(&timeline_key(PROTECT_PREFIX, t + 1)).await?.is_some() {
+            return Ok(false);
+        }
+        let now_ms = u64::try_from(self.clock.now()).unwrap_or(0) * 1000;
+        store.put(&memory_log_key(t), json_body(&memory_log_key(t), &MemoryLog { rows })?).await?;
+        let hb = spotctl_db::protect::heartbeat::Heartbeat {
+            timeline: t,
+            shipped_at_ms: Some(now_ms),
+            written_at_ms: now_ms,
+            ..Default::default()
+        };
+        store
+            .put(&heartbeat_key(PROTECT_PREFIX, t), json_body(&heartbeat_key(PROTECT_PREFIX, t), &hb)?)
+            .await?;
+        Ok(true)
+    }
+
+    /// Begins timeline `record` (create-only) with its base (the rows now) and their log.
+    async fn begin(&self, store: &dyn StateStore, record: &TimelineRecord, rows: Vec<u64>) -> Result<bool> {
+        let key = timeline_key(PROTECT_PREFIX, record.timeline);
+        match store.put_if_absent(&key, json_body(&key, record)?).await {
+            Ok(_) => {}
+            Err(crate::state::StoreError::Conflict { .. }) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        self.base(store, record, rows).await?;
+        Ok(true)
+    }
+
+    /// Timeline `record`'s base, unless it has one: the rows now, then (last, as a real base's
+    /// `base.json`) its record. A begin cut short is finished by the next; the real primary's
+    /// base timer takes one soon after it begins.
+    async fn base(&self, store: &dyn StateStore, record: &TimelineRecord, rows: Vec<u64>) -> Result<()> {
+        let t = record.timeline;
+        let id = format!("memory-{t}");
+        let key = base_record_key(PROTECT_PREFIX, &id);
+        if store.get(&key).await?.is_some() {
+            return Ok(());
+        }
+        let data = memory_base_rows_key(t);
+        store.put(&data, json_body(&data, &MemoryLog { rows: rows.clone() })?).await?;
+        let base = spotctl_db::protect::base::BaseRecord {
+            format: spotctl_db::protect::base::BASE_FORMAT,
+            id: id.clone(),
+            timeline: t,
+            taken_at_ms: record.created_at_ms,
+            position: spotctl_db::protect::base::BasePosition {
+                file: "memory".into(),
+                offset: 0,
+                gtid: String::new(),
+                last_event_crc: String::new(),
+            },
+            database: "memory".into(),
+            server_version: "memory".into(),
+            rows: rows.len() as u64,
+            raw_bytes: 0,
+            stored_bytes: 0,
+            manifest_sha256: String::new(),
+            timings_ms: Default::default(),
+        };
+        store.put(&key, json_body(&key, &base)?).await?;
+        Ok(())
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut MemoryRows) -> T) -> Result<T> {
+        let mut g = self.inner.lock().map_err(|_| anyhow::anyhow!("database lock poisoned"))?;
+        Ok(f(&mut g))
+    }
+}
+
+#[async_trait]
+impl Database for MemoryDatabase {
+    async fn drain(&self, store: Arc<dyn StateStore>, id: &str) -> Result<Drained> {
+        crate::state::interleave().await;
+        let rows = self.with(|g| {
+            g.read_only = true;
+            g.drained_into = Some(id.to_string());
+            g.rows.clone()
+        })?;
+        let key = manifest_key(id);
+        let m = MemoryManifest {
+            count: rows.len(),
+            rows: rows.clone(),
+            completed_unix: self.clock.now(),
+            drained_by: self.name.clone(),
+        };
+        let body = json_body(&key, &m)?;
+        // Create-only: a second drain of the same handoff never replaces a complete backup.
+        match store.put_if_absent(&key, body).await {
+            Ok(_) | Err(crate::state::StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(Drained { tables: 1, tables_as_files: 0, rows: rows.len() as u64, ms: 0 })
+    }
+
+    async fn restore(&self, store: Arc<dyn StateStore>, id: &str) -> Result<Restored> {
+        crate::state::interleave().await;
+        let key = manifest_key(id);
+        let (m, _) = get_json::<MemoryManifest>(store.as_ref(), &key)
+            .await?
+            .with_context(|| format!("{key} is missing"))?;
+        anyhow::ensure!(
+            m.rows.len() == m.count,
+            "employees: {} rows, manifest says {}",
+            m.rows.len(),
+            m.count
+        );
+        let n = m.rows.len() as u64;
+        self.with(|g| {
+            g.rows = m.rows;
+            g.restored_from = Some(id.to_string());
+        })?;
+        Ok(Restored { tables: 1, rows: n, ms: 0, replayed: None })
+    }
+
+    async fn recover_log(
+        &self,
+        store: Arc<dyn StateStore>,
+        epoch: u64,
+        until: Option<u32>,
+    ) -> Result<Restored> {
+        crate::state::interleave().await;
+        anyhow::ensure!(
+            until.is_none(),
+            "the in-memory twin keeps no commit times: no point-in-time recovery"
+        );
+        let store = store.as_ref();
+        if super::protection::log_view(store, epoch.saturating_sub(1), self.clock.now()).await?.is_none() {
+            anyhow::bail!(
+                "the epoch-{} primary's log cannot be recovered: nothing to recover from",
+                epoch.saturating_sub(1)
+            );
+        }
+        loop {
+            let all = read_timelines(store).await?;
+            let chain = chain_at(&all, None);
+            let Some(newest) = chain.last().map(|t| t.record.clone()) else {
+                anyhow::bail!("no log timeline");
+            };
+            // As the real recovery replays the chain: each timeline's log up to where the next
+            // one branched (a recovery cut short leaves a timeline that has no log of its own).
+            let mut rows = Vec::new();
+            for (i, t) in chain.iter().enumerate() {
+                let n = t.record.timeline;
+                // What was shipped holds the base and everything after it.
+                let own = match get_json::<MemoryLog>(store, &memory_log_key(n)).await? {
+                    Some(shipped) => Some(shipped),
+                    None => get_json::<MemoryLog>(store, &memory_base_rows_key(n)).await?,
+                };
+                if let Some((log, _)) = own {
+                    rows = log.rows;
+                }
+                if let Some(b) = chain.get(i + 1).and_then(|next| next.record.branch.as_ref()) {
+                    rows.truncate(usize::try_from(b.offset).unwrap_or(usize::MAX));
+                }
+            }
+            let record = TimelineRecord {
+                format: spotctl_db::protect::timeline::TIMELINE_FORMAT,
+                timeline: all.iter().map(|t| t.record.timeline).max().unwrap_or(0) + 1,
+                parent: Some(newest.timeline),
+                branch: Some(Branch {
+                    seq: 0,
+                    file: "memory".into(),
+                    offset: rows.len() as u64,
+                    state: String::new(),
+                    last_commit: None,
+                }),
+                created_at_ms: u64::try_from(self.clock.now()).unwrap_or(0) * 1000,
+                reason: Reason::Recovery,
+                epoch: Some(epoch),
+            };
+            self.with(|g| {
+                g.rows = rows.clone();
+                g.restored_from = Some(format!("log:{}", newest.timeline));
+            })?;
+            if self.begin(store, &record, rows.clone()).await? {
+                self.with(|g| g.ships_to = Some((epoch, record.timeline)))?;
+                return Ok(Restored { tables: 1, rows: rows.len() as u64, ms: 0, replayed: Some(0) });
+            }
+        }
+    }
+
+    async fn begin_log(&self, store: Arc<dyn StateStore>, epoch: u64) -> Result<u32> {
+        crate::state::interleave().await;
+        if let Some((e, t)) = self.with(|g| g.ships_to)? {
+            if e == epoch {
+                return Ok(t);
+            }
+        }
+        loop {
+            let newest = read_timelines(store.as_ref()).await?.pop();
+            let now_ms = u64::try_from(self.clock.now()).unwrap_or(0) * 1000;
+            let t = match next_for_epoch(newest.as_ref().map(|t| &t.record), epoch, now_ms)? {
+                None => {
+                    let Some(t) = newest else { anyhow::bail!("no timeline, yet one was found") };
+                    let rows = self.with(|g| g.rows.clone())?;
+                    self.base(store.as_ref(), &t.record, rows).await?;
+                    t.record.timeline
+                }
+                Some(record) => {
+                    let rows = self.with(|g| g.rows.clone())?;
+                    if !self.begin(store.as_ref(), &record, rows).await? {
+                        continue;
+                    }
+                    record.timeline
+                }
+            };
+            self.with(|g| g.ships_to = Some((epoch, t)))?;
+            return Ok(t);
+        }
+    }
+
+    async fn writable(&self) -> Result<bool> {
+        crate::state::interleave().await;
+        self.with(|g| !g.read_only)
+    }
+
+    async fn set_writable(&self, on: bool) -> Result<()> {
+        crate::state::interleave().await;
+        self.with(|g| g.read_only = !on)
+    }
+}
