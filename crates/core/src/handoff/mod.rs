@@ -20,10 +20,13 @@
 //! 4. Every database instance boots fenced; an agent turns writes on only when the record names
 //!    its instance, and re-asserts that on every look. An old primary a handoff replaced retires.
 //! 5. The watchdog resumes a handoff that stalled (no standby, a dead or stuck one, a restore that
-//!    failed), falls back to an older backup when the old primary died before its drain completed,
-//!    and gives up (`Failed`, with the fallback and its data-loss window) after `MAX_ATTEMPTS`.
+//!    failed), falls back to the shipped log (or else an older backup) when the old primary died
+//!    before its drain completed, and gives up (`Failed`, with the fallback and its data-loss
+//!    window) after `MAX_ATTEMPTS`. A primary gone with no handoff open (EC2's state change, or the
+//!    watchdog's look) is recovered from its own drain, else from the shipped log.
 //! 6. `apply` reads the record: it holds every database instance while a handoff is open, and
-//!    replaces a lost primary only through a recovery handoff from a complete backup.
+//!    replaces a lost primary only through a recovery handoff: its own drain, the shipped log, or
+//!    an older complete backup, in that order.
 //!
 //! May use: `primary`, `names`. No I/O: the rooms that read and write live in `spotctl-aws`.
 
