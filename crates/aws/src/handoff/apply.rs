@@ -87,7 +87,9 @@ pub async fn assess_listed(store: &dyn StateStore, seen: Vec<InstanceView>, now:
 /// handoff record, is what makes a backup complete: a drain the IMDS notice started has no
 /// record), with when its drain completed: from the manifest, else from its handoff's record.
 pub async fn newest_complete_backup(store: &dyn StateStore) -> Result<Option<Backup>> {
-    let keys = store.list(keys::BACKUPS).await?;
+    // The handoffs' backups only: the watchdog asks every minute, and the shipped log's pieces
+    // under `backups/timelines/` would make this a listing of the whole log.
+    let keys = store.list(&spotctl_core::handoff::handoff_backups_prefix()).await?;
     let Some(id) = newest_backup(keys.iter().map(String::as_str)) else { return Ok(None) };
     let completed = match store.get(&manifest_key(&id)).await? {
         Some(v) => serde_json::from_slice::<serde_json::Value>(&v.body)

@@ -129,7 +129,7 @@ pub async fn status(env: &Env) -> Result<Status> {
     let mut handoffs = list_handoffs(store).await?;
     handoffs.reverse();
     handoffs.truncate(SHOWN_HANDOFFS);
-    let backups = store.list(keys::BACKUPS).await?;
+    let backups = store.list(&spotctl_core::handoff::handoff_backups_prefix()).await?;
     let last_backup = newest_backup(backups.iter().map(String::as_str));
     let mut standbys = Vec::new();
     let mut primary_address = None;

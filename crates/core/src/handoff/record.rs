@@ -283,6 +283,12 @@ pub fn backup_prefix(id: &str) -> String {
     format!("{}{id}", crate::names::keys::BACKUPS)
 }
 
+/// What to list for the handoffs' backups (`backups/epoch-`): only theirs, not the shipped log and
+/// the base backups that share `backups/` (hundreds of thousands of objects under load).
+pub fn handoff_backups_prefix() -> String {
+    backup_prefix(&handoff_id(0)).trim_end_matches('0').to_string()
+}
+
 /// The key of a backup's manifest: the backup is complete when it exists.
 pub fn manifest_key(backup: &str) -> String {
     format!("{}/manifest.json", backup_prefix(backup))
@@ -360,6 +366,8 @@ pub(crate) mod tests {
         ];
         assert_eq!(newest_backup(keys), Some("epoch-10".to_string()));
         assert_eq!(newest_backup([]), None);
+        assert_eq!(handoff_backups_prefix(), "backups/epoch-");
+        assert!(keys.iter().filter(|k| k.starts_with(&handoff_backups_prefix())).count() == 4);
         assert_eq!(epoch_of("epoch-10"), Some(10));
         assert_eq!(epoch_of("epoch-x"), None);
     }
