@@ -351,18 +351,8 @@ pub async fn recover(
     from: &Source,
     data_loss_window_s: Option<i64>,
 ) -> Result<HandoffOutcome> {
-    let store = seams.store;
-    let Some((record, _)) = read_primary(store).await? else {
-        bail!("no primary is recorded: nothing to recover")
-    };
-    if record.instance_id != lost {
-        bail!(
-            "the primary changed since the plan (epoch {} is {} now, not {lost}); plan again",
-            record.epoch,
-            record.instance_id
-        );
-    }
-    match seams.instances.describe(&record.region, lost).await?.map(|i| i.state) {
+    let (record, state) = still_recorded(seams, lost).await?;
+    match state {
         Some(s) if !s.is_alive() => {}
         other => bail!(
             "{lost} is {} now, not gone; plan again",
@@ -371,19 +361,11 @@ pub async fn recover(
     }
     let now = seams.clock.now();
     let handoff = held(seams, Handoff::recovery_from(&record, from, data_loss_window_s, now), now);
-    if let Some(etag) = create(store, &handoff).await? {
-        return launch(seams, &record, handoff, etag).await;
-    }
-    match read_handoff(store, &handoff.id).await? {
-        // The epoch's handoff gave up (its standbys came to nothing) and its primary is gone
-        // since: this recovery takes its place, by compare-and-swap, with a fresh attempt budget.
-        // Its standbys never promote (none is named any more) and leave.
-        Some((failed, etag)) if failed.failed_at().is_some() => match take(store, &handoff, &etag).await? {
-            Some(etag) => launch(seams, &record, handoff, etag).await,
-            None => advance(seams, None).await,
-        },
-        // A handoff of this epoch is open: move it on instead (the watchdog's path).
-        _ => advance(seams, None).await,
+    match begin(seams, &record, handoff).await? {
+        Ok(started) => Ok(started),
+        // A handoff of this epoch is open, or another writer was first: move it on instead (the
+        // watchdog's path).
+        Err(_) => advance(seams, None).await,
     }
 }
 
@@ -393,18 +375,8 @@ pub async fn recover(
 /// the person saw in the plan; a recovery never moves a primary that took over meanwhile, nor
 /// starts while another handoff of the epoch is open.
 pub async fn point_in_time(seams: &HandoffSeams<'_>, expected: &str, until: i64) -> Result<HandoffOutcome> {
-    let store = seams.store;
-    let Some((record, _)) = read_primary(store).await? else {
-        bail!("no primary is recorded: there is nothing to recover")
-    };
-    if record.instance_id != expected {
-        bail!(
-            "the primary changed since the plan (epoch {} is {} now, not {expected}); plan again",
-            record.epoch,
-            record.instance_id
-        );
-    }
-    match seams.instances.describe(&record.region, &record.instance_id).await?.map(|i| i.state) {
+    let (record, state) = still_recorded(seams, expected).await?;
+    match state {
         Some(s) if s.is_alive() => {}
         other => bail!(
             "the primary {} is {}: the handler recovers it to the end of the log first; recover to a point in time after that",
@@ -414,21 +386,58 @@ pub async fn point_in_time(seams: &HandoffSeams<'_>, expected: &str, until: i64)
     }
     let now = seams.clock.now();
     let handoff = held(seams, Handoff::point_in_time(&record, until, now), now);
-    if let Some(etag) = create(store, &handoff).await? {
-        return launch(seams, &record, handoff, etag).await;
-    }
-    match read_handoff(store, &handoff.id).await? {
-        // A handoff of this epoch gave up: this one takes its place (a fresh attempt budget).
-        Some((failed, etag)) if failed.failed_at().is_some() => match take(store, &handoff, &etag).await? {
-            Some(etag) => launch(seams, &record, handoff, etag).await,
-            None => bail!("handoff {} changed meanwhile; look at `spotctl status` and try again", handoff.id),
-        },
-        Some((open, _)) => bail!(
+    let id = handoff.id.clone();
+    match begin(seams, &record, handoff).await? {
+        Ok(started) => Ok(started),
+        Err(Some(open)) => bail!(
             "handoff {} ({:?}) of this primary is {}; recover to a point in time once it is over",
             open.id,
             open.cause,
             if open.is_open() { "under way" } else { "already done" }
         ),
-        None => bail!("handoff {} vanished while starting; try again", handoff.id),
+        Err(None) => bail!("handoff {id} changed meanwhile; look at `spotctl status` and try again"),
+    }
+}
+
+/// The primary record, which must still name `expected` (the instance a person or an earlier look
+/// decided about), and what EC2 says of that instance now.
+async fn still_recorded(
+    seams: &HandoffSeams<'_>,
+    expected: &str,
+) -> Result<(PrimaryRecord, Option<spotctl_core::primary::InstanceState>)> {
+    let Some((record, _)) = read_primary(seams.store).await? else {
+        bail!("no primary is recorded: there is nothing to recover")
+    };
+    if record.instance_id != expected {
+        bail!(
+            "the primary changed since the plan (epoch {} is {} now, not {expected}); plan again",
+            record.epoch,
+            record.instance_id
+        );
+    }
+    let state = seams.instances.describe(&record.region, expected).await?.map(|i| i.state);
+    Ok((record, state))
+}
+
+/// Creates `handoff` (held by this actor) and launches it, or takes the place of the epoch's
+/// handoff that gave up (by compare-and-swap, with a fresh attempt budget: the failed one's
+/// standbys are named no more, never promote and leave). `Err` when neither could be done: the
+/// epoch's handoff as found (open, or done), or `None` when another writer changed it first.
+async fn begin(
+    seams: &HandoffSeams<'_>,
+    record: &PrimaryRecord,
+    handoff: Handoff,
+) -> Result<std::result::Result<HandoffOutcome, Option<Handoff>>> {
+    let store = seams.store;
+    if let Some(etag) = create(store, &handoff).await? {
+        return launch(seams, record, handoff, etag).await.map(Ok);
+    }
+    match read_handoff(store, &handoff.id).await? {
+        Some((failed, etag)) if failed.failed_at().is_some() => match take(store, &handoff, &etag).await? {
+            Some(etag) => launch(seams, record, handoff, etag).await.map(Ok),
+            None => Ok(Err(None)),
+        },
+        Some((found, _)) => Ok(Err(Some(found))),
+        None => Ok(Err(None)),
     }
 }

@@ -2,9 +2,9 @@
 //! planned handoff (`handoff::point_in_time`). The plan is read here and shown before anything
 //! moves: which primary is moved, which base the log is replayed from, what the drain keeps.
 
-use crate::handoff::{point_in_time, AwsPlacements, HandoffOutcome, HandoffSeams, PROTECT_PREFIX};
+use crate::handoff::{point_in_time, HandoffOutcome, PROTECT_PREFIX};
 use crate::reconcile::Env;
-use crate::state::{read_primary, LockInfo, StoreBlobs};
+use crate::state::{read_primary, StoreBlobs};
 use anyhow::Result;
 use serde::Serialize;
 use spotctl_core::handoff::handoff_id;
@@ -100,16 +100,6 @@ impl PointInTimePlan {
 /// Starts the planned recovery: the handoff is created, a standby launched, the primary asked to
 /// drain through its `spotctl:drain` tag.
 pub async fn start(env: &Env, plan: &PointInTimePlan) -> Result<HandoffOutcome> {
-    let instances = crate::compute::Ec2Instances { aws: env.aws.clone(), names: env.names.clone() };
-    let placements =
-        AwsPlacements { aws: env.aws.clone(), names: env.names.clone(), store: env.store.clone() };
-    let owner = format!("recover:{}", LockInfo::here("recover").holder);
-    let seams = HandoffSeams {
-        store: env.store.as_ref(),
-        instances: &instances,
-        placements: &placements,
-        clock: &crate::sdk::clock::SystemClock,
-        owner: &owner,
-    };
-    point_in_time(&seams, &plan.primary.instance_id, plan.until_unix).await
+    let parts = env.command_seams("recover");
+    point_in_time(&parts.seams(), &plan.primary.instance_id, plan.until_unix).await
 }

@@ -338,20 +338,22 @@ impl Env {
     /// Starts the recovery handoff (`handoff::recover`): a standby restores the backup, verifies
     /// and is promoted by its agent, as in any handoff.
     async fn recover(&self, r: &spotctl_core::plan::Recovery) -> Result<crate::handoff::HandoffOutcome> {
-        use crate::compute::Ec2Instances;
-        use crate::handoff::{recover, AwsPlacements, HandoffSeams};
-        let instances = Ec2Instances { aws: self.aws.clone(), names: self.names.clone() };
-        let placements =
-            AwsPlacements { aws: self.aws.clone(), names: self.names.clone(), store: self.store.clone() };
-        let owner = format!("apply:{}", LockInfo::here("apply").holder);
-        let seams = HandoffSeams {
-            store: self.store.as_ref(),
-            instances: &instances,
-            placements: &placements,
-            clock: &crate::sdk::clock::SystemClock,
-            owner: &owner,
-        };
-        recover(&seams, &r.lost, &r.from, r.data_loss_window_s).await
+        let parts = self.command_seams("apply");
+        crate::handoff::recover(&parts.seams(), &r.lost, &r.from, r.data_loss_window_s).await
+    }
+
+    /// The handoff's real seams for a person's `command` on this env (named in the lease).
+    pub fn command_seams(&self, command: &str) -> CommandSeams {
+        CommandSeams {
+            store: self.store.clone(),
+            instances: crate::compute::Ec2Instances { aws: self.aws.clone(), names: self.names.clone() },
+            placements: crate::handoff::AwsPlacements {
+                aws: self.aws.clone(),
+                names: self.names.clone(),
+                store: self.store.clone(),
+            },
+            owner: format!("{command}:{}", LockInfo::here(command).holder),
+        }
     }
 
     /// The endpoint's live resources: the env file's, and those of the endpoint the stored env
@@ -429,4 +431,24 @@ struct Before {
     regions: Vec<String>,
     fleet_regions: Vec<String>,
     endpoint: Option<EndpointInput>,
+}
+
+/// What [`Env::command_seams`] owns, lent out as [`crate::handoff::HandoffSeams`].
+pub struct CommandSeams {
+    store: Arc<dyn StateStore>,
+    instances: crate::compute::Ec2Instances,
+    placements: crate::handoff::AwsPlacements,
+    owner: String,
+}
+
+impl CommandSeams {
+    pub fn seams(&self) -> crate::handoff::HandoffSeams<'_> {
+        crate::handoff::HandoffSeams {
+            store: self.store.as_ref(),
+            instances: &self.instances,
+            placements: &self.placements,
+            clock: &crate::sdk::clock::SystemClock,
+            owner: &self.owner,
+        }
+    }
 }

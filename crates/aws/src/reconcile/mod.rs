@@ -19,7 +19,7 @@ mod saved;
 pub mod teardown;
 
 pub use drift::plan_drift;
-pub use env::{Env, Planned};
+pub use env::{CommandSeams, Env, Planned};
 pub use execute::Executor;
 pub use import::{import, plan_import, ImportPlan};
 pub use primary::PrimaryOptions;
