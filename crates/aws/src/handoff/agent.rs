@@ -249,9 +249,9 @@ impl Agent {
                 self.db.set_writable(false).await?;
                 Did::Nothing
             }
-            Decision::Standby(StandbyAction::Restore { from }) => {
+            Decision::Standby(StandbyAction::Restore { from, until }) => {
                 let id = obs.handoff.clone().unwrap_or_default();
-                self.restore_and_promote(&obs, &id, from).await?
+                self.restore_and_promote(&obs, &id, from, *until).await?
             }
             // Reached only by a step that restored in this process (`restore_and_promote`).
             Decision::Standby(StandbyAction::Promote { .. }) => Did::Nothing,
@@ -295,15 +295,20 @@ impl Agent {
         Ok(Did::Abandoned { why: why.to_string() })
     }
 
-    async fn restore_and_promote(&self, obs: &Observation, id: &str, from: &Source) -> Result<Did> {
+    async fn restore_and_promote(
+        &self,
+        obs: &Observation,
+        id: &str,
+        from: &Source,
+        until: Option<i64>,
+    ) -> Result<Did> {
         let began = self.clock.now();
         let result = match from {
             Source::Backup(backup) => self.db.restore(self.store.clone(), backup).await,
             // The epoch this standby will serve as names the timeline its recovery begins.
             Source::Log => {
                 let epoch = obs.primary.as_ref().map(|p| p.epoch + 1).unwrap_or(1);
-                let lease = read_handoff(self.store.as_ref(), id).await?.map(|(h, _)| h);
-                let until = lease.and_then(|h| h.until_unix).and_then(|u| u32::try_from(u).ok());
+                let until = until.and_then(|u| u32::try_from(u).ok());
                 self.db.recover_log(self.store.clone(), epoch, until).await
             }
         };

@@ -413,7 +413,7 @@ fn an_unwarned_loss_is_recovered_from_the_shipped_log_and_the_new_primary_ships_
     let (obs, did) = block_on(new.step()).expect("recover and promote");
     assert_eq!(
         obs.decision,
-        Decision::Standby(StandbyAction::Restore { from: spotctl_core::handoff::Source::Log })
+        Decision::Standby(StandbyAction::Restore { from: spotctl_core::handoff::Source::Log, until: None })
     );
     assert!(matches!(did, Did::Restored { promotion: Promotion::Promoted { epoch: 2, .. }, .. }), "{did:?}");
     assert_eq!(new_db.state().rows, (1..=60).collect::<Vec<_>>(), "every shipped row, not the unshipped one");

@@ -291,9 +291,12 @@ pub struct StandbyView {
 #[serde(tag = "action", content = "detail", rename_all = "snake_case")]
 pub enum StandbyAction {
     WaitForManifest,
-    /// Restore this backup (or recover the shipped log) and verify it.
+    /// Restore this backup (or recover the shipped log, up to `until` when it is a point in
+    /// time) and verify it.
     Restore {
         from: Source,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        until: Option<i64>,
     },
     /// Conditional write of the record: epoch `from_epoch + 1`, If-Match what was read.
     Promote {
@@ -348,7 +351,7 @@ pub fn standby_step(v: &StandbyView) -> StandbyAction {
     }
     match (v.manifest_present, v.verified) {
         (false, _) => StandbyAction::WaitForManifest,
-        (true, false) => StandbyAction::Restore { from: lease.source() },
+        (true, false) => StandbyAction::Restore { from: lease.source(), until: lease.until_unix },
         (true, true) => StandbyAction::Promote { from_epoch: record.epoch },
     }
 }

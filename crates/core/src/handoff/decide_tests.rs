@@ -247,7 +247,10 @@ fn a_standby_promotes_only_as_the_recorded_standby_after_verifying_for_the_curre
     v.verified = false;
     assert_eq!(standby_step(&v), StandbyAction::WaitForManifest);
     v.manifest_present = true;
-    assert_eq!(standby_step(&v), StandbyAction::Restore { from: Source::Backup("epoch-3".into()) });
+    assert_eq!(
+        standby_step(&v),
+        StandbyAction::Restore { from: Source::Backup("epoch-3".into()), until: None }
+    );
     v.failure = Some("employees: 10 rows, manifest says 11".into());
     assert!(matches!(standby_step(&v), StandbyAction::Refuse(_)));
     v.failure = None;
@@ -272,12 +275,22 @@ fn a_standby_promotes_only_as_the_recorded_standby_after_verifying_for_the_curre
     let mut rec = h.clone();
     rec.backup = Some("epoch-2".into());
     let r = StandbyView { lease: Some(rec), verified: false, ..v.clone() };
-    assert_eq!(standby_step(&r), StandbyAction::Restore { from: Source::Backup("epoch-2".into()) });
+    assert_eq!(
+        standby_step(&r),
+        StandbyAction::Restore { from: Source::Backup("epoch-2".into()), until: None }
+    );
     // A recovery from the shipped log recovers it.
     let mut rec = h.clone();
     rec.restore_from(&Source::Log, Some(1));
     let r = StandbyView { lease: Some(rec), verified: false, ..v.clone() };
-    assert_eq!(standby_step(&r), StandbyAction::Restore { from: Source::Log });
+    assert_eq!(standby_step(&r), StandbyAction::Restore { from: Source::Log, until: None });
+    // A point in time recovers the log up to its second.
+    let mut pitr = h.clone();
+    pitr.cause = Cause::PointInTime;
+    pitr.from_log = true;
+    pitr.until_unix = Some(140);
+    let r = StandbyView { lease: Some(pitr), verified: false, ..v.clone() };
+    assert_eq!(standby_step(&r), StandbyAction::Restore { from: Source::Log, until: Some(140) });
     // Someone else promoted first: the record moved on.
     v.record = Some(record(4, "i-other"));
     assert!(matches!(standby_step(&v), StandbyAction::Abandon(_)));
