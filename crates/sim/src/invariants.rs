@@ -6,16 +6,18 @@
 //!    knowingly empty) primary.
 //! 3. A server that drained a complete backup never takes writes again.
 //! 4. A server that was restored from a backup holds every row of that backup, and every commit
-//!    acknowledged on the server that drained it (the warned handoff loses nothing); after a
-//!    recovery from an older backup, every commit up to that backup; after a recovery from the
-//!    shipped log, every row shipped to the timeline it recovered.
+//!    acknowledged on the server that drained it (the warned handoff loses nothing); the same
+//!    of a drain sealed rather than stored (recovered from the shipped log up to the seal);
+//!    after a recovery from an older backup, every commit up to that backup; after a recovery
+//!    from the shipped log, every row shipped to the timeline it recovered.
 //! 5. The endpoint never goes back to an older epoch, and never names an epoch the primary record
 //!    has not reached.
 //!
 //! At the end of a run whose last part was calm (capacity, no faults, the watchdog running and an
 //! operator applying): exactly one primary — one live instance tagged primary, named by the
 //! record, taking writes — and it holds every row of every complete backup and every row ever
-//! shipped to any timeline of the log; the endpoint names it, with its epoch.
+//! shipped to any timeline of the log, and every row of every drain, stored or sealed; the
+//! endpoint names it, with its epoch.
 
 use crate::world::{World, ENDPOINT_NAME, ENDPOINT_ZONE};
 use serde_json::Value;
@@ -34,25 +36,30 @@ impl std::fmt::Display for Violation {
     }
 }
 
-/// The rows of backup `id` and the server that drained it, if the backup is complete.
-fn backup(w: &World, id: &str) -> Option<(BTreeSet<u64>, String)> {
-    let key = format!("backups/{id}/manifest.json");
+/// The rows of drain `id` and the server that drained it, if the drain is complete: its
+/// manifest (`manifest.json`, `drained_by`) or its seal (`seal.json`, `sealed_by`).
+fn backup(w: &World, id: &str, object: &str) -> Option<(BTreeSet<u64>, String)> {
+    let key = format!("backups/{id}/{object}");
     let v = futures::executor::block_on(spotctl_aws::state::StateStore::get(&w.store, &key)).ok()??;
     let m: Value = serde_json::from_slice(&v.body).ok()?;
     let rows = m.get("rows")?.as_array()?.iter().filter_map(Value::as_u64).collect();
-    Some((rows, m.get("drained_by")?.as_str()?.to_string()))
+    let by = m.get("drained_by").or_else(|| m.get("sealed_by"))?;
+    Some((rows, by.as_str()?.to_string()))
 }
 
-/// The rows of every complete backup, by backup id (at the end only: it reads them all).
+/// The rows of every complete drain, stored or sealed, by key (at the end only: it reads them all).
 fn backups(w: &World) -> Vec<(String, BTreeSet<u64>)> {
     w.store
         .snapshot()
         .into_iter()
         .filter_map(|(k, body)| {
-            let id = k.strip_prefix("backups/")?.strip_suffix("/manifest.json")?.to_string();
+            let rest = k.strip_prefix("backups/epoch-")?;
+            if !rest.ends_with("/manifest.json") && !rest.ends_with("/seal.json") {
+                return None;
+            }
             let m: Value = serde_json::from_slice(&body).ok()?;
             let rows = m.get("rows")?.as_array()?.iter().filter_map(Value::as_u64).collect();
-            Some((id, rows))
+            Some((k, rows))
         })
         .collect()
 }
@@ -120,7 +127,13 @@ pub fn after_step(w: &World) -> Result<(), Violation> {
             }
             continue;
         }
-        let Some((backup, source)) = backup(w, b) else { continue };
+        // A drain sealed rather than stored: every row its server acknowledged is in the log the
+        // standby replayed, as every row of a stored drain is in the manifest.
+        let found = match b.strip_prefix("seal:") {
+            Some(id) => backup(w, id, "seal.json"),
+            None => backup(w, b, "manifest.json"),
+        };
+        let Some((backup, source)) = found else { continue };
         if let Some(missing) = backup.difference(&rows).next() {
             return Err(Violation(format!(
                 "{} lacks row {missing} of backup {b} it was restored from",
@@ -195,7 +208,7 @@ pub fn at_end(w: &World) -> Result<(), Violation> {
     for (id, backup) in backups(w) {
         if let Some(missing) = backup.difference(&rows).next() {
             return Err(Violation(format!(
-                "row {missing} of complete backup {id} is not in the final primary"
+                "row {missing} of the complete drain {id} is not in the final primary"
             )));
         }
     }

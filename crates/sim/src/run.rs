@@ -29,6 +29,9 @@ pub struct Report {
     pub promotions: u64,
     /// Of those, promotions of a standby that recovered the shipped log (an unwarned loss).
     pub from_log: u64,
+    /// And promotions of a standby that recovered the log up to its old primary's seal (a
+    /// warned handoff whose drain was sealed rather than stored).
+    pub from_seal: u64,
     pub faults_injected: u64,
     pub violation: Option<(usize, Violation)>,
     /// The last steps, for a failing seed's story.
@@ -302,7 +305,10 @@ impl Sim {
                 } = did
                 {
                     self.report.promotions += 1;
-                    self.report.from_log += u64::from(restored.replayed.is_some());
+                    let sealed = self.world.dbs.get(instance).and_then(|d| d.state().restored_from);
+                    let sealed = sealed.is_some_and(|b| b.starts_with("seal:"));
+                    self.report.from_seal += u64::from(sealed);
+                    self.report.from_log += u64::from(restored.replayed.is_some() && !sealed);
                 }
                 if self.verbose
                     || !matches!(

@@ -41,7 +41,7 @@ fn the_protocol_holds_its_invariants_in_every_seeded_run() {
         handles.into_iter().map(|h| h.join().expect("a simulation thread panicked")).collect()
     });
     let (mut crash_points, mut steps, mut promotions, mut faults) = (BTreeSet::new(), 0usize, 0u64, 0u64);
-    let mut from_log = 0u64;
+    let (mut from_log, mut from_seal) = (0u64, 0u64);
     let mut all: Vec<&Report> = reports.iter().flatten().collect();
     all.sort_by_key(|r| r.seed);
     for r in all {
@@ -52,15 +52,20 @@ fn the_protocol_holds_its_invariants_in_every_seeded_run() {
         steps += r.steps;
         promotions += r.promotions;
         from_log += r.from_log;
+        from_seal += r.from_seal;
         faults += r.faults_injected;
     }
     println!(
-        "simulation: {n} runs, {steps} steps, {promotions} promotions ({from_log} from the shipped log), {faults} injected faults, {} distinct crash points, in {:.1} s",
+        "simulation: {n} runs, {steps} steps, {promotions} promotions ({from_log} from the shipped log, {from_seal} up to a sealed drain), {faults} injected faults, {} distinct crash points, in {:.1} s",
         crash_points.len(),
         started.elapsed().as_secs_f64()
     );
     assert!(promotions > n / 2, "most runs hand off at least once: {promotions} promotions in {n} runs");
     assert!(from_log > n / 100, "unwarned losses are recovered from the log: {from_log} in {n} runs");
+    assert!(
+        from_seal > n / 100,
+        "warned drains are sealed when the log holds everything: {from_seal} in {n} runs"
+    );
     assert!(crash_points.len() > 20, "crashes reach many points: {crash_points:?}");
 }
 

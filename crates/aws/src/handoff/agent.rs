@@ -8,7 +8,8 @@
 //! and only an agent whose instance the primary record names turns them on; every other decision
 //! turns them off again if anything turned them on.
 
-use super::database::{Database, Drained, Restored};
+use super::apply::drain_state;
+use super::database::{bucket_unavailable, Database, Drained, LogTarget, Restored, Sealed};
 use super::endpoint::{EndpointDuty, EndpointStep};
 use super::promote::{promote, Promotion, Successor};
 use crate::compute::Instances;
@@ -18,8 +19,8 @@ use crate::state::{read_handoff, read_primary, update_json, StateStore};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use spotctl_core::handoff::{
-    failure_note, fallback, handoff_id, lease_key, manifest_key, primary_step, standby_step, Handoff,
-    PrimaryAction, PrimaryView, Source, StandbyAction, StandbyView, Step,
+    failure_note, fallback, handoff_id, lease_key, manifest_key, primary_step, seal_key, standby_step,
+    Handoff, PrimaryAction, PrimaryView, Source, StandbyAction, StandbyView, Step,
 };
 use spotctl_core::names::{TAG_DRAIN, TAG_HANDOFF, TAG_ROLE};
 use spotctl_core::primary::{PrimaryRecord, Role};
@@ -74,9 +75,17 @@ pub enum Did {
         #[serde(skip_serializing_if = "Option::is_none")]
         endpoint: Option<EndpointStep>,
     },
+    /// Drained in full; `unsealed` says why the drain could not be sealed instead.
     Drained {
         id: String,
         drained: Drained,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        unsealed: Option<String>,
+    },
+    /// Fenced for good, and the shipped log holds everything this server committed: sealed.
+    Sealed {
+        id: String,
+        sealed: Sealed,
     },
     Restored {
         id: String,
@@ -116,14 +125,28 @@ impl std::fmt::Display for Did {
                     None => Ok(()),
                 }
             }
-            Did::Drained { id, drained: d } => write!(
+            Did::Drained { id, drained: d, unsealed } => {
+                write!(
+                    f,
+                    "drained {} tables ({} as InnoDB files), {} rows, to {} in {} ms",
+                    d.tables,
+                    d.tables_as_files,
+                    d.rows,
+                    manifest_key(id),
+                    d.ms
+                )?;
+                match unsealed {
+                    Some(why) => write!(f, " (not sealed: {why})"),
+                    None => Ok(()),
+                }
+            }
+            Did::Sealed { id, sealed: s } => write!(
                 f,
-                "drained {} tables ({} as InnoDB files), {} rows, to {} in {} ms",
-                d.tables,
-                d.tables_as_files,
-                d.rows,
-                manifest_key(id),
-                d.ms
+                "sealed {}: fenced, and timeline {}'s shipped log holds GTID {} (it took {} ms to get there)",
+                seal_key(id),
+                s.timeline,
+                if s.gtid.is_empty() { "-" } else { &s.gtid },
+                s.waited_ms
             ),
             Did::Restored { restored: r, promotion, endpoint, .. } => {
                 write!(
@@ -166,13 +189,18 @@ impl Agent {
             (Role::Standby, Some(p)) if p.instance_id != instance_id => {
                 let id = handoff.clone().unwrap_or_default();
                 let lease = read_handoff(store, &id).await?.map(|(h, _)| h);
-                let present = match lease.as_ref() {
-                    // The old primary's own drain: the backup, or (a point in time) the fence.
-                    Some(h) if h.waits_for_drain() => store.get(&manifest_key(&h.id)).await?.is_some(),
+                let drain = match lease.as_ref() {
                     // The recovery checks the log and its base before it writes anything.
-                    Some(h) if h.from_log => true,
-                    Some(h) => store.get(&manifest_key(h.backup_id())).await?.is_some(),
-                    None => store.get(&manifest_key(&id)).await?.is_some(),
+                    Some(h) if h.from_log && !h.waits_for_drain() => None,
+                    // The old primary's own drain (stored or sealed; for a point in time, the
+                    // fence), or the backup a recovery names.
+                    Some(h) if h.waits_for_drain() => Some(h.id.clone()),
+                    Some(h) => Some(h.backup_id().to_string()),
+                    None => Some(id.clone()),
+                };
+                let (present, sealed) = match &drain {
+                    None => (true, false),
+                    Some(b) => drain_state(store, b).await?,
                 };
                 let view = StandbyView {
                     self_id: instance_id.clone(),
@@ -180,16 +208,18 @@ impl Agent {
                     record: primary.clone(),
                     lease,
                     manifest_present: present,
+                    sealed,
                     verified: false,
                     failure: None,
                 };
-                (present, Decision::Standby(standby_step(&view)))
+                (present || sealed, Decision::Standby(standby_step(&view)))
             }
             _ => {
                 let own = primary.as_ref().map(|p| handoff_id(p.epoch));
                 let drained = match &own {
                     Some(id) if primary.as_ref().is_some_and(|p| p.instance_id == instance_id) => {
-                        store.get(&manifest_key(id)).await?.is_some()
+                        let (stored, sealed) = drain_state(store, id).await?;
+                        stored || sealed
                     }
                     _ => false,
                 };
@@ -232,9 +262,18 @@ impl Agent {
             }
             Decision::Primary(PrimaryAction::Drain { id }) => {
                 let began = self.clock.now();
-                let d = self.db.drain(self.store.clone(), id).await?;
+                let epoch = obs.primary.as_ref().map(|p| p.epoch).unwrap_or(0);
+                // Sealed when the shipped log holds everything (the warning then bounds only
+                // the log's tail); else stored in full, as before. Either fences for good.
+                let did = match self.db.seal(self.store.clone(), id, epoch).await {
+                    Ok(sealed) => Did::Sealed { id: id.clone(), sealed },
+                    Err(e) => {
+                        let drained = self.db.drain(self.store.clone(), id).await?;
+                        Did::Drained { id: id.clone(), drained, unsealed: Some(format!("{e:#}")) }
+                    }
+                };
                 self.stamp(id, &[(Step::DrainStarted, began), (Step::Drained, self.clock.now())]).await?;
-                Did::Drained { id: id.clone(), drained: d }
+                did
             }
             Decision::Primary(PrimaryAction::Retire { successor }) => {
                 self.db.set_writable(false).await?;
@@ -303,17 +342,28 @@ impl Agent {
         until: Option<i64>,
     ) -> Result<Did> {
         let began = self.clock.now();
+        // The epoch this standby will serve as names the timeline a recovery begins.
+        let epoch = obs.primary.as_ref().map(|p| p.epoch + 1).unwrap_or(1);
         let result = match from {
             Source::Backup(backup) => self.db.restore(self.store.clone(), backup).await,
-            // The epoch this standby will serve as names the timeline its recovery begins.
             Source::Log => {
-                let epoch = obs.primary.as_ref().map(|p| p.epoch + 1).unwrap_or(1);
-                let until = until.and_then(|u| u32::try_from(u).ok());
-                self.db.recover_log(self.store.clone(), epoch, until).await
+                let to = match until.and_then(|u| u32::try_from(u).ok()) {
+                    Some(u) => LogTarget::Until(u),
+                    None => LogTarget::End,
+                };
+                self.db.recover_log(self.store.clone(), epoch, &to).await
+            }
+            Source::Sealed(backup) => {
+                self.db.recover_log(self.store.clone(), epoch, &LogTarget::Seal(backup.clone())).await
             }
         };
         let restored = match result {
             Ok(r) => r,
+            // The bucket could not be read just then: this look fails, the next tries again
+            // (what the restore wrote so far is replaced; nothing was verified or promoted).
+            Err(e) if bucket_unavailable(&e) => {
+                return Err(e.context("restoring: the state bucket did not answer"))
+            }
             // A standby that cannot verify never promotes. It says why on the record (with the
             // backup to fall back to and the data-loss window), gives the handoff back for another
             // attempt, and leaves.
@@ -336,6 +386,7 @@ impl Agent {
             record: read_primary(self.store.as_ref()).await?.map(|(p, _)| p),
             lease,
             manifest_present: true,
+            sealed: false,
             verified: true,
             failure: None,
         };

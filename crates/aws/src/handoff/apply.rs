@@ -8,8 +8,8 @@ use crate::compute::{InstanceView, Instances, LaunchRequest};
 use crate::state::{json_body, read_handoff, read_primary, StateStore, StoreError};
 use anyhow::{bail, Context, Result};
 use spotctl_core::handoff::{
-    assess, handoff_id, manifest_key, newest_backup, ApplyView, Backup, DbInstance, Handoff, PrimaryPlan,
-    Step, UnknownPrimary,
+    assess, handoff_id, manifest_key, newest_backup, seal_key, ApplyView, Backup, DbInstance, Handoff,
+    PrimaryPlan, Step, UnknownPrimary,
 };
 use spotctl_core::names::keys;
 use spotctl_core::plan::Resource;
@@ -64,6 +64,13 @@ pub async fn assess_listed(store: &dyn StateStore, seen: Vec<InstanceView>, now:
         });
     }
     let newest_backup = newest_complete_backup(store).await?;
+    let own_drain = match record.as_ref() {
+        Some(r) if r.has_instance() => {
+            let (stored, sealed) = drain_state(store, &handoff_id(r.epoch)).await?;
+            stored || sealed
+        }
+        _ => false,
+    };
     // The shipped log matters only when the recorded primary is gone.
     let log = match record.as_ref() {
         Some(r) if r.has_instance() && !facts.iter().any(|i| i.id == r.instance_id && i.state.is_alive()) => {
@@ -76,11 +83,21 @@ pub async fn assess_listed(store: &dyn StateStore, seen: Vec<InstanceView>, now:
         handoff: handoff.as_ref(),
         instances: &facts,
         newest_backup,
+        own_drain,
         log,
         now,
     };
     let (plan, unknown) = assess(&view);
     Ok(Assessed { plan, unknown, record, handoff, instances: seen })
+}
+
+/// Whether handoff `id`'s drain is stored (its manifest exists), and else whether it is sealed
+/// (its seal exists: the shipped log holds everything its old primary committed).
+pub(crate) async fn drain_state(store: &dyn StateStore, id: &str) -> Result<(bool, bool)> {
+    if store.get(&manifest_key(id)).await?.is_some() {
+        return Ok((true, false));
+    }
+    Ok((false, store.get(&seal_key(id)).await?.is_some()))
 }
 
 /// The newest complete backup (the highest epoch whose manifest exists — the manifest, not a

@@ -7,7 +7,7 @@ use crate::state::{StateStore, StoreBlobs};
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use serde::Serialize;
-use spotctl_core::handoff::backup_prefix;
+use spotctl_core::handoff::{backup_prefix, seal_key};
 use spotctl_core::names::keys;
 use std::sync::{Arc, Mutex};
 
@@ -18,6 +18,28 @@ pub struct Drained {
     pub tables_as_files: usize,
     pub rows: u64,
     pub ms: u64,
+}
+
+/// What a sealed drain stored ([`Database::seal`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Sealed {
+    /// The log timeline that holds everything the server committed.
+    pub timeline: u32,
+    /// Where its log stood under the fence (a recovery must reach it).
+    pub gtid: String,
+    /// How long the shipped log took to reach it.
+    pub waited_ms: u64,
+}
+
+/// How far a recovery from the shipped log goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogTarget {
+    /// To the log's end (an unwarned loss: the last second or so may be missing).
+    End,
+    /// The database as it was at this second (seconds since 1970, UTC).
+    Until(u32),
+    /// To the log's end, which must reach handoff `id`'s seal: nothing is missing.
+    Seal(String),
 }
 
 /// What a restore loaded and verified.
@@ -31,21 +53,37 @@ pub struct Restored {
     pub replayed: Option<u64>,
 }
 
+/// Whether a restore failed only because the state bucket could not be reached just then (a
+/// timeout, throttling): the same standby tries again on its next look rather than refusing and
+/// leaving. A missing or corrupt object, a log short of its seal, a table that does not verify:
+/// those refuse.
+pub fn bucket_unavailable(e: &anyhow::Error) -> bool {
+    use spotctl_db::protect::ProtectError;
+    use spotctl_db::{BlobError, DbError};
+    e.chain().any(|c| {
+        matches!(c.downcast_ref::<crate::state::StoreError>(), Some(s @ crate::state::StoreError::Failed { .. }) if s.retryable())
+            || c.downcast_ref::<BlobError>().is_some()
+            || matches!(
+                c.downcast_ref::<ProtectError>(),
+                Some(ProtectError::Blob(_) | ProtectError::Db(DbError::Blob(_)))
+            )
+            || matches!(c.downcast_ref::<DbError>(), Some(DbError::Blob(_)))
+    })
+}
+
 #[async_trait]
 pub trait Database: Send + Sync {
     /// Fences writes, stores the backup of handoff `id` (manifest last) and stays fenced.
     async fn drain(&self, store: Arc<dyn StateStore>, id: &str) -> Result<Drained>;
+    /// Fences writes for good, waits until the epoch-`epoch` primary's shipped log holds
+    /// everything this server committed, and writes handoff `id`'s seal (create-only). An error
+    /// says why the seal cannot stand in for a drain; the server stays fenced either way.
+    async fn seal(&self, store: Arc<dyn StateStore>, id: &str, epoch: u64) -> Result<Sealed>;
     /// Restores handoff `id`'s backup; succeeds only when every table verified.
     async fn restore(&self, store: Arc<dyn StateStore>, id: &str) -> Result<Restored>;
-    /// Recovers the shipped log into this server (the newest base on its timeline, replayed to
-    /// the log's end), verified, and begins the timeline the epoch-`epoch` primary ships to.
-    /// With `until` (seconds since 1970), the database as it was at that second.
-    async fn recover_log(
-        &self,
-        store: Arc<dyn StateStore>,
-        epoch: u64,
-        until: Option<u32>,
-    ) -> Result<Restored>;
+    /// Recovers the shipped log into this server (the newest base on its timeline, replayed as
+    /// far as `to` says), verified, and begins the timeline the epoch-`epoch` primary ships to.
+    async fn recover_log(&self, store: Arc<dyn StateStore>, epoch: u64, to: &LogTarget) -> Result<Restored>;
     /// The log timeline the epoch-`epoch` primary ships to, begun now if it is not yet
     /// (`spotctl_db::protect::timeline::for_epoch`); its shipper may start once this succeeded.
     async fn begin_log(&self, store: Arc<dyn StateStore>, epoch: u64) -> Result<u32>;
@@ -108,24 +146,45 @@ impl Database for MariaDbServer {
         Ok(Restored { tables: v.tables.len(), rows: v.rows(), ms: v.timings_ms.total, replayed: None })
     }
 
-    async fn recover_log(
-        &self,
-        store: Arc<dyn StateStore>,
-        epoch: u64,
-        until: Option<u32>,
-    ) -> Result<Restored> {
+    async fn seal(&self, store: Arc<dyn StateStore>, id: &str, epoch: u64) -> Result<Sealed> {
+        let blobs = StoreBlobs { store, handle: tokio::runtime::Handle::current() };
+        let (dsn, key) = (self.dsn.clone(), seal_key(id));
+        let opts = spotctl_db::protect::SealOptions::for_epoch(epoch);
+        let s = tokio::task::spawn_blocking(move || {
+            spotctl_db::protect::seal(&dsn, &blobs, PROTECT_PREFIX, &key, &opts)
+        })
+        .await?
+        .with_context(|| format!("sealing {}", seal_key(id)))?;
+        Ok(Sealed { timeline: s.timeline, gtid: s.gtid, waited_ms: s.waited_ms })
+    }
+
+    async fn recover_log(&self, store: Arc<dyn StateStore>, epoch: u64, to: &LogTarget) -> Result<Restored> {
         let blobs = StoreBlobs { store, handle: tokio::runtime::Handle::current() };
         let dsn = self.dsn.clone();
         // As a standby's restore: into a server it booted read-only and empty, where any table is
         // an earlier run of this same recovery, cut short.
-        let opts = spotctl_db::protect::RecoverOptions {
+        let mut opts = spotctl_db::protect::RecoverOptions {
             database: self.database.clone(),
             replace_existing: true,
             epoch: Some(epoch),
-            until,
             ..Default::default()
         };
+        let to = to.clone();
         let r = tokio::task::spawn_blocking(move || {
+            match to {
+                LogTarget::End => {}
+                LogTarget::Until(u) => opts.until = Some(u),
+                LogTarget::Seal(id) => {
+                    let key = seal_key(&id);
+                    let seal = spotctl_db::protect::seal::read(&blobs, &key)?.ok_or_else(|| {
+                        spotctl_db::protect::ProtectError::MissingPiece {
+                            key: key.clone(),
+                            detail: "the drain's seal is gone".into(),
+                        }
+                    })?;
+                    opts.at_least = Some((key, seal.gtid));
+                }
+            }
             spotctl_db::protect::recover(&dsn, &blobs, PROTECT_PREFIX, &opts)
         })
         .await?

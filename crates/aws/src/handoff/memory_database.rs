@@ -1,14 +1,14 @@
 //! The in-memory twin of [`super::Database`], for unit tests and the simulation: rows in a list,
 //! a read-only flag, backups as one JSON object, and the shipped log in the real timeline layout.
 
-use super::database::{Database, Drained, Restored};
+use super::database::{Database, Drained, LogTarget, Restored, Sealed};
 use super::protection::{read_timelines, PROTECT_PREFIX};
 use crate::sdk::clock::{Clock, SystemClock};
 use crate::state::{get_json, json_body, StateStore};
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use spotctl_core::handoff::manifest_key;
+use spotctl_core::handoff::{manifest_key, seal_key};
 use spotctl_db::protect::layout::{base_record_key, heartbeat_key, timeline_dir, timeline_key};
 use spotctl_db::protect::timeline::{chain_at, next_for_epoch, Branch, Reason, TimelineRecord};
 use std::sync::{Arc, Mutex};
@@ -61,6 +61,15 @@ fn memory_base_rows_key(t: u32) -> String {
 /// The rows in the twin's log of timeline `t` (empty when none was shipped).
 pub async fn memory_log_rows(store: &dyn StateStore, t: u32) -> Result<Vec<u64>> {
     Ok(get_json::<MemoryLog>(store, &memory_log_key(t)).await?.map(|(l, _)| l.rows).unwrap_or_default())
+}
+
+/// The twin's seal: the rows its server had when it was fenced, all of them in its timeline's log.
+#[derive(Serialize, Deserialize)]
+struct MemorySeal {
+    epoch: u64,
+    timeline: u32,
+    rows: Vec<u64>,
+    sealed_by: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -230,18 +239,65 @@ impl Database for MemoryDatabase {
         Ok(Restored { tables: 1, rows: n, ms: 0, replayed: None })
     }
 
-    async fn recover_log(
-        &self,
-        store: Arc<dyn StateStore>,
-        epoch: u64,
-        until: Option<u32>,
-    ) -> Result<Restored> {
+    async fn seal(&self, store: Arc<dyn StateStore>, id: &str, epoch: u64) -> Result<Sealed> {
         crate::state::interleave().await;
-        anyhow::ensure!(
-            until.is_none(),
-            "the in-memory twin keeps no commit times: no point-in-time recovery"
-        );
+        // Fenced for good first, as the real one is, whatever comes of the seal.
+        let (rows, ships_to) = self.with(|g| {
+            g.read_only = true;
+            (g.rows.clone(), g.ships_to)
+        })?;
         let store = store.as_ref();
+        let key = seal_key(id);
+        let sealed = |t: u32, g: &mut MemoryRows| {
+            g.drained_into = Some(id.to_string());
+            Sealed { timeline: t, gtid: String::new(), waited_ms: 0 }
+        };
+        if let Some((s, _)) = get_json::<MemorySeal>(store, &key).await? {
+            anyhow::ensure!(s.epoch == epoch, "{key} was written by the epoch-{} primary", s.epoch);
+            return self.with(|g| sealed(s.timeline, g));
+        }
+        let Some((_, t)) = ships_to.filter(|(e, _)| *e == epoch) else {
+            anyhow::bail!("this server ships no log of epoch {epoch}");
+        };
+        let newest = read_timelines(store).await?.pop().map(|t| t.record.timeline);
+        anyhow::ensure!(
+            newest == Some(t),
+            "the newest log timeline ({newest:?}) is not this primary's ({t})"
+        );
+        anyhow::ensure!(
+            super::protection::log_view(store, epoch, self.clock.now()).await?.is_some(),
+            "no base lies on timeline {t}'s chain yet"
+        );
+        // The real seal waits a while for its shipper; the twin looks once (its shipper may
+        // not have run since the last commit: then it drains in full, as the real one would).
+        let shipped = memory_log_rows(store, t).await?;
+        if let Some(r) = rows.iter().find(|r| !shipped.contains(r)) {
+            anyhow::bail!("the shipped log of timeline {t} lacks row {r} this server committed");
+        }
+        let body = MemorySeal { epoch, timeline: t, rows, sealed_by: self.name.clone() };
+        match store.put_if_absent(&key, json_body(&key, &body)?).await {
+            Ok(_) | Err(crate::state::StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.with(|g| sealed(t, g))
+    }
+
+    async fn recover_log(&self, store: Arc<dyn StateStore>, epoch: u64, to: &LogTarget) -> Result<Restored> {
+        crate::state::interleave().await;
+        let store = store.as_ref();
+        let seal = match to {
+            LogTarget::End => None,
+            LogTarget::Until(_) => {
+                anyhow::bail!("the in-memory twin keeps no commit times: no point-in-time recovery")
+            }
+            LogTarget::Seal(id) => {
+                let key = seal_key(id);
+                let (s, _) = get_json::<MemorySeal>(store, &key)
+                    .await?
+                    .with_context(|| format!("{key} is missing"))?;
+                Some((id.clone(), s.rows))
+            }
+        };
         if super::protection::log_view(store, epoch.saturating_sub(1), self.clock.now()).await?.is_none() {
             anyhow::bail!(
                 "the epoch-{} primary's log cannot be recovered: nothing to recover from",
@@ -286,9 +342,19 @@ impl Database for MemoryDatabase {
                 reason: Reason::Recovery,
                 epoch: Some(epoch),
             };
+            // As the real recovery checks before it writes: the log must reach the seal.
+            if let Some((id, sealed)) = &seal {
+                if let Some(r) = sealed.iter().find(|r| !rows.contains(r)) {
+                    anyhow::bail!("the shipped log lacks row {r}, short of {id}'s seal: nothing was written");
+                }
+            }
+            let from = match &seal {
+                Some((id, _)) => format!("seal:{id}"),
+                None => format!("log:{}", newest.timeline),
+            };
             self.with(|g| {
                 g.rows = rows.clone();
-                g.restored_from = Some(format!("log:{}", newest.timeline));
+                g.restored_from = Some(from);
             })?;
             if self.begin(store, &record, rows.clone()).await? {
                 self.with(|g| g.ships_to = Some((epoch, record.timeline)))?;

@@ -25,7 +25,7 @@ mod tests;
 
 pub use agent::{Agent, Decision, Did, Observation};
 pub use apply::{assess_listed, assess_primary, launch_primary, newest_complete_backup, Assessed};
-pub use database::{Database, Drained, MariaDbServer, Restored};
+pub use database::{Database, Drained, LogTarget, MariaDbServer, Restored, Sealed};
 pub use endpoint::{resolve as resolve_endpoint, EndpointDuty, EndpointStep, RECHECK_SECS};
 pub use memory_database::{memory_log_key, memory_log_rows, MemoryDatabase, MemoryRows};
 pub use placements::{AwsPlacements, FixedPlacements, Placement, Placements, StandbyPlacements, TRIES};

@@ -15,8 +15,8 @@ use crate::state::{json_body, read_handoff, read_primary, Etag, StateStore, Stor
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use spotctl_core::handoff::{
-    failure_note, fallback, lease_key, manifest_key, next_launch, on_trigger, Cause, HandlerDecision,
-    Handoff, HandoffView, InstanceRef, LaunchResult, Lease, NextLaunch, Source, Step, LEASE_SECS,
+    failure_note, fallback, lease_key, next_launch, on_trigger, Cause, HandlerDecision, Handoff, HandoffView,
+    InstanceRef, LaunchResult, Lease, NextLaunch, Source, Step, LEASE_SECS,
 };
 use spotctl_core::names::TAG_DRAIN;
 use spotctl_core::primary::{PrimaryRecord, Role};
@@ -95,7 +95,10 @@ pub async fn advance(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) -> 
         None
     };
     let own_id = spotctl_core::handoff::handoff_id(record.epoch);
-    let own_backup = store.get(&manifest_key(&own_id)).await?.is_some();
+    let own_backup = {
+        let (stored, sealed) = super::apply::drain_state(store, &own_id).await?;
+        stored || sealed
+    };
     let fallback = fallback(super::apply::newest_complete_backup(store).await?.as_ref(), &own_id, now);
     // The shipped log matters only when the primary is gone (a recovery, or a fallback).
     let log = match old_state {

@@ -87,7 +87,7 @@ fn a_warned_handoff_moves_every_row_to_exactly_one_new_primary() {
     old_md.set(paths::SPOT_ACTION, "{\"action\":\"terminate\"}");
     let (_, did) = block_on(old.step()).expect("drain");
     assert!(
-        matches!(&did, Did::Drained { id, drained } if id == "epoch-1" && drained.rows == 100),
+        matches!(&did, Did::Drained { id, drained, .. } if id == "epoch-1" && drained.rows == 100),
         "{did:?}"
     );
     assert!(!old_db.commit(101), "the old primary takes no write once fenced");
@@ -124,6 +124,80 @@ fn a_warned_handoff_moves_every_row_to_exactly_one_new_primary() {
     ] {
         assert!(lease.steps.contains_key(&step), "{step:?} missing: {lease:?}");
     }
+}
+
+#[test]
+fn a_warned_primary_whose_log_is_shipped_seals_instead_of_draining_and_loses_nothing() {
+    let w = World::new();
+    let old_db = MemoryDatabase::with_clock((1..=100).collect(), false, w.clock.clone()).named("i-primary");
+    let (old, old_md) = agent(&w, "i-primary", "ap-northeast-1a", &[(TAG_ROLE, "primary")], &old_db);
+    block_on(old.step()).expect("serve: begins timeline 1 with its base");
+    for row in 101..=120 {
+        assert!(old_db.commit(row));
+    }
+    assert!(block_on(old_db.ship(&w.store)).expect("ship"));
+    let standby = warned(&w);
+    old_md.set(paths::SPOT_ACTION, "{\"action\":\"terminate\"}");
+    let (_, did) = block_on(old.step()).expect("seal");
+    assert!(matches!(&did, Did::Sealed { id, sealed } if id == "epoch-1" && sealed.timeline == 1), "{did:?}");
+    assert!(!old_db.commit(121), "fenced for good");
+    assert!(
+        block_on(w.store.get("backups/epoch-1/manifest.json")).expect("get").is_none(),
+        "nothing drained"
+    );
+    let (obs, _) = block_on(old.step()).expect("look again");
+    assert_eq!(obs.decision, Decision::Primary(PrimaryAction::WaitForSuccessor), "the seal is its drain");
+
+    let new_db = MemoryDatabase::with_clock(Vec::new(), true, w.clock.clone());
+    let (new, _) =
+        agent(&w, &standby, "ap-northeast-1b", &[(TAG_ROLE, "standby"), (TAG_HANDOFF, "epoch-1")], &new_db);
+    let (obs, did) = block_on(new.step()).expect("recover and promote");
+    assert_eq!(
+        obs.decision,
+        Decision::Standby(StandbyAction::Restore {
+            from: spotctl_core::handoff::Source::Sealed("epoch-1".into()),
+            until: None
+        })
+    );
+    assert!(matches!(did, Did::Restored { promotion: Promotion::Promoted { epoch: 2, .. }, .. }), "{did:?}");
+    assert_eq!(new_db.state().rows, (1..=120).collect::<Vec<_>>(), "every acknowledged row");
+    assert_eq!(new_db.state().restored_from.as_deref(), Some("seal:epoch-1"));
+}
+
+#[test]
+fn a_primary_whose_log_lags_drains_in_full_and_a_log_short_of_its_seal_is_refused() {
+    let w = World::new();
+    let old_db = MemoryDatabase::with_clock((1..=10).collect(), false, w.clock.clone());
+    let (old, old_md) = agent(&w, "i-primary", "ap-northeast-1a", &[(TAG_ROLE, "primary")], &old_db);
+    block_on(old.step()).expect("serve");
+    assert!(block_on(old_db.ship(&w.store)).expect("ship"));
+    assert!(old_db.commit(11), "acknowledged, not shipped yet");
+    warned(&w);
+    old_md.set(paths::SPOT_ACTION, "{\"action\":\"terminate\"}");
+    let (_, did) = block_on(old.step()).expect("drain");
+    let Did::Drained { unsealed: Some(why), drained, .. } = &did else { panic!("{did:?}") };
+    assert!(why.contains("lacks row 11"), "{why}");
+    assert_eq!(drained.rows, 11);
+
+    // A seal whose log was lost afterwards: the standby refuses rather than promote short.
+    let w = World::new();
+    let old_db = MemoryDatabase::with_clock((1..=10).collect(), false, w.clock.clone());
+    let (old, old_md) = agent(&w, "i-primary", "ap-northeast-1a", &[(TAG_ROLE, "primary")], &old_db);
+    block_on(old.step()).expect("serve");
+    assert!(old_db.commit(11));
+    assert!(block_on(old_db.ship(&w.store)).expect("ship"));
+    let standby = warned(&w);
+    old_md.set(paths::SPOT_ACTION, "{\"action\":\"terminate\"}");
+    let (_, did) = block_on(old.step()).expect("seal");
+    assert!(matches!(did, Did::Sealed { .. }), "{did:?}");
+    block_on(w.store.delete(&super::memory_log_key(1))).expect("lose the shipped log");
+    let new_db = MemoryDatabase::with_clock(Vec::new(), true, w.clock.clone());
+    let (new, _) =
+        agent(&w, &standby, "ap-northeast-1b", &[(TAG_ROLE, "standby"), (TAG_HANDOFF, "epoch-1")], &new_db);
+    let (_, did) = block_on(new.step()).expect("refuse");
+    let Did::Refused { note, .. } = &did else { panic!("{did:?}") };
+    assert!(note.contains("short of epoch-1's seal"), "{note}");
+    assert!(new_db.state().rows.is_empty(), "nothing was written");
 }
 
 #[test]

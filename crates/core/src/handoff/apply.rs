@@ -30,6 +30,9 @@ pub struct ApplyView<'a> {
     pub instances: &'a [DbInstance],
     /// The newest complete backup.
     pub newest_backup: Option<Backup>,
+    /// The recorded epoch's own drain completed (its manifest, or its seal: the shipped log
+    /// holds everything the primary committed).
+    pub own_drain: bool,
     /// The shipped log, when it can be recovered (read only when the primary is gone).
     pub log: Option<LogView>,
     pub now: i64,
@@ -110,6 +113,9 @@ fn decide(v: &ApplyView<'_>) -> PrimaryPlan {
     }
     let lost = record.instance_id.clone();
     let own = handoff_id(record.epoch);
+    if v.own_drain {
+        return PrimaryPlan::Recover { lost, from: Source::Backup(own), data_loss_window_s: Some(0) };
+    }
     match (fallback(v.newest_backup.as_ref(), &own, v.now), v.log) {
         (Some((backup, window)), _) if backup == own => {
             PrimaryPlan::Recover { lost, from: Source::Backup(backup), data_loss_window_s: window }
@@ -139,7 +145,7 @@ mod tests {
         handoff: Option<&'a Handoff>,
         instances: &'a [DbInstance],
     ) -> ApplyView<'a> {
-        ApplyView { record, handoff, instances, newest_backup: None, log: None, now: 1000 }
+        ApplyView { record, handoff, instances, newest_backup: None, own_drain: false, log: None, now: 1000 }
     }
 
     #[test]
@@ -194,6 +200,16 @@ mod tests {
         );
         let only_log = ApplyView { newest_backup: None, ..log.clone() };
         assert!(matches!(assess(&only_log).0, PrimaryPlan::Recover { from: Source::Log, .. }));
+        // Its own drain sealed (the log holds everything it committed) loses nothing either.
+        let sealed = ApplyView { own_drain: true, newest_backup: Some(b("epoch-3")), ..log.clone() };
+        assert_eq!(
+            assess(&sealed).0,
+            PrimaryPlan::Recover {
+                lost: "i-p".into(),
+                from: Source::Backup("epoch-4".into()),
+                data_loss_window_s: Some(0)
+            }
+        );
         // Its own drain loses nothing: it comes first.
         let own = ApplyView { newest_backup: Some(b("epoch-4")), ..log };
         assert!(matches!(

@@ -25,7 +25,7 @@ pub struct HandoffView<'a> {
     pub standby_state: Option<InstanceState>,
     /// What EC2 says of the recorded primary (`None`: unknown to EC2).
     pub old_state: Option<InstanceState>,
-    /// The handoff's own backup is complete (its manifest exists).
+    /// The handoff's own drain is complete (its manifest or its seal exists).
     pub own_backup: bool,
     /// The newest complete backup and its data-loss window (`fallback`).
     pub fallback: Option<(String, Option<i64>)>,
@@ -221,7 +221,8 @@ pub struct PrimaryView {
     pub interruption_notice: bool,
     /// The `spotctl:drain` tag (through instance metadata tags), naming a handoff.
     pub drain_tag: Option<String>,
-    /// The backup of the record's epoch is complete (this agent, or an earlier run of it, drained).
+    /// The drain of the record's epoch is complete, stored or sealed (this agent, or an earlier
+    /// run of it, drained).
     pub drained: bool,
     /// The handoff that made the recorded primary names this instance as the one it replaced.
     pub succeeded_me: bool,
@@ -232,7 +233,8 @@ pub struct PrimaryView {
 pub enum PrimaryAction {
     /// The recorded primary: make sure this instance is tagged primary and takes writes; poll again.
     Serve,
-    /// Fence writes and drain to `backup_prefix(id)`.
+    /// Fence writes for good, then seal (the shipped log holds everything: `seal_key(id)`), or
+    /// else drain in full to `backup_prefix(id)`.
     Drain { id: String },
     /// Drained; stay fenced and wait for the standby to promote.
     WaitForSuccessor,
@@ -281,6 +283,8 @@ pub struct StandbyView {
     /// The backup the handoff restores is complete (its manifest exists); for the shipped log,
     /// always (the recovery itself checks everything before it writes).
     pub manifest_present: bool,
+    /// That backup is a drain sealed instead of stored (its seal exists, its manifest does not).
+    pub sealed: bool,
     /// Restored and every table verified against the manifest.
     pub verified: bool,
     /// Why restore or verification failed, if it did.
@@ -349,9 +353,16 @@ pub fn standby_step(v: &StandbyView) -> StandbyAction {
     if let Some(why) = &v.failure {
         return StandbyAction::Refuse(why.clone());
     }
-    match (v.manifest_present, v.verified) {
+    match (v.manifest_present || v.sealed, v.verified) {
         (false, _) => StandbyAction::WaitForManifest,
-        (true, false) => StandbyAction::Restore { from: lease.source(), until: lease.until_unix },
+        (true, false) => {
+            // A drain that was sealed rather than stored comes back from the shipped log.
+            let from = match lease.source() {
+                Source::Backup(b) if !v.manifest_present => Source::Sealed(b),
+                other => other,
+            };
+            StandbyAction::Restore { from, until: lease.until_unix }
+        }
         (true, true) => StandbyAction::Promote { from_epoch: record.epoch },
     }
 }

@@ -233,6 +233,7 @@ fn a_standby_promotes_only_as_the_recorded_standby_after_verifying_for_the_curre
         record: Some(record(3, "i-old")),
         lease: Some(h.clone()),
         manifest_present: true,
+        sealed: false,
         verified: true,
         failure: None,
     };
@@ -290,6 +291,24 @@ fn a_standby_promotes_only_as_the_recorded_standby_after_verifying_for_the_curre
     pitr.from_log = true;
     pitr.until_unix = Some(140);
     let r = StandbyView { lease: Some(pitr), verified: false, ..v.clone() };
+    assert_eq!(standby_step(&r), StandbyAction::Restore { from: Source::Log, until: Some(140) });
+    // The old primary sealed its drain: the standby recovers the log and must reach the seal;
+    // a stored drain is preferred when both exist, and a point in time still stops at its second.
+    let sealed = StandbyView { manifest_present: false, sealed: true, verified: false, ..v.clone() };
+    assert_eq!(
+        standby_step(&sealed),
+        StandbyAction::Restore { from: Source::Sealed("epoch-3".into()), until: None }
+    );
+    let both = StandbyView { manifest_present: true, ..sealed.clone() };
+    assert_eq!(
+        standby_step(&both),
+        StandbyAction::Restore { from: Source::Backup("epoch-3".into()), until: None }
+    );
+    let mut pitr = h.clone();
+    pitr.cause = Cause::PointInTime;
+    pitr.from_log = true;
+    pitr.until_unix = Some(140);
+    let r = StandbyView { lease: Some(pitr), ..sealed.clone() };
     assert_eq!(standby_step(&r), StandbyAction::Restore { from: Source::Log, until: Some(140) });
     // Someone else promoted first: the record moved on.
     v.record = Some(record(4, "i-other"));

@@ -32,6 +32,11 @@ pub enum Source {
     /// (continuous protection). What the lost primary committed in its last second or so may be
     /// missing; nothing older is.
     Log,
+    /// Handoff `id`'s own drain, sealed rather than stored ([`seal_key`]): its old primary fenced
+    /// and waited until the shipped log held every transaction it committed. The standby replays
+    /// the log to its end and must reach the seal's position: nothing is missing. Never recorded
+    /// on a handoff (which names [`Source::Backup`] of its own drain); a standby finds it.
+    Sealed(String),
 }
 
 impl std::fmt::Display for Source {
@@ -39,6 +44,7 @@ impl std::fmt::Display for Source {
         match self {
             Source::Backup(b) => write!(f, "backup {b}"),
             Source::Log => f.write_str("the shipped log"),
+            Source::Sealed(b) => write!(f, "the shipped log, up to {b}'s seal"),
         }
     }
 }
@@ -203,7 +209,7 @@ impl Handoff {
     /// Makes the standby restore `from` instead, with that data-loss window.
     pub fn restore_from(&mut self, from: &Source, window_s: Option<i64>) {
         (self.backup, self.from_log) = match from {
-            Source::Backup(b) => (Some(b.clone()), false),
+            Source::Backup(b) | Source::Sealed(b) => (Some(b.clone()), false),
             Source::Log => (None, true),
         };
         self.data_loss_window_s = window_s;
@@ -292,6 +298,13 @@ pub fn handoff_backups_prefix() -> String {
 /// The key of a backup's manifest: the backup is complete when it exists.
 pub fn manifest_key(backup: &str) -> String {
     format!("{}/manifest.json", backup_prefix(backup))
+}
+
+/// The key of a drain's seal: the old primary is fenced for good and the shipped log holds
+/// everything it committed ([`Source::Sealed`]). A drain is complete when its manifest or its
+/// seal exists.
+pub fn seal_key(backup: &str) -> String {
+    format!("{}/seal.json", backup_prefix(backup))
 }
 
 #[cfg(test)]

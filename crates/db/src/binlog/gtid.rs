@@ -105,6 +105,12 @@ impl State {
     pub fn is_empty(&self) -> bool {
         self.last.is_empty()
     }
+
+    /// Whether this state holds every transaction of `position` (each of its domains reached at
+    /// least as far): a replay that reached this state lacks nothing up to that position.
+    pub fn covers(&self, position: &State) -> bool {
+        position.position().iter().all(|g| self.last_in(g.domain).is_some_and(|mine| mine.seq >= g.seq))
+    }
 }
 
 impl fmt::Display for State {
@@ -130,6 +136,18 @@ mod tests {
 
     fn g(s: &str) -> Gtid {
         s.parse().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_state_covers_a_position_when_every_domain_reached_it() {
+        let st = |t: &str| State::parse(t).unwrap_or_else(|e| panic!("{e}"));
+        let shipped = st("0-1-10,0-2-12,1-1-5");
+        assert!(shipped.covers(&st("0-2-12")));
+        assert!(shipped.covers(&st("0-1-11,1-1-5")), "the highest number of a domain counts");
+        assert!(shipped.covers(&st("")), "nothing to cover");
+        assert!(!shipped.covers(&st("0-2-13")), "one transaction short");
+        assert!(!shipped.covers(&st("0-2-12,2-1-1")), "a domain it never saw");
+        assert!(!st("").covers(&st("0-1-1")));
     }
 
     #[test]

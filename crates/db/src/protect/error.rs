@@ -73,6 +73,13 @@ pub enum ProtectError {
         #[source]
         source: Option<Box<mysql::Error>>,
     },
+    #[error("the drain cannot be sealed: {detail}")]
+    CannotSeal { detail: String },
+    #[error(
+        "the shipped log ends at GTID {reached}, short of {needed}, where the old primary sealed its drain ({seal}): \
+         nothing was written"
+    )]
+    ShortOfSeal { seal: String, needed: String, reached: String },
     #[error("the recovered server is at GTID {found}, the log ended at {expected}")]
     NotReached { expected: String, found: String },
 }

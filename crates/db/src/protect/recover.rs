@@ -43,6 +43,9 @@ pub struct RecoverOptions {
     /// The primary epoch the recovered server will serve as (named on the timeline it begins, so
     /// that its shipper continues it); `None` for a person's recovery.
     pub epoch: Option<u64>,
+    /// A seal the log must reach ([`super::seal`]): its key and GTID position. A log that ends
+    /// short of it is refused before anything is written.
+    pub at_least: Option<(String, String)>,
 }
 
 impl Default for RecoverOptions {
@@ -53,6 +56,7 @@ impl Default for RecoverOptions {
             workers: 4,
             replace_existing: false,
             epoch: None,
+            at_least: None,
         }
     }
 }
@@ -146,6 +150,17 @@ pub fn recover(
     }
     let base = choose_base(store, prefix, &chain, opts.until)?;
     let verified = chain::verify(store, prefix, &chain, &base, &opts.database, opts.until)?;
+    if let Some((seal, gtid)) = &opts.at_least {
+        let needed =
+            State::parse(gtid).map_err(|message| ProtectError::BadRecord { key: seal.clone(), message })?;
+        if !verified.end.state.covers(&needed) {
+            return Err(ProtectError::ShortOfSeal {
+                seal: seal.clone(),
+                needed: gtid.clone(),
+                reached: position_text(&verified.end.state.position()),
+            });
+        }
+    }
     let manifest = read_manifest(store, &bases(prefix), &base.id)?;
     let listed: std::collections::BTreeSet<String> =
         store.list(&format!("{}/{}/", bases(prefix), base.id))?.into_iter().collect();
