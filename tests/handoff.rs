@@ -362,9 +362,73 @@ async fn an_unwarned_loss_is_recovered_from_the_shipped_log() {
     assert_eq!(kept["next"]["plan"]["keep_bases"].as_array().map(Vec::len), Some(1), "{kept:#}");
 }
 
+/// The warning while the log is shipped: the old primary fences and seals instead of draining its
+/// tables (the warning then bounds only the log's tail, not the database's size); the standby
+/// recovers the base and the log, reaches the seal and promotes with every acknowledged commit.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_warned_primary_whose_log_is_shipped_seals_and_the_standby_loses_nothing() {
+    let (Some(old_db), Some(new_db)) = (MariaDb::start_protected(), MariaDb::start_protected()) else {
+        return;
+    };
+    let moto = Moto::start();
+    let (env, primary, old_imds, mut shipper) = shipping_primary(&moto, &old_db).await;
+    // Acknowledged just before the warning: the seal waits until the shipper has stored them.
+    insert(&old_db.root_dsn(""), 1001..=1500);
+    let handled = env.handle(&moto, "warning.json", &env.warning(&primary, "warning-00001"), None).json();
+    assert_eq!(handled["next"]["handoff"], "started", "{handled:#}");
+    let standby =
+        env.instances().await.into_iter().find(|(_, role, _)| role == "standby").expect("a standby").0;
+    let new_imds =
+        imds(&standby, "ap-northeast-1c", &[("spotctl:role", "standby"), ("spotctl:handoff", "epoch-1")]);
+    env.give_addresses(&standby, &new_imds).await;
+    let waiting = env.watch_once(&moto, &new_imds, &new_db.root_dsn(""), None).json();
+    assert_eq!(waiting["decision"]["next"]["action"], "wait_for_manifest", "{waiting:#}");
+
+    old_imds.update(|m| m.instance_action = Some(NOTICE.into()));
+    let sealed = env.watch_once(&moto, &old_imds, &old_db.root_dsn(""), None).json();
+    assert_eq!(sealed["did"]["kind"], "sealed", "{sealed:#}");
+    let mut c = mysql::Conn::new(mysql::Opts::from_url(&old_db.root_dsn("")).expect("dsn")).expect("connect");
+    let pos: String = mysql::prelude::Queryable::query_first(&mut c, "SELECT @@gtid_binlog_pos")
+        .expect("pos")
+        .unwrap_or_default();
+    let read_only: Option<u8> =
+        mysql::prelude::Queryable::query_first(&mut c, "SELECT @@read_only").expect("read_only");
+    assert_eq!(read_only, Some(1), "fenced for good");
+    let seal = env.object("backups/epoch-1/seal.json").await.expect("the seal");
+    assert_eq!(
+        (&seal["gtid"], &seal["epoch"], &seal["timeline"]),
+        (&json!(pos), &json!(1), &json!(1)),
+        "{seal:#}"
+    );
+    assert!(env.object("backups/epoch-1/manifest.json").await.is_none(), "no table was drained");
+    let _ = shipper.kill();
+    let _ = shipper.wait();
+
+    let promoted = env.watch_once(&moto, &new_imds, &new_db.root_dsn(""), None).json();
+    assert_eq!(
+        promoted["decision"]["next"]["detail"]["from"],
+        json!({"from": "sealed", "backup": "epoch-1"}),
+        "{promoted:#}"
+    );
+    let did = &promoted["did"];
+    assert_eq!(did["kind"], "restored", "{promoted:#}");
+    assert_eq!(did["promotion"]["epoch"], 2, "{promoted:#}");
+    assert!(did["restored"]["replayed"].as_u64().is_some_and(|n| n >= 500), "{promoted:#}");
+    assert_eq!(count(&new_db.root_dsn("")), 1500, "every acknowledged commit");
+    let retired = env.watch_once(&moto, &old_imds, &old_db.root_dsn(""), None).json();
+    assert_eq!(retired["did"]["kind"], "retired", "{retired:#}");
+    let status = env.run(&moto, &["status", &env.dir], None);
+    assert!(
+        status.stdout.contains("drain sealed: backups/epoch-1/seal.json"),
+        "{}{}",
+        status.stdout,
+        status.stderr
+    );
+}
+
 /// `spotctl recover --to-time T`: the plan is shown, the primary drains (the fence: no second
-/// writer), a standby recovers the shipped log up to T and is promoted — every commit before that
-/// second, none after; the drained backup keeps the rest. Bad input exits 2 and starts nothing.
+/// writer; sealed, as the log is shipped), a standby recovers the shipped log up to T and is
+/// promoted — every commit before that second, none after; the shipped log keeps the rest. Bad input exits 2 and starts nothing.
 #[tokio::test(flavor = "multi_thread")]
 async fn recover_to_a_point_in_time_keeps_every_commit_before_that_second_and_none_after() {
     let (Some(old_db), Some(new_db)) = (MariaDb::start_protected(), MariaDb::start_protected()) else {
@@ -407,9 +471,10 @@ async fn recover_to_a_point_in_time_keeps_every_commit_before_that_second_and_no
     old_imds.update(|m| {
         m.tags.insert("spotctl:drain".into(), "epoch-1".into());
     });
+    // The log is shipped and has a base: the drain is sealed (the log keeps everything).
     let drained = env.watch_once(&moto, &old_imds, &old_db.root_dsn(""), None).json();
-    assert_eq!(drained["did"]["kind"], "drained", "{drained:#}");
-    assert_eq!(drained["did"]["drained"]["rows"], 1300, "the drain keeps everything: {drained:#}");
+    assert_eq!(drained["did"]["kind"], "sealed", "{drained:#}");
+    assert!(env.object("backups/epoch-1/seal.json").await.is_some(), "{drained:#}");
     let _ = shipper.kill();
     let _ = shipper.wait();
 

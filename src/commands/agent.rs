@@ -92,6 +92,12 @@ pub struct OneShot {
     /// run again); without it such a target is refused.
     #[arg(long)]
     pub replace_existing: bool,
+    /// drain: seal instead of storing the tables when the log shipped under the same prefix
+    /// (`spotctl agent ship`, with a base) holds everything this server committed: fenced for
+    /// good, PREFIX/ID/seal.json written; `agent recover` then restores everything. When it
+    /// cannot seal (the JSON says why), it drains in full.
+    #[arg(long)]
+    pub seal: bool,
 }
 
 #[derive(Debug, Args)]
@@ -181,13 +187,29 @@ async fn one_shot(o: OneShot, drain: bool) -> Result<Outcome> {
         store: Arc::new(S3Store::new(aws.s3(&region, &account), bucket)),
         handle: tokio::runtime::Handle::current(),
     };
-    let (dsn, database, handoff, logical, replace_existing) =
-        (o.mysql.clone(), o.database.clone(), o.handoff.clone(), o.logical, o.replace_existing);
+    if o.seal && !drain {
+        return Err(BadInput("--seal is for `agent drain` only".into()).into());
+    }
+    let (dsn, database, handoff, logical, replace_existing, seal) =
+        (o.mysql.clone(), o.database.clone(), o.handoff.clone(), o.logical, o.replace_existing, o.seal);
     let report = tokio::task::spawn_blocking(move || -> Result<serde_json::Value> {
         if drain {
+            let mut unsealed = None;
+            if seal {
+                let key = format!("{prefix}/{handoff}/seal.json");
+                let opts = spotctl_db::protect::SealOptions::for_epoch(None);
+                match spotctl_db::protect::seal(&dsn, &blobs, &prefix, &key, &opts) {
+                    Ok(s) => return Ok(serde_json::json!({ "sealed": s, "key": key })),
+                    Err(e) => unsealed = Some(e.to_string()),
+                }
+            }
             let method = if logical { spotctl_db::Method::Rows } else { spotctl_db::Method::Auto };
             let opts = spotctl_db::DrainOptions { databases: vec![database], method, ..Default::default() };
-            Ok(serde_json::to_value(spotctl_db::drain(&dsn, &blobs, &prefix, &handoff, &opts)?)?)
+            let m = spotctl_db::drain(&dsn, &blobs, &prefix, &handoff, &opts)?;
+            Ok(match unsealed {
+                Some(why) => serde_json::json!({ "drained": m, "unsealed": why }),
+                None => serde_json::to_value(m)?,
+            })
         } else {
             // Only the env's database is written, whatever the manifest names.
             let opts = spotctl_db::RestoreOptions {

@@ -149,7 +149,7 @@ impl Database for MariaDbServer {
     async fn seal(&self, store: Arc<dyn StateStore>, id: &str, epoch: u64) -> Result<Sealed> {
         let blobs = StoreBlobs { store, handle: tokio::runtime::Handle::current() };
         let (dsn, key) = (self.dsn.clone(), seal_key(id));
-        let opts = spotctl_db::protect::SealOptions::for_epoch(epoch);
+        let opts = spotctl_db::protect::SealOptions::for_epoch(Some(epoch));
         let s = tokio::task::spawn_blocking(move || {
             spotctl_db::protect::seal(&dsn, &blobs, PROTECT_PREFIX, &key, &opts)
         })

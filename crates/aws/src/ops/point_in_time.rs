@@ -1,6 +1,7 @@
 //! `spotctl recover --to-time`: the database as it was at a second, on a new primary, through a
 //! planned handoff (`handoff::point_in_time`). The plan is read here and shown before anything
-//! moves: which primary is moved, which base the log is replayed from, what the drain keeps.
+//! moves: which primary is moved, which base the log is replayed from, what the drain (stored or
+//! sealed) keeps.
 
 use crate::handoff::{point_in_time, HandoffOutcome, PROTECT_PREFIX};
 use crate::reconcile::Env;
@@ -79,7 +80,8 @@ impl PointInTimePlan {
         );
         let _ = writeln!(
             out,
-            "        the primary drains first: writes stop, and backup {} keeps everything up to then",
+            "        the primary drains first: writes stop, and its drain {} (sealed when the shipped log holds \
+             everything, else stored) keeps everything up to then",
             handoff_id(p.epoch)
         );
         let _ = writeln!(
@@ -90,7 +92,8 @@ impl PointInTimePlan {
         );
         let _ = writeln!(
             out,
-            "        every transaction committed before {at} is kept, none at or after it (they stay in backup {})\n",
+            "        every transaction committed before {at} is kept, none at or after it (they stay in drain {} \
+             and the shipped log)\n",
             handoff_id(p.epoch)
         );
         out

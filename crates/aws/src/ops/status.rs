@@ -28,6 +28,8 @@ pub struct Status {
     pub primary: Option<PrimaryRecord>,
     /// The handoff whose backup is the newest complete one (highest epoch with a manifest).
     pub last_backup: Option<String>,
+    /// The handoffs whose old primary sealed its drain rather than storing it (a seal exists).
+    pub sealed: Vec<String>,
     pub handoffs: Vec<Handoff>,
     pub standbys: Vec<Standby>,
     /// Each fleet: its groups per region, backlog per instance, failover state.
@@ -131,6 +133,11 @@ pub async fn status(env: &Env) -> Result<Status> {
     handoffs.truncate(SHOWN_HANDOFFS);
     let backups = store.list(&spotctl_core::handoff::handoff_backups_prefix()).await?;
     let last_backup = newest_backup(backups.iter().map(String::as_str));
+    let sealed = backups
+        .iter()
+        .filter_map(|k| k.strip_prefix(keys::BACKUPS)?.strip_suffix("/seal.json"))
+        .map(String::from)
+        .collect();
     let mut standbys = Vec::new();
     let mut primary_address = None;
     for region in &env.regions {
@@ -159,6 +166,7 @@ pub async fn status(env: &Env) -> Result<Status> {
         now_unix: SystemClock.now(),
         primary,
         last_backup,
+        sealed,
         handoffs,
         standbys,
         fleets,
@@ -324,6 +332,13 @@ impl Status {
                 if let Some(e) = &h.last_error {
                     let _ = writeln!(out, "  last attempt ({} so far): {e}", h.attempts);
                 }
+            }
+            if self.sealed.contains(&h.id) {
+                let _ = writeln!(
+                    out,
+                    "  drain sealed: {} (fenced; the shipped log holds everything it committed)",
+                    spotctl_core::handoff::seal_key(&h.id)
+                );
             }
             if h.names_its_source() {
                 let _ = writeln!(

@@ -281,7 +281,8 @@ pub struct StandbyView {
     /// That handoff's record.
     pub lease: Option<Handoff>,
     /// The backup the handoff restores is complete (its manifest exists); for the shipped log,
-    /// always (the recovery itself checks everything before it writes).
+    /// always (the recovery itself checks everything before it writes). A point in time waits
+    /// for its old primary's drain, stored or sealed.
     pub manifest_present: bool,
     /// That backup is a drain sealed instead of stored (its seal exists, its manifest does not).
     pub sealed: bool,

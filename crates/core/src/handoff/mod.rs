@@ -11,11 +11,12 @@
 //!    the standby and lets go. A launch that fails lets go with the error (the next trigger retries
 //!    at once); an attempt that dies is taken over after its deadline.
 //! 2. The old primary's agent drains when IMDS shows the interruption notice or its `spotctl:drain`
-//!    tag names the handoff: it fences writes, dumps, uploads, writes the manifest last
-//!    (create-only), and never takes a write again.
-//! 3. The recorded standby's agent waits for the manifest, restores, verifies every table, and only
-//!    then promotes with a conditional write of the primary record (epoch N → N+1, If-Match the
-//!    epoch-N entity tag). Of any number of standbys for epoch N exactly one write can succeed; a
+//!    tag names the handoff: it fences writes and seals (the shipped log holds everything it
+//!    committed: `seal_key`, create-only), or else dumps, uploads and writes the manifest last
+//!    (create-only); either way it never takes a write again.
+//! 3. The recorded standby's agent waits for the manifest or the seal, restores (a seal: the
+//!    shipped log, which must reach it), verifies every table, and only then promotes with a
+//!    conditional write of the primary record (epoch N → N+1, If-Match the epoch-N entity tag). Of any number of standbys for epoch N exactly one write can succeed; a
 //!    standby the handoff does not name, or of a failed handoff, never promotes and leaves.
 //! 4. Every database instance boots fenced; an agent turns writes on only when the record names
 //!    its instance, and re-asserts that on every look. An old primary a handoff replaced retires.

@@ -4,7 +4,8 @@
 //!
 //! Everything lives under one prefix (see [`layout`]), reached only through [`crate::BlobStore`].
 //! The log is shipped in pieces cut between transactions ([`ship`]), each create-only and
-//! checked end to end; every recovery starts a new [`timeline`].
+//! checked end to end; every recovery starts a new [`timeline`]. A warned drain may be [`seal`]ed:
+//! fenced, with the log shipped up to the fence, instead of copying every table.
 //!
 //! May use: [`crate::binlog`] (the log's format), the drain and restore of this crate (a base
 //! backup is a drain that does not fence), its sessions and blob store. Nothing here is async.

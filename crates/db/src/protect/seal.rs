@@ -17,7 +17,9 @@ use super::piece;
 use super::timeline::{self, chain_at};
 use crate::binlog::State;
 use crate::blob::{BlobStore, Creation};
+use crate::error::SqlContext;
 use crate::fence::Fence;
+use mysql::prelude::Queryable;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
@@ -27,8 +29,10 @@ pub const SEAL_FORMAT: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seal {
     pub format: u32,
-    /// The primary epoch whose server sealed; its timeline holds the log.
-    pub epoch: u64,
+    /// The primary epoch whose server sealed; its timeline holds the log (`None`: a person's
+    /// seal, `spotctl agent drain --seal`, of the log `spotctl agent ship` began).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
     pub timeline: u32,
     /// `gtid_binlog_pos` under the fence: a recovery from this seal must reach it.
     pub gtid: String,
@@ -46,8 +50,9 @@ pub struct Seal {
 
 #[derive(Debug, Clone)]
 pub struct SealOptions {
-    /// The epoch of the primary this server is (its timeline must be the newest).
-    pub epoch: u64,
+    /// The epoch of the primary this server is: the newest timeline must name it. `None`: the
+    /// newest timeline must name none, and its shipper's heartbeat must be this server's.
+    pub epoch: Option<u64>,
     /// How long the fence waits for running writes (as a drain's does).
     pub fence_timeout: Duration,
     /// How long the shipped log may take to reach the fence's position before the seal is refused.
@@ -57,7 +62,7 @@ pub struct SealOptions {
 }
 
 impl SealOptions {
-    pub fn for_epoch(epoch: u64) -> SealOptions {
+    pub fn for_epoch(epoch: Option<u64>) -> SealOptions {
         SealOptions {
             epoch,
             fence_timeout: Duration::from_secs(30),
@@ -87,17 +92,31 @@ pub fn seal(dsn: &str, store: &dyn BlobStore, prefix: &str, key: &str, opts: &Se
         crate::fence::refuse_writes(dsn)?;
         return match s.epoch == opts.epoch {
             true => Ok(s),
-            false => Err(cannot(format!("{key} was written by the epoch-{} primary, not this one", s.epoch))),
+            false => Err(cannot(format!("{key} was written for epoch {:?}, not {:?}", s.epoch, opts.epoch))),
         };
     }
     let all = timeline::read_all(store, prefix)?;
     let Some(newest) = all.last() else { return Err(cannot("no log has been shipped (no timeline)".into())) };
     let t = newest.record.timeline;
-    if newest.record.epoch != Some(opts.epoch) {
+    if newest.record.epoch != opts.epoch {
+        let whose = |e: Option<u64>| e.map_or("no primary epoch".to_string(), |e| format!("epoch {e}"));
         return Err(cannot(format!(
-            "the newest log timeline ({t}) is not the epoch-{} primary's (it names {:?})",
-            opts.epoch, newest.record.epoch
+            "the newest log timeline ({t}) names {}, not {}: this server does not ship it",
+            whose(newest.record.epoch),
+            whose(opts.epoch)
         )));
+    }
+    if opts.epoch.is_none() {
+        // A person's log: its shipper must be this server's.
+        let mine: Option<u32> = crate::session::connect(dsn)?
+            .query_first("SELECT @@server_id")
+            .sql(|| "reading server_id".into())?;
+        let shipped = heartbeat::read(store, prefix, t)?.map(|h| h.server_id);
+        if shipped.is_none() || shipped != mine {
+            return Err(cannot(format!(
+                "timeline {t}'s shipper is server {shipped:?}, this is server {mine:?}: this server does not ship it"
+            )));
+        }
     }
     let chain: Vec<u32> = chain_at(&all, None).iter().map(|t| t.record.timeline).collect();
     let Some(base) = list_bases(store, prefix)?.into_iter().rfind(|b| chain.contains(&b.timeline)) else {
