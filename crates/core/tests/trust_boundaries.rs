@@ -227,6 +227,8 @@ fn nobody_deletes_with_an_instance_or_worker_role_and_nothing_travels_without_tl
     );
     assert_eq!(d.operator_put("state/primary.json", true, &["s3:if-none-match"]), Decision::Allowed);
     assert_eq!(d.operator_put("backups/epoch-9/manifest.json", true, &[]), Decision::ExplicitDeny);
+    assert_eq!(d.operator_put("backups/epoch-9/seal.json", true, &[]), Decision::ExplicitDeny, "seals too");
+    assert_eq!(d.operator_put("backups/epoch-9/seal.json", true, &["s3:if-none-match"]), Decision::Allowed);
     let read = Request::new("arn:aws:iam::999999999999:root", "s3:GetObject", &d.key("state/env.json"))
         .with("aws:SecureTransport", &["false"]);
     assert_eq!(decide(&[], Some(&d.bucket_policy()), &read), Decision::ExplicitDeny);

@@ -46,7 +46,12 @@ pub async fn backups(store: &dyn StateStore) -> Result<Backups> {
     for key in &keys {
         let rest = key.strip_prefix(keys::BACKUPS).unwrap_or(key);
         let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
-        *by_id.entry(id).or_default() |= tail == "manifest.json";
+        // The handoffs' drains; the shipped log and its bases count among the objects only.
+        if !key.starts_with(&spotctl_core::handoff::handoff_backups_prefix()) {
+            continue;
+        }
+        // A drain is complete when stored (its manifest) or sealed (the log holds the rest).
+        *by_id.entry(id).or_default() |= tail == "manifest.json" || tail == "seal.json";
     }
     let (complete, partial): (Vec<_>, Vec<_>) = by_id.into_iter().partition(|(_, has)| *has);
     Ok(Backups {
@@ -140,14 +145,17 @@ mod tests {
             "backups/epoch-1/data/appdb/t/00000-0000.tsv.zst",
             "backups/epoch-1/manifest.json",
             "backups/epoch-2/data/appdb/t/00000-0000.tsv.zst",
+            "backups/epoch-3/seal.json",
+            "backups/timelines/0001/timeline.json",
+            "backups/bases/20261129T101500Z/base.json",
             "state/primary.json",
         ] {
             store.put(key, b"x".to_vec()).await.expect("put");
         }
         let b = backups(&store).await.expect("listed");
-        assert_eq!(b.complete, ["epoch-1"]);
-        assert_eq!(b.partial, ["epoch-2"]);
-        assert_eq!(b.objects, 3);
+        assert_eq!(b.complete, ["epoch-1", "epoch-3"], "stored or sealed");
+        assert_eq!(b.partial, ["epoch-2"], "the log and its bases are no handoff's drain");
+        assert_eq!(b.objects, 6);
         let ids: Vec<String> = (1..=9).map(|i| format!("epoch-{i}")).collect();
         assert_eq!(named(&ids), "epoch-1, epoch-2, epoch-3, … (3 more), epoch-7, epoch-8, epoch-9");
     }
