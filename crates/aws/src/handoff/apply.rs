@@ -64,19 +64,14 @@ pub async fn assess_listed(store: &dyn StateStore, seen: Vec<InstanceView>, now:
         });
     }
     let newest_backup = newest_complete_backup(store).await?;
-    let own_drain = match record.as_ref() {
-        Some(r) if r.has_instance() => {
-            let (stored, sealed) = drain_state(store, &handoff_id(r.epoch)).await?;
-            stored || sealed
-        }
-        _ => false,
-    };
-    // The shipped log matters only when the recorded primary is gone.
-    let log = match record.as_ref() {
+
+    // Its own drain and the shipped log matter only when the recorded primary is gone.
+    let (own_drain, log) = match record.as_ref() {
         Some(r) if r.has_instance() && !facts.iter().any(|i| i.id == r.instance_id && i.state.is_alive()) => {
-            super::protection::log_view(store, r.epoch, now).await?
+            let (stored, sealed) = drain_state(store, &handoff_id(r.epoch)).await?;
+            (stored || sealed, super::protection::log_view(store, r.epoch, now).await?)
         }
-        _ => None,
+        _ => (false, None),
     };
     let view = ApplyView {
         record: record.as_ref(),
