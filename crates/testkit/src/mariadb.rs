@@ -149,9 +149,11 @@ impl MariaDb {
         Some(db)
     }
 
+    /// Until the server accepts a connection on its socket: the file appears when the socket is
+    /// bound, a moment before the server listens (a connection then is refused).
     fn wait_up(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !self.dir.join("sock").exists() {
+        while std::os::unix::net::UnixStream::connect(self.dir.join("sock")).is_err() {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("mariadbd exited with {status} before it came up");
             }
