@@ -428,7 +428,8 @@ async fn a_warned_primary_whose_log_is_shipped_seals_and_the_standby_loses_nothi
 
 /// `spotctl recover --to-time T`: the plan is shown, the primary drains (the fence: no second
 /// writer; sealed, as the log is shipped), a standby recovers the shipped log up to T and is
-/// promoted — every commit before that second, none after; the shipped log keeps the rest. Bad input exits 2 and starts nothing.
+/// promoted — every commit before that second, none after; the shipped log keeps the rest. Bad
+/// input exits 2 and starts nothing.
 #[tokio::test(flavor = "multi_thread")]
 async fn recover_to_a_point_in_time_keeps_every_commit_before_that_second_and_none_after() {
     let (Some(old_db), Some(new_db)) = (MariaDb::start_protected(), MariaDb::start_protected()) else {
