@@ -257,8 +257,14 @@ impl Agent {
     pub async fn step(&self) -> Result<(Observation, Did)> {
         let obs = self.observe().await?;
         let did = match &obs.decision {
-            Decision::Primary(PrimaryAction::Serve) | Decision::Standby(StandbyAction::Serve) => {
-                self.serve(&obs).await?
+            Decision::Primary(PrimaryAction::Serve) => self.serve(&obs).await?,
+            // A promotion cut short after the record write: serve, and stamp what was missed.
+            Decision::Standby(StandbyAction::Serve) => {
+                let did = self.serve(&obs).await?;
+                if let Some(h) = &obs.handoff {
+                    self.stamp(h, &[(Step::Promoted, self.clock.now())]).await?;
+                }
+                did
             }
             Decision::Primary(PrimaryAction::Drain { id }) => {
                 let began = self.clock.now();
@@ -482,8 +488,11 @@ async fn replaced(store: &dyn StateStore, record: &PrimaryRecord, me: &str) -> R
         if record.handoff.as_deref() == Some(id.as_str()) {
             continue;
         }
+        // The record is past epoch `epoch`, and only a standby of handoff `epoch-N` moves it
+        // from N to N+1: that handoff replaced its old primary, whether or not its standby lived
+        // to stamp `Promoted` (a crash right after the record write leaves it unstamped).
         if let Some((h, _)) = read_handoff(store, &id).await? {
-            if h.old.instance_id == me && h.steps.contains_key(&Step::Promoted) {
+            if h.old.instance_id == me {
                 return Ok(Some(id));
             }
         }
