@@ -8,6 +8,8 @@ pub struct BlobError {
     pub op: &'static str,
     pub key: String,
     pub message: String,
+    /// Trying again later can help (a timeout, throttling); not for a refusal or a bad key.
+    pub retryable: bool,
 }
 
 /// What a create-only write found.

@@ -34,6 +34,7 @@ impl FsBlobStore {
                 op: "check",
                 key: key.to_string(),
                 message: "a key is non-empty `/`-separated segments, none empty, `.`, `..` or `.tmp`".into(),
+                retryable: false,
             });
         }
         Ok(self.root.join(key))
@@ -41,7 +42,7 @@ impl FsBlobStore {
 }
 
 fn io_err<'a>(op: &'static str, key: &'a str) -> impl Fn(std::io::Error) -> BlobError + 'a {
-    move |e| BlobError { op, key: key.to_string(), message: e.to_string() }
+    move |e| BlobError { op, key: key.to_string(), message: e.to_string(), retryable: false }
 }
 
 impl FsBlobStore {

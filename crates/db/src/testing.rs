@@ -26,14 +26,24 @@ impl<S> FailingPut<S> {
 impl<S: BlobStore> BlobStore for FailingPut<S> {
     fn put(&self, key: &str, body: Vec<u8>) -> Result<(), BlobError> {
         if self.puts.fetch_add(1, Ordering::SeqCst) + 1 == self.n {
-            return Err(BlobError { op: "put", key: key.to_string(), message: "injected failure".into() });
+            return Err(BlobError {
+                op: "put",
+                key: key.to_string(),
+                message: "injected failure".into(),
+                retryable: true,
+            });
         }
         self.inner.put(key, body)
     }
 
     fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<Creation, BlobError> {
         if self.puts.fetch_add(1, Ordering::SeqCst) + 1 == self.n {
-            return Err(BlobError { op: "create", key: key.to_string(), message: "injected failure".into() });
+            return Err(BlobError {
+                op: "create",
+                key: key.to_string(),
+                message: "injected failure".into(),
+                retryable: true,
+            });
         }
         self.inner.put_if_absent(key, body)
     }
@@ -66,6 +76,7 @@ mod tests {
                 op: "put",
                 key: key.into(),
                 message: "poisoned".into(),
+                retryable: false,
             })?;
             m.insert(key.into(), body);
             Ok(())
@@ -75,6 +86,7 @@ mod tests {
                 op: "create",
                 key: key.into(),
                 message: "poisoned".into(),
+                retryable: false,
             })?;
             if m.contains_key(key) {
                 return Ok(Creation::Existed);

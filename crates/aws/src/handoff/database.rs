@@ -54,20 +54,26 @@ pub struct Restored {
 }
 
 /// Whether a restore failed only because the state bucket could not be reached just then (a
-/// timeout, throttling): the same standby tries again on its next look rather than refusing and
-/// leaving. A missing or corrupt object, a log short of its seal, a table that does not verify:
-/// those refuse.
+/// timeout, throttling: what the store calls retryable): the same standby tries again on its next
+/// look rather than refusing and leaving. A missing or corrupt object, a log short of its seal, a
+/// table that does not verify, a bucket that refuses (access denied): those refuse.
 pub fn bucket_unavailable(e: &anyhow::Error) -> bool {
+    use crate::state::StoreError;
     use spotctl_db::protect::ProtectError;
     use spotctl_db::{BlobError, DbError};
     e.chain().any(|c| {
-        matches!(c.downcast_ref::<crate::state::StoreError>(), Some(s @ crate::state::StoreError::Failed { .. }) if s.retryable())
-            || c.downcast_ref::<BlobError>().is_some()
-            || matches!(
-                c.downcast_ref::<ProtectError>(),
-                Some(ProtectError::Blob(_) | ProtectError::Db(DbError::Blob(_)))
-            )
-            || matches!(c.downcast_ref::<DbError>(), Some(DbError::Blob(_)))
+        let blob = match (
+            c.downcast_ref::<BlobError>(),
+            c.downcast_ref::<ProtectError>(),
+            c.downcast_ref::<DbError>(),
+        ) {
+            (Some(b), _, _)
+            | (_, Some(ProtectError::Blob(b) | ProtectError::Db(DbError::Blob(b))), _)
+            | (_, _, Some(DbError::Blob(b))) => Some(b),
+            _ => None,
+        };
+        blob.is_some_and(|b| b.retryable)
+            || matches!(c.downcast_ref::<StoreError>(), Some(s @ StoreError::Failed { .. }) if s.retryable())
     })
 }
 

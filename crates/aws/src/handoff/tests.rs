@@ -561,3 +561,24 @@ fn the_primary_terminated_without_a_warning_starts_its_recovery_at_once_and_othe
     let (h, _) = block_on(read_handoff(&w.store, "epoch-1")).expect("read").expect("epoch-1");
     assert_eq!(h.source(), spotctl_core::handoff::Source::Log, "{h:?}");
 }
+
+#[test]
+fn a_standby_retries_only_a_bucket_that_did_not_answer_and_refuses_anything_else() {
+    use super::database::bucket_unavailable;
+    use crate::state::StoreError;
+    use spotctl_db::protect::ProtectError;
+    let blob =
+        |retryable| spotctl_db::BlobError { op: "get", key: "k".into(), message: "m".into(), retryable };
+    let timeout = ProtectError::Blob(blob(true));
+    assert!(bucket_unavailable(&anyhow::Error::new(timeout).context("recovering the shipped log")));
+    assert!(
+        !bucket_unavailable(&anyhow::Error::new(ProtectError::Blob(blob(false)))),
+        "access denied refuses"
+    );
+    let missing = ProtectError::MissingPiece { key: "k".into(), detail: "listed but gone".into() };
+    assert!(!bucket_unavailable(&anyhow::Error::new(missing)), "a missing object refuses");
+    let failed =
+        |retryable| StoreError::Failed { op: "getting", key: "k".into(), message: "m".into(), retryable };
+    assert!(bucket_unavailable(&anyhow::Error::new(failed(true))));
+    assert!(!bucket_unavailable(&anyhow::Error::new(failed(false))));
+}

@@ -14,7 +14,7 @@ pub struct StoreBlobs {
 }
 
 fn blob_error(op: &'static str, key: &str, e: StoreError) -> BlobError {
-    BlobError { op, key: key.to_string(), message: e.to_string() }
+    BlobError { op, key: key.to_string(), message: e.to_string(), retryable: e.retryable() }
 }
 
 impl BlobStore for StoreBlobs {
@@ -64,6 +64,7 @@ mod tests {
             op: "runtime",
             key: String::new(),
             message: e.to_string(),
+            retryable: false,
         })?;
         let blobs = StoreBlobs { store: Arc::new(MemoryStore::new()), handle: rt.handle().clone() };
         let blobs = std::thread::spawn(move || -> Result<(), BlobError> {
@@ -78,6 +79,7 @@ mod tests {
             op: "thread",
             key: String::new(),
             message: "panicked".into(),
+            retryable: false,
         })?
     }
 
