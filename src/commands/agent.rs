@@ -196,7 +196,7 @@ async fn one_shot(o: OneShot, drain: bool) -> Result<Outcome> {
         if drain {
             let mut unsealed = None;
             if seal {
-                let key = format!("{prefix}/{handoff}/seal.json");
+                let key = spotctl_db::layout::seal_key(&spotctl_db::layout::backup_root(&prefix, &handoff)?);
                 let opts = spotctl_db::protect::SealOptions::for_epoch(None);
                 match spotctl_db::protect::seal(&dsn, &blobs, &prefix, &key, &opts) {
                     Ok(s) => return Ok(serde_json::json!({ "sealed": s, "key": key })),

@@ -1,5 +1,5 @@
 //! Where a backup's objects live: everything under `PREFIX/HANDOFF_ID/`, the manifest at
-//! `manifest.json`, each chunk at `data/DB/TABLE/TASK-PART.tsv.zst`, each piece of a tablespace at
+//! `manifest.json` (or, for a sealed drain, the seal at `seal.json`), each chunk at `data/DB/TABLE/TASK-PART.tsv.zst`, each piece of a tablespace at
 //! `files/DB/TABLE/ibd-PART.zst` (its metadata at `files/DB/TABLE/cfg.zst`). Names are escaped so that any
 //! database or table name makes a safe key.
 
@@ -20,6 +20,11 @@ pub fn backup_root(prefix: &str, handoff_id: &str) -> Result<String> {
 
 pub fn manifest_key(root: &str) -> String {
     format!("{root}/manifest.json")
+}
+
+/// Where a drain sealed rather than stored says so (`protect::seal`).
+pub fn seal_key(root: &str) -> String {
+    format!("{root}/seal.json")
 }
 
 /// The key of the `part`th chunk that read task `task` of a table produced.

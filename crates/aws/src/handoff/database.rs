@@ -183,9 +183,9 @@ impl Database for MariaDbServer {
                 LogTarget::Seal(id) => {
                     let key = seal_key(&id);
                     let seal = spotctl_db::protect::seal::read(&blobs, &key)?.ok_or_else(|| {
-                        spotctl_db::protect::ProtectError::MissingPiece {
+                        spotctl_db::protect::ProtectError::BadRecord {
                             key: key.clone(),
-                            detail: "the drain's seal is gone".into(),
+                            message: "the drain's seal is gone".into(),
                         }
                     })?;
                     opts.at_least = Some((key, seal.gtid));

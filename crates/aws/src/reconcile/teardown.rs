@@ -43,11 +43,12 @@ impl Backups {
 pub async fn backups(store: &dyn StateStore) -> Result<Backups> {
     let keys = store.list(keys::BACKUPS).await.context("listing the backups in the state bucket")?;
     let mut by_id: BTreeMap<&str, bool> = BTreeMap::new();
+    let drains = spotctl_core::handoff::handoff_backups_prefix();
     for key in &keys {
         let rest = key.strip_prefix(keys::BACKUPS).unwrap_or(key);
         let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
         // The handoffs' drains; the shipped log and its bases count among the objects only.
-        if !key.starts_with(&spotctl_core::handoff::handoff_backups_prefix()) {
+        if !key.starts_with(&drains) {
             continue;
         }
         // A drain is complete when stored (its manifest) or sealed (the log holds the rest).
