@@ -6,7 +6,8 @@ mod support;
 
 use spotctl_aws::sdk::Aws;
 use spotctl_aws::state::{read_primary, S3Store, StateStore};
-use spotctl_core::handoff::{lease_key, Cause, Handoff};
+use spotctl_core::handoff::{Cause, Handoff};
+use spotctl_layout::state::handoff_key;
 use spotctl_testkit::moto::Moto;
 use support::{path_str, spotctl, stderr, stdout, temp_env, TempEnv};
 
@@ -128,7 +129,7 @@ async fn a_saved_plan_is_applied_exactly_or_refused_naming_what_moved() {
     let store = S3Store::new(aws.s3(REGION, "123456789012"), bucket("wf"));
     let (record, _) = read_primary(&store).await.expect("read").expect("a primary record");
     let h = Handoff::new(Cause::Interruption, &record, spotctl_aws::sdk::clock::now_unix());
-    store.put(&lease_key(&h.id), serde_json::to_vec(&h).expect("json")).await.expect("put handoff");
+    store.put(&handoff_key(&h.id), serde_json::to_vec(&h).expect("json")).await.expect("put handoff");
     let out = run(&moto, &["apply", &file("held.plan")]);
     assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
     assert!(

@@ -196,28 +196,30 @@ async fn one_shot(o: OneShot, drain: bool) -> Result<Outcome> {
         if drain {
             let mut unsealed = None;
             if seal {
-                let key = spotctl_db::layout::seal_key(&spotctl_db::layout::backup_root(&prefix, &handoff)?);
+                let key = spotctl_layout::BackupRoot::new(&prefix, &handoff)?.seal_key();
                 let opts = spotctl_db::protect::SealOptions::for_epoch(None);
                 match spotctl_db::protect::seal(&dsn, &blobs, &prefix, &key, &opts) {
                     Ok(s) => return Ok(serde_json::json!({ "sealed": s, "key": key })),
                     Err(e) => unsealed = Some(e.to_string()),
                 }
             }
-            let method = if logical { spotctl_db::Method::Rows } else { spotctl_db::Method::Auto };
-            let opts = spotctl_db::DrainOptions { databases: vec![database], method, ..Default::default() };
-            let m = spotctl_db::drain(&dsn, &blobs, &prefix, &handoff, &opts)?;
+            let method =
+                if logical { spotctl_db::backup::Method::Rows } else { spotctl_db::backup::Method::Auto };
+            let opts =
+                spotctl_db::backup::DrainOptions { databases: vec![database], method, ..Default::default() };
+            let m = spotctl_db::backup::drain(&dsn, &blobs, &prefix, &handoff, &opts)?;
             Ok(match unsealed {
                 Some(why) => serde_json::json!({ "drained": m, "unsealed": why }),
                 None => serde_json::to_value(m)?,
             })
         } else {
             // Only the env's database is written, whatever the manifest names.
-            let opts = spotctl_db::RestoreOptions {
+            let opts = spotctl_db::backup::RestoreOptions {
                 databases: Some(vec![database]),
                 replace_existing,
                 ..Default::default()
             };
-            Ok(serde_json::to_value(spotctl_db::restore(&dsn, &blobs, &prefix, &handoff, &opts)?)?)
+            Ok(serde_json::to_value(spotctl_db::backup::restore(&dsn, &blobs, &prefix, &handoff, &opts)?)?)
         }
     })
     .await??;

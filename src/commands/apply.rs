@@ -9,7 +9,7 @@ use clap::Args;
 use spotctl_aws::reconcile::{apply_saved, PrimaryOptions};
 use spotctl_aws::state::Lock;
 use spotctl_core::config::ENV_FILE;
-use spotctl_core::plan_render::render;
+use spotctl_core::plan::render;
 use spotctl_core::time::rfc3339;
 use spotctl_core::workflow::{SavedPlan, TARGET_WARNING};
 use std::path::{Path, PathBuf};

@@ -8,8 +8,8 @@ use crate::exit::Outcome;
 use anyhow::{bail, Result};
 use clap::Args;
 use spotctl_aws::reconcile::teardown;
+use spotctl_core::plan::render;
 use spotctl_core::plan::Kind;
-use spotctl_core::plan_render::render;
 
 #[derive(Debug, Args)]
 pub struct DestroyArgs {

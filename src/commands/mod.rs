@@ -26,8 +26,8 @@ use anyhow::Result;
 use spotctl_aws::reconcile::Env;
 use spotctl_aws::sdk::calls::CallLog;
 use spotctl_aws::sdk::Aws;
-use spotctl_core::advisor::AdvisorData;
 use spotctl_core::config::LoadedEnv;
+use spotctl_core::placement::advisor::AdvisorData;
 use std::path::Path;
 
 /// Loads and validates the env file before anything talks to AWS.

@@ -6,7 +6,7 @@ use crate::exit::{BadInput, Outcome};
 use anyhow::{Context, Result};
 use clap::Args;
 use spotctl_aws::reconcile::{plan_drift, save, PrimaryOptions};
-use spotctl_core::plan_render::render;
+use spotctl_core::plan::render;
 use spotctl_core::workflow::{render_drift, PlanDocument, Target, TARGET_WARNING};
 use std::path::PathBuf;
 

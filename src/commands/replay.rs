@@ -8,8 +8,8 @@ use crate::exit::{BadInput, Outcome};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use serde::Serialize;
-use spotctl_core::advisor::AdvisorData;
 use spotctl_core::config::{self, EnvFile, ENV_FILE};
+use spotctl_core::placement::advisor::AdvisorData;
 use spotctl_core::replay::{self, report, ReplayError, Traces};
 use std::path::{Path, PathBuf};
 

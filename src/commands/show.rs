@@ -5,7 +5,7 @@ use super::args::Output;
 use crate::exit::{BadInput, Outcome};
 use anyhow::Result;
 use clap::Args;
-use spotctl_core::plan_render::render;
+use spotctl_core::plan::render;
 use spotctl_core::time::rfc3339;
 use spotctl_core::workflow::{PlanDocument, SavedFrom, SavedPlan, Target};
 use std::path::PathBuf;

@@ -2,9 +2,9 @@
 //! the `--all-regions --all-types` case. Goal: ≤ 10 ms.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use spotctl_core::advisor::AdvisorData;
+use spotctl_core::placement::advisor::AdvisorData;
+use spotctl_core::placement::sps::SpsScore;
 use spotctl_core::placement::{rank, Candidate, PlacementData, Policy, Prices};
-use spotctl_core::sps::SpsScore;
 use std::hint::black_box;
 
 fn inputs(advisor: &AdvisorData) -> (Vec<Candidate>, Vec<SpsScore>, Prices) {

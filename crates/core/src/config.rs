@@ -5,7 +5,7 @@
 //! and every problem in the file is reported at once. Reading and validating are pure over the
 //! text ([`parse`]); [`load`] is the edge that reads the env file and the files it names (the SSH
 //! public key, the schema, fleet user-data). Instance types are checked against a membership test
-//! the caller passes (the Spot Advisor's type list), regions against [`crate::regions`].
+//! the caller passes (the Spot Advisor's type list), regions against [`regions`].
 
 mod backup;
 mod checks;
@@ -19,11 +19,12 @@ mod fleet;
 mod model;
 mod period;
 mod read;
+pub mod regions;
 mod schedule;
 pub(crate) mod suggest;
 mod values;
 
-pub use crate::advisor::InterruptionBucket;
+pub use crate::placement::advisor::InterruptionBucket;
 pub use backup::BackupSection;
 pub use cidr::Cidr;
 pub use endpoint::{dns_name, EndpointSection, MAX_TTL as MAX_ENDPOINT_TTL};

@@ -3,22 +3,16 @@
 //! The AWS adapter crate (`spotctl-aws`) feeds observations in and carries decisions out;
 //! every module here is pure and deterministic (same input, byte-identical output).
 
-pub mod advisor;
 pub mod config;
 pub mod desired;
 pub mod endpoint;
 pub mod event;
-pub mod failback;
 pub mod fleet;
 pub mod handoff;
 pub mod names;
 pub mod placement;
 pub mod plan;
-pub mod plan_render;
-pub mod primary;
-pub mod regions;
 pub mod replay;
-pub mod sps;
 pub mod templates;
 pub mod time;
 pub mod workflow;

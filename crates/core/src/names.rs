@@ -228,29 +228,6 @@ impl Names {
     pub fn dead_letter_arn(&self) -> String {
         format!("arn:aws:sqs:{}:{}:{}", self.home_region, self.account, self.dead_letter_queue())
     }
-
-    pub fn fleet_state(&self, fleet: &str) -> String {
-        format!("{}{fleet}.json", keys::FLEETS)
-    }
-}
-
-/// Keys in the state bucket.
-pub mod keys {
-    pub const ENV: &str = "state/env.json";
-    /// The rendered user-data, which the handler gives every standby it launches.
-    pub const USER_DATA: &str = "state/user-data.sh";
-    pub const LOCK: &str = "state/lock.json";
-    pub const PRIMARY: &str = "state/primary.json";
-    pub const EVENTS: &str = "state/events/";
-    pub const HANDOFFS: &str = "state/handoffs/";
-    /// One failover state per fleet: `state/fleets/<name>.json`.
-    pub const FLEETS: &str = "state/fleets/";
-    pub const ADVISOR: &str = "cache/spot-advisor-data.json";
-    pub const SPS_LEDGER: &str = "cache/sps-ledger.json";
-    /// Recent interruptions (pool and time), so a ranking passes over a pool for the cooldown.
-    pub const INTERRUPTIONS: &str = "cache/interruptions.json";
-    pub const LAMBDA: &str = "artifacts/";
-    pub const BACKUPS: &str = "backups/";
 }
 
 #[cfg(test)]

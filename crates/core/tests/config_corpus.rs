@@ -17,7 +17,7 @@ fn every_bad_env_is_refused_with_its_expected_message() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     std::env::set_current_dir(&root).expect("cd to the repository root");
     let bless = std::env::var_os("SPOTCTL_BLESS").is_some();
-    let advisor = spotctl_core::advisor::AdvisorData::embedded();
+    let advisor = spotctl_core::placement::advisor::AdvisorData::embedded();
 
     let mut cases: Vec<PathBuf> = std::fs::read_dir("tests/bad-envs")
         .expect("tests/bad-envs exists")

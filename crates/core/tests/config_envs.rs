@@ -15,8 +15,8 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn advisor() -> spotctl_core::advisor::AdvisorData {
-    spotctl_core::advisor::AdvisorData::embedded()
+fn advisor() -> spotctl_core::placement::advisor::AdvisorData {
+    spotctl_core::placement::advisor::AdvisorData::embedded()
 }
 
 /// Reads paths relative to the repository root, with `key/spotctl.pub` standing in when asked.

@@ -2,7 +2,7 @@
 //! default, and reads back from the stored form unchanged.
 
 use spotctl_core::config::{self, EnvFile};
-use spotctl_core::failback::{Failback, FailoverRules};
+use spotctl_core::fleet::failback::{Failback, FailoverRules};
 use std::path::Path;
 
 fn env_with(failback: Option<&str>) -> EnvFile {

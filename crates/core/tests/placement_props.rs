@@ -2,9 +2,9 @@
 //! dominance, hard limits filter (never re-weight), missing factors stay missing, determinism.
 
 use proptest::prelude::*;
-use spotctl_core::advisor::{AdvisorData, InterruptionBucket};
+use spotctl_core::placement::advisor::{AdvisorData, InterruptionBucket};
+use spotctl_core::placement::sps::SpsScore;
 use spotctl_core::placement::{rank, Candidate, PlacementData, Policy, Prices, Ranking};
-use spotctl_core::sps::SpsScore;
 use std::sync::OnceLock;
 
 fn advisor() -> &'static AdvisorData {

@@ -10,7 +10,9 @@
 //! `SPOTCTL_BENCH_LOGICAL=1` sends every table as rows.
 
 use mysql::prelude::Queryable;
-use spotctl_db::{drain, fence, restore, DrainOptions, FsBlobStore, Method, RestoreOptions};
+use spotctl_db::backup::fence;
+use spotctl_db::backup::{drain, restore, DrainOptions, Method, RestoreOptions};
+use spotctl_db::store::FsBlobStore;
 use spotctl_testkit::mariadb::MariaDb;
 use std::path::Path;
 use std::process::Command;

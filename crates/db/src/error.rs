@@ -1,7 +1,7 @@
 //! The errors of drain, restore and verify, typed so that callers can tell "there is no backup"
 //! from "the backup does not match" from "the database refused".
 
-use crate::blob::BlobError;
+use crate::store::BlobError;
 
 pub type Result<T> = std::result::Result<T, DbError>;
 
@@ -24,8 +24,8 @@ pub enum DbError {
     },
     #[error(transparent)]
     Blob(#[from] BlobError),
-    #[error("handoff id `{0}` is not valid: use letters, digits, `.`, `_` and `-` (no `/`)")]
-    BadHandoffId(String),
+    #[error(transparent)]
+    Layout(#[from] spotctl_layout::LayoutError),
     #[error("database `{0}` does not exist on the server being drained")]
     NoSuchDatabase(String),
     #[error("schema of {object}: {message}")]

@@ -1,4 +1,5 @@
-//! spotctl-db: drain a MySQL/MariaDB database to a blob store, and restore it elsewhere, verified.
+//! spotctl-db: drain a MySQL/MariaDB database to a blob store, and restore it elsewhere, verified;
+//! and continuous protection (the binary log shipped as it is written, base backups, recovery).
 //!
 //! The old primary is fenced (`FLUSH TABLES WITH READ LOCK`, then `read_only = ON`) and read by
 //! several connections that share one snapshot. Rows travel in the server's own `LOAD DATA` text
@@ -7,47 +8,23 @@
 //! stored: no manifest, no backup. Restore loads chunks in parallel and then recomputes every
 //! table's row count and order-independent checksum; any difference is an error naming the table.
 //!
-//! InnoDB tables that can travel as their files do (see [`tablespace`]): exported, copied in
-//! compressed parts and imported, many times faster than loading rows, and verified the same way.
+//! The rooms, each with its own `mod.rs` saying what it may use:
 //!
-//! Continuous protection ([`protect`]) ships the primary's binary log (read with [`binlog`]) to the
-//! same store, takes base backups while writes go on, and recovers to the end of the log or to
-//! any second.
+//! - `store`: the [`store::BlobStore`] seam and its file-backed twin.
+//! - `backup`: drain, restore and verify (InnoDB tables travel as their files where they can).
+//! - `binlog`: MariaDB's binary log format, pure.
+//! - `protect`: continuous protection: shipping, base backups, recovery, sealing, retention.
+//!
+//! Beside them: `error` (the drain's and restore's errors), `session` (connections and their
+//! settings), `pool` (a fixed set of worker threads).
+//! Keys in the bucket are `spotctl_layout`'s.
 //!
 //! Everything here is synchronous and threaded: async callers run it in `spawn_blocking`.
 
+pub mod backup;
 pub mod binlog;
-pub mod blob;
-mod ddl;
-mod drain;
-mod dump;
-mod error;
-pub mod fence;
-mod fs_store;
-pub mod layout;
-mod load;
-pub mod manifest;
-pub mod plan;
+pub mod error;
 mod pool;
 pub mod protect;
-mod restore;
-pub mod rows;
-mod schema;
 pub mod session;
-pub mod tablespace;
-#[cfg(feature = "testing")]
-pub mod testing;
-mod trust;
-mod verify;
-
-pub use blob::{BlobError, BlobStore, Creation};
-pub use drain::{drain, DrainOptions, Method};
-pub use error::{DbError, Result, TableMismatch};
-pub use fs_store::FsBlobStore;
-pub use manifest::Manifest;
-pub use protect::{
-    base_backup, recover, BaseOptions, BaseRecord, ProtectError, RecoverOptions, RecoveryReport, ShipOptions,
-    ShipStats, Shipper, Stopped,
-};
-pub use restore::{restore, RestoreOptions};
-pub use verify::{verify, verify_manifest, TableCheck, Verification};
+pub mod store;

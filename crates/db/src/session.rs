@@ -5,8 +5,7 @@
 //! latin1 bytes) and runs under one fixed `sql_mode`. DSNs may carry a password: no error or
 //! message made here repeats one.
 
-use crate::error::SqlContext;
-use crate::{DbError, Result};
+use crate::error::{DbError, Result, SqlContext};
 use mysql::prelude::Queryable;
 use mysql::{Conn, Opts};
 

@@ -6,7 +6,8 @@
 mod support;
 
 use mysql::prelude::Queryable;
-use spotctl_db::{drain, BlobError, BlobStore, Creation, DrainOptions, FsBlobStore};
+use spotctl_db::backup::{drain, DrainOptions};
+use spotctl_db::store::{BlobError, BlobStore, Creation, FsBlobStore};
 use spotctl_testkit::mariadb::MariaDb;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Mutex;

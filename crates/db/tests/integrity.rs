@@ -7,12 +7,13 @@
 mod support;
 
 use mysql::prelude::Queryable;
-use spotctl_db::manifest::{read_manifest, Manifest};
-use spotctl_db::rows::sha256_hex;
-use spotctl_db::testing::FailingPut;
-use spotctl_db::{
-    drain, fence, restore, verify, BlobStore, DbError, DrainOptions, FsBlobStore, Method, RestoreOptions,
-};
+use spotctl_db::backup::fence;
+use spotctl_db::backup::manifest::{read_manifest, Manifest};
+use spotctl_db::backup::rows::sha256_hex;
+use spotctl_db::backup::{drain, restore, verify, DrainOptions, Method, RestoreOptions};
+use spotctl_db::error::DbError;
+use spotctl_db::store::testing::FailingPut;
+use spotctl_db::store::{BlobStore, FsBlobStore};
 use support::{conn, seed, store, two_servers};
 
 /// Every table as rows, in small chunks: the tests that alter a chunk need several per table.
@@ -62,7 +63,7 @@ fn a_missing_handoff_is_no_backup() {
     ));
     assert!(matches!(
         restore(&db.root_dsn(""), &store, "backups", "../etc", &RestoreOptions::default()),
-        Err(DbError::BadHandoffId(_))
+        Err(DbError::Layout(spotctl_layout::LayoutError::BadId(_)))
     ));
 }
 

@@ -7,10 +7,10 @@ mod protect_support;
 
 use mysql::prelude::Queryable;
 use protect_support::{conn, fast, insert, primary, ship, store, wait_shipped, PREFIX};
-use spotctl_db::protect::layout::log_dir;
 use spotctl_db::protect::timeline::read_all;
 use spotctl_db::protect::{base_backup, recover, BaseOptions, ProtectError, RecoverOptions, Stopped};
-use spotctl_db::{BlobStore, FsBlobStore};
+use spotctl_db::store::{BlobStore, FsBlobStore};
+use spotctl_layout::log::log_dir;
 use spotctl_testkit::mariadb::MariaDb;
 use std::path::Path;
 

@@ -6,8 +6,8 @@
 mod support;
 
 use mysql::prelude::Queryable;
-use spotctl_db::manifest::Codec;
-use spotctl_db::{drain, restore, verify, DrainOptions, Method, RestoreOptions};
+use spotctl_db::backup::manifest::Codec;
+use spotctl_db::backup::{drain, restore, verify, DrainOptions, Method, RestoreOptions};
 use support::{conn, rows_of, seed, store, two_servers};
 
 #[test]
@@ -186,7 +186,7 @@ fn restoring_twice_replaces_rather_than_duplicates() {
     c.query_drop("DROP TABLE shop.orders").expect("drop");
     std::fs::write(datadir.join("shop/orders.ibd"), b"an orphan").expect("an orphan file");
     let refused = restore(&new.root_dsn(""), &store, "b", "e1", &opts);
-    assert!(matches!(refused, Err(spotctl_db::DbError::TargetNotEmpty { .. })), "{refused:?}");
+    assert!(matches!(refused, Err(spotctl_db::error::DbError::TargetNotEmpty { .. })), "{refused:?}");
     let again = RestoreOptions { replace_existing: true, ..opts };
     let v =
         restore(&new.root_dsn(""), &store, "b", "e1", &again).expect("a second restore of the same backup");

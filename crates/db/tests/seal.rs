@@ -21,7 +21,7 @@ fn rows(dsn: &str) -> u64 {
 }
 
 fn writable(dsn: &str) -> bool {
-    spotctl_db::fence::is_writable(dsn).expect("read_only")
+    spotctl_db::backup::fence::is_writable(dsn).expect("read_only")
 }
 
 fn quick(epoch: u64) -> SealOptions {

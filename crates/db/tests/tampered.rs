@@ -7,8 +7,10 @@
 mod support;
 
 use mysql::prelude::Queryable;
-use spotctl_db::manifest::Manifest;
-use spotctl_db::{drain, restore, BlobStore, DbError, DrainOptions, FsBlobStore, Method, RestoreOptions};
+use spotctl_db::backup::manifest::Manifest;
+use spotctl_db::backup::{drain, restore, DrainOptions, Method, RestoreOptions};
+use spotctl_db::error::DbError;
+use spotctl_db::store::{BlobStore, FsBlobStore};
 use support::{conn, seed, store, two_servers};
 
 /// The backup's databases do not exist on the server, and no database was dropped.
@@ -18,7 +20,7 @@ fn assert_untouched(dsn: &str) {
     assert!(dbs.iter().any(|d| d == "mysql"), "the system schema is still there: {dbs:?}");
 }
 
-fn refused(result: &Result<spotctl_db::Verification, DbError>, says: &str) {
+fn refused(result: &Result<spotctl_db::backup::Verification, DbError>, says: &str) {
     match result {
         Err(DbError::BadManifest { key, message }) => {
             assert!(

@@ -23,7 +23,8 @@ use crate::world::{World, ENDPOINT_NAME, ENDPOINT_ZONE};
 use serde_json::Value;
 use spotctl_aws::handoff::memory_log_rows;
 use spotctl_aws::state::read_primary;
-use spotctl_core::primary::Role;
+use spotctl_core::handoff::primary::Role;
+use spotctl_layout::{BackupRoot, Key};
 use std::collections::BTreeSet;
 
 /// A broken invariant, in words.
@@ -38,8 +39,8 @@ impl std::fmt::Display for Violation {
 
 /// The rows of drain `id` and the server that drained it, if the drain is complete: its
 /// manifest (`manifest.json`, `drained_by`) or its seal (`seal.json`, `sealed_by`).
-fn backup(w: &World, id: &str, object: &str) -> Option<(BTreeSet<u64>, String)> {
-    let key = format!("backups/{id}/{object}");
+fn backup(w: &World, id: &str, key: fn(&BackupRoot) -> String) -> Option<(BTreeSet<u64>, String)> {
+    let key = key(&BackupRoot::handoff(id).ok()?);
     let v = futures::executor::block_on(spotctl_aws::state::StateStore::get(&w.store, &key)).ok()??;
     let m: Value = serde_json::from_slice(&v.body).ok()?;
     let rows = m.get("rows")?.as_array()?.iter().filter_map(Value::as_u64).collect();
@@ -53,8 +54,7 @@ fn backups(w: &World) -> Vec<(String, BTreeSet<u64>)> {
         .snapshot()
         .into_iter()
         .filter_map(|(k, body)| {
-            let rest = k.strip_prefix("backups/epoch-")?;
-            if !rest.ends_with("/manifest.json") && !rest.ends_with("/seal.json") {
+            if !matches!(Key::parse(&k)?, Key::DrainManifest(_) | Key::DrainSeal(_)) {
                 return None;
             }
             let m: Value = serde_json::from_slice(&body).ok()?;
@@ -130,8 +130,8 @@ pub fn after_step(w: &World) -> Result<(), Violation> {
         // A drain sealed rather than stored: every row its server acknowledged is in the log the
         // standby replayed, as every row of a stored drain is in the manifest.
         let found = match b.strip_prefix("seal:") {
-            Some(id) => backup(w, id, "seal.json"),
-            None => backup(w, b, "manifest.json"),
+            Some(id) => backup(w, id, BackupRoot::seal_key),
+            None => backup(w, b, BackupRoot::manifest_key),
         };
         let Some((backup, source)) = found else { continue };
         if let Some(missing) = backup.difference(&rows).next() {

@@ -9,7 +9,7 @@ use crate::invariants::{after_step, at_end, Violation};
 use crate::rng::Rng;
 use crate::world::{FaultRates, World};
 use futures::task::{noop_waker, Context, Poll};
-use spotctl_core::primary::Role;
+use spotctl_core::handoff::primary::Role;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 
@@ -180,7 +180,7 @@ impl Sim {
             }
             Timed::Reclaim(id) => {
                 self.note(format!("AWS reclaims {id}"));
-                self.world.ec2.set_state(&id, spotctl_core::primary::InstanceState::Terminated);
+                self.world.ec2.set_state(&id, spotctl_core::handoff::primary::InstanceState::Terminated);
                 self.in_flight.retain(|f| {
                     f.actor != Actor::Agent { instance: id.clone() }
                         && f.actor != Actor::Shipper { instance: id.clone() }
@@ -211,7 +211,7 @@ impl Sim {
                     region: crate::world::REGION.into(),
                     az: format!("{}a", crate::world::REGION),
                     instance_type: "m5.large".into(),
-                    state: spotctl_core::primary::InstanceState::Running,
+                    state: spotctl_core::handoff::primary::InstanceState::Running,
                     tags: [
                         (spotctl_core::names::TAG_ENV.to_string(), "sim".to_string()),
                         (spotctl_core::names::TAG_ROLE.to_string(), "primary".to_string()),

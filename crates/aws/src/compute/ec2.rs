@@ -13,8 +13,8 @@ use aws_sdk_ec2::types::{
     Tag, TagSpecification, VolumeType,
 };
 use base64::Engine as _;
+use spotctl_core::handoff::primary::InstanceState;
 use spotctl_core::names::{Names, TAG_ENV, TAG_HANDOFF, TAG_KIND, TAG_ROLE};
-use spotctl_core::primary::InstanceState;
 use std::collections::BTreeMap;
 
 /// The env's database instances on EC2.

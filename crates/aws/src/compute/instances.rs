@@ -2,9 +2,9 @@
 
 use anyhow::Result;
 use async_trait::async_trait;
+use spotctl_core::handoff::primary::{InstanceState, Role, UnknownRole};
 use spotctl_core::names::{TAG_ENV, TAG_HANDOFF, TAG_ROLE};
 use spotctl_core::plan::Resource;
-use spotctl_core::primary::{InstanceState, Role, UnknownRole};
 use std::collections::BTreeMap;
 
 /// An instance as EC2 describes it.

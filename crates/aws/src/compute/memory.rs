@@ -3,8 +3,8 @@
 use super::instances::{InstanceView, Instances, LaunchError, LaunchRequest};
 use anyhow::Result;
 use async_trait::async_trait;
+use spotctl_core::handoff::primary::InstanceState;
 use spotctl_core::names::{TAG_ENV, TAG_HANDOFF, TAG_ROLE};
-use spotctl_core::primary::InstanceState;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 

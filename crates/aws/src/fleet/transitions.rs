@@ -14,6 +14,7 @@ use spotctl_core::fleet::{
     backlog_per_instance, on_launch_event, on_tick, Capacity, Decision, FleetState, LaunchEvent, Mode, Side,
 };
 use spotctl_core::names::Names;
+use spotctl_layout::state::fleet_key;
 
 /// The handler's view of an env's fleets.
 pub struct Fleets<'a> {
@@ -72,7 +73,7 @@ impl Fleets<'_> {
     }
 
     async fn state(&self, f: &Fleet) -> Result<(FleetState, Option<Etag>)> {
-        Ok(match get_json::<FleetState>(self.store, &self.names.fleet_state(&f.name)).await? {
+        Ok(match get_json::<FleetState>(self.store, &fleet_key(&f.name)).await? {
             Some((s, etag)) => (s, Some(etag)),
             None => (FleetState::default(), None),
         })
@@ -81,7 +82,7 @@ impl Fleets<'_> {
     /// Writes the state: compare-and-swap against what was read, or create-only the first time.
     /// `false` when another writer won.
     async fn write_state(&self, f: &Fleet, s: &FleetState, etag: Option<&str>) -> Result<bool> {
-        let key = self.names.fleet_state(&f.name);
+        let key = fleet_key(&f.name);
         let body = json_body(&key, s)?;
         let written = match etag {
             Some(e) => self.store.put_if_match(&key, e, body).await,
@@ -137,7 +138,7 @@ impl Fleets<'_> {
         }
         Err(StoreError::Failed {
             op: "replacing",
-            key: self.names.fleet_state(&f.name),
+            key: fleet_key(&f.name),
             message: "the fleet state kept changing; the next event or tick retries".into(),
             retryable: true,
         }

@@ -15,8 +15,9 @@ use crate::state::{json_body, read_primary, StateStore, StoreError};
 use anyhow::Result;
 use spotctl_core::event::{parse, Envelope, Trigger};
 use spotctl_core::handoff::Cause;
-use spotctl_core::names::{keys, Names, Schedule};
+use spotctl_core::names::{Names, Schedule};
 use spotctl_core::placement::{relocation_decision, Candidate, RelocationDecision};
+use spotctl_layout::state as keys;
 use std::sync::Arc;
 
 /// The handler and the seams it works through.
@@ -37,7 +38,7 @@ impl Handler {
         }
         // The id and the kind of event: a redelivery repeats both; two different events that
         // share an id (hand-written or sample events do) are still told apart.
-        let key = format!("{}{}-{}.json", keys::EVENTS, sanitize(&event.id), event.trigger.kind());
+        let key = keys::event_key(&format!("{}-{}", sanitize(&event.id), event.trigger.kind()));
         if self.store.get(&key).await.map_err(|e| HandlerError::of(&e.into()))?.is_some() {
             return Ok(Outcome::Duplicate { key });
         }
@@ -94,7 +95,7 @@ impl Handler {
         let blobs =
             crate::state::StoreBlobs { store: self.store.clone(), handle: tokio::runtime::Handle::current() };
         let report = tokio::task::spawn_blocking(move || {
-            spotctl_db::protect::retention::apply(&blobs, crate::handoff::PROTECT_PREFIX, keep)
+            spotctl_db::protect::retention::apply(&blobs, spotctl_layout::BACKUPS, keep)
         })
         .await??;
         tracing::warn!(

@@ -5,7 +5,7 @@ use crate::fleet::{FleetOutcome, FleetTick};
 use crate::handoff::{HandoffOutcome, NoCapacity};
 use crate::state::StoreError;
 use serde::Serialize;
-use spotctl_core::advisor::AdvisorSource;
+use spotctl_core::placement::advisor::AdvisorSource;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]

@@ -9,9 +9,10 @@ use crate::sdk::clock::ManualClock;
 use crate::state::{json_body, read_handoff, read_primary, Fault, MemoryStore, Op, StateStore};
 use futures::executor::block_on;
 use spotctl_core::fleet::{Mode, Side};
+use spotctl_core::handoff::primary::{InstanceState, PrimaryRecord, Role};
 use spotctl_core::handoff::Step;
-use spotctl_core::names::{keys, Names, TAG_ENV, TAG_ROLE};
-use spotctl_core::primary::{InstanceState, PrimaryRecord, Role};
+use spotctl_core::names::{Names, TAG_ENV, TAG_ROLE};
+use spotctl_layout::state as keys;
 use std::sync::Arc;
 
 pub(crate) const REGION: &str = "ap-northeast-1";

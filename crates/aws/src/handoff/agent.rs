@@ -18,12 +18,14 @@ use crate::sdk::imds::{paths, Metadata};
 use crate::state::{read_handoff, read_primary, update_json, StateStore};
 use anyhow::{Context, Result};
 use serde::Serialize;
+use spotctl_core::handoff::primary::{PrimaryRecord, Role};
 use spotctl_core::handoff::{
-    failure_note, fallback, handoff_id, lease_key, manifest_key, primary_step, seal_key, standby_step,
-    Handoff, PrimaryAction, PrimaryView, Source, StandbyAction, StandbyView, Step,
+    failure_note, fallback, primary_step, standby_step, Handoff, PrimaryAction, PrimaryView, Source,
+    StandbyAction, StandbyView, Step,
 };
 use spotctl_core::names::{TAG_DRAIN, TAG_HANDOFF, TAG_ROLE};
-use spotctl_core::primary::{PrimaryRecord, Role};
+use spotctl_layout::state::handoff_key;
+use spotctl_layout::{handoff_id, BackupRoot};
 use std::sync::Arc;
 
 /// Everything the agent touches.
@@ -132,7 +134,7 @@ impl std::fmt::Display for Did {
                     d.tables,
                     d.tables_as_files,
                     d.rows,
-                    manifest_key(id),
+                    drain_key(id, BackupRoot::manifest_key),
                     d.ms
                 )?;
                 match unsealed {
@@ -143,7 +145,7 @@ impl std::fmt::Display for Did {
             Did::Sealed { id, sealed: s } => write!(
                 f,
                 "sealed {}: fenced, and timeline {}'s shipped log holds GTID {} (it took {} ms to get there)",
-                seal_key(id),
+                drain_key(id, BackupRoot::seal_key),
                 s.timeline,
                 if s.gtid.is_empty() { "-" } else { &s.gtid },
                 s.waited_ms
@@ -166,6 +168,11 @@ impl std::fmt::Display for Did {
             }
         }
     }
+}
+
+/// A key of handoff `id`'s drain, for a person to read (the id itself if it cannot make one).
+fn drain_key(id: &str, key: fn(&BackupRoot) -> String) -> String {
+    BackupRoot::handoff(id).map(|r| key(&r)).unwrap_or_else(|_| id.to_string())
 }
 
 impl Agent {
@@ -439,7 +446,7 @@ impl Agent {
     /// write it). A missing record (a drain the handler never saw, such as one started by the
     /// IMDS notice alone) is left missing.
     pub(crate) async fn stamp(&self, id: &str, steps: &[(Step, i64)]) -> Result<()> {
-        update_json::<Handoff, _>(self.store.as_ref(), &lease_key(id), |h| {
+        update_json::<Handoff, _>(self.store.as_ref(), &handoff_key(id), |h| {
             let before = h.steps.clone();
             for (step, at) in steps {
                 h.reach(*step, *at);
@@ -457,7 +464,7 @@ impl Agent {
         let now = self.clock.now();
         let newest = super::apply::newest_complete_backup(self.store.as_ref()).await?;
         let note = failure_note(why, fallback(newest.as_ref(), id, now).as_ref());
-        update_json::<Handoff, _>(self.store.as_ref(), &lease_key(id), |h| {
+        update_json::<Handoff, _>(self.store.as_ref(), &handoff_key(id), |h| {
             if h.standby.as_ref().is_none_or(|s| s.instance_id != me) {
                 return false;
             }

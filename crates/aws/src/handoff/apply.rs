@@ -7,13 +7,13 @@
 use crate::compute::{InstanceView, Instances, LaunchRequest};
 use crate::state::{json_body, read_handoff, read_primary, StateStore, StoreError};
 use anyhow::{bail, Context, Result};
+use spotctl_core::handoff::primary::{PrimaryRecord, Role, RECORD_FORMAT};
 use spotctl_core::handoff::{
-    assess, handoff_id, manifest_key, newest_backup, seal_key, ApplyView, Backup, DbInstance, Handoff,
-    PrimaryPlan, Step, UnknownPrimary,
+    assess, newest_backup, ApplyView, Backup, DbInstance, Handoff, PrimaryPlan, Step, UnknownPrimary,
 };
-use spotctl_core::names::keys;
 use spotctl_core::plan::Resource;
-use spotctl_core::primary::{PrimaryRecord, Role, RECORD_FORMAT};
+use spotctl_layout::state as keys;
+use spotctl_layout::{handoff_id, BackupRoot};
 
 /// What apply read and what it makes of it.
 #[derive(Debug, Clone)]
@@ -89,10 +89,11 @@ pub async fn assess_listed(store: &dyn StateStore, seen: Vec<InstanceView>, now:
 /// Whether handoff `id`'s drain is stored (its manifest exists), and else whether it is sealed
 /// (its seal exists: the shipped log holds everything its old primary committed).
 pub(crate) async fn drain_state(store: &dyn StateStore, id: &str) -> Result<(bool, bool)> {
-    if store.get(&manifest_key(id)).await?.is_some() {
+    let root = BackupRoot::handoff(id)?;
+    if store.get(&root.manifest_key()).await?.is_some() {
         return Ok((true, false));
     }
-    Ok((false, store.get(&seal_key(id)).await?.is_some()))
+    Ok((false, store.get(&root.seal_key()).await?.is_some()))
 }
 
 /// The newest complete backup (the highest epoch whose manifest exists — the manifest, not a
@@ -101,9 +102,9 @@ pub(crate) async fn drain_state(store: &dyn StateStore, id: &str) -> Result<(boo
 pub async fn newest_complete_backup(store: &dyn StateStore) -> Result<Option<Backup>> {
     // The handoffs' backups only: the watchdog asks every minute, and the shipped log's pieces
     // under `backups/timelines/` would make this a listing of the whole log.
-    let keys = store.list(&spotctl_core::handoff::handoff_backups_prefix()).await?;
+    let keys = store.list(&spotctl_layout::backup::handoff_drains()).await?;
     let Some(id) = newest_backup(keys.iter().map(String::as_str)) else { return Ok(None) };
-    let completed = match store.get(&manifest_key(&id)).await? {
+    let completed = match store.get(&BackupRoot::handoff(&id)?.manifest_key()).await? {
         Some(v) => serde_json::from_slice::<serde_json::Value>(&v.body)
             .ok()
             .and_then(|m| m.get("completed_unix").and_then(serde_json::Value::as_i64)),

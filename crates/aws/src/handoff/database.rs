@@ -2,13 +2,11 @@
 //! into it (verified), lift its fence. [`MariaDbServer`] is the real one (spotctl-db on blocking
 //! threads); [`super::MemoryDatabase`] is its twin for unit tests and the simulation.
 
-use super::protection::PROTECT_PREFIX;
 use crate::state::{StateStore, StoreBlobs};
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use serde::Serialize;
-use spotctl_core::handoff::{backup_prefix, seal_key};
-use spotctl_core::names::keys;
+use spotctl_layout::{BackupRoot, BACKUPS};
 use std::sync::{Arc, Mutex};
 
 /// What a drain stored.
@@ -59,8 +57,9 @@ pub struct Restored {
 /// table that does not verify, a bucket that refuses (access denied): those refuse.
 pub fn bucket_unavailable(e: &anyhow::Error) -> bool {
     use crate::state::StoreError;
+    use spotctl_db::error::DbError;
     use spotctl_db::protect::ProtectError;
-    use spotctl_db::{BlobError, DbError};
+    use spotctl_db::store::BlobError;
     e.chain().any(|c| {
         let blob = match (
             c.downcast_ref::<BlobError>(),
@@ -117,13 +116,14 @@ impl MariaDbServer {
 impl Database for MariaDbServer {
     async fn drain(&self, store: Arc<dyn StateStore>, id: &str) -> Result<Drained> {
         let blobs = StoreBlobs { store, handle: tokio::runtime::Handle::current() };
-        let (dsn, handoff) = (self.dsn.clone(), id.to_string());
-        let opts = spotctl_db::DrainOptions { databases: vec![self.database.clone()], ..Default::default() };
+        let (dsn, handoff, root) = (self.dsn.clone(), id.to_string(), BackupRoot::handoff(id)?);
+        let opts =
+            spotctl_db::backup::DrainOptions { databases: vec![self.database.clone()], ..Default::default() };
         let m = tokio::task::spawn_blocking(move || {
-            spotctl_db::drain(&dsn, &blobs, keys::BACKUPS, &handoff, &opts)
+            spotctl_db::backup::drain(&dsn, &blobs, BACKUPS, &handoff, &opts)
         })
         .await?
-        .with_context(|| format!("draining to {}", backup_prefix(id)))?;
+        .with_context(|| format!("draining to {root}"))?;
         Ok(Drained {
             tables: m.tables().count(),
             tables_as_files: m.tables_as_files(),
@@ -134,33 +134,33 @@ impl Database for MariaDbServer {
 
     async fn restore(&self, store: Arc<dyn StateStore>, id: &str) -> Result<Restored> {
         let blobs = StoreBlobs { store, handle: tokio::runtime::Handle::current() };
-        let (dsn, handoff) = (self.dsn.clone(), id.to_string());
+        let (dsn, handoff, root) = (self.dsn.clone(), id.to_string(), BackupRoot::handoff(id)?);
         // Only the env's database is written, whatever the manifest names (crates/db trust). A
         // standby restores only while the record names another instance, into a server it booted
         // read-only and empty: any table there is an earlier run of this same restore, cut short
         // (the agent restarted), and is replaced rather than refused.
-        let opts = spotctl_db::RestoreOptions {
+        let opts = spotctl_db::backup::RestoreOptions {
             databases: Some(vec![self.database.clone()]),
             replace_existing: true,
             ..Default::default()
         };
         let v = tokio::task::spawn_blocking(move || {
-            spotctl_db::restore(&dsn, &blobs, keys::BACKUPS, &handoff, &opts)
+            spotctl_db::backup::restore(&dsn, &blobs, BACKUPS, &handoff, &opts)
         })
         .await?
-        .with_context(|| format!("restoring {}", backup_prefix(id)))?;
+        .with_context(|| format!("restoring {root}"))?;
         Ok(Restored { tables: v.tables.len(), rows: v.rows(), ms: v.timings_ms.total, replayed: None })
     }
 
     async fn seal(&self, store: Arc<dyn StateStore>, id: &str, epoch: u64) -> Result<Sealed> {
         let blobs = StoreBlobs { store, handle: tokio::runtime::Handle::current() };
-        let (dsn, key) = (self.dsn.clone(), seal_key(id));
+        let key = BackupRoot::handoff(id)?.seal_key();
+        let (dsn, k) = (self.dsn.clone(), key.clone());
         let opts = spotctl_db::protect::SealOptions::for_epoch(Some(epoch));
-        let s = tokio::task::spawn_blocking(move || {
-            spotctl_db::protect::seal(&dsn, &blobs, PROTECT_PREFIX, &key, &opts)
-        })
-        .await?
-        .with_context(|| format!("sealing {}", seal_key(id)))?;
+        let s =
+            tokio::task::spawn_blocking(move || spotctl_db::protect::seal(&dsn, &blobs, BACKUPS, &k, &opts))
+                .await?
+                .with_context(|| format!("sealing {key}"))?;
         Ok(Sealed { timeline: s.timeline, gtid: s.gtid, waited_ms: s.waited_ms })
     }
 
@@ -181,7 +181,7 @@ impl Database for MariaDbServer {
                 LogTarget::End => {}
                 LogTarget::Until(u) => opts.until = Some(u),
                 LogTarget::Seal(id) => {
-                    let key = seal_key(&id);
+                    let key = BackupRoot::handoff(&id)?.seal_key();
                     let seal = spotctl_db::protect::seal::read(&blobs, &key)?.ok_or_else(|| {
                         spotctl_db::protect::ProtectError::BadRecord {
                             key: key.clone(),
@@ -191,10 +191,10 @@ impl Database for MariaDbServer {
                     opts.at_least = Some((key, seal.gtid));
                 }
             }
-            spotctl_db::protect::recover(&dsn, &blobs, PROTECT_PREFIX, &opts)
+            spotctl_db::protect::recover(&dsn, &blobs, BACKUPS, &opts)
         })
         .await?
-        .with_context(|| format!("recovering the shipped log under {PROTECT_PREFIX}/"))?;
+        .with_context(|| format!("recovering the shipped log under {BACKUPS}"))?;
         Ok(Restored {
             tables: r.base_verification.tables.len(),
             rows: r.base_verification.rows(),
@@ -211,7 +211,7 @@ impl Database for MariaDbServer {
         }
         let blobs = StoreBlobs { store, handle: tokio::runtime::Handle::current() };
         let t = tokio::task::spawn_blocking(move || {
-            spotctl_db::protect::timeline::for_epoch(&blobs, PROTECT_PREFIX, epoch)
+            spotctl_db::protect::timeline::for_epoch(&blobs, BACKUPS, epoch)
         })
         .await?
         .with_context(|| format!("beginning the epoch-{epoch} primary's log timeline"))?;
@@ -223,14 +223,14 @@ impl Database for MariaDbServer {
 
     async fn writable(&self) -> Result<bool> {
         let dsn = self.dsn.clone();
-        Ok(tokio::task::spawn_blocking(move || spotctl_db::fence::is_writable(&dsn)).await??)
+        Ok(tokio::task::spawn_blocking(move || spotctl_db::backup::fence::is_writable(&dsn)).await??)
     }
 
     async fn set_writable(&self, on: bool) -> Result<()> {
         let dsn = self.dsn.clone();
         tokio::task::spawn_blocking(move || match on {
-            true => spotctl_db::fence::lift(&dsn),
-            false => spotctl_db::fence::refuse_writes(&dsn),
+            true => spotctl_db::backup::fence::lift(&dsn),
+            false => spotctl_db::backup::fence::refuse_writes(&dsn),
         })
         .await??;
         Ok(())

@@ -2,15 +2,16 @@
 //! a read-only flag, backups as one JSON object, and the shipped log in the real timeline layout.
 
 use super::database::{Database, Drained, LogTarget, Restored, Sealed};
-use super::protection::{read_timelines, PROTECT_PREFIX};
+use super::protection::read_timelines;
 use crate::sdk::clock::{Clock, SystemClock};
 use crate::state::{get_json, json_body, StateStore};
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use spotctl_core::handoff::{manifest_key, seal_key};
-use spotctl_db::protect::layout::{base_record_key, heartbeat_key, timeline_dir, timeline_key};
 use spotctl_db::protect::timeline::{chain_at, next_for_epoch, Branch, Reason, TimelineRecord};
+use spotctl_layout::log::{base_record_key, heartbeat_key, timeline_dir, timeline_key};
+use spotctl_layout::BackupRoot;
+use spotctl_layout::BACKUPS;
 use std::sync::{Arc, Mutex};
 
 /// A database in memory: a list of committed rows and a read-only flag. Its backup is one JSON
@@ -50,12 +51,12 @@ struct MemoryLog {
 
 /// Where the twin keeps timeline `t`'s log.
 pub fn memory_log_key(t: u32) -> String {
-    format!("{}memory-log.json", timeline_dir(PROTECT_PREFIX, t))
+    format!("{}memory-log.json", timeline_dir(BACKUPS, t))
 }
 
 /// Where the twin keeps the rows of timeline `t`'s base.
 fn memory_base_rows_key(t: u32) -> String {
-    format!("{}/memory-{t}/rows.json", spotctl_db::protect::layout::bases(PROTECT_PREFIX))
+    format!("{}/memory-{t}/rows.json", spotctl_layout::log::bases(BACKUPS))
 }
 
 /// The rows in the twin's log of timeline `t` (empty when none was shipped).
@@ -124,7 +125,7 @@ impl MemoryDatabase {
             (rows, Some((_, t)), false) => (rows, t),
             _ => return Ok(false),
         };
-        if store.get(&timeline_key(PROTECT_PREFIX, t + 1)).await?.is_some() {
+        if store.get(&timeline_key(BACKUPS, t + 1)).await?.is_some() {
             return Ok(false);
         }
         let now_ms = u64::try_from(self.clock.now()).unwrap_or(0) * 1000;
@@ -135,15 +136,13 @@ impl MemoryDatabase {
             written_at_ms: now_ms,
             ..Default::default()
         };
-        store
-            .put(&heartbeat_key(PROTECT_PREFIX, t), json_body(&heartbeat_key(PROTECT_PREFIX, t), &hb)?)
-            .await?;
+        store.put(&heartbeat_key(BACKUPS, t), json_body(&heartbeat_key(BACKUPS, t), &hb)?).await?;
         Ok(true)
     }
 
     /// Begins timeline `record` (create-only) with its base (the rows now) and their log.
     async fn begin(&self, store: &dyn StateStore, record: &TimelineRecord, rows: Vec<u64>) -> Result<bool> {
-        let key = timeline_key(PROTECT_PREFIX, record.timeline);
+        let key = timeline_key(BACKUPS, record.timeline);
         match store.put_if_absent(&key, json_body(&key, record)?).await {
             Ok(_) => {}
             Err(crate::state::StoreError::Conflict { .. }) => return Ok(false),
@@ -159,7 +158,7 @@ impl MemoryDatabase {
     async fn base(&self, store: &dyn StateStore, record: &TimelineRecord, rows: Vec<u64>) -> Result<()> {
         let t = record.timeline;
         let id = format!("memory-{t}");
-        let key = base_record_key(PROTECT_PREFIX, &id);
+        let key = base_record_key(BACKUPS, &id);
         if store.get(&key).await?.is_some() {
             return Ok(());
         }
@@ -203,7 +202,7 @@ impl Database for MemoryDatabase {
             g.drained_into = Some(id.to_string());
             g.rows.clone()
         })?;
-        let key = manifest_key(id);
+        let key = BackupRoot::handoff(id)?.manifest_key();
         let m = MemoryManifest {
             count: rows.len(),
             rows: rows.clone(),
@@ -221,7 +220,7 @@ impl Database for MemoryDatabase {
 
     async fn restore(&self, store: Arc<dyn StateStore>, id: &str) -> Result<Restored> {
         crate::state::interleave().await;
-        let key = manifest_key(id);
+        let key = BackupRoot::handoff(id)?.manifest_key();
         let (m, _) = get_json::<MemoryManifest>(store.as_ref(), &key)
             .await?
             .with_context(|| format!("{key} is missing"))?;
@@ -247,7 +246,7 @@ impl Database for MemoryDatabase {
             (g.rows.clone(), g.ships_to)
         })?;
         let store = store.as_ref();
-        let key = seal_key(id);
+        let key = BackupRoot::handoff(id)?.seal_key();
         let sealed = |t: u32, g: &mut MemoryRows| {
             g.drained_into = Some(id.to_string());
             Sealed { timeline: t, gtid: String::new(), waited_ms: 0 }
@@ -291,7 +290,7 @@ impl Database for MemoryDatabase {
                 anyhow::bail!("the in-memory twin keeps no commit times: no point-in-time recovery")
             }
             LogTarget::Seal(id) => {
-                let key = seal_key(id);
+                let key = BackupRoot::handoff(id)?.seal_key();
                 let (s, _) = get_json::<MemorySeal>(store, &key)
                     .await?
                     .with_context(|| format!("{key} is missing"))?;

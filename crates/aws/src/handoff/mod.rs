@@ -30,7 +30,7 @@ pub use endpoint::{resolve as resolve_endpoint, EndpointDuty, EndpointStep, RECH
 pub use memory_database::{memory_log_key, memory_log_rows, MemoryDatabase, MemoryRows};
 pub use placements::{AwsPlacements, FixedPlacements, Placement, Placements, StandbyPlacements, TRIES};
 pub use promote::Promotion;
-pub use protection::{log_view, read_timelines, PROTECT_PREFIX};
+pub use protection::{log_view, read_timelines};
 pub use start::{
     advance, point_in_time, recover, request_drain, HandoffOutcome, HandoffSeams, NoCapacity, Trigger,
 };

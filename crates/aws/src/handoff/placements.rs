@@ -8,13 +8,12 @@ use crate::state::{StateStore, StoredEnv};
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use spotctl_core::desired::{db_instance, LaunchSpec};
-use spotctl_core::handoff::handoff_id;
-use spotctl_core::names::{keys, Names};
-use spotctl_core::placement::{
-    candidates, policy, rank_observed, Observed, Policy, Ranking, RecentInterruption,
-};
+use spotctl_core::handoff::primary::PrimaryRecord;
+use spotctl_core::names::Names;
+use spotctl_core::placement::{candidates, rank_observed, Observed, Policy, Ranking, RecentInterruption};
 use spotctl_core::plan::Resource;
-use spotctl_core::primary::PrimaryRecord;
+use spotctl_layout::handoff_id;
+use spotctl_layout::state as keys;
 use std::sync::Arc;
 
 /// At most this many placements are tried when capacity is refused.
@@ -72,7 +71,7 @@ impl Placements for AwsPlacements {
             .with_context(|| format!("{}/{} is missing; run apply", store.location(), keys::USER_DATA))?;
         let facts = all_region_facts(&self.aws, &env.placement_regions(), &env.instance.types).await?;
         let (advisor, _, _) = crate::placement::advisor::load(Some(store), now).await;
-        let policy = policy(&env);
+        let policy = env.placement.policy();
         let recent = remember_interruptions(
             store,
             interrupted.then(|| RecentInterruption {

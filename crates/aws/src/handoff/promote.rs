@@ -8,9 +8,10 @@ use crate::compute::Instances;
 use crate::state::{json_body, read_handoff, read_primary, StateStore, StoreError};
 use anyhow::Result;
 use serde::Serialize;
-use spotctl_core::handoff::handoff_id;
-use spotctl_core::names::{keys, TAG_ROLE};
-use spotctl_core::primary::{PrimaryRecord, Recovered, Role};
+use spotctl_core::handoff::primary::{PrimaryRecord, Recovered, Role};
+use spotctl_core::names::TAG_ROLE;
+use spotctl_layout::handoff_id;
+use spotctl_layout::state as keys;
 
 /// How a promotion attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -11,18 +11,15 @@ use anyhow::{Context, Result};
 use spotctl_core::handoff::LogView;
 use spotctl_db::protect::base::BaseRecord;
 use spotctl_db::protect::heartbeat::Heartbeat;
-use spotctl_db::protect::layout::{bases, heartbeat_key, timeline_of, timelines};
 use spotctl_db::protect::timeline::{chain_at, Reason, Timeline, TimelineRecord};
-
-/// Where continuous protection lives in the env's bucket (what `spotctl agent ship --to
-/// s3://B/backups` names): the only prefix an instance writes besides the handoff records.
-pub const PROTECT_PREFIX: &str = "backups";
+use spotctl_layout::log::{bases, heartbeat_key, timeline_of, timelines};
+use spotctl_layout::BACKUPS;
 
 /// Every timeline, in order.
 pub async fn read_timelines(store: &dyn StateStore) -> Result<Vec<Timeline>> {
     let mut all = Vec::new();
-    for key in store.list(&timelines(PROTECT_PREFIX)).await? {
-        if timeline_of(PROTECT_PREFIX, &key).is_none() {
+    for key in store.list(&timelines(BACKUPS)).await? {
+        if timeline_of(BACKUPS, &key).is_none() {
             continue;
         }
         let Some(v) = store.get(&key).await? else { continue };
@@ -51,7 +48,7 @@ pub async fn log_view(store: &dyn StateStore, epoch: u64, now: i64) -> Result<Op
         return Ok(None);
     }
     let mut on_chain = false;
-    for key in store.list(&format!("{}/", bases(PROTECT_PREFIX))).await? {
+    for key in store.list(&format!("{}/", bases(BACKUPS))).await? {
         if !key.ends_with("/base.json") {
             continue;
         }
@@ -65,7 +62,7 @@ pub async fn log_view(store: &dyn StateStore, epoch: u64, now: i64) -> Result<Op
     if !on_chain {
         return Ok(None);
     }
-    let hb = get_json::<Heartbeat>(store, &heartbeat_key(PROTECT_PREFIX, newest.record.timeline)).await?;
+    let hb = get_json::<Heartbeat>(store, &heartbeat_key(BACKUPS, newest.record.timeline)).await?;
     // Everything committed before the shipper last spoke (or stored a piece) is in the log.
     let caught_up_ms = hb
         .map(|(h, _)| h.written_at_ms.max(h.shipped_at_ms.unwrap_or(0)))

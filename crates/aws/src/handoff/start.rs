@@ -14,12 +14,13 @@ use crate::sdk::clock::Clock;
 use crate::state::{json_body, read_handoff, read_primary, Etag, StateStore, StoreError};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
+use spotctl_core::handoff::primary::{PrimaryRecord, Role};
 use spotctl_core::handoff::{
-    failure_note, fallback, lease_key, next_launch, on_trigger, Cause, HandlerDecision, Handoff, HandoffView,
+    failure_note, fallback, next_launch, on_trigger, Cause, HandlerDecision, Handoff, HandoffView,
     InstanceRef, LaunchResult, Lease, NextLaunch, Source, Step, LEASE_SECS,
 };
 use spotctl_core::names::TAG_DRAIN;
-use spotctl_core::primary::{PrimaryRecord, Role};
+use spotctl_layout::state::handoff_key;
 
 /// What the handoff needs from the world.
 pub struct HandoffSeams<'a> {
@@ -83,7 +84,7 @@ pub async fn advance(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) -> 
     let Some((record, _)) = read_primary(store).await? else {
         return Ok(HandoffOutcome::Ignored { reason: "no primary is recorded for this env".into() });
     };
-    let lease = read_handoff(store, &spotctl_core::handoff::handoff_id(record.epoch)).await?;
+    let lease = read_handoff(store, &spotctl_layout::handoff_id(record.epoch)).await?;
     let h = lease.as_ref().map(|(h, _)| h);
     let standby_state = match h.and_then(|h| h.standby.as_ref()) {
         Some(s) => seams.instances.describe(&s.region, &s.instance_id).await?.map(|v| v.state),
@@ -94,7 +95,7 @@ pub async fn advance(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) -> 
     } else {
         None
     };
-    let own_id = spotctl_core::handoff::handoff_id(record.epoch);
+    let own_id = spotctl_layout::handoff_id(record.epoch);
     let own_backup = {
         let (stored, sealed) = super::apply::drain_state(store, &own_id).await?;
         stored || sealed
@@ -193,7 +194,7 @@ fn held(seams: &HandoffSeams<'_>, mut handoff: Handoff, now: i64) -> Handoff {
 
 /// Creates `h`'s record (create-only): `Some(etag)`, or `None` when the epoch's handoff exists.
 async fn create(store: &dyn StateStore, h: &Handoff) -> Result<Option<Etag>> {
-    let key = lease_key(&h.id);
+    let key = handoff_key(&h.id);
     match store.put_if_absent(&key, json_body(&key, h)?).await {
         Ok(etag) => Ok(Some(etag)),
         Err(StoreError::Conflict { .. }) => Ok(None),
@@ -203,7 +204,7 @@ async fn create(store: &dyn StateStore, h: &Handoff) -> Result<Option<Etag>> {
 
 /// Writes `h` over the version read: `Some(new etag)`, or `None` when another writer was first.
 async fn take(store: &dyn StateStore, h: &Handoff, etag: &str) -> Result<Option<Etag>> {
-    let key = lease_key(&h.id);
+    let key = handoff_key(&h.id);
     match store.put_if_match(&key, etag, json_body(&key, h)?).await {
         Ok(etag) => Ok(Some(etag)),
         Err(e) if e.is_conflict() => Ok(None),
@@ -407,7 +408,7 @@ pub async fn point_in_time(seams: &HandoffSeams<'_>, expected: &str, until: i64)
 async fn still_recorded(
     seams: &HandoffSeams<'_>,
     expected: &str,
-) -> Result<(PrimaryRecord, Option<spotctl_core::primary::InstanceState>)> {
+) -> Result<(PrimaryRecord, Option<spotctl_core::handoff::primary::InstanceState>)> {
     let Some((record, _)) = read_primary(seams.store).await? else {
         bail!("no primary is recorded: there is nothing to recover")
     };

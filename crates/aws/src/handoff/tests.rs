@@ -9,10 +9,10 @@ use crate::sdk::imds::{paths, StaticMetadata};
 use crate::state::{read_handoff, read_primary, Fault, Op, StateStore};
 use futures::executor::block_on;
 use spotctl_core::endpoint::EndpointRecord;
+use spotctl_core::handoff::primary::{InstanceState, Role};
 use spotctl_core::handoff::{PrimaryAction, StandbyAction, Step};
-use spotctl_core::names::keys;
 use spotctl_core::names::{TAG_HANDOFF, TAG_ROLE};
-use spotctl_core::primary::{InstanceState, Role};
+use spotctl_layout::state as keys;
 use std::sync::Arc;
 
 fn agent(
@@ -250,7 +250,7 @@ fn drained_then_failed(w: &World, at: i64) -> (Agent, MemoryDatabase, String) {
     let (mut h, etag) = block_on(read_handoff(&w.store, "epoch-1")).expect("read").expect("epoch-1");
     h.reach(Step::Failed, at);
     h.failure = Some("3 standbys came to nothing".into());
-    let key = spotctl_core::handoff::lease_key("epoch-1");
+    let key = spotctl_layout::state::handoff_key("epoch-1");
     block_on(w.store.put_if_match(&key, &etag, crate::state::json_body(&key, &h).expect("json")))
         .expect("failed");
     (old, old_db, first)
@@ -567,8 +567,12 @@ fn a_standby_retries_only_a_bucket_that_did_not_answer_and_refuses_anything_else
     use super::database::bucket_unavailable;
     use crate::state::StoreError;
     use spotctl_db::protect::ProtectError;
-    let blob =
-        |retryable| spotctl_db::BlobError { op: "get", key: "k".into(), message: "m".into(), retryable };
+    let blob = |retryable| spotctl_db::store::BlobError {
+        op: "get",
+        key: "k".into(),
+        message: "m".into(),
+        retryable,
+    };
     let timeout = ProtectError::Blob(blob(true));
     assert!(bucket_unavailable(&anyhow::Error::new(timeout).context("recovering the shipped log")));
     assert!(

@@ -5,10 +5,8 @@ use crate::reconcile::Env;
 use crate::state::{get_json, json_body, read_primary};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use spotctl_core::primary::{InstanceState, Role};
+use spotctl_core::handoff::primary::{InstanceState, Role};
 use std::collections::{BTreeMap, HashMap};
-
-const LAST: &str = "state/fis-last.json";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Started {
@@ -72,12 +70,16 @@ pub async fn start_on_primary(env: &Env) -> Result<Started> {
         template_id: template.id.clone(),
         instance_id: primary.id.clone(),
     };
-    store.put(LAST, json_body(LAST, &started)?).await?;
+    store.put(spotctl_layout::state::FIS_LAST, json_body(spotctl_layout::state::FIS_LAST, &started)?).await?;
     Ok(started)
 }
 
 pub async fn experiment_status(env: &Env, id: Option<&str>) -> Result<Option<Status>> {
-    let last = get_json::<Started>(env.store.as_ref(), LAST).await.ok().flatten().map(|(s, _)| s);
+    let last = get_json::<Started>(env.store.as_ref(), spotctl_layout::state::FIS_LAST)
+        .await
+        .ok()
+        .flatten()
+        .map(|(s, _)| s);
     let (id, regions): (String, Vec<String>) = match (id, &last) {
         (Some(id), Some(l)) if l.id == id => (id.to_string(), vec![l.region.clone()]),
         (Some(id), _) => (id.to_string(), env.regions.clone()),

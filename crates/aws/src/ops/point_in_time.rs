@@ -3,14 +3,15 @@
 //! moves: which primary is moved, which base the log is replayed from, what the drain (stored or
 //! sealed) keeps.
 
-use crate::handoff::{point_in_time, HandoffOutcome, PROTECT_PREFIX};
+use crate::handoff::{point_in_time, HandoffOutcome};
 use crate::reconcile::Env;
 use crate::state::{read_primary, StoreBlobs};
 use anyhow::Result;
 use serde::Serialize;
-use spotctl_core::handoff::handoff_id;
-use spotctl_core::primary::PrimaryRecord;
+use spotctl_core::handoff::primary::PrimaryRecord;
 use spotctl_core::time::rfc3339;
+use spotctl_layout::handoff_id;
+use spotctl_layout::BACKUPS;
 use std::fmt::Write;
 
 /// Why a point-in-time recovery cannot be planned: a person's input, not a fault.
@@ -23,9 +24,7 @@ pub enum Refusal {
          earlier second"
     )]
     BeforeOldestBase { until: String, oldest: String, taken: String },
-    #[error(
-        "no base backup exists under {PROTECT_PREFIX}/bases: nothing can be recovered to a point in time yet"
-    )]
+    #[error("no base backup exists under {BACKUPS}bases: nothing can be recovered to a point in time yet")]
     NoBase,
 }
 
@@ -46,8 +45,8 @@ pub async fn plan(env: &Env, until: i64) -> Result<PointInTimePlan> {
         return Err(Refusal::NoPrimary(env.names.env.clone()).into());
     };
     let blobs = StoreBlobs { store: env.store.clone(), handle: tokio::runtime::Handle::current() };
-    let bases = tokio::task::spawn_blocking(move || spotctl_db::protect::list_bases(&blobs, PROTECT_PREFIX))
-        .await??;
+    let bases =
+        tokio::task::spawn_blocking(move || spotctl_db::protect::list_bases(&blobs, BACKUPS)).await??;
     let until_ms = u64::try_from(until).unwrap_or(0) * 1000;
     let Some(oldest) = bases.iter().min_by_key(|b| b.taken_at_ms) else { return Err(Refusal::NoBase.into()) };
     let Some(base) = bases.iter().filter(|b| b.taken_at_ms < until_ms).max_by_key(|b| b.taken_at_ms) else {

@@ -12,10 +12,10 @@ use serde::Serialize;
 use spotctl_core::desired::endpoint::{EndpointInput, RecordTarget};
 use spotctl_core::endpoint::EndpointRecord;
 use spotctl_core::fleet::Side;
+use spotctl_core::handoff::primary::{PrimaryRecord, Role};
 use spotctl_core::handoff::{newest_backup, Handoff};
-use spotctl_core::names::keys;
-use spotctl_core::primary::{PrimaryRecord, Role};
 use spotctl_core::time::when;
+use spotctl_layout::{BackupRoot, Key};
 use std::fmt::Write;
 
 /// How many handoffs `status` shows, newest first.
@@ -60,7 +60,7 @@ async fn protection(env: &Env, primary: Option<&PrimaryRecord>) -> Result<Protec
     let now = SystemClock.now();
     let now_ms = u64::try_from(now).unwrap_or(0) * 1000;
     let status = tokio::task::spawn_blocking(move || {
-        spotctl_db::protect::status(&blobs, crate::handoff::PROTECT_PREFIX, now_ms, &Default::default())
+        spotctl_db::protect::status(&blobs, spotctl_layout::BACKUPS, now_ms, &Default::default())
     })
     .await??;
     let recoverable_window_s = match primary {
@@ -131,12 +131,14 @@ pub async fn status(env: &Env) -> Result<Status> {
     let mut handoffs = list_handoffs(store).await?;
     handoffs.reverse();
     handoffs.truncate(SHOWN_HANDOFFS);
-    let backups = store.list(&spotctl_core::handoff::handoff_backups_prefix()).await?;
+    let backups = store.list(&spotctl_layout::backup::handoff_drains()).await?;
     let last_backup = newest_backup(backups.iter().map(String::as_str));
     let sealed = backups
         .iter()
-        .filter_map(|k| k.strip_prefix(keys::BACKUPS)?.strip_suffix("/seal.json"))
-        .map(String::from)
+        .filter_map(|k| match Key::parse(k)? {
+            Key::DrainSeal(id) => Some(id.to_string()),
+            _ => None,
+        })
         .collect();
     let mut standbys = Vec::new();
     let mut primary_address = None;
@@ -302,7 +304,8 @@ impl Status {
         }
         match &self.last_backup {
             Some(id) => {
-                let _ = writeln!(out, "last complete backup: {}{id}/manifest.json", keys::BACKUPS);
+                let key = BackupRoot::handoff(id).map(|r| r.manifest_key()).unwrap_or_else(|_| id.clone());
+                let _ = writeln!(out, "last complete backup: {key}");
             }
             None => out.push_str("last complete backup: none\n"),
         }
@@ -337,7 +340,7 @@ impl Status {
                 let _ = writeln!(
                     out,
                     "  drain sealed: {} (fenced; the shipped log holds everything it committed)",
-                    spotctl_core::handoff::seal_key(&h.id)
+                    BackupRoot::handoff(&h.id).map(|r| r.seal_key()).unwrap_or_default()
                 );
             }
             if h.names_its_source() {

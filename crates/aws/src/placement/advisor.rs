@@ -7,8 +7,8 @@
 use crate::state::StateStore;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
-use spotctl_core::advisor::{AdvisorData, AdvisorSource, SourceKind, EMBEDDED_ADVISOR_SNAPSHOT};
-use spotctl_core::names::keys;
+use spotctl_core::placement::advisor::{AdvisorData, AdvisorSource, SourceKind, EMBEDDED_ADVISOR_SNAPSHOT};
+use spotctl_layout::state as keys;
 use std::path::PathBuf;
 use std::time::Duration;
 

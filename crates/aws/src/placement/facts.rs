@@ -8,7 +8,7 @@ use aws_sdk_ec2::types::{Filter, InstanceType};
 use futures::future::try_join_all;
 use spotctl_core::config::LoadedEnv;
 use spotctl_core::desired::LaunchSpec;
-use spotctl_core::placement::{rank_env, Observed, RegionFacts, Zone};
+use spotctl_core::placement::{Observed, RegionFacts, Zone};
 use std::collections::BTreeMap;
 
 /// The public SSM parameter that names the latest Amazon Linux 2023 AMI.
@@ -138,10 +138,10 @@ pub async fn launch_spec(
 pub async fn choose_launch(aws: &Aws, loaded: &LoadedEnv) -> Result<LaunchSpec> {
     let env = &loaded.env;
     let facts = all_region_facts(aws, &env.placement_regions(), &env.instance.types).await?;
-    let advisor = spotctl_core::advisor::AdvisorData::embedded();
+    let advisor = spotctl_core::placement::advisor::AdvisorData::embedded();
     let seen =
         Observed { advisor: &advisor, facts: &facts, sps: None, recent: Vec::new(), now_unix: now_unix() };
-    let ranking = rank_env(env, seen);
+    let ranking = env.rank(seen);
     for r in &ranking.entries {
         if let Some(spec) =
             launch_spec(aws, r, ranking.entries.len(), &facts, env.instance.image_parameter.as_deref())

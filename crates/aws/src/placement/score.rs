@@ -7,11 +7,11 @@ use crate::sdk::Aws;
 use crate::state::{S3Store, StateStore};
 use anyhow::{Context, Result};
 use serde::Serialize;
-use spotctl_core::advisor::{AdvisorData, AdvisorSource, SourceKind};
 use spotctl_core::config::LoadedEnv;
 use spotctl_core::names::Names;
-use spotctl_core::placement::{candidates, policy, rank_observed, sps_config, Observed, Ranking};
-use spotctl_core::sps::{parse_sps_file, SpsPolicy};
+use spotctl_core::placement::advisor::{AdvisorData, AdvisorSource, SourceKind};
+use spotctl_core::placement::sps::{parse_sps_file, SpsPolicy};
+use spotctl_core::placement::{candidates, rank_observed, Observed, Ranking};
 use std::path::PathBuf;
 
 #[derive(Debug, Default)]
@@ -85,7 +85,7 @@ pub async fn score(aws: &Aws, loaded: &LoadedEnv, opts: &ScoreOptions) -> Result
     };
     let facts = all_region_facts(aws, &regions, if opts.all_types { &[] } else { &types }).await?;
 
-    let config = sps_config(&loaded.env);
+    let config = loaded.env.sps_config();
     let (sps, sps_source, sps_age) = match &opts.sps_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -105,7 +105,7 @@ pub async fn score(aws: &Aws, loaded: &LoadedEnv, opts: &ScoreOptions) -> Result
     }
     let c = candidates(&regions, &types, &facts);
     let seen = Observed { advisor: &advisor, facts: &facts, sps, recent: Vec::new(), now_unix: now };
-    let ranking = rank_observed(&c, seen, &policy(&loaded.env));
+    let ranking = rank_observed(&c, seen, &loaded.env.placement.policy());
     Ok(Scored {
         ranking,
         sources: Sources {

@@ -11,8 +11,8 @@ use crate::sdk::Aws;
 use crate::state::{StateStore, StoreError};
 use anyhow::Result;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use spotctl_core::names::keys;
-use spotctl_core::sps::{SpsConfig, SpsDecision, SpsLedger, SpsPolicy, SpsScore};
+use spotctl_core::placement::sps::{SpsConfig, SpsDecision, SpsLedger, SpsPolicy, SpsScore};
+use spotctl_layout::state as keys;
 
 /// Scores and a sentence on where they came from.
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@ use super::execute::Executor;
 use super::package::{package_hash, package_matching, PackageHash};
 use super::primary::{plan_primary, PrimaryOptions};
 use super::progress::Progress;
-use super::resources::{bucket, endpoint, lambda::artifact_key, Ctx};
+use super::resources::{bucket, endpoint, Ctx};
 use crate::sdk::Aws;
 use crate::state::{Lock, LockInfo, S3Store, StateStore, StoredEnv};
 use anyhow::{bail, Context, Result};
@@ -17,9 +17,10 @@ use futures::future::try_join_all;
 use spotctl_core::config::LoadedEnv;
 use spotctl_core::desired::endpoint::{EndpointInput, RecordTarget};
 use spotctl_core::desired::{desired, DesiredInput, LambdaArtifact};
-use spotctl_core::names::{keys, Names};
+use spotctl_core::names::Names;
 use spotctl_core::plan::{plan as make_plan, plan_destroy, Kind, LiveResource, Plan, Resource};
 use spotctl_core::workflow::{fingerprint, restrict, Fingerprint, FingerprintInput};
+use spotctl_layout::state as keys;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -136,7 +137,7 @@ impl Env {
     pub async fn plan(&self, opts: &PrimaryOptions, progress: &Progress) -> Result<Planned> {
         progress.tick("hashing the handler package");
         let pkg = package_hash()?;
-        let code_key = artifact_key(&pkg.sha256_hex);
+        let code_key = keys::artifact_key(&pkg.sha256_hex);
         let artifacts = BTreeMap::new();
         let before = self.search_before().await?;
         let (search, fleet_search) = (before.regions, before.fleet_regions);
@@ -312,7 +313,7 @@ impl Env {
         // The zip is built only when the plan uploads it.
         let mut artifacts = BTreeMap::new();
         if let Some(pkg) = &planned.package {
-            let key = artifact_key(&pkg.sha256_hex);
+            let key = keys::artifact_key(&pkg.sha256_hex);
             if planned
                 .plan
                 .changes

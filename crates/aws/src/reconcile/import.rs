@@ -20,11 +20,12 @@ use crate::sdk::clock::now_unix;
 use crate::sdk::error::is_not_found;
 use crate::state::{json_body, read_primary, StoreError};
 use anyhow::{bail, Context, Result};
-use spotctl_core::names::{keys, Names, TAG_ENV, TAG_KIND, TAG_ROLE};
+use spotctl_core::names::{Names, TAG_ENV, TAG_KIND, TAG_ROLE};
 use spotctl_core::plan::{Action, Address, Kind};
 use spotctl_core::workflow::{
     adopted_record, ownership, primary_adoption, Adoption, Ownership, PrimaryAdoption,
 };
+use spotctl_layout::state as keys;
 
 /// What `import` would adopt, and what it found but leaves alone (with why).
 #[derive(Debug, Default)]

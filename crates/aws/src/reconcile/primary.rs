@@ -18,9 +18,9 @@ use spotctl_core::config::LoadedEnv;
 use spotctl_core::desired::endpoint::RecordTarget;
 use spotctl_core::desired::PrimarySpec;
 use spotctl_core::endpoint::EndpointRecord;
+use spotctl_core::handoff::primary::PrimaryRecord;
 use spotctl_core::handoff::{Handoff, PrimaryPlan};
 use spotctl_core::plan::{LiveResource, Recovery};
-use spotctl_core::primary::PrimaryRecord;
 use spotctl_core::workflow::Target;
 
 /// What a plan does about the database instance.

@@ -18,8 +18,8 @@ use super::resources::{instance, Ctx};
 use crate::sdk::error::is_not_found;
 use crate::state::{Lock, LockInfo, StateStore};
 use anyhow::{Context, Result};
-use spotctl_core::names::keys;
 use spotctl_core::plan::{starts_launches, Kind, Plan};
+use spotctl_layout::{Key, BACKUPS};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The backups a destroy would delete, by handoff id.
@@ -41,18 +41,17 @@ impl Backups {
 
 /// Lists `backups/` of the state bucket (nothing when there is no bucket).
 pub async fn backups(store: &dyn StateStore) -> Result<Backups> {
-    let keys = store.list(keys::BACKUPS).await.context("listing the backups in the state bucket")?;
+    let keys = store.list(BACKUPS).await.context("listing the backups in the state bucket")?;
     let mut by_id: BTreeMap<&str, bool> = BTreeMap::new();
-    let drains = spotctl_core::handoff::handoff_backups_prefix();
     for key in &keys {
-        let rest = key.strip_prefix(keys::BACKUPS).unwrap_or(key);
-        let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
-        // The handoffs' drains; the shipped log and its bases count among the objects only.
-        if !key.starts_with(&drains) {
-            continue;
-        }
-        // A drain is complete when stored (its manifest) or sealed (the log holds the rest).
-        *by_id.entry(id).or_default() |= tail == "manifest.json" || tail == "seal.json";
+        // The handoffs' drains; the shipped log and its bases count among the objects only. A
+        // drain is complete when stored (its manifest) or sealed (the log holds the rest).
+        let (id, complete) = match Key::parse(key) {
+            Some(Key::DrainManifest(id) | Key::DrainSeal(id)) => (id, true),
+            Some(Key::DrainData(id)) => (id, false),
+            _ => continue,
+        };
+        *by_id.entry(id).or_default() |= complete;
     }
     let (complete, partial): (Vec<_>, Vec<_>) = by_id.into_iter().partition(|(_, has)| *has);
     Ok(Backups {

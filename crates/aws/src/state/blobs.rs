@@ -1,10 +1,10 @@
-//! The drain/restore blob seam (`spotctl_db::BlobStore`, synchronous) on any [`StateStore`].
+//! The drain/restore blob seam (`spotctl_db::store::BlobStore`, synchronous) on any [`StateStore`].
 //!
 //! Drain and restore run on blocking threads; each call here blocks that thread on the async store
 //! through the runtime handle it was given. Never call it from an async task itself.
 
 use super::store::{StateStore, StoreError};
-use spotctl_db::{BlobError, BlobStore, Creation};
+use spotctl_db::store::{BlobError, BlobStore, Creation};
 use std::sync::Arc;
 use tokio::runtime::Handle;
 

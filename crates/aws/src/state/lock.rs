@@ -11,7 +11,7 @@ use super::store::{StateStore, StoreError};
 use crate::sdk::clock::now_unix;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
-use spotctl_core::names::keys;
+use spotctl_layout::state as keys;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockInfo {

@@ -2,9 +2,10 @@
 
 use super::json::get_json;
 use super::store::{Etag, StateStore, StoreError};
-use spotctl_core::handoff::{lease_key, Handoff};
-use spotctl_core::names::keys;
-use spotctl_core::primary::PrimaryRecord;
+use spotctl_core::handoff::primary::PrimaryRecord;
+use spotctl_core::handoff::Handoff;
+use spotctl_layout::state as keys;
+use spotctl_layout::state::handoff_key;
 
 /// `state/primary.json` and its entity tag.
 pub async fn read_primary(store: &dyn StateStore) -> Result<Option<(PrimaryRecord, Etag)>, StoreError> {
@@ -13,7 +14,7 @@ pub async fn read_primary(store: &dyn StateStore) -> Result<Option<(PrimaryRecor
 
 /// The lease of handoff `id` and its entity tag.
 pub async fn read_handoff(store: &dyn StateStore, id: &str) -> Result<Option<(Handoff, Etag)>, StoreError> {
-    get_json(store, &lease_key(id)).await
+    get_json(store, &handoff_key(id)).await
 }
 
 /// Every handoff record, oldest epoch first.

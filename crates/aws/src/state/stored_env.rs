@@ -6,7 +6,7 @@ use super::store::StateStore;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use spotctl_core::config::EnvFile;
-use spotctl_core::names::keys;
+use spotctl_layout::state as keys;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredEnv {

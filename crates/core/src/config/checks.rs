@@ -6,7 +6,7 @@ use super::cidr::Cidr;
 use super::doc::{Section, Sink, Val};
 use super::period::{Period, PERIOD_FORMAT};
 use super::{suggest, values};
-use crate::regions;
+use crate::config::regions;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub(crate) fn report(sink: &mut Sink, v: &Val<String>, result: Result<(), String>) {

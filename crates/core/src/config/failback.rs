@@ -1,9 +1,8 @@
-//! `failback` in `[[fleet]]`: the pace of [`crate::failback::Failback`] as the env file writes it,
+//! `failback` in `[[fleet]]`: the pace of [`crate::fleet::failback::Failback`] as the env file writes it,
 //! `"adaptive"` (the default), `"immediate"` (the seed's) or a quiet period such as `"20m"`.
 
-use super::model::Fleet;
 use super::period::Period;
-use crate::failback::{Failback, FailoverRules};
+use crate::fleet::Failback;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
@@ -53,13 +52,6 @@ pub(crate) fn serialize<S: Serializer>(f: &Failback, s: S) -> Result<S::Ok, S::E
 pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Failback, D::Error> {
     let text = String::deserialize(d)?;
     parse(&text).map_err(serde::de::Error::custom)
-}
-
-impl From<&Fleet> for FailoverRules {
-    /// What the fleet state machine needs of a fleet: its cap and its failback pace.
-    fn from(f: &Fleet) -> FailoverRules {
-        FailoverRules { max_fallback: f.max_fallback, failback: f.failback }
-    }
 }
 
 #[cfg(test)]

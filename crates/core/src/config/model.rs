@@ -7,8 +7,10 @@
 
 use super::backup::BackupSection;
 use super::period::Period;
-use crate::advisor::InterruptionBucket;
-use crate::failback::Failback;
+use crate::fleet::{Failback, FailoverRules};
+use crate::placement::advisor::InterruptionBucket;
+use crate::placement::sps::SpsConfig;
+use crate::placement::{candidates, rank_observed, Observed, Ranking};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -246,6 +248,25 @@ impl EnvFile {
     pub fn placement_regions(&self) -> Vec<String> {
         let reach = &self.endpoint.reachable_regions;
         self.env.regions.iter().filter(|r| reach.is_empty() || reach.contains(r)).cloned().collect()
+    }
+
+    /// The SPS configuration this env asks about: stable across runs, so it costs one
+    /// configuration.
+    pub fn sps_config(&self) -> SpsConfig {
+        SpsConfig::new(&self.instance.types, &self.placement_regions(), self.instance.target_capacity, true)
+    }
+
+    /// The env's own ranking: its regions and types, with its placement policy.
+    pub fn rank(&self, seen: Observed<'_>) -> Ranking {
+        let c = candidates(&self.placement_regions(), &self.instance.types, seen.facts);
+        rank_observed(&c, seen, &self.placement.policy())
+    }
+}
+
+impl From<&Fleet> for FailoverRules {
+    /// What the fleet state machine needs of a fleet: its cap and its failback pace.
+    fn from(f: &Fleet) -> FailoverRules {
+        FailoverRules { max_fallback: f.max_fallback, failback: f.failback }
     }
 }
 

@@ -11,8 +11,8 @@ use super::doc::{self, Section, Sink};
 use super::files::{FileKind, FileRef};
 use super::model::*;
 use super::{fleet, schedule, values};
-use crate::advisor::InterruptionBucket;
-use crate::regions;
+use crate::config::regions;
+use crate::placement::advisor::InterruptionBucket;
 use toml::de::DeTable;
 
 /// What reading found: the model (only when there is no problem), problems, warnings, files named.

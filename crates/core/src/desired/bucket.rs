@@ -51,7 +51,7 @@ pub fn lifecycle_rules() -> Vec<LifecycleRule> {
     let mut rules = vec![
         LifecycleRule {
             id: "spotctl-event-records".into(),
-            prefix: crate::names::keys::EVENTS.into(),
+            prefix: spotctl_layout::state::EVENTS.into(),
             expire_days: Some(EVENT_RECORD_DAYS),
             noncurrent_days: None,
             abort_incomplete_days: None,

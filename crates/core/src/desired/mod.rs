@@ -11,10 +11,11 @@ pub mod fleet;
 
 pub use bucket::{LifecycleRule, PolicyMode};
 
-use crate::names::{keys, Names, RoleKind, Schedule};
+use crate::names::{Names, RoleKind, Schedule};
 use crate::plan::{Kind, Resource};
 use crate::templates::{self, canonical_json, TemplateError};
 use sha2::{Digest, Sha256};
+use spotctl_layout::state;
 use std::collections::BTreeMap;
 
 /// The EC2 events every candidate region forwards (or, at home, hands to the Lambda): the spot
@@ -239,13 +240,13 @@ pub fn desired(input: &DesiredInput) -> Result<Vec<Resource>, TemplateError> {
             .with("policy", bucket::bucket_policy(input)?),
     );
     out.push(
-        Resource::new(Kind::StateObject, home, keys::ENV)
+        Resource::new(Kind::StateObject, home, state::ENV)
             .with("sha256", sha256_hex(input.env_json.as_bytes()))
             .create_only("body", input.env_json.clone()),
     );
     let ud = user_data(input)?;
     out.push(
-        Resource::new(Kind::StateObject, home, keys::USER_DATA)
+        Resource::new(Kind::StateObject, home, state::USER_DATA)
             .with("sha256", sha256_hex(ud.as_bytes()))
             .create_only("body", ud),
     );
@@ -499,5 +500,19 @@ pub(crate) mod tests {
         let p = plan(&desired(&input()).expect("renders"), &[]);
         assert!(p.changes.iter().all(|c| c.action == Action::Create));
         assert_eq!(p.changes.last().map(|c| c.address.kind), Some(Kind::Instance));
+    }
+}
+
+/// The rendered plan of a whole env, as a person reads it, held by a snapshot.
+#[cfg(test)]
+mod snapshots {
+    use super::{desired, tests::input};
+    use crate::plan::{plan, render, LiveResource};
+
+    #[test]
+    fn the_first_plan_of_an_env() {
+        let wanted = desired(&input()).expect("desired");
+        let live: Vec<LiveResource> = Vec::new();
+        insta::assert_snapshot!(render(&plan(&wanted, &live), "dev", false));
     }
 }

@@ -6,9 +6,10 @@
 
 use super::decide::LogView;
 use super::fallback::{fallback, Backup};
-use super::record::{handoff_id, Handoff, Source, Step};
-use crate::primary::{InstanceState, PrimaryRecord, Role};
+use super::record::{Handoff, Source, Step};
+use crate::handoff::primary::{InstanceState, PrimaryRecord, Role};
 use serde::Serialize;
+use spotctl_layout::handoff_id;
 
 /// A database instance of the env as EC2 lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,9 +1,10 @@
 //! Each actor's decision on one look at the world: the handler (on a trigger, and the watchdog on
 //! its tick), the old primary's agent and a standby's agent on each poll.
 
-use super::record::{handoff_id, Handoff, Source, Step, MAX_ATTEMPTS};
-use crate::primary::{InstanceState, PrimaryRecord};
+use super::record::{Handoff, Source, Step, MAX_ATTEMPTS};
+use crate::handoff::primary::{InstanceState, PrimaryRecord};
 use serde::Serialize;
+use spotctl_layout::handoff_id;
 
 /// A standby launched this long ago that has not been promoted is taken for stuck, and the
 /// handoff goes on with a new one (the stuck one finds itself superseded and leaves).
@@ -233,8 +234,8 @@ pub struct PrimaryView {
 pub enum PrimaryAction {
     /// The recorded primary: make sure this instance is tagged primary and takes writes; poll again.
     Serve,
-    /// Fence writes for good, then seal (the shipped log holds everything: `seal_key(id)`), or
-    /// else drain in full to `backup_prefix(id)`.
+    /// Fence writes for good, then seal (the shipped log holds everything: the drain's `seal_key`),
+    /// or else drain in full to the drain's root (`spotctl_layout::BackupRoot`).
     Drain { id: String },
     /// Drained; stay fenced and wait for the standby to promote.
     WaitForSuccessor,

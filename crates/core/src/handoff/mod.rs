@@ -12,7 +12,7 @@
 //!    at once); an attempt that dies is taken over after its deadline.
 //! 2. The old primary's agent drains when IMDS shows the interruption notice or its `spotctl:drain`
 //!    tag names the handoff: it fences writes and seals (the shipped log holds everything it
-//!    committed: `seal_key`, create-only), or else dumps, uploads and writes the manifest last
+//!    committed: the drain's seal, create-only), or else dumps, uploads and writes the manifest last
 //!    (create-only); either way it never takes a write again.
 //! 3. The recorded standby's agent waits for the manifest or the seal, restores (a seal: the
 //!    shipped log, which must reach it), verifies every table, and only then promotes with a
@@ -29,11 +29,15 @@
 //!    replaces a lost primary only through a recovery handoff: its own drain, the shipped log, or
 //!    an older complete backup, in that order.
 //!
-//! May use: `primary`, `names`. No I/O: the rooms that read and write live in `spotctl-aws`.
+//! The primary record ([`primary`]) is the handoff's too: which instance is the one primary.
+//!
+//! May use: `names`, `time`; the bucket's layout (`spotctl_layout`). No I/O: the rooms that read
+//! and write live in `spotctl-aws`.
 
 mod apply;
 mod decide;
 mod fallback;
+pub mod primary;
 mod record;
 
 pub use apply::*;

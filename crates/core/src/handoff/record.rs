@@ -1,8 +1,9 @@
 //! The handoff's record: `state/handoffs/<id>.json`, the lease of one handoff and the log of its
 //! steps, and where its backup lives.
 
-use crate::primary::PrimaryRecord;
+use super::primary::PrimaryRecord;
 use serde::{Deserialize, Serialize};
+use spotctl_layout::{epoch_of, handoff_id, Key};
 use std::collections::BTreeMap;
 
 /// Why a handoff runs.
@@ -32,7 +33,7 @@ pub enum Source {
     /// (continuous protection). What the lost primary committed in its last second or so may be
     /// missing; nothing older is.
     Log,
-    /// Handoff `id`'s own drain, sealed rather than stored ([`seal_key`]): its old primary fenced
+    /// Handoff `id`'s own drain, sealed rather than stored (`BackupRoot::seal_key`): its old primary fenced
     /// and waited until the shipped log held every transaction it committed. The standby replays
     /// the log to its end and must reach the seal's position: nothing is missing. Never recorded
     /// on a handoff (which names [`Source::Backup`] of its own drain); a standby finds it.
@@ -260,51 +261,16 @@ impl Handoff {
     }
 }
 
-/// One handoff per primary epoch: every trigger for the epoch-N primary maps to the same id.
-pub fn handoff_id(epoch: u64) -> String {
-    format!("epoch-{epoch}")
-}
-
-pub fn lease_key(id: &str) -> String {
-    format!("{}{id}.json", crate::names::keys::HANDOFFS)
-}
-
-/// The epoch a handoff id names (`epoch-12` → 12).
-pub fn epoch_of(id: &str) -> Option<u64> {
-    id.strip_prefix("epoch-")?.parse().ok()
-}
-
 /// The handoff whose backup is the newest complete one, among stored keys: a backup is complete
 /// when its manifest exists, and newer when its epoch is higher (`epoch-10` after `epoch-9`).
 pub fn newest_backup<'a>(keys: impl IntoIterator<Item = &'a str>) -> Option<String> {
     keys.into_iter()
-        .filter_map(|k| k.strip_prefix(crate::names::keys::BACKUPS)?.strip_suffix("/manifest.json"))
-        .filter_map(|id| Some((epoch_of(id)?, id)))
+        .filter_map(|k| match Key::parse(k)? {
+            Key::DrainManifest(id) => Some((epoch_of(id)?, id)),
+            _ => None,
+        })
         .max()
         .map(|(_, id)| id.to_string())
-}
-
-/// Where a handoff's backup lives: `backups/<id>/` (manifest last).
-pub fn backup_prefix(id: &str) -> String {
-    format!("{}{id}", crate::names::keys::BACKUPS)
-}
-
-/// What to list for the handoffs' backups (`backups/epoch-`): only theirs, not the shipped log and
-/// the base backups that share `backups/` (hundreds of thousands of objects under load).
-pub fn handoff_backups_prefix() -> String {
-    backup_prefix(&handoff_id(0)).trim_end_matches('0').to_string()
-}
-
-/// The key of a backup's manifest: the backup is complete when it exists.
-pub fn manifest_key(backup: &str) -> String {
-    format!("{}/manifest.json", backup_prefix(backup))
-}
-
-/// The key of a drain's seal: the old primary is fenced for good and the shipped log holds
-/// everything it committed ([`Source::Sealed`]). A drain is complete when its manifest or its
-/// seal exists.
-pub fn seal_key(backup: &str) -> String {
-    format!("{}/seal.json", backup_prefix(backup))
 }
 
 #[cfg(test)]
@@ -334,7 +300,7 @@ pub(crate) mod tests {
         assert!(!h.is_finished());
         h.reach(Step::Promoted, 200);
         assert!(h.is_finished());
-        assert_eq!(lease_key(&h.id), "state/handoffs/epoch-1.json");
+        assert_eq!(spotctl_layout::state::handoff_key(&h.id), "state/handoffs/epoch-1.json");
     }
 
     #[test]
@@ -379,9 +345,5 @@ pub(crate) mod tests {
         ];
         assert_eq!(newest_backup(keys), Some("epoch-10".to_string()));
         assert_eq!(newest_backup([]), None);
-        assert_eq!(handoff_backups_prefix(), "backups/epoch-");
-        assert!(keys.iter().filter(|k| k.starts_with(&handoff_backups_prefix())).count() == 4);
-        assert_eq!(epoch_of("epoch-10"), Some(10));
-        assert_eq!(epoch_of("epoch-x"), None);
     }
 }

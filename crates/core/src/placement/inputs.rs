@@ -1,11 +1,10 @@
-//! The ranking's inputs for an env: the candidates (candidate regions × their zones × candidate
-//! types), the env's policy, and the facts read from AWS (zones, default subnets, spot prices) as
-//! plain values, so that the AWS layer only fetches and this module decides.
+//! The ranking's inputs: the candidates (candidate regions × their zones × candidate types) and
+//! the facts read from AWS (zones, default subnets, spot prices) as plain values, so that the AWS
+//! layer only fetches and this module decides. An env's own ranking is `EnvFile::rank`.
 
+use super::advisor::AdvisorData;
 use super::rank::{rank, Candidate, PlacementData, Policy, Prices, Ranking, RecentInterruption};
-use crate::advisor::AdvisorData;
-use crate::config::EnvFile;
-use crate::sps::{SpsConfig, SpsScore};
+use super::sps::SpsScore;
 use std::collections::BTreeMap;
 
 /// An availability zone as EC2 describes it, with its default subnet if it has one.
@@ -29,16 +28,6 @@ impl RegionFacts {
     pub fn subnet(&self, az: &str) -> Option<&str> {
         self.zones.iter().find(|z| z.name == az).and_then(|z| z.subnet.as_deref())
     }
-}
-
-/// The SPS configuration an env asks about: stable across runs, so it costs one configuration.
-pub fn sps_config(env: &EnvFile) -> SpsConfig {
-    SpsConfig::new(&env.instance.types, &env.placement_regions(), env.instance.target_capacity, true)
-}
-
-/// The env file's placement limits as a ranking policy.
-pub fn policy(env: &EnvFile) -> Policy {
-    env.placement.policy()
 }
 
 /// Candidates: every (region, zone, type) of the given regions and types that the facts know.
@@ -83,12 +72,6 @@ pub fn rank_observed(candidates: &[Candidate], seen: Observed<'_>, policy: &Poli
         now_unix: seen.now_unix,
     };
     rank(candidates, &data, policy)
-}
-
-/// The env's own ranking: its regions and types.
-pub fn rank_env(env: &EnvFile, seen: Observed<'_>) -> Ranking {
-    let c = candidates(&env.placement_regions(), &env.instance.types, seen.facts);
-    rank_observed(&c, seen, &policy(env))
 }
 
 #[cfg(test)]

@@ -1,13 +1,16 @@
 //! Placement: where the database (and a standby) should run, as a pure ranking of (region, zone,
 //! instance type) candidates, and whether a running primary should move.
 //!
-//! `rank` scores and orders candidates (see its header for the factors); `inputs` turns an env file
-//! and the facts read from AWS into the ranking's inputs, so the AWS layer only fetches.
+//! `rank` scores and orders candidates (see its header for the factors) from the Spot Advisor's
+//! data (`advisor`), Spot Placement Scores (`sps`) and prices; `inputs` turns the facts read from
+//! AWS into the ranking's inputs, so the AWS layer only fetches.
 //!
-//! May use: `advisor`, `sps`, `config`. No I/O.
+//! May use: nothing else of this crate (the env file's policy is given to it, by `config`). No I/O.
 
+pub mod advisor;
 mod inputs;
 mod rank;
+pub mod sps;
 
-pub use inputs::{candidates, policy, rank_env, rank_observed, sps_config, Observed, RegionFacts, Zone};
+pub use inputs::{candidates, rank_observed, Observed, RegionFacts, Zone};
 pub use rank::*;

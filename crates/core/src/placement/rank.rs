@@ -9,8 +9,8 @@
 //! never beats a known value and is never invented. Hard limits from the env file filter; they
 //! never re-weight. Ties break on region, zone, then type, so the same input gives the same bytes.
 
-use crate::advisor::{AdvisorData, AdvisorEntry, InterruptionBucket};
-use crate::sps::SpsScore;
+use super::advisor::{AdvisorData, AdvisorEntry, InterruptionBucket};
+use super::sps::SpsScore;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write;

@@ -23,7 +23,7 @@ use super::group::FallbackGroup;
 use super::span::{span, Span};
 use super::traces::Traces;
 use crate::config::{EnvFile, Fleet};
-use crate::failback::{Failback, FailoverRules};
+use crate::fleet::failback::{Failback, FailoverRules};
 use crate::fleet::{on_launch_event, on_tick, Decision, FleetState, LaunchEvent, Mode};
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -149,7 +149,7 @@ mod tests {
     use super::super::testing::{env, fleet, traces};
     use super::super::{replay_fleet, replay_placement};
     use super::*;
-    use crate::advisor::AdvisorData;
+    use crate::placement::advisor::AdvisorData;
 
     #[test]
     fn the_fleet_table() {

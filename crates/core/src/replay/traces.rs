@@ -9,7 +9,7 @@
 //! pools of one region must have the same length (they are summed step by step); regions of
 //! different lengths are aligned at their start by the replay, which covers their common span.
 
-use crate::regions;
+use crate::config::regions;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 

@@ -6,8 +6,8 @@
 //! live instance and no handoff of its epoch is open (the record is the truth; a second truth
 //! cannot be written beside it) — and tagging it primary.
 
+use crate::handoff::primary::{PrimaryRecord, RECORD_FORMAT};
 use crate::plan::Address;
-use crate::primary::{PrimaryRecord, RECORD_FORMAT};
 use serde::Serialize;
 
 /// Whose a resource found by name is, by its `spotctl:env` tag.

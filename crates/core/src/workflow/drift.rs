@@ -67,7 +67,7 @@ pub fn drift(applied_plan: &Plan) -> DriftReport {
 
 /// The handler's zip and its code hash follow the binary, not the env.
 fn from_the_binary(a: &Address) -> bool {
-    a.kind == Kind::StateObject && a.name.starts_with("artifacts/")
+    a.kind == Kind::StateObject && a.name.starts_with(spotctl_layout::state::ARTIFACTS)
 }
 
 fn classify(c: &Change) -> Option<Drift> {

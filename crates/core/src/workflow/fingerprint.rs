@@ -9,9 +9,9 @@
 //! reads. The planner compares no more than this, so a state that fingerprints the same plans the
 //! same.
 
+use crate::handoff::primary::PrimaryRecord;
 use crate::handoff::Handoff;
 use crate::plan::{Address, LiveResource, OnChange, Resource};
-use crate::primary::PrimaryRecord;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};

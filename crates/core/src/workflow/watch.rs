@@ -32,8 +32,8 @@ pub fn step_durations(h: &Handoff, now: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::handoff::primary::PrimaryRecord;
     use crate::handoff::Cause;
-    use crate::primary::PrimaryRecord;
 
     #[test]
     fn each_step_says_how_long_it_took_and_the_open_one_counts_on() {

@@ -10,25 +10,23 @@
 //! No `base.json`, no base. Run it niced (its unit does): on two cores the backup's CPU, not its
 //! I/O, is what slows the writers.
 
+use super::clock::{base_id, now_ms};
 use super::error::{ProtectError, Result};
 use super::files::LocalLog;
-use super::layout::{base_id, base_record_key, bases, now_ms};
 use super::server;
 use super::timeline;
-use crate::blob::{BlobStore, Creation};
-use crate::dump::{by_table, dump_from, DumpSettings, TableRef};
-use crate::error::SqlContext;
-use crate::layout::{backup_root, manifest_key};
-use crate::manifest::{
-    BinlogPosition, DatabaseEntry, DrainTimings, FenceRecord, Manifest, TableEntry, ROWS_FORMAT,
-};
-use crate::plan::plan_reads;
-use crate::rows::{sha256_hex, ENCODING};
-use crate::schema::{self, table_size};
+use crate::backup::dump::{by_table, database_entries, dump_from, DumpSettings, TableRef};
+use crate::backup::manifest::{BinlogPosition, DrainTimings, FenceRecord, Manifest, ROWS_FORMAT};
+use crate::backup::reads::plan_reads;
+use crate::backup::rows::{sha256_hex, ENCODING};
+use crate::backup::schema::{self, table_size};
+use crate::error::{DbError, SqlContext};
 use crate::session::{connect, schema_settings, snapshot_session};
-use crate::DbError;
+use crate::store::{BlobStore, Creation};
 use mysql::prelude::Queryable;
 use serde::{Deserialize, Serialize};
+use spotctl_layout::log::{base_record_key, bases};
+use spotctl_layout::BackupRoot;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -137,11 +135,11 @@ pub fn base_backup(dsn: &str, store: &dyn BlobStore, prefix: &str, opts: &BaseOp
             .iter()
             .flat_map(|d| d.tables.iter().map(move |t| (d, t)))
             .map(|(d, t)| table_size(&mut control, &d.name, &t.name, t.split_key.as_deref(), t.est_bytes))
-            .collect::<crate::Result<Vec<_>>>()?;
+            .collect::<crate::error::Result<Vec<_>>>()?;
         control.query_drop("BACKUP STAGE BLOCK_COMMIT").sql(|| "BACKUP STAGE BLOCK_COMMIT".into())?;
         let blocked = Instant::now();
         let sessions =
-            (0..opts.readers.max(1)).map(|_| snapshot_session(dsn)).collect::<crate::Result<Vec<_>>>();
+            (0..opts.readers.max(1)).map(|_| snapshot_session(dsn)).collect::<crate::error::Result<Vec<_>>>();
         let taken_at_ms = now_ms();
         let commits_blocked = ms(blocked);
         let mut sessions = sessions?;
@@ -178,7 +176,7 @@ pub fn base_backup(dsn: &str, store: &dyn BlobStore, prefix: &str, opts: &BaseOp
 
     let data_at = Instant::now();
     let id = base_id(taken_at_ms);
-    let root = backup_root(&bases(prefix), &id)?;
+    let root = BackupRoot::new(&bases(prefix), &id)?;
     let tables: Vec<TableRef<'_>> =
         dbs.iter().flat_map(|d| d.tables.iter().map(|t| TableRef { db: &d.name, table: t })).collect();
     let settings = DumpSettings {
@@ -191,34 +189,8 @@ pub fn base_backup(dsn: &str, store: &dyn BlobStore, prefix: &str, opts: &BaseOp
     let pool = Mutex::new(sessions);
     let take = || pool.lock().unwrap_or_else(|p| p.into_inner()).pop().ok_or(DbError::Aborted);
     let dumped = dump_from(&take, store, &root, &tables, &tasks, &settings)?;
-    let mut per_table = by_table(tables.len(), &tasks, dumped).into_iter();
-    let databases: Vec<DatabaseEntry> = dbs
-        .iter()
-        .map(|d| DatabaseEntry {
-            name: d.name.clone(),
-            charset: d.charset.clone(),
-            collation: d.collation.clone(),
-            tables: d
-                .tables
-                .iter()
-                .zip(per_table.by_ref())
-                .map(|(t, dumped)| TableEntry {
-                    name: t.name.clone(),
-                    create: t.create.clone(),
-                    auto_increment: t.auto_increment,
-                    columns: t.columns.clone(),
-                    split_key: t.split_key.clone(),
-                    rows: dumped.rows,
-                    checksum: dumped.checksum.hex(),
-                    chunks: dumped.chunks,
-                    tablespace: None,
-                })
-                .collect(),
-            routines: d.routines.clone(),
-            views: d.views.clone(),
-            triggers: d.triggers.clone(),
-        })
-        .collect();
+    let per_table = by_table(tables.len(), &tasks, dumped).into_iter().map(|d| (d, None));
+    let databases = database_entries(&dbs, per_table);
     let data = ms(data_at);
     let manifest = Manifest {
         format: ROWS_FORMAT,
@@ -239,7 +211,7 @@ pub fn base_backup(dsn: &str, store: &dyn BlobStore, prefix: &str, opts: &BaseOp
             .ok()
             .and_then(|d| i64::try_from(d.as_secs()).ok()),
     };
-    let key = manifest_key(&root);
+    let key = root.manifest_key();
     let body = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| ProtectError::BadRecord { key: key.clone(), message: e.to_string() })?;
     let manifest_sha256 = sha256_hex(&body);
@@ -273,7 +245,7 @@ pub fn base_backup(dsn: &str, store: &dyn BlobStore, prefix: &str, opts: &BaseOp
 
 /// Every chunk the manifest names is in the store (a drain's upload succeeded for each; this
 /// proves the store kept them before the base is declared complete).
-fn check_stored(store: &dyn BlobStore, root: &str, m: &Manifest) -> Result<()> {
+fn check_stored(store: &dyn BlobStore, root: &BackupRoot, m: &Manifest) -> Result<()> {
     let listed: std::collections::BTreeSet<String> = store.list(&format!("{root}/"))?.into_iter().collect();
     match m.tables().flat_map(|(_, t)| &t.chunks).find(|c| !listed.contains(&c.key)) {
         Some(c) => Err(DbError::MissingChunk { key: c.key.clone() }.into()),

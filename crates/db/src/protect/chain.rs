@@ -11,14 +11,15 @@
 use super::base::BaseRecord;
 use super::error::{ProtectError, Result};
 use super::heartbeat;
-use super::layout::{log_dir, PieceKey};
 use super::piece::{self, PieceHeader};
 use super::statement::decide;
 use super::timeline::Timeline;
 use crate::binlog::event::{next, Event, Format, Next};
 use crate::binlog::walk::{Step, Walker};
 use crate::binlog::{Gtid, State};
-use crate::blob::BlobStore;
+use crate::store::BlobStore;
+use spotctl_layout::log::log_dir;
+use spotctl_layout::PieceKey;
 use std::sync::Arc;
 
 /// A verified piece and the part of it to replay (file offsets `[from, to)`).
@@ -265,12 +266,12 @@ pub fn verify(
         }
         if let Some(b) = &branch {
             let said = State::parse(&b.state).map_err(|message| ProtectError::BadRecord {
-                key: super::layout::timeline_key(prefix, t + 1),
+                key: spotctl_layout::log::timeline_key(prefix, t + 1),
                 message,
             })?;
             if !said.same_position(&out.end.state) {
                 return Err(ProtectError::BadRecord {
-                    key: super::layout::timeline_key(prefix, chain[i + 1].record.timeline),
+                    key: spotctl_layout::log::timeline_key(prefix, chain[i + 1].record.timeline),
                     message: format!(
                         "its branch state is {said}, the parent's log there is at {}",
                         out.end.state

@@ -2,8 +2,9 @@
 //! server setting, the binary log file and offset, the object key, the timeline.
 
 use crate::binlog::WalkError;
-use crate::blob::BlobError;
-use crate::DbError;
+use crate::error::DbError;
+use crate::store::BlobError;
+use spotctl_layout::LayoutError;
 
 pub type Result<T> = std::result::Result<T, ProtectError>;
 
@@ -82,4 +83,15 @@ pub enum ProtectError {
     ShortOfSeal { seal: String, needed: String, reached: String },
     #[error("the recovered server is at GTID {found}, the log ended at {expected}")]
     NotReached { expected: String, found: String },
+}
+
+/// A piece's key that is not one the shipper makes is a corrupt log; any other bad name is the
+/// drain's error.
+impl From<LayoutError> for ProtectError {
+    fn from(e: LayoutError) -> ProtectError {
+        match e {
+            LayoutError::BadPiece { key, detail } => ProtectError::CorruptPiece { key, detail },
+            other => ProtectError::Db(DbError::Layout(other)),
+        }
+    }
 }

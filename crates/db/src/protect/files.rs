@@ -3,8 +3,8 @@
 //! files where they were. The index file (`@@log_bin_index`) lists them, oldest first.
 
 use super::error::{ProtectError, Result};
-use super::layout::log_file_name_ok;
 use super::server::ServerLog;
+use spotctl_layout::log::log_file_name_ok;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 

@@ -4,9 +4,9 @@
 //! handler use it to see a primary whose shipper went quiet, and what loss that means.
 
 use super::error::{ProtectError, Result};
-use super::layout::heartbeat_key;
-use crate::blob::BlobStore;
+use crate::store::BlobStore;
 use serde::{Deserialize, Serialize};
+use spotctl_layout::log::heartbeat_key;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Heartbeat {

@@ -2,23 +2,24 @@
 //! backups taken while writes go on, recovery to the end of the log or to any second, and
 //! retention — the one owner of how long all of it is kept.
 //!
-//! Everything lives under one prefix (see [`layout`]), reached only through [`crate::BlobStore`].
+//! Everything lives under one prefix (`spotctl_layout::log`), reached only through
+//! [`crate::store::BlobStore`].
 //! The log is shipped in pieces cut between transactions ([`ship`]), each create-only and
 //! checked end to end; every recovery starts a new [`timeline`]. A warned drain may be [`seal`]ed:
 //! fenced, with the log shipped up to the fence, instead of copying every table.
 //!
-//! May use: [`crate::binlog`] (the log's format), the drain and restore of this crate (a base
-//! backup is a drain that does not fence), its sessions and blob store. Nothing here is async.
+//! May use: `binlog` (the log's format), `backup` (a base backup is a drain that does not fence;
+//! a recovery restores a base), `store`, `session`, `error`; the bucket's layout
+//! (`spotctl_layout`). Nothing here is async.
 
 pub mod apply;
 pub mod base;
 pub mod chain;
-pub mod counting;
+pub mod clock;
 pub mod cursor;
 pub mod error;
 pub mod files;
 pub mod heartbeat;
-pub mod layout;
 pub mod piece;
 pub mod recover;
 pub mod retention;

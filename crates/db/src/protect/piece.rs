@@ -8,11 +8,12 @@
 //! next piece; the heartbeat holds the newest link, so the tail is covered too.
 
 use super::error::{ProtectError, Result};
-use super::layout::{log_dir, PieceKey};
-use crate::blob::BlobStore;
-use crate::rows::sha256_hex;
+use crate::backup::rows::sha256_hex;
+use crate::store::BlobStore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use spotctl_layout::log::log_dir;
+use spotctl_layout::PieceKey;
 
 pub const PIECE_FORMAT: u32 = 1;
 
@@ -70,7 +71,7 @@ pub fn list(store: &dyn BlobStore, prefix: &str, t: u32) -> Result<Vec<PieceKey>
     let keys: Vec<PieceKey> = store
         .list(&log_dir(prefix, t))?
         .iter()
-        .map(|k| PieceKey::parse(prefix, t, k))
+        .map(|k| PieceKey::parse(prefix, t, k).map_err(ProtectError::from))
         .collect::<Result<_>>()?;
     if let Some(first) = keys.first().filter(|k| k.seq != 1 && k.offset != 0) {
         return Err(ProtectError::MissingPiece {

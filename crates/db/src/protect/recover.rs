@@ -12,20 +12,21 @@
 use super::apply::{state_sql, Applied, Applier};
 use super::base::{list_bases, BaseRecord};
 use super::chain::{self, Verified};
+use super::clock::{now_ms, utc};
 use super::error::{ProtectError, Result};
-use super::layout::{bases, now_ms, utc};
 use super::server::require_log_bin;
 use super::timeline::{self, Branch, Reason, Timeline, TimelineRecord, TIMELINE_FORMAT};
+use crate::backup::manifest::read_manifest;
+use crate::backup::restore::{restore, RestoreOptions};
+use crate::backup::verify::Verification;
 use crate::binlog::gtid::position_text;
 use crate::binlog::{State, Walker};
-use crate::blob::BlobStore;
-use crate::error::SqlContext;
-use crate::manifest::read_manifest;
+use crate::error::{DbError, SqlContext};
 use crate::session::connect;
-use crate::verify::Verification;
-use crate::{restore, DbError, RestoreOptions};
+use crate::store::BlobStore;
 use mysql::prelude::Queryable;
 use serde::Serialize;
+use spotctl_layout::log::bases;
 use std::time::Instant;
 
 #[derive(Debug, Clone)]

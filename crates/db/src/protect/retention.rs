@@ -15,12 +15,14 @@
 //! half deleted is no base.
 
 use super::base::{list_bases, BaseRecord};
+use super::clock::{now_ms, utc};
 use super::error::Result;
-use super::layout::{base_record_key, bases, now_ms, utc, PieceKey};
 use super::piece;
 use super::timeline::{read_all, Timeline};
-use crate::blob::BlobStore;
+use crate::store::BlobStore;
 use serde::Serialize;
+use spotctl_layout::log::{base_record_key, bases};
+use spotctl_layout::PieceKey;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 

@@ -10,17 +10,18 @@
 //! caller then drains in full, as before.
 
 use super::base::list_bases;
+use super::clock::now_ms;
 use super::error::{ProtectError, Result};
 use super::heartbeat;
-use super::layout::{log_dir, now_ms};
 use super::piece;
 use super::timeline::{self, chain_at};
+use crate::backup::fence::Fence;
 use crate::binlog::State;
-use crate::blob::{BlobStore, Creation};
 use crate::error::SqlContext;
-use crate::fence::Fence;
+use crate::store::{BlobStore, Creation};
 use mysql::prelude::Queryable;
 use serde::{Deserialize, Serialize};
+use spotctl_layout::log::log_dir;
 use std::time::{Duration, Instant};
 
 pub const SEAL_FORMAT: u32 = 1;
@@ -89,7 +90,7 @@ pub fn read(store: &dyn BlobStore, key: &str) -> Result<Option<Seal>> {
 pub fn seal(dsn: &str, store: &dyn BlobStore, prefix: &str, key: &str, opts: &SealOptions) -> Result<Seal> {
     let cannot = |detail: String| ProtectError::CannotSeal { detail };
     if let Some(s) = read(store, key)? {
-        crate::fence::refuse_writes(dsn)?;
+        crate::backup::fence::refuse_writes(dsn)?;
         return match s.epoch == opts.epoch {
             true => Ok(s),
             false => Err(cannot(format!("{key} was written for epoch {:?}, not {:?}", s.epoch, opts.epoch))),
@@ -187,7 +188,7 @@ fn wait_for(
             std::thread::sleep(opts.poll);
             continue;
         };
-        let place = super::layout::PieceKey::parse(prefix, t, key)?;
+        let place = spotctl_layout::PieceKey::parse(prefix, t, key)?;
         let object = store.get(key)?.ok_or_else(|| ProtectError::MissingPiece {
             key: key.clone(),
             detail: "listed but gone".into(),

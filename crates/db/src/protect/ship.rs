@@ -11,20 +11,22 @@
 //! tail left by a crash is never shipped (the server abandons it too). It stops when a newer
 //! timeline appears: a recovery has taken over the log.
 
-use super::counting::{CountingStore, Requests};
+use super::clock::now_ms;
 use super::cursor::{normalise_header, Cursor, Cut};
 use super::error::{ProtectError, Result};
 use super::files::LocalLog;
 use super::heartbeat::{self, Heartbeat};
-use super::layout::{now_ms, timeline_key, PieceKey};
 use super::piece::{self, PieceHeader, PIECE_FORMAT};
 use super::server::{self, ServerLog};
 use super::timeline;
+use crate::backup::rows::sha256_hex;
 use crate::binlog::State;
-use crate::blob::{BlobStore, Creation};
-use crate::rows::sha256_hex;
 use crate::session::connect;
+use crate::store::{BlobStore, Creation};
+use crate::store::{CountingStore, Requests};
 use serde::Serialize;
+use spotctl_layout::log::timeline_key;
+use spotctl_layout::PieceKey;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -351,10 +353,10 @@ impl<'a> Shipper<'a> {
             state_after: cut.state_after.to_string(),
             file_done: cut.file_done,
         };
-        let mut z = crate::dump::compressor(self.opts.zstd_level)?;
+        let mut z = crate::backup::dump::compressor(self.opts.zstd_level)?;
         let compressed = z
             .compress(&cut.bytes)
-            .map_err(|source| crate::DbError::Codec { key: place.key(&self.prefix), source })?;
+            .map_err(|source| crate::error::DbError::Codec { key: place.key(&self.prefix), source })?;
         Ok((header.clone(), piece::encode(&header, &compressed)?))
     }
 

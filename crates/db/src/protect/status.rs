@@ -3,12 +3,12 @@
 //! now would cost. For `spotctl status`, the handler, and an operator (MEMO.md).
 
 use super::base::list_bases;
+use super::clock::utc;
 use super::error::Result;
 use super::heartbeat::{self, Heartbeat};
-use super::layout::utc;
 use super::ship::ShipOptions;
 use super::timeline::read_all;
-use crate::blob::BlobStore;
+use crate::store::BlobStore;
 use serde::Serialize;
 
 /// What losing the primary now would lose.
@@ -75,7 +75,7 @@ pub fn status(store: &dyn BlobStore, prefix: &str, now_ms: u64, opts: &ShipOptio
 mod tests {
     use super::*;
     use crate::protect::timeline::{create, Reason, TimelineRecord};
-    use crate::FsBlobStore;
+    use crate::store::FsBlobStore;
 
     #[test]
     fn a_quiet_shipper_opens_the_loss_window() -> Result<()> {

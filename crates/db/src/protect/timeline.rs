@@ -12,10 +12,11 @@
 //! primary begins a timeline of its own ([`for_epoch`], reason [`Reason::Handoff`], no parent),
 //! and its first base backup makes that timeline recoverable.
 
+use super::clock::now_ms;
 use super::error::{ProtectError, Result};
-use super::layout::{now_ms, timeline_key, timeline_of, timelines};
-use crate::blob::{BlobStore, Creation};
+use crate::store::{BlobStore, Creation};
 use serde::{Deserialize, Serialize};
+use spotctl_layout::log::{timeline_key, timeline_of, timelines};
 
 pub const TIMELINE_FORMAT: u32 = 1;
 
@@ -230,7 +231,7 @@ mod tests {
     fn each_epoch_ships_to_a_timeline_of_its_own() -> Result<()> {
         let dir = std::env::temp_dir().join(format!("spotctl-timeline-epoch-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let store = crate::fs_store::FsBlobStore::new(&dir);
+        let store = crate::store::FsBlobStore::new(&dir);
         let one = for_epoch(&store, "backups", 1)?;
         assert_eq!((one.record.timeline, one.record.reason, one.record.epoch), (1, Reason::First, Some(1)));
         // The same primary again (a restarted agent): the same timeline.

@@ -6,7 +6,7 @@
 use mysql::prelude::Queryable;
 use mysql::{Conn, Opts};
 use spotctl_db::protect::{Note, ShipOptions, Shipper, Stopped};
-use spotctl_db::{BlobStore, FsBlobStore};
+use spotctl_db::store::{BlobStore, FsBlobStore};
 use spotctl_testkit::mariadb::MariaDb;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -137,7 +137,7 @@ pub fn wait_shipped(store: &dyn BlobStore, t: u32, dsn: &str) {
 
 /// The last GTID of the newest piece with transactions.
 pub fn last_shipped_gtid(store: &dyn BlobStore, t: u32) -> Option<String> {
-    let keys = store.list(&spotctl_db::protect::layout::log_dir(PREFIX, t)).ok()?;
+    let keys = store.list(&spotctl_layout::log::log_dir(PREFIX, t)).ok()?;
     keys.iter().rev().find_map(|k| {
         let body = store.get(k).ok()??;
         let nl = body.iter().position(|&b| b == b'\n')?;
@@ -150,8 +150,8 @@ pub fn last_shipped_gtid(store: &dyn BlobStore, t: u32) -> Option<String> {
 /// pieces tile each file.
 pub fn shipped_files(store: &dyn BlobStore, t: u32) -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<(String, Vec<u8>)> = Vec::new();
-    for k in store.list(&spotctl_db::protect::layout::log_dir(PREFIX, t)).expect("list") {
-        let place = spotctl_db::protect::layout::PieceKey::parse(PREFIX, t, &k).expect("piece key");
+    for k in store.list(&spotctl_layout::log::log_dir(PREFIX, t)).expect("list") {
+        let place = spotctl_layout::PieceKey::parse(PREFIX, t, &k).expect("piece key");
         let body = store.get(&k).expect("get").expect("there");
         let (h, z) = spotctl_db::protect::piece::split(&k, &place, &body).expect("header");
         let raw = spotctl_db::protect::piece::unpack(&k, &h, z).expect("bytes");

@@ -6,7 +6,7 @@
 
 use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, Value};
-use spotctl_db::FsBlobStore;
+use spotctl_db::store::FsBlobStore;
 use spotctl_testkit::mariadb::MariaDb;
 
 pub fn conn(dsn: &str) -> Conn {
@@ -182,7 +182,7 @@ pub fn rows_of(dsn: &str, dbs: &[&str]) -> Vec<(String, String, Vec<Vec<Value>>)
 
 /// Whether `ROOT/manifest.json` was written after every other object under `ROOT/`.
 pub fn manifest_is_newest(store: &FsBlobStore, root: &str) -> bool {
-    use spotctl_db::BlobStore;
+    use spotctl_db::store::BlobStore;
     let mtime = |key: &str| {
         std::fs::metadata(store.root().join(key))
             .and_then(|m| m.modified())

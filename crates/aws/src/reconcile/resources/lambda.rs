@@ -7,7 +7,6 @@ use crate::sdk::error::is_not_found;
 use anyhow::{bail, Context, Result};
 use aws_sdk_lambda::types::{Architecture, Environment, FunctionCode, Runtime, State};
 use serde_json::Value;
-use spotctl_core::names::keys;
 use spotctl_core::plan::{Address, Kind, LiveResource, Resource};
 use spotctl_core::templates::canonical_json;
 use std::collections::HashMap;
@@ -221,11 +220,6 @@ pub async fn remove_permission(ctx: &Ctx<'_>) -> Result<()> {
         Err(e) if is_not_found(&e) => Ok(()),
         Err(e) => Err(e).context("removing the EventBridge invoke permission"),
     }
-}
-
-/// The key of a zip in the state bucket, named by its content.
-pub fn artifact_key(sha_hex: &str) -> String {
-    format!("{}spotctl-{}.zip", keys::LAMBDA, &sha_hex[..16.min(sha_hex.len())])
 }
 
 /// Canonical form of a Lambda environment map (sorted keys), as discovery reports it.

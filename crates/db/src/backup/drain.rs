@@ -2,27 +2,24 @@
 //! the files of the tables that can travel as files while dumping every other table in parallel
 //! from one shared snapshot, and store the manifest last.
 
-use crate::blob::{BlobStore, Creation};
-use crate::dump::{dump, DumpSettings, Dumped, TableRef};
-use crate::error::SqlContext;
-use crate::fence::Fence;
-use crate::layout::{backup_root, manifest_key};
-use crate::manifest::{
-    read_manifest, DatabaseEntry, DrainTimings, Manifest, TableEntry, FORMAT, ROWS_FORMAT,
-};
-use crate::plan::plan_reads;
-use crate::rows::ENCODING;
-use crate::schema::{self, table_size, TableSchema};
-use crate::tablespace::{store_files, Export};
-use crate::verify::{scan_tables, ScanTable};
-use crate::{DbError, Result};
+use super::dump::{database_entries, dump, DumpSettings, Dumped, TableRef};
+use super::fence::Fence;
+use super::manifest::{read_manifest, DrainTimings, Manifest, FORMAT, ROWS_FORMAT};
+use super::reads::plan_reads;
+use super::rows::ENCODING;
+use super::schema::{self, table_size, TableSchema};
+use super::tablespace::{store_files, Export};
+use super::verify::{scan_tables, ScanTable};
+use crate::error::{DbError, Result, SqlContext};
+use crate::store::{BlobStore, Creation};
 use mysql::prelude::Queryable;
+use spotctl_layout::BackupRoot;
 use std::time::{Duration, Instant};
 
 /// How tables travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
-    /// Each InnoDB table that can as its file (see [`crate::tablespace`]), every other as rows.
+    /// Each InnoDB table that can as its file (see [`super::tablespace`]), every other as rows.
     Auto,
     /// Every table as rows: for a restore into another server series, or off the database host.
     Rows,
@@ -68,7 +65,7 @@ fn ms(since: Instant) -> u64 {
 
 /// Drains the server at `dsn` to `store` under `PREFIX/HANDOFF_ID/` and returns the manifest,
 /// which it stores last. The server is left with `read_only = ON`, on success or failure: the old
-/// primary takes no ordinary write again (see [`crate::fence`]).
+/// primary takes no ordinary write again (see [`super::fence`]).
 pub fn drain(
     dsn: &str,
     store: &dyn BlobStore,
@@ -76,12 +73,12 @@ pub fn drain(
     handoff_id: &str,
     opts: &DrainOptions,
 ) -> Result<Manifest> {
-    let root = backup_root(prefix, handoff_id)?;
+    let root = BackupRoot::new(prefix, handoff_id)?;
     let started = Instant::now();
     let mut fence = Fence::raise(dsn, opts.fence_timeout)?;
     // Drained before (a retried drain, an agent restarted after draining): the server is fenced
     // again above, and the complete backup stands as it is.
-    if store.get(&manifest_key(&root))?.is_some() {
+    if store.get(&root.manifest_key())?.is_some() {
         let stored = read_manifest(store, prefix, handoff_id)?;
         fence.release()?;
         return Ok(stored);
@@ -157,9 +154,9 @@ pub fn drain(
     }
     let data_ms = ms(t);
 
-    let mut per_row_table = crate::dump::by_table(rows_of.len(), &tasks, dumped).into_iter();
+    let mut per_row_table = super::dump::by_table(rows_of.len(), &tasks, dumped).into_iter();
     let mut per_file_table = sums.into_iter();
-    let mut outcome = (0..tables.len()).map(|i| {
+    let outcome = (0..tables.len()).map(|i| {
         if as_file[i] {
             let (rows, checksum) = per_file_table.next().unwrap_or_default();
             (Dumped { rows, checksum, chunks: Vec::new() }, tablespaces.next())
@@ -167,33 +164,7 @@ pub fn drain(
             (per_row_table.next().unwrap_or_default(), None)
         }
     });
-    let databases: Vec<DatabaseEntry> = dbs
-        .iter()
-        .map(|d| DatabaseEntry {
-            name: d.name.clone(),
-            charset: d.charset.clone(),
-            collation: d.collation.clone(),
-            tables: d
-                .tables
-                .iter()
-                .zip(outcome.by_ref())
-                .map(|(t, (dumped, tablespace))| TableEntry {
-                    name: t.name.clone(),
-                    create: t.create.clone(),
-                    auto_increment: t.auto_increment,
-                    columns: t.columns.clone(),
-                    split_key: t.split_key.clone(),
-                    rows: dumped.rows,
-                    checksum: dumped.checksum.hex(),
-                    chunks: dumped.chunks,
-                    tablespace,
-                })
-                .collect(),
-            routines: d.routines.clone(),
-            views: d.views.clone(),
-            triggers: d.triggers.clone(),
-        })
-        .collect();
+    let databases = database_entries(&dbs, outcome);
     let mut manifest = Manifest {
         format: FORMAT,
         handoff_id: handoff_id.to_string(),
@@ -212,7 +183,7 @@ pub fn drain(
         // Rows only: the format an older reader takes too.
         manifest.format = ROWS_FORMAT;
     }
-    let key = manifest_key(&root);
+    let key = root.manifest_key();
     let body = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| DbError::BadManifest { key: key.clone(), message: e.to_string() })?;
     // Create-only: a complete backup is never replaced. A second drain of the same handoff that

@@ -1,14 +1,14 @@
 //! Verification: recompute every table's row count and checksum from the server and compare them
 //! with the manifest. Restore ends with it; it also runs alone (after a restart, before promoting).
 
-use crate::blob::BlobStore;
-use crate::error::TableMismatch;
-use crate::manifest::{read_manifest, Column, Manifest};
-use crate::plan::{ident, plan_reads, select_sql};
-use crate::rows::{scan, Checksum};
-use crate::schema::table_size;
+use super::manifest::{read_manifest, Column, Manifest};
+use super::reads::{ident, plan_reads, select_sql};
+use super::rows::{scan, Checksum};
+use super::schema::table_size;
+use crate::error::{DbError, Result, TableMismatch};
+use crate::pool;
 use crate::session::{data_session, snapshot_session};
-use crate::{pool, DbError, Result};
+use crate::store::BlobStore;
 use serde::Serialize;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;

@@ -1,13 +1,12 @@
 //! Loading one chunk: fetch it, check its digest against the manifest, and stream it, decompressed,
 //! into `LOAD DATA LOCAL INFILE` (the fastest way in short of copying InnoDB files).
 
-use crate::blob::BlobStore;
-use crate::error::SqlContext;
-use crate::manifest::{Chunk, TableEntry};
-use crate::plan::ident;
-use crate::rows::sha256_hex;
+use super::manifest::{Chunk, TableEntry};
+use super::reads::ident;
+use super::rows::sha256_hex;
+use crate::error::{DbError, Result, SqlContext};
 use crate::session::data_session;
-use crate::{DbError, Result};
+use crate::store::BlobStore;
 use mysql::prelude::Queryable;
 use mysql::{Conn, LocalInfileHandler};
 use std::sync::Arc;
@@ -36,7 +35,7 @@ pub fn load_session(dsn: &str, write_binlog: bool) -> Result<Conn> {
 }
 
 /// The `LOAD DATA` statement for `t`: every column straight from the file, never through a `SET`
-/// clause (see [`crate::manifest::Codec::Text`]).
+/// clause (see [`super::manifest::Codec::Text`]).
 pub fn load_sql(db: &str, t: &TableEntry) -> String {
     let targets: Vec<String> = t.columns.iter().map(|c| ident(&c.name)).collect();
     format!(
@@ -101,7 +100,7 @@ pub fn load_chunk(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::{Codec, Column};
+    use crate::backup::manifest::{Codec, Column};
 
     #[test]
     fn every_column_loads_straight_from_the_file() {

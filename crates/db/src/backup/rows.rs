@@ -5,8 +5,7 @@
 //! `FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n'`). The same bytes feed the
 //! checksum, both when dumping and when verifying, so drain and verify agree by construction.
 
-use crate::error::SqlContext;
-use crate::Result;
+use crate::error::{Result, SqlContext};
 use mysql::prelude::Queryable;
 use sha2::{Digest, Sha256};
 

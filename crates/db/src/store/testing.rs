@@ -1,7 +1,7 @@
 //! Test doubles for drain and restore, here (behind the `testing` feature) so that other crates'
 //! tests can cut an upload the same way this crate's tests do.
 
-use crate::blob::{BlobError, BlobStore, Creation};
+use crate::store::{BlobError, BlobStore, Creation};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Passes everything to `inner` except the `n`th `put` (counting from 1), which fails as a dropped

@@ -1,7 +1,7 @@
 //! Blobs as files under a directory: for tests, for local drains, and for benchmarks that should
 //! measure the database rather than the network.
 
-use crate::blob::{BlobError, BlobStore, Creation};
+use crate::store::{BlobError, BlobStore, Creation};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 

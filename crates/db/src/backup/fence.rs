@@ -7,10 +7,9 @@
 //! `READ_ONLY ADMIN` (MariaDB) or `SUPER` (MySQL) are not, which is why applications must not
 //! use them. The new primary lifts nothing here: it is a different server.
 
-use crate::error::SqlContext;
-use crate::manifest::{BinlogPosition, FenceRecord};
+use super::manifest::{BinlogPosition, FenceRecord};
+use crate::error::{DbError, Result, SqlContext};
 use crate::session::connect;
-use crate::{DbError, Result};
 use mysql::prelude::Queryable;
 use mysql::Conn;
 use std::time::Duration;

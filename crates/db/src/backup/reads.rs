@@ -6,7 +6,7 @@
 //! streaming read (never `LIMIT … OFFSET`, which rescans). Ranges are half-open and the first and
 //! last are unbounded, so together they cover every row exactly once whatever the keys are.
 
-use crate::manifest::{Codec, Column};
+use super::manifest::{Codec, Column};
 
 /// What the planner knows about one table.
 #[derive(Debug, Clone, PartialEq, Eq)]

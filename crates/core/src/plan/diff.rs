@@ -1,4 +1,4 @@
-//! The plan: what `apply` must do to make live state match the env file.
+//! The diff: desired resources against live ones, change by change.
 //!
 //! `plan(desired, live)` is pure. Resources are compared attribute by attribute; each desired
 //! attribute says whether a change to it can be made in place or needs the resource replaced, or

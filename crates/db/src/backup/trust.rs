@@ -6,19 +6,19 @@
 //! - names of databases, tables, columns and objects are identifiers MariaDB could have made;
 //! - object kinds are the five restore knows; chunk keys lie under the backup's own prefix;
 //! - every `CREATE` is exactly one statement of the expected kind for the expected object
-//!   ([`crate::ddl`]), a trigger on a table of the same database;
+//!   ([`super::ddl`]), a trigger on a table of the same database;
 //! - charsets, collations, engines and definers are among the server's own (`SHOW CHARACTER SET`,
 //!   `SHOW COLLATION`, `information_schema.ENGINES`, `mysql.user`), `sql_mode` is a list of words;
 //! - the target databases hold no row yet, unless the caller asks to replace them.
 
-use crate::ddl::{self, Kind};
-use crate::error::SqlContext;
-use crate::manifest::{Manifest, SchemaObject};
-use crate::plan::ident;
-use crate::schema::SYSTEM_DATABASES;
-use crate::{DbError, Result};
+use super::ddl::{self, Kind};
+use super::manifest::{Manifest, SchemaObject};
+use super::reads::ident;
+use super::schema::SYSTEM_DATABASES;
+use crate::error::{DbError, Result, SqlContext};
 use mysql::prelude::Queryable;
 use mysql::Conn;
+use spotctl_layout::BackupRoot;
 use std::collections::BTreeSet;
 
 /// Engines whose tables reach outside the server's own files: never created from a manifest.
@@ -42,7 +42,7 @@ fn identifier(what: &str, name: &str) -> Result<()> {
 }
 
 /// The checks that need no server: names, kinds, keys and the shape of every statement.
-pub fn check_manifest(m: &Manifest, root: &str, allowed: Option<&[String]>) -> Result<()> {
+pub fn check_manifest(m: &Manifest, root: &BackupRoot, allowed: Option<&[String]>) -> Result<()> {
     for d in &m.databases {
         identifier("a database", &d.name)?;
         if SYSTEM_DATABASES.contains(&d.name.to_ascii_lowercase().as_str()) {

@@ -1,5 +1,5 @@
 //! Where continuous protection keeps its objects, all under one prefix (`backups/` in an env's
-//! bucket, the only prefix an instance may write besides the handoff records):
+//! bucket):
 //!
 //! ```text
 //! P/timelines/<T:04>/timeline.json                         create-only: parent and branch point
@@ -13,7 +13,7 @@
 //! from which offset: listing a timeline's log is its index, in order, and a gap in the
 //! sequence shows in the listing. Two writers of the same piece race for one key.
 
-use super::error::{ProtectError, Result};
+use crate::{plain, Key, LayoutError, BACKUPS};
 
 /// `P/timelines/`.
 pub fn timelines(prefix: &str) -> String {
@@ -77,8 +77,8 @@ impl PieceKey {
     }
 
     /// Reads a key made by [`PieceKey::key`]; anything else under `log/` is an error, not skipped.
-    pub fn parse(prefix: &str, timeline: u32, key: &str) -> Result<PieceKey> {
-        let bad = || ProtectError::CorruptPiece {
+    pub fn parse(prefix: &str, timeline: u32, key: &str) -> Result<PieceKey, LayoutError> {
+        let bad = || LayoutError::BadPiece {
             key: key.to_string(),
             detail: "the name is not <seq>.<file>.<offset>.piece".into(),
         };
@@ -86,8 +86,8 @@ impl PieceKey {
         let name = name.strip_suffix(".piece").ok_or_else(bad)?;
         let (seq, rest) = name.split_once('.').ok_or_else(bad)?;
         let (file, offset) = rest.rsplit_once('.').ok_or_else(bad)?;
-        let plain = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
-        if !plain(seq, 10) || !plain(offset, 12) || !log_file_name_ok(file) {
+        let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(seq, 10) || !digits(offset, 12) || !log_file_name_ok(file) {
             return Err(bad());
         }
         Ok(PieceKey {
@@ -107,40 +107,27 @@ pub fn log_file_name_ok(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
-/// A base backup's id: the UTC time it was taken, `YYYYMMDDTHHMMSSZ`, which sorts by time.
-pub fn base_id(unix_ms: u64) -> String {
-    let (y, mo, d, h, mi, s) = civil(unix_ms / 1000);
-    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
-}
-
-/// RFC 3339 in UTC with milliseconds, for records and reports.
-pub fn utc(unix_ms: u64) -> String {
-    let (y, mo, d, h, mi, s) = civil(unix_ms / 1000);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:03}Z", unix_ms % 1000)
-}
-
-/// Year, month, day, hour, minute, second of a Unix time (UTC; Howard Hinnant's days-to-civil).
-fn civil(unix: u64) -> (i64, u32, u32, u64, u64, u64) {
-    let days = (unix / 86_400) as i64;
-    let secs = unix % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d, secs / 3600, secs / 60 % 60, secs % 60)
-}
-
-/// Milliseconds since 1970 now.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+/// A key of the shipped log or of a base under [`BACKUPS`].
+pub(crate) fn parse(key: &str) -> Option<Key<'_>> {
+    if let Some(rest) = key.strip_prefix(&timelines(BACKUPS)) {
+        let (t, file) = rest.split_once('/')?;
+        let n: u32 = t.parse().ok().filter(|_| t.len() == 4)?;
+        return match file {
+            "timeline.json" => Some(Key::Timeline(n)),
+            "heartbeat.json" => Some(Key::Heartbeat(n)),
+            _ => PieceKey::parse(BACKUPS, n, key).ok().map(Key::LogPiece),
+        };
+    }
+    let (id, rest) = key.strip_prefix(&bases(BACKUPS))?.strip_prefix('/')?.split_once('/')?;
+    if !plain(id) {
+        return None;
+    }
+    match rest {
+        "base.json" => Some(Key::BaseRecord(id)),
+        "manifest.json" => Some(Key::BaseData(id)),
+        r if r.starts_with("data/") || r.starts_with("files/") => Some(Key::BaseData(id)),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -148,7 +135,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn piece_keys_round_trip_and_sort_by_sequence() -> Result<()> {
+    fn piece_keys_round_trip_and_sort_by_sequence() -> Result<(), LayoutError> {
         let p = PieceKey { timeline: 2, seq: 42, file: "spot-bin.000003".into(), offset: 1234 };
         let key = p.key("backups/");
         assert_eq!(key, "backups/timelines/0002/log/0000000042.spot-bin.000003.000000001234.piece");
@@ -167,13 +154,10 @@ mod tests {
     }
 
     #[test]
-    fn timelines_and_times() {
+    fn timelines_and_bases() {
         assert_eq!(timeline_key("backups", 7), "backups/timelines/0007/timeline.json");
         assert_eq!(timeline_of("backups", "backups/timelines/0007/timeline.json"), Some(7));
         assert_eq!(timeline_of("backups", "backups/timelines/0007/heartbeat.json"), None);
         assert_eq!(base_record_key("", "x"), "bases/x/base.json");
-        assert_eq!(utc(1_795_947_300_123), "2026-11-29T10:15:00.123Z");
-        assert_eq!(base_id(1_795_947_300_123), "20261129T101500Z");
-        assert_eq!(utc(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }
 }

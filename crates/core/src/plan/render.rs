@@ -2,7 +2,7 @@
 //! attributes that differ. Colour only when asked (the caller knows whether stdout is a terminal).
 //! The same `Plan` serialises as JSON for machines; this module never computes anything.
 
-use crate::plan::{Action, Change, Plan};
+use super::diff::{Action, Change, Plan};
 use std::fmt::Write;
 
 const GREEN: &str = "\x1b[32m";
@@ -141,20 +141,5 @@ mod tests {
     fn long_values_are_shortened() {
         let long = "x".repeat(500);
         assert!(short(&long).ends_with("(500 bytes)"));
-    }
-}
-
-/// The rendered plan of a whole env, as a person reads it, held by a snapshot.
-#[cfg(test)]
-mod snapshots {
-    use super::render;
-    use crate::desired::{desired, tests::input};
-    use crate::plan::{plan, LiveResource};
-
-    #[test]
-    fn the_first_plan_of_an_env() {
-        let wanted = desired(&input()).expect("desired");
-        let live: Vec<LiveResource> = Vec::new();
-        insta::assert_snapshot!(render(&plan(&wanted, &live), "dev", false));
     }
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-pub const EMBEDDED_ADVISOR_JSON: &[u8] = include_bytes!("../data/spot-advisor-data.json");
+pub const EMBEDDED_ADVISOR_JSON: &[u8] = include_bytes!("../../data/spot-advisor-data.json");
 pub const EMBEDDED_ADVISOR_SNAPSHOT: &str = "2025-06-28";
 
 /// The advisor's five interruption-frequency ranges; lower is safer.

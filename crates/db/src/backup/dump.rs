@@ -5,15 +5,16 @@
 //! one compressed, the channel holds at most one compressed chunk per uploader, and each uploader
 //! one in flight. A failed upload stops the readers at their next chunk.
 
-use crate::blob::{BlobError, BlobStore};
-use crate::layout::chunk_key;
-use crate::manifest::Chunk;
-use crate::plan::{select_sql, ReadTask};
-use crate::rows::{scan, sha256_hex, Checksum};
-use crate::schema::TableSchema;
+use super::manifest::{Chunk, DatabaseEntry, TableEntry, Tablespace};
+use super::reads::{select_sql, ReadTask};
+use super::rows::{scan, sha256_hex, Checksum};
+use super::schema::{DatabaseSchema, TableSchema};
+use crate::error::{DbError, Result};
+use crate::pool;
 use crate::session::snapshot_session;
-use crate::{pool, DbError, Result};
+use crate::store::{BlobError, BlobStore};
 use crossbeam_channel::Sender;
+use spotctl_layout::BackupRoot;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -54,7 +55,7 @@ struct Reader {
 pub fn dump(
     dsn: &str,
     store: &dyn BlobStore,
-    root: &str,
+    root: &BackupRoot,
     tables: &[TableRef<'_>],
     tasks: &[ReadTask],
     s: &DumpSettings,
@@ -67,7 +68,7 @@ pub fn dump(
 pub fn dump_from(
     session: &(dyn Fn() -> Result<mysql::Conn> + Sync),
     store: &dyn BlobStore,
-    root: &str,
+    root: &BackupRoot,
     tables: &[TableRef<'_>],
     tasks: &[ReadTask],
     s: &DumpSettings,
@@ -150,7 +151,7 @@ impl Reader {
 
     fn read(
         &mut self,
-        root: &str,
+        root: &BackupRoot,
         t: &TableRef<'_>,
         task: &ReadTask,
         chunk_bytes: usize,
@@ -165,7 +166,7 @@ impl Reader {
             if abort.load(Ordering::SeqCst) {
                 return Err(DbError::Aborted);
             }
-            let key = chunk_key(root, t.db, &t.table.name, task.seq, out.chunks.len());
+            let key = root.chunk_key(t.db, &t.table.name, task.seq, out.chunks.len());
             let body = zstd.compress(buf).map_err(|source| DbError::Codec { key: key.clone(), source })?;
             out.chunks.push(Chunk {
                 key: key.clone(),
@@ -196,4 +197,38 @@ impl Reader {
         }
         Ok(out)
     }
+}
+
+/// The manifest's entries for `dbs`: each table (in schema order) with what was stored of it,
+/// rows and chunks, and its tablespace when it travelled as its files.
+pub fn database_entries(
+    dbs: &[DatabaseSchema],
+    mut per_table: impl Iterator<Item = (Dumped, Option<Tablespace>)>,
+) -> Vec<DatabaseEntry> {
+    dbs.iter()
+        .map(|d| DatabaseEntry {
+            name: d.name.clone(),
+            charset: d.charset.clone(),
+            collation: d.collation.clone(),
+            tables: d
+                .tables
+                .iter()
+                .zip(per_table.by_ref())
+                .map(|(t, (dumped, tablespace))| TableEntry {
+                    name: t.name.clone(),
+                    create: t.create.clone(),
+                    auto_increment: t.auto_increment,
+                    columns: t.columns.clone(),
+                    split_key: t.split_key.clone(),
+                    rows: dumped.rows,
+                    checksum: dumped.checksum.hex(),
+                    chunks: dumped.chunks,
+                    tablespace,
+                })
+                .collect(),
+            routines: d.routines.clone(),
+            views: d.views.clone(),
+            triggers: d.triggers.clone(),
+        })
+        .collect()
 }

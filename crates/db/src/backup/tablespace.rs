@@ -16,18 +16,18 @@
 //! MariaDB), a well-formed manifest, and the server's data directory on this machine (proven with a
 //! probe table); it refuses clearly otherwise, and `--logical` drains rows only.
 
-use crate::blob::BlobStore;
-use crate::dump::compressor;
-use crate::error::SqlContext;
-use crate::layout::file_key;
-use crate::manifest::{FilePart, Manifest, TableEntry, Tablespace};
-use crate::plan::ident;
-use crate::rows::sha256_hex;
-use crate::schema::TableSchema;
+use super::dump::compressor;
+use super::manifest::{FilePart, Manifest, TableEntry, Tablespace};
+use super::reads::ident;
+use super::rows::sha256_hex;
+use super::schema::TableSchema;
+use crate::error::{DbError, Result, SqlContext};
+use crate::pool;
 use crate::session::connect;
-use crate::{pool, DbError, Result};
+use crate::store::BlobStore;
 use mysql::prelude::Queryable;
 use mysql::Conn;
+use spotctl_layout::BackupRoot;
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -140,7 +140,7 @@ struct Piece {
 /// `uploaders` threads; returns each table's [`Tablespace`], in order.
 pub fn store_files(
     store: &dyn BlobStore,
-    root: &str,
+    root: &BackupRoot,
     datadir: &Path,
     tables: &[(&str, &str)],
     uploaders: usize,
@@ -179,7 +179,7 @@ pub fn store_files(
             File::open(&path)
                 .and_then(|f| f.read_exact_at(&mut raw, offset))
                 .map_err(file_error("reading", &path))?;
-            let key = file_key(root, db, t, piece.part);
+            let key = root.file_key(db, t, piece.part);
             let body = zstd.compress(&raw).map_err(|source| DbError::Codec { key: key.clone(), source })?;
             let part = FilePart {
                 key: key.clone(),
@@ -231,7 +231,7 @@ pub fn target(conn: &mut Conn, m: &Manifest) -> Result<PathBuf> {
     let probe = format!("spotctl_probe_{}", std::process::id());
     let table = format!("{}.{}", ident(db), ident(&probe));
     let file = table_file(&dir, db, &probe, "ibd");
-    // Charset and collation were checked against the server's lists (crate::trust) before this.
+    // Charset and collation were checked against the server's lists (super::trust) before this.
     let create_db = format!(
         "CREATE DATABASE IF NOT EXISTS {} CHARACTER SET {} COLLATE {}",
         ident(db),

@@ -1,10 +1,10 @@
 //! The manifest: what a complete backup holds, and the proof that it is complete. Drain writes it
 //! last, only once every chunk is stored; restore reads nothing without it. Versioned by `format`.
 
-use crate::blob::BlobStore;
-use crate::layout::{backup_root, manifest_key};
-use crate::{DbError, Result};
+use crate::error::{DbError, Result};
+use crate::store::BlobStore;
 use serde::{Deserialize, Serialize};
+use spotctl_layout::BackupRoot;
 
 /// The manifest format this build writes when a table travels as its file ([`Tablespace`]); a
 /// rows-only backup is written as format 1, which older builds read too. Both are read. A build that reads only format 1 refuses a format 2 manifest rather than restoring
@@ -23,7 +23,7 @@ pub struct Manifest {
     pub fence: FenceRecord,
     /// Where the binary log stood at the fence; `None` when binary logging is off.
     pub binlog: Option<BinlogPosition>,
-    /// How rows are encoded in chunks (see [`crate::rows`]).
+    /// How rows are encoded in chunks (see [`super::rows`]).
     pub encoding: String,
     pub databases: Vec<DatabaseEntry>,
     pub timings_ms: DrainTimings,
@@ -75,11 +75,11 @@ pub struct TableEntry {
     /// the whole table in one read.
     pub split_key: Option<String>,
     pub rows: u64,
-    /// [`crate::rows::Checksum`] of every row, in hex.
+    /// [`super::rows::Checksum`] of every row, in hex.
     pub checksum: String,
     /// The rows, as `LOAD DATA` text; empty when the table travels as its tablespace.
     pub chunks: Vec<Chunk>,
-    /// The table's InnoDB file, copied as it is (see [`crate::tablespace`]); `None` for rows.
+    /// The table's InnoDB file, copied as it is (see [`super::tablespace`]); `None` for rows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tablespace: Option<Tablespace>,
 }
@@ -195,8 +195,8 @@ impl Manifest {
 /// Reads the manifest of `PREFIX/HANDOFF_ID`. Without one there is no backup: the error says how
 /// many objects an incomplete drain left there.
 pub fn read_manifest(store: &dyn BlobStore, prefix: &str, handoff_id: &str) -> Result<Manifest> {
-    let root = backup_root(prefix, handoff_id)?;
-    let key = manifest_key(&root);
+    let root = BackupRoot::new(prefix, handoff_id)?;
+    let key = root.manifest_key();
     let Some(body) = store.get(&key)? else {
         let orphans = store.list(&format!("{root}/"))?.len();
         return Err(DbError::NoBackup { key, orphans });

@@ -55,7 +55,7 @@ pub fn is_known_region(code: &str) -> bool {
 /// The known region closest in spelling to `code`, if one is close enough to be a likely typo.
 /// Ties go to the first in sorted order, so the answer is stable.
 pub fn nearest(code: &str) -> Option<&'static str> {
-    crate::config::suggest::closest(&code.to_ascii_lowercase(), ALL.iter().copied(), 3)
+    super::suggest::closest(&code.to_ascii_lowercase(), ALL.iter().copied(), 3)
 }
 
 #[cfg(test)]
@@ -70,7 +70,7 @@ mod tests {
     #[test]
     fn the_list_is_exactly_the_regions_of_the_spot_advisor_data() {
         let data: serde_json::Value =
-            serde_json::from_str(include_str!("../data/spot-advisor-data.json")).expect("embedded json");
+            serde_json::from_str(include_str!("../../data/spot-advisor-data.json")).expect("embedded json");
         let advisor = data["spot_advisor"].as_object().expect("spot_advisor is an object");
         let mut keys: Vec<&str> = advisor.keys().map(String::as_str).collect();
         keys.sort_unstable();

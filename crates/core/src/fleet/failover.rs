@@ -7,10 +7,10 @@
 //! cannot undo it.
 //!
 //! Failover happens at the first failed launch. Failback is gradual at the pace of
-//! [`crate::failback`]: the fallback group halves each tick but keeps one worker until the primary
+//! [`crate::fleet::failback`]: the fallback group halves each tick but keeps one worker until the primary
 //! has launched with no failure for the quiet period, then the fleet is back to `Normal`.
 
-use crate::failback::{learn, Failback, FailoverRules, SPELL_MIN_SECS};
+use super::failback::{learn, Failback, FailoverRules, SPELL_MIN_SECS};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 

@@ -2,10 +2,9 @@
 //! columns to dump and how, the key to split reads on), routines, views, triggers and events.
 //! Run on the fence's connection, while nothing can change the schema.
 
-use crate::error::SqlContext;
-use crate::manifest::{Codec, Column, SchemaObject};
-use crate::plan::{ident, TableSize};
-use crate::{DbError, Result};
+use super::manifest::{Codec, Column, SchemaObject};
+use super::reads::{ident, TableSize};
+use crate::error::{DbError, Result, SqlContext};
 use mysql::prelude::Queryable;
 use mysql::Conn;
 
@@ -31,7 +30,7 @@ pub struct TableSchema {
     pub columns: Vec<Column>,
     pub split_key: Option<String>,
     pub est_bytes: u64,
-    /// `InnoDB` for the tables whose files may be copied as they are (see [`crate::tablespace`]).
+    /// `InnoDB` for the tables whose files may be copied as they are (see [`super::tablespace`]).
     pub engine: String,
     /// Partitioned, or with a FULLTEXT index (now or once): such tables travel as rows whatever
     /// their engine.

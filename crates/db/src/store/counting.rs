@@ -1,7 +1,7 @@
 //! A blob store that counts its requests by kind: the shipper reports them (what continuous
 //! protection costs in S3 requests), and tests hold them to a budget.
 
-use crate::blob::{BlobError, BlobStore, Creation};
+use crate::store::{BlobError, BlobStore, Creation};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 

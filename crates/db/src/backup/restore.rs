@@ -4,21 +4,22 @@
 //!
 //! The target is a fresh standby whose copy of these databases is to be replaced: tables, views and
 //! routines of the same names are dropped first. Nothing from the manifest is trusted
-//! ([`crate::trust`]): before the first destructive step, its names and statements are checked, the
+//! ([`super::trust`]): before the first destructive step, its names and statements are checked, the
 //! server is proven to be on this host (a probe table's file, for rows-only backups too), and a
 //! target database that already holds rows is refused unless the caller asks to replace it (a
 //! restore that failed half-way is re-run that way).
 
-use crate::blob::BlobStore;
-use crate::error::SqlContext;
-use crate::layout::backup_root;
-use crate::load::{load_chunk, load_session};
-use crate::manifest::{read_manifest, Chunk, DatabaseEntry, Manifest, SchemaObject, TableEntry};
-use crate::plan::ident;
-use crate::verify::{verify_manifest, RestoreTimings, Verification};
-use crate::{pool, tablespace, trust, DbError, Result};
+use super::load::{load_chunk, load_session};
+use super::manifest::{read_manifest, Chunk, DatabaseEntry, Manifest, SchemaObject, TableEntry};
+use super::reads::ident;
+use super::verify::{verify_manifest, RestoreTimings, Verification};
+use super::{tablespace, trust};
+use crate::error::{DbError, Result, SqlContext};
+use crate::pool;
+use crate::store::BlobStore;
 use mysql::prelude::Queryable;
 use mysql::Conn;
+use spotctl_layout::BackupRoot;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -63,7 +64,7 @@ pub fn restore(
     let server = crate::session::server_dsn(dsn);
     let dsn = server.as_str();
     let m = read_manifest(store, prefix, handoff_id)?;
-    trust::check_manifest(&m, &backup_root(prefix, handoff_id)?, opts.databases.as_deref())?;
+    trust::check_manifest(&m, &BackupRoot::new(prefix, handoff_id)?, opts.databases.as_deref())?;
     let mut admin = load_session(dsn, opts.write_binlog)?;
     trust::check_against_server(&mut admin, &m)?;
     let files = m.tables_as_files() > 0;
@@ -154,7 +155,7 @@ fn create_tables(c: &mut Conn, m: &Manifest, datadir: Option<&Path>) -> Result<(
             if let (Some(dir), Some(_)) = (datadir, &t.tablespace) {
                 tablespace::remove_leftovers(dir, &d.name, &t.name)?;
             }
-            // Prepared: the server takes exactly one statement that way (crate::ddl).
+            // Prepared: the server takes exactly one statement that way (super::ddl).
             c.exec_drop(&t.create, ()).sql(|| format!("creating table {table}"))?;
             if t.tablespace.is_some() {
                 c.query_drop(format!("ALTER TABLE {table} DISCARD TABLESPACE"))
@@ -173,7 +174,7 @@ fn create_object(c: &mut Conn, o: &SchemaObject) -> Result<()> {
         c.exec_drop("SET SESSION sql_mode = ?", (mode,)).sql(what)?;
     }
     if o.kind == "VIEW" {
-        // Prepared: the server takes exactly one statement that way (crate::ddl).
+        // Prepared: the server takes exactly one statement that way (super::ddl).
         c.exec_drop(&o.create, ()).sql(what)
     } else {
         c.query_drop(&o.create).sql(what)

@@ -1,0 +1,146 @@
+//! A backup's objects: everything under `PREFIX/ID/`, the manifest at `manifest.json` (or, for a
+//! sealed drain, the seal at `seal.json`), each chunk at `data/DB/TABLE/TASK-PART.tsv.zst`, each
+//! piece of a tablespace at `files/DB/TABLE/ibd-PART.zst` (its metadata at `files/DB/TABLE/cfg.zst`).
+//! Names are escaped so that any database or table name makes a safe key.
+//!
+//! A handoff's drain lives at `backups/epoch-N/`, named by the epoch of the primary it replaces.
+
+use crate::{plain, Key, LayoutError};
+
+/// Where an env's backups live: handoffs' drains, the shipped log, base backups.
+pub const BACKUPS: &str = "backups/";
+
+const HANDOFF_ID_PREFIX: &str = "epoch-";
+
+/// The id of the handoff that replaces the primary of epoch `epoch` (and of its drain).
+pub fn handoff_id(epoch: u64) -> String {
+    format!("{HANDOFF_ID_PREFIX}{epoch}")
+}
+
+/// The epoch a handoff id names (`None` for an id spotctl did not make).
+pub fn epoch_of(id: &str) -> Option<u64> {
+    id.strip_prefix(HANDOFF_ID_PREFIX)?.parse().ok()
+}
+
+/// The prefix every handoff's drain starts with (`backups/epoch-`): listing it never walks the
+/// shipped log or the bases.
+pub fn handoff_drains() -> String {
+    format!("{BACKUPS}{HANDOFF_ID_PREFIX}")
+}
+
+/// Where one backup's objects live: `PREFIX/ID` (just the id when the prefix is empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupRoot(String);
+
+impl BackupRoot {
+    /// Checks `id` (it becomes a path segment) and joins it to `prefix`.
+    pub fn new(prefix: &str, id: &str) -> Result<BackupRoot, LayoutError> {
+        if !plain(id) {
+            return Err(LayoutError::BadId(id.to_string()));
+        }
+        let prefix = prefix.trim_matches('/');
+        Ok(BackupRoot(if prefix.is_empty() { id.to_string() } else { format!("{prefix}/{id}") }))
+    }
+
+    /// Handoff `id`'s drain in an env's bucket (`backups/ID`).
+    pub fn handoff(id: &str) -> Result<BackupRoot, LayoutError> {
+        BackupRoot::new(BACKUPS, id)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Written last: the backup is complete.
+    pub fn manifest_key(&self) -> String {
+        format!("{}/manifest.json", self.0)
+    }
+
+    /// Where a drain sealed rather than stored says so.
+    pub fn seal_key(&self) -> String {
+        format!("{}/seal.json", self.0)
+    }
+
+    /// The key of the `part`th chunk that read task `task` of a table produced.
+    pub fn chunk_key(&self, db: &str, table: &str, task: usize, part: usize) -> String {
+        format!("{}/data/{}/{}/{task:05}-{part:04}.tsv.zst", self.0, escape(db), escape(table))
+    }
+
+    /// The key of a tablespace's `part`th piece (`None`: its `.cfg`).
+    pub fn file_key(&self, db: &str, table: &str, part: Option<usize>) -> String {
+        let name = match part {
+            Some(p) => format!("ibd-{p:05}"),
+            None => "cfg".to_string(),
+        };
+        format!("{}/files/{}/{}/{name}.zst", self.0, escape(db), escape(table))
+    }
+}
+
+impl std::fmt::Display for BackupRoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Bytes outside `[A-Za-z0-9_$-]` become `%XX`, so `/`, `.` and spaces cannot shape the key.
+fn escape(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'$' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A drain's key under [`BACKUPS`] (the shipped log and the bases are read first, by `log`).
+pub(crate) fn parse(key: &str) -> Option<Key<'_>> {
+    let (id, rest) = key.strip_prefix(BACKUPS)?.split_once('/')?;
+    if !plain(id) {
+        return None;
+    }
+    match rest {
+        "manifest.json" => Some(Key::DrainManifest(id)),
+        "seal.json" => Some(Key::DrainSeal(id)),
+        r if r.starts_with("data/") || r.starts_with("files/") => Some(Key::DrainData(id)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roots_join_prefix_and_id() -> Result<(), LayoutError> {
+        assert_eq!(BackupRoot::new("backups/", "epoch-3")?.as_str(), "backups/epoch-3");
+        assert_eq!(BackupRoot::new("", "epoch-3")?.as_str(), "epoch-3");
+        assert_eq!(BackupRoot::new("b", "e.1")?.manifest_key(), "b/e.1/manifest.json");
+        assert_eq!(BackupRoot::handoff(&handoff_id(4))?.seal_key(), "backups/epoch-4/seal.json");
+        assert_eq!(handoff_drains(), "backups/epoch-");
+        assert_eq!(epoch_of("epoch-10"), Some(10));
+        assert_eq!(epoch_of("epoch-x"), None);
+        Ok(())
+    }
+
+    #[test]
+    fn handoff_ids_cannot_shape_the_key() {
+        for id in ["", ".", "..", "a/b", "epoch 1", "é"] {
+            assert!(matches!(BackupRoot::new("b", id), Err(LayoutError::BadId(_))), "{id:?}");
+        }
+    }
+
+    #[test]
+    fn names_are_escaped_in_chunk_keys() -> Result<(), LayoutError> {
+        let r = BackupRoot::new("", "r")?;
+        assert_eq!(
+            r.chunk_key("app db", "../t/é", 3, 12),
+            "r/data/app%20db/%2E%2E%2Ft%2F%C3%A9/00003-0012.tsv.zst"
+        );
+        assert_eq!(r.file_key("appdb", "t", Some(7)), "r/files/appdb/t/ibd-00007.zst");
+        assert_eq!(r.file_key("appdb", "t", None), "r/files/appdb/t/cfg.zst");
+        Ok(())
+    }
+}
