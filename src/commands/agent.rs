@@ -11,7 +11,7 @@ use spotctl_aws::handoff::{resolve_endpoint, Agent, Did, EndpointStep, MariaDbSe
 use spotctl_aws::sdk::clock::SystemClock;
 use spotctl_aws::sdk::imds::{Imds, DEFAULT_IMDS};
 use spotctl_aws::sdk::Aws;
-use spotctl_aws::state::{parse_s3_url, S3Store, StoreBlobs};
+use spotctl_aws::state::S3Store;
 use spotctl_core::names::Names;
 use std::sync::Arc;
 use std::time::Duration;
@@ -173,20 +173,7 @@ async fn worker(w: WorkerArgs) -> Result<Outcome> {
 }
 
 async fn one_shot(o: OneShot, drain: bool) -> Result<Outcome> {
-    let Some((bucket, prefix)) = parse_s3_url(&o.to) else {
-        return Err(BadInput(format!("`{}` is not an s3://BUCKET/PREFIX URL", o.to)).into());
-    };
-    let aws = Aws::load().await;
-    let region = o
-        .bucket_region
-        .clone()
-        .unwrap_or_else(|| std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()));
-    // Every S3 call names the bucket's expected owner: this instance's own account.
-    let account = aws.account_id(&region).await?;
-    let blobs = StoreBlobs {
-        store: Arc::new(S3Store::new(aws.s3(&region, &account), bucket)),
-        handle: tokio::runtime::Handle::current(),
-    };
+    let (blobs, prefix) = protect::bucket::open(&o.to, o.bucket_region.as_deref()).await?;
     if o.seal && !drain {
         return Err(BadInput("--seal is for `agent drain` only".into()).into());
     }

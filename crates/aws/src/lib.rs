@@ -12,6 +12,7 @@
 //!   promotion).
 //! - `fleet`: fleet failover at run time and the worker.
 //! - `handler`: one event in, one typed outcome out (the Lambda and `spotctl handle`).
+//! - `protect`: backups and the shipped log as the control plane reads them, retention.
 //! - `ops`: read-only operations for people: `status`, `fis`.
 //! - `dns`: the endpoint's records behind one trait (Route 53, or in memory), epoch-guarded.
 //! - `tls`: the env's certificate authority and the instances' server certificates.
@@ -23,6 +24,7 @@ pub mod handler;
 pub mod handoff;
 pub mod ops;
 pub mod placement;
+pub mod protect;
 pub mod reconcile;
 pub mod sdk;
 pub mod state;

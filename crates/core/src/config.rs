@@ -6,6 +6,9 @@
 //! text ([`parse`]); [`load`] is the edge that reads the env file and the files it names (the SSH
 //! public key, the schema, fleet user-data). Instance types are checked against a membership test
 //! the caller passes (the Spot Advisor's type list), regions against [`regions`].
+//!
+//! May use: `placement` (the env's ranking policy, the advisor's buckets), `fleet` (the
+//! failback pace).
 
 mod backup;
 mod checks;

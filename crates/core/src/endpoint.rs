@@ -3,6 +3,8 @@
 //! whoever points the name (the new primary's agent as the last step of its promotion, apply for
 //! the recorded primary) reads both, refuses to undo a newer epoch, and replaces exactly what it
 //! read in one atomic change (Route 53 refuses a DELETE that does not match what it holds).
+//!
+//! May use: nothing else of this crate.
 
 use serde::{Deserialize, Serialize};
 

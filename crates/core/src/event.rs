@@ -4,6 +4,8 @@
 //! (forwarded to the home bus from other regions), the scheduled relocation and advisor refresh,
 //! and Auto Scaling launch results for fleets. Anything else is refused with a reason, and the
 //! caller records it: an event is never silently dropped.
+//!
+//! May use: nothing else of this crate.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -4,6 +4,8 @@
 //! looks for these (or, where AWS cannot filter by tag, for the name prefix or IAM path below, and
 //! checks the tag before touching anything). Names are deterministic so a crashed apply finds what
 //! it made last time.
+//!
+//! May use: `fleet` (the two sides of a fleet name its groups).
 
 pub const TAG_ENV: &str = "spotctl:env";
 pub const TAG_KIND: &str = "spotctl:kind";

@@ -3,6 +3,8 @@
 //!
 //! Rendering is strict: a placeholder with no value, or a value nobody asked for, is an error, so a
 //! renamed placeholder cannot silently ship a literal `{{bucket}}` to AWS.
+//!
+//! May use: nothing else of this crate.
 
 use std::collections::BTreeMap;
 

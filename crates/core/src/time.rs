@@ -1,5 +1,7 @@
 //! Times as people and AWS write them: RFC 3339 in UTC (`2025-12-31T07:15:00Z`), from and to the
 //! unix seconds every state object records, and "how long ago" for `status`.
+//!
+//! May use: nothing else of this crate.
 
 /// Seconds since the epoch of an RFC 3339 UTC time as EventBridge writes it
 /// (`2025-12-31T07:15:00Z`, fractions allowed); `None` for anything else.

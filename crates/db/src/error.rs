@@ -1,5 +1,8 @@
 //! The errors of drain, restore and verify, typed so that callers can tell "there is no backup"
 //! from "the backup does not match" from "the database refused".
+//!
+//! May use: `store` (a blob store's error is one of these), the bucket's layout
+//! (`spotctl_layout`).
 
 use crate::store::BlobError;
 

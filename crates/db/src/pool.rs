@@ -1,5 +1,7 @@
 //! A fixed set of worker threads, each with its own connection, working through a list. Drain,
 //! restore and verify all work this way; the first failure stops every worker at its next item.
+//!
+//! May use: `error`.
 
 use crate::error::{DbError, Result};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

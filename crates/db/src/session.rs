@@ -4,6 +4,8 @@
 //! receives values unconverted (`character_set_results = binary`: a latin1 column's bytes stay
 //! latin1 bytes) and runs under one fixed `sql_mode`. DSNs may carry a password: no error or
 //! message made here repeats one.
+//!
+//! May use: `error`.
 
 use crate::error::{DbError, Result, SqlContext};
 use mysql::prelude::Queryable;

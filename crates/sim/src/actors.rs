@@ -208,7 +208,7 @@ pub fn apply(w: &World, token: String, replace_lost: bool, break_lock: bool) -> 
 async fn apply_locked(
     store: &spotctl_aws::state::MemoryStore,
     ec2: &spotctl_aws::compute::MemoryInstances,
-    clock: &std::sync::Arc<spotctl_aws::sdk::clock::ManualClock>,
+    clock: &std::sync::Arc<spotctl_aws::sdk::twin::ManualClock>,
     placements: &FixedPlacements,
     names: &spotctl_core::names::Names,
     token: String,

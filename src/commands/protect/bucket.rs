@@ -2,25 +2,14 @@
 //! (PREFIX is `backups` in an env's bucket), in the bucket's region.
 
 use crate::exit::BadInput;
+use spotctl_aws::protect::{BackupsError, StoreBlobs};
 use spotctl_aws::sdk::Aws;
-use spotctl_aws::state::{parse_s3_url, S3Store, StoreBlobs};
-use std::sync::Arc;
 
-/// The bucket at `url` and the prefix under it. Call from the runtime; use the blobs from a
-/// blocking thread.
+/// The bucket at `url` and the prefix under it (a URL that is not one is bad input). Call from
+/// the runtime; use the blobs from a blocking thread.
 pub async fn open(url: &str, region: Option<&str>) -> anyhow::Result<(StoreBlobs, String)> {
-    let Some((bucket, prefix)) = parse_s3_url(url) else {
-        return Err(BadInput(format!("`{url}` is not an s3://BUCKET/PREFIX URL")).into());
-    };
-    let aws = Aws::load().await;
-    let region = region
-        .map(String::from)
-        .unwrap_or_else(|| std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()));
-    // Every S3 call names the bucket's expected owner: this instance's own account.
-    let account = aws.account_id(&region).await?;
-    let blobs = StoreBlobs {
-        store: Arc::new(S3Store::new(aws.s3(&region, &account), bucket)),
-        handle: tokio::runtime::Handle::current(),
-    };
-    Ok((blobs, prefix))
+    match spotctl_aws::protect::open(&Aws::load().await, url, region).await {
+        Err(e @ BackupsError::BadUrl(_)) => Err(BadInput(e.to_string()).into()),
+        other => Ok(other?),
+    }
 }

@@ -87,12 +87,12 @@ impl MemoryInstances {
 #[async_trait]
 impl Instances for MemoryInstances {
     async fn describe(&self, _region: &str, id: &str) -> Result<Option<InstanceView>> {
-        crate::state::interleave().await;
+        crate::sdk::twin::interleave().await;
         Ok(self.fleet().instances.get(id).cloned())
     }
 
     async fn list(&self, region: &str) -> Result<Vec<InstanceView>> {
-        crate::state::interleave().await;
+        crate::sdk::twin::interleave().await;
         Ok(self
             .fleet()
             .instances
@@ -105,7 +105,7 @@ impl Instances for MemoryInstances {
     }
 
     async fn launch(&self, req: &LaunchRequest) -> Result<InstanceView, LaunchError> {
-        crate::state::interleave().await;
+        crate::sdk::twin::interleave().await;
         if let Some(code) = self.refuse.as_ref().and_then(|r| r(req)) {
             return Err(LaunchError { code: Some(code.to_string()), error: anyhow::anyhow!("{code}") });
         }
@@ -135,7 +135,7 @@ impl Instances for MemoryInstances {
     }
 
     async fn tag(&self, _region: &str, id: &str, key: &str, value: &str) -> Result<()> {
-        crate::state::interleave().await;
+        crate::sdk::twin::interleave().await;
         match self.changed().instances.get_mut(id) {
             Some(i) => {
                 i.tags.insert(key.to_string(), value.to_string());
@@ -146,7 +146,7 @@ impl Instances for MemoryInstances {
     }
 
     async fn terminate(&self, _region: &str, id: &str) -> Result<()> {
-        crate::state::interleave().await;
+        crate::sdk::twin::interleave().await;
         self.set_state(id, InstanceState::Terminated);
         Ok(())
     }

@@ -68,7 +68,7 @@ fn creates(r: &EndpointRecord) -> Vec<Change> {
 #[async_trait]
 impl Dns for MemoryDns {
     async fn read(&self, zone: &str, name: &str) -> Result<Option<EndpointRecord>, DnsError> {
-        crate::state::interleave().await;
+        crate::sdk::twin::interleave().await;
         let Some((ttl, address)) = self.get(zone, name, "A") else { return Ok(None) };
         let epoch =
             self.get(zone, name, "TXT").and_then(|(_, t)| EndpointRecord::parse_epoch(&t)).unwrap_or(0);
@@ -82,7 +82,7 @@ impl Dns for MemoryDns {
         expect: Option<&EndpointRecord>,
         new: &EndpointRecord,
     ) -> Result<(), DnsError> {
-        crate::state::interleave().await;
+        crate::sdk::twin::interleave().await;
         let mut changes = expect.map(deletes).unwrap_or_default();
         changes.extend(creates(new));
         self.batch(zone, name, changes)

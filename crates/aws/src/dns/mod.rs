@@ -6,11 +6,13 @@
 //!
 //! May use: `sdk`, `spotctl_core`.
 
+#[cfg(any(test, feature = "testing"))]
 mod memory;
 mod point;
 mod route53;
 mod seam;
 
+#[cfg(any(test, feature = "testing"))]
 pub use memory::MemoryDns;
 pub use point::{point_endpoint, Pointed};
 pub use route53::{find_zone, zone_id, Route53};

@@ -1,6 +1,6 @@
 //! What the fleet handler touches, as a seam: an Auto Scaling group's size, setting the fallback
 //! group's capacity, a queue's depth, and publishing a metric. [`AwsFleet`] is the real one;
-//! [`MemoryFleet`] its twin for unit tests.
+//! `MemoryFleet` its twin (`memory.rs`).
 
 use crate::sdk::Aws;
 use anyhow::{Context, Result};
@@ -10,8 +10,6 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use serde::Serialize;
 use spotctl_core::desired::fleet::MetricSpec;
 use spotctl_core::fleet::{Capacity, Side};
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 
 /// A group's size and how many of its instances are in service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -76,7 +74,6 @@ impl FleetApi for AwsFleet {
     }
 
     async fn set_capacity(&self, g: &GroupView, c: Capacity) -> Result<()> {
-        crate::state::interleave().await;
         self.aws
             .autoscaling(&g.region)
             .update_auto_scaling_group()
@@ -131,78 +128,6 @@ impl FleetApi for AwsFleet {
             .send()
             .await
             .with_context(|| format!("publishing {} in {region}", spec.name))?;
-        Ok(())
-    }
-}
-
-#[derive(Default)]
-struct Fleet {
-    groups: BTreeMap<String, GroupView>,
-    queues: BTreeMap<String, u64>,
-    metrics: Vec<(String, String, f64)>,
-    capacity_calls: u64,
-}
-
-/// Groups, queues and metrics in memory.
-#[derive(Clone, Default)]
-pub struct MemoryFleet {
-    inner: Arc<Mutex<Fleet>>,
-}
-
-impl MemoryFleet {
-    fn inner(&self) -> std::sync::MutexGuard<'_, Fleet> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn put_group(&self, g: GroupView) {
-        self.inner().groups.insert(g.name.clone(), g);
-    }
-
-    pub fn remove_group(&self, name: &str) {
-        self.inner().groups.remove(name);
-    }
-
-    pub fn group_named(&self, name: &str) -> Option<GroupView> {
-        self.inner().groups.get(name).cloned()
-    }
-
-    pub fn set_depth(&self, queue: &str, visible: u64) {
-        self.inner().queues.insert(queue.to_string(), visible);
-    }
-
-    /// (region, metric name, value) of every datum published, in order.
-    pub fn metrics(&self) -> Vec<(String, String, f64)> {
-        self.inner().metrics.clone()
-    }
-
-    /// How many times a group's capacity was set.
-    pub fn capacity_calls(&self) -> u64 {
-        self.inner().capacity_calls
-    }
-}
-
-#[async_trait]
-impl FleetApi for MemoryFleet {
-    async fn group(&self, side: Side, _region: &str, name: &str) -> Result<Option<GroupView>> {
-        crate::state::interleave().await;
-        Ok(self.inner().groups.get(name).cloned().map(|g| GroupView { side, ..g }))
-    }
-
-    async fn set_capacity(&self, g: &GroupView, c: Capacity) -> Result<()> {
-        crate::state::interleave().await;
-        let mut f = self.inner();
-        f.capacity_calls += 1;
-        let Some(live) = f.groups.get_mut(&g.name) else { anyhow::bail!("no group {}", g.name) };
-        (live.min, live.max, live.desired) = (c.min, c.max, c.desired);
-        Ok(())
-    }
-
-    async fn visible_messages(&self, _region: &str, name: &str) -> Result<u64> {
-        self.inner().queues.get(name).copied().with_context(|| format!("no queue {name}"))
-    }
-
-    async fn put_metric(&self, region: &str, spec: &MetricSpec, value: f64) -> Result<()> {
-        self.inner().metrics.push((region.to_string(), spec.name.clone(), value));
         Ok(())
     }
 }

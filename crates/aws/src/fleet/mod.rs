@@ -5,14 +5,19 @@
 //! [`FleetApi`] is this room's seam (Auto Scaling, SQS, CloudWatch), with [`MemoryFleet`] as its
 //! twin; the state goes through `state`.
 //!
-//! May use: `sdk`, `state`, `placement` (the AMI lookup), `spotctl_core`.
+//! May use: `sdk`, `state`, `placement` (the AMI lookup), `spotctl_core`, the bucket's layout
+//! (`spotctl_layout`).
 
 mod api;
 mod inputs;
+#[cfg(any(test, feature = "testing"))]
+mod memory;
 mod transitions;
 mod worker;
 
-pub use api::{AwsFleet, FleetApi, GroupView, MemoryFleet};
+pub use api::{AwsFleet, FleetApi, GroupView};
 pub use inputs::inputs;
+#[cfg(any(test, feature = "testing"))]
+pub use memory::MemoryFleet;
 pub use transitions::{FleetOutcome, FleetStatus, FleetTick, Fleets};
 pub use worker::{run as run_worker, WorkerExit, WorkerOptions};

@@ -10,6 +10,7 @@ use super::outcome::{HandlerError, Next, Outcome, Relocation};
 use crate::compute::Instances;
 use crate::fleet::{FleetApi, Fleets};
 use crate::handoff::{advance, HandoffSeams, Placements, Trigger as HandoffTrigger};
+use crate::protect::retention::RetentionReport;
 use crate::sdk::clock::Clock;
 use crate::state::{json_body, read_primary, StateStore, StoreError};
 use anyhow::Result;
@@ -86,25 +87,11 @@ impl Handler {
         })
     }
 
-    /// `[backup] retention` applied to the bucket (`spotctl_db::protect::retention`): the one
-    /// place backups are deleted, by the handler, whose role may delete base objects and log
-    /// pieces and nothing else under `backups/`.
-    async fn retention(&self) -> Result<spotctl_db::protect::retention::RetentionReport> {
+    /// `[backup] retention`, as the stored env sets it, applied to the bucket.
+    async fn retention(&self) -> Result<RetentionReport> {
         let env = crate::state::StoredEnv::require(self.store.as_ref()).await?.env_file()?;
         let keep = std::time::Duration::from_secs(env.backup.retention.as_secs());
-        let blobs =
-            crate::state::StoreBlobs { store: self.store.clone(), handle: tokio::runtime::Handle::current() };
-        let report = tokio::task::spawn_blocking(move || {
-            spotctl_db::protect::retention::apply(&blobs, spotctl_layout::BACKUPS, keep)
-        })
-        .await??;
-        tracing::warn!(
-            deleted_objects = report.deleted_objects,
-            kept_bases = report.plan.keep_bases.len(),
-            oldest_restorable = ?report.oldest_restorable,
-            "retention applied"
-        );
-        Ok(report)
+        Ok(crate::protect::retention::apply(self.store.clone(), keep).await?)
     }
 
     fn fleets(&self) -> Fleets<'_> {

@@ -3,12 +3,11 @@
 //! fleet's failover), and only then record it, so that a failed action is retried by the next
 //! delivery instead of being taken for done.
 //!
-//! May use: `sdk`, `state`, `compute`, `placement`, `handoff`, `fleet`, `spotctl_core`.
+//! May use: `sdk`, `state`, `compute`, `placement`, `handoff`, `fleet`, `protect` (retention),
+//! `spotctl_core`, the bucket's layout (`spotctl_layout`).
 
 mod dispatch;
 mod outcome;
-#[cfg(test)]
-pub(crate) mod tests;
 
 pub use dispatch::Handler;
 pub use outcome::{HandlerError, Next, Outcome, Relocation};

@@ -37,7 +37,7 @@ pub enum Next {
     /// Recorded only: a rebalance recommendation alone does not move the database.
     Recorded { note: String },
     /// The daily retention: what was kept and deleted of the backups.
-    Retention(spotctl_db::protect::retention::RetentionReport),
+    Retention(crate::protect::retention::RetentionReport),
 }
 
 /// The scheduled relocation's decision and, when it moves, the handoff it started.

@@ -2,7 +2,8 @@
 //! into it (verified), lift its fence. [`MariaDbServer`] is the real one (spotctl-db on blocking
 //! threads); [`super::MemoryDatabase`] is its twin for unit tests and the simulation.
 
-use crate::state::{StateStore, StoreBlobs};
+use crate::protect::StoreBlobs;
+use crate::state::StateStore;
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use serde::Serialize;

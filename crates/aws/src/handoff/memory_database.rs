@@ -2,7 +2,7 @@
 //! a read-only flag, backups as one JSON object, and the shipped log in the real timeline layout.
 
 use super::database::{Database, Drained, LogTarget, Restored, Sealed};
-use super::protection::read_timelines;
+use crate::protect::read_timelines;
 use crate::sdk::clock::{Clock, SystemClock};
 use crate::state::{get_json, json_body, StateStore};
 use anyhow::{Context, Result};
@@ -196,7 +196,7 @@ impl MemoryDatabase {
 #[async_trait]
 impl Database for MemoryDatabase {
     async fn drain(&self, store: Arc<dyn StateStore>, id: &str) -> Result<Drained> {
-        crate::state::interleave().await;
+        crate::sdk::twin::interleave().await;
         let rows = self.with(|g| {
             g.read_only = true;
             g.drained_into = Some(id.to_string());
@@ -219,7 +219,7 @@ impl Database for MemoryDatabase {
     }
 
     async fn restore(&self, store: Arc<dyn StateStore>, id: &str) -> Result<Restored> {
-        crate::state::interleave().await;
+        crate::sdk::twin::interleave().await;
         let key = BackupRoot::handoff(id)?.manifest_key();
         let (m, _) = get_json::<MemoryManifest>(store.as_ref(), &key)
             .await?
@@ -239,7 +239,7 @@ impl Database for MemoryDatabase {
     }
 
     async fn seal(&self, store: Arc<dyn StateStore>, id: &str, epoch: u64) -> Result<Sealed> {
-        crate::state::interleave().await;
+        crate::sdk::twin::interleave().await;
         // Fenced for good first, as the real one is, whatever comes of the seal.
         let (rows, ships_to) = self.with(|g| {
             g.read_only = true;
@@ -264,7 +264,7 @@ impl Database for MemoryDatabase {
             "the newest log timeline ({newest:?}) is not this primary's ({t})"
         );
         anyhow::ensure!(
-            super::protection::log_view(store, epoch, self.clock.now()).await?.is_some(),
+            crate::protect::log_view(store, epoch, self.clock.now()).await?.is_some(),
             "no base lies on timeline {t}'s chain yet"
         );
         // The real seal waits a while for its shipper; the twin looks once (its shipper may
@@ -282,7 +282,7 @@ impl Database for MemoryDatabase {
     }
 
     async fn recover_log(&self, store: Arc<dyn StateStore>, epoch: u64, to: &LogTarget) -> Result<Restored> {
-        crate::state::interleave().await;
+        crate::sdk::twin::interleave().await;
         let store = store.as_ref();
         let seal = match to {
             LogTarget::End => None,
@@ -297,7 +297,7 @@ impl Database for MemoryDatabase {
                 Some((id.clone(), s.rows))
             }
         };
-        if super::protection::log_view(store, epoch.saturating_sub(1), self.clock.now()).await?.is_none() {
+        if crate::protect::log_view(store, epoch.saturating_sub(1), self.clock.now()).await?.is_none() {
             anyhow::bail!(
                 "the epoch-{} primary's log cannot be recovered: nothing to recover from",
                 epoch.saturating_sub(1)
@@ -363,7 +363,7 @@ impl Database for MemoryDatabase {
     }
 
     async fn begin_log(&self, store: Arc<dyn StateStore>, epoch: u64) -> Result<u32> {
-        crate::state::interleave().await;
+        crate::sdk::twin::interleave().await;
         if let Some((e, t)) = self.with(|g| g.ships_to)? {
             if e == epoch {
                 return Ok(t);
@@ -393,12 +393,12 @@ impl Database for MemoryDatabase {
     }
 
     async fn writable(&self) -> Result<bool> {
-        crate::state::interleave().await;
+        crate::sdk::twin::interleave().await;
         self.with(|g| !g.read_only)
     }
 
     async fn set_writable(&self, on: bool) -> Result<()> {
-        crate::state::interleave().await;
+        crate::sdk::twin::interleave().await;
         self.with(|g| g.read_only = !on)
     }
 }

@@ -9,28 +9,31 @@
 //! agent keeps) and [`Placements`] (where a standby may go). EC2 goes through `compute`, the state
 //! bucket through `state`.
 //!
-//! May use: `sdk`, `state`, `compute`, `placement`, `dns`, `spotctl_core`, `spotctl_db`.
+//! May use: `sdk`, `state`, `compute`, `placement`, `dns`, `protect` (the shipped log, the bucket as
+//! a blob store), `spotctl_core`, `spotctl_db`, the bucket's layout (`spotctl_layout`).
 
 mod agent;
 mod apply;
 mod database;
 mod endpoint;
+#[cfg(any(test, feature = "testing"))]
 mod memory_database;
+#[cfg(any(test, feature = "testing"))]
+mod memory_placements;
 mod placements;
 mod promote;
-mod protection;
 mod start;
-#[cfg(test)]
-mod tests;
 
 pub use agent::{Agent, Decision, Did, Observation};
 pub use apply::{assess_listed, assess_primary, launch_primary, newest_complete_backup, Assessed};
 pub use database::{Database, Drained, LogTarget, MariaDbServer, Restored, Sealed};
 pub use endpoint::{resolve as resolve_endpoint, EndpointDuty, EndpointStep, RECHECK_SECS};
+#[cfg(any(test, feature = "testing"))]
 pub use memory_database::{memory_log_key, memory_log_rows, MemoryDatabase, MemoryRows};
-pub use placements::{AwsPlacements, FixedPlacements, Placement, Placements, StandbyPlacements, TRIES};
+#[cfg(any(test, feature = "testing"))]
+pub use memory_placements::FixedPlacements;
+pub use placements::{AwsPlacements, Placement, Placements, StandbyPlacements, TRIES};
 pub use promote::Promotion;
-pub use protection::{log_view, read_timelines};
 pub use start::{
     advance, point_in_time, recover, request_drain, HandoffOutcome, HandoffSeams, NoCapacity, Trigger,
 };

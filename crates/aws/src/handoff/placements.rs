@@ -1,6 +1,6 @@
 //! Where a standby goes, as a seam: the env's ranking at handoff time (without the interrupted
 //! pool), turned into launch requests, best first, that reuse the env's rendered user-data.
-//! [`AwsPlacements`] reads the facts from AWS; [`FixedPlacements`] is the twin for tests.
+//! [`AwsPlacements`] reads the facts from AWS; `FixedPlacements` (`memory_placements.rs`) is the twin.
 
 use crate::placement::facts::{all_region_facts, image};
 use crate::sdk::Aws;
@@ -135,51 +135,4 @@ async fn remember_interruptions(
         }
     }
     Ok(recent)
-}
-
-/// The same placements every time (tests, the simulation).
-pub struct FixedPlacements {
-    pub names: Names,
-    pub specs: Vec<LaunchSpec>,
-}
-
-impl FixedPlacements {
-    /// `n` placements in zones `<region>a`, `<region>b`, … of `region`.
-    pub fn in_region(names: &Names, region: &str, n: usize) -> FixedPlacements {
-        let specs = (0..n)
-            .map(|i| {
-                let zone = char::from(b'a' + i as u8);
-                LaunchSpec {
-                    region: region.to_string(),
-                    az: format!("{region}{zone}"),
-                    subnet: format!("subnet-{zone}"),
-                    instance_type: "m5.large".into(),
-                    ami: "ami-test".into(),
-                    reason: format!("placement {}", i + 1),
-                }
-            })
-            .collect();
-        FixedPlacements { names: names.clone(), specs }
-    }
-}
-
-#[async_trait]
-impl Placements for FixedPlacements {
-    async fn standby(
-        &self,
-        primary: &PrimaryRecord,
-        _interrupted: bool,
-        _now: i64,
-    ) -> Result<StandbyPlacements> {
-        let placements = self
-            .specs
-            .iter()
-            .map(|spec| Placement {
-                spec: spec.clone(),
-                want: db_instance("standby", spec, &self.names, 20, "#!/bin/sh\n")
-                    .create_only("handoff", handoff_id(primary.epoch)),
-            })
-            .collect();
-        Ok(StandbyPlacements { ranking: Ranking::default(), policy: Policy::default(), placements })
-    }
 }

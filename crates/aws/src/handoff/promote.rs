@@ -110,3 +110,71 @@ pub(crate) async fn promote(
     instances.tag(&me.region, &me.instance_id, TAG_ROLE, Role::Primary.as_str()).await?;
     Ok(Promotion::Promoted { epoch: next.epoch, instance_id: me.instance_id })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compute::{InstanceView, MemoryInstances};
+    use crate::handoff::MemoryDatabase;
+    use crate::state::{Fault, MemoryStore, Op};
+    use futures::executor::block_on;
+    use spotctl_core::handoff::primary::InstanceState;
+    use spotctl_core::handoff::{Cause, Handoff};
+
+    const REGION: &str = "ap-northeast-1";
+
+    /// A primary at epoch 1 with its handoff open, and standbys `ids` running.
+    fn warned(ids: &[&str]) -> (MemoryStore, MemoryInstances) {
+        let store = MemoryStore::new();
+        let record = PrimaryRecord { epoch: 1, ..PrimaryRecord::launching("", REGION, "", "", 0) };
+        let record = PrimaryRecord { instance_id: "i-primary".into(), ..record };
+        let h = Handoff::new(Cause::Interruption, &record, 1_000);
+        let key = spotctl_layout::state::handoff_key(&h.id);
+        block_on(store.put(keys::PRIMARY, json_body(keys::PRIMARY, &record).expect("json"))).expect("record");
+        block_on(store.put(&key, json_body(&key, &h).expect("json"))).expect("handoff");
+        let ec2 = MemoryInstances::new("dev");
+        for id in ids {
+            ec2.insert(InstanceView {
+                id: (*id).into(),
+                region: REGION.into(),
+                az: format!("{REGION}b"),
+                instance_type: "m5.large".into(),
+                state: InstanceState::Running,
+                tags: [(TAG_ROLE.to_string(), "standby".to_string())].into(),
+                address: None,
+            });
+        }
+        (store, ec2)
+    }
+
+    fn me(id: &str) -> Successor {
+        Successor {
+            instance_id: id.into(),
+            region: REGION.into(),
+            availability_zone: format!("{REGION}b"),
+            instance_type: "m5.large".into(),
+        }
+    }
+
+    #[test]
+    fn of_two_promotions_racing_for_one_epoch_exactly_one_wins_and_a_lost_reply_is_read_again() {
+        let (store, ec2) = warned(&["i-a", "i-b"]);
+        let (a, b) = (MemoryDatabase::new(vec![], true), MemoryDatabase::new(vec![], true));
+        let (pa, pb) = block_on(futures::future::join(
+            promote(&store, &a, &ec2, me("i-a"), "epoch-1", 1_100),
+            promote(&store, &b, &ec2, me("i-b"), "epoch-1", 1_100),
+        ));
+        let won = [&pa, &pb].iter().filter(|p| matches!(p, Ok(Promotion::Promoted { .. }))).count();
+        assert_eq!(won, 1, "{pa:?} {pb:?}");
+        assert_eq!([a.state().read_only, b.state().read_only].iter().filter(|r| !**r).count(), 1);
+        // A write that lands but whose reply is lost: the promoter reads again and knows it won.
+        let (store, ec2) = warned(&["i-c"]);
+        let lossy = store.with_faults(|op, key| {
+            (op == Op::PutIfMatch && key == keys::PRIMARY).then_some(Fault::LoseReply)
+        });
+        let c = MemoryDatabase::new(vec![], true);
+        let p = block_on(promote(&lossy, &c, &ec2, me("i-c"), "epoch-1", 1_100)).expect("promotes");
+        assert_eq!(p, Promotion::Promoted { epoch: 2, instance_id: "i-c".into() });
+        assert!(!c.state().read_only);
+    }
+}

@@ -103,7 +103,7 @@ pub async fn advance(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) -> 
     let fallback = fallback(super::apply::newest_complete_backup(store).await?.as_ref(), &own_id, now);
     // The shipped log matters only when the primary is gone (a recovery, or a fallback).
     let log = match old_state {
-        Some(s) if !s.is_alive() => super::protection::log_view(store, record.epoch, now).await?,
+        Some(s) if !s.is_alive() => crate::protect::log_view(store, record.epoch, now).await?,
         _ => None,
     };
     let view = HandoffView {

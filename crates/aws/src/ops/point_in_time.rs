@@ -4,8 +4,9 @@
 //! sealed) keeps.
 
 use crate::handoff::{point_in_time, HandoffOutcome};
+use crate::protect::StoreBlobs;
 use crate::reconcile::Env;
-use crate::state::{read_primary, StoreBlobs};
+use crate::state::read_primary;
 use anyhow::Result;
 use serde::Serialize;
 use spotctl_core::handoff::primary::PrimaryRecord;

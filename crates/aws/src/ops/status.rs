@@ -56,7 +56,7 @@ pub struct Protection {
 
 async fn protection(env: &Env, primary: Option<&PrimaryRecord>) -> Result<Protection> {
     let blobs =
-        crate::state::StoreBlobs { store: env.store.clone(), handle: tokio::runtime::Handle::current() };
+        crate::protect::StoreBlobs { store: env.store.clone(), handle: tokio::runtime::Handle::current() };
     let now = SystemClock.now();
     let now_ms = u64::try_from(now).unwrap_or(0) * 1000;
     let status = tokio::task::spawn_blocking(move || {
@@ -64,7 +64,7 @@ async fn protection(env: &Env, primary: Option<&PrimaryRecord>) -> Result<Protec
     })
     .await??;
     let recoverable_window_s = match primary {
-        Some(p) => crate::handoff::log_view(env.store.as_ref(), p.epoch, now).await?.map(|l| l.window_s),
+        Some(p) => crate::protect::log_view(env.store.as_ref(), p.epoch, now).await?.map(|l| l.window_s),
         None => None,
     };
     Ok(Protection { status, recoverable_window_s })

@@ -3,7 +3,8 @@
 //! subnets, prices, the AMI); and `spotctl score`, which ranks with all of them. The ranking itself
 //! is `spotctl_core::placement`'s.
 //!
-//! May use: `sdk`, `state` (the caches live in the bucket), `spotctl_core`.
+//! May use: `sdk`, `state` (the caches live in the bucket), `spotctl_core`, the bucket's layout
+//! (`spotctl_layout`).
 
 pub mod advisor;
 pub mod facts;

@@ -159,7 +159,7 @@ impl Env {
         // Without a bucket there is no record: nothing was ever recorded.
         let store: &dyn StateStore = match live.iter().any(|r| r.address.kind == Kind::Bucket) {
             true => self.store.as_ref(),
-            false => &crate::state::MemoryStore::new(),
+            false => &crate::state::UnbornBucket,
         };
         let now = crate::sdk::clock::now_unix();
         let primary = plan_primary(&self.aws, &self.loaded, store, &described, opts, now, progress).await?;

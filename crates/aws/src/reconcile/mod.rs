@@ -4,7 +4,8 @@
 //!
 //! May use: `sdk`, `state`, `compute`, `placement`, `fleet` (the facts a fleet plan needs), `dns`
 //! (the endpoint's record), `handoff` (apply's part in the protocol: assessing the primary and
-//! starting a recovery), `spotctl_core`.
+//! starting a recovery), `tls` (apply makes the env's certificate authority), `spotctl_core`, the
+//! bucket's layout (`spotctl_layout`).
 
 mod discover;
 mod drift;

@@ -1,7 +1,6 @@
 //! The wall clock, in the unix seconds every state object records, as a seam: the handler and the
-//! agents read time through [`Clock`], so tests and the simulation can set it.
-
-use std::sync::atomic::{AtomicI64, Ordering};
+//! agents read time through [`Clock`], so tests and the simulation can set it
+//! (`twin::ManualClock`).
 
 pub trait Clock: Send + Sync {
     /// Seconds since the unix epoch.
@@ -15,30 +14,6 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> i64 {
         now_unix()
-    }
-}
-
-/// A clock that moves only when told to.
-#[derive(Debug, Default)]
-pub struct ManualClock(AtomicI64);
-
-impl ManualClock {
-    pub fn at(t: i64) -> ManualClock {
-        ManualClock(AtomicI64::new(t))
-    }
-
-    pub fn advance(&self, secs: i64) {
-        self.0.fetch_add(secs, Ordering::SeqCst);
-    }
-
-    pub fn set(&self, t: i64) {
-        self.0.store(t, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
     }
 }
 

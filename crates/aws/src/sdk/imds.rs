@@ -1,14 +1,12 @@
 //! The instance metadata service, IMDSv2 only (the SDK's client takes a session token first).
 //!
 //! [`Metadata`] is the seam: one read by path, `None` for a 404 (no notice, no such tag). The agent
-//! and the worker read through it; [`StaticMetadata`] is the in-memory twin for tests.
+//! and the worker read through it; `twin::StaticMetadata` is its in-memory twin.
 
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use aws_config::imds::client::error::ImdsError;
 use aws_config::imds::client::Client;
-use std::collections::BTreeMap;
-use std::sync::Mutex;
 
 pub const DEFAULT_IMDS: &str = "http://169.254.169.254";
 
@@ -61,42 +59,5 @@ impl Metadata for Imds {
             Err(ImdsError::ErrorResponse(e)) if e.response().status().as_u16() == 404 => Ok(None),
             Err(e) => Err(e).with_context(|| format!("reading instance metadata {path}")),
         }
-    }
-}
-
-/// An in-memory instance's metadata: paths and values, changeable while a test runs.
-#[derive(Default)]
-pub struct StaticMetadata {
-    values: Mutex<BTreeMap<String, String>>,
-}
-
-impl StaticMetadata {
-    /// An instance with its id, region, zone and type.
-    pub fn instance(id: &str, region: &str, az: &str, instance_type: &str) -> StaticMetadata {
-        let m = StaticMetadata::default();
-        m.set(paths::INSTANCE_ID, id);
-        m.set(paths::REGION, region);
-        m.set(paths::AZ, az);
-        m.set(paths::INSTANCE_TYPE, instance_type);
-        m
-    }
-
-    pub fn set(&self, path: &str, value: &str) {
-        if let Ok(mut v) = self.values.lock() {
-            v.insert(path.to_string(), value.to_string());
-        }
-    }
-
-    pub fn remove(&self, path: &str) {
-        if let Ok(mut v) = self.values.lock() {
-            v.remove(path);
-        }
-    }
-}
-
-#[async_trait]
-impl Metadata for StaticMetadata {
-    async fn read(&self, path: &str) -> Result<Option<String>> {
-        Ok(self.values.lock().map_err(|_| anyhow::anyhow!("metadata lock poisoned"))?.get(path).cloned())
     }
 }

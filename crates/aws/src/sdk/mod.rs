@@ -11,5 +11,7 @@ pub mod emulator;
 pub mod error;
 pub mod imds;
 pub mod owner;
+#[cfg(any(test, feature = "testing"))]
+pub mod twin;
 
 pub use clients::Aws;

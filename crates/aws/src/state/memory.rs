@@ -31,25 +31,6 @@ pub enum Fault {
 
 type Hook = dyn Fn(Op, &str) -> Option<Fault> + Send + Sync;
 
-/// Gives way once to other tasks, as a call over the network does. Every call of the in-memory
-/// twins starts with it, so concurrent callers (`join_all`, the simulation) interleave call by
-/// call instead of each running to completion.
-pub async fn interleave() {
-    struct Once(bool);
-    impl std::future::Future for Once {
-        type Output = ();
-        fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
-            if self.0 {
-                return std::task::Poll::Ready(());
-            }
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        }
-    }
-    Once(false).await
-}
-
 #[derive(Default)]
 struct Inner {
     objects: BTreeMap<String, (Vec<u8>, u64)>,
@@ -138,7 +119,7 @@ fn store(inner: &mut Inner, key: &str, body: Vec<u8>) -> Etag {
 #[async_trait]
 impl StateStore for MemoryStore {
     async fn get(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
-        interleave().await;
+        crate::sdk::twin::interleave().await;
         // A read has no reply to lose: any fault is a failed read.
         match self.fault(Op::Get, key) {
             Some(Fault::Fail { retryable }) => return Err(Self::failed(Op::Get, key, retryable)),
@@ -149,12 +130,12 @@ impl StateStore for MemoryStore {
     }
 
     async fn put(&self, key: &str, body: Vec<u8>) -> Result<Etag, StoreError> {
-        interleave().await;
+        crate::sdk::twin::interleave().await;
         self.write(Op::Put, key, |i| Ok(store(i, key, body)))
     }
 
     async fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<Etag, StoreError> {
-        interleave().await;
+        crate::sdk::twin::interleave().await;
         self.write(Op::PutIfAbsent, key, |i| {
             if i.objects.contains_key(key) {
                 return Err(StoreError::Conflict { key: key.to_string() });
@@ -164,7 +145,7 @@ impl StateStore for MemoryStore {
     }
 
     async fn put_if_match(&self, key: &str, expected: &str, body: Vec<u8>) -> Result<Etag, StoreError> {
-        interleave().await;
+        crate::sdk::twin::interleave().await;
         self.write(Op::PutIfMatch, key, |i| match i.objects.get(key) {
             None => Err(StoreError::NotFound { key: key.to_string() }),
             Some((_, v)) if etag(*v) != expected => Err(StoreError::Conflict { key: key.to_string() }),
@@ -173,7 +154,7 @@ impl StateStore for MemoryStore {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        interleave().await;
+        crate::sdk::twin::interleave().await;
         if let Some(Fault::Fail { retryable }) = self.fault(Op::List, prefix) {
             return Err(Self::failed(Op::List, prefix, retryable));
         }
@@ -181,7 +162,7 @@ impl StateStore for MemoryStore {
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        interleave().await;
+        crate::sdk::twin::interleave().await;
         self.write(Op::Delete, key, |i| {
             i.objects.remove(key);
             Ok(String::new())
@@ -190,7 +171,7 @@ impl StateStore for MemoryStore {
     }
 
     async fn delete_if_match(&self, key: &str, expected: &str) -> Result<(), StoreError> {
-        interleave().await;
+        crate::sdk::twin::interleave().await;
         self.write(Op::Delete, key, |i| match i.objects.get(key) {
             None => Err(StoreError::NotFound { key: key.to_string() }),
             Some((_, v)) if etag(*v) != expected => Err(StoreError::Conflict { key: key.to_string() }),

@@ -5,25 +5,30 @@
 //! [`StateStore`] is deliberately small: get, create-only put, compare-and-swap put, list, delete.
 //! Conditional writes are what the protocol stands on (two writers racing for one key cannot both
 //! win), so their outcome is typed: [`StoreError::Conflict`] and [`StoreError::NotFound`] are values
-//! the caller matches on, never strings. [`S3Store`] is the real store; [`MemoryStore`] is its twin
-//! with the same rules, for unit tests and the simulation.
+//! the caller matches on, never strings. [`S3Store`] is the real store; `MemoryStore` (behind the
+//! `testing` feature) is its twin with the same rules, for unit tests and the simulation;
+//! [`UnbornBucket`] stands for the bucket before the first apply creates it.
 //!
-//! May use: `sdk` (clients, errors) and `spotctl_core`. Used by every other room.
+//! Used by every other room.
+//!
+//! May use: `sdk` (clients, errors), `spotctl_core`, the bucket's layout (`spotctl_layout`).
 
-mod blobs;
 mod json;
 mod lock;
+#[cfg(any(test, feature = "testing"))]
 mod memory;
 mod records;
 mod s3;
 mod store;
 mod stored_env;
+mod unborn;
 
-pub use blobs::{parse_s3_url, StoreBlobs};
 pub use json::{get_json, json_body, update_json, CAS_ATTEMPTS};
 pub use lock::{Lock, LockInfo};
-pub use memory::{interleave, Fault, MemoryStore, Op};
+#[cfg(any(test, feature = "testing"))]
+pub use memory::{Fault, MemoryStore, Op};
 pub use records::{list_handoffs, read_handoff, read_primary};
 pub use s3::S3Store;
 pub use store::{Etag, StateStore, StoreError, Versioned};
 pub use stored_env::StoredEnv;
+pub use unborn::UnbornBucket;

@@ -358,7 +358,7 @@ mod tests {
             },
             schedule: ScheduleSection::default(),
             fis: FisSection::default(),
-            endpoint: super::super::endpoint::EndpointSection::defaults(),
+            endpoint: crate::config::EndpointSection::defaults(),
             backup: BackupSection::default(),
             fleet: vec![fleet("w2"), fleet("w1")],
         }

@@ -4,6 +4,9 @@
 //! Attribute values are what discovery reads back, in the same canonical form, so that a converged
 //! env plans empty. Attributes AWS cannot list cheaply are compared through a spec hash kept in a
 //! `spotctl:spec` tag.
+//!
+//! May use: `config`, `endpoint`, `fleet`, `names`, `plan`, `templates`, the bucket's layout
+//! (`spotctl_layout`).
 
 pub mod bucket;
 pub mod endpoint;

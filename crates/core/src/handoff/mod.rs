@@ -31,8 +31,8 @@
 //!
 //! The primary record ([`primary`]) is the handoff's too: which instance is the one primary.
 //!
-//! May use: `names`, `time`; the bucket's layout (`spotctl_layout`). No I/O: the rooms that read
-//! and write live in `spotctl-aws`.
+//! May use: the bucket's layout (`spotctl_layout`). No I/O: the rooms that read and write live in
+//! `spotctl-aws`.
 
 mod apply;
 mod decide;

@@ -16,6 +16,8 @@
 //! (policy names, rounding). Imports go one way: `report` uses `fleet` and `placement`, which use
 //! `span`, `group`, `baselines` and `traces`; `error` and `figures` use no sibling but `traces`;
 //! none uses this file.
+//!
+//! May use: `config` (the env's policy and failback pace), `fleet`, `placement`.
 
 mod baselines;
 mod error;

@@ -5,7 +5,8 @@
 //! (`document`), the step durations `status --watch` redraws (`watch`). Pure: the AWS side reads,
 //! this decides.
 //!
-//! May use: `plan`, `primary`, `handoff`.
+//! May use: `plan`, `handoff`, `config` (a saved plan records the env file it was made from), the
+//! bucket's layout (`spotctl_layout`).
 
 mod adopt;
 mod document;

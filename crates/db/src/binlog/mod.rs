@@ -3,6 +3,8 @@
 //!
 //! Pure: bytes in, values out. What the shipper, the base backup and recovery do with the log is
 //! in [`crate::protect`]. Uses nothing else of this crate.
+//!
+//! May use: nothing else of this crate.
 
 pub mod event;
 pub mod gtid;

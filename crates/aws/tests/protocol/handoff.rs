@@ -1,18 +1,19 @@
 //! The agents' steps and promotion against the in-memory twins: a whole warned handoff, two
 //! standbys racing for one epoch, a standby that cannot verify, the old primary retiring.
 
-use super::{Agent, Database, Decision, Did, EndpointDuty, EndpointStep, MemoryDatabase, Promotion};
-use crate::compute::Instances;
-use crate::dns::Dns;
-use crate::handler::tests::{warning, World, REGION};
-use crate::sdk::imds::{paths, StaticMetadata};
-use crate::state::{read_handoff, read_primary, Fault, Op, StateStore};
+use crate::world::{warning, World, REGION};
 use futures::executor::block_on;
+use spotctl_aws::compute::Instances;
+use spotctl_aws::dns::Dns;
+use spotctl_aws::handoff::{
+    Agent, Database, Decision, Did, EndpointDuty, EndpointStep, MemoryDatabase, Promotion,
+};
+use spotctl_aws::sdk::{imds::paths, twin::StaticMetadata};
+use spotctl_aws::state::{read_handoff, read_primary, StateStore};
 use spotctl_core::endpoint::EndpointRecord;
 use spotctl_core::handoff::primary::{InstanceState, Role};
 use spotctl_core::handoff::{PrimaryAction, StandbyAction, Step};
 use spotctl_core::names::{TAG_HANDOFF, TAG_ROLE};
-use spotctl_layout::state as keys;
 use std::sync::Arc;
 
 fn agent(
@@ -190,7 +191,7 @@ fn a_primary_whose_log_lags_drains_in_full_and_a_log_short_of_its_seal_is_refuse
     old_md.set(paths::SPOT_ACTION, "{\"action\":\"terminate\"}");
     let (_, did) = block_on(old.step()).expect("seal");
     assert!(matches!(did, Did::Sealed { .. }), "{did:?}");
-    block_on(w.store.delete(&super::memory_log_key(1))).expect("lose the shipped log");
+    block_on(w.store.delete(&spotctl_aws::handoff::memory_log_key(1))).expect("lose the shipped log");
     let new_db = MemoryDatabase::with_clock(Vec::new(), true, w.clock.clone());
     let (new, _) =
         agent(&w, &standby, "ap-northeast-1b", &[(TAG_ROLE, "standby"), (TAG_HANDOFF, "epoch-1")], &new_db);
@@ -251,7 +252,7 @@ fn drained_then_failed(w: &World, at: i64) -> (Agent, MemoryDatabase, String) {
     h.reach(Step::Failed, at);
     h.failure = Some("3 standbys came to nothing".into());
     let key = spotctl_layout::state::handoff_key("epoch-1");
-    block_on(w.store.put_if_match(&key, &etag, crate::state::json_body(&key, &h).expect("json")))
+    block_on(w.store.put_if_match(&key, &etag, spotctl_aws::state::json_body(&key, &h).expect("json")))
         .expect("failed");
     (old, old_db, first)
 }
@@ -263,22 +264,24 @@ fn a_lost_primary_whose_handoff_had_failed_is_recovered_by_reopening_it() {
     let (_, _, first) = drained_then_failed(&w, 1_100);
     w.ec2.set_state("i-primary", InstanceState::Terminated);
     let names = spotctl_core::names::Names::new("dev", "123456789012", REGION);
-    let placements = super::FixedPlacements::in_region(&names, REGION, 3);
-    let seams = super::HandoffSeams {
+    let placements = spotctl_aws::handoff::FixedPlacements::in_region(&names, REGION, 3);
+    let seams = spotctl_aws::handoff::HandoffSeams {
         store: &w.store,
         instances: &w.ec2,
         placements: &placements,
         clock: w.clock.as_ref(),
         owner: "apply",
     };
-    let outcome = block_on(super::recover(
+    let outcome = block_on(spotctl_aws::handoff::recover(
         &seams,
         "i-primary",
         &spotctl_core::handoff::Source::Backup("epoch-1".into()),
         Some(0),
     ))
     .expect("recover");
-    let super::HandoffOutcome::Started { standby, .. } = outcome else { panic!("{outcome:?}") };
+    let spotctl_aws::handoff::HandoffOutcome::Started { standby, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
     assert_ne!(standby, first, "a new standby, not the failed attempt's");
     let (h, _) = block_on(read_handoff(&w.store, "epoch-1")).expect("read").expect("epoch-1");
     assert!(h.is_open() && h.failure.is_none(), "{h:?}");
@@ -305,7 +308,7 @@ fn a_lost_primary_whose_handoff_had_failed_is_recovered_by_reopening_it() {
 fn a_failed_handoff_is_tried_again_later_and_the_fenced_old_primary_hands_off() {
     let w = World::new();
     // Every attempt came to nothing; the old primary is alive, fenced since its drain.
-    let (old, old_db, first) = drained_then_failed(&w, crate::sdk::clock::Clock::now(w.clock.as_ref()));
+    let (old, old_db, first) = drained_then_failed(&w, spotctl_aws::sdk::clock::Clock::now(w.clock.as_ref()));
     w.ec2.set_state(&first, InstanceState::Terminated);
     assert!(!old_db.commit(11), "fenced");
     let watchdog = |id: &str| block_on(w.handler().handle(&watchdog_tick(id))).expect("tick");
@@ -336,7 +339,7 @@ fn a_standby_the_handoff_does_not_name_never_promotes_and_leaves() {
     old_md.set(paths::SPOT_ACTION, "{}");
     block_on(old.step()).expect("drain");
     // A second standby for the same epoch (as an attempt that died before recording it leaves).
-    let twin = block_on(w.ec2.launch(&crate::compute::LaunchRequest {
+    let twin = block_on(w.ec2.launch(&spotctl_aws::compute::LaunchRequest {
         want: spotctl_core::plan::Resource::new(spotctl_core::plan::Kind::Instance, REGION, "standby"),
         role: Role::Standby,
         handoff: Some("epoch-1".into()),
@@ -369,40 +372,6 @@ fn a_standby_the_handoff_does_not_name_never_promotes_and_leaves() {
     assert_eq!(writable, 1, "exactly one server takes writes");
     let twin_state = block_on(w.ec2.describe(REGION, &twin)).expect("describe").expect("exists").state;
     assert_eq!(twin_state, InstanceState::Terminated, "the unrecorded standby leaves");
-}
-
-#[test]
-fn of_two_promotions_racing_for_one_epoch_exactly_one_wins_and_a_lost_reply_is_read_again() {
-    use super::promote::{promote, Successor};
-    let w = World::new();
-    warned(&w);
-    let me = |id: &str| Successor {
-        instance_id: id.into(),
-        region: REGION.into(),
-        availability_zone: "ap-northeast-1b".into(),
-        instance_type: "m5.large".into(),
-    };
-    w.ec2.insert(standby_view("i-a"));
-    w.ec2.insert(standby_view("i-b"));
-    let (a, b) = (MemoryDatabase::new(vec![], true), MemoryDatabase::new(vec![], true));
-    let (pa, pb) = block_on(futures::future::join(
-        promote(&w.store, &a, &w.ec2, me("i-a"), "epoch-1", 1_100),
-        promote(&w.store, &b, &w.ec2, me("i-b"), "epoch-1", 1_100),
-    ));
-    let won = [&pa, &pb].iter().filter(|p| matches!(p, Ok(Promotion::Promoted { .. }))).count();
-    assert_eq!(won, 1, "{pa:?} {pb:?}");
-    assert_eq!([a.state().read_only, b.state().read_only].iter().filter(|r| !**r).count(), 1);
-    // A write that lands but whose reply is lost: the promoter reads again and knows it won.
-    let w = World::new();
-    warned(&w);
-    w.ec2.insert(standby_view("i-c"));
-    let lossy = w
-        .store
-        .with_faults(|op, key| (op == Op::PutIfMatch && key == keys::PRIMARY).then_some(Fault::LoseReply));
-    let c = MemoryDatabase::new(vec![], true);
-    let p = block_on(promote(&lossy, &c, &w.ec2, me("i-c"), "epoch-1", 1_100)).expect("promotes");
-    assert_eq!(p, Promotion::Promoted { epoch: 2, instance_id: "i-c".into() });
-    assert!(!c.state().read_only);
 }
 
 #[test]
@@ -445,22 +414,6 @@ fn an_unknown_role_tag_is_an_error_not_a_silent_primary() {
     assert!(format!("{err:#}").contains("`Primary`"), "{err:#}");
 }
 
-fn standby_view(id: &str) -> crate::compute::InstanceView {
-    crate::compute::InstanceView {
-        id: id.into(),
-        region: REGION.into(),
-        az: "ap-northeast-1b".into(),
-        instance_type: "m5.large".into(),
-        state: InstanceState::Running,
-        tags: [
-            (TAG_ROLE.to_string(), "standby".to_string()),
-            (TAG_HANDOFF.to_string(), "epoch-1".to_string()),
-        ]
-        .into(),
-        address: None,
-    }
-}
-
 #[test]
 fn an_unwarned_loss_is_recovered_from_the_shipped_log_and_the_new_primary_ships_on() {
     let w = World::new();
@@ -497,9 +450,9 @@ fn an_unwarned_loss_is_recovered_from_the_shipped_log_and_the_new_primary_ships_
     assert!(matches!(did, Did::Served { .. }), "{did:?}");
     assert!(new_db.commit(62));
     assert!(block_on(new_db.ship(&w.store)).expect("ship"));
-    let rows = block_on(super::memory_log_rows(&w.store, 2)).expect("log");
+    let rows = block_on(spotctl_aws::handoff::memory_log_rows(&w.store, 2)).expect("log");
     assert_eq!(rows.last(), Some(&62));
-    let timelines = block_on(super::read_timelines(&w.store)).expect("timelines");
+    let timelines = block_on(spotctl_aws::protect::read_timelines(&w.store)).expect("timelines");
     let two = &timelines[1].record;
     assert_eq!((two.parent, two.epoch), (Some(1), Some(2)));
 }
@@ -520,7 +473,7 @@ fn a_warned_handoff_gives_the_new_primary_a_timeline_of_its_own_and_fences_the_o
     assert_eq!(new_db.state().ships_to, None, "promoted; its log begins on its first look as the primary");
     block_on(new.step()).expect("serve");
     assert_eq!(new_db.state().ships_to, Some((2, 2)));
-    let timelines = block_on(super::read_timelines(&w.store)).expect("timelines");
+    let timelines = block_on(spotctl_aws::protect::read_timelines(&w.store)).expect("timelines");
     let two = &timelines[1].record;
     assert_eq!(
         (two.parent, two.epoch, two.reason),
@@ -553,36 +506,11 @@ fn the_primary_terminated_without_a_warning_starts_its_recovery_at_once_and_othe
     // Another instance of the account stops: not this env's business, nothing recorded.
     let out =
         block_on(w.handler().handle(&state_change("s0", "i-someone-else", "stopped"))).expect("handled");
-    assert!(matches!(out, crate::handler::Outcome::NotOurs { .. }), "{out:?}");
+    assert!(matches!(out, spotctl_aws::handler::Outcome::NotOurs { .. }), "{out:?}");
     w.ec2.set_state("i-primary", InstanceState::Terminated);
     let out = block_on(w.handler().handle(&state_change("s1", "i-primary", "terminated"))).expect("handled");
     let text = serde_json::to_string(&out).expect("JSON");
     assert!(text.contains("\"handoff\":\"started\""), "{text}");
     let (h, _) = block_on(read_handoff(&w.store, "epoch-1")).expect("read").expect("epoch-1");
     assert_eq!(h.source(), spotctl_core::handoff::Source::Log, "{h:?}");
-}
-
-#[test]
-fn a_standby_retries_only_a_bucket_that_did_not_answer_and_refuses_anything_else() {
-    use super::database::bucket_unavailable;
-    use crate::state::StoreError;
-    use spotctl_db::protect::ProtectError;
-    let blob = |retryable| spotctl_db::store::BlobError {
-        op: "get",
-        key: "k".into(),
-        message: "m".into(),
-        retryable,
-    };
-    let timeout = ProtectError::Blob(blob(true));
-    assert!(bucket_unavailable(&anyhow::Error::new(timeout).context("recovering the shipped log")));
-    assert!(
-        !bucket_unavailable(&anyhow::Error::new(ProtectError::Blob(blob(false)))),
-        "access denied refuses"
-    );
-    let missing = ProtectError::MissingPiece { key: "k".into(), detail: "listed but gone".into() };
-    assert!(!bucket_unavailable(&anyhow::Error::new(missing)), "a missing object refuses");
-    let failed =
-        |retryable| StoreError::Failed { op: "getting", key: "k".into(), message: "m".into(), retryable };
-    assert!(bucket_unavailable(&anyhow::Error::new(failed(true))));
-    assert!(!bucket_unavailable(&anyhow::Error::new(failed(false))));
 }

@@ -1,101 +1,18 @@
 //! The handler against in-memory twins of the state bucket, EC2 and the fleet APIs: the loops that
 //! moto alone used to prove, with the races and failures moto cannot stage.
 
-use super::{Handler, Next, Outcome};
-use crate::compute::{InstanceView, MemoryInstances};
-use crate::fleet::{GroupView, MemoryFleet};
-use crate::handoff::{FixedPlacements, HandoffOutcome};
-use crate::sdk::clock::ManualClock;
-use crate::state::{json_body, read_handoff, read_primary, Fault, MemoryStore, Op, StateStore};
+use crate::world::{names, warning, World, REGION};
 use futures::executor::block_on;
+use spotctl_aws::compute::InstanceView;
+use spotctl_aws::fleet::GroupView;
+use spotctl_aws::handler::{Next, Outcome};
+use spotctl_aws::handoff::HandoffOutcome;
+use spotctl_aws::state::{json_body, read_handoff, read_primary, Fault, Op, StateStore};
 use spotctl_core::fleet::{Mode, Side};
-use spotctl_core::handoff::primary::{InstanceState, PrimaryRecord, Role};
+use spotctl_core::handoff::primary::InstanceState;
 use spotctl_core::handoff::Step;
-use spotctl_core::names::{Names, TAG_ENV, TAG_ROLE};
+use spotctl_core::names::TAG_ENV;
 use spotctl_layout::state as keys;
-use std::sync::Arc;
-
-pub(crate) const REGION: &str = "ap-northeast-1";
-
-pub(crate) fn names() -> Names {
-    Names::new("dev", "123456789012", REGION)
-}
-
-/// An env with a recorded, running primary `i-primary` at epoch 1.
-pub(crate) struct World {
-    pub store: MemoryStore,
-    pub ec2: MemoryInstances,
-    pub fleet: MemoryFleet,
-    pub clock: Arc<ManualClock>,
-    /// The endpoint's zone (the agents point it).
-    pub dns: crate::dns::MemoryDns,
-}
-
-impl World {
-    pub fn new() -> World {
-        let w = World {
-            store: MemoryStore::new(),
-            ec2: MemoryInstances::new("dev"),
-            fleet: MemoryFleet::default(),
-            clock: Arc::new(ManualClock::at(1_000)),
-            dns: crate::dns::MemoryDns::default(),
-        };
-        w.ec2.insert(InstanceView {
-            id: "i-primary".into(),
-            region: REGION.into(),
-            az: format!("{REGION}a"),
-            instance_type: "m5.large".into(),
-            state: InstanceState::Running,
-            tags: [(TAG_ENV.to_string(), "dev".to_string()), (TAG_ROLE.to_string(), "primary".to_string())]
-                .into(),
-            address: None,
-        });
-        let record = PrimaryRecord {
-            epoch: 1,
-            instance_id: "i-primary".into(),
-            region: REGION.into(),
-            availability_zone: format!("{REGION}a"),
-            instance_type: "m5.large".into(),
-            since_unix: 900,
-            handoff: None,
-            launching: None,
-            ..PrimaryRecord::launching("", REGION, "", "", 0)
-        };
-        block_on(w.store.put(keys::PRIMARY, json_body(keys::PRIMARY, &record).expect("json")))
-            .expect("record");
-        w
-    }
-
-    pub fn handler_with(&self, store: MemoryStore, ec2: MemoryInstances) -> Handler {
-        Handler {
-            names: names(),
-            store: Arc::new(store),
-            instances: Arc::new(ec2),
-            placements: Arc::new(FixedPlacements::in_region(&names(), REGION, 3)),
-            fleet: Arc::new(self.fleet.clone()),
-            clock: self.clock.clone(),
-        }
-    }
-
-    pub fn handler(&self) -> Handler {
-        self.handler_with(self.store.clone(), self.ec2.clone())
-    }
-
-    pub fn standbys(&self) -> Vec<InstanceView> {
-        self.ec2.alive().into_iter().filter(|i| i.role() == Ok(Some(Role::Standby))).collect()
-    }
-}
-
-pub(crate) fn warning(id: &str, instance: &str) -> Vec<u8> {
-    serde_json::json!({
-        "version": "0", "id": id, "detail-type": "EC2 Spot Instance Interruption Warning",
-        "source": "aws.ec2", "account": "123456789012", "time": "2026-11-29T10:00:00Z", "region": REGION,
-        "resources": [], "detail": {"instance-id": instance, "instance-action": "terminate"}
-    })
-    .to_string()
-    .into_bytes()
-}
-
 fn started(o: &Outcome) -> bool {
     matches!(o, Outcome::Handled { next: Next::Handoff(HandoffOutcome::Started { .. }), .. })
 }
@@ -239,7 +156,7 @@ fn fleet_world() -> World {
     )
     .expect("envs/fleet parses")
     .env;
-    let stored = crate::state::StoredEnv {
+    let stored = spotctl_aws::state::StoredEnv {
         format: 1,
         regions: vec![],
         fleet_regions: vec![],
@@ -276,7 +193,10 @@ fn of_concurrent_failover_handlers_only_the_state_writer_sets_the_fallback_group
             matches!(
                 o,
                 Ok(Outcome::Handled {
-                    next: Next::Fleet(crate::fleet::FleetOutcome::Transition { to: Mode::FailedOver, .. }),
+                    next: Next::Fleet(spotctl_aws::fleet::FleetOutcome::Transition {
+                        to: Mode::FailedOver,
+                        ..
+                    }),
                     ..
                 })
             )

@@ -1,9 +1,12 @@
-//! The drain/restore blob seam (`spotctl_db::store::BlobStore`, synchronous) on any [`StateStore`].
+//! The drain/restore blob seam (`spotctl_db::store::BlobStore`, synchronous) on any
+//! [`StateStore`], and the one way to open a bucket as one from an `s3://BUCKET/PREFIX` URL.
 //!
 //! Drain and restore run on blocking threads; each call here blocks that thread on the async store
 //! through the runtime handle it was given. Never call it from an async task itself.
 
-use super::store::{StateStore, StoreError};
+use super::error::BackupsError;
+use crate::sdk::Aws;
+use crate::state::{S3Store, StateStore, StoreError};
 use spotctl_db::store::{BlobError, BlobStore, Creation};
 use std::sync::Arc;
 use tokio::runtime::Handle;
@@ -44,6 +47,22 @@ impl BlobStore for StoreBlobs {
     fn delete(&self, key: &str) -> Result<(), BlobError> {
         self.handle.block_on(self.store.delete(key)).map_err(|e| blob_error("delete", key, e))
     }
+}
+
+/// The bucket at `url` (`s3://BUCKET/PREFIX`) in `region` (default: the standard AWS region
+/// setting) as a blob store, and the prefix under it. Every S3 call names the bucket's expected
+/// owner: the caller's own account. Call from the runtime; use the blobs from a blocking thread.
+pub async fn open(aws: &Aws, url: &str, region: Option<&str>) -> Result<(StoreBlobs, String), BackupsError> {
+    let (bucket, prefix) = parse_s3_url(url).ok_or_else(|| BackupsError::BadUrl(url.to_string()))?;
+    let region = region
+        .map(String::from)
+        .unwrap_or_else(|| std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()));
+    let account = aws.account_id(&region).await.map_err(|e| BackupsError::Account(format!("{e:#}")))?;
+    let blobs = StoreBlobs {
+        store: std::sync::Arc::new(S3Store::new(aws.s3(&region, &account), bucket)),
+        handle: tokio::runtime::Handle::current(),
+    };
+    Ok((blobs, prefix))
 }
 
 /// Splits `s3://bucket/prefix` into its parts.

@@ -2,12 +2,11 @@
 //! the log's timelines, whether a base lies on the newest one's chain (so a standby can recover
 //! the shipped log), and how much the log may lack now (its data-loss window).
 //!
-//! The layout and the rules are `spotctl_db::protect`'s; this is the async reading of them for
-//! the handler (which has no database) and for [`super::MemoryDatabase`], which follows the same
-//! timeline rules in memory.
+//! The layout is `spotctl_layout`'s and the rules `spotctl_db::protect`'s; this is the async
+//! reading of them for the handler (which has no database) and for the database twin, which
+//! follows the same timeline rules in memory.
 
-use crate::state::{get_json, StateStore};
-use anyhow::{Context, Result};
+use crate::state::{get_json, StateStore, StoreError};
 use spotctl_core::handoff::LogView;
 use spotctl_db::protect::base::BaseRecord;
 use spotctl_db::protect::heartbeat::Heartbeat;
@@ -16,15 +15,15 @@ use spotctl_layout::log::{bases, heartbeat_key, timeline_of, timelines};
 use spotctl_layout::BACKUPS;
 
 /// Every timeline, in order.
-pub async fn read_timelines(store: &dyn StateStore) -> Result<Vec<Timeline>> {
+pub async fn read_timelines(store: &dyn StateStore) -> Result<Vec<Timeline>, StoreError> {
     let mut all = Vec::new();
     for key in store.list(&timelines(BACKUPS)).await? {
         if timeline_of(BACKUPS, &key).is_none() {
             continue;
         }
         let Some(v) = store.get(&key).await? else { continue };
-        let record: TimelineRecord =
-            serde_json::from_slice(&v.body).with_context(|| format!("reading timeline record {key}"))?;
+        let record: TimelineRecord = serde_json::from_slice(&v.body)
+            .map_err(|e| StoreError::Malformed { key: key.clone(), message: e.to_string() })?;
         all.push(Timeline { record, bytes: v.body });
     }
     all.sort_by_key(|t| t.record.timeline);
@@ -36,7 +35,7 @@ pub async fn read_timelines(store: &dyn StateStore) -> Result<Vec<Timeline>> {
 /// began one: lost before its first look as the primary, or an older primary's log is all there
 /// is — which lacks what came after that primary's drain), or no base lies on its chain (a
 /// primary a handoff made, before its first base).
-pub async fn log_view(store: &dyn StateStore, epoch: u64, now: i64) -> Result<Option<LogView>> {
+pub async fn log_view(store: &dyn StateStore, epoch: u64, now: i64) -> Result<Option<LogView>, StoreError> {
     let all = read_timelines(store).await?;
     let chain = chain_at(&all, None);
     let Some(newest) = chain.last() else { return Ok(None) };
