@@ -1,19 +1,16 @@
-//! `spotctl agent watch`: the on-instance watcher that user-data installs as a systemd unit
-//! (`SyslogIdentifier=spot-handler`). It polls IMDSv2 and the state bucket every few seconds and
-//! logs what the handoff protocol decides for this instance.
+//! `spotctl agent …`: the commands that run on an instance. `agent watch` is the watcher user-data
+//! installs as a systemd unit (`SyslogIdentifier=spot-handler`; the loop is
+//! `spotctl_aws::handoff::watch`); `agent drain` and `agent restore` are one-shot
+//! (`spotctl_aws::protect::once`); the protection commands are in `protect/`.
 
 use crate::commands::protect;
 use crate::exit::{BadInput, Outcome};
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use spotctl_aws::compute::Ec2Instances;
-use spotctl_aws::handoff::{resolve_endpoint, Agent, Did, EndpointStep, MariaDbServer};
-use spotctl_aws::sdk::clock::SystemClock;
+use spotctl_aws::handoff::{look_once, watch as watch_forever, WatchOptions};
+use spotctl_aws::protect::once::Once;
 use spotctl_aws::sdk::imds::{Imds, DEFAULT_IMDS};
 use spotctl_aws::sdk::Aws;
-use spotctl_aws::state::S3Store;
-use spotctl_core::names::Names;
-use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Args)]
@@ -173,148 +170,37 @@ async fn worker(w: WorkerArgs) -> Result<Outcome> {
 }
 
 async fn one_shot(o: OneShot, drain: bool) -> Result<Outcome> {
-    let (blobs, prefix) = protect::bucket::open(&o.to, o.bucket_region.as_deref()).await?;
     if o.seal && !drain {
         return Err(BadInput("--seal is for `agent drain` only".into()).into());
     }
-    let (dsn, database, handoff, logical, replace_existing, seal) =
-        (o.mysql.clone(), o.database.clone(), o.handoff.clone(), o.logical, o.replace_existing, o.seal);
-    let report = tokio::task::spawn_blocking(move || -> Result<serde_json::Value> {
-        if drain {
-            let mut unsealed = None;
-            if seal {
-                let key = spotctl_layout::BackupRoot::new(&prefix, &handoff)?.seal_key();
-                let opts = spotctl_db::protect::SealOptions::for_epoch(None);
-                match spotctl_db::protect::seal(&dsn, &blobs, &prefix, &key, &opts) {
-                    Ok(s) => return Ok(serde_json::json!({ "sealed": s, "key": key })),
-                    Err(e) => unsealed = Some(e.to_string()),
-                }
-            }
-            let method =
-                if logical { spotctl_db::backup::Method::Rows } else { spotctl_db::backup::Method::Auto };
-            let opts =
-                spotctl_db::backup::DrainOptions { databases: vec![database], method, ..Default::default() };
-            let m = spotctl_db::backup::drain(&dsn, &blobs, &prefix, &handoff, &opts)?;
-            Ok(match unsealed {
-                Some(why) => serde_json::json!({ "drained": m, "unsealed": why }),
-                None => serde_json::to_value(m)?,
-            })
-        } else {
-            // Only the env's database is written, whatever the manifest names.
-            let opts = spotctl_db::backup::RestoreOptions {
-                databases: Some(vec![database]),
-                replace_existing,
-                ..Default::default()
-            };
-            Ok(serde_json::to_value(spotctl_db::backup::restore(&dsn, &blobs, &prefix, &handoff, &opts)?)?)
-        }
-    })
-    .await??;
+    let (blobs, prefix) = protect::bucket::open(&o.to, o.bucket_region.as_deref()).await?;
+    let once = Once { dsn: o.mysql, prefix, handoff: o.handoff, database: o.database };
+    let report = match drain {
+        true => spotctl_aws::protect::once::drain(blobs, once, o.logical, o.seal).await?,
+        false => spotctl_aws::protect::once::restore(blobs, once, o.replace_existing).await?,
+    };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(Outcome::Ok)
 }
 
 async fn watch(w: WatchArgs) -> Result<Outcome> {
+    let opts = WatchOptions {
+        bucket: w.bucket,
+        bucket_region: w.bucket_region,
+        env: w.env,
+        database: w.database,
+        mysql: w
+            .mysql
+            .unwrap_or_else(|| "mysql://root@localhost/?socket=/var/lib/mysql/mysql.sock".to_string()),
+        imds_endpoint: w.imds_endpoint,
+        interval: Duration::from_secs(w.interval),
+        primary_units: w.primary_units,
+    };
     let aws = Aws::load().await;
-    // Every S3 call names the bucket's expected owner: this instance's own account.
-    let account = aws.account_id(&w.bucket_region).await?;
-    let store = Arc::new(S3Store::new(aws.s3(&w.bucket_region, &account), &w.bucket));
-    // The account is not needed to tag or terminate this instance: names only carry the env.
-    let names = Names::new(&w.env, "", &w.bucket_region);
-    let mut agent = Agent {
-        store: store.clone(),
-        instances: Arc::new(Ec2Instances { aws: aws.clone(), names }),
-        metadata: Arc::new(Imds::new(&w.imds_endpoint)?),
-        db: Arc::new(MariaDbServer::new(
-            w.mysql
-                .clone()
-                .unwrap_or_else(|| "mysql://root@localhost/?socket=/var/lib/mysql/mysql.sock".to_string()),
-            w.database.clone(),
-        )),
-        clock: Arc::new(SystemClock),
-        endpoint: None,
-    };
-    let mut last = None;
-    let mut endpoint_looked = None;
-    let mut units_started = w.primary_units.is_empty();
-    loop {
-        // The endpoint's zone, found once (looked for again each minute until it is there).
-        if agent.endpoint.is_none()
-            && endpoint_looked.is_none_or(|t: std::time::Instant| t.elapsed().as_secs() >= 60)
-        {
-            endpoint_looked = Some(std::time::Instant::now());
-            match resolve_endpoint(&aws, store.as_ref()).await {
-                Ok(Some(duty)) => {
-                    tracing::info!(name = %duty.name, zone = %duty.zone, "the endpoint this instance points while primary");
-                    agent.endpoint = Some(Arc::new(duty));
-                }
-                Ok(None) => tracing::warn!("no endpoint zone yet; serving without pointing the endpoint"),
-                Err(e) => tracing::warn!("cannot find the endpoint's zone yet: {e:#}"),
-            }
-        }
-        match agent.step().await {
-            Ok((o, did)) => {
-                if !units_started && serves(&did) {
-                    units_started = start_units(&w.primary_units).await;
-                }
-                if w.once {
-                    let mut v = serde_json::to_value(&o)?;
-                    v["did"] = serde_json::to_value(&did)?;
-                    println!("{}", serde_json::to_string_pretty(&v)?);
-                    return Ok(Outcome::Ok);
-                }
-                // Log what changed only: the same decision every two seconds is not news.
-                let quiet = match &did {
-                    Did::Served { repaired: false, endpoint: None | Some(EndpointStep::Unchanged) } => {
-                        Did::Served { repaired: false, endpoint: None }
-                    }
-                    d => d.clone(),
-                };
-                let now = Some((o.decision.clone(), quiet));
-                if now != last {
-                    let said = match &did {
-                        Did::Nothing => format!("{:?}", o.decision),
-                        did => did.to_string(),
-                    };
-                    tracing::warn!(env = %w.env, instance = %o.instance_id, role = %o.role, notice = o.interruption_notice, "{said}");
-                    last = now;
-                }
-            }
-            Err(e) if !w.once => tracing::error!("watch: {e:#}"),
-            Err(e) => return Err(e),
-        }
-        tokio::time::sleep(Duration::from_secs(w.interval)).await;
+    if w.once {
+        println!("{}", serde_json::to_string_pretty(&look_once(&aws, &opts).await?)?);
+        return Ok(Outcome::Ok);
     }
-}
-
-/// Whether this step left the instance serving as the primary with its log timeline begun (a
-/// promotion is followed by such a look two seconds later).
-fn serves(did: &Did) -> bool {
-    matches!(did, Did::Served { .. })
-}
-
-/// `systemctl enable UNITS` then `systemctl restart UNITS`: true when both succeeded (else the next
-/// look tries again). Restarted, not only started: a shipper left running from before this agent
-/// (an upgrade) resumes on the timeline this primary just began instead of staying on one a newer
-/// timeline fenced; a shipper resumes from the bucket, so a restart loses nothing.
-async fn start_units(units: &[String]) -> bool {
-    let run = |verb: &'static str| tokio::process::Command::new("systemctl").arg(verb).args(units).output();
-    let out = match run("enable").await {
-        Ok(o) if o.status.success() => run("restart").await,
-        other => other,
-    };
-    match out {
-        Ok(o) if o.status.success() => {
-            tracing::warn!(units = %units.join(" "), "the primary's units are started");
-            true
-        }
-        Ok(o) => {
-            tracing::error!(units = %units.join(" "), "starting the primary's units: {}", String::from_utf8_lossy(&o.stderr).trim());
-            false
-        }
-        Err(e) => {
-            tracing::error!(units = %units.join(" "), "starting the primary's units: {e}");
-            false
-        }
-    }
+    watch_forever(&aws, &opts).await?;
+    Ok(Outcome::Ok)
 }

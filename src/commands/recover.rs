@@ -6,7 +6,7 @@ use super::args::EnvArgs;
 use crate::exit::{BadInput, Outcome};
 use anyhow::{bail, Result};
 use clap::Args;
-use spotctl_aws::ops::point_in_time::{plan, start, Refusal};
+use spotctl_aws::ops::point_in_time::{plan, start, PlanError};
 use spotctl_aws::sdk::clock::{Clock, SystemClock};
 
 #[derive(Debug, Args)]
@@ -23,7 +23,7 @@ pub struct RecoverArgs {
 }
 
 pub async fn exec(args: RecoverArgs, verbose: u8) -> Result<Outcome> {
-    let until = i64::from(super::protect::recover::until(&args.to_time)?);
+    let until = i64::from(super::args::utc_second("--to-time", &args.to_time)?);
     let now = SystemClock.now();
     if until >= now {
         return Err(BadInput(format!(
@@ -36,8 +36,8 @@ pub async fn exec(args: RecoverArgs, verbose: u8) -> Result<Outcome> {
     let env = super::open_env(&args.env.env_dir).await?;
     let planned = match plan(&env, until).await {
         Ok(p) => p,
-        Err(e) if e.is::<Refusal>() => return Err(BadInput(e.to_string()).into()),
-        Err(e) => return Err(e),
+        Err(PlanError::Refused(r)) => return Err(BadInput(r.to_string()).into()),
+        Err(e) => return Err(e.into()),
     };
     print!("{}", planned.render());
     if !args.auto_approve && !super::confirm("Recover to this point in time?")? {

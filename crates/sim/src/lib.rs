@@ -10,6 +10,7 @@
 //! simulated one, no randomness but the seed's.
 
 mod actors;
+mod events;
 mod invariants;
 mod rng;
 mod run;

@@ -6,7 +6,8 @@
 
 use super::bucket;
 use super::mysql::MysqlArgs;
-use crate::exit::{BadInput, Outcome};
+use crate::commands::args::utc_second;
+use crate::exit::Outcome;
 use anyhow::{Context, Result};
 use clap::Args;
 use spotctl_db::protect::{recover, RecoverOptions};
@@ -31,18 +32,11 @@ pub struct RecoverArgs {
     pub replace_existing: bool,
 }
 
-/// `--until` as seconds since 1970.
-pub fn until(text: &str) -> Result<u32, BadInput> {
-    spotctl_core::time::parse_rfc3339(text).and_then(|t| u32::try_from(t).ok()).ok_or_else(|| {
-        BadInput(format!("--until {text:?} is not a UTC RFC 3339 time such as 2026-11-29T10:15:00Z"))
-    })
-}
-
 pub async fn exec(a: RecoverArgs) -> Result<Outcome> {
     let dsn = a.mysql.dsn()?;
     let opts = RecoverOptions {
         database: a.database,
-        until: a.until.as_deref().map(until).transpose()?,
+        until: a.until.as_deref().map(|t| utc_second("--until", t)).transpose()?,
         replace_existing: a.replace_existing,
         ..RecoverOptions::default()
     };
@@ -54,16 +48,4 @@ pub async fn exec(a: RecoverArgs) -> Result<Outcome> {
     .await??;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(Outcome::Ok)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn until_is_a_utc_second() {
-        assert_eq!(until("2026-11-29T10:15:00Z").ok(), Some(1_795_947_300));
-        assert!(until("2026-11-29 10:15:00").is_err());
-        assert!(until("2026-11-29T10:15:00+09:00").is_err());
-    }
 }

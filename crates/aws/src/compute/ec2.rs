@@ -1,10 +1,9 @@
 //! [`Instances`] on EC2: one-time spot instances with IMDSv2 required (hop limit 1), instance metadata tags on,
 //! an encrypted gp3 root volume, launched exactly where the request's spec says.
 
-use super::instances::{InstanceView, Instances, LaunchError, LaunchRequest};
-use crate::sdk::error::{code, is_not_found};
+use super::instances::{ComputeError, InstanceView, Instances, LaunchRequest};
+use crate::sdk::error::{is_not_found, AwsError};
 use crate::sdk::Aws;
-use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
     BlockDeviceMapping, EbsBlockDevice, Filter, HttpTokensState, IamInstanceProfileSpecification, Instance,
@@ -58,7 +57,7 @@ pub fn view_of(region: &str, i: &Instance) -> InstanceView {
 
 /// Every database instance of the env in `region` that is not terminated (pending, running,
 /// stopping, stopped), sorted by id.
-pub async fn describe_all(aws: &Aws, names: &Names, region: &str) -> Result<Vec<Described>> {
+pub async fn describe_all(aws: &Aws, names: &Names, region: &str) -> Result<Vec<Described>, ComputeError> {
     let out = aws
         .ec2(region)
         .describe_instances()
@@ -75,7 +74,7 @@ pub async fn describe_all(aws: &Aws, names: &Names, region: &str) -> Result<Vec<
         )
         .send()
         .await
-        .with_context(|| format!("listing database instances in {region}"))?;
+        .map_err(|e| AwsError::of(format!("listing database instances in {region}"), &e))?;
     let mut found: Vec<Described> = out
         .reservations()
         .iter()
@@ -104,7 +103,12 @@ pub async fn describe_all(aws: &Aws, names: &Names, region: &str) -> Result<Vec<
 }
 
 /// The id of the env's security group `name` in `region`.
-pub(crate) async fn security_group_id(aws: &Aws, names: &Names, region: &str, name: &str) -> Result<String> {
+pub(crate) async fn security_group_id(
+    aws: &Aws,
+    names: &Names,
+    region: &str,
+    name: &str,
+) -> Result<String, ComputeError> {
     let out = aws
         .ec2(region)
         .describe_security_groups()
@@ -112,22 +116,22 @@ pub(crate) async fn security_group_id(aws: &Aws, names: &Names, region: &str, na
         .filters(Filter::builder().name("group-name").values(name).build())
         .send()
         .await
-        .with_context(|| format!("finding security group {name} in {region}"))?;
-    out.security_groups()
-        .first()
-        .and_then(|g| g.group_id())
-        .map(String::from)
-        .with_context(|| format!("security group {name} is missing in {region}"))
+        .map_err(|e| AwsError::of(format!("finding security group {name} in {region}"), &e))?;
+    let missing = || {
+        AwsError::other(
+            "finding the database's security group",
+            format!("security group {name} is missing in {region}"),
+        )
+    };
+    Ok(out.security_groups().first().and_then(|g| g.group_id()).map(String::from).ok_or_else(missing)?)
 }
 
 /// Launches the database instance `req` describes (its attributes were fixed by the planner).
-pub async fn launch(aws: &Aws, names: &Names, req: &LaunchRequest) -> Result<InstanceView, LaunchError> {
+pub async fn launch(aws: &Aws, names: &Names, req: &LaunchRequest) -> Result<InstanceView, ComputeError> {
     let want = &req.want;
     let region = &want.address.region;
     let v = |k: &str| want.value(k).unwrap_or_default().to_string();
-    let group_id = security_group_id(aws, names, region, &names.security_group())
-        .await
-        .map_err(|error| LaunchError { code: None, error })?;
+    let group_id = security_group_id(aws, names, region, &names.security_group()).await?;
     let mut tags: BTreeMap<&str, String> = [
         (TAG_ENV, names.env.clone()),
         (TAG_KIND, "db".to_string()),
@@ -194,17 +198,13 @@ pub async fn launch(aws: &Aws, names: &Names, req: &LaunchRequest) -> Result<Ins
     let out = match sent {
         Ok(out) => out,
         Err(e) => {
-            let c = code(&e).map(String::from);
-            let error = anyhow::Error::new(e).context(format!(
-                "launching a {} spot instance in {}",
-                v("instance_type"),
-                v("availability_zone")
-            ));
-            return Err(LaunchError { code: c, error });
+            let what =
+                format!("launching a {} spot instance in {}", v("instance_type"), v("availability_zone"));
+            return Err(AwsError::of(what, &e).into());
         }
     };
     let Some(i) = out.instances().first() else {
-        return Err(LaunchError { code: None, error: anyhow::anyhow!("RunInstances returned no instance") });
+        return Err(AwsError::other("launching an instance", "RunInstances returned no instance").into());
     };
     let mut view = view_of(region, i);
     view.instance_type = v("instance_type");
@@ -213,25 +213,25 @@ pub async fn launch(aws: &Aws, names: &Names, req: &LaunchRequest) -> Result<Ins
 
 #[async_trait]
 impl Instances for Ec2Instances {
-    async fn describe(&self, region: &str, id: &str) -> Result<Option<InstanceView>> {
+    async fn describe(&self, region: &str, id: &str) -> Result<Option<InstanceView>, ComputeError> {
         match self.aws.ec2(region).describe_instances().instance_ids(id).send().await {
             Ok(out) => {
                 Ok(out.reservations().iter().flat_map(|r| r.instances()).next().map(|i| view_of(region, i)))
             }
             Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("looking up {id} in {region}")),
+            Err(e) => Err(AwsError::of(format!("looking up {id} in {region}"), &e).into()),
         }
     }
 
-    async fn list(&self, region: &str) -> Result<Vec<InstanceView>> {
+    async fn list(&self, region: &str) -> Result<Vec<InstanceView>, ComputeError> {
         Ok(describe_all(&self.aws, &self.names, region).await?.into_iter().map(|d| d.view).collect())
     }
 
-    async fn launch(&self, req: &LaunchRequest) -> Result<InstanceView, LaunchError> {
+    async fn launch(&self, req: &LaunchRequest) -> Result<InstanceView, ComputeError> {
         launch(&self.aws, &self.names, req).await
     }
 
-    async fn tag(&self, region: &str, id: &str, key: &str, value: &str) -> Result<()> {
+    async fn tag(&self, region: &str, id: &str, key: &str, value: &str) -> Result<(), ComputeError> {
         self.aws
             .ec2(region)
             .create_tags()
@@ -239,26 +239,27 @@ impl Instances for Ec2Instances {
             .tags(Tag::builder().key(key).value(value).build())
             .send()
             .await
-            .with_context(|| format!("tagging {id} {key}={value}"))?;
+            .map_err(|e| AwsError::of(format!("tagging {id} {key}={value}"), &e))?;
         Ok(())
     }
 
-    async fn terminate(&self, region: &str, id: &str) -> Result<()> {
+    async fn terminate(&self, region: &str, id: &str) -> Result<(), ComputeError> {
         match self.aws.ec2(region).terminate_instances().instance_ids(id).send().await {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(e).with_context(|| format!("terminating {id} in {region}")),
+            Err(e) => Err(AwsError::of(format!("terminating {id} in {region}"), &e).into()),
         }
     }
 }
 
 /// Instances without a role tag or with one spotctl does not know are refused by name.
-pub fn check_roles(found: &[Described]) -> Result<()> {
+pub fn check_roles(found: &[Described]) -> Result<(), ComputeError> {
     for d in found {
+        let (id, region) = (d.view.id.clone(), d.view.region.clone());
         match d.view.role() {
             Ok(Some(_)) => {}
-            Ok(None) => bail!("instance {} in {} has no {TAG_ROLE} tag", d.view.id, d.view.region),
-            Err(e) => bail!("instance {} in {}: {e}", d.view.id, d.view.region),
+            Ok(None) => return Err(ComputeError::NoRole { id, region }),
+            Err(source) => return Err(ComputeError::UnknownRole { id, region, source }),
         }
     }
     Ok(())

@@ -1,6 +1,6 @@
 //! The seam: [`Instances`] and what passes through it.
 
-use anyhow::Result;
+use crate::sdk::error::AwsError;
 use async_trait::async_trait;
 use spotctl_core::handoff::primary::{InstanceState, Role, UnknownRole};
 use spotctl_core::names::{TAG_ENV, TAG_HANDOFF, TAG_ROLE};
@@ -54,21 +54,46 @@ pub struct LaunchRequest {
     pub launch_token: Option<String>,
 }
 
-/// A launch EC2 refused; `code` is its error code (for the capacity-fallback order).
-#[derive(Debug, thiserror::Error)]
-#[error("{error:#}")]
-pub struct LaunchError {
-    pub code: Option<String>,
-    pub error: anyhow::Error,
+/// What EC2 refused or could not do, or an instance spotctl cannot account for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ComputeError {
+    /// The call failed; its code orders the capacity fallback, `retryable` says whether trying
+    /// again later can help.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("instance {id} in {region} has no {tag} tag", tag = spotctl_core::names::TAG_ROLE)]
+    NoRole { id: String, region: String },
+    #[error("instance {id} in {region}: {source}")]
+    UnknownRole {
+        id: String,
+        region: String,
+        #[source]
+        source: UnknownRole,
+    },
+}
+
+impl ComputeError {
+    /// EC2's error code, if the call got that far.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ComputeError::Aws(e) => e.code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether trying the same call again later can help (throttling, a timeout).
+    pub fn retryable(&self) -> bool {
+        matches!(self, ComputeError::Aws(e) if e.retryable)
+    }
 }
 
 #[async_trait]
 pub trait Instances: Send + Sync {
     /// The instance, whatever env it belongs to; `None` when EC2 does not know it.
-    async fn describe(&self, region: &str, id: &str) -> Result<Option<InstanceView>>;
+    async fn describe(&self, region: &str, id: &str) -> Result<Option<InstanceView>, ComputeError>;
     /// The env's database instances in `region` that are not terminated, sorted by id.
-    async fn list(&self, region: &str) -> Result<Vec<InstanceView>>;
-    async fn launch(&self, req: &LaunchRequest) -> Result<InstanceView, LaunchError>;
-    async fn tag(&self, region: &str, id: &str, key: &str, value: &str) -> Result<()>;
-    async fn terminate(&self, region: &str, id: &str) -> Result<()>;
+    async fn list(&self, region: &str) -> Result<Vec<InstanceView>, ComputeError>;
+    async fn launch(&self, req: &LaunchRequest) -> Result<InstanceView, ComputeError>;
+    async fn tag(&self, region: &str, id: &str, key: &str, value: &str) -> Result<(), ComputeError>;
+    async fn terminate(&self, region: &str, id: &str) -> Result<(), ComputeError>;
 }

@@ -1,7 +1,7 @@
 //! EC2 in memory, for unit tests and the simulation.
 
-use super::instances::{InstanceView, Instances, LaunchError, LaunchRequest};
-use anyhow::Result;
+use super::instances::{ComputeError, InstanceView, Instances, LaunchRequest};
+use crate::sdk::error::AwsError;
 use async_trait::async_trait;
 use spotctl_core::handoff::primary::InstanceState;
 use spotctl_core::names::{TAG_ENV, TAG_HANDOFF, TAG_ROLE};
@@ -86,12 +86,12 @@ impl MemoryInstances {
 
 #[async_trait]
 impl Instances for MemoryInstances {
-    async fn describe(&self, _region: &str, id: &str) -> Result<Option<InstanceView>> {
+    async fn describe(&self, _region: &str, id: &str) -> Result<Option<InstanceView>, ComputeError> {
         crate::sdk::twin::interleave().await;
         Ok(self.fleet().instances.get(id).cloned())
     }
 
-    async fn list(&self, region: &str) -> Result<Vec<InstanceView>> {
+    async fn list(&self, region: &str) -> Result<Vec<InstanceView>, ComputeError> {
         crate::sdk::twin::interleave().await;
         Ok(self
             .fleet()
@@ -104,10 +104,10 @@ impl Instances for MemoryInstances {
             .collect())
     }
 
-    async fn launch(&self, req: &LaunchRequest) -> Result<InstanceView, LaunchError> {
+    async fn launch(&self, req: &LaunchRequest) -> Result<InstanceView, ComputeError> {
         crate::sdk::twin::interleave().await;
         if let Some(code) = self.refuse.as_ref().and_then(|r| r(req)) {
-            return Err(LaunchError { code: Some(code.to_string()), error: anyhow::anyhow!("{code}") });
+            return Err(AwsError::coded("launching an instance", code).into());
         }
         let mut fleet = self.changed();
         fleet.launched += 1;
@@ -134,18 +134,18 @@ impl Instances for MemoryInstances {
         Ok(i)
     }
 
-    async fn tag(&self, _region: &str, id: &str, key: &str, value: &str) -> Result<()> {
+    async fn tag(&self, _region: &str, id: &str, key: &str, value: &str) -> Result<(), ComputeError> {
         crate::sdk::twin::interleave().await;
         match self.changed().instances.get_mut(id) {
             Some(i) => {
                 i.tags.insert(key.to_string(), value.to_string());
                 Ok(())
             }
-            None => anyhow::bail!("InvalidInstanceID.NotFound: {id}"),
+            None => Err(AwsError::coded(format!("tagging {id}"), "InvalidInstanceID.NotFound").into()),
         }
     }
 
-    async fn terminate(&self, _region: &str, id: &str) -> Result<()> {
+    async fn terminate(&self, _region: &str, id: &str) -> Result<(), ComputeError> {
         crate::sdk::twin::interleave().await;
         self.set_state(id, InstanceState::Terminated);
         Ok(())

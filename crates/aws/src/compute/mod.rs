@@ -12,6 +12,6 @@ mod memory;
 
 pub(crate) use ec2::security_group_id;
 pub use ec2::{check_roles, describe_all, launch, view_of, Described, Ec2Instances};
-pub use instances::{InstanceView, Instances, LaunchError, LaunchRequest};
+pub use instances::{ComputeError, InstanceView, Instances, LaunchRequest};
 #[cfg(any(test, feature = "testing"))]
 pub use memory::MemoryInstances;

@@ -2,8 +2,8 @@
 //! group's capacity, a queue's depth, and publishing a metric. [`AwsFleet`] is the real one;
 //! `MemoryFleet` its twin (`memory.rs`).
 
+use crate::sdk::error::AwsError;
 use crate::sdk::Aws;
-use anyhow::{Context, Result};
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -28,6 +28,33 @@ impl GroupView {
         Capacity { min: self.min, max: self.max, desired: self.desired }
     }
 }
+
+/// What kept a fleet's step from being done.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error(transparent)]
+    Store(#[from] crate::state::StoreError),
+    #[error("the fallback group of fleet {0} is missing; run apply")]
+    NoFallbackGroup(String),
+    /// Some fleets of a tick failed (each named), after the others ran.
+    #[error("{}", .0.join("; "))]
+    Several(Vec<String>),
+}
+
+impl FleetError {
+    /// Whether the same event, tried again later, can get further.
+    pub fn retryable(&self) -> bool {
+        match self {
+            FleetError::Store(s) => s.retryable(),
+            FleetError::NoFallbackGroup(_) => false,
+            FleetError::Aws(_) | FleetError::Several(_) => true,
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, FleetError>;
 
 #[async_trait]
 pub trait FleetApi: Send + Sync {
@@ -54,7 +81,7 @@ impl FleetApi for AwsFleet {
             .auto_scaling_group_names(name)
             .send()
             .await
-            .with_context(|| format!("reading Auto Scaling group {name} in {region}"))?;
+            .map_err(|e| AwsError::of(format!("reading Auto Scaling group {name} in {region}"), &e))?;
         Ok(out.auto_scaling_groups().first().map(|g| {
             let n = |v: Option<i32>| v.unwrap_or_default().max(0) as u32;
             GroupView {
@@ -83,8 +110,11 @@ impl FleetApi for AwsFleet {
             .desired_capacity(c.desired as i32)
             .send()
             .await
-            .with_context(|| {
-                format!("setting {} to min {} max {} desired {}", g.name, c.min, c.max, c.desired)
+            .map_err(|e| {
+                AwsError::of(
+                    format!("setting {} to min {} max {} desired {}", g.name, c.min, c.max, c.desired),
+                    &e,
+                )
             })?;
         Ok(())
     }
@@ -96,14 +126,14 @@ impl FleetApi for AwsFleet {
             .queue_name(name)
             .send()
             .await
-            .with_context(|| format!("finding queue {name}"))?;
+            .map_err(|e| AwsError::of(format!("finding queue {name}"), &e))?;
         let attrs = sqs
             .get_queue_attributes()
             .queue_url(url.queue_url().unwrap_or_default())
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
             .send()
             .await
-            .with_context(|| format!("reading the depth of queue {name}"))?;
+            .map_err(|e| AwsError::of(format!("reading the depth of queue {name}"), &e))?;
         Ok(attrs
             .attributes()
             .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
@@ -127,7 +157,7 @@ impl FleetApi for AwsFleet {
             .metric_data(datum)
             .send()
             .await
-            .with_context(|| format!("publishing {} in {region}", spec.name))?;
+            .map_err(|e| AwsError::of(format!("publishing {} in {region}", spec.name), &e))?;
         Ok(())
     }
 }

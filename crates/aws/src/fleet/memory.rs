@@ -1,13 +1,15 @@
 //! [`MemoryFleet`]: the fleet seam's twin (behind the `testing` feature): groups, queues and
 //! metrics in memory, with the calls that set capacity counted.
 
-use super::api::{FleetApi, GroupView};
-use anyhow::{Context, Result};
+use super::api::{FleetApi, FleetError, GroupView};
+use crate::sdk::error::AwsError;
 use async_trait::async_trait;
 use spotctl_core::desired::fleet::MetricSpec;
 use spotctl_core::fleet::{Capacity, Side};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+
+type Result<T> = std::result::Result<T, FleetError>;
 
 #[derive(Default)]
 struct Fleet {
@@ -66,13 +68,17 @@ impl FleetApi for MemoryFleet {
         crate::sdk::twin::interleave().await;
         let mut f = self.inner();
         f.capacity_calls += 1;
-        let Some(live) = f.groups.get_mut(&g.name) else { anyhow::bail!("no group {}", g.name) };
+        let Some(live) = f.groups.get_mut(&g.name) else {
+            return Err(AwsError::coded(format!("setting {}", g.name), "ValidationError").into());
+        };
         (live.min, live.max, live.desired) = (c.min, c.max, c.desired);
         Ok(())
     }
 
     async fn visible_messages(&self, _region: &str, name: &str) -> Result<u64> {
-        self.inner().queues.get(name).copied().with_context(|| format!("no queue {name}"))
+        let missing =
+            || AwsError::coded(format!("finding queue {name}"), "AWS.SimpleQueueService.NonExistentQueue");
+        Ok(self.inner().queues.get(name).copied().ok_or_else(missing)?)
     }
 
     async fn put_metric(&self, region: &str, spec: &MetricSpec, value: f64) -> Result<()> {

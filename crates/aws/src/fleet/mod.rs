@@ -15,7 +15,7 @@ mod memory;
 mod transitions;
 mod worker;
 
-pub use api::{AwsFleet, FleetApi, GroupView};
+pub use api::{AwsFleet, FleetApi, FleetError, GroupView};
 pub use inputs::inputs;
 #[cfg(any(test, feature = "testing"))]
 pub use memory::MemoryFleet;

@@ -3,10 +3,9 @@
 //! `spotctl_core::fleet`'s; this module reads the state and the fallback group, writes the state
 //! with compare-and-swap, and only then sets the fallback group's capacity.
 
-use super::api::{FleetApi, GroupView};
+use super::api::{FleetApi, FleetError, GroupView};
 use crate::sdk::clock::Clock;
 use crate::state::{get_json, json_body, Etag, StateStore, StoreError, StoredEnv};
-use anyhow::{Context, Result};
 use serde::Serialize;
 use spotctl_core::config::Fleet;
 use spotctl_core::desired::fleet::{region_of, MetricSpec};
@@ -15,6 +14,8 @@ use spotctl_core::fleet::{
 };
 use spotctl_core::names::Names;
 use spotctl_layout::state::fleet_key;
+
+type Result<T> = std::result::Result<T, FleetError>;
 
 /// The handler's view of an env's fleets.
 pub struct Fleets<'a> {
@@ -108,7 +109,7 @@ impl Fleets<'_> {
             let fallback = self
                 .group(f, Side::Fallback)
                 .await?
-                .with_context(|| format!("the fallback group of fleet {} is missing; run apply", f.name))?;
+                .ok_or_else(|| FleetError::NoFallbackGroup(f.name.clone()))?;
             match decide(&state, fallback.capacity()) {
                 Decision::Unchanged(why) => return Ok(FleetOutcome::Unchanged { fleet, why }),
                 Decision::Remember { state: next, why } => {
@@ -188,7 +189,9 @@ impl Fleets<'_> {
                 }
             }
         }
-        anyhow::ensure!(failed.is_empty(), "{}", failed.join("; "));
+        if !failed.is_empty() {
+            return Err(FleetError::Several(failed));
+        }
         Ok(done)
     }
 

@@ -6,14 +6,13 @@
 //! (the handoff lease, the fleet state's compare-and-swap), so two deliveries racing both act and
 //! one of them wins.
 
-use super::outcome::{HandlerError, Next, Outcome, Relocation};
+use super::outcome::{ActError, HandlerError, Next, Outcome, Relocation};
 use crate::compute::Instances;
 use crate::fleet::{FleetApi, Fleets};
 use crate::handoff::{advance, HandoffSeams, Placements, Trigger as HandoffTrigger};
 use crate::protect::retention::RetentionReport;
 use crate::sdk::clock::Clock;
 use crate::state::{json_body, read_primary, StateStore, StoreError};
-use anyhow::Result;
 use spotctl_core::event::{parse, Envelope, Trigger};
 use spotctl_core::handoff::Cause;
 use spotctl_core::names::{Names, Schedule};
@@ -49,12 +48,15 @@ impl Handler {
             Ok(_) => Ok(Outcome::Handled { key, next }),
             // Another delivery of the same event acted at the same time and recorded it first.
             Err(StoreError::Conflict { .. }) => Ok(Outcome::Duplicate { key }),
-            Err(e) => Err(HandlerError::of(&anyhow::Error::new(e).context("recording the event"))),
+            Err(e) => Err(HandlerError::of(&ActError::During {
+                what: "recording the event",
+                source: Box::new(e.into()),
+            })),
         }
     }
 
     /// Carries out what the event asks for.
-    async fn act(&self, event: &Envelope) -> Result<Next> {
+    async fn act(&self, event: &Envelope) -> Result<Next, ActError> {
         Ok(match &event.trigger {
             Trigger::Interruption { instance_id, .. } => {
                 let trigger = HandoffTrigger { cause: Cause::Interruption, instance_id };
@@ -82,13 +84,15 @@ impl Handler {
                         crate::placement::advisor::load(Some(self.store.as_ref()), self.clock.now()).await;
                     Next::AdvisorRefresh { source, notes }
                 }
-                None => anyhow::bail!("rule {rule} is not a schedule of env `{}`", self.names.env),
+                None => {
+                    return Err(ActError::NotASchedule { rule: rule.clone(), env: self.names.env.clone() })
+                }
             },
         })
     }
 
     /// `[backup] retention`, as the stored env sets it, applied to the bucket.
-    async fn retention(&self) -> Result<RetentionReport> {
+    async fn retention(&self) -> Result<RetentionReport, ActError> {
         let env = crate::state::StoredEnv::require(self.store.as_ref()).await?.env_file()?;
         let keep = std::time::Duration::from_secs(env.backup.retention.as_secs());
         Ok(crate::protect::retention::apply(self.store.clone(), keep).await?)
@@ -117,7 +121,7 @@ impl Handler {
     /// The scheduled relocation: rank, and move only if the best placement beats the current one
     /// by the env's margin (or the current one is no longer allowed). The old primary is asked to
     /// drain through its `spotctl:drain` tag — no FIS, so no interruption event, so no loop.
-    async fn relocate(&self, event: &str) -> Result<Relocation> {
+    async fn relocate(&self, event: &str) -> Result<Relocation, ActError> {
         let Some((primary, _)) = read_primary(self.store.as_ref()).await? else {
             return Ok(Relocation::NoPrimary);
         };
@@ -140,7 +144,7 @@ impl Handler {
     }
 
     /// `None` when the event is this env's; else why not.
-    async fn belongs(&self, event: &Envelope) -> Result<Option<String>> {
+    async fn belongs(&self, event: &Envelope) -> Result<Option<String>, ActError> {
         match &event.trigger {
             Trigger::Interruption { instance_id, region, .. }
             | Trigger::Rebalance { instance_id, region } => {

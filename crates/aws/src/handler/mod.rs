@@ -10,4 +10,4 @@ mod dispatch;
 mod outcome;
 
 pub use dispatch::Handler;
-pub use outcome::{HandlerError, Next, Outcome, Relocation};
+pub use outcome::{ActError, HandlerError, Next, Outcome, Relocation};

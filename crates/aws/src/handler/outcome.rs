@@ -1,8 +1,10 @@
 //! What the handler returns: a typed outcome per event, or an error that says whether a retry can
 //! help (the Lambda invocation then fails, and EventBridge's retries or the watchdog try again).
 
-use crate::fleet::{FleetOutcome, FleetTick};
-use crate::handoff::{HandoffOutcome, NoCapacity};
+use crate::compute::ComputeError;
+use crate::fleet::{FleetError, FleetOutcome, FleetTick};
+use crate::handoff::{HandoffError, HandoffOutcome, PlacementsError};
+use crate::protect::BackupsError;
 use crate::state::StoreError;
 use serde::Serialize;
 use spotctl_core::placement::advisor::AdvisorSource;
@@ -62,19 +64,51 @@ impl HandlerError {
         HandlerError { message: message.into(), retryable: false }
     }
 
-    /// Classifies an action's error by what caused it: a store or capacity failure that can pass,
-    /// or a refusal that will not go away by itself (access denied, a bad stored object).
-    pub fn of(e: &anyhow::Error) -> HandlerError {
-        let mut retryable = true;
-        for cause in e.chain() {
-            if let Some(s) = cause.downcast_ref::<StoreError>() {
-                retryable = s.retryable();
-                break;
-            }
-            if cause.downcast_ref::<NoCapacity>().is_some() {
-                break;
-            }
+    /// An action's error, with whether trying the same event again can help: a store or capacity
+    /// failure that can pass, or a refusal that will not go away by itself (access denied, a bad
+    /// stored object).
+    pub fn of(e: &ActError) -> HandlerError {
+        HandlerError { message: e.to_string(), retryable: e.retryable() }
+    }
+}
+
+/// What kept the action an event asks for from being done.
+#[derive(Debug, thiserror::Error)]
+pub enum ActError {
+    #[error(transparent)]
+    Handoff(#[from] HandoffError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Compute(#[from] ComputeError),
+    #[error("ranking the placements: {0}")]
+    Placements(#[from] PlacementsError),
+    #[error(transparent)]
+    Backups(#[from] BackupsError),
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
+    #[error("rule {rule} is not a schedule of env `{env}`")]
+    NotASchedule { rule: String, env: String },
+    /// `source`, while doing `what`.
+    #[error("{what}: {source}")]
+    During {
+        what: &'static str,
+        #[source]
+        source: Box<ActError>,
+    },
+}
+
+impl ActError {
+    pub fn retryable(&self) -> bool {
+        match self {
+            ActError::Handoff(e) => e.retryable(),
+            ActError::Store(e) => e.retryable(),
+            ActError::Fleet(e) => e.retryable(),
+            ActError::Placements(PlacementsError::Store(e)) => e.retryable(),
+            ActError::Backups(BackupsError::Store(e)) => e.retryable(),
+            ActError::NotASchedule { .. } => false,
+            ActError::During { source, .. } => source.retryable(),
+            ActError::Compute(_) | ActError::Placements(_) | ActError::Backups(_) => true,
         }
-        HandlerError { message: format!("{e:#}"), retryable }
     }
 }

@@ -9,23 +9,23 @@
 //! turns them off again if anything turned them on.
 
 use super::apply::drain_state;
-use super::database::{bucket_unavailable, Database, Drained, LogTarget, Restored, Sealed};
+use super::database::{Database, LogTarget};
 use super::endpoint::{EndpointDuty, EndpointStep};
+use super::error::{HandoffError, Result};
 use super::promote::{promote, Promotion, Successor};
+use super::report::{Decision, Did, Observation};
 use crate::compute::Instances;
 use crate::sdk::clock::Clock;
 use crate::sdk::imds::{paths, Metadata};
 use crate::state::{read_handoff, read_primary, update_json, StateStore};
-use anyhow::{Context, Result};
-use serde::Serialize;
 use spotctl_core::handoff::primary::{PrimaryRecord, Role};
 use spotctl_core::handoff::{
     failure_note, fallback, primary_step, standby_step, Handoff, PrimaryAction, PrimaryView, Source,
     StandbyAction, StandbyView, Step,
 };
 use spotctl_core::names::{TAG_DRAIN, TAG_HANDOFF, TAG_ROLE};
+use spotctl_layout::handoff_id;
 use spotctl_layout::state::handoff_key;
-use spotctl_layout::{handoff_id, BackupRoot};
 use std::sync::Arc;
 
 /// Everything the agent touches.
@@ -39,142 +39,6 @@ pub struct Agent {
     pub endpoint: Option<Arc<EndpointDuty>>,
 }
 
-/// Which actor decided, and what.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "actor", content = "next", rename_all = "snake_case")]
-pub enum Decision {
-    Primary(PrimaryAction),
-    Standby(StandbyAction),
-}
-
-/// One look at the world and the decision it leads to.
-#[derive(Debug, Clone, Serialize)]
-pub struct Observation {
-    pub instance_id: String,
-    pub region: String,
-    pub role: Role,
-    pub handoff: Option<String>,
-    pub drain_tag: Option<String>,
-    pub interruption_notice: bool,
-    pub primary: Option<PrimaryRecord>,
-    /// The backup this instance's decision depends on is complete (the primary: its epoch's own
-    /// drain; a standby: the backup its handoff restores).
-    pub manifest_present: bool,
-    /// The handoff that replaced this instance as the primary, if one did.
-    pub replaced_by: Option<String>,
-    pub decision: Decision,
-}
-
-/// What one step did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Did {
-    /// Nothing but what the decision says (wait, stay fenced).
-    Nothing,
-    /// The recorded primary: tagged primary and taking writes (`repaired` when either was not so).
-    Served {
-        repaired: bool,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        endpoint: Option<EndpointStep>,
-    },
-    /// Drained in full; `unsealed` says why the drain could not be sealed instead.
-    Drained {
-        id: String,
-        drained: Drained,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        unsealed: Option<String>,
-    },
-    /// Fenced for good, and the shipped log holds everything this server committed: sealed.
-    Sealed {
-        id: String,
-        sealed: Sealed,
-    },
-    Restored {
-        id: String,
-        restored: Restored,
-        promotion: Promotion,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        endpoint: Option<EndpointStep>,
-    },
-    /// Restore or verification failed: never promoted; the note names the fallback. The instance
-    /// terminates itself; the handoff goes on with another standby.
-    Refused {
-        id: String,
-        note: String,
-    },
-    /// Another standby won or the handoff moved on: the instance terminates itself.
-    Abandoned {
-        why: String,
-    },
-    Retired {
-        successor: String,
-        instance_id: String,
-    },
-}
-
-impl std::fmt::Display for Did {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Did::Nothing => f.write_str("nothing to do"),
-            Did::Served { repaired, endpoint } => {
-                f.write_str(if *repaired {
-                    "serving: re-asserted the primary's tag and writes on"
-                } else {
-                    "serving"
-                })?;
-                match endpoint {
-                    Some(e) => write!(f, "; {e}"),
-                    None => Ok(()),
-                }
-            }
-            Did::Drained { id, drained: d, unsealed } => {
-                write!(
-                    f,
-                    "drained {} tables ({} as InnoDB files), {} rows, to {} in {} ms",
-                    d.tables,
-                    d.tables_as_files,
-                    d.rows,
-                    drain_key(id, BackupRoot::manifest_key),
-                    d.ms
-                )?;
-                match unsealed {
-                    Some(why) => write!(f, " (not sealed: {why})"),
-                    None => Ok(()),
-                }
-            }
-            Did::Sealed { id, sealed: s } => write!(
-                f,
-                "sealed {}: fenced, and timeline {}'s shipped log holds GTID {} (it took {} ms to get there)",
-                drain_key(id, BackupRoot::seal_key),
-                s.timeline,
-                if s.gtid.is_empty() { "-" } else { &s.gtid },
-                s.waited_ms
-            ),
-            Did::Restored { restored: r, promotion, endpoint, .. } => {
-                write!(
-                    f,
-                    "restored and verified {} tables, {} rows in {} ms; {promotion}",
-                    r.tables, r.rows, r.ms
-                )?;
-                match endpoint {
-                    Some(e) => write!(f, "; {e}"),
-                    None => Ok(()),
-                }
-            }
-            Did::Refused { note, .. } => f.write_str(note),
-            Did::Abandoned { why } => write!(f, "abandoned ({why}); terminating"),
-            Did::Retired { successor, instance_id } => {
-                write!(f, "retired: {successor} is the primary; terminating {instance_id}")
-            }
-        }
-    }
-}
-
-/// A key of handoff `id`'s drain, for a person to read (the id itself if it cannot make one).
-fn drain_key(id: &str, key: fn(&BackupRoot) -> String) -> String {
-    BackupRoot::handoff(id).map(|r| key(&r)).unwrap_or_else(|_| id.to_string())
-}
-
 impl Agent {
     /// Looks once: this instance, its tags, the notice, the primary record and the handoff; decides.
     pub async fn observe(&self) -> Result<Observation> {
@@ -182,9 +46,7 @@ impl Agent {
         let store = self.store.as_ref();
         let instance_id = md.require(paths::INSTANCE_ID).await?;
         let region = md.require(paths::REGION).await?;
-        let role = md.read(&paths::tag(TAG_ROLE)).await?.with_context(|| {
-            format!("this instance has no {TAG_ROLE} tag in its metadata (are instance metadata tags on?)")
-        })?;
+        let role = md.read(&paths::tag(TAG_ROLE)).await?.ok_or(HandoffError::NoRoleTag)?;
         let role = Role::parse(&role)?;
         let handoff = md.read(&paths::tag(TAG_HANDOFF)).await?;
         let drain_tag = md.read(&paths::tag(TAG_DRAIN)).await?;
@@ -282,7 +144,7 @@ impl Agent {
                     Ok(sealed) => Did::Sealed { id: id.clone(), sealed },
                     Err(e) => {
                         let drained = self.db.drain(self.store.clone(), id).await?;
-                        Did::Drained { id: id.clone(), drained, unsealed: Some(format!("{e:#}")) }
+                        Did::Drained { id: id.clone(), drained, unsealed: Some(e.to_string()) }
                     }
                 };
                 self.stamp(id, &[(Step::DrainStarted, began), (Step::Drained, self.clock.now())]).await?;
@@ -374,16 +236,16 @@ impl Agent {
             Ok(r) => r,
             // The bucket could not be read just then: this look fails, the next tries again
             // (what the restore wrote so far is replaced; nothing was verified or promoted).
-            Err(e) if bucket_unavailable(&e) => {
-                return Err(e.context("restoring: the state bucket did not answer"))
+            Err(e) if e.bucket_unavailable() => {
+                return Err(HandoffError::during("restoring: the state bucket did not answer", e))
             }
             // A standby that cannot verify never promotes. It says why on the record (with the
             // backup to fall back to and the data-loss window), gives the handoff back for another
             // attempt, and leaves.
             Err(e) => {
-                let why = format!("refused to promote: {e:#}");
+                let why = format!("refused to promote: {e}");
                 let note = self.record_refusal(id, &obs.instance_id, &why).await.unwrap_or_else(|e2| {
-                    format!("{why} (and the handoff record could not be updated: {e2:#})")
+                    format!("{why} (and the handoff record could not be updated: {e2})")
                 });
                 self.db.set_writable(false).await?;
                 self.instances.terminate(&obs.region, &obs.instance_id).await?;
@@ -454,7 +316,7 @@ impl Agent {
             h.steps != before
         })
         .await
-        .with_context(|| format!("recording the progress of handoff {id}"))?;
+        .map_err(|e| HandoffError::during(format!("recording the progress of handoff {id}"), e))?;
         Ok(())
     }
 

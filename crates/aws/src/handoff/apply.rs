@@ -4,9 +4,10 @@
 //! by the next apply — the record says a launch is in flight (and its token) before the launch,
 //! the instance carries the token, and the record names the instance after.
 
+use super::error::{HandoffError, Result};
+use crate::compute::ComputeError;
 use crate::compute::{InstanceView, Instances, LaunchRequest};
 use crate::state::{json_body, read_handoff, read_primary, StateStore, StoreError};
-use anyhow::{bail, Context, Result};
 use spotctl_core::handoff::primary::{PrimaryRecord, Role, RECORD_FORMAT};
 use spotctl_core::handoff::{
     assess, newest_backup, ApplyView, Backup, DbInstance, Handoff, PrimaryPlan, Step, UnknownPrimary,
@@ -52,8 +53,11 @@ pub async fn assess_listed(store: &dyn StateStore, seen: Vec<InstanceView>, now:
     };
     let mut facts = Vec::new();
     for i in &seen {
-        let Some(role) = i.role().with_context(|| format!("instance {} in {}", i.id, i.region))? else {
-            bail!("instance {} in {} has no {} tag", i.id, i.region, spotctl_core::names::TAG_ROLE);
+        let (id, region) = (i.id.clone(), i.region.clone());
+        let role = match i.role() {
+            Ok(Some(role)) => role,
+            Ok(None) => return Err(ComputeError::NoRole { id, region }.into()),
+            Err(source) => return Err(ComputeError::UnknownRole { id, region, source }.into()),
         };
         facts.push(DbInstance {
             id: i.id.clone(),
@@ -135,7 +139,9 @@ pub async fn launch_primary(
             let etag = match store.put_if_absent(keys::PRIMARY, json_body(keys::PRIMARY, &intent)?).await {
                 Ok(etag) => etag,
                 Err(StoreError::Conflict { .. }) => {
-                    bail!("another apply recorded a primary meanwhile; plan again")
+                    return Err(HandoffError::Moved(
+                        "another apply recorded a primary meanwhile; plan again".into(),
+                    ))
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -143,7 +149,8 @@ pub async fn launch_primary(
         }
         Some((r, etag)) if r.launching.as_deref() == Some(token) => (r, etag),
         Some((r, _)) if r.launching.is_some() => {
-            bail!("another apply is launching the primary (its record says so); plan again")
+            let why = "another apply is launching the primary (its record says so); plan again";
+            return Err(HandoffError::Moved(why.into()));
         }
         // A lost primary with no backup, replaced on request: the next epoch starts empty.
         Some((r, etag)) => {
@@ -151,7 +158,11 @@ pub async fn launch_primary(
             let etag = match store.put_if_match(keys::PRIMARY, &etag, json_body(keys::PRIMARY, &next)?).await
             {
                 Ok(etag) => etag,
-                Err(e) if e.is_conflict() => bail!("the primary record changed meanwhile; plan again"),
+                Err(e) if e.is_conflict() => {
+                    return Err(HandoffError::Moved(
+                        "the primary record changed meanwhile; plan again".into(),
+                    ))
+                }
                 Err(e) => return Err(e.into()),
             };
             (next, etag)
@@ -172,7 +183,7 @@ pub async fn launch_primary(
                 handoff: None,
                 launch_token: Some(token.to_string()),
             };
-            instances.launch(&req).await.map_err(|e| e.error)?
+            instances.launch(&req).await?
         }
     };
     let recorded = PrimaryRecord {
@@ -185,12 +196,10 @@ pub async fn launch_primary(
     };
     match store.put_if_match(keys::PRIMARY, &etag, json_body(keys::PRIMARY, &recorded)?).await {
         Ok(_) => Ok(inst),
-        Err(e) if e.is_conflict() => {
-            bail!(
-                "the primary record changed while {} launched; plan again (the next apply adopts it)",
-                inst.id
-            )
-        }
+        Err(e) if e.is_conflict() => Err(HandoffError::Moved(format!(
+            "the primary record changed while {} launched; plan again (the next apply adopts it)",
+            inst.id
+        ))),
         Err(e) => Err(e.into()),
     }
 }

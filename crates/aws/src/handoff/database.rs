@@ -2,9 +2,9 @@
 //! into it (verified), lift its fence. [`MariaDbServer`] is the real one (spotctl-db on blocking
 //! threads); [`super::MemoryDatabase`] is its twin for unit tests and the simulation.
 
+use crate::protect::BackupsError;
 use crate::protect::StoreBlobs;
 use crate::state::StateStore;
-use anyhow::{Context, Result};
 use async_trait::async_trait;
 use serde::Serialize;
 use spotctl_layout::{BackupRoot, BACKUPS};
@@ -52,30 +52,8 @@ pub struct Restored {
     pub replayed: Option<u64>,
 }
 
-/// Whether a restore failed only because the state bucket could not be reached just then (a
-/// timeout, throttling: what the store calls retryable): the same standby tries again on its next
-/// look rather than refusing and leaving. A missing or corrupt object, a log short of its seal, a
-/// table that does not verify, a bucket that refuses (access denied): those refuse.
-pub fn bucket_unavailable(e: &anyhow::Error) -> bool {
-    use crate::state::StoreError;
-    use spotctl_db::error::DbError;
-    use spotctl_db::protect::ProtectError;
-    use spotctl_db::store::BlobError;
-    e.chain().any(|c| {
-        let blob = match (
-            c.downcast_ref::<BlobError>(),
-            c.downcast_ref::<ProtectError>(),
-            c.downcast_ref::<DbError>(),
-        ) {
-            (Some(b), _, _)
-            | (_, Some(ProtectError::Blob(b) | ProtectError::Db(DbError::Blob(b))), _)
-            | (_, _, Some(DbError::Blob(b))) => Some(b),
-            _ => None,
-        };
-        blob.is_some_and(|b| b.retryable)
-            || matches!(c.downcast_ref::<StoreError>(), Some(s @ StoreError::Failed { .. }) if s.retryable())
-    })
-}
+/// What the seam's calls return.
+pub type Result<T> = std::result::Result<T, BackupsError>;
 
 #[async_trait]
 pub trait Database: Send + Sync {
@@ -123,8 +101,9 @@ impl Database for MariaDbServer {
         let m = tokio::task::spawn_blocking(move || {
             spotctl_db::backup::drain(&dsn, &blobs, BACKUPS, &handoff, &opts)
         })
-        .await?
-        .with_context(|| format!("draining to {root}"))?;
+        .await
+        .map_err(BackupsError::joined("the database"))?
+        .map_err(|e| BackupsError::during(format!("draining to {root}"))(e.into()))?;
         Ok(Drained {
             tables: m.tables().count(),
             tables_as_files: m.tables_as_files(),
@@ -148,8 +127,9 @@ impl Database for MariaDbServer {
         let v = tokio::task::spawn_blocking(move || {
             spotctl_db::backup::restore(&dsn, &blobs, BACKUPS, &handoff, &opts)
         })
-        .await?
-        .with_context(|| format!("restoring {root}"))?;
+        .await
+        .map_err(BackupsError::joined("the database"))?
+        .map_err(|e| BackupsError::during(format!("restoring {root}"))(e.into()))?;
         Ok(Restored { tables: v.tables.len(), rows: v.rows(), ms: v.timings_ms.total, replayed: None })
     }
 
@@ -160,8 +140,9 @@ impl Database for MariaDbServer {
         let opts = spotctl_db::protect::SealOptions::for_epoch(Some(epoch));
         let s =
             tokio::task::spawn_blocking(move || spotctl_db::protect::seal(&dsn, &blobs, BACKUPS, &k, &opts))
-                .await?
-                .with_context(|| format!("sealing {key}"))?;
+                .await
+                .map_err(BackupsError::joined("the database"))?
+                .map_err(|e| BackupsError::during(format!("sealing {key}"))(e.into()))?;
         Ok(Sealed { timeline: s.timeline, gtid: s.gtid, waited_ms: s.waited_ms })
     }
 
@@ -194,8 +175,9 @@ impl Database for MariaDbServer {
             }
             spotctl_db::protect::recover(&dsn, &blobs, BACKUPS, &opts)
         })
-        .await?
-        .with_context(|| format!("recovering the shipped log under {BACKUPS}"))?;
+        .await
+        .map_err(BackupsError::joined("the database"))?
+        .map_err(|e| BackupsError::during(format!("recovering the shipped log under {BACKUPS}"))(e.into()))?;
         Ok(Restored {
             tables: r.base_verification.tables.len(),
             rows: r.base_verification.rows(),
@@ -214,8 +196,11 @@ impl Database for MariaDbServer {
         let t = tokio::task::spawn_blocking(move || {
             spotctl_db::protect::timeline::for_epoch(&blobs, BACKUPS, epoch)
         })
-        .await?
-        .with_context(|| format!("beginning the epoch-{epoch} primary's log timeline"))?;
+        .await
+        .map_err(BackupsError::joined("the database"))?
+        .map_err(|e| {
+            BackupsError::during(format!("beginning the epoch-{epoch} primary's log timeline"))(e.into())
+        })?;
         if let Ok(mut g) = self.began.lock() {
             *g = Some((epoch, t.record.timeline));
         }
@@ -224,7 +209,9 @@ impl Database for MariaDbServer {
 
     async fn writable(&self) -> Result<bool> {
         let dsn = self.dsn.clone();
-        Ok(tokio::task::spawn_blocking(move || spotctl_db::backup::fence::is_writable(&dsn)).await??)
+        Ok(tokio::task::spawn_blocking(move || spotctl_db::backup::fence::is_writable(&dsn))
+            .await
+            .map_err(BackupsError::joined("the database"))??)
     }
 
     async fn set_writable(&self, on: bool) -> Result<()> {
@@ -233,7 +220,8 @@ impl Database for MariaDbServer {
             true => spotctl_db::backup::fence::lift(&dsn),
             false => spotctl_db::backup::fence::refuse_writes(&dsn),
         })
-        .await??;
+        .await
+        .map_err(BackupsError::joined("the database"))??;
         Ok(())
     }
 }

@@ -4,11 +4,12 @@
 //! change goes through `dns::point_endpoint`: an agent whose epoch was superseded never takes the
 //! name back from a newer primary.
 
+use super::error::{HandoffError, Result};
 use crate::dns::{point_endpoint, zone_id, Dns, Pointed, Route53};
+use crate::sdk::imds::MetadataError;
 use crate::sdk::imds::{paths, Metadata};
 use crate::sdk::Aws;
 use crate::state::{StateStore, StoredEnv};
-use anyhow::Result;
 use serde::Serialize;
 use spotctl_core::desired::endpoint::{EndpointInput, RecordTarget};
 use spotctl_core::endpoint::EndpointRecord;
@@ -67,9 +68,15 @@ impl EndpointDuty {
             return None;
         }
         let tried = async {
-            let record = EndpointRecord { address: address(md).await?, epoch, ttl: self.ttl };
-            let pointed = point_endpoint(self.dns.as_ref(), &self.zone, &self.name, &record).await?;
-            Ok::<_, anyhow::Error>((record, pointed))
+            let record = EndpointRecord {
+                address: address(md).await.map_err(|e| e.to_string())?,
+                epoch,
+                ttl: self.ttl,
+            };
+            let pointed = point_endpoint(self.dns.as_ref(), &self.zone, &self.name, &record)
+                .await
+                .map_err(|e| format!("{e:#}"))?;
+            Ok::<_, String>((record, pointed))
         };
         Some(match tried.await {
             Ok((r, Pointed::Points { changed })) => {
@@ -82,13 +89,13 @@ impl EndpointDuty {
                 }
             }
             Ok((_, Pointed::Refused { newer })) => EndpointStep::Refused { newer },
-            Err(e) => EndpointStep::Failed { error: format!("{e:#}") },
+            Err(error) => EndpointStep::Failed { error },
         })
     }
 }
 
 /// Where applications reach this instance: its public IPv4 address, else its private one.
-pub async fn address(md: &dyn Metadata) -> Result<String> {
+pub async fn address(md: &dyn Metadata) -> Result<String, MetadataError> {
     match md.read(paths::PUBLIC_IPV4).await? {
         Some(a) if !a.is_empty() => Ok(a),
         _ => md.require(paths::LOCAL_IPV4).await,
@@ -102,6 +109,7 @@ pub async fn resolve(aws: &Aws, store: &dyn StateStore) -> Result<Option<Endpoin
     let Some(stored) = StoredEnv::read(store).await? else { return Ok(None) };
     let env = stored.env_file()?;
     let e: EndpointInput = EndpointInput::for_env(&env, RecordTarget::Leave);
-    let zone = zone_id(aws, &e.zone, &env.env.name).await?;
+    let zone =
+        zone_id(aws, &e.zone, &env.env.name).await.map_err(|e| HandoffError::Endpoint(format!("{e:#}")))?;
     Ok(zone.map(|z| EndpointDuty::new(Arc::new(Route53 { aws: aws.clone() }), &z, &e.name, env.endpoint.ttl)))
 }

@@ -1,14 +1,17 @@
 //! The in-memory twin of [`super::Database`], for unit tests and the simulation: rows in a list,
 //! a read-only flag, backups as one JSON object, and the shipped log in the real timeline layout.
 
-use super::database::{Database, Drained, LogTarget, Restored, Sealed};
+use super::database::{Database, Drained, LogTarget, Restored, Result, Sealed};
 use crate::protect::read_timelines;
+use crate::protect::BackupsError;
 use crate::sdk::clock::{Clock, SystemClock};
+use crate::state::StoreError;
 use crate::state::{get_json, json_body, StateStore};
-use anyhow::{Context, Result};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use spotctl_db::error::{DbError, TableMismatch};
 use spotctl_db::protect::timeline::{chain_at, next_for_epoch, Branch, Reason, TimelineRecord};
+use spotctl_db::protect::ProtectError;
 use spotctl_layout::log::{base_record_key, heartbeat_key, timeline_dir, timeline_key};
 use spotctl_layout::BackupRoot;
 use spotctl_layout::BACKUPS;
@@ -60,7 +63,7 @@ fn memory_base_rows_key(t: u32) -> String {
 }
 
 /// The rows in the twin's log of timeline `t` (empty when none was shipped).
-pub async fn memory_log_rows(store: &dyn StateStore, t: u32) -> Result<Vec<u64>> {
+pub async fn memory_log_rows(store: &dyn StateStore, t: u32) -> std::result::Result<Vec<u64>, StoreError> {
     Ok(get_json::<MemoryLog>(store, &memory_log_key(t)).await?.map(|(l, _)| l.rows).unwrap_or_default())
 }
 
@@ -120,8 +123,8 @@ impl MemoryDatabase {
     /// The shipper's work, at once: while this server takes writes and ships to a timeline, its
     /// rows become that timeline's log, with a heartbeat. A fenced server stores nothing (it has
     /// nothing new); one fenced by a newer timeline stops, as the shipper does.
-    pub async fn ship(&self, store: &dyn StateStore) -> Result<bool> {
-        let (rows, t) = match self.with(|g| (g.rows.clone(), g.ships_to, g.read_only))? {
+    pub async fn ship(&self, store: &dyn StateStore) -> std::result::Result<bool, StoreError> {
+        let (rows, t) = match self.with(|g| (g.rows.clone(), g.ships_to, g.read_only)) {
             (rows, Some((_, t)), false) => (rows, t),
             _ => return Ok(false),
         };
@@ -145,7 +148,7 @@ impl MemoryDatabase {
         let key = timeline_key(BACKUPS, record.timeline);
         match store.put_if_absent(&key, json_body(&key, record)?).await {
             Ok(_) => {}
-            Err(crate::state::StoreError::Conflict { .. }) => return Ok(false),
+            Err(StoreError::Conflict { .. }) => return Ok(false),
             Err(e) => return Err(e.into()),
         }
         self.base(store, record, rows).await?;
@@ -187,9 +190,8 @@ impl MemoryDatabase {
         Ok(())
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut MemoryRows) -> T) -> Result<T> {
-        let mut g = self.inner.lock().map_err(|_| anyhow::anyhow!("database lock poisoned"))?;
-        Ok(f(&mut g))
+    fn with<T>(&self, f: impl FnOnce(&mut MemoryRows) -> T) -> T {
+        f(&mut self.inner.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
 
@@ -201,7 +203,7 @@ impl Database for MemoryDatabase {
             g.read_only = true;
             g.drained_into = Some(id.to_string());
             g.rows.clone()
-        })?;
+        });
         let key = BackupRoot::handoff(id)?.manifest_key();
         let m = MemoryManifest {
             count: rows.len(),
@@ -212,7 +214,7 @@ impl Database for MemoryDatabase {
         let body = json_body(&key, &m)?;
         // Create-only: a second drain of the same handoff never replaces a complete backup.
         match store.put_if_absent(&key, body).await {
-            Ok(_) | Err(crate::state::StoreError::Conflict { .. }) => {}
+            Ok(_) | Err(StoreError::Conflict { .. }) => {}
             Err(e) => return Err(e.into()),
         }
         Ok(Drained { tables: 1, tables_as_files: 0, rows: rows.len() as u64, ms: 0 })
@@ -221,20 +223,23 @@ impl Database for MemoryDatabase {
     async fn restore(&self, store: Arc<dyn StateStore>, id: &str) -> Result<Restored> {
         crate::sdk::twin::interleave().await;
         let key = BackupRoot::handoff(id)?.manifest_key();
-        let (m, _) = get_json::<MemoryManifest>(store.as_ref(), &key)
-            .await?
-            .with_context(|| format!("{key} is missing"))?;
-        anyhow::ensure!(
-            m.rows.len() == m.count,
-            "employees: {} rows, manifest says {}",
-            m.rows.len(),
-            m.count
-        );
+        let Some((m, _)) = get_json::<MemoryManifest>(store.as_ref(), &key).await? else {
+            return Err(DbError::NoBackup { key, orphans: 0 }.into());
+        };
+        if m.rows.len() != m.count {
+            return Err(DbError::Verification(vec![TableMismatch {
+                table: "employees".into(),
+                what: "row count",
+                restored: m.rows.len().to_string(),
+                expected: m.count.to_string(),
+            }])
+            .into());
+        }
         let n = m.rows.len() as u64;
         self.with(|g| {
             g.rows = m.rows;
             g.restored_from = Some(id.to_string());
-        })?;
+        });
         Ok(Restored { tables: 1, rows: n, ms: 0, replayed: None })
     }
 
@@ -244,41 +249,42 @@ impl Database for MemoryDatabase {
         let (rows, ships_to) = self.with(|g| {
             g.read_only = true;
             (g.rows.clone(), g.ships_to)
-        })?;
+        });
         let store = store.as_ref();
         let key = BackupRoot::handoff(id)?.seal_key();
         let sealed = |t: u32, g: &mut MemoryRows| {
             g.drained_into = Some(id.to_string());
             Sealed { timeline: t, gtid: String::new(), waited_ms: 0 }
         };
+        let cannot = |detail: String| Err(ProtectError::CannotSeal { detail }.into());
         if let Some((s, _)) = get_json::<MemorySeal>(store, &key).await? {
-            anyhow::ensure!(s.epoch == epoch, "{key} was written by the epoch-{} primary", s.epoch);
-            return self.with(|g| sealed(s.timeline, g));
+            if s.epoch != epoch {
+                return cannot(format!("{key} was written by the epoch-{} primary", s.epoch));
+            }
+            return Ok(self.with(|g| sealed(s.timeline, g)));
         }
         let Some((_, t)) = ships_to.filter(|(e, _)| *e == epoch) else {
-            anyhow::bail!("this server ships no log of epoch {epoch}");
+            return cannot(format!("this server ships no log of epoch {epoch}"));
         };
         let newest = read_timelines(store).await?.pop().map(|t| t.record.timeline);
-        anyhow::ensure!(
-            newest == Some(t),
-            "the newest log timeline ({newest:?}) is not this primary's ({t})"
-        );
-        anyhow::ensure!(
-            crate::protect::log_view(store, epoch, self.clock.now()).await?.is_some(),
-            "no base lies on timeline {t}'s chain yet"
-        );
+        if newest != Some(t) {
+            return cannot(format!("the newest log timeline ({newest:?}) is not this primary's ({t})"));
+        }
+        if crate::protect::log_view(store, epoch, self.clock.now()).await?.is_none() {
+            return cannot(format!("no base lies on timeline {t}'s chain yet"));
+        }
         // The real seal waits a while for its shipper; the twin looks once (its shipper may
         // not have run since the last commit: then it drains in full, as the real one would).
         let shipped = memory_log_rows(store, t).await?;
         if let Some(r) = rows.iter().find(|r| !shipped.contains(r)) {
-            anyhow::bail!("the shipped log of timeline {t} lacks row {r} this server committed");
+            return cannot(format!("the shipped log of timeline {t} lacks row {r} this server committed"));
         }
         let body = MemorySeal { epoch, timeline: t, rows, sealed_by: self.name.clone() };
         match store.put_if_absent(&key, json_body(&key, &body)?).await {
-            Ok(_) | Err(crate::state::StoreError::Conflict { .. }) => {}
+            Ok(_) | Err(StoreError::Conflict { .. }) => {}
             Err(e) => return Err(e.into()),
         }
-        self.with(|g| sealed(t, g))
+        Ok(self.with(|g| sealed(t, g)))
     }
 
     async fn recover_log(&self, store: Arc<dyn StateStore>, epoch: u64, to: &LogTarget) -> Result<Restored> {
@@ -287,27 +293,27 @@ impl Database for MemoryDatabase {
         let seal = match to {
             LogTarget::End => None,
             LogTarget::Until(_) => {
-                anyhow::bail!("the in-memory twin keeps no commit times: no point-in-time recovery")
+                return Err(BackupsError::Unmodelled("keeps no commit times: no point-in-time recovery"))
             }
             LogTarget::Seal(id) => {
                 let key = BackupRoot::handoff(id)?.seal_key();
-                let (s, _) = get_json::<MemorySeal>(store, &key)
-                    .await?
-                    .with_context(|| format!("{key} is missing"))?;
-                Some((id.clone(), s.rows))
+                let Some((s, _)) = get_json::<MemorySeal>(store, &key).await? else {
+                    let message = "the drain's seal is gone".into();
+                    return Err(ProtectError::BadRecord { key, message }.into());
+                };
+                Some((id.clone(), key, s.rows))
             }
         };
+        let no_base = |detail: String| ProtectError::NoBase { prefix: BACKUPS.to_string(), detail };
         if crate::protect::log_view(store, epoch.saturating_sub(1), self.clock.now()).await?.is_none() {
-            anyhow::bail!(
-                "the epoch-{} primary's log cannot be recovered: nothing to recover from",
-                epoch.saturating_sub(1)
-            );
+            let lost = epoch.saturating_sub(1);
+            return Err(no_base(format!("the epoch-{lost} primary's log cannot be recovered")).into());
         }
         loop {
             let all = read_timelines(store).await?;
             let chain = chain_at(&all, None);
             let Some(newest) = chain.last().map(|t| t.record.clone()) else {
-                anyhow::bail!("no log timeline");
+                return Err(no_base("there is no log timeline".into()).into());
             };
             // As the real recovery replays the chain: each timeline's log up to where the next
             // one branched (a recovery cut short leaves a timeline that has no log of its own).
@@ -342,21 +348,26 @@ impl Database for MemoryDatabase {
                 epoch: Some(epoch),
             };
             // As the real recovery checks before it writes: the log must reach the seal.
-            if let Some((id, sealed)) = &seal {
+            if let Some((_, key, sealed)) = &seal {
                 if let Some(r) = sealed.iter().find(|r| !rows.contains(r)) {
-                    anyhow::bail!("the shipped log lacks row {r}, short of {id}'s seal: nothing was written");
+                    return Err(ProtectError::ShortOfSeal {
+                        seal: key.clone(),
+                        needed: format!("row {r}"),
+                        reached: format!("{} rows", rows.len()),
+                    }
+                    .into());
                 }
             }
             let from = match &seal {
-                Some((id, _)) => format!("seal:{id}"),
+                Some((id, _, _)) => format!("seal:{id}"),
                 None => format!("log:{}", newest.timeline),
             };
             self.with(|g| {
                 g.rows = rows.clone();
                 g.restored_from = Some(from);
-            })?;
+            });
             if self.begin(store, &record, rows.clone()).await? {
-                self.with(|g| g.ships_to = Some((epoch, record.timeline)))?;
+                self.with(|g| g.ships_to = Some((epoch, record.timeline)));
                 return Ok(Restored { tables: 1, rows: rows.len() as u64, ms: 0, replayed: Some(0) });
             }
         }
@@ -364,7 +375,7 @@ impl Database for MemoryDatabase {
 
     async fn begin_log(&self, store: Arc<dyn StateStore>, epoch: u64) -> Result<u32> {
         crate::sdk::twin::interleave().await;
-        if let Some((e, t)) = self.with(|g| g.ships_to)? {
+        if let Some((e, t)) = self.with(|g| g.ships_to) {
             if e == epoch {
                 return Ok(t);
             }
@@ -374,31 +385,35 @@ impl Database for MemoryDatabase {
             let now_ms = u64::try_from(self.clock.now()).unwrap_or(0) * 1000;
             let t = match next_for_epoch(newest.as_ref().map(|t| &t.record), epoch, now_ms)? {
                 None => {
-                    let Some(t) = newest else { anyhow::bail!("no timeline, yet one was found") };
-                    let rows = self.with(|g| g.rows.clone())?;
+                    let Some(t) = newest else {
+                        let message = "no timeline, yet the next one continues it".into();
+                        return Err(ProtectError::BadRecord { key: BACKUPS.into(), message }.into());
+                    };
+                    let rows = self.with(|g| g.rows.clone());
                     self.base(store.as_ref(), &t.record, rows).await?;
                     t.record.timeline
                 }
                 Some(record) => {
-                    let rows = self.with(|g| g.rows.clone())?;
+                    let rows = self.with(|g| g.rows.clone());
                     if !self.begin(store.as_ref(), &record, rows).await? {
                         continue;
                     }
                     record.timeline
                 }
             };
-            self.with(|g| g.ships_to = Some((epoch, t)))?;
+            self.with(|g| g.ships_to = Some((epoch, t)));
             return Ok(t);
         }
     }
 
     async fn writable(&self) -> Result<bool> {
         crate::sdk::twin::interleave().await;
-        self.with(|g| !g.read_only)
+        Ok(self.with(|g| !g.read_only))
     }
 
     async fn set_writable(&self, on: bool) -> Result<()> {
         crate::sdk::twin::interleave().await;
-        self.with(|g| g.read_only = !on)
+        self.with(|g| g.read_only = !on);
+        Ok(())
     }
 }

@@ -1,8 +1,7 @@
 //! [`FixedPlacements`]: the placement seam's twin (behind the `testing` feature): the same
 //! placements every time.
 
-use super::placements::{Placement, Placements, StandbyPlacements};
-use anyhow::Result;
+use super::placements::{Placement, Placements, PlacementsError, StandbyPlacements};
 use async_trait::async_trait;
 use spotctl_core::desired::{db_instance, LaunchSpec};
 use spotctl_core::handoff::primary::PrimaryRecord;
@@ -43,7 +42,7 @@ impl Placements for FixedPlacements {
         primary: &PrimaryRecord,
         _interrupted: bool,
         _now: i64,
-    ) -> Result<StandbyPlacements> {
+    ) -> Result<StandbyPlacements, PlacementsError> {
         let placements = self
             .specs
             .iter()

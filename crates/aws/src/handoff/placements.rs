@@ -4,8 +4,8 @@
 
 use crate::placement::facts::{all_region_facts, image};
 use crate::sdk::Aws;
+use crate::state::StoreError;
 use crate::state::{StateStore, StoredEnv};
-use anyhow::{Context, Result};
 use async_trait::async_trait;
 use spotctl_core::desired::{db_instance, LaunchSpec};
 use spotctl_core::handoff::primary::PrimaryRecord;
@@ -34,6 +34,15 @@ pub struct StandbyPlacements {
     pub placements: Vec<Placement>,
 }
 
+/// Why no placement could be ranked: the state bucket, or the facts read from AWS.
+#[derive(Debug, thiserror::Error)]
+pub enum PlacementsError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("reading the facts of the candidate regions: {0}")]
+    Facts(String),
+}
+
 #[async_trait]
 pub trait Placements: Send + Sync {
     /// Where a standby for `primary`'s handoff may go, best first; `interrupted` excludes the
@@ -43,7 +52,7 @@ pub trait Placements: Send + Sync {
         primary: &PrimaryRecord,
         interrupted: bool,
         now: i64,
-    ) -> Result<StandbyPlacements>;
+    ) -> Result<StandbyPlacements, PlacementsError>;
 }
 
 /// The real ranking: zones, subnets and prices from EC2, the AMI from SSM, the advisor data from
@@ -61,15 +70,21 @@ impl Placements for AwsPlacements {
         primary: &PrimaryRecord,
         interrupted: bool,
         now: i64,
-    ) -> Result<StandbyPlacements> {
+    ) -> Result<StandbyPlacements, PlacementsError> {
         let store = self.store.as_ref();
         let env = StoredEnv::require(store).await?.env_file()?;
         let user_data = store
             .get(keys::USER_DATA)
             .await?
             .map(|v| String::from_utf8_lossy(&v.body).into_owned())
-            .with_context(|| format!("{}/{} is missing; run apply", store.location(), keys::USER_DATA))?;
-        let facts = all_region_facts(&self.aws, &env.placement_regions(), &env.instance.types).await?;
+            .ok_or_else(|| StoreError::Missing {
+                location: store.location(),
+                key: keys::USER_DATA.to_string(),
+                hint: "run apply",
+            })?;
+        let facts = all_region_facts(&self.aws, &env.placement_regions(), &env.instance.types)
+            .await
+            .map_err(|e| PlacementsError::Facts(format!("{e:#}")))?;
         let (advisor, _, _) = crate::placement::advisor::load(Some(store), now).await;
         let policy = env.placement.policy();
         let recent = remember_interruptions(
@@ -98,7 +113,9 @@ impl Placements for AwsPlacements {
                 az: c.az.to_string(),
                 subnet: subnet.to_string(),
                 instance_type: c.instance_type.to_string(),
-                ami: image(&self.aws, &c.region, env.instance.image_parameter.as_deref()).await?,
+                ami: image(&self.aws, &c.region, env.instance.image_parameter.as_deref())
+                    .await
+                    .map_err(|e| PlacementsError::Facts(format!("{e:#}")))?,
                 reason: format!("rank {} of {of}: {}", r.rank, r.why()),
             };
             let want = db_instance("standby", &spec, &self.names, env.instance.volume_gb, &user_data)
@@ -119,7 +136,7 @@ async fn remember_interruptions(
     store: &dyn StateStore,
     new: Option<RecentInterruption>,
     since: i64,
-) -> Result<Vec<RecentInterruption>> {
+) -> Result<Vec<RecentInterruption>, StoreError> {
     let stored =
         crate::state::get_json::<Vec<RecentInterruption>>(store, keys::INTERRUPTIONS).await.ok().flatten();
     let (mut recent, etag) = stored.map(|(r, e)| (r, Some(e))).unwrap_or_default();

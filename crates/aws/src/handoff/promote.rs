@@ -4,9 +4,9 @@
 //! concluded: if the record names this instance, the write landed and only its reply was lost.
 
 use super::database::Database;
+use super::error::Result;
 use crate::compute::Instances;
 use crate::state::{json_body, read_handoff, read_primary, StateStore, StoreError};
-use anyhow::Result;
 use serde::Serialize;
 use spotctl_core::handoff::primary::{PrimaryRecord, Recovered, Role};
 use spotctl_core::names::TAG_ROLE;

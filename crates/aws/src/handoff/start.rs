@@ -8,67 +8,14 @@
 //! launch fails it releases the handoff with the error, so the next delivery or the next tick
 //! retries at once; when the attempt dies, the first trigger after the deadline takes over.
 
-use super::placements::{Placement, Placements};
-use crate::compute::{Instances, LaunchRequest};
-use crate::sdk::clock::Clock;
-use crate::state::{json_body, read_handoff, read_primary, Etag, StateStore, StoreError};
-use anyhow::{bail, Context, Result};
-use serde::Serialize;
-use spotctl_core::handoff::primary::{PrimaryRecord, Role};
+use super::error::{HandoffError, Result};
+use super::launch::launch;
+use super::lease::{create, held, take, HandoffOutcome, HandoffSeams};
+use crate::state::{read_handoff, read_primary};
+use spotctl_core::handoff::primary::PrimaryRecord;
 use spotctl_core::handoff::{
-    failure_note, fallback, next_launch, on_trigger, Cause, HandlerDecision, Handoff, HandoffView,
-    InstanceRef, LaunchResult, Lease, NextLaunch, Source, Step, LEASE_SECS,
+    failure_note, fallback, on_trigger, Cause, HandlerDecision, Handoff, HandoffView, Source, Step,
 };
-use spotctl_core::names::TAG_DRAIN;
-use spotctl_layout::state::handoff_key;
-
-/// What the handoff needs from the world.
-pub struct HandoffSeams<'a> {
-    pub store: &'a dyn StateStore,
-    pub instances: &'a dyn Instances,
-    pub placements: &'a dyn Placements,
-    pub clock: &'a dyn Clock,
-    /// Who acts (for the lease: `lambda:<request>`, `apply:<user@host>`, …).
-    pub owner: &'a str,
-}
-
-/// What happened to one trigger.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "handoff", rename_all = "snake_case")]
-pub enum HandoffOutcome {
-    Started {
-        id: String,
-        standby: String,
-        region: String,
-        availability_zone: String,
-        instance_type: String,
-        /// Placements that refused capacity first, best first (`zone type: code`).
-        #[serde(skip_serializing_if = "Vec::is_empty")]
-        refused: Vec<String>,
-    },
-    /// The handoff goes on from an older backup: its own drain will never complete.
-    FellBack {
-        id: String,
-        from: Source,
-        data_loss_window_s: Option<i64>,
-    },
-    /// Nothing more can come of the handoff: marked failed.
-    Failed {
-        id: String,
-        why: String,
-    },
-    Ignored {
-        reason: String,
-    },
-}
-
-/// No placement had capacity for the standby: a later attempt may find some.
-#[derive(Debug, thiserror::Error)]
-#[error("no placement had capacity for the standby of {id} ({})", refused.join(", "))]
-pub struct NoCapacity {
-    pub id: String,
-    pub refused: Vec<String>,
-}
 
 /// What a trigger is about: the warned or relocated primary, or nothing (the watchdog).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,7 +84,7 @@ pub async fn advance(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) -> 
             }
         }
         HandlerDecision::Resume { id, why } => {
-            let Some((handoff, etag)) = lease else { bail!("handoff {id} vanished while deciding") };
+            let Some((handoff, etag)) = lease else { return Err(vanished(&id)) };
             let mut handoff = held(seams, handoff, now);
             handoff.last_error = Some(format!("resumed: {why}"));
             if handoff.standby.take().is_some() {
@@ -152,7 +99,7 @@ pub async fn advance(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) -> 
             }
         }
         HandlerDecision::Fallback { id, from, data_loss_window_s, why } => {
-            let Some((mut handoff, etag)) = lease else { bail!("handoff {id} vanished while deciding") };
+            let Some((mut handoff, etag)) = lease else { return Err(vanished(&id)) };
             handoff.restore_from(&from, data_loss_window_s);
             handoff.cause = Cause::Recovery;
             handoff.last_error = Some(why);
@@ -164,7 +111,7 @@ pub async fn advance(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) -> 
             Ok(HandoffOutcome::FellBack { id, from, data_loss_window_s })
         }
         HandlerDecision::Reopen { id, why } => {
-            let Some((failed, etag)) = lease else { bail!("handoff {id} vanished while deciding") };
+            let Some((failed, etag)) = lease else { return Err(vanished(&id)) };
             let handoff = held(seams, failed.again(&record, now), now);
             tracing::warn!(handoff = %id, "reopening: {why}");
             match take(store, &handoff, &etag).await? {
@@ -175,7 +122,7 @@ pub async fn advance(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) -> 
             }
         }
         HandlerDecision::GiveUp { id, why } => {
-            let Some((mut handoff, etag)) = lease else { bail!("handoff {id} vanished while deciding") };
+            let Some((mut handoff, etag)) = lease else { return Err(vanished(&id)) };
             let note = failure_note(&why, fallback.as_ref());
             handoff.reach(Step::Failed, now);
             handoff.failure = Some(note.clone());
@@ -186,162 +133,8 @@ pub async fn advance(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) -> 
     }
 }
 
-/// `handoff`, held by this actor for [`LEASE_SECS`] from `now`.
-fn held(seams: &HandoffSeams<'_>, mut handoff: Handoff, now: i64) -> Handoff {
-    handoff.lease = Some(Lease { owner: seams.owner.to_string(), until_unix: now + LEASE_SECS });
-    handoff
-}
-
-/// Creates `h`'s record (create-only): `Some(etag)`, or `None` when the epoch's handoff exists.
-async fn create(store: &dyn StateStore, h: &Handoff) -> Result<Option<Etag>> {
-    let key = handoff_key(&h.id);
-    match store.put_if_absent(&key, json_body(&key, h)?).await {
-        Ok(etag) => Ok(Some(etag)),
-        Err(StoreError::Conflict { .. }) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Writes `h` over the version read: `Some(new etag)`, or `None` when another writer was first.
-async fn take(store: &dyn StateStore, h: &Handoff, etag: &str) -> Result<Option<Etag>> {
-    let key = handoff_key(&h.id);
-    match store.put_if_match(&key, etag, json_body(&key, h)?).await {
-        Ok(etag) => Ok(Some(etag)),
-        Err(e) if e.is_conflict() => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Launches the standby of `handoff` (which this attempt holds, at `etag`) in the first placement
-/// with capacity, records it and releases the handoff. A failure releases it too, with the error.
-async fn launch(
-    seams: &HandoffSeams<'_>,
-    record: &PrimaryRecord,
-    mut handoff: Handoff,
-    etag: Etag,
-) -> Result<HandoffOutcome> {
-    let id = handoff.id.clone();
-    let interrupted = handoff.cause == Cause::Interruption;
-    let ranked = seams.placements.standby(record, interrupted, seams.clock.now()).await;
-    let tried = match &ranked {
-        Ok(p) => try_placements(seams, &id, &p.placements).await,
-        Err(e) => Err(anyhow::anyhow!("ranking the standby's placements: {e:#}")),
-    };
-    let now = seams.clock.now();
-    handoff.lease = None;
-    match tried {
-        Ok((placement, standby, refused)) => {
-            handoff.standby = Some(InstanceRef {
-                instance_id: standby.id.clone(),
-                region: standby.region.clone(),
-                availability_zone: standby.az.clone(),
-                instance_type: standby.instance_type.clone(),
-            });
-            handoff.placement_reason = placement.spec.reason.clone();
-            handoff.last_error = None;
-            handoff.steps.remove(&Step::StandbyLaunched);
-            handoff.reach(Step::StandbyLaunched, now);
-            record_launch(seams.store, &handoff, &etag).await?;
-            if matches!(handoff.cause, Cause::Relocation | Cause::PointInTime) {
-                // No FIS, no interruption event, no loop: the old primary's agent reads this tag.
-                request_drain(seams.instances, record, &id).await?;
-            }
-            Ok(HandoffOutcome::Started {
-                id,
-                standby: standby.id,
-                region: standby.region,
-                availability_zone: standby.az,
-                instance_type: standby.instance_type,
-                refused,
-            })
-        }
-        Err(e) => {
-            // Released with the error, so the next delivery or tick retries at once. A shortage of
-            // capacity is not the attempt's fault and does not count against the handoff.
-            if e.downcast_ref::<NoCapacity>().is_none() {
-                handoff.attempts += 1;
-            }
-            handoff.last_error = Some(format!("{e:#}"));
-            if let Err(released) = record_launch(seams.store, &handoff, &etag).await {
-                return Err(e.context(format!("and releasing handoff {id} failed too: {released:#}")));
-            }
-            Err(e)
-        }
-    }
-}
-
-/// Writes the attempt's result over the version it took. Losing that race means another trigger
-/// took the handoff over meanwhile (the lease had run out): theirs stands, ours is reported.
-async fn record_launch(store: &dyn StateStore, h: &Handoff, etag: &str) -> Result<()> {
-    match take(store, h, etag).await.with_context(|| format!("recording the attempt on handoff {}", h.id))? {
-        Some(_) => Ok(()),
-        None => {
-            bail!("handoff {} was taken over while this attempt launched; the other attempt stands", h.id)
-        }
-    }
-}
-
-/// Tries the placements best first (`spotctl_core::handoff::next_launch`): the next on a refusal
-/// of capacity, stop on any other error.
-async fn try_placements<'p>(
-    seams: &HandoffSeams<'_>,
-    id: &str,
-    placements: &'p [Placement],
-) -> Result<(&'p Placement, crate::compute::InstanceView, Vec<String>)> {
-    let mut attempts = Vec::new();
-    let (mut launched, mut failed) = (None, None);
-    loop {
-        match next_launch(&attempts, placements.len()) {
-            NextLaunch::Try(i) => {
-                let req = LaunchRequest {
-                    want: placements[i].want.clone(),
-                    role: Role::Standby,
-                    handoff: Some(id.to_string()),
-                    launch_token: None,
-                };
-                match seams.instances.launch(&req).await {
-                    Ok(v) => {
-                        launched = Some(v);
-                        attempts.push(LaunchResult::Launched);
-                    }
-                    Err(e) => {
-                        attempts.push(LaunchResult::of_error(e.code.as_deref()));
-                        failed = Some(e);
-                    }
-                }
-            }
-            NextLaunch::Launched(i) => match launched.take() {
-                Some(v) => return Ok((&placements[i], v, refusals(&attempts, placements))),
-                None => bail!("launch {i} was reported launched without an instance; this is a bug"),
-            },
-            NextLaunch::Stop(_) => {
-                let e = failed.take().map(|e| e.error).unwrap_or_else(|| anyhow::anyhow!("launch failed"));
-                return Err(e.context(format!("launching the standby of {id}")));
-            }
-            NextLaunch::NoCapacity => {
-                return Err(NoCapacity { id: id.to_string(), refused: refusals(&attempts, placements) }.into())
-            }
-        }
-    }
-}
-
-/// `zone type: code` of each placement that refused capacity, in the order tried.
-fn refusals(attempts: &[LaunchResult], placements: &[Placement]) -> Vec<String> {
-    attempts
-        .iter()
-        .zip(placements)
-        .filter_map(|(a, p)| match a {
-            LaunchResult::CapacityRefused { code } => {
-                Some(format!("{} {}: {code}", p.spec.az, p.spec.instance_type))
-            }
-            _ => None,
-        })
-        .collect()
-}
-
-/// Tags the old primary `spotctl:drain = <handoff id>`; its agent sees it in instance metadata.
-pub async fn request_drain(instances: &dyn Instances, primary: &PrimaryRecord, id: &str) -> Result<()> {
-    instances.tag(&primary.region, &primary.instance_id, TAG_DRAIN, id).await
+fn vanished(id: &str) -> HandoffError {
+    HandoffError::Moved(format!("handoff {id} vanished while deciding"))
 }
 
 /// Starts the recovery of `lost`, the recorded primary, from `from`: the handoff is created
@@ -358,10 +151,10 @@ pub async fn recover(
     let (record, state) = still_recorded(seams, lost).await?;
     match state {
         Some(s) if !s.is_alive() => {}
-        other => bail!(
-            "{lost} is {} now, not gone; plan again",
-            other.map(|s| s.as_str()).unwrap_or("unknown to EC2")
-        ),
+        other => {
+            let now = other.map(|s| s.as_str()).unwrap_or("unknown to EC2");
+            return Err(HandoffError::Refused(format!("{lost} is {now} now, not gone; plan again")));
+        }
     }
     let now = seams.clock.now();
     let handoff = held(seams, Handoff::recovery_from(&record, from, data_loss_window_s, now), now);
@@ -382,24 +175,29 @@ pub async fn point_in_time(seams: &HandoffSeams<'_>, expected: &str, until: i64)
     let (record, state) = still_recorded(seams, expected).await?;
     match state {
         Some(s) if s.is_alive() => {}
-        other => bail!(
-            "the primary {} is {}: the handler recovers it to the end of the log first; recover to a point in time after that",
+        other => {
+            return Err(HandoffError::Refused(format!(
+            "the primary {} is {}: the handler recovers it to the end of the log first; recover to a point \
+                 in time after that",
             record.instance_id,
             other.map(|s| s.as_str()).unwrap_or("unknown to EC2")
-        ),
+        )))
+        }
     }
     let now = seams.clock.now();
     let handoff = held(seams, Handoff::point_in_time(&record, until, now), now);
     let id = handoff.id.clone();
     match begin(seams, &record, handoff).await? {
         Ok(started) => Ok(started),
-        Err(Some(open)) => bail!(
+        Err(Some(open)) => Err(HandoffError::Refused(format!(
             "handoff {} ({:?}) of this primary is {}; recover to a point in time once it is over",
             open.id,
             open.cause,
             if open.is_open() { "under way" } else { "already done" }
-        ),
-        Err(None) => bail!("handoff {id} changed meanwhile; look at `spotctl status` and try again"),
+        ))),
+        Err(None) => Err(HandoffError::Moved(format!(
+            "handoff {id} changed meanwhile; look at `spotctl status` and try again"
+        ))),
     }
 }
 
@@ -410,14 +208,13 @@ async fn still_recorded(
     expected: &str,
 ) -> Result<(PrimaryRecord, Option<spotctl_core::handoff::primary::InstanceState>)> {
     let Some((record, _)) = read_primary(seams.store).await? else {
-        bail!("no primary is recorded: there is nothing to recover")
+        return Err(HandoffError::Refused("no primary is recorded: there is nothing to recover".into()));
     };
     if record.instance_id != expected {
-        bail!(
+        return Err(HandoffError::Refused(format!(
             "the primary changed since the plan (epoch {} is {} now, not {expected}); plan again",
-            record.epoch,
-            record.instance_id
-        );
+            record.epoch, record.instance_id
+        )));
     }
     let state = seams.instances.describe(&record.region, expected).await?.map(|i| i.state);
     Ok((record, state))

@@ -3,11 +3,10 @@
 //! moves: which primary is moved, which base the log is replayed from, what the drain (stored or
 //! sealed) keeps.
 
-use crate::handoff::{point_in_time, HandoffOutcome};
-use crate::protect::StoreBlobs;
+use crate::handoff::{point_in_time, HandoffError, HandoffOutcome};
+use crate::protect::{BackupsError, StoreBlobs};
 use crate::reconcile::Env;
-use crate::state::read_primary;
-use anyhow::Result;
+use crate::state::{read_primary, StoreError};
 use serde::Serialize;
 use spotctl_core::handoff::primary::PrimaryRecord;
 use spotctl_core::time::rfc3339;
@@ -29,6 +28,17 @@ pub enum Refusal {
     NoBase,
 }
 
+/// Why there is no plan: a refusal (the person's input), or the bucket could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Backups(#[from] BackupsError),
+}
+
 /// What the recovery will do.
 #[derive(Debug, Clone, Serialize)]
 pub struct PointInTimePlan {
@@ -41,13 +51,15 @@ pub struct PointInTimePlan {
 }
 
 /// Reads the record and the bases: the plan, or why not.
-pub async fn plan(env: &Env, until: i64) -> Result<PointInTimePlan> {
+pub async fn plan(env: &Env, until: i64) -> Result<PointInTimePlan, PlanError> {
     let Some((primary, _)) = read_primary(env.store.as_ref()).await? else {
         return Err(Refusal::NoPrimary(env.names.env.clone()).into());
     };
     let blobs = StoreBlobs { store: env.store.clone(), handle: tokio::runtime::Handle::current() };
-    let bases =
-        tokio::task::spawn_blocking(move || spotctl_db::protect::list_bases(&blobs, BACKUPS)).await??;
+    let bases = tokio::task::spawn_blocking(move || spotctl_db::protect::list_bases(&blobs, BACKUPS))
+        .await
+        .map_err(BackupsError::joined("listing the bases"))?
+        .map_err(BackupsError::from)?;
     let until_ms = u64::try_from(until).unwrap_or(0) * 1000;
     let Some(oldest) = bases.iter().min_by_key(|b| b.taken_at_ms) else { return Err(Refusal::NoBase.into()) };
     let Some(base) = bases.iter().filter(|b| b.taken_at_ms < until_ms).max_by_key(|b| b.taken_at_ms) else {
@@ -102,7 +114,7 @@ impl PointInTimePlan {
 
 /// Starts the planned recovery: the handoff is created, a standby launched, the primary asked to
 /// drain through its `spotctl:drain` tag.
-pub async fn start(env: &Env, plan: &PointInTimePlan) -> Result<HandoffOutcome> {
+pub async fn start(env: &Env, plan: &PointInTimePlan) -> Result<HandoffOutcome, HandoffError> {
     let parts = env.command_seams("recover");
     point_in_time(&parts.seams(), &plan.primary.instance_id, plan.until_unix).await
 }

@@ -57,7 +57,7 @@ pub async fn open(aws: &Aws, url: &str, region: Option<&str>) -> Result<(StoreBl
     let region = region
         .map(String::from)
         .unwrap_or_else(|| std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()));
-    let account = aws.account_id(&region).await.map_err(|e| BackupsError::Account(format!("{e:#}")))?;
+    let account = aws.account_id(&region).await?;
     let blobs = StoreBlobs {
         store: std::sync::Arc::new(S3Store::new(aws.s3(&region, &account), bucket)),
         handle: tokio::runtime::Handle::current(),

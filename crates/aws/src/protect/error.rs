@@ -21,10 +21,21 @@ pub enum BackupsError {
     Layout(#[from] LayoutError),
     #[error("`{0}` is not an s3://BUCKET/PREFIX URL")]
     BadUrl(String),
-    #[error("finding this caller's account (the bucket's expected owner): {0}")]
-    Account(String),
+    /// Finding this caller's account (the bucket's expected owner).
+    #[error(transparent)]
+    Account(#[from] crate::sdk::error::AwsError),
     #[error("{what} panicked")]
     Panicked { what: &'static str },
+    /// What the in-memory twin does not model (it says so rather than pretend).
+    #[error("the in-memory twin {0}")]
+    Unmodelled(&'static str),
+    /// `source`, while doing `what`.
+    #[error("{what}: {source}")]
+    During {
+        what: String,
+        #[source]
+        source: Box<BackupsError>,
+    },
 }
 
 impl BackupsError {
@@ -33,6 +44,9 @@ impl BackupsError {
     /// short of its seal, a table that does not verify, a bucket that refuses (access denied):
     /// none of those pass by trying again.
     pub fn bucket_unavailable(&self) -> bool {
+        if let BackupsError::During { source, .. } = self {
+            return source.bucket_unavailable();
+        }
         let blob = match self {
             BackupsError::Blob(b)
             | BackupsError::Db(DbError::Blob(b))
@@ -41,6 +55,12 @@ impl BackupsError {
         };
         blob.is_some_and(|b| b.retryable)
             || matches!(self, BackupsError::Store(s @ StoreError::Failed { .. }) if s.retryable())
+    }
+
+    /// `e`, while doing `what`.
+    pub fn during(what: impl Into<String>) -> impl FnOnce(BackupsError) -> BackupsError {
+        let what = what.into();
+        move |e| BackupsError::During { what, source: Box::new(e) }
     }
 
     /// A blocking task that did not finish (it panicked, or the runtime shut down).
@@ -58,6 +78,8 @@ mod tests {
         let blob = |retryable| BlobError { op: "get", key: "k".into(), message: "m".into(), retryable };
         assert!(BackupsError::Blob(blob(true)).bucket_unavailable());
         assert!(BackupsError::Protect(ProtectError::Db(DbError::Blob(blob(true)))).bucket_unavailable());
+        let wrapped = BackupsError::during("recovering the shipped log")(BackupsError::Blob(blob(true)));
+        assert!(wrapped.bucket_unavailable(), "{wrapped}");
         assert!(!BackupsError::Blob(blob(false)).bucket_unavailable());
         let failed =
             |retryable| StoreError::Failed { op: "get", key: "k".into(), message: "m".into(), retryable };

@@ -9,6 +9,7 @@
 mod blobs;
 mod error;
 mod log;
+pub mod once;
 pub mod retention;
 
 pub use blobs::{open, parse_s3_url, StoreBlobs};

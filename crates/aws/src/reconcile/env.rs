@@ -7,7 +7,7 @@
 use super::discover::discover;
 use super::execute::Executor;
 use super::package::{package_hash, package_matching, PackageHash};
-use super::primary::{plan_primary, PrimaryOptions};
+use super::primary::{plan_primary, CommandSeams, PrimaryOptions};
 use super::progress::Progress;
 use super::resources::{bucket, endpoint, Ctx};
 use crate::sdk::Aws;
@@ -19,7 +19,7 @@ use spotctl_core::desired::endpoint::{EndpointInput, RecordTarget};
 use spotctl_core::desired::{desired, DesiredInput, LambdaArtifact};
 use spotctl_core::names::Names;
 use spotctl_core::plan::{plan as make_plan, plan_destroy, Kind, LiveResource, Plan, Resource};
-use spotctl_core::workflow::{fingerprint, restrict, Fingerprint, FingerprintInput};
+use spotctl_core::workflow::{changes_moved, fingerprint, restrict, Fingerprint, FingerprintInput};
 use spotctl_layout::state as keys;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -47,26 +47,6 @@ pub struct Planned {
     pub launch_token: Option<String>,
     /// The live state the plan was made from (`spotctl_core::workflow::fingerprint`).
     pub fingerprint: Fingerprint,
-}
-
-/// What differs between the reviewed plan and the one made under the lock, if anything: the
-/// same changes (address and action, the bucket aside, which apply itself just made) and the
-/// same recovery.
-pub(super) fn moved(reviewed: &Plan, now: &Plan) -> Option<String> {
-    let key = |p: &Plan| -> Vec<String> {
-        p.changes
-            .iter()
-            .filter(|c| c.address.kind != Kind::Bucket)
-            .map(|c| format!("{} {}", c.action.symbol(), c.address))
-            .collect()
-    };
-    let (a, b) = (key(reviewed), key(now));
-    if a != b {
-        let gone: Vec<&String> = a.iter().filter(|x| !b.contains(x)).collect();
-        let new: Vec<&String> = b.iter().filter(|x| !a.contains(x)).collect();
-        return Some(format!("no longer planned: {gone:?}; newly planned: {new:?}"));
-    }
-    (reviewed.recovery != now.recovery).then(|| "the recovery changed".to_string())
 }
 
 impl Env {
@@ -286,7 +266,7 @@ impl Env {
                 let l = Lock::acquire(self.store.as_ref(), &LockInfo::here("apply")).await?;
                 let opts = PrimaryOptions { launch_token: reviewed.launch_token.clone(), ..opts.clone() };
                 match self.plan(&opts, progress).await {
-                    Ok(p) => match moved(&reviewed.plan, &p.plan) {
+                    Ok(p) => match changes_moved(&reviewed.plan, &p.plan) {
                         None => (l, Some(p)),
                         Some(what) => {
                             l.release().await?;
@@ -340,21 +320,12 @@ impl Env {
     /// and is promoted by its agent, as in any handoff.
     async fn recover(&self, r: &spotctl_core::plan::Recovery) -> Result<crate::handoff::HandoffOutcome> {
         let parts = self.command_seams("apply");
-        crate::handoff::recover(&parts.seams(), &r.lost, &r.from, r.data_loss_window_s).await
+        Ok(crate::handoff::recover(&parts.seams(), &r.lost, &r.from, r.data_loss_window_s).await?)
     }
 
     /// The handoff's real seams for a person's `command` on this env (named in the lease).
     pub fn command_seams(&self, command: &str) -> CommandSeams {
-        CommandSeams {
-            store: self.store.clone(),
-            instances: crate::compute::Ec2Instances { aws: self.aws.clone(), names: self.names.clone() },
-            placements: crate::handoff::AwsPlacements {
-                aws: self.aws.clone(),
-                names: self.names.clone(),
-                store: self.store.clone(),
-            },
-            owner: format!("{command}:{}", LockInfo::here(command).holder),
-        }
+        CommandSeams::new(&self.aws, &self.names, self.store.clone(), command)
     }
 
     /// The endpoint's live resources: the env file's, and those of the endpoint the stored env
@@ -432,24 +403,4 @@ struct Before {
     regions: Vec<String>,
     fleet_regions: Vec<String>,
     endpoint: Option<EndpointInput>,
-}
-
-/// What [`Env::command_seams`] owns, lent out as [`crate::handoff::HandoffSeams`].
-pub struct CommandSeams {
-    store: Arc<dyn StateStore>,
-    instances: crate::compute::Ec2Instances,
-    placements: crate::handoff::AwsPlacements,
-    owner: String,
-}
-
-impl CommandSeams {
-    pub fn seams(&self) -> crate::handoff::HandoffSeams<'_> {
-        crate::handoff::HandoffSeams {
-            store: self.store.as_ref(),
-            instances: &self.instances,
-            placements: &self.placements,
-            clock: &crate::sdk::clock::SystemClock,
-            owner: &self.owner,
-        }
-    }
 }

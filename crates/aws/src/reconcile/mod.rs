@@ -20,8 +20,9 @@ mod saved;
 pub mod teardown;
 
 pub use drift::plan_drift;
-pub use env::{CommandSeams, Env, Planned};
+pub use env::{Env, Planned};
 pub use execute::Executor;
 pub use import::{import, plan_import, ImportPlan};
+pub use primary::CommandSeams;
 pub use primary::PrimaryOptions;
 pub use saved::{apply_saved, save};

@@ -11,7 +11,7 @@ use crate::compute::Described;
 use crate::handoff::assess_listed;
 use crate::placement::facts::choose_launch;
 use crate::sdk::Aws;
-use crate::state::StateStore;
+use crate::state::{LockInfo, StateStore};
 use anyhow::Result;
 use sha2::{Digest, Sha256};
 use spotctl_core::config::LoadedEnv;
@@ -22,6 +22,7 @@ use spotctl_core::handoff::primary::PrimaryRecord;
 use spotctl_core::handoff::{Handoff, PrimaryPlan};
 use spotctl_core::plan::{LiveResource, Recovery};
 use spotctl_core::workflow::Target;
+use std::sync::Arc;
 
 /// What a plan does about the database instance.
 pub struct PrimaryPart {
@@ -134,4 +135,39 @@ fn new_token(now: i64) -> String {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let seed = format!("{host}\0{}\0{now}\0{nanos}", std::process::id());
     Sha256::digest(seed.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// What `Env::command_seams` owns, lent out as [`crate::handoff::HandoffSeams`].
+pub struct CommandSeams {
+    store: Arc<dyn StateStore>,
+    instances: crate::compute::Ec2Instances,
+    placements: crate::handoff::AwsPlacements,
+    owner: String,
+}
+
+impl CommandSeams {
+    /// The handoff's real seams for a person's `command` (named in the lease).
+    pub fn new(
+        aws: &Aws,
+        names: &spotctl_core::names::Names,
+        store: Arc<dyn StateStore>,
+        command: &str,
+    ) -> CommandSeams {
+        CommandSeams {
+            store: store.clone(),
+            instances: crate::compute::Ec2Instances { aws: aws.clone(), names: names.clone() },
+            placements: crate::handoff::AwsPlacements { aws: aws.clone(), names: names.clone(), store },
+            owner: format!("{command}:{}", LockInfo::here(command).holder),
+        }
+    }
+
+    pub fn seams(&self) -> crate::handoff::HandoffSeams<'_> {
+        crate::handoff::HandoffSeams {
+            store: self.store.as_ref(),
+            instances: &self.instances,
+            placements: &self.placements,
+            clock: &crate::sdk::clock::SystemClock,
+            owner: &self.owner,
+        }
+    }
 }

@@ -9,7 +9,7 @@
 //! handoff of the recorded epoch opened since the plan was saved is named first: that is the guard
 //! that holds database instances while a handoff runs.
 
-use super::env::{moved, Env, Planned};
+use super::env::{Env, Planned};
 use super::package::package_hash;
 use super::primary::PrimaryOptions;
 use super::progress::Progress;
@@ -18,7 +18,7 @@ use crate::sdk::clock::now_unix;
 use crate::state::{Lock, LockInfo};
 use anyhow::{Context, Result};
 use spotctl_core::plan::Kind;
-use spotctl_core::workflow::{HandlerHash, SavedOptions, SavedPlan, Stale, SAVED_PLAN_FORMAT};
+use spotctl_core::workflow::{changes_moved, HandlerHash, SavedOptions, SavedPlan, Stale, SAVED_PLAN_FORMAT};
 use std::collections::BTreeMap;
 
 /// The saved form of `planned`, made with `opts` from the env in `env_dir`.
@@ -114,7 +114,7 @@ async fn run_locked(
     let ignore = |c: &str| created_bucket && c.starts_with(&format!("{}.", Kind::Bucket));
     what.extend(saved.fingerprint.moved(&now.fingerprint, &ignore).iter().map(|m| m.to_string()));
     if what.is_empty() {
-        what.extend(moved(&saved.plan, &now.plan));
+        what.extend(changes_moved(&saved.plan, &now.plan));
     }
     if !what.is_empty() {
         return Err(Stale { what }.into());

@@ -71,7 +71,7 @@ pub async fn destroy(env: &Env, planned: &Planned, progress: &Progress) -> Resul
         Ok(l) => Some(l),
         // No bucket, no lock to take: nothing else can be running against this env.
         Err(_) if !bucket_live => None,
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     let result = run(env, &ctx, planned, progress).await;
     let bucket_deleted =

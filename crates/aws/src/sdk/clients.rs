@@ -87,15 +87,11 @@ impl Aws {
     }
 
     /// The account id of the caller (one STS call).
-    pub async fn account_id(&self, region: &str) -> anyhow::Result<String> {
-        use anyhow::Context;
-        let out = self
-            .sts(region)
-            .get_caller_identity()
-            .send()
-            .await
-            .context("asking STS who the caller is (are AWS credentials configured?)")?;
-        out.account.context("STS returned no account id")
+    pub async fn account_id(&self, region: &str) -> Result<String, super::error::AwsError> {
+        use super::error::AwsError;
+        let what = "asking STS who the caller is (are AWS credentials configured?)";
+        let out = self.sts(region).get_caller_identity().send().await.map_err(|e| AwsError::of(what, &e))?;
+        out.account.ok_or_else(|| AwsError::other(what, "STS returned no account id"))
     }
 }
 

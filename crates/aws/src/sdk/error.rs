@@ -1,4 +1,5 @@
-//! Reading AWS errors: which ones mean "not there", which ones a retry could help.
+//! Reading AWS errors: which ones mean "not there", which ones a retry could help, and
+//! [`AwsError`], a failed call read once into a value the rooms' typed errors carry.
 
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -71,4 +72,46 @@ pub fn is_retryable_code(code: Option<&str>) -> bool {
 /// The whole error, its causes included, on one line.
 pub fn describe<E: std::error::Error + 'static>(err: &E) -> String {
     aws_smithy_types::error::display::DisplayErrorContext(err).to_string()
+}
+
+/// A failed AWS call, read: what was being done, AWS's error code and message, and whether trying
+/// again later can help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what}: {message}")]
+pub struct AwsError {
+    pub what: String,
+    pub code: Option<String>,
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl AwsError {
+    /// Reads `err`, the failure of `what`.
+    pub fn of<E, R>(what: impl Into<String>, err: &SdkError<E, R>) -> AwsError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + 'static,
+    {
+        AwsError {
+            what: what.into(),
+            code: err.code().map(String::from),
+            message: describe(err),
+            retryable: is_retryable(err),
+        }
+    }
+
+    /// A failure that is not an AWS call's (a reply without what it must hold, say).
+    pub fn other(what: impl Into<String>, message: impl Into<String>) -> AwsError {
+        AwsError { what: what.into(), code: None, message: message.into(), retryable: false }
+    }
+
+    /// A refusal with an AWS error code, as the twins give it.
+    pub fn coded(what: impl Into<String>, code: &str) -> AwsError {
+        AwsError {
+            what: what.into(),
+            code: Some(code.to_string()),
+            message: code.to_string(),
+            retryable: is_retryable_code(Some(code)),
+        }
+    }
 }

@@ -3,7 +3,7 @@
 //! [`Metadata`] is the seam: one read by path, `None` for a 404 (no notice, no such tag). The agent
 //! and the worker read through it; `twin::StaticMetadata` is its in-memory twin.
 
-use anyhow::{Context, Result};
+use super::error::describe;
 use async_trait::async_trait;
 use aws_config::imds::client::error::ImdsError;
 use aws_config::imds::client::Client;
@@ -27,14 +27,25 @@ pub mod paths {
     }
 }
 
+/// Instance metadata that could not be read, or lacks what must be there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetadataError {
+    #[error("reading instance metadata {path}: {message}")]
+    Unreadable { path: String, message: String },
+    #[error("instance metadata has no {path}")]
+    Missing { path: String },
+    #[error("bad IMDS endpoint {endpoint}: {message}")]
+    Endpoint { endpoint: String, message: String },
+}
+
 #[async_trait]
 pub trait Metadata: Send + Sync {
     /// A metadata path's value, trimmed; `None` when the service answers 404.
-    async fn read(&self, path: &str) -> Result<Option<String>>;
+    async fn read(&self, path: &str) -> Result<Option<String>, MetadataError>;
 
     /// A value that must be there.
-    async fn require(&self, path: &str) -> Result<String> {
-        self.read(path).await?.with_context(|| format!("instance metadata has no {path}"))
+    async fn require(&self, path: &str) -> Result<String, MetadataError> {
+        self.read(path).await?.ok_or_else(|| MetadataError::Missing { path: path.to_string() })
     }
 }
 
@@ -42,10 +53,10 @@ pub trait Metadata: Send + Sync {
 pub struct Imds(Client);
 
 impl Imds {
-    pub fn new(endpoint: &str) -> Result<Imds> {
+    pub fn new(endpoint: &str) -> Result<Imds, MetadataError> {
         let client = Client::builder()
             .endpoint(endpoint)
-            .map_err(|e| anyhow::anyhow!("bad IMDS endpoint {endpoint}: {e}"))?
+            .map_err(|e| MetadataError::Endpoint { endpoint: endpoint.to_string(), message: e.to_string() })?
             .build();
         Ok(Imds(client))
     }
@@ -53,11 +64,11 @@ impl Imds {
 
 #[async_trait]
 impl Metadata for Imds {
-    async fn read(&self, path: &str) -> Result<Option<String>> {
+    async fn read(&self, path: &str) -> Result<Option<String>, MetadataError> {
         match self.0.get(path).await {
             Ok(v) => Ok(Some(v.as_ref().trim().to_string())),
             Err(ImdsError::ErrorResponse(e)) if e.response().status().as_u16() == 404 => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("reading instance metadata {path}")),
+            Err(e) => Err(MetadataError::Unreadable { path: path.to_string(), message: describe(&e) }),
         }
     }
 }

@@ -4,8 +4,7 @@
 //! network does.
 
 use super::clock::Clock;
-use super::imds::{paths, Metadata};
-use anyhow::Result;
+use super::imds::{paths, Metadata, MetadataError};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -86,7 +85,7 @@ impl StaticMetadata {
 
 #[async_trait]
 impl Metadata for StaticMetadata {
-    async fn read(&self, path: &str) -> Result<Option<String>> {
-        Ok(self.values.lock().map_err(|_| anyhow::anyhow!("metadata lock poisoned"))?.get(path).cloned())
+    async fn read(&self, path: &str) -> Result<Option<String>, MetadataError> {
+        Ok(self.values.lock().unwrap_or_else(|p| p.into_inner()).get(path).cloned())
     }
 }

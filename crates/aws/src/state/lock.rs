@@ -9,7 +9,6 @@
 use super::json::{get_json, json_body};
 use super::store::{StateStore, StoreError};
 use crate::sdk::clock::now_unix;
-use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use spotctl_layout::state as keys;
 
@@ -56,7 +55,7 @@ pub struct Lock<'a> {
 }
 
 impl<'a> Lock<'a> {
-    pub async fn acquire(store: &'a dyn StateStore, info: &LockInfo) -> Result<Lock<'a>> {
+    pub async fn acquire(store: &'a dyn StateStore, info: &LockInfo) -> Result<Lock<'a>, StoreError> {
         match store.put_if_absent(keys::LOCK, json_body(keys::LOCK, info)?).await {
             Ok(_) => Ok(Lock { store }),
             Err(StoreError::Conflict { .. }) => {
@@ -64,32 +63,24 @@ impl<'a> Lock<'a> {
                     Ok(Some((h, _))) => h.to_string(),
                     _ => "an unknown holder".to_string(),
                 };
-                bail!(
-                    "the env is locked by {holder}; if that run is dead, run again with --break-lock \
-                     ({}/{})",
-                    store.location(),
-                    keys::LOCK
-                )
+                Err(StoreError::Locked { holder, location: store.location(), key: keys::LOCK.to_string() })
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
     }
 
-    pub async fn release(self) -> Result<()> {
-        Ok(self.store.delete(keys::LOCK).await?)
+    pub async fn release(self) -> Result<(), StoreError> {
+        self.store.delete(keys::LOCK).await
     }
 
     /// Deletes a lock left by a dead run, if it is still the one read; returns who held it.
-    pub async fn break_stale(store: &dyn StateStore) -> Result<Option<LockInfo>> {
+    pub async fn break_stale(store: &dyn StateStore) -> Result<Option<LockInfo>, StoreError> {
         let Some(read) = store.get(keys::LOCK).await? else { return Ok(None) };
         let held = serde_json::from_slice::<LockInfo>(&read.body).ok();
         match store.delete_if_match(keys::LOCK, &read.etag).await {
             Ok(()) | Err(StoreError::NotFound { .. }) => Ok(held),
-            Err(StoreError::Conflict { .. }) => bail!(
-                "the lock changed while it was being broken (another run took it); not broken: run again \
-                 to see who holds it"
-            ),
-            Err(e) => Err(e.into()),
+            Err(StoreError::Conflict { .. }) => Err(StoreError::LockMoved),
+            Err(e) => Err(e),
         }
     }
 }

@@ -28,6 +28,17 @@ pub enum StoreError {
     /// A stored object is not what its reader expects.
     #[error("{key} is not valid JSON of the expected shape: {message}")]
     Malformed { key: String, message: String },
+    /// An object the reader cannot work without is not there (`hint`: what makes it).
+    #[error("{location}/{key} is missing; {hint}")]
+    Missing { location: String, key: String, hint: &'static str },
+    /// The lock is held by another run.
+    #[error(
+        "the env is locked by {holder}; if that run is dead, run again with --break-lock ({location}/{key})"
+    )]
+    Locked { holder: String, location: String, key: String },
+    /// The lock changed while it was being broken.
+    #[error("the lock changed while it was being broken (another run took it); not broken: run again to see who holds it")]
+    LockMoved,
 }
 
 impl StoreError {
@@ -41,7 +52,8 @@ impl StoreError {
         match self {
             StoreError::Conflict { .. } | StoreError::NotFound { .. } => true,
             StoreError::Failed { retryable, .. } => *retryable,
-            StoreError::Malformed { .. } => false,
+            StoreError::Malformed { .. } | StoreError::Missing { .. } => false,
+            StoreError::Locked { .. } | StoreError::LockMoved => false,
         }
     }
 }

@@ -2,8 +2,7 @@
 //! the env has used, so that destroy (and apply, when a region is dropped) finds what lives there.
 
 use super::json::get_json;
-use super::store::StateStore;
-use anyhow::{Context, Result};
+use super::store::{StateStore, StoreError};
 use serde::{Deserialize, Serialize};
 use spotctl_core::config::EnvFile;
 use spotctl_layout::state as keys;
@@ -21,19 +20,24 @@ pub struct StoredEnv {
 
 impl StoredEnv {
     /// The env file as apply stored it.
-    pub fn env_file(&self) -> Result<EnvFile> {
-        serde_json::from_value(self.env.clone()).context("state/env.json does not hold an env")
+    pub fn env_file(&self) -> Result<EnvFile, StoreError> {
+        serde_json::from_value(self.env.clone()).map_err(|e| StoreError::Malformed {
+            key: keys::ENV.to_string(),
+            message: format!("not an env: {e}"),
+        })
     }
 
     /// The stored env; `None` before the first apply.
-    pub async fn read(store: &dyn StateStore) -> Result<Option<StoredEnv>> {
+    pub async fn read(store: &dyn StateStore) -> Result<Option<StoredEnv>, StoreError> {
         Ok(get_json::<StoredEnv>(store, keys::ENV).await?.map(|(s, _)| s))
     }
 
     /// The stored env, which the handler and the agents cannot work without.
-    pub async fn require(store: &dyn StateStore) -> Result<StoredEnv> {
-        Self::read(store)
-            .await?
-            .with_context(|| format!("{}/{} is missing; run apply", store.location(), keys::ENV))
+    pub async fn require(store: &dyn StateStore) -> Result<StoredEnv, StoreError> {
+        Self::read(store).await?.ok_or_else(|| StoreError::Missing {
+            location: store.location(),
+            key: keys::ENV.to_string(),
+            hint: "run apply",
+        })
     }
 }

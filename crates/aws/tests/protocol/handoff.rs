@@ -197,7 +197,10 @@ fn a_primary_whose_log_lags_drains_in_full_and_a_log_short_of_its_seal_is_refuse
         agent(&w, &standby, "ap-northeast-1b", &[(TAG_ROLE, "standby"), (TAG_HANDOFF, "epoch-1")], &new_db);
     let (_, did) = block_on(new.step()).expect("refuse");
     let Did::Refused { note, .. } = &did else { panic!("{did:?}") };
-    assert!(note.contains("short of epoch-1's seal"), "{note}");
+    assert!(
+        note.contains("short of row 11, where the old primary sealed its drain (backups/epoch-1/seal.json)"),
+        "{note}"
+    );
     assert!(new_db.state().rows.is_empty(), "nothing was written");
 }
 

@@ -24,7 +24,7 @@ pub use document::{PlanDocument, PlanMode, SavedFrom, FORMAT_VERSION};
 pub use drift::{drift, render as render_drift, AttrDrift, Drift, DriftKind, DriftReport};
 pub use fingerprint::{fingerprint, Fingerprint, FingerprintInput, Moved};
 pub use saved_plan::{
-    sha256_hex, HandlerHash, SavedOptions, SavedPlan, SavedPlanError, Stale, SAVED_PLAN_FORMAT,
+    changes_moved, sha256_hex, HandlerHash, SavedOptions, SavedPlan, SavedPlanError, Stale, SAVED_PLAN_FORMAT,
 };
 pub use target::{restrict, Target, TargetError, TARGET_WARNING};
 pub use watch::step_durations;

@@ -193,6 +193,26 @@ fn sum<T: Serialize>(v: &T) -> String {
     sha256_hex(&serde_json::to_vec(v).unwrap_or_default())
 }
 
+/// What differs between the reviewed plan and the one made under the lock, if anything: the
+/// same changes (address and action, the bucket aside, which apply itself just made) and the
+/// same recovery.
+pub fn changes_moved(reviewed: &Plan, now: &Plan) -> Option<String> {
+    let key = |p: &Plan| -> Vec<String> {
+        p.changes
+            .iter()
+            .filter(|c| c.address.kind != crate::plan::Kind::Bucket)
+            .map(|c| format!("{} {}", c.action.symbol(), c.address))
+            .collect()
+    };
+    let (a, b) = (key(reviewed), key(now));
+    if a != b {
+        let gone: Vec<&String> = a.iter().filter(|x| !b.contains(x)).collect();
+        let new: Vec<&String> = b.iter().filter(|x| !a.contains(x)).collect();
+        return Some(format!("no longer planned: {gone:?}; newly planned: {new:?}"));
+    }
+    (reviewed.recovery != now.recovery).then(|| "the recovery changed".to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
