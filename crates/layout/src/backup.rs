@@ -4,8 +4,10 @@
 //! Names are escaped so that any database or table name makes a safe key.
 //!
 //! A handoff's drain lives at `backups/epoch-N/`, named by the epoch of the primary it replaces.
+//!
+//! May use: `error`.
 
-use crate::{plain, Key, LayoutError};
+use crate::error::{plain, LayoutError};
 
 /// Where an env's backups live: handoffs' drains, the shipped log, base backups.
 pub const BACKUPS: &str = "backups/";
@@ -93,20 +95,6 @@ fn escape(name: &str) -> String {
         }
     }
     out
-}
-
-/// A drain's key under [`BACKUPS`] (the shipped log and the bases are read first, by `log`).
-pub(crate) fn parse(key: &str) -> Option<Key<'_>> {
-    let (id, rest) = key.strip_prefix(BACKUPS)?.split_once('/')?;
-    if !plain(id) {
-        return None;
-    }
-    match rest {
-        "manifest.json" => Some(Key::DrainManifest(id)),
-        "seal.json" => Some(Key::DrainSeal(id)),
-        r if r.starts_with("data/") || r.starts_with("files/") => Some(Key::DrainData(id)),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

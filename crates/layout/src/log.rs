@@ -12,8 +12,10 @@
 //! A piece's key says which timeline, which place in the sequence, which binary log file and
 //! from which offset: listing a timeline's log is its index, in order, and a gap in the
 //! sequence shows in the listing. Two writers of the same piece race for one key.
+//!
+//! May use: `error`.
 
-use crate::{plain, Key, LayoutError, BACKUPS};
+use crate::error::LayoutError;
 
 /// `P/timelines/`.
 pub fn timelines(prefix: &str) -> String {
@@ -105,29 +107,6 @@ pub fn log_file_name_ok(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with('.')
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-}
-
-/// A key of the shipped log or of a base under [`BACKUPS`].
-pub(crate) fn parse(key: &str) -> Option<Key<'_>> {
-    if let Some(rest) = key.strip_prefix(&timelines(BACKUPS)) {
-        let (t, file) = rest.split_once('/')?;
-        let n: u32 = t.parse().ok().filter(|_| t.len() == 4)?;
-        return match file {
-            "timeline.json" => Some(Key::Timeline(n)),
-            "heartbeat.json" => Some(Key::Heartbeat(n)),
-            _ => PieceKey::parse(BACKUPS, n, key).ok().map(Key::LogPiece),
-        };
-    }
-    let (id, rest) = key.strip_prefix(&bases(BACKUPS))?.strip_prefix('/')?.split_once('/')?;
-    if !plain(id) {
-        return None;
-    }
-    match rest {
-        "base.json" => Some(Key::BaseRecord(id)),
-        "manifest.json" => Some(Key::BaseData(id)),
-        r if r.starts_with("data/") || r.starts_with("files/") => Some(Key::BaseData(id)),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! The control plane's records (`state/`), its caches (`cache/`) and the handler package
 //! (`artifacts/`).
+//!
+//! May use: nothing else of this crate.
 
 /// The env as last applied: every region it used, so destroy finds them all.
 pub const ENV: &str = "state/env.json";
