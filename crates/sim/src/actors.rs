@@ -34,6 +34,10 @@ pub enum Actor {
     Shipper {
         instance: String,
     },
+    /// The agent's watcher checking for the notice and the drain tag.
+    Fence {
+        instance: String,
+    },
     Apply,
 }
 
@@ -45,6 +49,7 @@ impl std::fmt::Debug for Actor {
             Actor::Relocation => f.write_str("relocation"),
             Actor::Agent { instance } => write!(f, "agent({instance})"),
             Actor::Shipper { instance } => write!(f, "shipper({instance})"),
+            Actor::Fence { instance } => write!(f, "fence({instance})"),
             Actor::Apply => f.write_str("apply"),
         }
     }
@@ -58,6 +63,7 @@ impl Actor {
             Actor::Relocation => "relocation",
             Actor::Agent { .. } => "agent",
             Actor::Shipper { .. } => "shipper",
+            Actor::Fence { .. } => "fence",
             Actor::Apply => "apply",
         }
     }
@@ -149,16 +155,30 @@ pub fn relocate(w: &World) -> Task {
 /// One look of `instance`'s agent.
 pub fn agent(w: &World, instance: &str) -> Option<Task> {
     let agent = Agent {
-        store: Arc::new(w.faulty_store.clone()),
+        store: Arc::new(w.store_of(instance)),
         instances: Arc::new(w.faulty_ec2.clone()),
         metadata: w.metadata.get(instance)?.clone(),
         db: Arc::new(w.dbs.get(instance)?.clone()),
         clock: w.clock.clone(),
         endpoint: w.duties.get(instance).cloned(),
+        fence: w.fences.get(instance)?.clone(),
     };
     Some(Box::pin(async move {
         match agent.step().await {
             Ok((_, did)) => Ended::Agent(did),
+            Err(e) => Ended::Failed(format!("{e:#}")),
+        }
+    }))
+}
+
+/// One check of `instance`'s notice fence, as its watcher makes it on its own timer: the notice
+/// and the drain tag read from instance metadata, writes off when either is there.
+pub fn fence(w: &World, instance: &str) -> Option<Task> {
+    let (fence, md, db) =
+        (w.fences.get(instance)?.clone(), w.metadata.get(instance)?.clone(), w.dbs.get(instance)?.clone());
+    Some(Box::pin(async move {
+        match fence.check(md.as_ref(), &db).await {
+            Ok(_) => Ended::Other,
             Err(e) => Ended::Failed(format!("{e:#}")),
         }
     }))
@@ -169,7 +189,7 @@ pub fn agent(w: &World, instance: &str) -> Option<Task> {
 /// ships it all).
 pub fn ship(w: &World, instance: &str) -> Option<Task> {
     let db = w.dbs.get(instance)?.clone();
-    let store = w.faulty_store.clone();
+    let store = w.store_of(instance);
     Some(Box::pin(async move {
         match db.ship(&store).await {
             Ok(_) => Ended::Other,

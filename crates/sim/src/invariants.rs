@@ -12,6 +12,8 @@
 //!    from the shipped log, every row shipped to the timeline it recovered.
 //! 5. The endpoint never goes back to an older epoch, and never names an epoch the primary record
 //!    has not reached.
+//! 6. A server whose fence the notice or a drain tag raised never takes writes again, whatever its
+//!    agent or the bucket says.
 //!
 //! At the end of a run whose last part was calm (capacity, no faults, the watchdog running and an
 //! operator applying): exactly one primary — one live instance tagged primary, named by the
@@ -90,8 +92,19 @@ fn endpoint_never_goes_back(w: &World) -> Result<(), Violation> {
     Ok(())
 }
 
+fn fenced_stays_fenced(w: &World) -> Result<(), Violation> {
+    for (id, fence) in &w.fences {
+        let Some(Some(why)) = fence.try_raised() else { continue };
+        if w.dbs.get(id).is_some_and(|d| d.writable_now()) && w.is_alive(id) {
+            return Err(Violation(format!("{id} takes writes although {why} fenced it")));
+        }
+    }
+    Ok(())
+}
+
 pub fn after_step(w: &World) -> Result<(), Violation> {
     endpoint_never_goes_back(w)?;
+    fenced_stays_fenced(w)?;
     let writable: Vec<_> = w
         .dbs
         .iter()

@@ -48,6 +48,10 @@ enum Timed {
     /// Every writable server's shipper stores what it has (about once a second).
     Ship,
     AgentPoll(String),
+    /// The agent's watcher checks for the notice and the drain tag (about every second).
+    FenceCheck(String),
+    /// The then-primary is cut off from the state bucket (`true`), or every cut heals (`false`).
+    Partition(bool),
     /// AWS warns the then-primary (`true`) or takes it without a warning (`false`).
     Interrupt(bool),
     /// One EventBridge delivery of an event.
@@ -173,6 +177,36 @@ impl Sim {
                     }
                 }
             }
+            Timed::FenceCheck(id) => {
+                if !self.world.is_alive(&id) {
+                    return;
+                }
+                let next = self.elapsed() + self.rng.between(1, 2);
+                if next <= END_AT {
+                    self.at(next, Timed::FenceCheck(id.clone()));
+                }
+                let actor = Actor::Fence { instance: id.clone() };
+                if !self.in_flight.iter().any(|f| f.actor == actor) {
+                    if let Some(task) = actors::fence(&self.world, &id) {
+                        self.start(actor, task);
+                    }
+                }
+            }
+            Timed::Partition(cut) => {
+                let mut partitioned = self.world.partitioned.lock().unwrap_or_else(|p| p.into_inner());
+                if !cut {
+                    partitioned.clear();
+                    drop(partitioned);
+                    self.note("every instance reaches the bucket again".into());
+                    return;
+                }
+                let record = futures::executor::block_on(spotctl_aws::state::read_primary(&self.world.store));
+                if let Some((p, _)) = record.ok().flatten().filter(|(p, _)| p.has_instance()) {
+                    partitioned.insert(p.instance_id.clone());
+                    drop(partitioned);
+                    self.note(format!("{} is cut off from the bucket", p.instance_id));
+                }
+            }
             Timed::Interrupt(warned) => self.interrupt(warned),
             Timed::Deliver { raw, name, delivery } => {
                 let task = actors::deliver(self.handler.clone(), raw.clone());
@@ -185,6 +219,7 @@ impl Sim {
                 self.in_flight.retain(|f| {
                     f.actor != Actor::Agent { instance: id.clone() }
                         && f.actor != Actor::Shipper { instance: id.clone() }
+                        && f.actor != Actor::Fence { instance: id.clone() }
                 });
             }
             Timed::KillStandby => {
@@ -224,6 +259,7 @@ impl Sim {
             Timed::Calm => {
                 self.note("calm: faults off".into());
                 self.world.faults.calm.store(true, Ordering::SeqCst);
+                self.fire(Timed::Partition(false));
                 self.crash_pm = 0;
             }
         }
@@ -349,6 +385,10 @@ impl Sim {
             let boot = self.elapsed() + self.rng.between(5, 25);
             self.at(boot, Timed::AgentPoll(id));
         }
+        for id in std::mem::take(&mut self.world.to_fence) {
+            let at = self.elapsed() + self.rng.between(0, 1);
+            self.at(at, Timed::FenceCheck(id));
+        }
         true
     }
 }
@@ -410,6 +450,16 @@ pub fn run_traced(seed: u64, verbose: bool) -> Report {
     if sim.rng.chance(150) {
         let at = sim.rng.between(30, CALM_AT);
         sim.at(at, Timed::Stray);
+    }
+    // Now and then the primary is cut off from the bucket for a while (its agent and shipper reach
+    // nothing; its server still takes the application's writes); every cut heals when calm.
+    if sim.rng.chance(300) {
+        let at = sim.rng.between(40, CALM_AT - 40);
+        sim.at(at, Timed::Partition(true));
+        let heal = at + sim.rng.between(10, 400);
+        if heal < CALM_AT {
+            sim.at(heal, Timed::Partition(false));
+        }
     }
     while sim.report.steps < MAX_STEPS {
         if !sim.step() {

@@ -5,7 +5,7 @@
 use crate::rng::Rng;
 use spotctl_aws::compute::{InstanceView, MemoryInstances};
 use spotctl_aws::dns::MemoryDns;
-use spotctl_aws::handoff::{EndpointDuty, MemoryDatabase};
+use spotctl_aws::handoff::{EndpointDuty, LocalFence, MemoryDatabase};
 use spotctl_aws::sdk::twin::ManualClock;
 use spotctl_aws::sdk::{imds::paths, twin::StaticMetadata};
 use spotctl_aws::state::{Fault, MemoryStore, Op};
@@ -58,12 +58,19 @@ pub struct Ack {
     pub instance: String,
 }
 
+/// A state-store fault hook, as the twin takes it.
+pub type StoreHook = Arc<dyn Fn(Op, &str) -> Option<Fault> + Send + Sync>;
+
 pub struct World {
     pub names: Names,
     /// The objects themselves (what invariants read).
     pub store: MemoryStore,
     /// The same objects as the actors reach them, through the fault hook.
     pub faulty_store: MemoryStore,
+    /// That fault hook, for the stores of instances that may be cut off from the bucket.
+    store_faults: StoreHook,
+    /// Instances cut off from the state bucket now (their agent and shipper reach nothing).
+    pub partitioned: Arc<Mutex<BTreeSet<String>>>,
     pub ec2: MemoryInstances,
     /// EC2 as the actors reach it: launches refused for capacity now and then.
     pub faulty_ec2: MemoryInstances,
@@ -75,6 +82,11 @@ pub struct World {
     /// process keeps it).
     pub dns: MemoryDns,
     pub duties: BTreeMap<String, Arc<EndpointDuty>>,
+    /// Each agent's notice fence (kept across looks, like the agent process keeps it).
+    pub fences: BTreeMap<String, Arc<LocalFence>>,
+    /// Instances whose drain tag or notice the fence watcher has yet to be started for.
+    pub to_fence: Vec<String>,
+    fence_started: BTreeSet<String>,
     /// The highest epoch the endpoint was seen naming (it must never go back).
     pub endpoint_epoch: std::cell::Cell<u64>,
     /// Instances that have the spot interruption notice in their metadata.
@@ -98,7 +110,7 @@ impl World {
         });
         let store = MemoryStore::new();
         let hook = faults.clone();
-        let faulty_store = store.with_faults(move |op, _key| {
+        let store_faults: StoreHook = Arc::new(move |op, _key| {
             let write = !matches!(op, Op::Get | Op::List);
             if write && hook.roll(hook.rates.store_lose_reply) {
                 Some(Fault::LoseReply)
@@ -108,6 +120,8 @@ impl World {
                 None
             }
         });
+        let hook = store_faults.clone();
+        let faulty_store = store.with_faults(move |op, key| hook(op, key));
         let ec2 = MemoryInstances::new("sim");
         let hook = faults.clone();
         let faulty_ec2 =
@@ -116,6 +130,8 @@ impl World {
             names: Names::new("sim", "123456789012", REGION),
             store,
             faulty_store,
+            store_faults,
+            partitioned: Default::default(),
             ec2,
             faulty_ec2,
             clock: Arc::new(ManualClock::at(1_700_000_000)),
@@ -124,6 +140,9 @@ impl World {
             metadata: BTreeMap::new(),
             dns: MemoryDns::default(),
             duties: BTreeMap::new(),
+            fences: BTreeMap::new(),
+            to_fence: Vec::new(),
+            fence_started: BTreeSet::new(),
             endpoint_epoch: Default::default(),
             notices: BTreeSet::new(),
             acked: Vec::new(),
@@ -131,6 +150,19 @@ impl World {
             checked: Default::default(),
             synced: (u64::MAX, 0),
         }
+    }
+
+    /// The bucket as `instance` reaches it: through the fault hook, and not at all while it is
+    /// cut off.
+    pub fn store_of(&self, instance: &str) -> MemoryStore {
+        let (hook, cut, id) = (self.store_faults.clone(), self.partitioned.clone(), instance.to_string());
+        self.store.with_faults(move |op, key| {
+            let cut_off = cut.lock().map(|c| c.contains(&id)).unwrap_or(false);
+            if cut_off {
+                return Some(Fault::Fail { retryable: true });
+            }
+            hook(op, key)
+        })
     }
 
     pub fn now(&self) -> i64 {
@@ -158,6 +190,7 @@ impl World {
                 self.metadata.insert(i.id.clone(), Arc::new(md));
                 let duty = EndpointDuty::new(Arc::new(self.dns.clone()), ENDPOINT_ZONE, ENDPOINT_NAME, 5);
                 self.duties.insert(i.id.clone(), Arc::new(duty));
+                self.fences.insert(i.id.clone(), Arc::new(LocalFence::default()));
                 new.push(i.id.clone());
             }
             if let Some(md) = self.metadata.get(&i.id) {
@@ -169,6 +202,11 @@ impl World {
                 }
                 if self.notices.contains(&i.id) {
                     md.set(paths::SPOT_ACTION, "{\"action\":\"terminate\"}");
+                }
+                // The agent's watcher checks for the notice and the drain tag on its own timer.
+                let signalled = self.notices.contains(&i.id) || i.tags.contains_key(TAG_DRAIN);
+                if signalled && i.state.is_alive() && self.fence_started.insert(i.id.clone()) {
+                    self.to_fence.push(i.id.clone());
                 }
             }
         }

@@ -12,6 +12,7 @@ use super::apply::drain_state;
 use super::database::{Database, LogTarget};
 use super::endpoint::{EndpointDuty, EndpointStep};
 use super::error::{HandoffError, Result};
+use super::fence::{Allowed, LocalFence};
 use super::promote::{promote, Promotion, Successor};
 use super::report::{Decision, Did, Observation};
 use crate::compute::Instances;
@@ -37,6 +38,9 @@ pub struct Agent {
     pub clock: Arc<dyn Clock>,
     /// The endpoint this instance points while it is the primary (`None`: the env has none yet).
     pub endpoint: Option<Arc<EndpointDuty>>,
+    /// Raised by the notice or a drain tag, before anything else; shared with the watcher's own
+    /// check of it.
+    pub fence: Arc<LocalFence>,
 }
 
 impl Agent {
@@ -51,6 +55,8 @@ impl Agent {
         let handoff = md.read(&paths::tag(TAG_HANDOFF)).await?;
         let drain_tag = md.read(&paths::tag(TAG_DRAIN)).await?;
         let interruption_notice = md.read(paths::SPOT_ACTION).await?.is_some();
+        // Before the bucket: a primary cut off from it is fenced all the same.
+        let fenced = self.fence.observed(interruption_notice, drain_tag.as_deref(), self.db.as_ref()).await?;
         let primary = read_primary(store).await?.map(|(p, _)| p);
         let mut replaced_by = None;
         let (manifest_present, decision) = match (role, &primary) {
@@ -115,6 +121,7 @@ impl Agent {
             handoff,
             drain_tag,
             interruption_notice,
+            fenced,
             primary,
             manifest_present,
             replaced_by,
@@ -184,9 +191,12 @@ impl Agent {
             self.instances.tag(&obs.region, &obs.instance_id, TAG_ROLE, Role::Primary.as_str()).await?;
             repaired = true;
         }
-        if !self.db.writable().await? {
-            self.db.set_writable(true).await?;
-            repaired = true;
+        match self.fence.allow_writes(self.db.as_ref()).await? {
+            Allowed::Already => {}
+            Allowed::TurnedOn => repaired = true,
+            // Fenced by a drain tag that does not name this epoch's handoff: the record names this
+            // instance, but writes stay off until a person keeps it (`spotctl keep-primary`).
+            Allowed::Fenced(why) => return Ok(Did::KeptFenced { why }),
         }
         let epoch = obs.primary.as_ref().map(|p| p.epoch).unwrap_or(0);
         let endpoint = self.point_endpoint(epoch, false).await;
@@ -276,7 +286,7 @@ impl Agent {
                     instance_type: md.require(paths::INSTANCE_TYPE).await?,
                 };
                 let (store, db, ec2) = (self.store.as_ref(), self.db.as_ref(), self.instances.as_ref());
-                promote(store, db, ec2, me, id, self.clock.now()).await?
+                promote(store, db, &self.fence, ec2, me, id, self.clock.now()).await?
             }
             StandbyAction::Serve => {
                 self.serve(obs).await?;

@@ -17,6 +17,7 @@ mod apply;
 mod database;
 mod endpoint;
 mod error;
+mod fence;
 mod launch;
 mod lease;
 #[cfg(any(test, feature = "testing"))]
@@ -34,6 +35,7 @@ pub use apply::{assess_listed, assess_primary, launch_primary, newest_complete_b
 pub use database::{Database, Drained, LogTarget, MariaDbServer, Restored, Sealed};
 pub use endpoint::{resolve as resolve_endpoint, EndpointDuty, EndpointStep, RECHECK_SECS};
 pub use error::{HandoffError, NoCapacity};
+pub use fence::{Allowed, LocalFence};
 pub use launch::request_drain;
 pub use lease::{HandoffOutcome, HandoffSeams};
 #[cfg(any(test, feature = "testing"))]

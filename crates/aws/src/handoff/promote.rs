@@ -5,6 +5,7 @@
 
 use super::database::Database;
 use super::error::Result;
+use super::fence::LocalFence;
 use crate::compute::Instances;
 use crate::state::{json_body, read_handoff, read_primary, StateStore, StoreError};
 use serde::Serialize;
@@ -50,6 +51,7 @@ pub(crate) struct Successor {
 pub(crate) async fn promote(
     store: &dyn StateStore,
     db: &dyn Database,
+    fence: &LocalFence,
     instances: &dyn Instances,
     me: Successor,
     id: &str,
@@ -106,7 +108,9 @@ pub(crate) async fn promote(
         }
         Err(e) => return Err(e.into()),
     }
-    db.set_writable(true).await?;
+    // The record names this instance now; its writes go on unless its own notice came first (then
+    // its next look drains it, as any warned primary).
+    fence.allow_writes(db).await?;
     instances.tag(&me.region, &me.instance_id, TAG_ROLE, Role::Primary.as_str()).await?;
     Ok(Promotion::Promoted { epoch: next.epoch, instance_id: me.instance_id })
 }
@@ -161,8 +165,8 @@ mod tests {
         let (store, ec2) = warned(&["i-a", "i-b"]);
         let (a, b) = (MemoryDatabase::new(vec![], true), MemoryDatabase::new(vec![], true));
         let (pa, pb) = block_on(futures::future::join(
-            promote(&store, &a, &ec2, me("i-a"), "epoch-1", 1_100),
-            promote(&store, &b, &ec2, me("i-b"), "epoch-1", 1_100),
+            promote(&store, &a, &LocalFence::default(), &ec2, me("i-a"), "epoch-1", 1_100),
+            promote(&store, &b, &LocalFence::default(), &ec2, me("i-b"), "epoch-1", 1_100),
         ));
         let won = [&pa, &pb].iter().filter(|p| matches!(p, Ok(Promotion::Promoted { .. }))).count();
         assert_eq!(won, 1, "{pa:?} {pb:?}");
@@ -173,7 +177,8 @@ mod tests {
             (op == Op::PutIfMatch && key == keys::PRIMARY).then_some(Fault::LoseReply)
         });
         let c = MemoryDatabase::new(vec![], true);
-        let p = block_on(promote(&lossy, &c, &ec2, me("i-c"), "epoch-1", 1_100)).expect("promotes");
+        let p = block_on(promote(&lossy, &c, &LocalFence::default(), &ec2, me("i-c"), "epoch-1", 1_100))
+            .expect("promotes");
         assert_eq!(p, Promotion::Promoted { epoch: 2, instance_id: "i-c".into() });
         assert!(!c.state().read_only);
     }

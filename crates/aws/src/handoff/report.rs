@@ -26,6 +26,9 @@ pub struct Observation {
     pub handoff: Option<String>,
     pub drain_tag: Option<String>,
     pub interruption_notice: bool,
+    /// Why this server's writes are off for good (the notice or a drain tag), once they are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fenced: Option<String>,
     pub primary: Option<PrimaryRecord>,
     /// The backup this instance's decision depends on is complete (the primary: its epoch's own
     /// drain; a standby: the backup its handoff restores).
@@ -79,6 +82,11 @@ pub enum Did {
     Retired {
         successor: String,
         instance_id: String,
+    },
+    /// The recorded primary, kept fenced: a drain tag or the notice raised the fence, and no
+    /// handoff of this epoch asks for the drain.
+    KeptFenced {
+        why: String,
     },
 }
 
@@ -136,6 +144,7 @@ impl std::fmt::Display for Did {
             Did::Retired { successor, instance_id } => {
                 write!(f, "retired: {successor} is the primary; terminating {instance_id}")
             }
+            Did::KeptFenced { why } => write!(f, "the recorded primary, kept fenced by {why}"),
         }
     }
 }

@@ -8,6 +8,7 @@ use super::agent::Agent;
 use super::database::MariaDbServer;
 use super::endpoint::{resolve, EndpointStep};
 use super::error::Result;
+use super::fence::LocalFence;
 use super::report::Did;
 use crate::compute::Ec2Instances;
 use crate::sdk::clock::SystemClock;
@@ -48,6 +49,7 @@ impl Agent {
             db: Arc::new(MariaDbServer::new(o.mysql.clone(), o.database.clone())),
             clock: Arc::new(SystemClock),
             endpoint: None,
+            fence: Arc::new(LocalFence::default()),
         })
     }
 }
@@ -65,9 +67,43 @@ pub async fn look_once(aws: &Aws, o: &WatchOptions) -> Result<serde_json::Value>
     Ok(v)
 }
 
+/// How often the watcher checks for the notice and the drain tag, apart from its looks: the fence
+/// is up within about this long of the notice (plus an IMDS read and a `SET GLOBAL`).
+pub const FENCE_CHECK: Duration = Duration::from_millis(500);
+/// Once the fence is up, how often it is asserted again (a hand may lift it).
+const FENCE_REASSERT: Duration = Duration::from_secs(5);
+/// The longest one fence check may take before it is counted as failed and tried again.
+const FENCE_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Checks for the notice and the drain tag on its own timer until the process stops: nothing
+/// here waits on the bucket or on a look of the agent's (ARD.md, *Fencing*).
+fn watch_notice(agent: &Agent) {
+    let (md, db, fence) = (agent.metadata.clone(), agent.db.clone(), agent.fence.clone());
+    tokio::spawn(async move {
+        let mut said: Option<String> = None;
+        loop {
+            match tokio::time::timeout(FENCE_CHECK_TIMEOUT, fence.check(md.as_ref(), db.as_ref())).await {
+                Ok(Ok(why)) if why != said => {
+                    if let Some(w) = &why {
+                        tracing::warn!("fenced by {w}: this server takes no more writes");
+                    }
+                    said = why;
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!("checking for the notice: {e}"),
+                Err(_) => {
+                    tracing::error!("checking for the notice: no answer within {FENCE_CHECK_TIMEOUT:?}")
+                }
+            }
+            tokio::time::sleep(if said.is_some() { FENCE_REASSERT } else { FENCE_CHECK }).await;
+        }
+    });
+}
+
 /// Watches until the process is stopped: a failed look is logged and the next one tries again.
 pub async fn watch(aws: &Aws, o: &WatchOptions) -> Result<()> {
     let mut agent = Agent::on_aws(aws, o).await?;
+    watch_notice(&agent);
     let mut last = None;
     let mut endpoint_looked: Option<Instant> = None;
     let mut units_started = o.primary_units.is_empty();

@@ -6,7 +6,7 @@ use futures::executor::block_on;
 use spotctl_aws::compute::Instances;
 use spotctl_aws::dns::Dns;
 use spotctl_aws::handoff::{
-    Agent, Database, Decision, Did, EndpointDuty, EndpointStep, MemoryDatabase, Promotion,
+    Agent, Database, Decision, Did, EndpointDuty, EndpointStep, LocalFence, MemoryDatabase, Promotion,
 };
 use spotctl_aws::sdk::{imds::paths, twin::StaticMetadata};
 use spotctl_aws::state::{read_handoff, read_primary, StateStore};
@@ -35,6 +35,7 @@ fn agent(
         db: Arc::new(db.clone()),
         clock: w.clock.clone(),
         endpoint: Some(Arc::new(EndpointDuty::new(Arc::new(w.dns.clone()), ZONE, NAME, 10))),
+        fence: Arc::new(LocalFence::default()),
     };
     (agent, md)
 }
