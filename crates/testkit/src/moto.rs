@@ -40,6 +40,12 @@ impl Moto {
         moto
     }
 
+    /// Stops the server: every call to it is refused from now on (a bucket cut off).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
