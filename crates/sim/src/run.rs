@@ -61,6 +61,8 @@ enum Timed {
         delivery: u32,
     },
     Reclaim(String),
+    /// EC2 finishes the terminations under way (shutting-down → terminated).
+    Settle,
     KillStandby,
     /// The relocation schedule decided to move the primary.
     Relocate,
@@ -215,12 +217,19 @@ impl Sim {
             }
             Timed::Reclaim(id) => {
                 self.note(format!("AWS reclaims {id}"));
-                self.world.ec2.set_state(&id, spotctl_core::handoff::primary::InstanceState::Terminated);
+                self.world.ec2.shut_down(&id);
                 self.in_flight.retain(|f| {
                     f.actor != Actor::Agent { instance: id.clone() }
                         && f.actor != Actor::Shipper { instance: id.clone() }
                         && f.actor != Actor::Fence { instance: id.clone() }
                 });
+            }
+            Timed::Settle => {
+                let next = self.elapsed() + self.rng.between(5, 40);
+                if next <= END_AT {
+                    self.at(next, Timed::Settle);
+                }
+                self.world.ec2.settle();
             }
             Timed::KillStandby => {
                 let standbys: Vec<String> = self
@@ -430,6 +439,7 @@ pub fn run_traced(seed: u64, verbose: bool) -> Report {
         sim.at(at, Timed::Apply);
     }
     sim.at(60, Timed::Watchdog);
+    sim.at(10, Timed::Settle);
     sim.at(20, Timed::Write);
     sim.at(21, Timed::Ship);
     sim.at(CALM_AT, Timed::Calm);

@@ -122,7 +122,7 @@ impl World {
         });
         let hook = store_faults.clone();
         let faulty_store = store.with_faults(move |op, key| hook(op, key));
-        let ec2 = MemoryInstances::new("sim");
+        let ec2 = MemoryInstances::new("sim").slow_shutdown();
         let hook = faults.clone();
         let faulty_ec2 =
             ec2.refusing(move |_| hook.roll(hook.rates.capacity).then_some("InsufficientInstanceCapacity"));
@@ -221,12 +221,19 @@ impl World {
         self.ec2.get(id).is_some_and(|i| i.state.is_alive())
     }
 
+    /// Whether `id`'s server may still answer the application: until EC2 says terminated (a
+    /// server shutting down may still take a write), unless stopped.
+    pub fn may_serve(&self, id: &str) -> bool {
+        use spotctl_core::handoff::primary::InstanceState::*;
+        self.ec2.get(id).is_some_and(|i| matches!(i.state, Pending | Running | ShuttingDown | Stopping))
+    }
+
     /// The application commits one row to every server that takes writes (there should be at most
     /// one): acknowledged only where the server said OK.
     pub fn commit(&mut self) {
         let row = self.next_row;
         self.next_row += 1;
-        let takers: Vec<String> = self.dbs.keys().filter(|id| self.is_alive(id)).cloned().collect();
+        let takers: Vec<String> = self.dbs.keys().filter(|id| self.may_serve(id)).cloned().collect();
         for id in takers {
             if self.dbs.get(&id).is_some_and(|db| db.commit(row)) {
                 self.acked.push(Ack { row, instance: id });

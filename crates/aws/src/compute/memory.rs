@@ -16,10 +16,14 @@ struct Fleet {
     launched: u64,
     /// Grows on every change: lets a watcher skip looking when nothing changed.
     version: u64,
+    /// Terminations pass through `shutting-down` until [`MemoryInstances::settle`], as EC2's do.
+    slow_shutdown: bool,
 }
 
 /// EC2 in memory: instances launch at once into `running`, tagged as asked; a refusal hook makes
-/// a launch fail with an EC2 error code, as a capacity shortage or a missing group would.
+/// a launch fail with an EC2 error code, as a capacity shortage or a missing group would. A
+/// termination is immediate, or (with [`MemoryInstances::slow_shutdown`]) passes through
+/// `shutting-down` until the test settles it, as EC2's takes a while.
 #[derive(Clone, Default)]
 pub struct MemoryInstances {
     env: String,
@@ -39,6 +43,29 @@ impl MemoryInstances {
         hook: impl Fn(&LaunchRequest) -> Option<&'static str> + Send + Sync + 'static,
     ) -> MemoryInstances {
         MemoryInstances { env: self.env.clone(), fleet: self.fleet.clone(), refuse: Some(Arc::new(hook)) }
+    }
+
+    /// The same instances, whose terminations stay `shutting-down` until [`MemoryInstances::settle`].
+    pub fn slow_shutdown(self) -> MemoryInstances {
+        self.changed().slow_shutdown = true;
+        self
+    }
+
+    /// Every instance shutting down is terminated now.
+    pub fn settle(&self) {
+        let mut f = self.changed();
+        for i in f.instances.values_mut().filter(|i| i.state == InstanceState::ShuttingDown) {
+            i.state = InstanceState::Terminated;
+        }
+    }
+
+    /// What EC2 does on a termination (by a call, or AWS reclaiming the instance).
+    pub fn shut_down(&self, id: &str) {
+        let mut f = self.changed();
+        let to = if f.slow_shutdown { InstanceState::ShuttingDown } else { InstanceState::Terminated };
+        if let Some(i) = f.instances.get_mut(id).filter(|i| i.state != InstanceState::Terminated) {
+            i.state = to;
+        }
     }
 
     fn fleet(&self) -> std::sync::MutexGuard<'_, Fleet> {
@@ -147,7 +174,7 @@ impl Instances for MemoryInstances {
 
     async fn terminate(&self, _region: &str, id: &str) -> Result<(), ComputeError> {
         crate::sdk::twin::interleave().await;
-        self.set_state(id, InstanceState::Terminated);
+        self.shut_down(id);
         Ok(())
     }
 }

@@ -166,7 +166,7 @@ impl Agent {
                 Did::Retired { successor: successor.clone(), instance_id: obs.instance_id.clone() }
             }
             Decision::Primary(PrimaryAction::WaitForSuccessor | PrimaryAction::StayFenced(_))
-            | Decision::Standby(StandbyAction::WaitForManifest) => {
+            | Decision::Standby(StandbyAction::WaitForManifest | StandbyAction::WaitForFence) => {
                 self.db.set_writable(false).await?;
                 Did::Nothing
             }

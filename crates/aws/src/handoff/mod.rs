@@ -45,5 +45,5 @@ pub use memory_placements::FixedPlacements;
 pub use placements::{AwsPlacements, Placement, Placements, PlacementsError, StandbyPlacements, TRIES};
 pub use promote::Promotion;
 pub use report::{Decision, Did, Observation};
-pub use start::{advance, point_in_time, recover, Trigger};
+pub use start::{advance, fence_old, point_in_time, recover, Trigger};
 pub use watch::{look_once, watch, WatchOptions};

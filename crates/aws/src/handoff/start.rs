@@ -11,11 +11,13 @@
 use super::error::{HandoffError, Result};
 use super::launch::launch;
 use super::lease::{create, held, take, HandoffOutcome, HandoffSeams};
-use crate::state::{read_handoff, read_primary};
+use crate::state::{read_handoff, read_primary, update_json};
 use spotctl_core::handoff::primary::PrimaryRecord;
 use spotctl_core::handoff::{
-    failure_note, fallback, on_trigger, Cause, HandlerDecision, Handoff, HandoffView, Source, Step,
+    failure_note, fallback, fence_step, on_trigger, Cause, FenceStep, HandlerDecision, Handoff, HandoffView,
+    Source, Step,
 };
+use spotctl_layout::state::handoff_key;
 
 /// What a trigger is about: the warned or relocated primary, or nothing (the watchdog).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +28,46 @@ pub struct Trigger<'a> {
 
 /// Looks at the current epoch's handoff and moves it on: start it, resume it, fall back, give up.
 pub async fn advance(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) -> Result<HandoffOutcome> {
+    let outcome = decide_and_act(seams, trigger).await?;
+    // Whatever the decision: the epoch's handoff, if its old primary did not fence itself, is
+    // moved on towards the fence the control plane makes.
+    if let Some((record, _)) = read_primary(seams.store).await? {
+        fence_old(seams, &spotctl_layout::handoff_id(record.epoch)).await?;
+    }
+    Ok(outcome)
+}
+
+/// Terminates the old primary of handoff `id` through EC2 when the fencing rule asks for it, and
+/// records [`Step::OldFenced`] once EC2 says it is terminated (a later trigger, the watchdog's
+/// minute or EC2's own state change, records it when it is still shutting down now).
+pub async fn fence_old(seams: &HandoffSeams<'_>, id: &str) -> Result<FenceStep> {
+    let Some((lease, _)) = read_handoff(seams.store, id).await? else { return Ok(FenceStep::Nothing) };
+    if lease.fenced() || !lease.is_open() {
+        return Ok(FenceStep::Nothing);
+    }
+    let old = seams.instances.describe(&lease.old.region, &lease.old.instance_id).await?.map(|i| i.state);
+    let step = fence_step(&lease, old);
+    match &step {
+        FenceStep::Nothing => {}
+        FenceStep::Terminate { instance_id, region } => {
+            tracing::warn!(handoff = %id, "fencing {instance_id}: terminating it before the standby goes on");
+            seams.instances.terminate(region, instance_id).await?;
+        }
+        FenceStep::Record => {
+            let now = seams.clock.now();
+            update_json::<Handoff, _>(seams.store, &handoff_key(id), |h| {
+                let before = h.steps.len();
+                h.reach(Step::OldFenced, now);
+                h.steps.len() != before
+            })
+            .await
+            .map_err(|e| HandoffError::during(format!("recording the fence of handoff {id}"), e))?;
+        }
+    }
+    Ok(step)
+}
+
+async fn decide_and_act(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) -> Result<HandoffOutcome> {
     let store = seams.store;
     let now = seams.clock.now();
     let Some((record, _)) = read_primary(store).await? else {
@@ -158,8 +200,12 @@ pub async fn recover(
     }
     let now = seams.clock.now();
     let handoff = held(seams, Handoff::recovery_from(&record, from, data_loss_window_s, now), now);
+    let id = handoff.id.clone();
     match begin(seams, &record, handoff).await? {
-        Ok(started) => Ok(started),
+        Ok(started) => {
+            fence_old(seams, &id).await?;
+            Ok(started)
+        }
         // A handoff of this epoch is open, or another writer was first: move it on instead (the
         // watchdog's path).
         Err(_) => advance(seams, None).await,

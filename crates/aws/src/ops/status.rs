@@ -335,6 +335,13 @@ impl Status {
                 if let Some(e) = &h.last_error {
                     let _ = writeln!(out, "  last attempt ({} so far): {e}", h.attempts);
                 }
+                if !h.fenced() {
+                    let _ = writeln!(
+                        out,
+                        "  fencing {}: the standby goes on once EC2 says it is terminated (it did not fence itself)",
+                        h.old.instance_id
+                    );
+                }
             }
             if self.sealed.contains(&h.id) {
                 let _ = writeln!(

@@ -212,6 +212,35 @@ pub fn on_trigger(v: &HandoffView<'_>) -> HandlerDecision {
     HandlerDecision::Resume { id, why }
 }
 
+/// What the control plane does about a handoff's old primary before its standby may go on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "fence", rename_all = "snake_case")]
+pub enum FenceStep {
+    /// Its own drain fenced it, or the fence is recorded already, or the handoff is over.
+    Nothing,
+    /// It is still running (or stopping, or shutting down): terminate it through EC2, and record
+    /// the fence once EC2 says it is terminated.
+    Terminate { instance_id: String, region: String },
+    /// EC2 says it is terminated (or knows it no more): record [`Step::OldFenced`].
+    Record,
+}
+
+/// The fencing rule for `lease`, whose old primary EC2 describes as `old_state`: no promotion
+/// without the old primary's own drain, its seal, or a fence the control plane made. A stopped
+/// or shutting-down instance is not fenced yet (it may start again, or still be writing).
+pub fn fence_step(lease: &Handoff, old_state: Option<InstanceState>) -> FenceStep {
+    if !lease.is_open() || lease.fenced() {
+        return FenceStep::Nothing;
+    }
+    match old_state {
+        None | Some(InstanceState::Terminated) => FenceStep::Record,
+        Some(_) => FenceStep::Terminate {
+            instance_id: lease.old.instance_id.clone(),
+            region: lease.old.region.clone(),
+        },
+    }
+}
+
 /// What the old primary's agent sees on one poll.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PrimaryView {
@@ -297,6 +326,9 @@ pub struct StandbyView {
 #[serde(tag = "action", content = "detail", rename_all = "snake_case")]
 pub enum StandbyAction {
     WaitForManifest,
+    /// The old primary did not fence itself: wait until the control plane has seen it terminated
+    /// ([`Step::OldFenced`]) before reading anything it may still be writing.
+    WaitForFence,
     /// Restore this backup (or recover the shipped log, up to `until` when it is a point in
     /// time) and verify it.
     Restore {
@@ -354,6 +386,9 @@ pub fn standby_step(v: &StandbyView) -> StandbyAction {
     }
     if let Some(why) = &v.failure {
         return StandbyAction::Refuse(why.clone());
+    }
+    if !lease.fenced() {
+        return StandbyAction::WaitForFence;
     }
     match (v.manifest_present || v.sealed, v.verified) {
         (false, _) => StandbyAction::WaitForManifest,

@@ -272,18 +272,39 @@ fn a_standby_promotes_only_as_the_recorded_standby_after_verifying_for_the_curre
         standby_step(&StandbyView { lease: Some(failed), ..v.clone() }),
         StandbyAction::Abandon(_)
     ));
-    // A recovery restores the backup it names.
+    // A recovery restores the backup it names, once the control plane fenced the old primary
+    // (it did not fence itself: the backup is not its own drain).
     let mut rec = h.clone();
     rec.backup = Some("epoch-2".into());
+    let r = StandbyView { lease: Some(rec.clone()), verified: false, ..v.clone() };
+    assert_eq!(standby_step(&r), StandbyAction::WaitForFence);
+    rec.reach(Step::OldFenced, 160);
     let r = StandbyView { lease: Some(rec), verified: false, ..v.clone() };
     assert_eq!(
         standby_step(&r),
         StandbyAction::Restore { from: Source::Backup("epoch-2".into()), until: None }
     );
-    // A recovery from the shipped log recovers it.
+    // A recovery from the shipped log recovers it, fenced first too; a recovery from the old
+    // primary's own drain needs no other fence.
     let mut rec = h.clone();
     rec.restore_from(&Source::Log, Some(1));
+    let r = StandbyView { lease: Some(rec.clone()), verified: false, ..v.clone() };
+    assert_eq!(standby_step(&r), StandbyAction::WaitForFence);
+    rec.reach(Step::OldFenced, 160);
     let r = StandbyView { lease: Some(rec), verified: false, ..v.clone() };
+    assert_eq!(standby_step(&r), StandbyAction::Restore { from: Source::Log, until: None });
+    let mut own = h.clone();
+    own.restore_from(&Source::Backup("epoch-3".into()), Some(0));
+    let r = StandbyView { lease: Some(own), verified: false, ..v.clone() };
+    assert_eq!(
+        standby_step(&r),
+        StandbyAction::Restore { from: Source::Backup("epoch-3".into()), until: None }
+    );
+    // A record written before the fencing rule is read as it was written.
+    let mut old_format = h.clone();
+    old_format.restore_from(&Source::Log, Some(1));
+    old_format.format = 2;
+    let r = StandbyView { lease: Some(old_format), verified: false, ..v.clone() };
     assert_eq!(standby_step(&r), StandbyAction::Restore { from: Source::Log, until: None });
     // A point in time recovers the log up to its second.
     let mut pitr = h.clone();
@@ -316,4 +337,26 @@ fn a_standby_promotes_only_as_the_recorded_standby_after_verifying_for_the_curre
     // This standby promoted and restarted.
     v.record = Some(record(4, "i-new"));
     assert_eq!(standby_step(&v), StandbyAction::Serve);
+}
+
+#[test]
+fn the_control_plane_fences_an_old_primary_that_did_not_fence_itself() {
+    use crate::handoff::primary::InstanceState::*;
+    let mut h = lease(3, "i-old");
+    // A warned handoff waits for the old primary's own drain: no fence of the control plane's.
+    assert_eq!(fence_step(&h, Some(Running)), FenceStep::Nothing);
+    h.restore_from(&Source::Log, Some(2));
+    h.cause = Cause::Recovery;
+    let terminate = FenceStep::Terminate { instance_id: "i-old".into(), region: "r".into() };
+    for alive in [Pending, Running, Stopping, Stopped, ShuttingDown] {
+        assert_eq!(fence_step(&h, Some(alive)), terminate, "{alive:?} is no fence");
+    }
+    assert_eq!(fence_step(&h, Some(Terminated)), FenceStep::Record);
+    assert_eq!(fence_step(&h, None), FenceStep::Record, "EC2 no longer knows it: long terminated");
+    h.reach(Step::OldFenced, 200);
+    assert_eq!(fence_step(&h, Some(Running)), FenceStep::Nothing, "recorded once, never undone");
+    let mut over = lease(3, "i-old");
+    over.restore_from(&Source::Log, Some(2));
+    over.reach(Step::Failed, 300);
+    assert_eq!(fence_step(&over, Some(Running)), FenceStep::Nothing, "a handoff that is over fences nothing");
 }

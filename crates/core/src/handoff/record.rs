@@ -50,8 +50,9 @@ impl std::fmt::Display for Source {
     }
 }
 
-/// The handoff format this build writes; older ones are read.
-pub const HANDOFF_FORMAT: u32 = 2;
+/// The handoff format this build writes; older ones are read. Format 3: a standby of a handoff
+/// whose old primary did not fence itself waits for [`Step::OldFenced`] (the fencing rule).
+pub const HANDOFF_FORMAT: u32 = 3;
 
 fn format_1() -> u32 {
     1
@@ -80,6 +81,9 @@ pub enum Step {
     StandbyLaunched,
     DrainStarted,
     Drained,
+    /// The control plane saw the old primary terminated (it terminated it if it had to): a
+    /// handoff whose old primary did not fence itself goes on only from here.
+    OldFenced,
     RestoreStarted,
     Verified,
     Promoted,
@@ -193,6 +197,20 @@ impl Handoff {
     /// fenced, so that there is never a second writer.
     pub fn waits_for_drain(&self) -> bool {
         self.cause == Cause::PointInTime || !self.names_its_source()
+    }
+
+    /// Whether the standby may go on only after a fence the control plane made
+    /// ([`Step::OldFenced`]): the old primary did not fence itself, because what the standby
+    /// restores is neither its own drain (stored or sealed) nor waited for. Records written before
+    /// the rule (format < 3) are read as they were written.
+    pub fn needs_fence(&self) -> bool {
+        let own_drain = matches!(self.source(), Source::Backup(b) if b == self.id);
+        self.format >= 3 && !self.waits_for_drain() && !own_drain
+    }
+
+    /// Whether the standby may restore now as far as fencing goes.
+    pub fn fenced(&self) -> bool {
+        !self.needs_fence() || self.steps.contains_key(&Step::OldFenced)
     }
 
     /// The handoff that recovers the lost epoch-N primary from `backup`.
