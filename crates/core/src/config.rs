@@ -19,6 +19,7 @@ mod error;
 mod failback;
 mod files;
 mod fleet;
+mod health;
 mod model;
 mod period;
 mod read;
@@ -33,6 +34,7 @@ pub use cidr::Cidr;
 pub use endpoint::{dns_name, EndpointSection, MAX_TTL as MAX_ENDPOINT_TTL};
 pub use error::{ConfigError, ConfigWarning, Problem};
 pub use fleet::MAX_FLEET_SIZE;
+pub use health::HealthSection;
 pub use model::{
     AccessSection, DatabaseSection, EnvFile, EnvSection, FisSection, Fleet, InstanceSection,
     PlacementSection, ScheduleSection,

@@ -6,6 +6,7 @@
 //! into `EnvFile` with `toml::from_str`, which a test checks against the validating reader.
 
 use super::backup::BackupSection;
+use super::health::HealthSection;
 use super::period::Period;
 use crate::fleet::{Failback, FailoverRules};
 use crate::placement::advisor::InterruptionBucket;
@@ -33,6 +34,9 @@ pub struct EnvFile {
     /// Continuous protection's base interval and retention (stored only when not the defaults).
     #[serde(default, skip_serializing_if = "BackupSection::is_default")]
     pub backup: BackupSection,
+    /// When a primary that cannot serve is replaced (stored only when not the defaults).
+    #[serde(default, skip_serializing_if = "HealthSection::is_default")]
+    pub health: HealthSection,
     /// Worker fleets (the fleet mode), sorted by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fleet: Vec<Fleet>,
@@ -360,6 +364,7 @@ mod tests {
             fis: FisSection::default(),
             endpoint: crate::config::EndpointSection::defaults(),
             backup: BackupSection::default(),
+            health: HealthSection::default(),
             fleet: vec![fleet("w2"), fleet("w1")],
         }
         .canonical();

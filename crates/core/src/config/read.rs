@@ -44,6 +44,7 @@ pub(crate) fn check(text: &str, known_types: &dyn Fn(&str) -> bool) -> Checked {
     let regions = env.as_ref().map(|e| e.regions.clone()).unwrap_or_default();
     let endpoint = super::endpoint::endpoint_section(&mut root, &mut sink, &regions);
     let backup = super::backup::section(&mut root, &mut sink);
+    let health = super::health::section(&mut root, &mut sink);
     let fleets = fleet::fleets(&mut root, &mut sink, known_types, &mut refs);
     root.finish(&mut sink);
     let env = match (env, instance, access) {
@@ -58,6 +59,7 @@ pub(crate) fn check(text: &str, known_types: &dyn Fn(&str) -> bool) -> Checked {
                 fis,
                 endpoint,
                 backup,
+                health,
                 fleet: fleets,
             }
             .canonical(),
