@@ -16,7 +16,7 @@
 //! - `protect`: continuous protection: shipping, base backups, recovery, sealing, retention.
 //!
 //! Beside them: `error` (the drain's and restore's errors), `session` (connections and their
-//! settings), `pool` (a fixed set of worker threads).
+//! settings), `pool` (a fixed set of worker threads), `health` (whether the server can serve).
 //! Keys in the bucket are `spotctl_layout`'s.
 //!
 //! Everything here is synchronous and threaded: async callers run it in `spawn_blocking`.
@@ -24,6 +24,7 @@
 pub mod backup;
 pub mod binlog;
 pub mod error;
+pub mod health;
 mod pool;
 pub mod protect;
 pub mod session;

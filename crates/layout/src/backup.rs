@@ -12,6 +12,11 @@ use crate::error::{plain, LayoutError};
 /// Where an env's backups live: handoffs' drains, the shipped log, base backups.
 pub const BACKUPS: &str = "backups/";
 
+/// The prefix of the agents' health reports.
+pub fn health_prefix() -> String {
+    format!("{BACKUPS}{HEALTH}")
+}
+
 const HANDOFF_ID_PREFIX: &str = "epoch-";
 
 /// The id of the handoff that replaces the primary of epoch `epoch` (and of its drain).
@@ -29,6 +34,15 @@ pub fn epoch_of(id: &str) -> Option<u64> {
 pub fn handoff_drains() -> String {
     format!("{BACKUPS}{HANDOFF_ID_PREFIX}")
 }
+
+/// Where the agent of instance `instance_id` reports its server's health while it serves as the
+/// primary: `backups/health/<instance>.json`, one key per instance (no instance overwrites
+/// another's).
+pub fn health_key(instance_id: &str) -> String {
+    format!("{BACKUPS}{HEALTH}{instance_id}.json")
+}
+
+const HEALTH: &str = "health/";
 
 /// Where one backup's objects live: `PREFIX/ID` (just the id when the prefix is empty).
 #[derive(Debug, Clone, PartialEq, Eq)]

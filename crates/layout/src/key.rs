@@ -3,7 +3,7 @@
 //!
 //! May use: `backup`, `log`, `state`, `error`: it reads back what they make.
 
-use crate::backup::BACKUPS;
+use crate::backup::{health_prefix, BACKUPS};
 use crate::error::plain;
 use crate::log::{bases, timelines, PieceKey};
 use crate::state;
@@ -32,6 +32,8 @@ pub enum Key<'a> {
     Timeline(u32),
     Heartbeat(u32),
     LogPiece(PieceKey),
+    /// `backups/health/<instance>.json`: an agent's health report.
+    Health(&'a str),
     /// `backups/bases/<id>/base.json`: base `id` is complete.
     BaseRecord(&'a str),
     /// Any other object of base `id` (its manifest, chunks, files).
@@ -68,6 +70,11 @@ impl<'a> Key<'a> {
         }
         if let Some(name) = key.strip_prefix(ARTIFACTS).filter(|n| plain(n)) {
             return Some(Key::Artifact(name));
+        }
+        if let Some(id) =
+            key.strip_prefix(&health_prefix()).and_then(|r| r.strip_suffix(".json")).filter(|i| plain(i))
+        {
+            return Some(Key::Health(id));
         }
         protection(key).or_else(|| drain(key))
     }
@@ -147,6 +154,7 @@ mod tests {
             (log::base_record_key(BACKUPS, "20261129T101500Z"), Key::BaseRecord("20261129T101500Z")),
             (base.manifest_key(), Key::BaseData("20261129T101500Z")),
             (base.chunk_key("appdb", "t", 0, 0), Key::BaseData("20261129T101500Z")),
+            (crate::backup::health_key("i-0abc"), Key::Health("i-0abc")),
         ];
         for (key, kind) in &cases {
             assert_eq!(Key::parse(key).as_ref(), Some(kind), "{key}");

@@ -17,6 +17,7 @@
 //! backups/<id>/seal.json             a handoff's drain, sealed: the shipped log holds everything
 //! backups/timelines/<T>/…            the shipped binary log, its timeline record and heartbeat
 //! backups/bases/<id>/…               base backups, laid out as a drain, base.json last
+//! backups/health/<instance>.json     the serving agent's report of its server's health
 //! ```
 //!
 //! The backup keys take a prefix (`backups/` in an env's bucket; any prefix for the one-shot
@@ -30,7 +31,7 @@ mod key;
 pub mod log;
 pub mod state;
 
-pub use backup::{epoch_of, handoff_id, BackupRoot, BACKUPS};
+pub use backup::{epoch_of, handoff_id, health_key, BackupRoot, BACKUPS};
 pub use error::LayoutError;
 pub use key::Key;
 pub use log::PieceKey;

@@ -81,6 +81,10 @@ pub enum Ended {
 
 pub type Task = LocalBoxFuture<'static, Ended>;
 
+/// The env's `[health] unhealthy_after` in the simulated world (shorter than the default, so that
+/// a run sees replacements through).
+pub const UNHEALTHY_AFTER_MS: u64 = 60_000;
+
 /// Three zones of one region, as a ranking would give them.
 fn placements(w: &World) -> Arc<FixedPlacements> {
     Arc::new(FixedPlacements::in_region(&w.names, REGION, 3))
@@ -118,6 +122,7 @@ pub fn watchdog(w: &World) -> Task {
             placements: placements.as_ref(),
             clock: clock.as_ref(),
             owner: "watchdog",
+            unhealthy_after_ms: Some(UNHEALTHY_AFTER_MS),
         };
         match advance(&seams, None).await {
             Ok(o) => Ended::Handled(serde_json::to_string(&o).unwrap_or_default()),
@@ -138,6 +143,7 @@ pub fn relocate(w: &World) -> Task {
             placements: placements.as_ref(),
             clock: clock.as_ref(),
             owner: "relocation",
+            unhealthy_after_ms: None,
         };
         let primary = match spotctl_aws::state::read_primary(&store).await {
             Ok(Some((p, _))) => p.instance_id,
@@ -252,6 +258,7 @@ async fn apply_locked(
                     placements,
                     clock: clock.as_ref(),
                     owner: "apply",
+                    unhealthy_after_ms: None,
                 };
                 return match recover(&seams, lost, from, *data_loss_window_s).await {
                     Ok(HandoffOutcome::Failed { why, .. }) => Ended::Failed(why),

@@ -33,6 +33,9 @@ pub struct Report {
     /// And promotions of a standby that recovered the log up to its old primary's seal (a
     /// warned handoff whose drain was sealed rather than stored).
     pub from_seal: u64,
+    /// Promotions that replaced a primary that was alive but did not serve (fenced by the control
+    /// plane first).
+    pub replaced_unhealthy: u64,
     pub faults_injected: u64,
     pub violation: Option<(usize, Violation)>,
     /// The last steps, for a failing seed's story.
@@ -52,6 +55,10 @@ enum Timed {
     FenceCheck(String),
     /// The then-primary is cut off from the state bucket (`true`), or every cut heals (`false`).
     Partition(bool),
+    /// The then-primary's server crashes (or hangs) while its instance runs on.
+    Crash,
+    /// The then-primary's agent process dies; its server and shipper go on.
+    AgentDies,
     /// AWS warns the then-primary (`true`) or takes it without a warning (`false`).
     Interrupt(bool),
     /// One EventBridge delivery of an event.
@@ -165,7 +172,7 @@ impl Sim {
                 }
             }
             Timed::AgentPoll(id) => {
-                if !self.world.is_alive(&id) {
+                if !self.world.is_alive(&id) || self.world.dead_agents.contains(&id) {
                     return;
                 }
                 let next = self.elapsed() + self.rng.between(4, 12);
@@ -180,7 +187,7 @@ impl Sim {
                 }
             }
             Timed::FenceCheck(id) => {
-                if !self.world.is_alive(&id) {
+                if !self.world.is_alive(&id) || self.world.dead_agents.contains(&id) {
                     return;
                 }
                 let next = self.elapsed() + self.rng.between(1, 2);
@@ -207,6 +214,27 @@ impl Sim {
                     partitioned.insert(p.instance_id.clone());
                     drop(partitioned);
                     self.note(format!("{} is cut off from the bucket", p.instance_id));
+                }
+            }
+            Timed::Crash | Timed::AgentDies => {
+                let record = futures::executor::block_on(spotctl_aws::state::read_primary(&self.world.store));
+                let Some((p, _)) = record.ok().flatten().filter(|(p, _)| self.world.is_alive(&p.instance_id))
+                else {
+                    return;
+                };
+                let id = p.instance_id;
+                if what == Timed::Crash {
+                    self.note(format!("{id}'s server crashes; the instance runs on"));
+                    if let Some(db) = self.world.dbs.get(&id) {
+                        db.crash();
+                    }
+                } else {
+                    self.note(format!("{id}'s agent dies; its server takes writes on"));
+                    self.world.dead_agents.insert(id.clone());
+                    self.in_flight.retain(|f| {
+                        f.actor != Actor::Agent { instance: id.clone() }
+                            && f.actor != Actor::Fence { instance: id.clone() }
+                    });
                 }
             }
             Timed::Interrupt(warned) => self.interrupt(warned),
@@ -269,6 +297,16 @@ impl Sim {
                 self.note("calm: faults off".into());
                 self.world.faults.calm.store(true, Ordering::SeqCst);
                 self.fire(Timed::Partition(false));
+                // systemd restarts what died: the servers that crashed, the agents.
+                for db in self.world.dbs.values() {
+                    db.restart();
+                }
+                for id in std::mem::take(&mut self.world.dead_agents) {
+                    self.note(format!("{id}'s agent is restarted"));
+                    let (poll, check) = (self.elapsed() + self.rng.between(1, 10), self.elapsed());
+                    self.at(poll, Timed::AgentPoll(id.clone()));
+                    self.at(check, Timed::FenceCheck(id));
+                }
                 self.crash_pm = 0;
             }
         }
@@ -345,12 +383,17 @@ impl Sim {
             }
             (Actor::Agent { instance }, Ended::Agent(did)) => {
                 if let spotctl_aws::handoff::Did::Restored {
+                    id,
                     promotion: spotctl_aws::handoff::Promotion::Promoted { .. },
                     restored,
                     ..
                 } = did
                 {
                     self.report.promotions += 1;
+                    let lease =
+                        futures::executor::block_on(spotctl_aws::state::read_handoff(&self.world.store, id));
+                    let replaced = lease.ok().flatten().is_some_and(|(h, _)| h.reason.is_some());
+                    self.report.replaced_unhealthy += u64::from(replaced);
                     let sealed = self.world.dbs.get(instance).and_then(|d| d.state().restored_from);
                     let sealed = sealed.is_some_and(|b| b.starts_with("seal:"));
                     self.report.from_seal += u64::from(sealed);
@@ -460,6 +503,15 @@ pub fn run_traced(seed: u64, verbose: bool) -> Report {
     if sim.rng.chance(150) {
         let at = sim.rng.between(30, CALM_AT);
         sim.at(at, Timed::Stray);
+    }
+    // Now and then the primary's server crashes, or its agent dies, with the instance running.
+    if sim.rng.chance(120) {
+        let at = sim.rng.between(60, CALM_AT - 60);
+        sim.at(at, Timed::Crash);
+    }
+    if sim.rng.chance(120) {
+        let at = sim.rng.between(60, CALM_AT - 60);
+        sim.at(at, Timed::AgentDies);
     }
     // Now and then the primary is cut off from the bucket for a while (its agent and shipper reach
     // nothing; its server still takes the application's writes); every cut heals when calm.

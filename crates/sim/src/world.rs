@@ -71,6 +71,8 @@ pub struct World {
     store_faults: StoreHook,
     /// Instances cut off from the state bucket now (their agent and shipper reach nothing).
     pub partitioned: Arc<Mutex<BTreeSet<String>>>,
+    /// Instances whose agent process died (their server and shipper go on).
+    pub dead_agents: BTreeSet<String>,
     pub ec2: MemoryInstances,
     /// EC2 as the actors reach it: launches refused for capacity now and then.
     pub faulty_ec2: MemoryInstances,
@@ -132,6 +134,7 @@ impl World {
             faulty_store,
             store_faults,
             partitioned: Default::default(),
+            dead_agents: BTreeSet::new(),
             ec2,
             faulty_ec2,
             clock: Arc::new(ManualClock::at(1_700_000_000)),

@@ -41,7 +41,7 @@ fn the_protocol_holds_its_invariants_in_every_seeded_run() {
         handles.into_iter().map(|h| h.join().expect("a simulation thread panicked")).collect()
     });
     let (mut crash_points, mut steps, mut promotions, mut faults) = (BTreeSet::new(), 0usize, 0u64, 0u64);
-    let (mut from_log, mut from_seal) = (0u64, 0u64);
+    let (mut from_log, mut from_seal, mut replaced) = (0u64, 0u64, 0u64);
     let mut all: Vec<&Report> = reports.iter().flatten().collect();
     all.sort_by_key(|r| r.seed);
     for r in all {
@@ -53,10 +53,11 @@ fn the_protocol_holds_its_invariants_in_every_seeded_run() {
         promotions += r.promotions;
         from_log += r.from_log;
         from_seal += r.from_seal;
+        replaced += r.replaced_unhealthy;
         faults += r.faults_injected;
     }
     println!(
-        "simulation: {n} runs, {steps} steps, {promotions} promotions ({from_log} from the shipped log, {from_seal} up to a sealed drain), {faults} injected faults, {} distinct crash points, in {:.1} s",
+        "simulation: {n} runs, {steps} steps, {promotions} promotions ({from_log} from the shipped log, {from_seal} up to a sealed drain, {replaced} replacing a primary that did not serve), {faults} injected faults, {} distinct crash points, in {:.1} s",
         crash_points.len(),
         started.elapsed().as_secs_f64()
     );
@@ -67,6 +68,7 @@ fn the_protocol_holds_its_invariants_in_every_seeded_run() {
         "warned drains are sealed when the log holds everything: {from_seal} in {n} runs"
     );
     assert!(crash_points.len() > 20, "crashes reach many points: {crash_points:?}");
+    assert!(replaced > n / 200, "primaries that do not serve are replaced: {replaced} in {n} runs");
 }
 
 /// Seeds that once broke an invariant, each with what it found. A change to the simulator or the

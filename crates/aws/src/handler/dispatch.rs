@@ -74,7 +74,14 @@ impl Handler {
             }
             Trigger::Schedule { rule } => match self.names.schedule(rule) {
                 Some(Schedule::Relocation) => Next::Relocation(self.relocate(&event.id).await?),
-                Some(Schedule::Watchdog) => Next::Watchdog(advance(&self.seams(&event.id), None).await?),
+                Some(Schedule::Watchdog) => {
+                    // Only the watchdog's look judges the primary's health, at the env's threshold.
+                    let env = crate::state::StoredEnv::read(self.store.as_ref()).await?;
+                    let after = env.map(|s| s.env_file()).transpose()?.map(|e| e.health).unwrap_or_default();
+                    let mut seams = self.seams(&event.id);
+                    seams.unhealthy_after_ms = Some(after.unhealthy_after.as_secs() * 1000);
+                    Next::Watchdog(advance(&seams, None).await?)
+                }
                 Some(Schedule::Retention) => Next::Retention(self.retention().await?),
                 Some(Schedule::FleetMetrics) => Next::FleetTick { fleets: self.fleets().tick().await? },
                 // The daily advisor refresh: the live feed is fetched and cached in the state
@@ -115,6 +122,7 @@ impl Handler {
             placements: self.placements.as_ref(),
             clock: self.clock.as_ref(),
             owner: event,
+            unhealthy_after_ms: None,
         }
     }
 

@@ -18,15 +18,16 @@ use super::report::{Decision, Did, Observation};
 use crate::compute::Instances;
 use crate::sdk::clock::Clock;
 use crate::sdk::imds::{paths, Metadata};
-use crate::state::{read_handoff, read_primary, update_json, StateStore};
+use crate::state::{get_json, json_body, read_handoff, read_primary, update_json, StateStore};
 use spotctl_core::handoff::primary::{PrimaryRecord, Role};
+use spotctl_core::handoff::HealthReport;
 use spotctl_core::handoff::{
     failure_note, fallback, primary_step, standby_step, Handoff, PrimaryAction, PrimaryView, Source,
     StandbyAction, StandbyView, Step,
 };
 use spotctl_core::names::{TAG_DRAIN, TAG_HANDOFF, TAG_ROLE};
-use spotctl_layout::handoff_id;
 use spotctl_layout::state::handoff_key;
+use spotctl_layout::{handoff_id, health_key};
 use std::sync::Arc;
 
 /// Everything the agent touches.
@@ -77,6 +78,15 @@ impl Agent {
                     None => (true, false),
                     Some(b) => drain_state(store, b).await?,
                 };
+                // A handoff that restores from elsewhere: the old primary's own drain, if it
+                // completed after all (an agent back in time), is lossless and comes first. Read
+                // once the fence is recorded: after that, nothing of the old primary moves.
+                let own_drain = match lease.as_ref() {
+                    Some(h) if h.names_its_source() && h.fenced() && h.until_unix.is_none() => {
+                        drain_state(store, &h.id).await?
+                    }
+                    _ => (false, false),
+                };
                 let view = StandbyView {
                     self_id: instance_id.clone(),
                     handoff_id: id,
@@ -84,6 +94,7 @@ impl Agent {
                     lease,
                     manifest_present: present,
                     sealed,
+                    own_drain,
                     verified: false,
                     failure: None,
                 };
@@ -132,6 +143,19 @@ impl Agent {
     /// One look and the action it calls for, carried out.
     pub async fn step(&self) -> Result<(Observation, Did)> {
         let obs = self.observe().await?;
+        // The recorded primary reports why it does not serve when its agent keeps it fenced (it
+        // serves: `serve` reports what its checks found).
+        let recorded = obs.primary.as_ref().filter(|p| p.instance_id == obs.instance_id);
+        let fenced_why = match &obs.decision {
+            Decision::Primary(PrimaryAction::Drain { id }) => Some(format!("draining for {id}")),
+            Decision::Primary(PrimaryAction::WaitForSuccessor) => {
+                Some("drained; waiting for its successor".into())
+            }
+            _ => None,
+        };
+        if let (Some(p), Some(why)) = (recorded, &fenced_why) {
+            self.report_fenced(&obs.instance_id, p.epoch, why).await?;
+        }
         let did = match &obs.decision {
             Decision::Primary(PrimaryAction::Serve) => self.serve(&obs).await?,
             // A promotion cut short after the record write: serve, and stamp what was missed.
@@ -186,24 +210,70 @@ impl Agent {
     /// The recorded primary: tagged `primary`, writes on. Either may be missing after a promotion
     /// cut short, or a hand edit; each look puts them back.
     async fn serve(&self, obs: &Observation) -> Result<Did> {
+        let epoch = obs.primary.as_ref().map(|p| p.epoch).unwrap_or(0);
         let mut repaired = false;
         if obs.role != Role::Primary {
             self.instances.tag(&obs.region, &obs.instance_id, TAG_ROLE, Role::Primary.as_str()).await?;
             repaired = true;
+        }
+        let fenced = self.fence.raised().await;
+        if fenced.is_none() {
+            // Before anything that needs the server: one that does not answer is reported so.
+            self.report_health(&obs.instance_id, epoch).await?;
         }
         match self.fence.allow_writes(self.db.as_ref()).await? {
             Allowed::Already => {}
             Allowed::TurnedOn => repaired = true,
             // Fenced by a drain tag that does not name this epoch's handoff: the record names this
             // instance, but writes stay off until a person keeps it (`spotctl keep-primary`).
-            Allowed::Fenced(why) => return Ok(Did::KeptFenced { why }),
+            Allowed::Fenced(why) => {
+                self.report_fenced(&obs.instance_id, epoch, &format!("kept fenced by {why}")).await?;
+                return Ok(Did::KeptFenced { why });
+            }
         }
-        let epoch = obs.primary.as_ref().map(|p| p.epoch).unwrap_or(0);
         let endpoint = self.point_endpoint(epoch, false).await;
         // The log this primary ships continues its own timeline (after a handoff, a new one):
         // until that is so, the step fails and the shipper is not started.
         self.db.begin_log(self.store.clone(), epoch).await?;
         Ok(Did::Served { repaired, endpoint })
+    }
+
+    /// Checks the server and reports what it found under this instance's key (the watchdog judges
+    /// the primary from these reports: ARD.md, *A primary that cannot serve*). Written every
+    /// [`HEALTH_EVERY_MS`] while nothing changes, at once when something does.
+    async fn report_health(&self, instance_id: &str, epoch: u64) -> Result<()> {
+        let checks = self.db.health().await;
+        let store = self.store.as_ref();
+        let key = health_key(instance_id);
+        let before = get_json::<HealthReport>(store, &key).await?.map(|(r, _)| r);
+        let now_ms = u64::try_from(self.clock.now()).unwrap_or(0) * 1000;
+        let same = before.as_ref().is_some_and(|b| {
+            b.epoch == epoch
+                && b.fenced.is_none()
+                && b.checks.passed() == checks.passed()
+                && b.checks.problem == checks.problem
+                && now_ms.saturating_sub(b.written_at_ms) < HEALTH_EVERY_MS
+        });
+        if !same {
+            let report = HealthReport::after(before.as_ref(), instance_id, epoch, checks, now_ms);
+            store.put(&key, json_body(&key, &report)?).await?;
+        }
+        Ok(())
+    }
+
+    /// Reports that this server's agent keeps it fenced, and why (not serving is expected).
+    async fn report_fenced(&self, instance_id: &str, epoch: u64, why: &str) -> Result<()> {
+        let key = health_key(instance_id);
+        let now_ms = u64::try_from(self.clock.now()).unwrap_or(0) * 1000;
+        let before = get_json::<HealthReport>(self.store.as_ref(), &key).await?.map(|(r, _)| r);
+        let same = before.as_ref().is_some_and(|b| {
+            b.fenced.as_deref() == Some(why) && now_ms.saturating_sub(b.written_at_ms) < HEALTH_EVERY_MS
+        });
+        if !same {
+            let report = HealthReport::fenced(instance_id, epoch, why, now_ms);
+            self.store.put(&key, json_body(&key, &report)?).await?;
+        }
+        Ok(())
     }
 
     /// Points the endpoint at this instance for `epoch` (see `endpoint.rs`).
@@ -272,6 +342,7 @@ impl Agent {
             lease,
             manifest_present: true,
             sealed: false,
+            own_drain: (false, false),
             verified: true,
             failure: None,
         };
@@ -349,6 +420,9 @@ impl Agent {
         Ok(note)
     }
 }
+
+/// How often a serving primary's health report is written while nothing changes.
+pub const HEALTH_EVERY_MS: u64 = 10_000;
 
 /// How many epochs back an old primary looks for the handoff that replaced it (a primary that
 /// missed its retirement while its successor was replaced in turn).

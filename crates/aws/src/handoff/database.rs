@@ -7,6 +7,7 @@ use crate::protect::StoreBlobs;
 use crate::state::StateStore;
 use async_trait::async_trait;
 use serde::Serialize;
+use spotctl_core::handoff::HealthChecks;
 use spotctl_layout::{BackupRoot, BACKUPS};
 use std::sync::{Arc, Mutex};
 
@@ -75,7 +76,13 @@ pub trait Database: Send + Sync {
     async fn writable(&self) -> Result<bool>;
     /// Lets this server take writes (`true`), or refuses them from now on (`false`).
     async fn set_writable(&self, on: bool) -> Result<()>;
+    /// Whether the server can serve: it answers, commits a write, has room on its disk. Never
+    /// fails: what did not work is in the result.
+    async fn health(&self) -> HealthChecks;
 }
+
+/// A health check that has not finished in this long counts as failed (a hung server).
+pub const HEALTH_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The local MariaDB server, reached by a DSN (root over the unix socket on an instance).
 pub struct MariaDbServer {
@@ -223,5 +230,32 @@ impl Database for MariaDbServer {
         .await
         .map_err(BackupsError::joined("the database"))??;
         Ok(())
+    }
+
+    async fn health(&self) -> HealthChecks {
+        let dsn = self.dsn.clone();
+        let checked = tokio::time::timeout(
+            HEALTH_CHECK_TIMEOUT,
+            tokio::task::spawn_blocking(move || spotctl_db::health::check(&dsn)),
+        )
+        .await;
+        match checked {
+            Ok(Ok(h)) => HealthChecks {
+                answers: h.answers,
+                writes: h.writes,
+                disk_free_bytes: h.disk_free_bytes,
+                disk_room: h.disk_room,
+                problem: h.problem,
+            },
+            Ok(Err(_)) => {
+                HealthChecks { problem: Some("the health check panicked".into()), ..Default::default() }
+            }
+            Err(_) => HealthChecks {
+                problem: Some(format!(
+                    "the server did not finish a health check in {HEALTH_CHECK_TIMEOUT:?}"
+                )),
+                ..Default::default()
+            },
+        }
     }
 }

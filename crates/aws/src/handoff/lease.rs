@@ -19,6 +19,9 @@ pub struct HandoffSeams<'a> {
     pub clock: &'a dyn Clock,
     /// Who acts (for the lease: `lambda:<request>`, `apply:<user@host>`, …).
     pub owner: &'a str,
+    /// Judge the recorded primary's health, with this threshold (`[health] unhealthy_after`, in
+    /// ms): the watchdog's look does; an event or a person's command does not.
+    pub unhealthy_after_ms: Option<u64>,
 }
 
 /// What happened to one trigger.

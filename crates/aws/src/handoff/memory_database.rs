@@ -9,6 +9,7 @@ use crate::state::StoreError;
 use crate::state::{get_json, json_body, StateStore};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use spotctl_core::handoff::HealthChecks;
 use spotctl_db::error::{DbError, TableMismatch};
 use spotctl_db::protect::timeline::{chain_at, next_for_epoch, Branch, Reason, TimelineRecord};
 use spotctl_db::protect::ProtectError;
@@ -44,6 +45,10 @@ pub struct MemoryRows {
     /// The epoch and log timeline this server ships to (once it began one, or recovered).
     #[serde(default)]
     pub ships_to: Option<(u64, u32)>,
+    /// The server crashed or hangs: it commits nothing and fails its health check (its agent,
+    /// on the admin socket, still reads and sets `read_only`).
+    #[serde(default)]
+    pub down: bool,
 }
 
 /// The twin's log of one timeline: every row shipped.
@@ -92,7 +97,14 @@ impl MemoryDatabase {
 
     /// A server whose drains say they completed at `clock`'s time.
     pub fn with_clock(rows: Vec<u64>, read_only: bool, clock: Arc<dyn Clock>) -> MemoryDatabase {
-        let rows = MemoryRows { rows, read_only, restored_from: None, drained_into: None, ships_to: None };
+        let rows = MemoryRows {
+            rows,
+            read_only,
+            restored_from: None,
+            drained_into: None,
+            ships_to: None,
+            down: false,
+        };
         MemoryDatabase { inner: Arc::new(Mutex::new(rows)), clock, name: String::new() }
     }
 
@@ -110,10 +122,20 @@ impl MemoryDatabase {
         self.inner.lock().map(|g| g.clone()).unwrap_or_default()
     }
 
+    /// The server crashes (or hangs): from now on it commits nothing and fails its checks.
+    pub fn crash(&self) {
+        self.with(|g| g.down = true);
+    }
+
+    /// The server is back (systemd restarted it; InnoDB kept every committed row).
+    pub fn restart(&self) {
+        self.with(|g| g.down = false);
+    }
+
     /// An application's commit: accepted only while the server takes writes.
     pub fn commit(&self, row: u64) -> bool {
         let Ok(mut g) = self.inner.lock() else { return false };
-        if g.read_only {
+        if g.read_only || g.down {
             return false;
         }
         g.rows.push(row);
@@ -415,5 +437,19 @@ impl Database for MemoryDatabase {
         crate::sdk::twin::interleave().await;
         self.with(|g| g.read_only = !on);
         Ok(())
+    }
+
+    async fn health(&self) -> HealthChecks {
+        crate::sdk::twin::interleave().await;
+        match self.with(|g| g.down) {
+            false => HealthChecks {
+                answers: true,
+                writes: true,
+                disk_free_bytes: Some(10 << 30),
+                disk_room: true,
+                problem: None,
+            },
+            true => HealthChecks { problem: Some("the server does not answer".into()), ..Default::default() },
+        }
     }
 }

@@ -11,12 +11,14 @@
 use super::error::{HandoffError, Result};
 use super::launch::launch;
 use super::lease::{create, held, take, HandoffOutcome, HandoffSeams};
-use crate::state::{read_handoff, read_primary, update_json};
+use crate::state::{get_json, read_handoff, read_primary, update_json};
 use spotctl_core::handoff::primary::PrimaryRecord;
+use spotctl_core::handoff::{assess_health, Health, HealthReport};
 use spotctl_core::handoff::{
     failure_note, fallback, fence_step, on_trigger, Cause, FenceStep, HandlerDecision, Handoff, HandoffView,
     Source, Step,
 };
+use spotctl_layout::health_key;
 use spotctl_layout::state::handoff_key;
 
 /// What a trigger is about: the warned or relocated primary, or nothing (the watchdog).
@@ -90,9 +92,22 @@ async fn decide_and_act(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) 
         stored || sealed
     };
     let fallback = fallback(super::apply::newest_complete_backup(store).await?.as_ref(), &own_id, now);
-    // The shipped log matters only when the primary is gone (a recovery, or a fallback).
+    // The watchdog judges the recorded primary's health when no handoff is open and it runs.
+    let health = match (trigger, seams.unhealthy_after_ms, h, old_state) {
+        (None, Some(after), None, Some(s)) if s.is_alive() && record.has_instance() => {
+            let report =
+                get_json::<HealthReport>(store, &health_key(&record.instance_id)).await?.map(|(r, _)| r);
+            let now_ms = u64::try_from(now).unwrap_or(0) * 1000;
+            assess_health(&record, report.as_ref(), now_ms, after)
+        }
+        _ => Health::Unknown,
+    };
+    // The shipped log matters only when the primary is gone (a recovery, or a fallback), or must
+    // be replaced.
     let log = match old_state {
-        Some(s) if !s.is_alive() => crate::protect::log_view(store, record.epoch, now).await?,
+        Some(s) if !s.is_alive() || health.is_unhealthy() => {
+            crate::protect::log_view(store, record.epoch, now).await?
+        }
         _ => None,
     };
     let view = HandoffView {
@@ -104,6 +119,7 @@ async fn decide_and_act(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) 
         own_backup,
         fallback: fallback.clone(),
         log,
+        health,
         now,
     };
     let cause = trigger.map(|t| t.cause).or(h.map(|h| h.cause)).unwrap_or(Cause::Interruption);
@@ -120,6 +136,16 @@ async fn decide_and_act(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) 
         HandlerDecision::Recover { id, from, data_loss_window_s } => {
             tracing::warn!(handoff = %id, from = ?from, data_loss_window_s = ?data_loss_window_s, "{} is gone with no handoff open: recovering", record.instance_id);
             let handoff = held(seams, Handoff::recovery_from(&record, &from, data_loss_window_s, now), now);
+            match create(store, &handoff).await? {
+                Some(etag) => launch(seams, &record, handoff, etag).await,
+                None => Ok(HandoffOutcome::Ignored { reason: format!("handoff {id} is already under way") }),
+            }
+        }
+        HandlerDecision::Replace { id, why, data_loss_window_s } => {
+            tracing::warn!(handoff = %id, "{why}: replacing it (fenced first, then recovered from the shipped log)");
+            let mut handoff = Handoff::recovery_from(&record, &Source::Log, data_loss_window_s, now);
+            handoff.reason = Some(why);
+            let handoff = held(seams, handoff, now);
             match create(store, &handoff).await? {
                 Some(etag) => launch(seams, &record, handoff, etag).await,
                 None => Ok(HandoffOutcome::Ignored { reason: format!("handoff {id} is already under way") }),

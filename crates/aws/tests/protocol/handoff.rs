@@ -275,6 +275,7 @@ fn a_lost_primary_whose_handoff_had_failed_is_recovered_by_reopening_it() {
         placements: &placements,
         clock: w.clock.as_ref(),
         owner: "apply",
+        unhealthy_after_ms: None,
     };
     let outcome = block_on(spotctl_aws::handoff::recover(
         &seams,

@@ -1,6 +1,7 @@
 //! Each actor's decision on one look at the world: the handler (on a trigger, and the watchdog on
 //! its tick), the old primary's agent and a standby's agent on each poll.
 
+use super::health::Health;
 use super::record::{Handoff, Source, Step, MAX_ATTEMPTS};
 use crate::handoff::primary::{InstanceState, PrimaryRecord};
 use serde::Serialize;
@@ -32,6 +33,8 @@ pub struct HandoffView<'a> {
     pub fallback: Option<(String, Option<i64>)>,
     /// The shipped log, when it can be recovered (continuous protection).
     pub log: Option<LogView>,
+    /// The recorded primary's health, as its agent reports it (the watchdog judges it).
+    pub health: Health,
     pub now: i64,
 }
 
@@ -59,6 +62,9 @@ pub enum HandlerDecision {
     /// completed (nothing was written after: no loss), else from the shipped log (the loss its
     /// window says). Never from an older backup without a person (`apply` offers it).
     Recover { id: String, from: Source, data_loss_window_s: Option<i64> },
+    /// The recorded primary is alive but has not served for `[health] unhealthy_after`: fence it
+    /// (the control plane terminates it) and recover from the shipped log, as for a loss.
+    Replace { id: String, why: String, data_loss_window_s: Option<i64> },
     /// Nothing more can come of this handoff: mark it failed, and why.
     GiveUp { id: String, why: String },
     /// The handoff failed [`REOPEN_AFTER_SECS`] ago and what it restores is complete: start it
@@ -103,7 +109,25 @@ pub fn on_trigger(v: &HandoffView<'_>) -> HandlerDecision {
                  `spotctl apply` shows how to recover it and what that loses",
                 p.instance_id
             )),
-            (None, _) => ignore("no handoff is open"),
+            // A primary whose own drain is complete fenced itself for a handoff still to come.
+            (None, _) if v.own_backup => ignore("no handoff is open"),
+            (None, Some(log)) => match &v.health {
+                Health::Unhealthy { for_ms, why } => HandlerDecision::Replace {
+                    id,
+                    why: format!("{} has not served for {} s: {why}", p.instance_id, for_ms / 1000),
+                    data_loss_window_s: Some(log.window_s),
+                },
+                _ => ignore("no handoff is open"),
+            },
+            (None, None) => match &v.health {
+                Health::Unhealthy { for_ms, why } => ignore(format!(
+                    "{} has not served for {} s ({why}), but the shipped log cannot bring it back: it is \
+                     not replaced",
+                    p.instance_id,
+                    for_ms / 1000
+                )),
+                _ => ignore("no handoff is open"),
+            },
         };
     };
     if !h.is_open() {
@@ -316,6 +340,9 @@ pub struct StandbyView {
     pub manifest_present: bool,
     /// That backup is a drain sealed instead of stored (its seal exists, its manifest does not).
     pub sealed: bool,
+    /// When the handoff restores from elsewhere: the old primary's own drain completed after all
+    /// (stored, sealed). It holds everything the old primary committed: it comes first.
+    pub own_drain: (bool, bool),
     /// Restored and every table verified against the manifest.
     pub verified: bool,
     /// Why restore or verification failed, if it did.
@@ -394,9 +421,11 @@ pub fn standby_step(v: &StandbyView) -> StandbyAction {
         (false, _) => StandbyAction::WaitForManifest,
         (true, false) => {
             // A drain that was sealed rather than stored comes back from the shipped log.
-            let from = match lease.source() {
-                Source::Backup(b) if !v.manifest_present => Source::Sealed(b),
-                other => other,
+            let from = match (lease.source(), v.own_drain) {
+                (_, (true, _)) => Source::Backup(lease.id.clone()),
+                (_, (false, true)) => Source::Sealed(lease.id.clone()),
+                (Source::Backup(b), _) if !v.manifest_present => Source::Sealed(b),
+                (other, _) => other,
             };
             StandbyAction::Restore { from, until: lease.until_unix }
         }

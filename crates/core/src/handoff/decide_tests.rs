@@ -30,6 +30,7 @@ fn view<'a>(
         own_backup: false,
         fallback: None,
         log: None,
+        health: Health::Unknown,
         now: 200,
     }
 }
@@ -234,6 +235,7 @@ fn a_standby_promotes_only_as_the_recorded_standby_after_verifying_for_the_curre
         lease: Some(h.clone()),
         manifest_present: true,
         sealed: false,
+        own_drain: (false, false),
         verified: true,
         failure: None,
     };
@@ -291,8 +293,20 @@ fn a_standby_promotes_only_as_the_recorded_standby_after_verifying_for_the_curre
     let r = StandbyView { lease: Some(rec.clone()), verified: false, ..v.clone() };
     assert_eq!(standby_step(&r), StandbyAction::WaitForFence);
     rec.reach(Step::OldFenced, 160);
-    let r = StandbyView { lease: Some(rec), verified: false, ..v.clone() };
+    let r = StandbyView { lease: Some(rec.clone()), verified: false, ..v.clone() };
     assert_eq!(standby_step(&r), StandbyAction::Restore { from: Source::Log, until: None });
+    // The old primary's own drain completed after all (stored, or sealed): lossless, it comes first.
+    let stored =
+        StandbyView { lease: Some(rec.clone()), own_drain: (true, false), verified: false, ..v.clone() };
+    assert_eq!(
+        standby_step(&stored),
+        StandbyAction::Restore { from: Source::Backup("epoch-3".into()), until: None }
+    );
+    let sealed = StandbyView { lease: Some(rec), own_drain: (false, true), verified: false, ..v.clone() };
+    assert_eq!(
+        standby_step(&sealed),
+        StandbyAction::Restore { from: Source::Sealed("epoch-3".into()), until: None }
+    );
     let mut own = h.clone();
     own.restore_from(&Source::Backup("epoch-3".into()), Some(0));
     let r = StandbyView { lease: Some(own), verified: false, ..v.clone() };
@@ -359,4 +373,40 @@ fn the_control_plane_fences_an_old_primary_that_did_not_fence_itself() {
     over.restore_from(&Source::Log, Some(2));
     over.reach(Step::Failed, 300);
     assert_eq!(fence_step(&over, Some(Running)), FenceStep::Nothing, "a handoff that is over fences nothing");
+}
+
+#[test]
+fn the_watchdog_replaces_a_primary_that_has_not_served_past_the_threshold_when_the_log_can_restore_it() {
+    let p = record(3, "i-old");
+    let unhealthy = Health::Unhealthy { for_ms: 130_000, why: "MariaDB does not answer".into() };
+    let log = Some(LogView { window_s: 4 });
+    let v = HandoffView { health: unhealthy.clone(), log, ..view(&p, None, None) };
+    assert_eq!(
+        on_trigger(&v),
+        HandlerDecision::Replace {
+            id: "epoch-3".into(),
+            why: "i-old has not served for 130 s: MariaDB does not answer".into(),
+            data_loss_window_s: Some(4),
+        }
+    );
+    // Suspect, healthy or unknown: nothing is done.
+    for health in [
+        Health::Suspect { for_ms: 60_000, why: "a check failed".into() },
+        Health::Healthy { reported_ms_ago: 2_000 },
+        Health::Unknown,
+    ] {
+        assert!(is_ignore(&on_trigger(&HandoffView { health, log, ..view(&p, None, None) })));
+    }
+    // Never without a log that can bring it back: the watchdog says why and leaves it.
+    let d = on_trigger(&HandoffView { health: unhealthy.clone(), log: None, ..view(&p, None, None) });
+    assert!(matches!(&d, HandlerDecision::Ignore { why } if why.contains("cannot bring it back")), "{d:?}");
+    // A trigger about the primary (a warning) starts the warned handoff as before.
+    let warned = HandoffView { health: unhealthy.clone(), log, ..view(&p, Some("i-old"), None) };
+    assert_eq!(on_trigger(&warned), HandlerDecision::Start { id: "epoch-3".into() });
+    // An open handoff is moved on as it is, whatever the health.
+    let h = lease(3, "i-old");
+    assert!(!matches!(
+        on_trigger(&HandoffView { health: unhealthy, log, ..view(&p, None, Some(&h)) }),
+        HandlerDecision::Replace { .. }
+    ));
 }

@@ -37,10 +37,12 @@
 mod apply;
 mod decide;
 mod fallback;
+pub mod health;
 pub mod primary;
 mod record;
 
 pub use apply::*;
 pub use decide::*;
 pub use fallback::*;
+pub use health::{assess_health, Health, HealthChecks, HealthReport};
 pub use record::*;

@@ -9,8 +9,9 @@
 use serde::{Deserialize, Serialize};
 
 /// The record format this build writes. Older formats are read (fields they lack take their
-/// defaults), so a running env survives an upgrade.
-pub const RECORD_FORMAT: u32 = 2;
+/// defaults), so a running env survives an upgrade. Format 3: the primary's agent reports its
+/// server's health (`handoff::health`), so a primary that never reported is judged too.
+pub const RECORD_FORMAT: u32 = 3;
 
 fn format_1() -> u32 {
     1

@@ -140,6 +140,10 @@ pub struct Handoff {
     /// A point-in-time recovery's target (seconds since 1970, UTC): the log is replayed up to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until_unix: Option<i64>,
+    /// Why the handoff began, when its cause does not say it all (a primary replaced for not
+    /// serving).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -170,6 +174,7 @@ impl Handoff {
             data_loss_window_s: None,
             from_log: false,
             until_unix: None,
+            reason: None,
         }
     }
 
@@ -187,6 +192,7 @@ impl Handoff {
             data_loss_window_s: self.data_loss_window_s,
             from_log: self.from_log,
             until_unix: self.until_unix,
+            reason: self.reason.clone(),
             ..Handoff::new(self.cause, primary, now)
         }
     }
