@@ -6,16 +6,16 @@ use crate::dns::{zone_id, Dns, Route53};
 use crate::fleet::{AwsFleet, FleetStatus, Fleets};
 use crate::reconcile::Env;
 use crate::sdk::clock::{Clock, SystemClock};
-use crate::state::{list_handoffs, read_primary};
+use crate::state::{get_json, list_handoffs, read_primary};
 use anyhow::Result;
 use serde::Serialize;
 use spotctl_core::desired::endpoint::{EndpointInput, RecordTarget};
 use spotctl_core::endpoint::EndpointRecord;
 use spotctl_core::fleet::Side;
 use spotctl_core::handoff::primary::{PrimaryRecord, Role};
-use spotctl_core::handoff::{newest_backup, Handoff};
+use spotctl_core::handoff::{assess_health, newest_backup, Handoff, Health, HealthReport};
 use spotctl_core::time::when;
-use spotctl_layout::{BackupRoot, Key};
+use spotctl_layout::{health_key, BackupRoot, Key};
 use std::fmt::Write;
 
 /// How many handoffs `status` shows, newest first.
@@ -40,6 +40,18 @@ pub struct Status {
     pub endpoint: Option<Endpoint>,
     /// Continuous protection: what losing the primary now, with no warning, would cost.
     pub protection: Option<Protection>,
+    /// The recorded primary's health as its agent reports it, judged as the watchdog judges it.
+    pub health: Option<PrimaryHealth>,
+}
+
+/// The recorded primary's health, and the threshold past which the watchdog replaces it.
+#[derive(Debug, Serialize)]
+pub struct PrimaryHealth {
+    #[serde(flatten)]
+    pub health: Health,
+    pub unhealthy_after_s: u64,
+    /// The agent's last report, as it wrote it.
+    pub report: Option<HealthReport>,
 }
 
 /// The shipped log as the bucket has it (`spotctl_db::protect::status`), and whether the
@@ -156,6 +168,16 @@ pub async fn status(env: &Env) -> Result<Status> {
     let api = AwsFleet { aws: env.aws.clone() };
     let fleets = Fleets { names: &env.names, store, api: &api, clock: &SystemClock }.status().await?;
     let dead_letters = dead_letters(env).await.ok();
+    let health = match &primary {
+        Some(p) if p.has_instance() => {
+            let report = get_json::<HealthReport>(store, &health_key(&p.instance_id)).await?.map(|(r, _)| r);
+            let after = env.loaded.env.health.unhealthy_after.as_secs();
+            let now_ms = u64::try_from(SystemClock.now()).unwrap_or(0) * 1000;
+            let health = assess_health(p, report.as_ref(), now_ms, after * 1000);
+            Some(PrimaryHealth { health, unhealthy_after_s: after, report })
+        }
+        _ => None,
+    };
     let protection = match protection(env, primary.as_ref()).await {
         Ok(p) => Some(p),
         Err(e) => {
@@ -175,6 +197,7 @@ pub async fn status(env: &Env) -> Result<Status> {
         dead_letters,
         endpoint,
         protection,
+        health,
     })
 }
 
@@ -242,6 +265,28 @@ impl Status {
                 );
             }
             None => out.push_str("primary: none recorded (run `spotctl apply`)\n"),
+        }
+        if let Some(h) = &self.health {
+            let recoverable = self.protection.as_ref().is_some_and(|p| p.recoverable_window_s.is_some());
+            let said = match &h.health {
+                Health::Unknown => "not reported (its agent is older than health reports)".to_string(),
+                Health::Healthy { reported_ms_ago } => {
+                    format!("healthy (checked {} s ago)", reported_ms_ago / 1000)
+                }
+                Health::Fenced { why } => format!("fenced by its agent: {why}"),
+                Health::Suspect { for_ms, why } | Health::Unhealthy { for_ms, why } => {
+                    let next = match recoverable {
+                        true => format!("the watchdog replaces it after {} s", h.unhealthy_after_s),
+                        false => {
+                            "NOT replaced: the shipped log cannot bring it back (no base on its timeline); \
+                                  look at the instance (MEMO.md, When something is stuck)"
+                                .to_string()
+                        }
+                    };
+                    format!("NOT SERVING for {} s: {why}; {next}", for_ms / 1000)
+                }
+            };
+            let _ = writeln!(out, "  health: {said}");
         }
         match &self.endpoint {
             Some(Endpoint { name, record: Some(r), primary_address, .. }) => {
