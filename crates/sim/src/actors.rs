@@ -8,7 +8,7 @@ use spotctl_aws::fleet::MemoryFleet;
 use spotctl_aws::handler::Handler;
 use spotctl_aws::handoff::{
     advance, assess_primary, launch_primary, recover, Agent, Did, FixedPlacements, HandoffOutcome,
-    HandoffSeams, Trigger,
+    HandoffSeams, Limits, Trigger,
 };
 use spotctl_aws::state::{Lock, LockInfo};
 use spotctl_core::desired::{db_instance, LaunchSpec};
@@ -38,6 +38,10 @@ pub enum Actor {
     Fence {
         instance: String,
     },
+    /// The agent's timer stamping a restore's progress.
+    Stamp {
+        instance: String,
+    },
     Apply,
 }
 
@@ -50,6 +54,7 @@ impl std::fmt::Debug for Actor {
             Actor::Agent { instance } => write!(f, "agent({instance})"),
             Actor::Shipper { instance } => write!(f, "shipper({instance})"),
             Actor::Fence { instance } => write!(f, "fence({instance})"),
+            Actor::Stamp { instance } => write!(f, "stamp({instance})"),
             Actor::Apply => f.write_str("apply"),
         }
     }
@@ -64,6 +69,7 @@ impl Actor {
             Actor::Agent { .. } => "agent",
             Actor::Shipper { .. } => "shipper",
             Actor::Fence { .. } => "fence",
+            Actor::Stamp { .. } => "stamp",
             Actor::Apply => "apply",
         }
     }
@@ -81,9 +87,10 @@ pub enum Ended {
 
 pub type Task = LocalBoxFuture<'static, Ended>;
 
-/// The env's `[health] unhealthy_after` in the simulated world (shorter than the default, so that
-/// a run sees replacements through).
-pub const UNHEALTHY_AFTER_MS: u64 = 60_000;
+/// The thresholds in the simulated world, shorter than the product's so that a run sees
+/// replacements through: `[health] unhealthy_after`, and how long a standby may go without its
+/// restore moving (restores here take up to a minute, stamped every few seconds).
+pub const LIMITS: Limits = Limits { unhealthy_after_ms: Some(60_000), standby_stall_s: 75 };
 
 /// Three zones of one region, as a ranking would give them.
 fn placements(w: &World) -> Arc<FixedPlacements> {
@@ -122,7 +129,7 @@ pub fn watchdog(w: &World) -> Task {
             placements: placements.as_ref(),
             clock: clock.as_ref(),
             owner: "watchdog",
-            unhealthy_after_ms: Some(UNHEALTHY_AFTER_MS),
+            limits: LIMITS,
         };
         match advance(&seams, None).await {
             Ok(o) => Ended::Handled(serde_json::to_string(&o).unwrap_or_default()),
@@ -143,7 +150,7 @@ pub fn relocate(w: &World) -> Task {
             placements: placements.as_ref(),
             clock: clock.as_ref(),
             owner: "relocation",
-            unhealthy_after_ms: None,
+            limits: Limits { unhealthy_after_ms: None, ..LIMITS },
         };
         let primary = match spotctl_aws::state::read_primary(&store).await {
             Ok(Some((p, _))) => p.instance_id,
@@ -168,6 +175,7 @@ pub fn agent(w: &World, instance: &str) -> Option<Task> {
         clock: w.clock.clone(),
         endpoint: w.duties.get(instance).cloned(),
         fence: w.fences.get(instance)?.clone(),
+        restoring: w.restoring.get(instance)?.clone(),
     };
     Some(Box::pin(async move {
         match agent.step().await {
@@ -185,6 +193,19 @@ pub fn fence(w: &World, instance: &str) -> Option<Task> {
     Some(Box::pin(async move {
         match fence.check(md.as_ref(), &db).await {
             Ok(_) => Ended::Other,
+            Err(e) => Ended::Failed(format!("{e:#}")),
+        }
+    }))
+}
+
+/// One tick of `instance`'s agent's timer that stamps a restore under way on its handoff.
+pub fn stamp(w: &World, instance: &str) -> Option<Task> {
+    let (store, clock, restoring) =
+        (w.store_of(instance), w.clock.clone(), w.restoring.get(instance)?.clone());
+    let id = instance.to_string();
+    Some(Box::pin(async move {
+        match spotctl_aws::handoff::stamp_progress(&store, clock.as_ref(), &restoring, &id).await {
+            Ok(()) => Ended::Other,
             Err(e) => Ended::Failed(format!("{e:#}")),
         }
     }))
@@ -258,7 +279,7 @@ async fn apply_locked(
                     placements,
                     clock: clock.as_ref(),
                     owner: "apply",
-                    unhealthy_after_ms: None,
+                    limits: Limits { unhealthy_after_ms: None, ..LIMITS },
                 };
                 return match recover(&seams, lost, from, *data_loss_window_s).await {
                     Ok(HandoffOutcome::Failed { why, .. }) => Ended::Failed(why),

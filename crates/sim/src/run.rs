@@ -36,6 +36,9 @@ pub struct Report {
     /// Promotions that replaced a primary that was alive but did not serve (fenced by the control
     /// plane first).
     pub replaced_unhealthy: u64,
+    /// Promotions after a restore longer than a standby may go without moving: only its progress
+    /// stamps kept it.
+    pub long_restores: u64,
     pub faults_injected: u64,
     pub violation: Option<(usize, Violation)>,
     /// The last steps, for a failing seed's story.
@@ -53,6 +56,8 @@ enum Timed {
     AgentPoll(String),
     /// The agent's watcher checks for the notice and the drain tag (about every second).
     FenceCheck(String),
+    /// The agent's timer stamps a restore under way (every few seconds).
+    StampCheck(String),
     /// The then-primary is cut off from the state bucket (`true`), or every cut heals (`false`).
     Partition(bool),
     /// The then-primary's server crashes (or hangs) while its instance runs on.
@@ -201,6 +206,21 @@ impl Sim {
                     }
                 }
             }
+            Timed::StampCheck(id) => {
+                if !self.world.is_alive(&id) || self.world.dead_agents.contains(&id) {
+                    return;
+                }
+                let next = self.elapsed() + self.rng.between(5, 15);
+                if next <= END_AT {
+                    self.at(next, Timed::StampCheck(id.clone()));
+                }
+                let actor = Actor::Stamp { instance: id.clone() };
+                if !self.in_flight.iter().any(|f| f.actor == actor) {
+                    if let Some(task) = actors::stamp(&self.world, &id) {
+                        self.start(actor, task);
+                    }
+                }
+            }
             Timed::Partition(cut) => {
                 let mut partitioned = self.world.partitioned.lock().unwrap_or_else(|p| p.into_inner());
                 if !cut {
@@ -305,6 +325,7 @@ impl Sim {
                     self.note(format!("{id}'s agent is restarted"));
                     let (poll, check) = (self.elapsed() + self.rng.between(1, 10), self.elapsed());
                     self.at(poll, Timed::AgentPoll(id.clone()));
+                    self.at(poll, Timed::StampCheck(id.clone()));
                     self.at(check, Timed::FenceCheck(id));
                 }
                 self.crash_pm = 0;
@@ -392,8 +413,15 @@ impl Sim {
                     self.report.promotions += 1;
                     let lease =
                         futures::executor::block_on(spotctl_aws::state::read_handoff(&self.world.store, id));
-                    let replaced = lease.ok().flatten().is_some_and(|(h, _)| h.reason.is_some());
+                    let lease = lease.ok().flatten().map(|(h, _)| h);
+                    let replaced = lease.as_ref().is_some_and(|h| h.reason.is_some());
                     self.report.replaced_unhealthy += u64::from(replaced);
+                    let took = lease.as_ref().and_then(|h| {
+                        use spotctl_core::handoff::Step;
+                        Some(h.steps.get(&Step::Verified)? - h.steps.get(&Step::RestoreStarted)?)
+                    });
+                    self.report.long_restores +=
+                        u64::from(took.is_some_and(|t| t >= actors::LIMITS.standby_stall_s));
                     let sealed = self.world.dbs.get(instance).and_then(|d| d.state().restored_from);
                     let sealed = sealed.is_some_and(|b| b.starts_with("seal:"));
                     self.report.from_seal += u64::from(sealed);
@@ -421,6 +449,10 @@ impl Sim {
     /// One step: poll an in-flight actor, or start what the timeline has next. `false` when done.
     fn step(&mut self) -> bool {
         let due = self.timeline.first_key_value().map(|((t, _), _)| *t);
+        // Time passes even when nothing is scheduled: what is in flight may be waiting for it.
+        if due.is_none() && self.rng.chance(100) {
+            self.world.clock.advance(1);
+        }
         let poll = !self.in_flight.is_empty() && (due.is_none() || self.rng.chance(800));
         if poll {
             let i = self.rng.below(self.in_flight.len() as u64) as usize;
@@ -435,7 +467,8 @@ impl Sim {
         }
         for id in self.world.sync() {
             let boot = self.elapsed() + self.rng.between(5, 25);
-            self.at(boot, Timed::AgentPoll(id));
+            self.at(boot, Timed::AgentPoll(id.clone()));
+            self.at(boot, Timed::StampCheck(id));
         }
         for id in std::mem::take(&mut self.world.to_fence) {
             let at = self.elapsed() + self.rng.between(0, 1);

@@ -5,7 +5,7 @@
 use crate::rng::Rng;
 use spotctl_aws::compute::{InstanceView, MemoryInstances};
 use spotctl_aws::dns::MemoryDns;
-use spotctl_aws::handoff::{EndpointDuty, LocalFence, MemoryDatabase};
+use spotctl_aws::handoff::{EndpointDuty, LocalFence, MemoryDatabase, Restoring};
 use spotctl_aws::sdk::twin::ManualClock;
 use spotctl_aws::sdk::{imds::paths, twin::StaticMetadata};
 use spotctl_aws::state::{Fault, MemoryStore, Op};
@@ -15,6 +15,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub const REGION: &str = "sim-1";
+/// How fast a restore loads rows: a restore takes time in proportion to what it restores (a run
+/// commits up to ~150 rows, so restores take up to a few minutes, longer than a standby may go
+/// without moving: only its progress stamps keep it).
+pub const RESTORE_ROWS_PER_S: u64 = 1;
 pub const ENDPOINT_ZONE: &str = "ZSIM";
 pub const ENDPOINT_NAME: &str = "db.sim.spotctl.internal";
 
@@ -86,6 +90,8 @@ pub struct World {
     pub duties: BTreeMap<String, Arc<EndpointDuty>>,
     /// Each agent's notice fence (kept across looks, like the agent process keeps it).
     pub fences: BTreeMap<String, Arc<LocalFence>>,
+    /// Each agent's restore under way (its timer stamps the progress).
+    pub restoring: BTreeMap<String, Arc<Restoring>>,
     /// Instances whose drain tag or notice the fence watcher has yet to be started for.
     pub to_fence: Vec<String>,
     fence_started: BTreeSet<String>,
@@ -144,6 +150,7 @@ impl World {
             dns: MemoryDns::default(),
             duties: BTreeMap::new(),
             fences: BTreeMap::new(),
+            restoring: BTreeMap::new(),
             to_fence: Vec::new(),
             fence_started: BTreeSet::new(),
             endpoint_epoch: Default::default(),
@@ -184,7 +191,9 @@ impl World {
         let mut new = Vec::new();
         for i in self.ec2.all() {
             if !self.dbs.contains_key(&i.id) {
-                let db = MemoryDatabase::with_clock(Vec::new(), true, self.clock.clone()).named(&i.id);
+                let db = MemoryDatabase::with_clock(Vec::new(), true, self.clock.clone())
+                    .named(&i.id)
+                    .paced(RESTORE_ROWS_PER_S);
                 self.dbs.insert(i.id.clone(), db);
                 let md = StaticMetadata::instance(&i.id, REGION, &i.az, &i.instance_type);
                 if let Some(a) = &i.address {
@@ -194,6 +203,7 @@ impl World {
                 let duty = EndpointDuty::new(Arc::new(self.dns.clone()), ENDPOINT_ZONE, ENDPOINT_NAME, 5);
                 self.duties.insert(i.id.clone(), Arc::new(duty));
                 self.fences.insert(i.id.clone(), Arc::new(LocalFence::default()));
+                self.restoring.insert(i.id.clone(), Arc::new(Restoring::default()));
                 new.push(i.id.clone());
             }
             if let Some(md) = self.metadata.get(&i.id) {

@@ -79,7 +79,7 @@ impl Handler {
                     let env = crate::state::StoredEnv::read(self.store.as_ref()).await?;
                     let after = env.map(|s| s.env_file()).transpose()?.map(|e| e.health).unwrap_or_default();
                     let mut seams = self.seams(&event.id);
-                    seams.unhealthy_after_ms = Some(after.unhealthy_after.as_secs() * 1000);
+                    seams.limits.unhealthy_after_ms = Some(after.unhealthy_after.as_secs() * 1000);
                     Next::Watchdog(advance(&seams, None).await?)
                 }
                 Some(Schedule::Retention) => Next::Retention(self.retention().await?),
@@ -122,7 +122,7 @@ impl Handler {
             placements: self.placements.as_ref(),
             clock: self.clock.as_ref(),
             owner: event,
-            unhealthy_after_ms: None,
+            limits: Default::default(),
         }
     }
 

@@ -13,6 +13,7 @@ use super::database::{Database, LogTarget};
 use super::endpoint::{EndpointDuty, EndpointStep};
 use super::error::{HandoffError, Result};
 use super::fence::{Allowed, LocalFence};
+use super::progress::Restoring;
 use super::promote::{promote, Promotion, Successor};
 use super::report::{Decision, Did, Observation};
 use crate::compute::Instances;
@@ -42,6 +43,8 @@ pub struct Agent {
     /// Raised by the notice or a drain tag, before anything else; shared with the watcher's own
     /// check of it.
     pub fence: Arc<LocalFence>,
+    /// The restore under way here, which the watcher's timer stamps on the handoff.
+    pub restoring: Arc<Restoring>,
 }
 
 impl Agent {
@@ -299,19 +302,22 @@ impl Agent {
         let began = self.clock.now();
         // The epoch this standby will serve as names the timeline a recovery begins.
         let epoch = obs.primary.as_ref().map(|p| p.epoch + 1).unwrap_or(1);
+        let progress = self.restoring.begin(id, began);
         let result = match from {
-            Source::Backup(backup) => self.db.restore(self.store.clone(), backup).await,
+            Source::Backup(backup) => self.db.restore(self.store.clone(), backup, progress).await,
             Source::Log => {
                 let to = match until.and_then(|u| u32::try_from(u).ok()) {
                     Some(u) => LogTarget::Until(u),
                     None => LogTarget::End,
                 };
-                self.db.recover_log(self.store.clone(), epoch, &to).await
+                self.db.recover_log(self.store.clone(), epoch, &to, progress).await
             }
             Source::Sealed(backup) => {
-                self.db.recover_log(self.store.clone(), epoch, &LogTarget::Seal(backup.clone())).await
+                let to = LogTarget::Seal(backup.clone());
+                self.db.recover_log(self.store.clone(), epoch, &to, progress).await
             }
         };
+        self.restoring.end();
         let restored = match result {
             Ok(r) => r,
             // The bucket could not be read just then: this look fails, the next tries again

@@ -8,6 +8,7 @@ use crate::state::StateStore;
 use async_trait::async_trait;
 use serde::Serialize;
 use spotctl_core::handoff::HealthChecks;
+use spotctl_db::backup::progress::Progress;
 use spotctl_layout::{BackupRoot, BACKUPS};
 use std::sync::{Arc, Mutex};
 
@@ -65,10 +66,21 @@ pub trait Database: Send + Sync {
     /// says why the seal cannot stand in for a drain; the server stays fenced either way.
     async fn seal(&self, store: Arc<dyn StateStore>, id: &str, epoch: u64) -> Result<Sealed>;
     /// Restores handoff `id`'s backup; succeeds only when every table verified.
-    async fn restore(&self, store: Arc<dyn StateStore>, id: &str) -> Result<Restored>;
+    async fn restore(
+        &self,
+        store: Arc<dyn StateStore>,
+        id: &str,
+        progress: Arc<Progress>,
+    ) -> Result<Restored>;
     /// Recovers the shipped log into this server (the newest base on its timeline, replayed as
     /// far as `to` says), verified, and begins the timeline the epoch-`epoch` primary ships to.
-    async fn recover_log(&self, store: Arc<dyn StateStore>, epoch: u64, to: &LogTarget) -> Result<Restored>;
+    async fn recover_log(
+        &self,
+        store: Arc<dyn StateStore>,
+        epoch: u64,
+        to: &LogTarget,
+        progress: Arc<Progress>,
+    ) -> Result<Restored>;
     /// The log timeline the epoch-`epoch` primary ships to, begun now if it is not yet
     /// (`spotctl_db::protect::timeline::for_epoch`); its shipper may start once this succeeded.
     async fn begin_log(&self, store: Arc<dyn StateStore>, epoch: u64) -> Result<u32>;
@@ -119,7 +131,12 @@ impl Database for MariaDbServer {
         })
     }
 
-    async fn restore(&self, store: Arc<dyn StateStore>, id: &str) -> Result<Restored> {
+    async fn restore(
+        &self,
+        store: Arc<dyn StateStore>,
+        id: &str,
+        progress: Arc<Progress>,
+    ) -> Result<Restored> {
         let blobs = StoreBlobs { store, handle: tokio::runtime::Handle::current() };
         let (dsn, handoff, root) = (self.dsn.clone(), id.to_string(), BackupRoot::handoff(id)?);
         // Only the env's database is written, whatever the manifest names (crates/db trust). A
@@ -129,6 +146,7 @@ impl Database for MariaDbServer {
         let opts = spotctl_db::backup::RestoreOptions {
             databases: Some(vec![self.database.clone()]),
             replace_existing: true,
+            progress: Some(progress),
             ..Default::default()
         };
         let v = tokio::task::spawn_blocking(move || {
@@ -153,7 +171,13 @@ impl Database for MariaDbServer {
         Ok(Sealed { timeline: s.timeline, gtid: s.gtid, waited_ms: s.waited_ms })
     }
 
-    async fn recover_log(&self, store: Arc<dyn StateStore>, epoch: u64, to: &LogTarget) -> Result<Restored> {
+    async fn recover_log(
+        &self,
+        store: Arc<dyn StateStore>,
+        epoch: u64,
+        to: &LogTarget,
+        progress: Arc<Progress>,
+    ) -> Result<Restored> {
         let blobs = StoreBlobs { store, handle: tokio::runtime::Handle::current() };
         let dsn = self.dsn.clone();
         // As a standby's restore: into a server it booted read-only and empty, where any table is
@@ -162,6 +186,7 @@ impl Database for MariaDbServer {
             database: self.database.clone(),
             replace_existing: true,
             epoch: Some(epoch),
+            progress: Some(progress),
             ..Default::default()
         };
         let to = to.clone();

@@ -8,7 +8,7 @@ use crate::compute::Instances;
 use crate::sdk::clock::Clock;
 use crate::state::{json_body, Etag, StateStore, StoreError};
 use serde::Serialize;
-use spotctl_core::handoff::{Handoff, Lease, Source, LEASE_SECS};
+use spotctl_core::handoff::{Handoff, Lease, Source, LEASE_SECS, STANDBY_STALL_SECS};
 use spotctl_layout::state::handoff_key;
 
 /// What the handoff needs from the world.
@@ -19,9 +19,24 @@ pub struct HandoffSeams<'a> {
     pub clock: &'a dyn Clock,
     /// Who acts (for the lease: `lambda:<request>`, `apply:<user@host>`, …).
     pub owner: &'a str,
+    /// The thresholds the decisions use.
+    pub limits: Limits,
+}
+
+/// The thresholds the handoff's decisions use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
     /// Judge the recorded primary's health, with this threshold (`[health] unhealthy_after`, in
     /// ms): the watchdog's look does; an event or a person's command does not.
     pub unhealthy_after_ms: Option<u64>,
+    /// How long a standby may go without moving before it is taken for stuck.
+    pub standby_stall_s: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { unhealthy_after_ms: None, standby_stall_s: STANDBY_STALL_SECS }
+    }
 }
 
 /// What happened to one trigger.

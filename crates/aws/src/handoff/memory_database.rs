@@ -10,6 +10,7 @@ use crate::state::{get_json, json_body, StateStore};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use spotctl_core::handoff::HealthChecks;
+use spotctl_db::backup::progress::Progress;
 use spotctl_db::error::{DbError, TableMismatch};
 use spotctl_db::protect::timeline::{chain_at, next_for_epoch, Branch, Reason, TimelineRecord};
 use spotctl_db::protect::ProtectError;
@@ -32,6 +33,8 @@ pub struct MemoryDatabase {
     clock: Arc<dyn Clock>,
     /// Written into its backups as `drained_by` (the instance it runs on).
     name: String,
+    /// Rows a restore loads per second of its clock (`None`: at once).
+    pace: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,7 +108,34 @@ impl MemoryDatabase {
             ships_to: None,
             down: false,
         };
-        MemoryDatabase { inner: Arc::new(Mutex::new(rows)), clock, name: String::new() }
+        MemoryDatabase { inner: Arc::new(Mutex::new(rows)), clock, name: String::new(), pace: None }
+    }
+
+    /// The same server, whose restores load `rows_per_s` rows per second of its clock: a restore
+    /// takes time in proportion to what it restores, and counts its progress as it goes.
+    pub fn paced(self, rows_per_s: u64) -> MemoryDatabase {
+        MemoryDatabase { pace: Some(rows_per_s.max(1)), ..self }
+    }
+
+    /// Loads `rows` at the server's pace, counting each row as a step of `progress`.
+    async fn take_time(&self, rows: usize, progress: &Progress) {
+        let rows = rows as u64;
+        let Some(pace) = self.pace else {
+            for _ in 0..rows {
+                progress.step(1);
+            }
+            return;
+        };
+        let start = self.clock.now();
+        let mut done = 0;
+        while done < rows {
+            let due = (u64::try_from(self.clock.now() - start).unwrap_or(0) * pace).min(rows);
+            while done < due {
+                progress.step(1);
+                done += 1;
+            }
+            crate::sdk::twin::interleave().await;
+        }
     }
 
     /// The same server, naming itself `name` in the backups it drains.
@@ -242,7 +272,12 @@ impl Database for MemoryDatabase {
         Ok(Drained { tables: 1, tables_as_files: 0, rows: rows.len() as u64, ms: 0 })
     }
 
-    async fn restore(&self, store: Arc<dyn StateStore>, id: &str) -> Result<Restored> {
+    async fn restore(
+        &self,
+        store: Arc<dyn StateStore>,
+        id: &str,
+        progress: Arc<Progress>,
+    ) -> Result<Restored> {
         crate::sdk::twin::interleave().await;
         let key = BackupRoot::handoff(id)?.manifest_key();
         let Some((m, _)) = get_json::<MemoryManifest>(store.as_ref(), &key).await? else {
@@ -258,6 +293,7 @@ impl Database for MemoryDatabase {
             .into());
         }
         let n = m.rows.len() as u64;
+        self.take_time(m.rows.len(), &progress).await;
         self.with(|g| {
             g.rows = m.rows;
             g.restored_from = Some(id.to_string());
@@ -309,7 +345,13 @@ impl Database for MemoryDatabase {
         Ok(self.with(|g| sealed(t, g)))
     }
 
-    async fn recover_log(&self, store: Arc<dyn StateStore>, epoch: u64, to: &LogTarget) -> Result<Restored> {
+    async fn recover_log(
+        &self,
+        store: Arc<dyn StateStore>,
+        epoch: u64,
+        to: &LogTarget,
+        progress: Arc<Progress>,
+    ) -> Result<Restored> {
         crate::sdk::twin::interleave().await;
         let store = store.as_ref();
         let seal = match to {
@@ -331,6 +373,7 @@ impl Database for MemoryDatabase {
             let lost = epoch.saturating_sub(1);
             return Err(no_base(format!("the epoch-{lost} primary's log cannot be recovered")).into());
         }
+        let mut paced = false;
         loop {
             let all = read_timelines(store).await?;
             let chain = chain_at(&all, None);
@@ -379,6 +422,10 @@ impl Database for MemoryDatabase {
                     }
                     .into());
                 }
+            }
+            if !paced {
+                self.take_time(rows.len(), &progress).await;
+                paced = true;
             }
             let from = match &seal {
                 Some((id, _, _)) => format!("seal:{id}"),

@@ -25,6 +25,7 @@ mod memory_database;
 #[cfg(any(test, feature = "testing"))]
 mod memory_placements;
 mod placements;
+mod progress;
 mod promote;
 mod report;
 mod start;
@@ -37,12 +38,13 @@ pub use endpoint::{resolve as resolve_endpoint, EndpointDuty, EndpointStep, RECH
 pub use error::{HandoffError, NoCapacity};
 pub use fence::{Allowed, LocalFence};
 pub use launch::request_drain;
-pub use lease::{HandoffOutcome, HandoffSeams};
+pub use lease::{HandoffOutcome, HandoffSeams, Limits};
 #[cfg(any(test, feature = "testing"))]
 pub use memory_database::{memory_log_key, memory_log_rows, MemoryDatabase, MemoryRows};
 #[cfg(any(test, feature = "testing"))]
 pub use memory_placements::FixedPlacements;
 pub use placements::{AwsPlacements, Placement, Placements, PlacementsError, StandbyPlacements, TRIES};
+pub use progress::{stamp as stamp_progress, Restoring, STAMP_EVERY_S};
 pub use promote::Promotion;
 pub use report::{Decision, Did, Observation};
 pub use start::{advance, fence_old, point_in_time, recover, Trigger};

@@ -93,7 +93,7 @@ async fn decide_and_act(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) 
     };
     let fallback = fallback(super::apply::newest_complete_backup(store).await?.as_ref(), &own_id, now);
     // The watchdog judges the recorded primary's health when no handoff is open and it runs.
-    let health = match (trigger, seams.unhealthy_after_ms, h, old_state) {
+    let health = match (trigger, seams.limits.unhealthy_after_ms, h, old_state) {
         (None, Some(after), None, Some(s)) if s.is_alive() && record.has_instance() => {
             let report =
                 get_json::<HealthReport>(store, &health_key(&record.instance_id)).await?.map(|(r, _)| r);
@@ -120,6 +120,7 @@ async fn decide_and_act(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) 
         fallback: fallback.clone(),
         log,
         health,
+        stall_after_s: seams.limits.standby_stall_s,
         now,
     };
     let cause = trigger.map(|t| t.cause).or(h.map(|h| h.cause)).unwrap_or(Cause::Interruption);

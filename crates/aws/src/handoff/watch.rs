@@ -9,6 +9,7 @@ use super::database::MariaDbServer;
 use super::endpoint::{resolve, EndpointStep};
 use super::error::Result;
 use super::fence::LocalFence;
+use super::progress::{stamp, Restoring, STAMP_EVERY_S};
 use super::report::Did;
 use crate::compute::Ec2Instances;
 use crate::sdk::clock::SystemClock;
@@ -50,6 +51,7 @@ impl Agent {
             clock: Arc::new(SystemClock),
             endpoint: None,
             fence: Arc::new(LocalFence::default()),
+            restoring: Arc::new(Restoring::default()),
         })
     }
 }
@@ -100,10 +102,24 @@ fn watch_notice(agent: &Agent) {
     });
 }
 
+/// Stamps a restore under way on its handoff on its own timer, apart from the look that runs it.
+fn watch_restore(agent: &Agent, instance_id: String) {
+    let (store, clock, restoring) = (agent.store.clone(), agent.clock.clone(), agent.restoring.clone());
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = stamp(store.as_ref(), clock.as_ref(), &restoring, &instance_id).await {
+                tracing::warn!("stamping the restore's progress: {e}");
+            }
+            tokio::time::sleep(Duration::from_secs(STAMP_EVERY_S.unsigned_abs() / 3)).await;
+        }
+    });
+}
+
 /// Watches until the process is stopped: a failed look is logged and the next one tries again.
 pub async fn watch(aws: &Aws, o: &WatchOptions) -> Result<()> {
     let mut agent = Agent::on_aws(aws, o).await?;
     watch_notice(&agent);
+    watch_restore(&agent, agent.metadata.require(crate::sdk::imds::paths::INSTANCE_ID).await?);
     let mut last = None;
     let mut endpoint_looked: Option<Instant> = None;
     let mut units_started = o.primary_units.is_empty();

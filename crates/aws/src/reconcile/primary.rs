@@ -168,7 +168,7 @@ impl CommandSeams {
             placements: &self.placements,
             clock: &crate::sdk::clock::SystemClock,
             owner: &self.owner,
-            unhealthy_after_ms: None,
+            limits: Default::default(),
         }
     }
 }

@@ -36,6 +36,7 @@ fn agent(
         clock: w.clock.clone(),
         endpoint: Some(Arc::new(EndpointDuty::new(Arc::new(w.dns.clone()), ZONE, NAME, 10))),
         fence: Arc::new(LocalFence::default()),
+        restoring: Default::default(),
     };
     (agent, md)
 }
@@ -275,7 +276,7 @@ fn a_lost_primary_whose_handoff_had_failed_is_recovered_by_reopening_it() {
         placements: &placements,
         clock: w.clock.as_ref(),
         owner: "apply",
-        unhealthy_after_ms: None,
+        limits: Default::default(),
     };
     let outcome = block_on(spotctl_aws::handoff::recover(
         &seams,

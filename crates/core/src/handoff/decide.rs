@@ -7,8 +7,9 @@ use crate::handoff::primary::{InstanceState, PrimaryRecord};
 use serde::Serialize;
 use spotctl_layout::handoff_id;
 
-/// A standby launched this long ago that has not been promoted is taken for stuck, and the
-/// handoff goes on with a new one (the stuck one finds itself superseded and leaves).
+/// A standby whose restore has not moved for this long (nor begun, this long after its launch) is
+/// taken for stuck, and the handoff goes on with a new one (the stuck one finds itself superseded
+/// and leaves). A restore that keeps moving is never cut short, however long it takes.
 pub const STANDBY_STALL_SECS: i64 = 30 * 60;
 /// How long after a handoff failed the watchdog tries it again, from the beginning, when its
 /// backup is complete: capacity often comes back, and until a standby promotes the old primary,
@@ -35,6 +36,9 @@ pub struct HandoffView<'a> {
     pub log: Option<LogView>,
     /// The recorded primary's health, as its agent reports it (the watchdog judges it).
     pub health: Health,
+    /// How long a standby may go without moving before it is taken for stuck
+    /// ([`STANDBY_STALL_SECS`], shorter in tests).
+    pub stall_after_s: i64,
     pub now: i64,
 }
 
@@ -193,9 +197,9 @@ pub fn on_trigger(v: &HandoffView<'_>) -> HandlerDecision {
         };
     }
     if let Some(s) = &h.standby {
-        let launched = h.steps.get(&Step::StandbyLaunched).copied().unwrap_or(v.now);
+        let moved = h.standby_moved_at().unwrap_or(v.now);
         match v.standby_state {
-            Some(st) if st.is_alive() && v.now - launched < STANDBY_STALL_SECS => {
+            Some(st) if st.is_alive() && v.now - moved < v.stall_after_s => {
                 return ignore(format!(
                     "handoff {id} is under way: standby {} is {}",
                     s.instance_id,
@@ -224,7 +228,7 @@ pub fn on_trigger(v: &HandoffView<'_>) -> HandlerDecision {
     }
     let why = match (&h.standby, v.standby_state) {
         (Some(s), Some(st)) if st.is_alive() => {
-            format!("standby {} has not finished in {STANDBY_STALL_SECS} s", s.instance_id)
+            format!("standby {} has not moved in {} s", s.instance_id, v.stall_after_s)
         }
         (Some(s), _) => format!("standby {} is gone", s.instance_id),
         (None, _) => match (&h.lease, &h.last_error) {

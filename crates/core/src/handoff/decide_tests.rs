@@ -1,6 +1,6 @@
 use super::*;
 use crate::handoff::record::tests::record;
-use crate::handoff::{Cause, InstanceRef, Lease};
+use crate::handoff::{Cause, InstanceRef, Lease, StandbyProgress};
 
 fn lease(epoch: u64, old: &str) -> Handoff {
     Handoff::new(Cause::Interruption, &record(epoch, old), 100)
@@ -31,6 +31,7 @@ fn view<'a>(
         fallback: None,
         log: None,
         health: Health::Unknown,
+        stall_after_s: STANDBY_STALL_SECS,
         now: 200,
     }
 }
@@ -409,4 +410,37 @@ fn the_watchdog_replaces_a_primary_that_has_not_served_past_the_threshold_when_t
         on_trigger(&HandoffView { health: unhealthy, log, ..view(&p, None, Some(&h)) }),
         HandlerDecision::Replace { .. }
     ));
+}
+
+#[test]
+fn a_standby_is_stuck_when_its_restore_stops_moving_not_when_it_is_old() {
+    let p = record(3, "i-old");
+    let mut h = lease(3, "i-old");
+    standby(&mut h, "i-new", 150);
+    let at = |now: i64, h: &Handoff| {
+        on_trigger(&HandoffView {
+            standby_state: Some(InstanceState::Running),
+            now,
+            ..view(&p, None, Some(h))
+        })
+    };
+    assert!(is_ignore(&at(150 + STANDBY_STALL_SECS - 1, &h)), "launched, not yet stuck");
+    assert!(matches!(at(150 + STANDBY_STALL_SECS, &h), HandlerDecision::Resume { .. }), "never began");
+    // A restore that keeps moving is never cut short, hours after its launch.
+    let hours = 150 + 5 * 3600;
+    h.progress = Some(StandbyProgress {
+        instance_id: "i-new".into(),
+        steps: 9_000,
+        bytes: 1 << 40,
+        at_unix: hours,
+        moved_at_unix: hours - 60,
+    });
+    assert!(is_ignore(&at(hours, &h)), "five hours in, and moving");
+    let d = at(hours - 60 + STANDBY_STALL_SECS, &h);
+    assert!(matches!(&d, HandlerDecision::Resume { why, .. } if why.contains("has not moved")), "{d:?}");
+    // Another standby's stamp does not vouch for this one.
+    if let Some(pr) = h.progress.as_mut() {
+        pr.instance_id = "i-earlier".into();
+    }
+    assert!(matches!(at(hours, &h), HandlerDecision::Resume { .. }));
 }

@@ -144,6 +144,24 @@ pub struct Handoff {
     /// serving).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// How far the recorded standby's restore has come, as its agent stamps it (at least once a
+    /// minute while it moves): the watchdog takes a standby for stuck only when this stops moving.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<StandbyProgress>,
+}
+
+/// A standby's restore, as far as it has come.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StandbyProgress {
+    /// The standby that stamped it.
+    pub instance_id: String,
+    /// Units of work done (chunks loaded, file parts written, ranges verified, log pieces
+    /// replayed) and the bytes they held.
+    pub steps: u64,
+    pub bytes: u64,
+    /// When it was stamped, and when `steps` last grew (unix seconds).
+    pub at_unix: i64,
+    pub moved_at_unix: i64,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -175,6 +193,7 @@ impl Handoff {
             from_log: false,
             until_unix: None,
             reason: None,
+            progress: None,
         }
     }
 
@@ -212,6 +231,16 @@ impl Handoff {
     pub fn needs_fence(&self) -> bool {
         let own_drain = matches!(self.source(), Source::Backup(b) if b == self.id);
         self.format >= 3 && !self.waits_for_drain() && !own_drain
+    }
+
+    /// The last sign that the recorded standby moves: its launch, or the last time its restore's
+    /// progress grew (a progress stamp of another, earlier standby does not count).
+    pub fn standby_moved_at(&self) -> Option<i64> {
+        let s = self.standby.as_ref()?;
+        let launched = self.steps.get(&Step::StandbyLaunched).copied();
+        let moved =
+            self.progress.as_ref().filter(|p| p.instance_id == s.instance_id).map(|p| p.moved_at_unix);
+        launched.max(moved).or(launched)
     }
 
     /// Whether the standby may restore now as far as fencing goes.

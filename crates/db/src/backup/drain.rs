@@ -143,7 +143,7 @@ pub fn drain(
             None => Ok(Vec::new()),
         });
         let read = dump(dsn, store, &root, &rows_of, &tasks, &settings).and_then(|dumped| {
-            Ok((dumped, scan_tables(dsn, &scans, opts.chunk_bytes as u64, opts.readers)?))
+            Ok((dumped, scan_tables(dsn, &scans, opts.chunk_bytes as u64, opts.readers, None)?))
         });
         (stored.join().map_err(|_| DbError::Panicked).and_then(|r| r), read)
     });

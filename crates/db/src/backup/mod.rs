@@ -17,6 +17,7 @@ pub mod dump;
 pub mod fence;
 pub mod load;
 pub mod manifest;
+pub mod progress;
 pub mod reads;
 pub mod restore;
 pub mod rows;

@@ -11,6 +11,7 @@
 
 use super::load::{load_chunk, load_session};
 use super::manifest::{read_manifest, Chunk, DatabaseEntry, Manifest, SchemaObject, TableEntry};
+use super::progress::{self, Progress};
 use super::reads::ident;
 use super::verify::{verify_manifest, RestoreTimings, Verification};
 use super::{tablespace, trust};
@@ -22,6 +23,7 @@ use mysql::Conn;
 use spotctl_layout::BackupRoot;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Debug, Clone)]
@@ -37,11 +39,19 @@ pub struct RestoreOptions {
     /// Replace target databases that already hold rows (a half-way restore being re-run);
     /// otherwise such a target is refused.
     pub replace_existing: bool,
+    /// Counted as the restore goes (chunks, parts, verified ranges), for whoever watches it.
+    pub progress: Option<Arc<Progress>>,
 }
 
 impl Default for RestoreOptions {
     fn default() -> Self {
-        RestoreOptions { workers: 4, write_binlog: false, databases: None, replace_existing: false }
+        RestoreOptions {
+            workers: 4,
+            write_binlog: false,
+            databases: None,
+            replace_existing: false,
+            progress: None,
+        }
     }
 }
 
@@ -85,7 +95,8 @@ pub fn restore(
 
     let t = Instant::now();
     if let Some(dir) = &datadir {
-        tablespace::restore_files(store, dir, &m, opts.workers, || load_session(dsn, opts.write_binlog))?;
+        let open = || load_session(dsn, opts.write_binlog);
+        tablespace::restore_files(store, dir, &m, opts.workers, open, opts.progress.as_deref())?;
     }
     let mut work: Vec<(&DatabaseEntry, &TableEntry, &Chunk)> =
         m.tables().flat_map(|(d, t)| t.chunks.iter().map(move |c| (d, t, c))).collect();
@@ -97,7 +108,11 @@ pub fn restore(
         &work,
         &abort,
         || load_session(dsn, opts.write_binlog),
-        |c, (d, t, chunk)| load_chunk(c, store, &d.name, t, chunk),
+        |c, (d, t, chunk)| {
+            load_chunk(c, store, &d.name, t, chunk)?;
+            progress::step(opts.progress.as_deref(), chunk.stored_bytes);
+            Ok(())
+        },
     )?;
     for (d, t) in m.tables() {
         if let Some(next) = t.auto_increment {
@@ -121,7 +136,7 @@ pub fn restore(
     let objects = ms(t);
 
     let t = Instant::now();
-    let tables = verify_manifest(dsn, &m, opts.workers)?;
+    let tables = verify_manifest(dsn, &m, opts.workers, opts.progress.as_deref())?;
     let timings_ms = RestoreTimings { schema, load, objects, verify: ms(t), total: ms(started) };
     Ok(Verification { handoff_id: m.handoff_id.clone(), tables, timings_ms })
 }

@@ -18,6 +18,7 @@
 
 use super::dump::compressor;
 use super::manifest::{FilePart, Manifest, TableEntry, Tablespace};
+use super::progress::{step, Progress};
 use super::reads::ident;
 use super::rows::sha256_hex;
 use super::schema::TableSchema;
@@ -296,6 +297,7 @@ pub fn restore_files(
     m: &Manifest,
     workers: usize,
     open: impl Fn() -> Result<Conn> + Sync,
+    progress: Option<&Progress>,
 ) -> Result<()> {
     let tables: Vec<(&str, &TableEntry, &Tablespace)> =
         m.tables().filter_map(|(d, t)| t.tablespace.as_ref().map(|ts| (d.name.as_str(), t, ts))).collect();
@@ -316,7 +318,17 @@ pub fn restore_files(
         })
         .collect();
     let abort = AtomicBool::new(false);
-    pool::run(workers, &pieces, &abort, || Ok(()), |_, (file, part)| write_part(store, file, part))?;
+    pool::run(
+        workers,
+        &pieces,
+        &abort,
+        || Ok(()),
+        |_, (file, part)| {
+            write_part(store, file, part)?;
+            step(progress, part.stored_bytes);
+            Ok(())
+        },
+    )?;
     drop(pieces);
     drop(files);
     pool::run(workers, &tables, &abort, &open, |c, (db, t, _)| {
@@ -324,7 +336,9 @@ pub fn restore_files(
         c.query_drop(format!("ALTER TABLE {table} IMPORT TABLESPACE"))
             .sql(|| format!("importing the tablespace of {table}"))?;
         let cfg = table_file(datadir, db, &t.name, "cfg");
-        std::fs::remove_file(&cfg).map_err(file_error("removing", &cfg))
+        std::fs::remove_file(&cfg).map_err(file_error("removing", &cfg))?;
+        step(progress, 0);
+        Ok(())
     })?;
     Ok(())
 }

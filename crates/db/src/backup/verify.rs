@@ -2,6 +2,7 @@
 //! with the manifest. Restore ends with it; it also runs alone (after a restart, before promoting).
 
 use super::manifest::{read_manifest, Column, Manifest};
+use super::progress::{step, Progress};
 use super::reads::{ident, plan_reads, select_sql};
 use super::rows::{scan, Checksum};
 use super::schema::table_size;
@@ -59,7 +60,7 @@ pub fn verify(
 ) -> Result<Verification> {
     let started = Instant::now();
     let m = read_manifest(store, prefix, handoff_id)?;
-    let tables = verify_manifest(dsn, &m, workers)?;
+    let tables = verify_manifest(dsn, &m, workers, None)?;
     let verify = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let timings_ms = RestoreTimings { verify, total: verify, ..RestoreTimings::default() };
     Ok(Verification { handoff_id: m.handoff_id, tables, timings_ms })
@@ -82,6 +83,7 @@ pub(crate) fn scan_tables(
     tables: &[ScanTable<'_>],
     range_bytes: u64,
     workers: usize,
+    progress: Option<&Progress>,
 ) -> Result<Vec<(u64, Checksum)>> {
     let mut conn = data_session(dsn)?;
     let sizes = tables
@@ -105,6 +107,7 @@ pub(crate) fn scan_tables(
                 sum.add_row(line);
                 Ok(())
             })?;
+            step(progress, 0);
             Ok((rows, sum))
         },
     )?;
@@ -120,7 +123,12 @@ pub(crate) fn scan_tables(
 
 /// Recomputes rows and checksum of every table in `m` with `workers` connections; any difference
 /// is [`DbError::Verification`], listing every table that differs with both values.
-pub fn verify_manifest(dsn: &str, m: &Manifest, workers: usize) -> Result<Vec<TableCheck>> {
+pub fn verify_manifest(
+    dsn: &str,
+    m: &Manifest,
+    workers: usize,
+    progress: Option<&Progress>,
+) -> Result<Vec<TableCheck>> {
     let entries: Vec<_> = m.tables().collect();
     let scans: Vec<ScanTable<'_>> = entries
         .iter()
@@ -133,7 +141,7 @@ pub fn verify_manifest(dsn: &str, m: &Manifest, workers: usize) -> Result<Vec<Ta
                 + t.tablespace.as_ref().map_or(0, |ts| ts.file_bytes),
         })
         .collect();
-    let totals = scan_tables(dsn, &scans, VERIFY_RANGE_BYTES, workers)?;
+    let totals = scan_tables(dsn, &scans, VERIFY_RANGE_BYTES, workers, progress)?;
     let mut checks = Vec::with_capacity(entries.len());
     let mut mismatches = Vec::new();
     for ((d, t), (rows, sum)) in entries.iter().zip(totals) {

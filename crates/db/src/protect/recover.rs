@@ -17,6 +17,7 @@ use super::error::{ProtectError, Result};
 use super::server::require_log_bin;
 use super::timeline::{self, Branch, Reason, Timeline, TimelineRecord, TIMELINE_FORMAT};
 use crate::backup::manifest::read_manifest;
+use crate::backup::progress::Progress;
 use crate::backup::restore::{restore, RestoreOptions};
 use crate::backup::verify::Verification;
 use crate::binlog::gtid::position_text;
@@ -27,6 +28,7 @@ use crate::store::BlobStore;
 use mysql::prelude::Queryable;
 use serde::Serialize;
 use spotctl_layout::log::bases;
+use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Debug, Clone)]
@@ -47,6 +49,8 @@ pub struct RecoverOptions {
     /// A seal the log must reach ([`super::seal`]): its key and GTID position. A log that ends
     /// short of it is refused before anything is written.
     pub at_least: Option<(String, String)>,
+    /// Counted as the recovery goes (the base's restore, then each log piece replayed).
+    pub progress: Option<Arc<Progress>>,
 }
 
 impl Default for RecoverOptions {
@@ -58,6 +62,7 @@ impl Default for RecoverOptions {
             replace_existing: false,
             epoch: None,
             at_least: None,
+            progress: None,
         }
     }
 }
@@ -184,6 +189,7 @@ pub fn recover(
             write_binlog: false,
             databases: Some(vec![opts.database.clone()]),
             replace_existing: opts.replace_existing,
+            progress: opts.progress.clone(),
         },
     )?;
     let restore_ms = ms(t);
@@ -195,6 +201,9 @@ pub fn recover(
     ));
     for s in &verified.segments {
         applier.segment(s, &mut walker)?;
+        if let Some(p) = &opts.progress {
+            p.step(0);
+        }
     }
     applier.finish()?;
     let replay = ms(t);
