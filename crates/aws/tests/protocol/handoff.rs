@@ -520,3 +520,63 @@ fn the_primary_terminated_without_a_warning_starts_its_recovery_at_once_and_othe
     let (h, _) = block_on(read_handoff(&w.store, "epoch-1")).expect("read").expect("epoch-1");
     assert_eq!(h.source(), spotctl_core::handoff::Source::Log, "{h:?}");
 }
+
+/// A standby whose restore is slow (150 rows at one row per second of the clock) while the
+/// watchdog looks every 5 s with a 70 s stall clock (more than twice the stamps' 30 s). `stamping`: the agent's timer stamps the
+/// restore's progress. Returns what the slow standby's step did, and the handoff's standby after.
+fn slow_restore(stamping: bool) -> (Did, Option<String>) {
+    let w = World::new();
+    let old_db = MemoryDatabase::with_clock((1..=150).collect(), false, w.clock.clone());
+    let (old, old_md) = agent(&w, "i-primary", "ap-northeast-1a", &[(TAG_ROLE, "primary")], &old_db);
+    block_on(old.step()).expect("serve");
+    let standby = warned(&w);
+    old_md.set(paths::SPOT_ACTION, "{}");
+    block_on(old.step()).expect("drain");
+    let new_db = MemoryDatabase::with_clock(Vec::new(), true, w.clock.clone()).paced(1);
+    let (new, _) =
+        agent(&w, &standby, "ap-northeast-1b", &[(TAG_ROLE, "standby"), (TAG_HANDOFF, "epoch-1")], &new_db);
+    let placements = spotctl_aws::handoff::FixedPlacements::in_region(&crate::world::names(), REGION, 3);
+    let seams = spotctl_aws::handoff::HandoffSeams {
+        store: &w.store,
+        instances: &w.ec2,
+        placements: &placements,
+        clock: w.clock.as_ref(),
+        owner: "watchdog",
+        limits: spotctl_aws::handoff::Limits { unhealthy_after_ms: None, standby_stall_s: 70 },
+    };
+    let restore = new.step();
+    let driver = async {
+        // The clock moves a second at a time; the watchdog looks every 5 s; the agent's timer
+        // stamps every second (it writes only every STAMP_EVERY_S unless the restore moved).
+        for second in 0..240 {
+            w.clock.advance(1);
+            if stamping {
+                new.stamp_progress(&standby).await.expect("stamp");
+            }
+            if second % 5 == 0 {
+                spotctl_aws::handoff::advance(&seams, None).await.expect("watchdog");
+            }
+            spotctl_aws::sdk::twin::interleave().await;
+        }
+    };
+    let ((_, did), ()) = block_on(futures::future::join(async { restore.await.expect("step") }, driver));
+    let (h, _) = block_on(read_handoff(&w.store, "epoch-1")).expect("read").expect("epoch-1");
+    (did, h.standby.map(|s| s.instance_id))
+}
+
+#[test]
+fn a_restore_longer_than_the_stall_clock_completes_because_it_moves() {
+    let (did, standby) = slow_restore(true);
+    assert!(
+        matches!(&did, Did::Restored { promotion: Promotion::Promoted { .. }, .. }),
+        "a 150 s restore under a 70 s stall clock promotes while it moves: {did:?}"
+    );
+    assert!(standby.is_some());
+    // Without its progress stamped, the same restore is taken for stuck: the watchdog moves the
+    // handoff on to another standby and the slow one, done at last, leaves without promoting.
+    let (did, _) = slow_restore(false);
+    assert!(
+        matches!(&did, Did::Restored { promotion: Promotion::StoodDown { .. }, .. }),
+        "not stamped: superseded by another standby ({did:?})"
+    );
+}
