@@ -1,8 +1,8 @@
 //! The command line: global options and the subcommands (one file each under `commands/`).
 
 use crate::commands::{
-    agent, apply, completions, connect, destroy, fis, handle, import, package, plan, recover, replay, score,
-    show, status,
+    agent, apply, completions, connect, destroy, fis, handle, import, keep, package, plan, recover, replay,
+    score, show, status,
 };
 use crate::exit::Outcome;
 use anyhow::{Context, Result};
@@ -45,6 +45,9 @@ pub enum Command {
     Score(score::ScoreArgs),
     /// Move the primary to a new instance holding the database as it was at a second (the shipped log).
     Recover(recover::RecoverArgs),
+    /// Keep the recorded primary instead of handing it off: its epoch's handoff is given up and its
+    /// agent turns writes back on (never after the interruption notice).
+    KeepPrimary(keep::KeepArgs),
     /// The primary, the endpoint, the last backup, recent handoffs and any standby.
     Status(status::StatusArgs),
     /// What an application needs to connect: host, port, user, password and CA, a command line.
@@ -80,6 +83,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             Command::Agent(a) => agent::exec(a).await,
             Command::Status(a) => status::exec(a, verbose).await,
             Command::Recover(a) => recover::exec(a, verbose).await,
+            Command::KeepPrimary(a) => keep::exec(a, verbose).await,
             Command::Connect(a) => connect::exec(a, verbose).await,
             Command::Replay(a) => replay::exec(a),
             Command::Completions(a) => completions::exec(a, <Cli as clap::CommandFactory>::command()),

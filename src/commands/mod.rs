@@ -10,6 +10,7 @@ pub mod destroy;
 pub mod fis;
 pub mod handle;
 pub mod import;
+pub mod keep;
 pub mod lambda;
 pub mod package;
 pub mod plan;

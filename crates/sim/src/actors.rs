@@ -43,6 +43,8 @@ pub enum Actor {
         instance: String,
     },
     Apply,
+    /// The operator's `keep-primary`.
+    Keep,
 }
 
 impl std::fmt::Debug for Actor {
@@ -56,6 +58,7 @@ impl std::fmt::Debug for Actor {
             Actor::Fence { instance } => write!(f, "fence({instance})"),
             Actor::Stamp { instance } => write!(f, "stamp({instance})"),
             Actor::Apply => f.write_str("apply"),
+            Actor::Keep => f.write_str("keep-primary"),
         }
     }
 }
@@ -71,6 +74,7 @@ impl Actor {
             Actor::Fence { .. } => "fence",
             Actor::Stamp { .. } => "stamp",
             Actor::Apply => "apply",
+            Actor::Keep => "keep",
         }
     }
 }
@@ -160,6 +164,31 @@ pub fn relocate(w: &World) -> Task {
         let trigger = Trigger { cause: Cause::Relocation, instance_id: &primary };
         match advance(&seams, Some(trigger)).await {
             Ok(o) => Ended::Handled(serde_json::to_string(&o).unwrap_or_default()),
+            Err(e) => Ended::Failed(format!("{e:#}")),
+        }
+    })
+}
+
+/// The operator keeps the recorded primary (`spotctl keep-primary`), whatever its handoff is
+/// doing: exactly one of a standby's promotion and the keep lands.
+pub fn keep(w: &World) -> Task {
+    let (store, ec2, clock, placements) =
+        (w.faulty_store.clone(), w.faulty_ec2.clone(), w.clock.clone(), placements(w));
+    Box::pin(async move {
+        let seams = HandoffSeams {
+            store: &store,
+            instances: &ec2,
+            placements: placements.as_ref(),
+            clock: clock.as_ref(),
+            owner: "keep-primary",
+            limits: Limits { unhealthy_after_ms: None, ..LIMITS },
+        };
+        let plan = match spotctl_aws::handoff::plan_keep(&seams).await {
+            Ok(p) => p,
+            Err(e) => return Ended::Failed(format!("{e:#}")),
+        };
+        match spotctl_aws::handoff::keep_primary(&seams, &plan.primary.instance_id, "operator").await {
+            Ok(k) => Ended::Handled(serde_json::to_string(&k).unwrap_or_default()),
             Err(e) => Ended::Failed(format!("{e:#}")),
         }
     })

@@ -5,7 +5,8 @@
 //!    says its instance is terminated (one shutting down may still take a write).
 //! 2. Nothing takes writes without a verified restore, unless apply launched it as a first (or
 //!    knowingly empty) primary.
-//! 3. A server that drained a complete backup never takes writes again.
+//! 3. A server that drained a complete backup never takes writes again, unless a person kept it
+//!    as the primary, giving that handoff up (`spotctl keep-primary`).
 //! 4. A server that was restored from a backup holds every row of that backup, and every commit
 //!    acknowledged on the server that drained it (the warned handoff loses nothing); the same
 //!    of a drain sealed rather than stored (recovered from the shipped log up to the seal);
@@ -19,8 +20,9 @@
 //! At the end of a run whose last part was calm (capacity, no faults, the watchdog running and an
 //! operator applying): exactly one primary — one live instance tagged primary, named by the
 //! record, taking writes — and it holds every row of every complete backup and every row ever
-//! shipped to any timeline of the log, and every row of every drain, stored or sealed; the
-//! endpoint names it, with its epoch.
+//! shipped to any timeline of the log, and every row of every drain, stored or sealed (but the
+//! drains of handoffs a person gave up by keeping their primary); the endpoint names it, with its
+//! epoch.
 
 use crate::world::{World, ENDPOINT_NAME, ENDPOINT_ZONE};
 use serde_json::Value;
@@ -57,7 +59,8 @@ fn backups(w: &World) -> Vec<(String, BTreeSet<u64>)> {
         .snapshot()
         .into_iter()
         .filter_map(|(k, body)| {
-            if !matches!(Key::parse(&k)?, Key::DrainManifest(_) | Key::DrainSeal(_)) {
+            let (Key::DrainManifest(id) | Key::DrainSeal(id)) = Key::parse(&k)? else { return None };
+            if w.given_up.borrow().contains(id) {
                 return None;
             }
             let m: Value = serde_json::from_slice(&body).ok()?;
@@ -104,6 +107,11 @@ fn fenced_stays_fenced(w: &World) -> Result<(), Violation> {
 }
 
 pub fn after_step(w: &World) -> Result<(), Violation> {
+    if let Ok(Some((r, _))) = futures::executor::block_on(read_primary(&w.store)) {
+        if let Some(k) = r.kept {
+            w.given_up.borrow_mut().insert(k.gave_up);
+        }
+    }
     endpoint_never_goes_back(w)?;
     fenced_stays_fenced(w)?;
     // Until EC2 says terminated, a server may still take a write: one shutting down counts.
@@ -120,7 +128,13 @@ pub fn after_step(w: &World) -> Result<(), Violation> {
     for i in writable {
         let state = w.dbs[&i.id].state();
         if let Some(b) = &state.drained_into {
-            return Err(Violation(format!("{} drained backup {b} and takes writes again", i.id)));
+            // Unless a person kept it as the primary, giving that handoff up.
+            let record = futures::executor::block_on(read_primary(&w.store)).ok().flatten().map(|(r, _)| r);
+            let kept = record
+                .is_some_and(|r| r.instance_id == i.id && r.kept.as_ref().is_some_and(|k| &k.gave_up == b));
+            if !kept {
+                return Err(Violation(format!("{} drained backup {b} and takes writes again", i.id)));
+            }
         }
         let Some(b) = &state.restored_from else {
             if i.launch_token().is_none() {

@@ -39,6 +39,8 @@ pub struct Report {
     /// Promotions after a restore longer than a standby may go without moving: only its progress
     /// stamps kept it.
     pub long_restores: u64,
+    /// Primaries a person kept instead of their handoff (the keep's write landed).
+    pub kept: u64,
     pub faults_injected: u64,
     pub violation: Option<(usize, Violation)>,
     /// The last steps, for a failing seed's story.
@@ -64,6 +66,8 @@ enum Timed {
     Crash,
     /// The then-primary's agent process dies; its server and shipper go on.
     AgentDies,
+    /// The operator keeps the recorded primary instead of its handoff (`spotctl keep-primary`).
+    Keep,
     /// AWS warns the then-primary (`true`) or takes it without a warning (`false`).
     Interrupt(bool),
     /// One EventBridge delivery of an event.
@@ -257,6 +261,11 @@ impl Sim {
                     });
                 }
             }
+            Timed::Keep => {
+                self.note("the operator keeps the primary".into());
+                let task = actors::keep(&self.world);
+                self.start(Actor::Keep, task);
+            }
             Timed::Interrupt(warned) => self.interrupt(warned),
             Timed::Deliver { raw, name, delivery } => {
                 let task = actors::deliver(self.handler.clone(), raw.clone());
@@ -440,6 +449,10 @@ impl Sim {
                     self.note(format!("{instance}: {did}"));
                 }
             }
+            (Actor::Keep, Ended::Handled(said)) => {
+                self.report.kept += 1;
+                self.note(format!("keep-primary: {said}"));
+            }
             (a, Ended::Failed(why)) => self.note(format!("{a:?} failed: {why}")),
             (a, Ended::Handled(said)) if self.verbose => self.note(format!("{a:?}: {said}")),
             _ => {}
@@ -545,6 +558,11 @@ pub fn run_traced(seed: u64, verbose: bool) -> Report {
     if sim.rng.chance(120) {
         let at = sim.rng.between(60, CALM_AT - 60);
         sim.at(at, Timed::AgentDies);
+    }
+    // Now and then the operator keeps the primary, often while a relocation hands it off.
+    if sim.rng.chance(150) {
+        let at = sim.rng.between(60, CALM_AT);
+        sim.at(at, Timed::Keep);
     }
     // Now and then the primary is cut off from the bucket for a while (its agent and shipper reach
     // nothing; its server still takes the application's writes); every cut heals when calm.

@@ -104,6 +104,10 @@ pub struct World {
     /// (instance, backup) pairs whose restore was checked against the backup (once is enough:
     /// after a restore, rows only grow).
     pub checked: std::cell::RefCell<BTreeSet<(String, String)>>,
+    /// Handoffs a person gave up by keeping their old primary (seen on the record after each
+    /// step): their drains are no promise any more (what such a drain holds beyond the shipped
+    /// log is within the log's stated window if the kept primary is lost later).
+    pub given_up: std::cell::RefCell<BTreeSet<String>>,
     /// The EC2 version and notices last synced (nothing to do when neither changed).
     synced: (u64, usize),
 }
@@ -158,6 +162,7 @@ impl World {
             acked: Vec::new(),
             next_row: 1,
             checked: Default::default(),
+            given_up: Default::default(),
             synced: (u64::MAX, 0),
         }
     }

@@ -41,7 +41,7 @@ fn the_protocol_holds_its_invariants_in_every_seeded_run() {
         handles.into_iter().map(|h| h.join().expect("a simulation thread panicked")).collect()
     });
     let (mut crash_points, mut steps, mut promotions, mut faults) = (BTreeSet::new(), 0usize, 0u64, 0u64);
-    let (mut from_log, mut from_seal, mut replaced, mut long) = (0u64, 0u64, 0u64, 0u64);
+    let (mut from_log, mut from_seal, mut replaced, mut long, mut kept) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut all: Vec<&Report> = reports.iter().flatten().collect();
     all.sort_by_key(|r| r.seed);
     for r in all {
@@ -55,10 +55,11 @@ fn the_protocol_holds_its_invariants_in_every_seeded_run() {
         from_seal += r.from_seal;
         replaced += r.replaced_unhealthy;
         long += r.long_restores;
+        kept += r.kept;
         faults += r.faults_injected;
     }
     println!(
-        "simulation: {n} runs, {steps} steps, {promotions} promotions ({from_log} from the shipped log, {from_seal} up to a sealed drain, {replaced} replacing a primary that did not serve, {long} after a restore longer than the stall clock), {faults} injected faults, {} distinct crash points, in {:.1} s",
+        "simulation: {n} runs, {steps} steps, {promotions} promotions ({from_log} from the shipped log, {from_seal} up to a sealed drain, {replaced} replacing a primary that did not serve, {long} after a restore longer than the stall clock), {kept} primaries kept by a person instead, {faults} injected faults, {} distinct crash points, in {:.1} s",
         crash_points.len(),
         started.elapsed().as_secs_f64()
     );
@@ -70,6 +71,7 @@ fn the_protocol_holds_its_invariants_in_every_seeded_run() {
     );
     assert!(crash_points.len() > 20, "crashes reach many points: {crash_points:?}");
     assert!(replaced > n / 200, "primaries that do not serve are replaced: {replaced} in {n} runs");
+    assert!(kept > n / 200, "a person keeps primaries now and then: {kept} in {n} runs");
     assert!(long > n / 500, "restores longer than the stall clock complete: {long} in {n} runs");
 }
 

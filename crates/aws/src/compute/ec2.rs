@@ -243,6 +243,18 @@ impl Instances for Ec2Instances {
         Ok(())
     }
 
+    async fn untag(&self, region: &str, id: &str, key: &str) -> Result<(), ComputeError> {
+        self.aws
+            .ec2(region)
+            .delete_tags()
+            .resources(id)
+            .tags(Tag::builder().key(key).build())
+            .send()
+            .await
+            .map_err(|e| AwsError::of(format!("removing tag {key} from {id}"), &e))?;
+        Ok(())
+    }
+
     async fn terminate(&self, region: &str, id: &str) -> Result<(), ComputeError> {
         match self.aws.ec2(region).terminate_instances().instance_ids(id).send().await {
             Ok(_) => Ok(()),

@@ -95,5 +95,7 @@ pub trait Instances: Send + Sync {
     async fn list(&self, region: &str) -> Result<Vec<InstanceView>, ComputeError>;
     async fn launch(&self, req: &LaunchRequest) -> Result<InstanceView, ComputeError>;
     async fn tag(&self, region: &str, id: &str, key: &str, value: &str) -> Result<(), ComputeError>;
+    /// Removes tag `key` (removing one that is not there succeeds).
+    async fn untag(&self, region: &str, id: &str, key: &str) -> Result<(), ComputeError>;
     async fn terminate(&self, region: &str, id: &str) -> Result<(), ComputeError>;
 }

@@ -172,6 +172,20 @@ impl Instances for MemoryInstances {
         }
     }
 
+    async fn untag(&self, _region: &str, id: &str, key: &str) -> Result<(), ComputeError> {
+        crate::sdk::twin::interleave().await;
+        match self.changed().instances.get_mut(id) {
+            Some(i) => {
+                i.tags.remove(key);
+                Ok(())
+            }
+            None => {
+                Err(AwsError::coded(format!("removing tag {key} from {id}"), "InvalidInstanceID.NotFound")
+                    .into())
+            }
+        }
+    }
+
     async fn terminate(&self, _region: &str, id: &str) -> Result<(), ComputeError> {
         crate::sdk::twin::interleave().await;
         self.shut_down(id);

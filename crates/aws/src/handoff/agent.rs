@@ -171,7 +171,7 @@ impl Agent {
             }
             Decision::Primary(PrimaryAction::Drain { id }) => {
                 let began = self.clock.now();
-                let epoch = obs.primary.as_ref().map(|p| p.epoch).unwrap_or(0);
+                let epoch = obs.primary.as_ref().map(|p| p.log_epoch()).unwrap_or(0);
                 // Sealed when the shipped log holds everything (the warning then bounds only
                 // the log's tail); else stored in full, as before. Either fences for good.
                 let did = match self.db.seal(self.store.clone(), id, epoch).await {
@@ -219,6 +219,14 @@ impl Agent {
             self.instances.tag(&obs.region, &obs.instance_id, TAG_ROLE, Role::Primary.as_str()).await?;
             repaired = true;
         }
+        // Kept by a person (`spotctl keep-primary`): the fence the given-up handoff's drain tag
+        // raised comes down (never one the notice raised).
+        // (`serve` runs for the recorded primary only: the record names this instance.)
+        if let Some(k) = obs.primary.as_ref().and_then(|p| p.kept.as_ref()) {
+            if self.fence.lift_kept(obs.interruption_notice, obs.drain_tag.as_deref(), &k.gave_up).await {
+                tracing::warn!("kept as the primary by a person: the drain tag's fence is lowered");
+            }
+        }
         let fenced = self.fence.raised().await;
         if fenced.is_none() {
             // Before anything that needs the server: one that does not answer is reported so.
@@ -237,7 +245,8 @@ impl Agent {
         let endpoint = self.point_endpoint(epoch, false).await;
         // The log this primary ships continues its own timeline (after a handoff, a new one):
         // until that is so, the step fails and the shipper is not started.
-        self.db.begin_log(self.store.clone(), epoch).await?;
+        let log_epoch = obs.primary.as_ref().map(|p| p.log_epoch()).unwrap_or(0);
+        self.db.begin_log(self.store.clone(), log_epoch).await?;
         Ok(Did::Served { repaired, endpoint })
     }
 

@@ -18,7 +18,21 @@ use spotctl_core::names::TAG_DRAIN;
 /// Why this server is fenced for good, once it is.
 #[derive(Debug, Default)]
 pub struct LocalFence {
-    raised: tokio::sync::Mutex<Option<String>>,
+    gate: tokio::sync::Mutex<Gate>,
+}
+
+#[derive(Debug, Default)]
+struct Gate {
+    raised: Option<Raised>,
+    /// A drain tag that names a handoff a person gave up (the record says so): it fences no more.
+    stale_tag: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Raised {
+    why: String,
+    /// The notice raised it (or came since): the instance is going away, nothing lifts it.
+    notice: bool,
 }
 
 impl LocalFence {
@@ -37,12 +51,14 @@ impl LocalFence {
         tag: Option<&str>,
         db: &dyn Database,
     ) -> Result<Option<String>> {
+        let mut gate = self.gate.lock().await;
+        let tag = tag.filter(|t| gate.stale_tag.as_deref() != Some(*t));
         let why = match (notice, tag) {
             (true, _) => Some("the spot interruption notice".to_string()),
             (false, Some(id)) => Some(format!("the drain tag ({TAG_DRAIN} = {id})")),
             (false, None) => None,
         };
-        let mut raised = self.raised.lock().await;
+        let raised = &mut gate.raised;
         // Writes off first, then the fence counts as up: a check cut short leaves it down, never
         // up over a server that still takes writes. Set again on every check while it is up: a
         // hand or a restart of the server may have lifted it.
@@ -50,28 +66,45 @@ impl LocalFence {
             db.set_writable(false).await?;
         }
         if let Some(why) = why {
-            raised.get_or_insert(why);
+            raised.get_or_insert(Raised { why, notice }).notice |= notice;
         }
-        Ok(raised.clone())
+        Ok(raised.as_ref().map(|r| r.why.clone()))
     }
 
     /// Why the fence is up, if it is.
     pub async fn raised(&self) -> Option<String> {
-        self.raised.lock().await.clone()
+        self.gate.lock().await.raised.as_ref().map(|r| r.why.clone())
     }
 
     /// [`LocalFence::raised`] without waiting: `None` while a check or a turn-on holds the gate.
     pub fn try_raised(&self) -> Option<Option<String>> {
-        self.raised.try_lock().ok().map(|r| r.clone())
+        self.gate.try_lock().ok().map(|g| g.raised.as_ref().map(|r| r.why.clone()))
+    }
+
+    /// Lowers a fence a drain tag raised, once a person kept this server as the primary, giving
+    /// up handoff `gave_up` (the record says so, `spotctl keep-primary`): a tag naming that handoff
+    /// fences no more, whether or not it was removed yet. Never one the notice raised, nor while
+    /// the notice or another tag is there. Returns whether it was lowered.
+    pub async fn lift_kept(&self, notice: bool, tag: Option<&str>, gave_up: &str) -> bool {
+        let mut gate = self.gate.lock().await;
+        let stale = tag.is_none_or(|t| t == gave_up);
+        match gate.raised.as_ref() {
+            Some(r) if !r.notice && !notice && stale => {
+                gate.raised = None;
+                gate.stale_tag = Some(gave_up.to_string());
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Turns writes on unless the fence is up: `Ok(None)` when they are on (`Ok(Some(why))`:
     /// they stay off). `changed` says whether they were off before.
     pub async fn allow_writes(&self, db: &dyn Database) -> Result<Allowed> {
-        let raised = self.raised.lock().await;
-        if let Some(why) = raised.as_ref() {
+        let gate = self.gate.lock().await;
+        if let Some(r) = gate.raised.as_ref() {
             db.set_writable(false).await?;
-            return Ok(Allowed::Fenced(why.clone()));
+            return Ok(Allowed::Fenced(r.why.clone()));
         }
         if db.writable().await? {
             return Ok(Allowed::Already);
@@ -128,5 +161,28 @@ mod tests {
         let why = block_on(fence.check(&md, &db)).expect("check");
         assert_eq!(why.as_deref(), Some("the drain tag (spotctl:drain = epoch-3)"));
         assert!(!db.writable_now());
+        // Kept by a person, giving another handoff up: this tag still fences.
+        assert!(!block_on(fence.lift_kept(false, Some("epoch-3"), "epoch-2")));
+        // Giving up the one the tag names: lowered, and the tag fences no more, removed or not.
+        assert!(block_on(fence.lift_kept(false, Some("epoch-3"), "epoch-3")));
+        assert_eq!(block_on(fence.check(&md, &db)).expect("check"), None);
+        assert_eq!(block_on(fence.allow_writes(&db)).expect("allow"), Allowed::TurnedOn);
+        // A later drain tag (a new handoff) fences again.
+        md.set(&paths::tag(TAG_DRAIN), "epoch-4");
+        assert!(block_on(fence.check(&md, &db)).expect("check").is_some());
+        md.remove(&paths::tag(TAG_DRAIN));
+    }
+
+    #[test]
+    fn nothing_lowers_a_fence_the_notice_raised() {
+        let (md, db, fence) =
+            (StaticMetadata::default(), MemoryDatabase::new(vec![], false), LocalFence::default());
+        md.set(&paths::tag(TAG_DRAIN), "epoch-3");
+        block_on(fence.check(&md, &db)).expect("check");
+        md.set(paths::SPOT_ACTION, "{}");
+        block_on(fence.check(&md, &db)).expect("check");
+        md.remove(paths::SPOT_ACTION);
+        md.remove(&paths::tag(TAG_DRAIN));
+        assert!(!block_on(fence.lift_kept(false, None, "epoch-3")), "the instance is going away");
     }
 }

@@ -369,9 +369,8 @@ impl Database for MemoryDatabase {
             }
         };
         let no_base = |detail: String| ProtectError::NoBase { prefix: BACKUPS.to_string(), detail };
-        if crate::protect::log_view(store, epoch.saturating_sub(1), self.clock.now()).await?.is_none() {
-            let lost = epoch.saturating_sub(1);
-            return Err(no_base(format!("the epoch-{lost} primary's log cannot be recovered")).into());
+        if !crate::protect::log_restorable(store).await? {
+            return Err(no_base("no base lies on the newest timeline's chain".into()).into());
         }
         let mut paced = false;
         loop {

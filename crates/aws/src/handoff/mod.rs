@@ -18,6 +18,7 @@ mod database;
 mod endpoint;
 mod error;
 mod fence;
+mod keep;
 mod launch;
 mod lease;
 #[cfg(any(test, feature = "testing"))]
@@ -37,6 +38,7 @@ pub use database::{Database, Drained, LogTarget, MariaDbServer, Restored, Sealed
 pub use endpoint::{resolve as resolve_endpoint, EndpointDuty, EndpointStep, RECHECK_SECS};
 pub use error::{HandoffError, NoCapacity};
 pub use fence::{Allowed, LocalFence};
+pub use keep::{keep_primary, plan_keep, KeepPlan, KeptPrimary};
 pub use launch::request_drain;
 pub use lease::{HandoffOutcome, HandoffSeams, Limits};
 #[cfg(any(test, feature = "testing"))]

@@ -106,7 +106,7 @@ async fn decide_and_act(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) 
     // be replaced.
     let log = match old_state {
         Some(s) if !s.is_alive() || health.is_unhealthy() => {
-            crate::protect::log_view(store, record.epoch, now).await?
+            crate::protect::log_view(store, record.log_epoch(), now).await?
         }
         _ => None,
     };

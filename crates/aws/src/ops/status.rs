@@ -76,7 +76,9 @@ async fn protection(env: &Env, primary: Option<&PrimaryRecord>) -> Result<Protec
     })
     .await??;
     let recoverable_window_s = match primary {
-        Some(p) => crate::protect::log_view(env.store.as_ref(), p.epoch, now).await?.map(|l| l.window_s),
+        Some(p) => {
+            crate::protect::log_view(env.store.as_ref(), p.log_epoch(), now).await?.map(|l| l.window_s)
+        }
         None => None,
     };
     Ok(Protection { status, recoverable_window_s })

@@ -46,19 +46,7 @@ pub async fn log_view(store: &dyn StateStore, epoch: u64, now: i64) -> Result<Op
     if !own {
         return Ok(None);
     }
-    let mut on_chain = false;
-    for key in store.list(&format!("{}/", bases(BACKUPS))).await? {
-        if !key.ends_with("/base.json") {
-            continue;
-        }
-        if let Some((b, _)) = get_json::<BaseRecord>(store, &key).await? {
-            if chain.iter().any(|t| t.record.timeline == b.timeline) {
-                on_chain = true;
-                break;
-            }
-        }
-    }
-    if !on_chain {
+    if !base_on_chain(store, &chain).await? {
         return Ok(None);
     }
     let hb = get_json::<Heartbeat>(store, &heartbeat_key(BACKUPS, newest.record.timeline)).await?;
@@ -69,4 +57,25 @@ pub async fn log_view(store: &dyn StateStore, epoch: u64, now: i64) -> Result<Op
     let now_ms = u64::try_from(now).unwrap_or(0) * 1000;
     let window_s = i64::try_from(now_ms.saturating_sub(caught_up_ms).div_ceil(1000)).unwrap_or(i64::MAX);
     Ok(Some(LogView { window_s }))
+}
+
+/// Whether a base lies on the newest timeline's chain: a recovery of the log can start.
+pub async fn log_restorable(store: &dyn StateStore) -> Result<bool, StoreError> {
+    let all = read_timelines(store).await?;
+    base_on_chain(store, &chain_at(&all, None)).await
+}
+
+/// Whether a base was taken on one of `chain`'s timelines.
+async fn base_on_chain(store: &dyn StateStore, chain: &[&Timeline]) -> Result<bool, StoreError> {
+    for key in store.list(&format!("{}/", bases(BACKUPS))).await? {
+        if !key.ends_with("/base.json") {
+            continue;
+        }
+        if let Some((b, _)) = get_json::<BaseRecord>(store, &key).await? {
+            if chain.iter().any(|t| t.record.timeline == b.timeline) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
 }

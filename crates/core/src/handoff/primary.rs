@@ -40,6 +40,23 @@ pub struct PrimaryRecord {
     /// how many seconds of commits before the loss it could not hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovered: Option<Recovered>,
+    /// A person kept this primary (`spotctl keep-primary`): the handoff of the epoch before was
+    /// given up, and the primary's agent lowers the fence a drain tag raised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<Kept>,
+}
+
+/// A primary kept by a person instead of handed off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kept {
+    /// The handoff given up.
+    pub gave_up: String,
+    /// Who kept it (`user@host`).
+    pub by: String,
+    pub at_unix: i64,
+    /// The epoch whose log timeline this same server goes on shipping to (a kept primary keeps
+    /// its binary log, and so its timeline).
+    pub log_epoch: u64,
 }
 
 /// A primary recovered from a backup, or from the shipped log, after the one before it was lost.
@@ -65,7 +82,29 @@ impl Recovered {
 impl PrimaryRecord {
     /// The record that follows this one when `next` takes over.
     pub fn succeeded_by(&self, next: PrimaryRecord) -> PrimaryRecord {
-        PrimaryRecord { format: RECORD_FORMAT, epoch: self.epoch + 1, launching: None, ..next }
+        PrimaryRecord { format: RECORD_FORMAT, epoch: self.epoch + 1, launching: None, kept: None, ..next }
+    }
+
+    /// The record that follows this one when a person keeps this primary instead of its epoch's
+    /// handoff: the same instance, at the next epoch (so no standby of the handoff given up can
+    /// win the record any more).
+    pub fn kept(&self, gave_up: &str, by: &str, now: i64) -> PrimaryRecord {
+        let kept = Kept {
+            gave_up: gave_up.to_string(),
+            by: by.to_string(),
+            at_unix: now,
+            log_epoch: self.log_epoch(),
+        };
+        PrimaryRecord {
+            format: RECORD_FORMAT,
+            epoch: self.epoch + 1,
+            launching: None,
+            since_unix: now,
+            handoff: None,
+            recovered: None,
+            kept: Some(kept),
+            ..self.clone()
+        }
     }
 
     /// The record apply writes before it launches the first primary.
@@ -81,7 +120,14 @@ impl PrimaryRecord {
             handoff: None,
             launching: Some(token.to_string()),
             recovered: None,
+            kept: None,
         }
+    }
+
+    /// The epoch whose log timeline this primary ships to: its own, or, when a person kept it, the
+    /// one it shipped to before (the same server, the same binary log).
+    pub fn log_epoch(&self) -> u64 {
+        self.kept.as_ref().map_or(self.epoch, |k| k.log_epoch)
     }
 
     /// Whether an instance is recorded yet (false while apply's launch is in flight).

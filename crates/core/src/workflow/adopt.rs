@@ -96,6 +96,7 @@ pub fn adopted_record(a: &Adoption, now: i64) -> Option<PrimaryRecord> {
         handoff: None,
         launching: None,
         recovered: None,
+        kept: None,
     })
 }
 
