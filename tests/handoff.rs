@@ -7,10 +7,9 @@
 mod support;
 
 use serde_json::{json, Value};
-use spotctl_testkit::imds::ImdsServer;
 use spotctl_testkit::mariadb::MariaDb;
 use spotctl_testkit::moto::Moto;
-use support::handoff::{count, imds, Env, NOTICE};
+use support::handoff::{count, imds, insert, shipping_primary, state_change, Env, NOTICE};
 use support::path_str;
 
 /// `status` shows `step` with its UTC time and how long ago.
@@ -237,59 +236,6 @@ async fn a_standby_that_cannot_verify_refuses_and_reports_the_fallback() {
     // record says why and which backup is the fallback.
     assert!(text.contains("last attempt (1 so far): refused to promote"), "{text}");
     assert!(text.contains("the complete backup of epoch-1 is the fallback (data-loss window 0 s)"), "{text}");
-}
-
-/// EventBridge's note that `instance` went to `state`.
-fn state_change(instance: &str, state: &str) -> String {
-    json!({
-        "version": "0", "id": format!("state-{instance}-{state}"), "detail-type": "EC2 Instance State-change Notification",
-        "source": "aws.ec2", "account": "123456789012", "time": "2026-11-29T10:00:00Z", "region": support::handoff::REGION,
-        "resources": [], "detail": {"instance-id": instance, "state": state}
-    })
-    .to_string()
-}
-
-/// An applied env whose primary (on `old_db`, seeded with 1 000 rows) serves, ships its log and
-/// has one base backup, as user-data's units leave it: the env, the primary's id, its IMDS
-/// stand-in, and the shipper's process.
-async fn shipping_primary(moto: &Moto, old_db: &MariaDb) -> (Env, String, ImdsServer, std::process::Child) {
-    let env = Env::applied(moto, "dev", old_db, 1000).await;
-    let primary = env.instances().await[0].0.clone();
-    let old_imds = imds(&primary, "ap-northeast-1a", &[("spotctl:role", "primary")]);
-    let served = env.watch_once(moto, &old_imds, &old_db.root_dsn(""), None).json();
-    assert_eq!(served["did"]["kind"], "served", "{served:#}");
-    let t1 =
-        env.object("backups/timelines/0001/timeline.json").await.expect("the serving agent began timeline 1");
-    assert_eq!(t1["epoch"], 1, "{t1:#}");
-    let to = format!("s3://{}/backups", env.bucket());
-    let region = support::handoff::REGION;
-    let shipper = std::process::Command::new(env!("CARGO_BIN_EXE_spotctl"))
-        .envs(moto.env())
-        .args(["agent", "ship", "--mysql", &old_db.root_dsn(""), "--to", &to, "--bucket-region", region])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("ship starts");
-    let dsn = old_db.root_dsn("");
-    let base = support::spotctl(moto)
-        .args(["agent", "base-backup", "--mysql", &dsn, "--to", &to, "--bucket-region", region])
-        .output()
-        .expect("runs");
-    assert!(base.status.success(), "base-backup: {}{}", support::stdout(&base), support::stderr(&base));
-    (env, primary, old_imds, shipper)
-}
-
-/// Acknowledged commits of rows `ids` on the server at `dsn`, one transaction each.
-fn insert(dsn: &str, ids: std::ops::RangeInclusive<i32>) {
-    let mut c = mysql::Conn::new(mysql::Opts::from_url(dsn).expect("dsn")).expect("connect");
-    for i in ids {
-        mysql::prelude::Queryable::exec_drop(
-            &mut c,
-            "INSERT INTO appdb.employees VALUES (?, 'n', 'e')",
-            (i,),
-        )
-        .expect("an acknowledged commit");
-    }
 }
 
 /// The primary is lost with no warning while its log is shipped: EC2's state change reaches the

@@ -5,7 +5,7 @@
 
 use super::{path_str, spotctl, stderr, stdout, temp_env, TempEnv};
 use mysql::prelude::Queryable;
-use serde_json::Value;
+use serde_json::{json, Value};
 use spotctl_aws::sdk::Aws;
 use spotctl_testkit::imds::{ImdsServer, InstanceMetadata};
 use spotctl_testkit::mariadb::MariaDb;
@@ -47,11 +47,18 @@ impl Ran {
 impl Env {
     /// Applies the env and seeds `old_db` with `rows` employees as user-data would have made it.
     pub async fn applied(moto: &Moto, name: &str, old_db: &MariaDb, rows: usize) -> Env {
+        Env::applied_with(moto, name, old_db, rows, "").await
+    }
+
+    /// [`Env::applied`], with `extra` (whole sections) appended to the env file.
+    pub async fn applied_with(moto: &Moto, name: &str, old_db: &MariaDb, rows: usize, extra: &str) -> Env {
         let env = temp_env("dev", |t| {
             let line =
                 t.lines().find(|l| l.trim_start().starts_with("regions")).expect("regions").to_string();
-            t.replace(&line, &format!("regions = [\"{REGION}\"]"))
-                .replace("name = \"dev\"", &format!("name = \"{name}\""))
+            let t = t
+                .replace(&line, &format!("regions = [\"{REGION}\"]"))
+                .replace("name = \"dev\"", &format!("name = \"{name}\""));
+            format!("{t}\n{extra}")
         });
         let dir = path_str(&env.dir);
         let out = spotctl(moto).args(["apply", &dir, "--auto-approve"]).output().expect("runs");
@@ -182,6 +189,70 @@ impl Env {
             .ok()?;
         let body = got.body.collect().await.ok()?.into_bytes();
         serde_json::from_slice(&body).ok()
+    }
+}
+
+/// EventBridge's note that `instance` went to `state`.
+pub fn state_change(instance: &str, state: &str) -> String {
+    json!({
+        "version": "0", "id": format!("state-{instance}-{state}"), "detail-type": "EC2 Instance State-change Notification",
+        "source": "aws.ec2", "account": "123456789012", "time": "2026-11-29T10:00:00Z", "region": REGION,
+        "resources": [], "detail": {"instance-id": instance, "state": state}
+    })
+    .to_string()
+}
+
+/// An applied env whose primary (on `old_db`, seeded with 1 000 rows) serves, ships its log and
+/// has one base backup, as user-data's units leave it: the env, the primary's id, its IMDS
+/// stand-in, and the shipper's process.
+pub async fn shipping_primary(
+    moto: &Moto,
+    old_db: &MariaDb,
+) -> (Env, String, ImdsServer, std::process::Child) {
+    shipping_primary_of(Env::applied(moto, "dev", old_db, 1000).await, moto, old_db).await
+}
+
+/// [`shipping_primary`] for an env applied already.
+pub async fn shipping_primary_of(
+    env: Env,
+    moto: &Moto,
+    old_db: &MariaDb,
+) -> (Env, String, ImdsServer, std::process::Child) {
+    let primary = env.instances().await[0].0.clone();
+    let old_imds = imds(&primary, "ap-northeast-1a", &[("spotctl:role", "primary")]);
+    let served = env.watch_once(moto, &old_imds, &old_db.root_dsn(""), None).json();
+    assert_eq!(served["did"]["kind"], "served", "{served:#}");
+    let t1 =
+        env.object("backups/timelines/0001/timeline.json").await.expect("the serving agent began timeline 1");
+    assert_eq!(t1["epoch"], 1, "{t1:#}");
+    let to = format!("s3://{}/backups", env.bucket());
+    let region = REGION;
+    let shipper = std::process::Command::new(env!("CARGO_BIN_EXE_spotctl"))
+        .envs(moto.env())
+        .args(["agent", "ship", "--mysql", &old_db.root_dsn(""), "--to", &to, "--bucket-region", region])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ship starts");
+    let dsn = old_db.root_dsn("");
+    let base = spotctl(moto)
+        .args(["agent", "base-backup", "--mysql", &dsn, "--to", &to, "--bucket-region", region])
+        .output()
+        .expect("runs");
+    assert!(base.status.success(), "base-backup: {}{}", stdout(&base), stderr(&base));
+    (env, primary, old_imds, shipper)
+}
+
+/// Acknowledged commits of rows `ids` on the server at `dsn`, one transaction each.
+pub fn insert(dsn: &str, ids: std::ops::RangeInclusive<i32>) {
+    let mut c = mysql::Conn::new(mysql::Opts::from_url(dsn).expect("dsn")).expect("connect");
+    for i in ids {
+        mysql::prelude::Queryable::exec_drop(
+            &mut c,
+            "INSERT INTO appdb.employees VALUES (?, 'n', 'e')",
+            (i,),
+        )
+        .expect("an acknowledged commit");
     }
 }
 

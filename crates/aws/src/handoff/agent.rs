@@ -19,13 +19,13 @@ use super::report::{Decision, Did, Observation};
 use crate::compute::Instances;
 use crate::sdk::clock::Clock;
 use crate::sdk::imds::{paths, Metadata};
-use crate::state::{get_json, json_body, read_handoff, read_primary, update_json, StateStore};
+use crate::state::{get_record, json_body, read_handoff, read_primary, update_json, StateStore, StoreError};
 use spotctl_core::handoff::primary::{PrimaryRecord, Role};
-use spotctl_core::handoff::HealthReport;
 use spotctl_core::handoff::{
     failure_note, fallback, primary_step, standby_step, Handoff, PrimaryAction, PrimaryView, Source,
     StandbyAction, StandbyView, Step,
 };
+use spotctl_core::handoff::{HealthReport, NewerFormat};
 use spotctl_core::names::{TAG_DRAIN, TAG_HANDOFF, TAG_ROLE};
 use spotctl_layout::state::handoff_key;
 use spotctl_layout::{handoff_id, health_key};
@@ -145,7 +145,19 @@ impl Agent {
 
     /// One look and the action it calls for, carried out.
     pub async fn step(&self) -> Result<(Observation, Did)> {
-        let obs = self.observe().await?;
+        let obs = match self.observe().await {
+            Ok(obs) => obs,
+            Err(e) => {
+                // A record a newer spotctl wrote: act on nothing (the fence the notice raised
+                // stays), and say so where `status` reads it.
+                if let HandoffError::Store(StoreError::Newer(newer)) = e.root() {
+                    if let Err(r) = self.report_refused(newer).await {
+                        tracing::warn!("reporting the refusal: {r}");
+                    }
+                }
+                return Err(e);
+            }
+        };
         // The recorded primary reports why it does not serve when its agent keeps it fenced (it
         // serves: `serve` reports what its checks found).
         let recorded = obs.primary.as_ref().filter(|p| p.instance_id == obs.instance_id);
@@ -257,7 +269,7 @@ impl Agent {
         let checks = self.db.health().await;
         let store = self.store.as_ref();
         let key = health_key(instance_id);
-        let before = get_json::<HealthReport>(store, &key).await?.map(|(r, _)| r);
+        let before = get_record::<HealthReport>(store, &key).await?.map(|(r, _)| r);
         let now_ms = u64::try_from(self.clock.now()).unwrap_or(0) * 1000;
         let same = before.as_ref().is_some_and(|b| {
             b.epoch == epoch
@@ -273,11 +285,26 @@ impl Agent {
         Ok(())
     }
 
+    /// Reports that this agent refuses a record a newer spotctl wrote, with what its checks found
+    /// (a primary's server may go on serving: the health rule still watches it).
+    async fn report_refused(&self, newer: &NewerFormat) -> Result<()> {
+        let instance_id = self.metadata.require(paths::INSTANCE_ID).await?;
+        let key = health_key(&instance_id);
+        let before = get_record::<HealthReport>(self.store.as_ref(), &key).await?.map(|(r, _)| r);
+        let now_ms = u64::try_from(self.clock.now()).unwrap_or(0) * 1000;
+        let epoch = before.as_ref().map_or(0, |b| b.epoch);
+        let checks = self.db.health().await;
+        let mut report = HealthReport::after(before.as_ref(), &instance_id, epoch, checks, now_ms);
+        report.refused = Some(newer.to_string());
+        self.store.put(&key, json_body(&key, &report)?).await?;
+        Ok(())
+    }
+
     /// Reports that this server's agent keeps it fenced, and why (not serving is expected).
     async fn report_fenced(&self, instance_id: &str, epoch: u64, why: &str) -> Result<()> {
         let key = health_key(instance_id);
         let now_ms = u64::try_from(self.clock.now()).unwrap_or(0) * 1000;
-        let before = get_json::<HealthReport>(self.store.as_ref(), &key).await?.map(|(r, _)| r);
+        let before = get_record::<HealthReport>(self.store.as_ref(), &key).await?.map(|(r, _)| r);
         let same = before.as_ref().is_some_and(|b| {
             b.fenced.as_deref() == Some(why) && now_ms.saturating_sub(b.written_at_ms) < HEALTH_EVERY_MS
         });

@@ -11,7 +11,7 @@
 use super::error::{HandoffError, Result};
 use super::launch::launch;
 use super::lease::{create, held, take, HandoffOutcome, HandoffSeams};
-use crate::state::{get_json, read_handoff, read_primary, update_json};
+use crate::state::{get_record, read_handoff, read_primary, update_json};
 use spotctl_core::handoff::primary::PrimaryRecord;
 use spotctl_core::handoff::{assess_health, Health, HealthReport};
 use spotctl_core::handoff::{
@@ -96,7 +96,7 @@ async fn decide_and_act(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) 
     let health = match (trigger, seams.limits.unhealthy_after_ms, h, old_state) {
         (None, Some(after), None, Some(s)) if s.is_alive() && record.has_instance() => {
             let report =
-                get_json::<HealthReport>(store, &health_key(&record.instance_id)).await?.map(|(r, _)| r);
+                get_record::<HealthReport>(store, &health_key(&record.instance_id)).await?.map(|(r, _)| r);
             let now_ms = u64::try_from(now).unwrap_or(0) * 1000;
             assess_health(&record, report.as_ref(), now_ms, after)
         }

@@ -6,7 +6,7 @@ use crate::dns::{zone_id, Dns, Route53};
 use crate::fleet::{AwsFleet, FleetStatus, Fleets};
 use crate::reconcile::Env;
 use crate::sdk::clock::{Clock, SystemClock};
-use crate::state::{get_json, list_handoffs, read_primary};
+use crate::state::{get_record, list_handoffs, read_primary};
 use anyhow::Result;
 use serde::Serialize;
 use spotctl_core::desired::endpoint::{EndpointInput, RecordTarget};
@@ -124,6 +124,9 @@ pub struct Standby {
     pub instance_type: String,
     pub state: String,
     pub handoff: Option<String>,
+    /// Why its agent refuses to act (a record newer than it reads), from its last report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 impl Standby {
@@ -135,6 +138,7 @@ impl Standby {
             instance_type: v.instance_type.clone(),
             state: v.state.as_str().to_string(),
             handoff: v.handoff().map(String::from),
+            refused: None,
         }
     }
 }
@@ -159,7 +163,10 @@ pub async fn status(env: &Env) -> Result<Status> {
     for region in &env.regions {
         for d in describe_all(&env.aws, &env.names, region).await? {
             if d.view.role()? == Some(Role::Standby) {
-                standbys.push(Standby::of(&d.view));
+                let mut standby = Standby::of(&d.view);
+                let report = get_record::<HealthReport>(store, &health_key(&d.view.id)).await;
+                standby.refused = report.ok().flatten().and_then(|(r, _)| r.refused);
+                standbys.push(standby);
             }
             if primary.as_ref().is_some_and(|p| p.instance_id == d.view.id) {
                 primary_address = d.view.address.clone();
@@ -172,7 +179,8 @@ pub async fn status(env: &Env) -> Result<Status> {
     let dead_letters = dead_letters(env).await.ok();
     let health = match &primary {
         Some(p) if p.has_instance() => {
-            let report = get_json::<HealthReport>(store, &health_key(&p.instance_id)).await?.map(|(r, _)| r);
+            let report =
+                get_record::<HealthReport>(store, &health_key(&p.instance_id)).await?.map(|(r, _)| r);
             let after = env.loaded.env.health.unhealthy_after.as_secs();
             let now_ms = u64::try_from(SystemClock.now()).unwrap_or(0) * 1000;
             let health = assess_health(p, report.as_ref(), now_ms, after * 1000);
@@ -289,6 +297,9 @@ impl Status {
                 }
             };
             let _ = writeln!(out, "  health: {said}");
+            if let Some(why) = h.report.as_ref().and_then(|r| r.refused.as_ref()) {
+                let _ = writeln!(out, "  its agent REFUSES to act: {why}");
+            }
         }
         match &self.endpoint {
             Some(Endpoint { name, record: Some(r), primary_address, .. }) => {
@@ -366,6 +377,9 @@ impl Status {
                 s.state,
                 s.handoff.as_deref().unwrap_or("no handoff")
             );
+            if let Some(why) = &s.refused {
+                let _ = writeln!(out, "  its agent REFUSES to act: {why}");
+            }
         }
         for h in &self.handoffs {
             let _ = writeln!(out, "handoff {} ({:?}) from {}:", h.id, h.cause, h.old.instance_id);

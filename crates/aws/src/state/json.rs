@@ -4,6 +4,7 @@
 use super::store::{Etag, StateStore, StoreError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use spotctl_core::handoff::{check_format, RecordFormat};
 
 /// The object at `key` parsed as `T`, with its entity tag; `None` when absent.
 pub async fn get_json<T: DeserializeOwned>(
@@ -16,6 +17,21 @@ pub async fn get_json<T: DeserializeOwned>(
     Ok(Some((parsed, v.etag)))
 }
 
+/// A protocol record at `key` with its entity tag; `None` when absent. A record in a format newer
+/// than this build reads is refused before it is parsed ([`StoreError::Newer`]): nothing of it is
+/// acted on, and nothing is written over it.
+pub async fn get_record<T: DeserializeOwned + RecordFormat>(
+    store: &dyn StateStore,
+    key: &str,
+) -> Result<Option<(T, Etag)>, StoreError> {
+    let Some(v) = store.get(key).await? else { return Ok(None) };
+    let malformed =
+        |e: serde_json::Error| StoreError::Malformed { key: key.to_string(), message: e.to_string() };
+    let value: serde_json::Value = serde_json::from_slice(&v.body).map_err(malformed)?;
+    check_format(key, value.get("format").and_then(serde_json::Value::as_u64), T::READS)?;
+    Ok(Some((serde_json::from_value(value).map_err(malformed)?, v.etag)))
+}
+
 pub fn json_body<T: Serialize>(key: &str, value: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec_pretty(value)
         .map_err(|e| StoreError::Malformed { key: key.to_string(), message: e.to_string() })
@@ -26,18 +42,19 @@ pub const CAS_ATTEMPTS: usize = 8;
 
 /// Reads `key`, lets `change` edit it, and writes it back only if nobody wrote in between;
 /// otherwise starts over from what the winner wrote. `change` returns false when there is nothing
-/// to write. Returns the value as stored (or as found, when unchanged); `None` when absent.
+/// to write. Returns the value as stored (or as found, when unchanged); `None` when absent. A
+/// record newer than this build reads is never rewritten.
 pub async fn update_json<T, F>(
     store: &dyn StateStore,
     key: &str,
     mut change: F,
 ) -> Result<Option<T>, StoreError>
 where
-    T: Serialize + DeserializeOwned,
+    T: Serialize + DeserializeOwned + RecordFormat,
     F: FnMut(&mut T) -> bool + Send,
 {
     for _ in 0..CAS_ATTEMPTS {
-        let Some((mut value, etag)) = get_json::<T>(store, key).await? else { return Ok(None) };
+        let Some((mut value, etag)) = get_record::<T>(store, key).await? else { return Ok(None) };
         if !change(&mut value) {
             return Ok(Some(value));
         }

@@ -23,7 +23,7 @@ mod store;
 mod stored_env;
 mod unborn;
 
-pub use json::{get_json, json_body, update_json, CAS_ATTEMPTS};
+pub use json::{get_json, get_record, json_body, update_json, CAS_ATTEMPTS};
 pub use lock::{Lock, LockInfo};
 #[cfg(any(test, feature = "testing"))]
 pub use memory::{Fault, MemoryStore, Op};

@@ -36,6 +36,9 @@ pub enum StoreError {
         "the env is locked by {holder}; if that run is dead, run again with --break-lock ({location}/{key})"
     )]
     Locked { holder: String, location: String, key: String },
+    /// A protocol record written by a newer spotctl: read nothing of it, write nothing over it.
+    #[error(transparent)]
+    Newer(#[from] spotctl_core::handoff::NewerFormat),
     /// The lock changed while it was being broken.
     #[error("the lock changed while it was being broken (another run took it); not broken: run again to see who holds it")]
     LockMoved,
@@ -52,7 +55,7 @@ impl StoreError {
         match self {
             StoreError::Conflict { .. } | StoreError::NotFound { .. } => true,
             StoreError::Failed { retryable, .. } => *retryable,
-            StoreError::Malformed { .. } | StoreError::Missing { .. } => false,
+            StoreError::Malformed { .. } | StoreError::Missing { .. } | StoreError::Newer(_) => false,
             StoreError::Locked { .. } | StoreError::LockMoved => false,
         }
     }

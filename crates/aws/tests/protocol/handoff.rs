@@ -16,7 +16,7 @@ use spotctl_core::handoff::{PrimaryAction, StandbyAction, Step};
 use spotctl_core::names::{TAG_HANDOFF, TAG_ROLE};
 use std::sync::Arc;
 
-fn agent(
+pub(crate) fn agent(
     w: &World,
     id: &str,
     az: &str,
@@ -65,7 +65,7 @@ fn endpoint(w: &World) -> Option<EndpointRecord> {
 }
 
 /// The warning handled: a standby launched for epoch-1. Returns its id.
-fn warned(w: &World) -> String {
+pub(crate) fn warned(w: &World) -> String {
     block_on(w.handler().handle(&warning("e1", "i-primary"))).expect("handled");
     w.standbys()[0].id.clone()
 }

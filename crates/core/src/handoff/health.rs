@@ -60,6 +60,10 @@ pub struct HealthReport {
     /// not serving is expected then, and nothing was checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fenced: Option<String>,
+    /// The agent refuses to act on a record a newer spotctl wrote (`handoff::format`), and says
+    /// which: it neither promotes, retires nor drains until its instance runs that version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 impl HealthReport {
@@ -84,6 +88,7 @@ impl HealthReport {
             healthy_at_ms,
             checks,
             fenced: None,
+            refused: None,
         }
     }
 
@@ -97,6 +102,7 @@ impl HealthReport {
             healthy_at_ms: now_ms,
             checks: HealthChecks::default(),
             fenced: Some(why.to_string()),
+            refused: None,
         }
     }
 }
@@ -147,13 +153,16 @@ pub fn assess_health(
         };
     };
     let since_healthy = now_ms.saturating_sub(r.healthy_at_ms);
-    if since_healthy < FRESH_MS {
-        return match &r.fenced {
-            Some(why) => Health::Fenced { why: why.clone() },
-            None => Health::Healthy { reported_ms_ago: now_ms.saturating_sub(r.written_at_ms) },
-        };
-    }
     let silent = now_ms.saturating_sub(r.written_at_ms);
+    if since_healthy < FRESH_MS {
+        // Fresh: fenced by its agent, or passing. A fresh report whose checks failed is suspect
+        // from its first look (what is counted is still the time since the last healthy one).
+        match &r.fenced {
+            Some(why) => return Health::Fenced { why: why.clone() },
+            None if r.checks.passed() => return Health::Healthy { reported_ms_ago: silent },
+            None => {}
+        }
+    }
     let why = if silent >= FRESH_MS {
         format!(
             "its agent has reported nothing for {} s (dead, hung, or cut off from the state bucket)",
@@ -217,6 +226,11 @@ mod tests {
         // Failing since the look after 1 000 000: judged from the last healthy look.
         let bad = HealthReport::after(Some(&ok), "i-p", 4, checks(false), 1_010_000);
         assert_eq!(bad.healthy_at_ms, 1_000_000);
+        // The first failing look is a suspicion at once, counted from the last healthy one.
+        assert_eq!(
+            assess_health(&record(), Some(&bad), 1_010_000, AFTER),
+            Health::Suspect { for_ms: 10_000, why: "MariaDB does not answer".into() }
+        );
         let just_under = 1_000_000 + AFTER - 1;
         let bad = HealthReport::after(Some(&bad), "i-p", 4, checks(false), just_under);
         assert!(

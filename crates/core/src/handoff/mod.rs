@@ -37,6 +37,7 @@
 mod apply;
 mod decide;
 mod fallback;
+pub mod format;
 pub mod health;
 pub mod primary;
 mod record;
@@ -44,5 +45,6 @@ mod record;
 pub use apply::*;
 pub use decide::*;
 pub use fallback::*;
+pub use format::{check_format, NewerFormat, RecordFormat};
 pub use health::{assess_health, Health, HealthChecks, HealthReport};
 pub use record::*;

@@ -8,10 +8,16 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The record format this build writes. Older formats are read (fields they lack take their
-/// defaults), so a running env survives an upgrade. Format 3: the primary's agent reports its
-/// server's health (`handoff::health`), so a primary that never reported is judged too.
+/// The record format this build writes for a primary no person kept. Older formats are read
+/// (fields they lack take their defaults), so a running env survives an upgrade. Format 3: the
+/// primary's agent reports its server's health (`handoff::health`), so a primary that never
+/// reported is judged too.
 pub const RECORD_FORMAT: u32 = 3;
+
+/// The format of a record that says a person kept its primary ([`Kept`]): an agent that reads
+/// only format 3 would not know to lower the given-up handoff's fence, nor which timeline to ship
+/// to, so it refuses the record (`handoff::format`) and stays fenced. The newest this build reads.
+pub const RECORD_FORMAT_KEPT: u32 = 4;
 
 fn format_1() -> u32 {
     1
@@ -96,7 +102,7 @@ impl PrimaryRecord {
             log_epoch: self.log_epoch(),
         };
         PrimaryRecord {
-            format: RECORD_FORMAT,
+            format: RECORD_FORMAT_KEPT,
             epoch: self.epoch + 1,
             launching: None,
             since_unix: now,
@@ -241,6 +247,18 @@ mod tests {
         let back: PrimaryRecord =
             serde_json::from_str(&serde_json::to_string(&next).expect("json")).expect("reads");
         assert_eq!(back, next);
+    }
+
+    #[test]
+    fn a_record_is_written_in_the_lowest_format_that_holds_it() {
+        let first = PrimaryRecord::launching("t", "r", "r-1a", "m5.large", 5);
+        assert_eq!(first.format, RECORD_FORMAT);
+        let kept = first.kept("epoch-1", "op@host", 9);
+        assert_eq!((kept.format, kept.epoch), (RECORD_FORMAT_KEPT, 2));
+        // The next promotion writes an ordinary record again: an agent that reads only format 3
+        // can follow it.
+        let next = kept.succeeded_by(PrimaryRecord { instance_id: "i-2".into(), ..kept.clone() });
+        assert_eq!((next.format, next.kept.as_ref()), (RECORD_FORMAT, None));
     }
 
     #[test]

@@ -1,0 +1,95 @@
+//! Mixed versions: agents older than the records a newer spotctl wrote. They act on nothing they
+//! cannot read (no drain, no promotion, no retirement), write nothing over it, keep the fence the
+//! notice raised, and say why in their health report, where `status` reads it.
+
+use crate::handoff::{agent, warned};
+use crate::world::{warning, World};
+use futures::executor::block_on;
+use spotctl_aws::handoff::{HandoffError, MemoryDatabase};
+use spotctl_aws::sdk::imds::paths;
+use spotctl_aws::state::{get_json, json_body, read_primary, StateStore, StoreError};
+use spotctl_core::handoff::{HealthReport, Step};
+use spotctl_core::names::{TAG_HANDOFF, TAG_ROLE};
+use spotctl_layout::state::{self as keys, handoff_key};
+use spotctl_layout::{health_key, BackupRoot};
+
+/// Rewrites the JSON record at `key` as a newer spotctl would have written it: format 99, with a
+/// field this build does not know.
+fn from_a_newer_spotctl(w: &World, key: &str) -> Vec<u8> {
+    let got = block_on(w.store.get(key)).expect("read").expect("present");
+    let mut v: serde_json::Value = serde_json::from_slice(&got.body).expect("json");
+    v["format"] = 99.into();
+    v["a_field_of_format_99"] = "kept as written".into();
+    let body = json_body(key, &v).expect("json");
+    block_on(w.store.put(key, body.clone())).expect("write");
+    body
+}
+
+fn refusal(w: &World, instance: &str) -> String {
+    let key = health_key(instance);
+    let (r, _) = block_on(get_json::<HealthReport>(&w.store, &key)).expect("read").expect("a report");
+    r.refused.expect("the report says it refuses")
+}
+
+fn is_newer(e: &HandoffError) -> bool {
+    matches!(e.root(), HandoffError::Store(StoreError::Newer(_)))
+}
+
+#[test]
+fn an_old_primary_warned_under_a_newer_record_fences_and_drains_nothing() {
+    let w = World::new();
+    let standby = warned(&w);
+    let written = from_a_newer_spotctl(&w, keys::PRIMARY);
+    let db = MemoryDatabase::new((1..=50).collect(), false);
+    let (old, md) = agent(&w, "i-primary", "ap-northeast-1a", &[(TAG_ROLE, "primary")], &db);
+    md.set(paths::SPOT_ACTION, "{\"action\":\"terminate\"}");
+    let e = block_on(old.step()).expect_err("refuses");
+    assert!(is_newer(&e), "{e}");
+    // The notice's fence holds, whatever the bucket says; nothing was drained or sealed.
+    assert!(!db.writable_now(), "fenced on the notice");
+    let root = BackupRoot::handoff("epoch-1").expect("root");
+    for key in [root.manifest_key(), root.seal_key()] {
+        assert!(block_on(w.store.get(&key)).expect("read").is_none(), "{key}: nothing drained");
+    }
+    // The record stays as the newer spotctl wrote it; the refusal is reported, naming the record.
+    assert_eq!(block_on(w.store.get(keys::PRIMARY)).expect("read").expect("present").body, written);
+    let why = refusal(&w, "i-primary");
+    assert!(why.contains("state/primary.json is format 99") && why.contains("up to 4"), "{why}");
+    // A standby finds the same record: it neither restores nor promotes.
+    let sdb = MemoryDatabase::new(Vec::new(), true);
+    let tags = [(TAG_ROLE, "standby"), (TAG_HANDOFF, "epoch-1")];
+    let (s, _) = agent(&w, &standby, "ap-northeast-1c", &tags, &sdb);
+    assert!(is_newer(&block_on(s.step()).expect_err("refuses")));
+    assert!(sdb.state().rows.is_empty() && !sdb.writable_now(), "nothing restored, writes off");
+    assert!(refusal(&w, &standby).contains("state/primary.json"));
+}
+
+#[test]
+fn a_standby_older_than_its_handoff_never_promotes_nor_stamps_it() {
+    let w = World::new();
+    let standby = warned(&w);
+    // The old primary drains under a record it reads.
+    let db = MemoryDatabase::new((1..=50).collect(), false);
+    let (old, md) = agent(&w, "i-primary", "ap-northeast-1a", &[(TAG_ROLE, "primary")], &db);
+    md.set(paths::SPOT_ACTION, "{\"action\":\"terminate\"}");
+    block_on(old.step()).expect("drains");
+    let written = from_a_newer_spotctl(&w, &handoff_key("epoch-1"));
+    let sdb = MemoryDatabase::new(Vec::new(), true);
+    let tags = [(TAG_ROLE, "standby"), (TAG_HANDOFF, "epoch-1")];
+    let (s, _) = agent(&w, &standby, "ap-northeast-1c", &tags, &sdb);
+    for _ in 0..3 {
+        assert!(is_newer(&block_on(s.step()).expect_err("refuses")));
+    }
+    let (record, _) = block_on(read_primary(&w.store)).expect("read").expect("record");
+    assert_eq!((record.epoch, record.instance_id.as_str()), (1, "i-primary"), "no promotion");
+    assert!(!sdb.writable_now());
+    let now = block_on(w.store.get(&handoff_key("epoch-1"))).expect("read").expect("present").body;
+    assert_eq!(now, written, "nothing written over the newer handoff (no {:?})", Step::Promoted);
+    assert!(refusal(&w, &standby).contains("state/handoffs/epoch-1.json is format 99"));
+    // The handler, as old, refuses it too: it acts on nothing it cannot read.
+    let refused = block_on(w.handler().handle(&warning("e2", "i-primary"))).expect_err("refuses");
+    assert!(refused.to_string().contains("epoch-1.json is format 99"), "{refused}");
+    assert!(!refused.retryable, "the same handler will never read it: {refused}");
+    assert_eq!(w.standbys().len(), 1, "no second standby for a record it cannot read");
+    assert_eq!(block_on(w.store.get(&handoff_key("epoch-1"))).expect("read").expect("present").body, written);
+}
