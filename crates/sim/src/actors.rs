@@ -104,7 +104,7 @@ fn placements(w: &World) -> Arc<FixedPlacements> {
 pub fn handler(w: &World) -> Arc<Handler> {
     Arc::new(Handler {
         names: w.names.clone(),
-        store: Arc::new(w.faulty_store.clone()),
+        store: w.control_store(),
         instances: Arc::new(w.faulty_ec2.clone()),
         placements: placements(w),
         fleet: Arc::new(MemoryFleet::default()),
@@ -125,10 +125,10 @@ pub fn deliver(h: Arc<Handler>, raw: Vec<u8>) -> Task {
 /// The watchdog's tick: the open handoff looked at and moved on.
 pub fn watchdog(w: &World) -> Task {
     let (store, ec2, clock, placements) =
-        (w.faulty_store.clone(), w.faulty_ec2.clone(), w.clock.clone(), placements(w));
+        (w.control_store(), w.faulty_ec2.clone(), w.clock.clone(), placements(w));
     Box::pin(async move {
         let seams = HandoffSeams {
-            store: &store,
+            store: store.as_ref(),
             instances: &ec2,
             placements: placements.as_ref(),
             clock: clock.as_ref(),
@@ -146,17 +146,17 @@ pub fn watchdog(w: &World) -> Task {
 /// there (a standby launched, the old primary asked to drain by its tag).
 pub fn relocate(w: &World) -> Task {
     let (store, ec2, clock, placements) =
-        (w.faulty_store.clone(), w.faulty_ec2.clone(), w.clock.clone(), placements(w));
+        (w.control_store(), w.faulty_ec2.clone(), w.clock.clone(), placements(w));
     Box::pin(async move {
         let seams = HandoffSeams {
-            store: &store,
+            store: store.as_ref(),
             instances: &ec2,
             placements: placements.as_ref(),
             clock: clock.as_ref(),
             owner: "relocation",
             limits: Limits { unhealthy_after_ms: None, ..LIMITS },
         };
-        let primary = match spotctl_aws::state::read_primary(&store).await {
+        let primary = match spotctl_aws::state::read_primary(store.as_ref()).await {
             Ok(Some((p, _))) => p.instance_id,
             Ok(None) => return Ended::Other,
             Err(e) => return Ended::Failed(format!("{e:#}")),
@@ -197,7 +197,7 @@ pub fn keep(w: &World) -> Task {
 /// One look of `instance`'s agent.
 pub fn agent(w: &World, instance: &str) -> Option<Task> {
     let agent = Agent {
-        store: Arc::new(w.store_of(instance)),
+        store: w.agent_store(instance),
         instances: Arc::new(w.faulty_ec2.clone()),
         metadata: w.metadata.get(instance)?.clone(),
         db: Arc::new(w.dbs.get(instance)?.clone()),
@@ -230,10 +230,10 @@ pub fn fence(w: &World, instance: &str) -> Option<Task> {
 /// One tick of `instance`'s agent's timer that stamps a restore under way on its handoff.
 pub fn stamp(w: &World, instance: &str) -> Option<Task> {
     let (store, clock, restoring) =
-        (w.store_of(instance), w.clock.clone(), w.restoring.get(instance)?.clone());
+        (w.agent_store(instance), w.clock.clone(), w.restoring.get(instance)?.clone());
     let id = instance.to_string();
     Some(Box::pin(async move {
-        match spotctl_aws::handoff::stamp_progress(&store, clock.as_ref(), &restoring, &id).await {
+        match spotctl_aws::handoff::stamp_progress(store.as_ref(), clock.as_ref(), &restoring, &id).await {
             Ok(()) => Ended::Other,
             Err(e) => Ended::Failed(format!("{e:#}")),
         }

@@ -14,6 +14,7 @@ mod events;
 mod invariants;
 mod rng;
 mod run;
+mod versions;
 mod world;
 
 pub use invariants::Violation;

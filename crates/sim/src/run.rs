@@ -41,6 +41,10 @@ pub struct Report {
     pub long_restores: u64,
     /// Primaries a person kept instead of their handoff (the keep's write landed).
     pub kept: u64,
+    /// Runs with an older build beside the newer one, and the looks at which an older agent
+    /// refused a record the newer one wrote.
+    pub mixed: bool,
+    pub refusals: u64,
     pub faults_injected: u64,
     pub violation: Option<(usize, Violation)>,
     /// The last steps, for a failing seed's story.
@@ -84,6 +88,9 @@ enum Timed {
     Relocate,
     /// Someone launches an instance tagged primary by hand: the record does not name it.
     Stray,
+    /// The person applies the older build (`true`: a rollback) or the newer one: the handler
+    /// runs it from then on, and so does every instance launched after.
+    Version(bool),
     Calm,
 }
 
@@ -322,8 +329,18 @@ impl Sim {
                     address: None,
                 });
             }
+            Timed::Version(older) => {
+                let which = if older { "the older build (a rollback)" } else { "the newer build" };
+                self.note(format!("the person applies {which}"));
+                self.world.older_env = older;
+                self.handler = actors::handler(&self.world);
+            }
             Timed::Calm => {
                 self.note("calm: faults off".into());
+                // The person runs the newer build everywhere they can (instances keep theirs).
+                if self.world.older_env {
+                    self.fire(Timed::Version(false));
+                }
                 self.world.faults.calm.store(true, Ordering::SeqCst);
                 self.fire(Timed::Partition(false));
                 // systemd restarts what died: the servers that crashed, the agents.
@@ -453,7 +470,12 @@ impl Sim {
                 self.report.kept += 1;
                 self.note(format!("keep-primary: {said}"));
             }
-            (a, Ended::Failed(why)) => self.note(format!("{a:?} failed: {why}")),
+            (a, Ended::Failed(why)) => {
+                if why.contains("newer than this spotctl reads") {
+                    self.report.refusals += 1;
+                }
+                self.note(format!("{a:?} failed: {why}"))
+            }
             (a, Ended::Handled(said)) if self.verbose => self.note(format!("{a:?}: {said}")),
             _ => {}
         }
@@ -501,7 +523,15 @@ pub fn run_traced(seed: u64, verbose: bool) -> Report {
     let mut rng = Rng::new(seed);
     let rates =
         FaultRates { store_fail: rng.below(30), store_lose_reply: rng.below(20), capacity: rng.below(400) };
-    let world = World::new(&mut rng, rates);
+    let mut world = World::new(&mut rng, rates);
+    // Mixed versions: the env starts on the older build and is upgraded before or when calm, or
+    // starts on the newer one and is rolled back for a while.
+    let versions = match rng.below(1000) {
+        0..=149 => Some((true, rng.between(30, CALM_AT + 1))),
+        150..=249 => Some((false, rng.between(30, CALM_AT - 30))),
+        _ => None,
+    };
+    world.older_env = versions.is_some_and(|(older_first, _)| older_first);
     let handler = actors::handler(&world);
     let t0 = world.now();
     let crash_pm = rng.below(40);
@@ -514,7 +544,7 @@ pub fn run_traced(seed: u64, verbose: bool) -> Report {
         in_flight: Vec::new(),
         crash_pm,
         tokens: 0,
-        report: Report { seed, ..Report::default() },
+        report: Report { seed, mixed: versions.is_some(), ..Report::default() },
         t0,
         verbose,
     };
@@ -532,6 +562,13 @@ pub fn run_traced(seed: u64, verbose: bool) -> Report {
     sim.at(20, Timed::Write);
     sim.at(21, Timed::Ship);
     sim.at(CALM_AT, Timed::Calm);
+    match versions {
+        // Upgraded (at the latest when calm).
+        Some((true, at)) if at < CALM_AT => sim.at(at, Timed::Version(false)),
+        // Rolled back (and forward again when calm).
+        Some((false, at)) => sim.at(at, Timed::Version(true)),
+        _ => {}
+    }
     // One or two interruptions: mostly warned, sometimes not.
     for _ in 0..sim.rng.between(1, 2) {
         let at = sim.rng.between(60, CALM_AT - 30);

@@ -3,12 +3,13 @@
 //! per instance, the clock, and what the application was told: every acknowledged commit.
 
 use crate::rng::Rng;
+use crate::versions::OlderBuild;
 use spotctl_aws::compute::{InstanceView, MemoryInstances};
 use spotctl_aws::dns::MemoryDns;
 use spotctl_aws::handoff::{EndpointDuty, LocalFence, MemoryDatabase, Restoring};
 use spotctl_aws::sdk::twin::ManualClock;
 use spotctl_aws::sdk::{imds::paths, twin::StaticMetadata};
-use spotctl_aws::state::{Fault, MemoryStore, Op};
+use spotctl_aws::state::{Fault, MemoryStore, Op, StateStore};
 use spotctl_core::names::{Names, TAG_DRAIN, TAG_HANDOFF, TAG_ROLE};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -108,6 +109,11 @@ pub struct World {
     /// step): their drains are no promise any more (what such a drain holds beyond the shipped
     /// log is within the log's stated window if the kept primary is lost later).
     pub given_up: std::cell::RefCell<BTreeSet<String>>,
+    /// The env's version is the older build (`versions`): its handler, and the instances launched
+    /// meanwhile (an instance keeps the binary it booted with).
+    pub older_env: bool,
+    /// Instances whose agent runs the older build.
+    pub older: BTreeSet<String>,
     /// The EC2 version and notices last synced (nothing to do when neither changed).
     synced: (u64, usize),
 }
@@ -163,6 +169,8 @@ impl World {
             next_row: 1,
             checked: Default::default(),
             given_up: Default::default(),
+            older_env: false,
+            older: BTreeSet::new(),
             synced: (u64::MAX, 0),
         }
     }
@@ -178,6 +186,23 @@ impl World {
             }
             hook(op, key)
         })
+    }
+
+    /// The bucket as the control plane (handler, watchdog, relocation) reaches it: through the
+    /// fault hook, as the env's build.
+    pub fn control_store(&self) -> Arc<dyn StateStore> {
+        match self.older_env {
+            true => Arc::new(OlderBuild(self.faulty_store.clone())),
+            false => Arc::new(self.faulty_store.clone()),
+        }
+    }
+
+    /// [`World::store_of`], as `instance`'s agent's build reaches it.
+    pub fn agent_store(&self, instance: &str) -> Arc<dyn StateStore> {
+        match self.older.contains(instance) {
+            true => Arc::new(OlderBuild(self.store_of(instance))),
+            false => Arc::new(self.store_of(instance)),
+        }
     }
 
     pub fn now(&self) -> i64 {
@@ -209,6 +234,9 @@ impl World {
                 self.duties.insert(i.id.clone(), Arc::new(duty));
                 self.fences.insert(i.id.clone(), Arc::new(LocalFence::default()));
                 self.restoring.insert(i.id.clone(), Arc::new(Restoring::default()));
+                if self.older_env {
+                    self.older.insert(i.id.clone());
+                }
                 new.push(i.id.clone());
             }
             if let Some(md) = self.metadata.get(&i.id) {

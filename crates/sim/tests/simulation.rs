@@ -42,6 +42,7 @@ fn the_protocol_holds_its_invariants_in_every_seeded_run() {
     });
     let (mut crash_points, mut steps, mut promotions, mut faults) = (BTreeSet::new(), 0usize, 0u64, 0u64);
     let (mut from_log, mut from_seal, mut replaced, mut long, mut kept) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let (mut mixed, mut refusals) = (0u64, 0u64);
     let mut all: Vec<&Report> = reports.iter().flatten().collect();
     all.sort_by_key(|r| r.seed);
     for r in all {
@@ -56,10 +57,12 @@ fn the_protocol_holds_its_invariants_in_every_seeded_run() {
         replaced += r.replaced_unhealthy;
         long += r.long_restores;
         kept += r.kept;
+        mixed += u64::from(r.mixed);
+        refusals += r.refusals;
         faults += r.faults_injected;
     }
     println!(
-        "simulation: {n} runs, {steps} steps, {promotions} promotions ({from_log} from the shipped log, {from_seal} up to a sealed drain, {replaced} replacing a primary that did not serve, {long} after a restore longer than the stall clock), {kept} primaries kept by a person instead, {faults} injected faults, {} distinct crash points, in {:.1} s",
+        "simulation: {n} runs, {steps} steps, {promotions} promotions ({from_log} from the shipped log, {from_seal} up to a sealed drain, {replaced} replacing a primary that did not serve, {long} after a restore longer than the stall clock), {kept} primaries kept by a person instead, {mixed} runs with an older build beside the newer ({refusals} refusals of a newer record), {faults} injected faults, {} distinct crash points, in {:.1} s",
         crash_points.len(),
         started.elapsed().as_secs_f64()
     );
@@ -72,6 +75,8 @@ fn the_protocol_holds_its_invariants_in_every_seeded_run() {
     assert!(crash_points.len() > 20, "crashes reach many points: {crash_points:?}");
     assert!(replaced > n / 200, "primaries that do not serve are replaced: {replaced} in {n} runs");
     assert!(kept > n / 200, "a person keeps primaries now and then: {kept} in {n} runs");
+    assert!(mixed > n / 10, "older builds run beside newer ones: {mixed} runs in {n}");
+    assert!(refusals > 0, "an older build meets records it cannot read, and refuses them: {refusals}");
     assert!(long > n / 500, "restores longer than the stall clock complete: {long} in {n} runs");
 }
 
@@ -86,6 +91,7 @@ fn seeds_that_once_broke_an_invariant_hold() {
             "a relocation's three standbys refused on injected bucket errors; its old primary stayed fenced",
         ),
         (47953, "a primary whose successor crashed before stamping Promoted never retired"),
+        (896, "keep-primary wrote a kept record (format 4) for an older agent, which refused it and stayed fenced"),
     ] {
         let r = run(seed);
         assert!(r.violation.is_none(), "seed {seed} ({found}): {:?}", r.violation);

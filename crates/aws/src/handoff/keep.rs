@@ -13,13 +13,14 @@
 
 use super::error::{HandoffError, Result};
 use super::lease::HandoffSeams;
-use crate::state::{json_body, read_handoff, read_primary, update_json, StoreError};
+use crate::state::{get_record, json_body, read_handoff, read_primary, update_json, StoreError};
 use serde::Serialize;
-use spotctl_core::handoff::primary::PrimaryRecord;
+use spotctl_core::handoff::primary::{PrimaryRecord, RECORD_FORMAT_KEPT};
+use spotctl_core::handoff::HealthReport;
 use spotctl_core::handoff::{Cause, Handoff, Step};
 use spotctl_core::names::TAG_DRAIN;
-use spotctl_layout::handoff_id;
 use spotctl_layout::state::{self as keys, handoff_key};
+use spotctl_layout::{handoff_id, health_key};
 
 /// What keeping the primary changes, for a person to read before it does.
 #[derive(Debug, Clone, Serialize)]
@@ -53,7 +54,17 @@ pub async fn plan_keep(seams: &HandoffSeams<'_>) -> Result<KeepPlan> {
     };
     let handoff = read_handoff(seams.store, &handoff_id(primary.epoch)).await?.map(|(h, _)| h);
     refuse_warned(seams, &primary, handoff.as_ref()).await?;
-    Ok(KeepPlan { drain_tag: inst.tags.get(TAG_DRAIN).cloned(), primary, handoff })
+    refuse_older_agent(seams, &primary).await?;
+    let drain_tag = inst.tags.get(TAG_DRAIN).cloned();
+    if handoff.is_none() && drain_tag.is_none() {
+        return Err(HandoffError::Refused(format!(
+            "{} is the primary and nothing is handing it off (no handoff {}, no {TAG_DRAIN} tag): there is \
+             nothing to give up, and nothing was changed",
+            primary.instance_id,
+            handoff_id(primary.epoch)
+        )));
+    }
+    Ok(KeepPlan { drain_tag, primary, handoff })
 }
 
 /// A primary AWS warned is being reclaimed: keeping it would only lose what it takes next. Its
@@ -76,6 +87,28 @@ async fn refuse_warned(seams: &HandoffSeams<'_>, primary: &PrimaryRecord, h: Opt
         )));
     }
     Ok(())
+}
+
+/// A kept record is format [`RECORD_FORMAT_KEPT`]: an agent that reads only older ones would
+/// refuse it and stay fenced for good. Its health report says what it reads; with no report, it
+/// is not known to read it.
+async fn refuse_older_agent(seams: &HandoffSeams<'_>, primary: &PrimaryRecord) -> Result<()> {
+    let key = health_key(&primary.instance_id);
+    let report = get_record::<HealthReport>(seams.store, &key).await?.map(|(r, _)| r);
+    let reads = report.filter(|r| r.instance_id == primary.instance_id).map(|r| r.reads().primary);
+    match reads {
+        Some(n) if n >= RECORD_FORMAT_KEPT => Ok(()),
+        Some(n) => Err(HandoffError::Refused(format!(
+            "the agent of {} reads primary records up to format {n}, and a kept record is format \
+             {RECORD_FORMAT_KEPT}: it would stay fenced; nothing was kept (let the handoff go on)",
+            primary.instance_id
+        ))),
+        None => Err(HandoffError::Refused(format!(
+            "the agent of {} has not reported which records it reads ({key}): nothing was kept; try again \
+             once it has (within a minute of its next look)",
+            primary.instance_id
+        ))),
+    }
 }
 
 impl KeepPlan {
@@ -124,6 +157,7 @@ pub async fn keep_primary(seams: &HandoffSeams<'_>, expected: &str, who: &str) -
     let gave_up = handoff_id(record.epoch);
     refuse_warned(seams, &record, read_handoff(seams.store, &gave_up).await?.map(|(h, _)| h).as_ref())
         .await?;
+    refuse_older_agent(seams, &record).await?;
     let now = seams.clock.now();
     let kept = record.kept(&gave_up, who, now);
     match seams.store.put_if_match(keys::PRIMARY, &etag, json_body(keys::PRIMARY, &kept)?).await {

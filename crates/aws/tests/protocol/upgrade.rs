@@ -93,3 +93,45 @@ fn a_standby_older_than_its_handoff_never_promotes_nor_stamps_it() {
     assert_eq!(w.standbys().len(), 1, "no second standby for a record it cannot read");
     assert_eq!(block_on(w.store.get(&handoff_key("epoch-1"))).expect("read").expect("present").body, written);
 }
+
+/// `keep-primary` writes a kept record (format 4) only for an agent whose report says it reads
+/// it: an older agent would refuse the record and stay fenced for good.
+#[test]
+fn keep_primary_refuses_a_primary_whose_agent_cannot_read_a_kept_record() {
+    use spotctl_aws::handoff::{advance, keep_primary, plan_keep, FixedPlacements, HandoffSeams, Trigger};
+    use spotctl_core::handoff::Cause;
+    let w = World::new();
+    let db = MemoryDatabase::new((1..=50).collect(), false);
+    let (old, _) = agent(&w, "i-primary", "ap-northeast-1a", &[(TAG_ROLE, "primary")], &db);
+    block_on(old.step()).expect("serves, and reports what it reads");
+    let placements = FixedPlacements::in_region(&crate::world::names(), crate::world::REGION, 3);
+    let seams = HandoffSeams {
+        store: &w.store,
+        instances: &w.ec2,
+        placements: &placements,
+        clock: w.clock.as_ref(),
+        owner: "test",
+        limits: Default::default(),
+    };
+    let moving = Trigger { cause: Cause::Relocation, instance_id: "i-primary" };
+    block_on(advance(&seams, Some(moving))).expect("a relocation starts");
+    // An agent of the build before kept records: its report does not say what it reads.
+    let key = health_key("i-primary");
+    let (mut report, _) =
+        block_on(get_json::<serde_json::Value>(&w.store, &key)).expect("read").expect("report");
+    report.as_object_mut().expect("object").remove("reads");
+    block_on(w.store.put(&key, json_body(&key, &report).expect("json"))).expect("write");
+    let refused = block_on(plan_keep(&seams)).expect_err("refused");
+    assert!(refused.to_string().contains("reads primary records up to format 3"), "{refused}");
+    let refused = block_on(keep_primary(&seams, "i-primary", "op")).expect_err("refused");
+    assert!(refused.to_string().contains("up to format 3"), "{refused}");
+    let (record, _) = block_on(read_primary(&w.store)).expect("read").expect("record");
+    assert_eq!((record.epoch, record.kept.as_ref()), (1, None), "nothing was kept");
+    // The agent of this build says it reads it (its next report, 10 s on): kept.
+    w.clock.advance(11);
+    block_on(old.step()).expect("reports again");
+    let plan = block_on(plan_keep(&seams)).expect("keepable");
+    block_on(keep_primary(&seams, &plan.primary.instance_id, "op")).expect("kept");
+    let (record, _) = block_on(read_primary(&w.store)).expect("read").expect("record");
+    assert_eq!((record.epoch, record.format), (2, 4));
+}

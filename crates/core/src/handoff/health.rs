@@ -64,6 +64,33 @@ pub struct HealthReport {
     /// which: it neither promotes, retires nor drains until its instance runs that version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
+    /// The newest record formats this agent reads (`None`: an agent older than this field, which
+    /// reads primary records up to format 3). Whoever writes a record this agent must follow
+    /// checks it first (`keep-primary` does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reads: Option<Reads>,
+}
+
+/// The newest formats of the records an agent reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reads {
+    pub primary: u32,
+    pub handoff: u32,
+}
+
+impl Reads {
+    /// What this build reads.
+    pub const THIS_BUILD: Reads =
+        Reads { primary: super::primary::RECORD_FORMAT_KEPT, handoff: super::record::HANDOFF_FORMAT };
+    /// What an agent that does not say reads (it was built before the reports said).
+    pub const UNSAID: Reads = Reads { primary: 3, handoff: 3 };
+}
+
+impl HealthReport {
+    /// The formats this report's agent reads.
+    pub fn reads(&self) -> Reads {
+        self.reads.unwrap_or(Reads::UNSAID)
+    }
 }
 
 impl HealthReport {
@@ -89,6 +116,7 @@ impl HealthReport {
             checks,
             fenced: None,
             refused: None,
+            reads: Some(Reads::THIS_BUILD),
         }
     }
 
@@ -103,6 +131,7 @@ impl HealthReport {
             checks: HealthChecks::default(),
             fenced: Some(why.to_string()),
             refused: None,
+            reads: Some(Reads::THIS_BUILD),
         }
     }
 }

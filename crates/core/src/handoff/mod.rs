@@ -46,5 +46,5 @@ pub use apply::*;
 pub use decide::*;
 pub use fallback::*;
 pub use format::{check_format, NewerFormat, RecordFormat};
-pub use health::{assess_health, Health, HealthChecks, HealthReport};
+pub use health::{assess_health, Health, HealthChecks, HealthReport, Reads};
 pub use record::*;
