@@ -20,12 +20,20 @@
 //!    standby the handoff does not name, or of a failed handoff, never promotes and leaves.
 //! 4. Every database instance boots fenced; an agent turns writes on only when the record names
 //!    its instance, and re-asserts that on every look. An old primary a handoff replaced retires.
-//! 5. The watchdog resumes a handoff that stalled (no standby, a dead or stuck one, a restore that
-//!    failed), falls back to the shipped log (or else an older backup) when the old primary died
-//!    before its drain completed, and gives up (`Failed`, with the fallback and its data-loss
-//!    window) after `MAX_ATTEMPTS`. A primary gone with no handoff open (EC2's state change, or the
-//!    watchdog's look) is recovered from its own drain, else from the shipped log.
-//! 6. `apply` reads the record: it holds every database instance while a handoff is open, and
+//! 5. The watchdog resumes a handoff that stalled (no standby, one dead, or one whose restore has
+//!    not moved for `STANDBY_STALL_SECS`: progress, not age), falls back to the shipped log (or
+//!    else an older backup) when the old primary died before its drain completed, and gives up
+//!    (`Failed`, with the fallback and its data-loss window) after `MAX_ATTEMPTS`. A primary gone
+//!    with no handoff open (EC2's state change, or the watchdog's look) is recovered from its own
+//!    drain, else from the shipped log; so is one alive that has not served for `[health]
+//!    unhealthy_after` (`HandlerDecision::Replace`, judged by [`health`]).
+//!    The fencing rule: a standby that restores anything but the old primary's own drain waits for
+//!    [`Step::OldFenced`], which only the control plane records, once EC2 says the old instance it
+//!    terminated is `terminated` ([`fence_step`]).
+//! 6. A person may keep the old primary instead (`keep-primary`): the record moves from epoch N to
+//!    N+1 naming the same instance ([`primary::Kept`]), so nothing of handoff `epoch-N` can win it.
+//!    Records carry formats; a build refuses one newer than it reads ([`format`]).
+//! 7. `apply` reads the record: it holds every database instance while a handoff is open, and
 //!    replaces a lost primary only through a recovery handoff: its own drain, the shipped log, or
 //!    an older complete backup, in that order.
 //!
