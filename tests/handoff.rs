@@ -9,7 +9,7 @@ mod support;
 use serde_json::{json, Value};
 use spotctl_testkit::mariadb::MariaDb;
 use spotctl_testkit::moto::Moto;
-use support::handoff::{count, imds, insert, shipping_primary, state_change, Env, NOTICE};
+use support::handoff::{count, imds, insert, scheduled, shipping_primary, state_change, Env, NOTICE};
 use support::path_str;
 
 /// `status` shows `step` with its UTC time and how long ago.
@@ -249,7 +249,6 @@ async fn an_unwarned_loss_is_recovered_from_the_shipped_log() {
     };
     let moto = Moto::start();
     let (env, primary, _, mut shipper) = shipping_primary(&moto, &old_db).await;
-    let region = support::handoff::REGION;
     insert(&old_db.root_dsn(""), 1001..=1500);
     // Well past the shipper's half-second: every acknowledged commit is stored. Then the server
     // and the shipper die at the same instant, and EC2 says the instance is gone.
@@ -296,12 +295,7 @@ async fn an_unwarned_loss_is_recovered_from_the_shipped_log() {
 
     // The daily retention is the handler's (an instance deletes nothing): inside the window
     // (`[backup] retention`, 7 days by default) every base and piece stays.
-    let tick = json!({
-        "version": "0", "id": "retention-1", "detail-type": "Scheduled Event", "source": "aws.events",
-        "account": "123456789012", "time": "2026-11-29T10:00:00Z", "region": region,
-        "resources": [format!("arn:aws:events:{region}:123456789012:rule/spotctl-dev-retention")], "detail": {}
-    })
-    .to_string();
+    let tick = scheduled("dev", "retention", "retention-1");
     let kept = env.handle(&moto, "retention.json", &tick, None).json();
     assert_eq!(kept["next"]["action"], "retention", "{kept:#}");
     assert_eq!(kept["next"]["deleted_objects"], 0, "{kept:#}");

@@ -11,23 +11,13 @@ use serde_json::json;
 use spotctl_testkit::mariadb::MariaDb;
 use spotctl_testkit::moto::Moto;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use support::handoff::{count, imds, insert, shipping_primary_of, state_change, Env, REGION};
+use support::handoff::{count, imds, insert, scheduled, shipping_primary_of, state_change, Env, REGION};
 
 /// The threshold this env sets (the smallest valid one).
 const UNHEALTHY_AFTER: &str = "[health]\nunhealthy_after = \"30s\"\n";
 
 fn now_ms() -> u64 {
     u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_millis()).expect("ms")
-}
-
-/// The watchdog's minute, for the env `name`.
-fn watchdog_tick(name: &str, id: &str) -> String {
-    json!({
-        "version": "0", "id": id, "detail-type": "Scheduled Event", "source": "aws.events",
-        "account": "123456789012", "time": "2026-11-29T10:00:00Z", "region": REGION,
-        "resources": [format!("arn:aws:events:{REGION}:123456789012:rule/spotctl-{name}-watchdog")], "detail": {}
-    })
-    .to_string()
 }
 
 /// EC2's view of `id`'s state.
@@ -63,7 +53,7 @@ async fn a_primary_whose_server_dies_while_its_instance_runs_is_fenced_by_ec2_th
     let healthy_at = sick["healthy_at_ms"].as_u64().expect("when it was last healthy");
 
     // Before the threshold the watchdog does nothing, and `status` says what comes next.
-    let early = env.handle(&moto, "tick-1.json", &watchdog_tick(&env.name, "tick-1"), None).json();
+    let early = env.handle(&moto, "tick-1.json", &scheduled(&env.name, "watchdog", "tick-1"), None).json();
     assert_eq!(early["next"]["handoff"], "ignored", "{early:#}");
     assert!(env.object("state/handoffs/epoch-1.json").await.is_none(), "no handoff on a short blip");
     let status = env.run(&moto, &["status", &env.dir], None);
@@ -78,7 +68,7 @@ async fn a_primary_whose_server_dies_while_its_instance_runs_is_fenced_by_ec2_th
     // Past it: the control plane fences the old instance through EC2, and only then recovers.
     let wait = (healthy_at + 31_000).saturating_sub(now_ms());
     std::thread::sleep(Duration::from_millis(wait));
-    let handled = env.handle(&moto, "tick-2.json", &watchdog_tick(&env.name, "tick-2"), None).json();
+    let handled = env.handle(&moto, "tick-2.json", &scheduled(&env.name, "watchdog", "tick-2"), None).json();
     assert_eq!(handled["next"]["handoff"], "started", "{handled:#}");
     let h = env.object("state/handoffs/epoch-1.json").await.expect("the replacement's record");
     assert_eq!((&h["cause"], &h["from_log"]), (&json!("recovery"), &json!(true)), "{h:#}");

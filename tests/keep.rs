@@ -11,16 +11,7 @@ mod support;
 use serde_json::json;
 use spotctl_testkit::mariadb::MariaDb;
 use spotctl_testkit::moto::Moto;
-use support::handoff::{count, imds, insert, shipping_primary, writable, Env, REGION};
-
-fn schedule(rule: &str, id: &str) -> String {
-    json!({
-        "version": "0", "id": id, "detail-type": "Scheduled Event", "source": "aws.events",
-        "account": "123456789012", "time": "2026-11-29T10:00:00Z", "region": REGION,
-        "resources": [format!("arn:aws:events:{REGION}:123456789012:rule/spotctl-dev-{rule}")], "detail": {}
-    })
-    .to_string()
-}
+use support::handoff::{count, imds, insert, scheduled, shipping_primary, writable, Env, REGION};
 
 /// Whether EC2 says `id` is pending or running, and its tag `key`.
 async fn alive_and_tag(env: &Env, id: &str, key: &str) -> (bool, Option<String>) {
@@ -47,7 +38,7 @@ async fn a_kept_primary_takes_writes_again_and_the_given_up_handoff_never_promot
     std::fs::write(&toml, text.replace("\"m5.large\", ", "")).expect("edit env");
     let applied = env.run(&moto, &["apply", &env.dir, "--auto-approve"], None);
     assert!(applied.ok, "{}{}", applied.stdout, applied.stderr);
-    let moved = env.handle(&moto, "relocate.json", &schedule("relocation", "reloc-1"), None).json();
+    let moved = env.handle(&moto, "relocate.json", &scheduled("dev", "relocation", "reloc-1"), None).json();
     assert_eq!(moved["next"]["decision"], "move", "{moved:#}");
     assert_eq!(alive_and_tag(&env, &primary, "spotctl:drain").await, (true, Some("epoch-1".into())));
     let standby = moved["next"]["handoff"]["standby"].as_str().expect("a standby").to_string();
@@ -99,7 +90,7 @@ async fn a_kept_primary_takes_writes_again_and_the_given_up_handoff_never_promot
     assert_eq!(count(&old_dsn), 1110);
 
     // The watchdog's look: nothing to resume, nothing reopened. One primary, the kept one.
-    let tick = env.handle(&moto, "tick.json", &schedule("watchdog", "tick-1"), None).json();
+    let tick = env.handle(&moto, "tick.json", &scheduled("dev", "watchdog", "tick-1"), None).json();
     assert_ne!(tick["next"]["handoff"], "started", "{tick:#}");
     let primaries: Vec<String> = env
         .instances()

@@ -192,6 +192,16 @@ impl Env {
     }
 }
 
+/// A scheduled event (EventBridge) of the env `env`'s rule `rule` (`watchdog`, `relocation`, …).
+pub fn scheduled(env: &str, rule: &str, id: &str) -> String {
+    json!({
+        "version": "0", "id": id, "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": "2026-11-29T10:00:00Z", "region": REGION,
+        "resources": [format!("arn:aws:events:{REGION}:123456789012:rule/spotctl-{env}-{rule}")], "detail": {}
+    })
+    .to_string()
+}
+
 /// EventBridge's note that `instance` went to `state`.
 pub fn state_change(instance: &str, state: &str) -> String {
     json!({
