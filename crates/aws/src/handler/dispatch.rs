@@ -9,7 +9,7 @@
 use super::outcome::{ActError, HandlerError, Next, Outcome, Relocation};
 use crate::compute::Instances;
 use crate::fleet::{FleetApi, Fleets};
-use crate::handoff::{advance, HandoffSeams, Placements, Trigger as HandoffTrigger};
+use crate::handoff::{advance, HandoffSeams, Limits, Placements, Trigger as HandoffTrigger};
 use crate::protect::retention::RetentionReport;
 use crate::sdk::clock::Clock;
 use crate::state::{json_body, read_primary, StateStore, StoreError};
@@ -122,7 +122,7 @@ impl Handler {
             placements: self.placements.as_ref(),
             clock: self.clock.as_ref(),
             owner: event,
-            limits: Default::default(),
+            limits: Limits { standby_stall_s: standby_stall_s(), ..Default::default() },
         }
     }
 
@@ -212,4 +212,14 @@ impl Handler {
             store,
         }
     }
+}
+
+/// How long a standby may go without moving: `STANDBY_STALL_SECS`, or, for the end-to-end test of a
+/// restore longer than it, `SPOTCTL_TEST_STANDBY_STALL_S` (never set by an env or by `apply`).
+fn standby_stall_s() -> i64 {
+    static STALL: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *STALL.get_or_init(|| {
+        let hook = std::env::var("SPOTCTL_TEST_STANDBY_STALL_S").ok().and_then(|v| v.parse().ok());
+        hook.unwrap_or(spotctl_core::handoff::STANDBY_STALL_SECS)
+    })
 }
