@@ -9,7 +9,7 @@ mod support;
 use spotctl_testkit::mariadb::MariaDb;
 use spotctl_testkit::moto::Moto;
 use std::time::{Duration, Instant};
-use support::handoff::{imds, writable, Env, NOTICE, REGION};
+use support::handoff::{imds, writable, Env, NOTICE};
 
 /// The goal: from the notice in instance metadata to `read_only = 1`.
 const FENCE_WITHIN: Duration = Duration::from_secs(2);
@@ -24,16 +24,6 @@ fn within(limit: Duration, ok: impl Fn() -> bool) -> Option<Duration> {
         std::thread::sleep(Duration::from_millis(20));
     }
     None
-}
-
-/// Kills the agent when the test ends, however it ends.
-struct Watcher(std::process::Child);
-
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -53,15 +43,7 @@ async fn a_primary_cut_off_from_the_bucket_fences_on_the_notice_within_two_secon
     let app = format!("mysql://app:app-password@127.0.0.1:{}/appdb", db.port);
 
     let metadata = imds(&primary, "ap-northeast-1a", &[("spotctl:role", "primary")]);
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_spotctl"));
-    cmd.envs(moto.env())
-        .env("SPOTCTL_IMDS_ENDPOINT", metadata.endpoint())
-        .env("SPOTCTL_ADVISOR_URL", "http://127.0.0.1:1/")
-        .args(["agent", "watch", "--bucket", &env.bucket(), "--bucket-region", REGION, "--env", &env.name])
-        .args(["--mysql", &root, "--interval", "2"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let _agent = Watcher(cmd.spawn().expect("agent watch"));
+    let _agent = env.watch(&moto, &metadata, &root, &[]);
     // The recorded primary: its agent turns writes on.
     assert!(within(Duration::from_secs(60), || writable(&root)).is_some(), "the agent never served");
 

@@ -11,7 +11,7 @@ use serde_json::json;
 use spotctl_testkit::mariadb::MariaDb;
 use spotctl_testkit::moto::Moto;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use support::handoff::{count, imds, insert, scheduled, shipping_primary_of, state_change, Env, REGION};
+use support::handoff::{count, imds, insert, scheduled, shipping_primary_of, state_change, Env};
 
 /// The threshold this env sets (the smallest valid one).
 const UNHEALTHY_AFTER: &str = "[health]\nunhealthy_after = \"30s\"\n";
@@ -22,8 +22,7 @@ fn now_ms() -> u64 {
 
 /// EC2's view of `id`'s state.
 async fn state_of(env: &Env, id: &str) -> String {
-    let out = env.aws.ec2(REGION).describe_instances().instance_ids(id).send().await.expect("describe");
-    let i = out.reservations().iter().flat_map(|r| r.instances()).next().cloned().expect("the instance");
+    let i = env.instance(id).await.expect("the instance");
     i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default()
 }
 

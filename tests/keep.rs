@@ -11,12 +11,11 @@ mod support;
 use serde_json::json;
 use spotctl_testkit::mariadb::MariaDb;
 use spotctl_testkit::moto::Moto;
-use support::handoff::{count, imds, insert, scheduled, shipping_primary, writable, Env, REGION};
+use support::handoff::{count, imds, insert, scheduled, shipping_primary, writable, Env};
 
 /// Whether EC2 says `id` is pending or running, and its tag `key`.
 async fn alive_and_tag(env: &Env, id: &str, key: &str) -> (bool, Option<String>) {
-    let out = env.aws.ec2(REGION).describe_instances().instance_ids(id).send().await.expect("describe");
-    let i = out.reservations().iter().flat_map(|r| r.instances()).next().cloned().expect("the instance");
+    let i = env.instance(id).await.expect("the instance");
     let state = i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default();
     let tag = i.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(String::from);
     (state == "pending" || state == "running", tag)

@@ -11,23 +11,13 @@ use serde_json::json;
 use spotctl_testkit::mariadb::MariaDb;
 use spotctl_testkit::moto::Moto;
 use std::time::{Duration, Instant};
-use support::handoff::{count, imds, scheduled, Env, NOTICE, REGION};
+use support::handoff::{count, imds, scheduled, Env, NOTICE};
 
 /// The stall clock of this test: longer than the agent's stamps are apart (at most 40 s: every
 /// 30 s, on a 10 s timer), shorter than the restore.
 const STALL_S: i64 = 50;
 /// Each step of the restore waits this long after it is counted.
 const PACE_MS: u64 = 25_000;
-
-/// Kills the agent when the test ends, however it ends.
-struct Watcher(std::process::Child);
-
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restore_longer_than_the_stall_clock_promotes_because_its_progress_is_stamped() {
@@ -49,16 +39,9 @@ async fn a_restore_longer_than_the_stall_clock_promotes_because_its_progress_is_
     let new_imds =
         imds(&standby, "ap-northeast-1c", &[("spotctl:role", "standby"), ("spotctl:handoff", "epoch-1")]);
     env.give_addresses(&standby, &new_imds).await;
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_spotctl"));
-    cmd.envs(moto.env())
-        .env("SPOTCTL_IMDS_ENDPOINT", new_imds.endpoint())
-        .env("SPOTCTL_ADVISOR_URL", "http://127.0.0.1:1/")
-        .env("SPOTCTL_TEST_RESTORE_PACE_MS", PACE_MS.to_string())
-        .args(["agent", "watch", "--bucket", &env.bucket(), "--bucket-region", REGION, "--env", &env.name])
-        .args(["--mysql", &new_db.root_dsn(""), "--interval", "2"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let _agent = Watcher(cmd.spawn().expect("agent watch"));
+    let pace = PACE_MS.to_string();
+    let _agent =
+        env.watch(&moto, &new_imds, &new_db.root_dsn(""), &[("SPOTCTL_TEST_RESTORE_PACE_MS", &pace)]);
 
     // The watchdog looks every 5 s with the short stall clock, until the standby promotes.
     let started = Instant::now();

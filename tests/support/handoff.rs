@@ -111,6 +111,37 @@ impl Env {
         Ran::of(cmd.args(["--mysql", mysql]).output().expect("runs"))
     }
 
+    /// The agent's watch loop (`spotctl agent watch`, as user-data runs it, looking every 2 s) of
+    /// the instance `imds` describes, on the server at `mysql`, with `envs` set; killed when the
+    /// returned guard is dropped.
+    pub fn watch(&self, moto: &Moto, imds: &ImdsServer, mysql: &str, envs: &[(&str, &str)]) -> Watcher {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_spotctl"));
+        cmd.envs(moto.env())
+            .env("SPOTCTL_IMDS_ENDPOINT", imds.endpoint())
+            .env("SPOTCTL_ADVISOR_URL", "http://127.0.0.1:1/")
+            .envs(envs.iter().copied())
+            .args([
+                "agent",
+                "watch",
+                "--bucket",
+                &self.bucket(),
+                "--bucket-region",
+                REGION,
+                "--env",
+                &self.name,
+            ])
+            .args(["--mysql", mysql, "--interval", "2"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        Watcher(cmd.spawn().expect("agent watch"))
+    }
+
+    /// EC2's view of instance `id`.
+    pub async fn instance(&self, id: &str) -> Option<aws_sdk_ec2::types::Instance> {
+        let out = self.aws.ec2(REGION).describe_instances().instance_ids(id).send().await.expect("describe");
+        out.reservations().iter().flat_map(|r| r.instances()).next().cloned()
+    }
+
     /// The warning EventBridge delivers for `instance`, with event id `id`.
     pub fn warning(&self, instance: &str, id: &str) -> String {
         std::fs::read_to_string("tests/events/seed-interruption.json")
@@ -157,9 +188,7 @@ impl Env {
     /// The addresses EC2 gave `id`, for its IMDS stand-in (`public-ipv4`, `local-ipv4`), so the
     /// agent on it names the same address `apply` reads from DescribeInstances.
     pub async fn give_addresses(&self, id: &str, imds: &ImdsServer) {
-        let out = self.aws.ec2(REGION).describe_instances().instance_ids(id).send().await.expect("describe");
-        let i = out.reservations().iter().flat_map(|r| r.instances()).next().cloned();
-        let (public, local) = match i {
+        let (public, local) = match self.instance(id).await {
             Some(i) => {
                 (i.public_ip_address().map(str::to_string), i.private_ip_address().map(str::to_string))
             }
@@ -287,6 +316,16 @@ pub fn count(dsn: &str) -> i64 {
 pub fn writable(dsn: &str) -> bool {
     let mut c = mysql::Conn::new(mysql::Opts::from_url(dsn).expect("dsn")).expect("connect");
     c.query_first::<u8, _>("SELECT @@GLOBAL.read_only").expect("read_only") == Some(0)
+}
+
+/// A running agent process, killed when the test ends, however it ends.
+pub struct Watcher(std::process::Child);
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Instance metadata of an instance of the env, with its tags.

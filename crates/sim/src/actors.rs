@@ -7,10 +7,10 @@ use futures::future::LocalBoxFuture;
 use spotctl_aws::fleet::MemoryFleet;
 use spotctl_aws::handler::Handler;
 use spotctl_aws::handoff::{
-    advance, assess_primary, launch_primary, recover, Agent, Did, FixedPlacements, HandoffOutcome,
-    HandoffSeams, Limits, Trigger,
+    advance, assess_primary, launch_primary, recover, Agent, Did, FixedPlacements, HandoffError,
+    HandoffOutcome, HandoffSeams, Limits, Trigger,
 };
-use spotctl_aws::state::{Lock, LockInfo};
+use spotctl_aws::state::{Lock, LockInfo, StoreError};
 use spotctl_core::desired::{db_instance, LaunchSpec};
 use spotctl_core::handoff::Cause;
 use spotctl_core::handoff::PrimaryPlan;
@@ -86,6 +86,8 @@ pub enum Ended {
     /// The invocation failed: EventBridge and the Lambda's asynchronous retries deliver it again.
     Failed(String),
     Agent(Did),
+    /// An agent's look refused a record newer than its build reads (`spotctl_core::handoff::format`).
+    Refused(String),
     Other,
 }
 
@@ -209,6 +211,9 @@ pub fn agent(w: &World, instance: &str) -> Option<Task> {
     Some(Box::pin(async move {
         match agent.step().await {
             Ok((_, did)) => Ended::Agent(did),
+            Err(e) if matches!(e.root(), HandoffError::Store(StoreError::Newer(_))) => {
+                Ended::Refused(format!("{e:#}"))
+            }
             Err(e) => Ended::Failed(format!("{e:#}")),
         }
     }))

@@ -470,12 +470,11 @@ impl Sim {
                 self.report.kept += 1;
                 self.note(format!("keep-primary: {said}"));
             }
-            (a, Ended::Failed(why)) => {
-                if why.contains("newer than this spotctl reads") {
-                    self.report.refusals += 1;
-                }
-                self.note(format!("{a:?} failed: {why}"))
+            (a, Ended::Refused(why)) => {
+                self.report.refusals += 1;
+                self.note(format!("{a:?} refused: {why}"));
             }
+            (a, Ended::Failed(why)) => self.note(format!("{a:?} failed: {why}")),
             (a, Ended::Handled(said)) if self.verbose => self.note(format!("{a:?}: {said}")),
             _ => {}
         }

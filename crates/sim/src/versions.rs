@@ -7,10 +7,12 @@
 
 use async_trait::async_trait;
 use spotctl_aws::state::{Etag, StateStore, StoreError, Versioned};
+use spotctl_core::handoff::Reads;
 use spotctl_layout::state as keys;
 
-/// The newest primary record format the older build reads.
-pub const OLDER_READS_PRIMARY: u64 = 3;
+/// The newest primary record format the older build reads: what an agent reads that does not
+/// say (`Reads::UNSAID`, its reports lose `reads`).
+const OLDER_READS_PRIMARY: u64 = Reads::UNSAID.primary as u64;
 
 /// The state bucket as an older build's code reaches it.
 pub struct OlderBuild<S>(pub S);

@@ -25,7 +25,7 @@ use spotctl_core::handoff::{
     failure_note, fallback, primary_step, standby_step, Handoff, PrimaryAction, PrimaryView, Source,
     StandbyAction, StandbyView, Step,
 };
-use spotctl_core::handoff::{HealthReport, NewerFormat};
+use spotctl_core::handoff::{HealthChecks, HealthReport, NewerFormat};
 use spotctl_core::names::{TAG_DRAIN, TAG_HANDOFF, TAG_ROLE};
 use spotctl_layout::state::handoff_key;
 use spotctl_layout::{handoff_id, health_key};
@@ -263,55 +263,57 @@ impl Agent {
     }
 
     /// Checks the server and reports what it found under this instance's key (the watchdog judges
-    /// the primary from these reports: ARD.md, *A primary that cannot serve*). Written every
-    /// [`HEALTH_EVERY_MS`] while nothing changes, at once when something does.
+    /// the primary from these reports: ARD.md, *A primary that cannot serve*).
     async fn report_health(&self, instance_id: &str, epoch: u64) -> Result<()> {
         let checks = self.db.health().await;
-        let store = self.store.as_ref();
-        let key = health_key(instance_id);
-        let before = get_record::<HealthReport>(store, &key).await?.map(|(r, _)| r);
-        let now_ms = u64::try_from(self.clock.now()).unwrap_or(0) * 1000;
-        let same = before.as_ref().is_some_and(|b| {
-            b.epoch == epoch
-                && b.fenced.is_none()
-                && b.checks.passed() == checks.passed()
-                && b.checks.problem == checks.problem
-                && now_ms.saturating_sub(b.written_at_ms) < HEALTH_EVERY_MS
-        });
-        if !same {
-            let report = HealthReport::after(before.as_ref(), instance_id, epoch, checks, now_ms);
-            store.put(&key, json_body(&key, &report)?).await?;
-        }
-        Ok(())
+        let same = |b: &HealthReport| {
+            b.epoch == epoch && b.fenced.is_none() && b.refused.is_none() && same_checks(b, &checks)
+        };
+        self.report(instance_id, same, |before, now_ms| {
+            HealthReport::after(before, instance_id, epoch, checks.clone(), now_ms)
+        })
+        .await
     }
 
     /// Reports that this agent refuses a record a newer spotctl wrote, with what its checks found
     /// (a primary's server may go on serving: the health rule still watches it).
     async fn report_refused(&self, newer: &NewerFormat) -> Result<()> {
         let instance_id = self.metadata.require(paths::INSTANCE_ID).await?;
-        let key = health_key(&instance_id);
-        let before = get_record::<HealthReport>(self.store.as_ref(), &key).await?.map(|(r, _)| r);
-        let now_ms = u64::try_from(self.clock.now()).unwrap_or(0) * 1000;
-        let epoch = before.as_ref().map_or(0, |b| b.epoch);
         let checks = self.db.health().await;
-        let mut report = HealthReport::after(before.as_ref(), &instance_id, epoch, checks, now_ms);
-        report.refused = Some(newer.to_string());
-        self.store.put(&key, json_body(&key, &report)?).await?;
-        Ok(())
+        let why = newer.to_string();
+        let same = |b: &HealthReport| b.refused.as_deref() == Some(why.as_str()) && same_checks(b, &checks);
+        self.report(&instance_id, same, |before, now_ms| {
+            let epoch = before.map_or(0, |b| b.epoch);
+            let report = HealthReport::after(before, &instance_id, epoch, checks.clone(), now_ms);
+            HealthReport { refused: Some(why.clone()), ..report }
+        })
+        .await
     }
 
     /// Reports that this server's agent keeps it fenced, and why (not serving is expected).
     async fn report_fenced(&self, instance_id: &str, epoch: u64, why: &str) -> Result<()> {
+        let same = |b: &HealthReport| b.fenced.as_deref() == Some(why);
+        self.report(instance_id, same, |_, now_ms| HealthReport::fenced(instance_id, epoch, why, now_ms))
+            .await
+    }
+
+    /// Writes the report `make` makes of this instance's previous one, under its key: every
+    /// [`HEALTH_EVERY_MS`] while the previous one says the `same`, at once when it does not.
+    async fn report(
+        &self,
+        instance_id: &str,
+        same: impl Fn(&HealthReport) -> bool,
+        make: impl FnOnce(Option<&HealthReport>, u64) -> HealthReport,
+    ) -> Result<()> {
         let key = health_key(instance_id);
-        let now_ms = u64::try_from(self.clock.now()).unwrap_or(0) * 1000;
         let before = get_record::<HealthReport>(self.store.as_ref(), &key).await?.map(|(r, _)| r);
-        let same = before.as_ref().is_some_and(|b| {
-            b.fenced.as_deref() == Some(why) && now_ms.saturating_sub(b.written_at_ms) < HEALTH_EVERY_MS
-        });
-        if !same {
-            let report = HealthReport::fenced(instance_id, epoch, why, now_ms);
-            self.store.put(&key, json_body(&key, &report)?).await?;
+        let now_ms = u64::try_from(self.clock.now()).unwrap_or(0) * 1000;
+        let fresh = |b: &HealthReport| now_ms.saturating_sub(b.written_at_ms) < HEALTH_EVERY_MS;
+        if before.as_ref().is_some_and(|b| same(b) && fresh(b)) {
+            return Ok(());
         }
+        let report = make(before.as_ref(), now_ms);
+        self.store.put(&key, json_body(&key, &report)?).await?;
         Ok(())
     }
 
@@ -465,6 +467,11 @@ impl Agent {
 
 /// How often a serving primary's health report is written while nothing changes.
 pub const HEALTH_EVERY_MS: u64 = 10_000;
+
+/// Whether a previous report found what `checks` found.
+fn same_checks(before: &HealthReport, checks: &HealthChecks) -> bool {
+    before.checks.passed() == checks.passed() && before.checks.problem == checks.problem
+}
 
 /// How many epochs back an old primary looks for the handoff that replaced it (a primary that
 /// missed its retirement while its successor was replaced in turn).

@@ -34,8 +34,8 @@ const _: () = assert!(RECORD_FORMAT_KEPT >= super::primary::RECORD_FORMAT);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "{key} is format {found}, newer than this spotctl reads (up to {reads}): a newer version wrote it, \
-     and this one acts on nothing it cannot read; roll the env's agents to the version that wrote it \
-     (MEMO.md, \"Upgrading a running env\")"
+     and this one acts on nothing it cannot read; run the version that wrote it (an env's agents: \
+     MEMO.md, \"Upgrading a running env\")"
 )]
 pub struct NewerFormat {
     pub key: String,
