@@ -9,6 +9,7 @@ use crate::exit::{BadInput, Outcome};
 use anyhow::{Context, Result};
 use clap::Args;
 use spotctl_db::protect::{Note, ShipOptions, Shipper, Stopped};
+use spotctl_db::store::{BlobError, BlobStore, Creation};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +50,7 @@ pub async fn exec(a: ShipArgs) -> Result<Outcome> {
         ..ShipOptions::default()
     };
     let (blobs, prefix) = bucket::open(&a.to, a.bucket_region.as_deref()).await?;
+    let blobs = SlowWrites::from_env(blobs);
     let stop = Arc::new(AtomicBool::new(false));
     let on_signal = stop.clone();
     tokio::spawn(async move {
@@ -88,4 +90,43 @@ pub async fn exec(a: ShipArgs) -> Result<Outcome> {
         }
     }
     Ok(Outcome::Ok)
+}
+
+/// A test hook: `SPOTCTL_TEST_SHIP_PUT_DELAY_MS=N` holds every write of the shipper (pieces and
+/// heartbeats) N ms before it is sent, as a slow or throttled bucket would (never set on an
+/// instance). The loss bound's end-to-end test runs a shipper behind this way.
+struct SlowWrites<S> {
+    inner: S,
+    delay: Duration,
+}
+
+impl<S: BlobStore> SlowWrites<S> {
+    fn from_env(inner: S) -> Self {
+        let ms = std::env::var("SPOTCTL_TEST_SHIP_PUT_DELAY_MS").ok().and_then(|v| v.parse().ok());
+        SlowWrites { inner, delay: Duration::from_millis(ms.unwrap_or(0)) }
+    }
+}
+
+impl<S: BlobStore> BlobStore for SlowWrites<S> {
+    fn put(&self, key: &str, body: Vec<u8>) -> Result<(), BlobError> {
+        std::thread::sleep(self.delay);
+        self.inner.put(key, body)
+    }
+
+    fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<Creation, BlobError> {
+        std::thread::sleep(self.delay);
+        self.inner.put_if_absent(key, body)
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError> {
+        self.inner.get(key)
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<String>, BlobError> {
+        self.inner.list(prefix)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), BlobError> {
+        self.inner.delete(key)
+    }
 }

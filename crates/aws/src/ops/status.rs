@@ -69,12 +69,18 @@ pub struct Protection {
 async fn protection(env: &Env, primary: Option<&PrimaryRecord>) -> Result<Protection> {
     let blobs =
         crate::protect::StoreBlobs { store: env.store.clone(), handle: tokio::runtime::Handle::current() };
-    let now = SystemClock.now();
-    let now_ms = u64::try_from(now).unwrap_or(0) * 1000;
+    // The window is counted to the moment after the reads (it grows while commits wait), so the
+    // figure printed holds from the moment `status` started.
     let status = tokio::task::spawn_blocking(move || {
-        spotctl_db::protect::status(&blobs, spotctl_layout::BACKUPS, now_ms, &Default::default())
+        spotctl_db::protect::status(
+            &blobs,
+            spotctl_layout::BACKUPS,
+            &spotctl_db::protect::clock::now_ms,
+            &Default::default(),
+        )
     })
     .await??;
+    let now = SystemClock.now();
     let recoverable_window_s = match primary {
         Some(p) => {
             crate::protect::log_view(env.store.as_ref(), p.log_epoch(), now).await?.map(|l| l.window_s)
@@ -337,7 +343,10 @@ impl Status {
             use spotctl_db::protect::LossWindow;
             let shipping = match &p.status.loss_window {
                 LossWindow::Shipping { bound_ms } => {
-                    format!("shipping, a commit stored within about {bound_ms} ms")
+                    format!("shipping, caught up; a commit stored within about {bound_ms} ms")
+                }
+                LossWindow::Behind { since, ms } => {
+                    format!("shipping, BEHIND: commits since {since} wait ({ms} ms would be lost now)")
                 }
                 LossWindow::Silent { since, ms } => format!("SILENT since {since} ({} s)", ms / 1000),
                 LossWindow::NotShipping => "nothing shipped yet".into(),

@@ -11,6 +11,7 @@ use spotctl_core::handoff::LogView;
 use spotctl_db::protect::base::BaseRecord;
 use spotctl_db::protect::heartbeat::Heartbeat;
 use spotctl_db::protect::timeline::{chain_at, Reason, Timeline, TimelineRecord};
+use spotctl_db::protect::{loss_window, ShipOptions};
 use spotctl_layout::log::{bases, heartbeat_key, timeline_of, timelines};
 use spotctl_layout::BACKUPS;
 
@@ -49,13 +50,15 @@ pub async fn log_view(store: &dyn StateStore, epoch: u64, now: i64) -> Result<Op
     if !base_on_chain(store, &chain).await? {
         return Ok(None);
     }
-    let hb = get_json::<Heartbeat>(store, &heartbeat_key(BACKUPS, newest.record.timeline)).await?;
-    // Everything committed before the shipper last spoke (or stored a piece) is in the log.
-    let caught_up_ms = hb
-        .map(|(h, _)| h.written_at_ms.max(h.shipped_at_ms.unwrap_or(0)))
-        .unwrap_or(newest.record.created_at_ms);
+    let hb =
+        get_json::<Heartbeat>(store, &heartbeat_key(BACKUPS, newest.record.timeline)).await?.map(|(h, _)| h);
+    // What its shipper last reported of the server's position against the stored one (the same
+    // rule as `status`): the window an unwarned loss now would open.
     let now_ms = u64::try_from(now).unwrap_or(0) * 1000;
-    let window_s = i64::try_from(now_ms.saturating_sub(caught_up_ms).div_ceil(1000)).unwrap_or(i64::MAX);
+    let created = newest.record.created_at_ms;
+    let window = loss_window(hb.as_ref(), created, now_ms, &ShipOptions::default());
+    let window_ms = window.ms().unwrap_or_else(|| now_ms.saturating_sub(created));
+    let window_s = i64::try_from(window_ms.div_ceil(1000)).unwrap_or(i64::MAX);
     Ok(Some(LogView { window_s }))
 }
 

@@ -145,6 +145,11 @@ impl Cursor {
         self.boundaries.last().map_or(0, |b| b.at)
     }
 
+    /// The GTID of the newest complete transaction read (shipped or not), if it was read here.
+    pub fn last_read_gtid(&self) -> Option<String> {
+        self.boundaries.iter().rev().find_map(|b| b.commit.as_ref()).map(|c| c.gtid.to_string())
+    }
+
     /// Whether the file's header piece can be cut (it ships at once, whatever the interval).
     pub fn header_due(&self) -> bool {
         self.shipped == 0 && !self.boundaries.is_empty()

@@ -24,6 +24,36 @@ pub struct Heartbeat {
     pub shipped_at_ms: Option<u64>,
     pub written_at_ms: u64,
     pub server_id: u32,
+    /// Where the server's log ended (its complete transactions) when the shipper last read it,
+    /// just before writing this: the committed position, beside the shipped one above. Equal to
+    /// `file`/`end` when nothing waits. Absent from shippers older than position reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed_end: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed_gtid: Option<String>,
+    /// When the shipper last read the server's log (its clock, ms since 1970).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_at_ms: Option<u64>,
+    /// Every commit acknowledged before this instant is stored: the last read of the server's log
+    /// all of whose complete transactions are stored. Equal to `read_at_ms` when nothing waits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safe_through_ms: Option<u64>,
+    /// While nothing waits: a commit acknowledged now is stored within this many ms, measured by
+    /// the shipper (the piece interval and a poll, plus twice the longest write of the last
+    /// period, or the longest any stored commit waited in it, whichever is larger).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound_ms: Option<u64>,
+}
+
+impl Heartbeat {
+    /// Whether nothing waited when the shipper last read the server's log (`None`: a shipper
+    /// older than position reports, which does not say).
+    pub fn caught_up(&self) -> Option<bool> {
+        let read = self.read_at_ms?;
+        Some(self.safe_through_ms == Some(read))
+    }
 }
 
 pub fn write(store: &dyn BlobStore, prefix: &str, hb: &Heartbeat) -> Result<()> {

@@ -39,7 +39,9 @@ pub struct ShipOptions {
     /// A piece is stored at once when this many bytes wait.
     pub max_piece_bytes: usize,
     pub zstd_level: i32,
-    /// Heartbeats while pieces are being stored, and while idle.
+    /// Heartbeats while pieces are being stored, and while idle. A report older than the idle
+    /// interval and a slow write is overdue (`status` calls the shipper silent); while pieces
+    /// are stored the busy one bounds how stale a "behind" figure is (ARD.md, *The loss bound*).
     pub heartbeat_busy: Duration,
     pub heartbeat_idle: Duration,
     /// How often to look for a newer timeline (a recovery that fences this shipper).
@@ -55,8 +57,8 @@ impl Default for ShipOptions {
             min_interval: Duration::from_millis(500),
             max_piece_bytes: 8 << 20,
             zstd_level: 3,
-            heartbeat_busy: Duration::from_secs(10),
-            heartbeat_idle: Duration::from_secs(60),
+            heartbeat_busy: Duration::from_secs(2),
+            heartbeat_idle: Duration::from_secs(15),
             fence_check: Duration::from_secs(10),
             stats_every: None,
         }
@@ -116,6 +118,25 @@ pub struct Shipper<'a> {
     last_stats: Instant,
     shipped_since_heartbeat: bool,
     stats: ShipStats,
+    /// The last read of the server's log, and the newest such read all of whose complete
+    /// transactions are stored (every commit acknowledged before it is in the bucket).
+    read: Read,
+    safe_through_ms: Option<u64>,
+    /// Since the last heartbeat: the longest a stored commit can have waited, and the longest
+    /// write to the bucket.
+    period_lag_ms: u64,
+    period_put_ms: u64,
+}
+
+/// One read of the server's log: when, and where its complete transactions ended then. `whole`:
+/// the read covered everything the server had committed (its newest file, not ended by a rotate,
+/// whose successor would hold more).
+#[derive(Debug, Clone, Default)]
+struct Read {
+    at_ms: u64,
+    file: String,
+    end: u64,
+    whole: bool,
 }
 
 impl<'a> Shipper<'a> {
@@ -150,6 +171,8 @@ impl<'a> Shipper<'a> {
                 (Cursor::new(first, 0, state), 1, piece::chain_start(&tl.bytes), hb)
             }
         };
+        // What the last report said stays true: commits before its safe instant are stored.
+        let safe_through_ms = heartbeat::read(&store, prefix, t)?.and_then(|h| h.safe_through_ms);
         let last = Heartbeat { timeline: t, server_id: server.server_id, ..hb };
         let stats = ShipStats { timeline: t, ..ShipStats::default() };
         Ok(Shipper {
@@ -170,6 +193,10 @@ impl<'a> Shipper<'a> {
             last_stats: Instant::now(),
             shipped_since_heartbeat: false,
             stats,
+            read: Read::default(),
+            safe_through_ms,
+            period_lag_ms: 0,
+            period_put_ms: 0,
         })
     }
 
@@ -211,7 +238,7 @@ impl<'a> Shipper<'a> {
 
     /// Stores every complete transaction read so far and writes a heartbeat.
     pub fn flush(&mut self, note: &mut dyn FnMut(Note)) -> Result<()> {
-        self.cursor.poll(&self.local)?;
+        self.read_log()?;
         while self.cursor.ready_bytes() > 0 {
             self.store_next()?;
             self.next_file_if_done(note)?;
@@ -227,7 +254,7 @@ impl<'a> Shipper<'a> {
                 return Ok(Some(Stopped::Fenced { timeline: self.timeline + 1 }));
             }
         }
-        if !self.cursor.poll(&self.local)? {
+        if !self.read_log()? {
             return Err(ProtectError::Purged { file: self.cursor.file.clone() });
         }
         let ready = self.cursor.ready_bytes();
@@ -250,11 +277,54 @@ impl<'a> Shipper<'a> {
         Ok(None)
     }
 
+    /// Reads what the server's log gained, noting when and where its complete transactions end
+    /// (the committed position). `Ok(false)`: the cursor's file is gone.
+    fn read_log(&mut self) -> Result<bool> {
+        let at_ms = now_ms();
+        // Listed before the read: a file the server begins after the listing holds only commits
+        // acknowledged after `at_ms`.
+        let newest = self.local.files()?.last() == Some(&self.cursor.file);
+        if !self.cursor.poll(&self.local)? {
+            return Ok(false);
+        }
+        self.read = Read {
+            at_ms,
+            file: self.cursor.file.clone(),
+            end: self.cursor.shipped + self.cursor.ready_bytes() as u64,
+            whole: newest && !self.cursor.ended(),
+        };
+        self.settle();
+        Ok(true)
+    }
+
+    /// Moves the safe instant to the last read once everything it found is stored.
+    fn settle(&mut self) {
+        let r = &self.read;
+        if r.whole && r.file == self.cursor.file && self.cursor.shipped >= r.end {
+            self.safe_through_ms = Some(r.at_ms);
+        }
+    }
+
+    /// Reads the log afresh (so "caught up" means nothing waits as it is written), then reports
+    /// both positions, the safe instant and the bound it measured.
     fn heartbeat(&mut self) -> Result<()> {
+        self.read_log()?;
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let bound = ms(self.opts.min_interval) + ms(self.opts.poll) + 2 * self.period_put_ms.max(500);
+        self.last.committed_file = Some(self.read.file.clone());
+        self.last.committed_end = Some(self.read.end);
+        self.last.committed_gtid = self.cursor.last_read_gtid().or_else(|| self.last.last_gtid.clone());
+        self.last.read_at_ms = Some(self.read.at_ms);
+        self.last.safe_through_ms = self.safe_through_ms;
+        self.last.bound_ms = Some(bound.max(self.period_lag_ms));
         self.last.written_at_ms = now_ms();
+        let started = Instant::now();
         heartbeat::write(&self.store, &self.prefix, &self.last)?;
         self.last_heartbeat = Some(Instant::now());
         self.shipped_since_heartbeat = false;
+        // This write delays the next piece: it counts in the next period's bound.
+        self.period_put_ms = ms(started.elapsed());
+        self.period_lag_ms = 0;
         Ok(())
     }
 
@@ -294,13 +364,22 @@ impl<'a> Shipper<'a> {
         let Some(cut) = self.cursor.cut() else { return Ok(()) };
         let (header, object) = self.pack(&cut)?;
         let key = header.place().key(&self.prefix);
+        let started = Instant::now();
         let stored = match self.store.put_if_absent(&key, object.clone())? {
             Creation::Created => header,
             Creation::Existed => self.adopt(&key, &header, &cut)?,
         };
+        let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.period_put_ms = self.period_put_ms.max(took);
         let len = usize::try_from(stored.end - stored.offset).unwrap_or(usize::MAX);
         let before = self.cursor.shipped;
         self.cursor.advance(len);
+        let safe_before = self.safe_through_ms;
+        self.settle();
+        // Its commits were acknowledged after the safe instant before it: none waited longer.
+        if let Some(before) = safe_before {
+            self.period_lag_ms = self.period_lag_ms.max(now_ms().saturating_sub(before));
+        }
         if self.cursor.shipped == before {
             return Err(ProtectError::Diverged {
                 what: format!("log object {key}"),
