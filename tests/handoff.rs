@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use spotctl_testkit::mariadb::MariaDb;
 use spotctl_testkit::moto::Moto;
 use support::handoff::{count, imds, insert, scheduled, shipping_primary, state_change, Env, NOTICE};
+use support::load::{ids, kill_under_load, lost, Writer};
 use support::path_str;
 
 /// `status` shows `step` with its UTC time and how long ago.
@@ -238,10 +239,12 @@ async fn a_standby_that_cannot_verify_refuses_and_reports_the_fallback() {
     assert!(text.contains("the complete backup of epoch-1 is the fallback (data-loss window 0 s)"), "{text}");
 }
 
-/// The primary is lost with no warning while its log is shipped: EC2's state change reaches the
-/// handler, which starts a recovery from the shipped log at once; the standby restores the base,
-/// replays the log, verifies and promotes, holding every row the shipper stored; its log goes on
-/// in a timeline of its own; `status` says where the data came from.
+/// The primary is lost with no warning while its log is shipped and commits are still arriving:
+/// `status` states what a loss now would cost, then the server and its shipper die at once and
+/// EC2's state change reaches the handler, which starts a recovery from the shipped log; the
+/// standby restores the base, replays the log, verifies and promotes. Every commit acknowledged
+/// longer than the stated bound before the loss is there; its log goes on in a timeline of its
+/// own; `status` says where the data came from.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unwarned_loss_is_recovered_from_the_shipped_log() {
     let (Some(mut old_db), Some(new_db)) = (MariaDb::start_protected(), MariaDb::start_protected()) else {
@@ -250,13 +253,10 @@ async fn an_unwarned_loss_is_recovered_from_the_shipped_log() {
     let moto = Moto::start();
     let (env, primary, _, mut shipper) = shipping_primary(&moto, &old_db).await;
     insert(&old_db.root_dsn(""), 1001..=1500);
-    // Well past the shipper's half-second: every acknowledged commit is stored. Then the server
-    // and the shipper die at the same instant, and EC2 says the instance is gone.
+    let writer = Writer::start(&old_db.root_dsn(""), 100_001);
     std::thread::sleep(std::time::Duration::from_secs(3));
-    old_db.kill();
-    let _ = shipper.kill();
-    let _ = shipper.wait();
-    env.reclaim(&primary).await;
+    let (written, promise, lost_at) =
+        kill_under_load(&env, &moto, &mut old_db, &primary, &mut shipper, writer).await;
 
     let handled = env.handle(&moto, "state.json", &state_change(&primary, "terminated"), None).json();
     assert_eq!(handled["next"]["handoff"], "started", "{handled:#}");
@@ -274,7 +274,24 @@ async fn an_unwarned_loss_is_recovered_from_the_shipped_log() {
     assert_eq!(did["kind"], "restored", "{promoted:#}");
     assert_eq!(did["promotion"]["epoch"], 2, "{promoted:#}");
     assert!(did["restored"]["replayed"].as_u64().is_some_and(|n| n >= 500), "{promoted:#}");
-    assert_eq!(count(&new_db.root_dsn("")), 1500, "every acknowledged commit");
+    let present = ids(&new_db.root_dsn(""));
+    assert!((1..=1500).all(|id| present.contains(&id)), "every commit acknowledged before the writer");
+    let l = lost(&written, &present, &promise, lost_at);
+    println!(
+        "unwarned loss under load: {} commits acknowledged, status said {} {} ms (in {} ms), the loss cost {} commits, the oldest acknowledged {} ms before it",
+        written.acked.len(),
+        promise.kind,
+        promise.ms,
+        promise.answered_at_ms - promise.asked_at_ms,
+        l.missing,
+        l.window_ms
+    );
+    assert!(l.broken.is_empty(), "acknowledged before the stated bound and lost: {:?}", l.broken);
+    let stated_s = h["data_loss_window_s"].as_i64().unwrap_or(-1);
+    assert!(
+        stated_s * 1000 >= i64::try_from(l.window_ms).unwrap_or(i64::MAX),
+        "the record's window {stated_s} s"
+    );
 
     // Serving, its log goes on in the timeline its recovery began (epoch 2, branched from 1).
     let new_imds2 = imds(&standby, "ap-northeast-1c", &[("spotctl:role", "primary")]);

@@ -257,6 +257,16 @@ pub async fn shipping_primary_of(
     moto: &Moto,
     old_db: &MariaDb,
 ) -> (Env, String, ImdsServer, std::process::Child) {
+    shipping_primary_with(env, moto, old_db, &[]).await
+}
+
+/// [`shipping_primary_of`] with `ship_env` set for the shipper's process (its test hooks).
+pub async fn shipping_primary_with(
+    env: Env,
+    moto: &Moto,
+    old_db: &MariaDb,
+    ship_env: &[(&str, &str)],
+) -> (Env, String, ImdsServer, std::process::Child) {
     let primary = env.instances().await[0].0.clone();
     let old_imds = imds(&primary, "ap-northeast-1a", &[("spotctl:role", "primary")]);
     let served = env.watch_once(moto, &old_imds, &old_db.root_dsn(""), None).json();
@@ -268,6 +278,7 @@ pub async fn shipping_primary_of(
     let region = REGION;
     let shipper = std::process::Command::new(env!("CARGO_BIN_EXE_spotctl"))
         .envs(moto.env())
+        .envs(ship_env.iter().copied())
         .args(["agent", "ship", "--mysql", &old_db.root_dsn(""), "--to", &to, "--bucket-region", region])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

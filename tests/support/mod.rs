@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod handoff;
+pub mod load;
 
 use assert_cmd::Command;
 use spotctl_testkit::moto::Moto;
