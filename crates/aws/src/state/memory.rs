@@ -4,7 +4,7 @@
 //! reply is lost (the caller sees an error although the object changed, as over a dropped
 //! connection).
 
-use super::store::{Etag, StateStore, StoreError, Versioned};
+use super::store::{own_write, Etag, StateStore, StoreError, Versioned};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -25,8 +25,13 @@ pub enum Op {
 pub enum Fault {
     /// The call fails before touching anything.
     Fail { retryable: bool },
-    /// The write lands, then the caller gets an error.
+    /// The write lands, then the caller gets an error (the SDK gave up).
     LoseReply,
+    /// The write lands, its reply is lost and the SDK retries it: an unconditional write then
+    /// succeeds again; a conditional one meets its own first attempt (`412`), which the store
+    /// resolves by reading the key ([`super::store::own_write`], as on S3) — after any other
+    /// writer had its turn, so a write that landed can still come back as a conflict.
+    RetryAfterLostReply,
 }
 
 type Hook = dyn Fn(Op, &str) -> Option<Fault> + Send + Sync;
@@ -100,7 +105,27 @@ impl MemoryStore {
                 let _ = apply(&mut self.lock());
                 Err(Self::failed(op, key, true))
             }
-            None => apply(&mut self.lock()),
+            Some(Fault::RetryAfterLostReply) | None => apply(&mut self.lock()),
+        }
+    }
+
+    /// A conditional write under the fault hook. After a lost reply the SDK's retry meets the
+    /// first attempt's effect (`412`): resolved by reading, as [`S3Store`](super::S3Store) does.
+    async fn write_conditional(
+        &self,
+        op: Op,
+        key: &str,
+        body: Vec<u8>,
+        apply: impl FnOnce(&mut Inner, Vec<u8>) -> Result<Etag, StoreError>,
+    ) -> Result<Etag, StoreError> {
+        if self.fault(op, key) != Some(Fault::RetryAfterLostReply) {
+            return self.write(op, key, |i| apply(i, body));
+        }
+        let landed = apply(&mut self.lock(), body.clone());
+        crate::sdk::twin::interleave().await;
+        match landed {
+            Ok(_) => own_write(self, key, &body).await,
+            Err(e) => Err(e),
         }
     }
 }
@@ -124,7 +149,8 @@ impl StateStore for MemoryStore {
         match self.fault(Op::Get, key) {
             Some(Fault::Fail { retryable }) => return Err(Self::failed(Op::Get, key, retryable)),
             Some(Fault::LoseReply) => return Err(Self::failed(Op::Get, key, true)),
-            None => {}
+            // The retry reads again.
+            Some(Fault::RetryAfterLostReply) | None => {}
         }
         Ok(self.lock().objects.get(key).map(|(b, v)| Versioned { body: b.clone(), etag: etag(*v) }))
     }
@@ -136,21 +162,23 @@ impl StateStore for MemoryStore {
 
     async fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<Etag, StoreError> {
         crate::sdk::twin::interleave().await;
-        self.write(Op::PutIfAbsent, key, |i| {
+        self.write_conditional(Op::PutIfAbsent, key, body, |i, body| {
             if i.objects.contains_key(key) {
                 return Err(StoreError::Conflict { key: key.to_string() });
             }
             Ok(store(i, key, body))
         })
+        .await
     }
 
     async fn put_if_match(&self, key: &str, expected: &str, body: Vec<u8>) -> Result<Etag, StoreError> {
         crate::sdk::twin::interleave().await;
-        self.write(Op::PutIfMatch, key, |i| match i.objects.get(key) {
+        self.write_conditional(Op::PutIfMatch, key, body, |i, body| match i.objects.get(key) {
             None => Err(StoreError::NotFound { key: key.to_string() }),
             Some((_, v)) if etag(*v) != expected => Err(StoreError::Conflict { key: key.to_string() }),
             Some(_) => Ok(store(i, key, body)),
         })
+        .await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
@@ -249,5 +277,33 @@ mod tests {
             assert!(s.get("b").await.expect("get").is_some(), "the write landed");
         });
         assert_eq!(block_on(s.list("")).expect("list"), vec!["b".to_string()]);
+    }
+
+    #[test]
+    fn a_retried_conditional_write_is_recognised_as_ours_unless_another_writer_moved_it_since() {
+        let s = MemoryStore::new();
+        let retried = s.with_faults(|op, _| {
+            matches!(op, Op::PutIfAbsent | Op::PutIfMatch).then_some(Fault::RetryAfterLostReply)
+        });
+        block_on(async {
+            // The retry meets our own first attempt: the store reads the key and finds our bytes.
+            let e1 = retried.put_if_absent("lease", b"ours".to_vec()).await.expect("our own create");
+            let e2 = retried.put_if_match("lease", &e1, b"ours 2".to_vec()).await.expect("our own swap");
+            assert_eq!(s.get("lease").await.expect("get").expect("present").etag, e2);
+            // A real conflict stays one.
+            let lost = retried.put_if_absent("lease", b"theirs".to_vec()).await;
+            assert!(matches!(lost, Err(StoreError::Conflict { .. })), "{lost:?}");
+            // Another writer moves the key between our landed write and the read: a conflict,
+            // although ours landed first (the caller re-reads and decides, as after any race).
+            let (ours, theirs) =
+                futures::join!(retried.put_if_match("lease", &e2, b"mine".to_vec()), async {
+                    let now = s.get("lease").await.expect("get").expect("present");
+                    s.put_if_match("lease", &now.etag, b"theirs".to_vec()).await
+                });
+            assert!(
+                theirs.is_ok() && matches!(ours, Err(StoreError::Conflict { .. })),
+                "{ours:?} {theirs:?}"
+            );
+        });
     }
 }

@@ -1,8 +1,10 @@
 //! [`StateStore`] on S3. Conditional writes are S3's own: `If-None-Match: *` to create,
-//! `If-Match: <etag>` to replace. AWS answers a lost race with `412 PreconditionFailed` (or `409
-//! ConditionalRequestConflict` while a concurrent write is in flight); both are a conflict here.
+//! `If-Match: <etag>` to replace. AWS answers a lost race with `412 PreconditionFailed`, which may
+//! also be our own write met by the SDK's retry after a lost reply ([`own_write`] tells them
+//! apart), and `409 ConditionalRequestConflict` while a concurrent write to the key is in flight,
+//! which AWS says to retry: it is retried here, with a growing pause, before anything is decided.
 
-use super::store::{Etag, StateStore, StoreError, Versioned};
+use super::store::{own_write, Etag, StateStore, StoreError, Versioned};
 use crate::sdk::error::{is_not_found, is_retryable};
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
@@ -17,6 +19,17 @@ pub struct S3Store {
 fn is_precondition_failure<E: ProvideErrorMetadata>(e: &E) -> bool {
     matches!(e.code(), Some("PreconditionFailed" | "ConditionalRequestConflict"))
 }
+
+/// `409 ConditionalRequestConflict`: another conditional write to the key is in flight; AWS says
+/// to retry.
+fn is_in_flight_conflict<E: ProvideErrorMetadata>(e: &E) -> bool {
+    e.code() == Some("ConditionalRequestConflict")
+}
+
+/// Attempts of a conditional write that meets `409`, and the first pause between them (doubled
+/// each time: 0.1 + 0.2 + 0.4 + 0.8 s at most).
+const IN_FLIGHT_ATTEMPTS: u32 = 5;
+const IN_FLIGHT_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl S3Store {
     pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
@@ -44,25 +57,40 @@ impl S3Store {
         if_none_match: bool,
         if_match: Option<&str>,
     ) -> Result<Etag, StoreError> {
-        let sent = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .set_if_none_match(if_none_match.then(|| "*".to_string()))
-            .set_if_match(if_match.map(String::from))
-            .body(ByteStream::from(body))
-            .send()
-            .await;
-        match sent {
-            Ok(out) => Ok(out.e_tag().unwrap_or_default().to_string()),
-            Err(e) if (if_none_match || if_match.is_some()) && is_precondition_failure(&e) => {
-                Err(StoreError::Conflict { key: key.to_string() })
-            }
-            Err(e) if if_match.is_some() && is_not_found(&e) => {
-                Err(StoreError::NotFound { key: key.to_string() })
-            }
-            Err(e) => Err(self.failed(op, key, e)),
+        let conditional = if_none_match || if_match.is_some();
+        let mut pause = IN_FLIGHT_PAUSE;
+        let mut attempt = 1;
+        loop {
+            let sent = self
+                .client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .set_if_none_match(if_none_match.then(|| "*".to_string()))
+                .set_if_match(if_match.map(String::from))
+                .body(ByteStream::from(body.clone()))
+                .send()
+                .await;
+            return match sent {
+                Ok(out) => Ok(out.e_tag().unwrap_or_default().to_string()),
+                Err(e) if conditional && is_in_flight_conflict(&e) && attempt < IN_FLIGHT_ATTEMPTS => {
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                    attempt += 1;
+                    continue;
+                }
+                Err(e) if conditional && is_in_flight_conflict(&e) => Err(StoreError::Failed {
+                    op,
+                    key: format!("s3://{}/{key}", self.bucket),
+                    message: format!("another write to it stayed in flight through {IN_FLIGHT_ATTEMPTS} attempts (409 ConditionalRequestConflict)"),
+                    retryable: true,
+                }),
+                Err(e) if conditional && is_precondition_failure(&e) => own_write(self, key, &body).await,
+                Err(e) if if_match.is_some() && is_not_found(&e) => {
+                    Err(StoreError::NotFound { key: key.to_string() })
+                }
+                Err(e) => Err(self.failed(op, key, e)),
+            };
         }
     }
 }

@@ -61,6 +61,23 @@ impl StoreError {
     }
 }
 
+/// After a conditional write came back refused (`412`): the refusal may be our own write's. The
+/// SDK retries a write whose reply was lost (a timeout, a dropped connection; up to five attempts),
+/// and the retry meets the first attempt's effect: the key exists, or its entity tag moved. Reads
+/// the key: when it holds exactly `body`, the write is ours and landed (its entity tag is
+/// returned); anything else is a lost race ([`StoreError::Conflict`]). Both S3 and its twin
+/// resolve a refusal this way, so no caller takes its own write for another writer's.
+pub async fn own_write<S: StateStore + ?Sized>(
+    store: &S,
+    key: &str,
+    body: &[u8],
+) -> Result<Etag, StoreError> {
+    match store.get(key).await? {
+        Some(v) if v.body == body => Ok(v.etag),
+        _ => Err(StoreError::Conflict { key: key.to_string() }),
+    }
+}
+
 /// The state bucket as a key-value store with compare-and-swap.
 #[async_trait]
 pub trait StateStore: Send + Sync {
