@@ -121,9 +121,14 @@ impl Docs {
     }
 }
 
-const KEYS: [&str; 11] = [
+const KEYS: [&str; 16] = [
     "backups/epoch-3/data/appdb/t/0-0.tsv.zst",
     "backups/epoch-3/manifest.json",
+    "backups/bases/20261205T120000Z/manifest.json",
+    "backups/bases/20261205T120000Z/base.json",
+    "backups/timelines/0002/timeline.json",
+    "backups/timelines/0002/log/0000000007.mariadb-bin.000001.000000004711.piece",
+    "backups/timelines/0002/heartbeat.json",
     "state/primary.json",
     "state/handoffs/epoch-3.json",
     "state/env.json",
@@ -160,10 +165,17 @@ fn each_role_writes_only_its_own_keys_and_only_as_the_protocol_writes_them() {
             "create backups/epoch-3/data/appdb/t/0-0.tsv.zst",
             "replace backups/epoch-3/data/appdb/t/0-0.tsv.zst",
             "create backups/epoch-3/manifest.json",
+            "create backups/bases/20261205T120000Z/manifest.json",
+            "create backups/bases/20261205T120000Z/base.json",
+            "create backups/timelines/0002/timeline.json",
+            "create backups/timelines/0002/log/0000000007.mariadb-bin.000001.000000004711.piece",
+            "plain backups/timelines/0002/heartbeat.json",
+            "create backups/timelines/0002/heartbeat.json",
+            "replace backups/timelines/0002/heartbeat.json",
             "replace state/primary.json",
             "replace state/handoffs/epoch-3.json",
         ],
-        "the database instance: its backups, and only replacing the record and the leases"
+        "the database instance: its backups (what the protocol reads, create-only), and only replacing the record and the leases"
     );
     assert_eq!(
         writable(&d, RoleKind::Lambda),
@@ -198,6 +210,11 @@ fn each_role_writes_only_its_own_keys_and_only_as_the_protocol_writes_them() {
         [
             "backups/epoch-3/data/appdb/t/0-0.tsv.zst",
             "backups/epoch-3/manifest.json",
+            "backups/bases/20261205T120000Z/manifest.json",
+            "backups/bases/20261205T120000Z/base.json",
+            "backups/timelines/0002/timeline.json",
+            "backups/timelines/0002/log/0000000007.mariadb-bin.000001.000000004711.piece",
+            "backups/timelines/0002/heartbeat.json",
             "state/primary.json",
             "state/handoffs/epoch-3.json"
         ]
@@ -241,12 +258,12 @@ fn tag(
     keys: &[(&str, &str)],
     at_launch: bool,
 ) -> Decision {
-    let mut req = Request::new(
-        &d.principal(kind),
-        "ec2:CreateTags",
-        &format!("arn:aws:ec2:{HOME}:{ACCOUNT}:instance/i-0123"),
-    )
-    .with("aws:TagKeys", &keys.iter().map(|(k, _)| *k).collect::<Vec<_>>());
+    let target_arn = format!("arn:aws:ec2:{HOME}:{ACCOUNT}:instance/i-0123");
+    // An instance's own credentials: the request comes from the instance it tags.
+    let mut req = Request::new(&d.principal(kind), "ec2:CreateTags", &target_arn)
+        .with("aws:TagKeys", &keys.iter().map(|(k, _)| *k).collect::<Vec<_>>())
+        .with("ec2:SourceInstanceARN", &[&target_arn])
+        .with("ec2:InstanceID", &["i-0123"]);
     for (k, v) in target {
         req = req.with(&format!("ec2:ResourceTag/{k}"), &[v]);
     }
@@ -499,4 +516,48 @@ fn nothing_of_one_env_reaches_an_env_whose_name_extends_it() {
         &format!("arn:aws:sqs:us-east-1:{ACCOUNT}:spotctl-dev-jobs"),
     );
     assert_eq!(decide(&[&dev.role(RoleKind::Worker, "policy")], None, &own), Decision::Allowed);
+}
+
+/// What one instance's credentials may do to instance `target` (tagged `tags`), asked from
+/// instance `source`.
+fn on_instance(
+    d: &Docs,
+    action: &str,
+    source: Option<&str>,
+    target: &str,
+    tags: &[(&str, &str)],
+) -> Decision {
+    let arn = |id: &str| format!("arn:aws:ec2:{HOME}:{ACCOUNT}:instance/{id}");
+    let mut req = Request::new(&d.principal(RoleKind::Instance), action, &arn(target))
+        .with("ec2:InstanceID", &[target])
+        .with("aws:TagKeys", &["spotctl:role"])
+        .with("aws:RequestTag/spotctl:role", &["primary"]);
+    if let Some(s) = source {
+        req = req.with("ec2:SourceInstanceARN", &[&arn(s)]);
+    }
+    for (k, v) in tags {
+        req = req.with(&format!("ec2:ResourceTag/{k}"), &[v]);
+    }
+    decide(&[&d.role(RoleKind::Instance, "policy")], None, &req)
+}
+
+#[test]
+fn an_instance_terminates_and_promotes_only_itself() {
+    let d = Docs::of("dev");
+    let standby = [("spotctl:env", "dev"), ("spotctl:role", "standby")];
+    let primary = [("spotctl:env", "dev"), ("spotctl:role", "primary")];
+    use Decision::*;
+    // Retiring: itself, never the healthy primary of its env (a forged handoff cannot reach it).
+    assert_eq!(on_instance(&d, "ec2:TerminateInstances", Some("i-me"), "i-me", &primary), Allowed);
+    assert_eq!(on_instance(&d, "ec2:TerminateInstances", Some("i-me"), "i-other", &primary), ImplicitDeny);
+    assert_eq!(
+        on_instance(&d, "ec2:TerminateInstances", None, "i-me", &primary),
+        ImplicitDeny,
+        "off the instance"
+    );
+    let other_env = [("spotctl:env", "dev2"), ("spotctl:role", "primary")];
+    assert_eq!(on_instance(&d, "ec2:TerminateInstances", Some("i-me"), "i-me", &other_env), ImplicitDeny);
+    // Promoting: its own standby tag, not another standby's.
+    assert_eq!(on_instance(&d, "ec2:CreateTags", Some("i-me"), "i-me", &standby), Allowed);
+    assert_eq!(on_instance(&d, "ec2:CreateTags", Some("i-me"), "i-other", &standby), ImplicitDeny);
 }

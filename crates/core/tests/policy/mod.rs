@@ -3,8 +3,10 @@
 //! renders. Explicit Deny wins, then any Allow, else denied. Supported: Action/NotAction,
 //! Resource/NotResource (`*` and `?` globs), Principal `*` or `{"AWS": …}`/`{"Service": …}`, and the
 //! condition operators spotctl's documents use (String*, Arn*, Bool, Null, Numeric*, with
-//! `ForAllValues:`/`ForAnyValue:` and `…IfExists`). An operator it does not know fails the test
-//! rather than being guessed.
+//! `ForAllValues:`/`ForAnyValue:` and `…IfExists`), and policy variables (`${ec2:SourceInstanceARN}`,
+//! `${aws:userid}`) in resources and condition values, taken from the request's context: a variable
+//! whose key the context lacks matches nothing, as in AWS. An operator it does not know fails the
+//! test rather than being guessed.
 
 #![allow(dead_code)]
 
@@ -115,8 +117,26 @@ pub fn glob(pattern: &str, text: &str, case_insensitive: bool) -> bool {
     p[pi..].iter().all(|c| *c == '*')
 }
 
+/// `text` with every `${key}` replaced by that key's (single) value in the request's context;
+/// `None` when a key is absent (the pattern then matches nothing).
+pub fn substitute(text: &str, req: &Request) -> Option<String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let end = rest[i..].find('}').unwrap_or_else(|| panic!("unclosed policy variable in {text}"));
+        let key = rest[i + 2..i + end].to_ascii_lowercase();
+        out.push_str(req.context.get(&key)?.first()?);
+        rest = &rest[i + end + 1..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
 fn applies(s: &Value, req: &Request, is_resource: bool) -> bool {
-    let matches_any = |key: &str, text: &str, ci: bool| strings(&s[key]).iter().any(|p| glob(p, text, ci));
+    let matches_any = |key: &str, text: &str, ci: bool| {
+        strings(&s[key]).iter().filter_map(|p| substitute(p, req)).any(|p| glob(&p, text, ci))
+    };
     let action = if s.get("Action").is_some() {
         matches_any("Action", &req.action, true)
     } else {
@@ -146,7 +166,8 @@ fn conditions_hold(c: Option<&Value>, req: &Request) -> bool {
     ops.iter().all(|(op, keys)| {
         let Value::Object(keys) = keys else { panic!("condition {op} is not a map") };
         keys.iter().all(|(key, wanted)| {
-            holds(op, &req.context.get(&key.to_ascii_lowercase()).cloned(), &strings(wanted))
+            let wanted = strings(wanted).iter().filter_map(|w| substitute(w, req)).collect::<Vec<_>>();
+            holds(op, &req.context.get(&key.to_ascii_lowercase()).cloned(), &wanted)
         })
     })
 }
@@ -227,4 +248,14 @@ fn the_evaluator_itself() {
         &["a".into(), "b".into()]
     ));
     assert!(!holds("StringEquals", &None, &["a".into()]));
+    let own: Value = serde_json::json!({"Statement": {"Effect": "Allow", "Action": "ec2:TerminateInstances",
+        "Resource": "arn:aws:ec2:*:1:instance/*",
+        "Condition": {"ArnLike": {"ec2:SourceInstanceARN": "arn:aws:ec2:*:1:instance/${ec2:InstanceID}"}}}});
+    let me = "arn:aws:ec2:r:1:instance/i-1";
+    let req = Request::new("p", "ec2:TerminateInstances", me).with("ec2:InstanceID", &["i-1"]);
+    assert_eq!(decide(&[&own], None, &req.clone().with("ec2:SourceInstanceARN", &[me])), Decision::Allowed);
+    let other = Request::new("p", "ec2:TerminateInstances", "arn:aws:ec2:r:1:instance/i-2")
+        .with("ec2:InstanceID", &["i-2"]);
+    assert_eq!(decide(&[&own], None, &other.with("ec2:SourceInstanceARN", &[me])), Decision::ImplicitDeny);
+    assert_eq!(decide(&[&own], None, &req), Decision::ImplicitDeny, "no source instance: no match");
 }

@@ -215,7 +215,13 @@ pub fn base_backup(dsn: &str, store: &dyn BlobStore, prefix: &str, opts: &BaseOp
     let body = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| ProtectError::BadRecord { key: key.clone(), message: e.to_string() })?;
     let manifest_sha256 = sha256_hex(&body);
-    store.put(&key, body)?;
+    // Create-only, as the bucket policy requires of every manifest (ARD.md, *Trust boundaries*).
+    if store.put_if_absent(&key, body)? == Creation::Existed {
+        return Err(ProtectError::BadRecord {
+            key,
+            message: "another base wrote a manifest under this id (same second)".into(),
+        });
+    }
     check_stored(store, &root, &manifest)?;
     let record = BaseRecord {
         format: BASE_FORMAT,
