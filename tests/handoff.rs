@@ -172,6 +172,8 @@ async fn interruption_hands_off_to_exactly_one_verified_primary() {
             && text.contains("(epoch 2, TTL 10 s): the primary"),
         "{text}"
     );
+    let allowed = support::permissions::check(&moto, &env.aws, &env.name, support::handoff::REGION).await;
+    println!("requests AWS would allow, by role: {allowed:?}");
 }
 
 /// A standby that cannot verify what it restored (a chunk altered after the drain) never
@@ -317,6 +319,8 @@ async fn an_unwarned_loss_is_recovered_from_the_shipped_log() {
     assert_eq!(kept["next"]["action"], "retention", "{kept:#}");
     assert_eq!(kept["next"]["deleted_objects"], 0, "{kept:#}");
     assert_eq!(kept["next"]["plan"]["keep_bases"].as_array().map(Vec::len), Some(1), "{kept:#}");
+    let allowed = support::permissions::check(&moto, &env.aws, &env.name, support::handoff::REGION).await;
+    println!("requests AWS would allow, by role: {allowed:?}");
 }
 
 /// The warning while the log is shipped: the old primary fences and seals instead of draining its
@@ -381,6 +385,8 @@ async fn a_warned_primary_whose_log_is_shipped_seals_and_the_standby_loses_nothi
         status.stdout,
         status.stderr
     );
+    let allowed = support::permissions::check(&moto, &env.aws, &env.name, support::handoff::REGION).await;
+    println!("requests AWS would allow, by role: {allowed:?}");
 }
 
 /// `spotctl recover --to-time T`: the plan is shown, the primary drains (the fence: no second

@@ -92,7 +92,9 @@ impl Env {
     /// One look of the agent of the instance `imds` describes, on the server at `mysql`.
     pub fn watch_once(&self, moto: &Moto, imds: &ImdsServer, mysql: &str, abort_after: Option<u64>) -> Ran {
         let mut cmd = spotctl(moto);
-        cmd.env("SPOTCTL_IMDS_ENDPOINT", imds.endpoint()).env("SPOTCTL_ADVISOR_URL", "http://127.0.0.1:1/");
+        cmd.env("SPOTCTL_IMDS_ENDPOINT", imds.endpoint())
+            .env("SPOTCTL_TEST_REQUEST_LOG_AS", imds.instance_id())
+            .env("SPOTCTL_ADVISOR_URL", "http://127.0.0.1:1/");
         if let Some(n) = abort_after {
             cmd.env("SPOTCTL_TEST_ABORT_AFTER_CALLS", n.to_string());
         }
@@ -118,6 +120,7 @@ impl Env {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_spotctl"));
         cmd.envs(moto.env())
             .env("SPOTCTL_IMDS_ENDPOINT", imds.endpoint())
+            .env("SPOTCTL_TEST_REQUEST_LOG_AS", imds.instance_id())
             .env("SPOTCTL_ADVISOR_URL", "http://127.0.0.1:1/")
             .envs(envs.iter().copied())
             .args([

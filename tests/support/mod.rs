@@ -5,6 +5,7 @@
 
 pub mod handoff;
 pub mod load;
+pub mod permissions;
 
 use assert_cmd::Command;
 use spotctl_testkit::moto::Moto;

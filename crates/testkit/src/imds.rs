@@ -85,6 +85,11 @@ impl ImdsServer {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The instance this stand-in describes.
+    pub fn instance_id(&self) -> String {
+        self.state.lock().map(|m| m.instance_id.clone()).unwrap_or_default()
+    }
+
     pub fn update(&self, f: impl FnOnce(&mut InstanceMetadata)) {
         if let Ok(mut m) = self.state.lock() {
             f(&mut m);

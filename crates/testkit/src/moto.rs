@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 pub struct Moto {
     child: Child,
     pub port: u16,
+    /// Where every spotctl process of this moto logs the requests it sends (the permission check).
+    requests: std::path::PathBuf,
 }
 
 /// The python that has moto installed: `SPOTCTL_MOTO_PYTHON` (set by `tests/run.sh`), else the
@@ -31,7 +33,10 @@ impl Moto {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start moto with {py}: {e}; run `bash tests/setup.sh` first"));
-        let moto = Moto { child, port };
+        let requests = std::env::temp_dir().join(format!("spotctl-moto-{port}-requests"));
+        let _ = std::fs::remove_dir_all(&requests);
+        std::fs::create_dir_all(&requests).expect("a directory for the request log");
+        let moto = Moto { child, port, requests };
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "moto did not listen on port {port} within 30 s");
@@ -63,7 +68,19 @@ impl Moto {
             // moto evaluates no policy condition: the state bucket's conditional Denies would
             // refuse every object request there (ARD.md, Trust boundaries).
             ("SPOTCTL_EMULATOR_UNENFORCED_CONDITIONS", "1".into()),
+            ("SPOTCTL_TEST_REQUEST_LOG", self.requests.to_string_lossy().into_owned()),
         ]
+    }
+
+    /// Every request the spotctl processes of this moto sent so far, one JSON line each
+    /// (`spotctl_aws::sdk::calls`), in no particular order across processes.
+    pub fn requests(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for entry in std::fs::read_dir(&self.requests).into_iter().flatten().flatten() {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            lines.extend(text.lines().map(String::from));
+        }
+        lines
     }
 }
 
@@ -71,5 +88,6 @@ impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.requests);
     }
 }

@@ -5,7 +5,9 @@
 //! it is how we hold a no-op `plan` to at most one describe/list call per resource kind per region.
 
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
@@ -52,9 +54,73 @@ impl CallLog {
     }
 }
 
+/// For the end-to-end tests' permission check: `SPOTCTL_TEST_REQUEST_LOG=<dir>` (set by the test
+/// kit's moto, never on an instance) appends every request sent (each attempt) to
+/// `<dir>/<pid>.jsonl`: the service and operation, method, URI, the region of its signature, the
+/// conditional headers, which command sent it (`SPOTCTL_TEST_REQUEST_LOG_AS` names the instance
+/// whose credentials it stands for), and the body of EC2 and Route 53 requests (their parameters;
+/// never an S3 object, never an SSM request but its parameter's name, so no secret is written).
+fn request_log() -> Option<&'static std::path::Path> {
+    static DIR: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| std::env::var_os("SPOTCTL_TEST_REQUEST_LOG").map(Into::into)).as_deref()
+}
+
+fn log_request(
+    dir: &std::path::Path,
+    service: &str,
+    operation: &str,
+    req: &aws_smithy_runtime_api::http::Request,
+) {
+    let header = |k: &str| req.headers().get(k).map(String::from);
+    // `Credential=<key id>/<date>/<region>/<service>/aws4_request`: only the region is kept.
+    let region = header("authorization")
+        .and_then(|a| a.split("Credential=").nth(1).and_then(|c| c.split('/').nth(2)).map(String::from));
+    let body = req.body().bytes().and_then(|b| std::str::from_utf8(b).ok());
+    let body = match service.to_ascii_lowercase().as_str() {
+        "ec2" | "route 53" | "route53" => body.map(String::from),
+        "ssm" => body
+            .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+            .and_then(|v| v.get("Name").cloned())
+            .map(|n| serde_json::json!({ "Name": n }).to_string()),
+        _ => None,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).take(2).collect();
+    let line = serde_json::json!({
+        "command": argv,
+        "as_instance": std::env::var("SPOTCTL_TEST_REQUEST_LOG_AS").ok(),
+        "service": service,
+        "operation": operation,
+        "method": req.method(),
+        "uri": req.uri(),
+        "region": region,
+        "if_match": header("if-match").is_some(),
+        "if_none_match": header("if-none-match").is_some(),
+        "body": body,
+    });
+    use std::io::Write;
+    let path = dir.join(format!("{}.jsonl", std::process::id()));
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
 impl Intercept for CallLog {
     fn name(&self) -> &'static str {
         "spotctl::CallLog"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(dir) = request_log() {
+            let (service, operation) =
+                cfg.load::<Metadata>().map(|m| (m.service(), m.name())).unwrap_or(("unknown", "unknown"));
+            log_request(dir, service, operation, context.request());
+        }
+        Ok(())
     }
 
     fn read_after_execution(
