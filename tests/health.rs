@@ -106,4 +106,6 @@ async fn a_primary_whose_server_dies_while_its_instance_runs_is_fenced_by_ec2_th
     assert!(status.stdout.contains("OldFenced"), "{}", status.stdout);
     let _ = shipper.kill();
     let _ = shipper.wait();
+    let allowed = support::permissions::check(&moto, &env.aws, &env.name, support::handoff::REGION).await;
+    println!("requests AWS would allow, by role: {allowed:?}");
 }

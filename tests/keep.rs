@@ -103,4 +103,6 @@ async fn a_kept_primary_takes_writes_again_and_the_given_up_handoff_never_promot
     assert!(status.stdout.contains(&format!("primary: {primary}")), "{}", status.stdout);
     let _ = shipper.kill();
     let _ = shipper.wait();
+    let allowed = support::permissions::check(&moto, &env.aws, &env.name, support::handoff::REGION).await;
+    println!("requests AWS would allow, by role: {allowed:?}");
 }

@@ -59,4 +59,6 @@ async fn a_slowed_shipper_is_reported_behind_and_the_loss_stays_within_what_stat
         stated_s * 1000 >= i64::try_from(l.window_ms).unwrap_or(i64::MAX),
         "the record's window {stated_s} s: {h:#}"
     );
+    let allowed = support::permissions::check(&moto, &env.aws, &env.name, support::handoff::REGION).await;
+    println!("requests AWS would allow, by role: {allowed:?}");
 }

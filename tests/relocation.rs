@@ -93,4 +93,6 @@ async fn the_schedule_relocates_through_the_drain_tag_not_fis() {
     let said = handle("check-3");
     let ignored = said["next"]["handoff"]["reason"].as_str().unwrap_or_default();
     assert!(ignored.contains("is under way"), "{said:#}");
+    let allowed = support::permissions::check(&moto, &aws, "dev", "ap-northeast-1").await;
+    println!("requests AWS would allow, by role: {allowed:?}");
 }

@@ -87,4 +87,6 @@ async fn a_restore_longer_than_the_stall_clock_promotes_because_its_progress_is_
         env.instances().await.into_iter().filter(|(_, role, _)| role == "standby").collect();
     assert!(standbys.is_empty(), "no second standby was launched: {standbys:?}");
     assert_eq!(count(&new_db.root_dsn("")), 5000, "every row");
+    let allowed = support::permissions::check(&moto, &env.aws, &env.name, support::handoff::REGION).await;
+    println!("requests AWS would allow, by role: {allowed:?}");
 }
