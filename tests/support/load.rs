@@ -151,3 +151,54 @@ pub async fn kill_under_load(
     env.reclaim(primary).await;
     (written, promise, lost_at)
 }
+
+/// EC2 says the lost `primary` is gone; the handler starts a recovery from the log; the standby it
+/// launched (on `db`) restores, replays and promotes. Returns the standby's id and its look.
+pub async fn recovered(
+    env: &super::handoff::Env,
+    moto: &spotctl_testkit::moto::Moto,
+    primary: &str,
+    db: &spotctl_testkit::mariadb::MariaDb,
+) -> (String, Value) {
+    use super::handoff::{imds, state_change};
+    let handled = env.handle(moto, "state.json", &state_change(primary, "terminated"), None).json();
+    assert_eq!(handled["next"]["handoff"], "started", "{handled:#}");
+    let standby =
+        env.instances().await.into_iter().find(|(_, role, _)| role == "standby").expect("a standby").0;
+    let new_imds =
+        imds(&standby, "ap-northeast-1c", &[("spotctl:role", "standby"), ("spotctl:handoff", "epoch-1")]);
+    env.give_addresses(&standby, &new_imds).await;
+    let promoted = env.watch_once(moto, &new_imds, &db.root_dsn(""), None).json();
+    assert_eq!(promoted["did"]["kind"], "restored", "{promoted:#}");
+    (standby, promoted)
+}
+
+/// Prints what the loss cost against what `status` promised (under `label`) and checks the
+/// promise held: no commit acknowledged before its safe instant is missing, and the recovery's
+/// record (`record`) states a window at least as long as the loss.
+pub fn held(
+    label: &str,
+    written: &Written,
+    present: &std::collections::BTreeSet<i32>,
+    promise: &Promise,
+    lost_at: u64,
+    record: &Value,
+) -> Lost {
+    let l = lost(written, present, promise, lost_at);
+    println!(
+        "{label}: {} commits acknowledged, status said {} {} ms (in {} ms), the loss cost {} commits, the oldest acknowledged {} ms before it",
+        written.acked.len(),
+        promise.kind,
+        promise.ms,
+        promise.answered_at_ms - promise.asked_at_ms,
+        l.missing,
+        l.window_ms
+    );
+    assert!(l.broken.is_empty(), "acknowledged before the stated window and lost: {:?}", l.broken);
+    let stated_s = record["data_loss_window_s"].as_i64().unwrap_or(-1);
+    assert!(
+        stated_s * 1000 >= i64::try_from(l.window_ms).unwrap_or(i64::MAX),
+        "the record's window {stated_s} s: {record:#}"
+    );
+    l
+}
