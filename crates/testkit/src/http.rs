@@ -132,6 +132,14 @@ pub fn respond(mut stream: &TcpStream, status: u16, content_type: &str, body: &[
 
 /// Sends `req` to `upstream` as it came and relays the whole response back.
 pub fn forward(client: &TcpStream, req: &Request, upstream: &str) -> std::io::Result<()> {
+    let resp = exchange(req, upstream)?;
+    let mut c = client;
+    c.write_all(&resp)?;
+    c.flush()
+}
+
+/// Sends `req` to `upstream` and reads its whole response.
+pub fn exchange(req: &Request, upstream: &str) -> std::io::Result<Vec<u8>> {
     let mut up = TcpStream::connect(upstream)?;
     // Ask the upstream to close after answering, so reading to the end reads one response.
     let text = String::from_utf8_lossy(&req.raw);
@@ -146,9 +154,7 @@ pub fn forward(client: &TcpStream, req: &Request, upstream: &str) -> std::io::Re
     up.write_all(&req.body)?;
     let mut resp = Vec::new();
     up.read_to_end(&mut resp)?;
-    let mut c = client;
-    c.write_all(&resp)?;
-    c.flush()
+    Ok(resp)
 }
 
 /// Serves one fixed body to every GET (a stand-in for a public file such as the Spot Advisor
