@@ -11,12 +11,13 @@
 
 mod actors;
 mod events;
+mod holds;
 mod invariants;
 mod rng;
 mod run;
 mod versions;
 mod world;
 
-pub use invariants::Violation;
+pub use invariants::{Invariant, Violation};
 pub use rng::Rng;
 pub use run::{run, run_traced, Report};

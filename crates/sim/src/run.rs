@@ -6,7 +6,7 @@
 
 use crate::actors::{self, Actor, Ended, Task};
 use crate::events::{state_change, warning};
-use crate::invariants::{after_step, at_end, Violation};
+use crate::invariants::{after_step, at_end, Invariant, Violation};
 use crate::rng::Rng;
 use crate::world::{FaultRates, World};
 use futures::task::{noop_waker, Context, Poll};
@@ -46,9 +46,17 @@ pub struct Report {
     pub mixed: bool,
     pub refusals: u64,
     pub faults_injected: u64,
-    pub violation: Option<(usize, Violation)>,
+    /// The first step at which an invariant broke, and every invariant it broke there.
+    pub violation: Option<(usize, Vec<Violation>)>,
     /// The last steps, for a failing seed's story.
     pub trace: Vec<String>,
+}
+
+impl Report {
+    /// The invariants the run broke (at its first failing step), in the header's order.
+    pub fn broken(&self) -> Vec<Invariant> {
+        self.violation.iter().flat_map(|(_, v)| v.iter().map(|v| v.invariant)).collect()
+    }
 }
 
 /// Something the timeline starts at its time.
@@ -615,19 +623,20 @@ pub fn run_traced(seed: u64, verbose: bool) -> Report {
             break;
         }
         sim.report.steps += 1;
-        if let Err(v) = after_step(&sim.world) {
-            sim.report.violation = Some((sim.report.steps, v));
+        let broken = after_step(&sim.world);
+        if !broken.is_empty() {
+            sim.report.violation = Some((sim.report.steps, broken));
             break;
         }
     }
     if sim.report.violation.is_none() {
         let end = if sim.report.steps >= MAX_STEPS {
-            Err(Violation(format!("still running after {MAX_STEPS} steps")))
+            vec![Violation::new(Invariant::Converges, format!("still running after {MAX_STEPS} steps"))]
         } else {
             at_end(&sim.world)
         };
-        if let Err(v) = end {
-            sim.report.violation = Some((sim.report.steps, v));
+        if !end.is_empty() {
+            sim.report.violation = Some((sim.report.steps, end));
         }
     }
     sim.report.faults_injected = sim.world.faults.injected.load(Ordering::SeqCst);
