@@ -23,6 +23,36 @@ pub const RESTORE_ROWS_PER_S: u64 = 1;
 pub const ENDPOINT_ZONE: &str = "ZSIM";
 pub const ENDPOINT_NAME: &str = "db.sim.spotctl.internal";
 
+/// What the twin shipper promises while caught up: a commit acknowledged after its round read
+/// the server is stored within this many ms of that read (the twin adds however long the round
+/// took to report). The Ship timer offers a round every 1–2 s, but the scheduler crashes rounds,
+/// fails their writes, cuts the primary off from the bucket for minutes, and kills the shipper
+/// with its instance while the server still takes commits: no cadence is a promise the twin can
+/// keep. The handler's own rule is (`spotctl_db::protect::loss_window`): it believes a caught-up
+/// report only so long, then counts the window from the report's safe instant, a position. The
+/// twin promises that horizon, measured here from the rule itself.
+pub fn ship_bound_ms() -> u64 {
+    use spotctl_db::protect::{heartbeat::Heartbeat, loss_window, LossWindow, ShipOptions};
+    static BOUND: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *BOUND.get_or_init(|| {
+        let caught_up = Heartbeat {
+            read_at_ms: Some(0),
+            safe_through_ms: Some(0),
+            bound_ms: Some(0),
+            ..Heartbeat::default()
+        };
+        let opts = ShipOptions::default();
+        // The simulated clock counts whole seconds.
+        (0..=3_600_000)
+            .step_by(1_000)
+            .take_while(|&age| {
+                matches!(loss_window(Some(&caught_up), 0, age, &opts), LossWindow::Shipping { .. })
+            })
+            .last()
+            .unwrap_or(0)
+    })
+}
+
 /// How often things go wrong while the run is not calm, in per mille.
 #[derive(Debug, Clone, Copy)]
 pub struct FaultRates {
@@ -223,7 +253,8 @@ impl World {
             if !self.dbs.contains_key(&i.id) {
                 let db = MemoryDatabase::with_clock(Vec::new(), true, self.clock.clone())
                     .named(&i.id)
-                    .paced(RESTORE_ROWS_PER_S);
+                    .paced(RESTORE_ROWS_PER_S)
+                    .promising(ship_bound_ms());
                 self.dbs.insert(i.id.clone(), db);
                 let md = StaticMetadata::instance(&i.id, REGION, &i.az, &i.instance_type);
                 if let Some(a) = &i.address {
