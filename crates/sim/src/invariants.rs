@@ -12,12 +12,22 @@
 //!    acknowledged on the server that drained it (the warned handoff loses nothing); the same
 //!    of a drain sealed rather than stored (recovered from the shipped log up to the seal);
 //!    after a recovery from an older backup, every commit up to that backup
-//!    ([`Invariant::RestoredHoldsBackup`]); after a recovery from the shipped log, every row
-//!    shipped to the timeline it recovered ([`Invariant::RestoredHoldsLog`]).
+//!    ([`Invariant::RestoredHoldsBackup`]). After a recovery from the shipped log, every row
+//!    shipped to the timeline it recovered ([`Invariant::RestoredHoldsLog`]: the recovery is
+//!    faithful to the log), and every commit the lost primary acknowledged more than the
+//!    handoff's stated window (`data_loss_window_s`) before it stopped taking commits — its
+//!    instance terminated (one shutting down still takes them), its server crashed or its writes
+//!    fenced, in simulated time ([`Invariant::LossWithinWindow`]). That one checks the stated
+//!    window against what the application was told, not the recovered rows against the log they
+//!    came from: a shipper that claims more than it stored is caught. The twin's shipper claims
+//!    positions (what it read, all of it stored) and a bound it keeps whatever the scheduler does
+//!    (`world::ship_bound_ms`).
 //! 5. The endpoint never goes back to an older epoch, and never names an epoch the primary record
 //!    has not reached.
 //! 6. A server whose fence the notice or a drain tag raised never takes writes again, whatever its
-//!    agent or the bucket says.
+//!    agent or the bucket says: judged from every fence seen raised and by what ([`FenceSeen`]),
+//!    not from the fence's own state, so a fence that lowers itself is caught. Only a person's
+//!    keep of a drain tag's handoff lowers that tag's fence.
 //!
 //! At the end of a run whose last part was calm (capacity, no faults, the watchdog running and an
 //! operator applying): exactly one primary — one live instance tagged primary, named by the
@@ -32,6 +42,8 @@ use crate::world::{World, ENDPOINT_NAME, ENDPOINT_ZONE};
 use spotctl_aws::compute::InstanceView;
 use spotctl_aws::state::read_primary;
 use spotctl_core::handoff::primary::Role;
+use spotctl_core::names::TAG_DRAIN;
+use std::collections::BTreeSet;
 
 /// Which invariant broke: the header's list, in its order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -47,6 +59,9 @@ pub enum Invariant {
     RestoredHoldsBackup,
     /// 4. A server recovered from the shipped log holds every row shipped to that timeline.
     RestoredHoldsLog,
+    /// 4. A server recovered from the shipped log holds every commit its lost primary
+    ///    acknowledged more than the stated data-loss window before it stopped taking commits.
+    LossWithinWindow,
     /// 5. The endpoint never goes back, nor ahead of the record.
     EndpointNeverBack,
     /// 6. A fenced server never takes writes again.
@@ -80,6 +95,14 @@ impl std::fmt::Display for Violation {
     }
 }
 
+/// What raised a server's fence, as far as any step saw: the notice (nothing lowers that), or
+/// drain tags (a person's keep of that tag's handoff lowers it).
+#[derive(Debug, Clone, Default)]
+pub struct FenceSeen {
+    pub notice: bool,
+    pub tags: BTreeSet<String>,
+}
+
 fn endpoint(w: &World) -> Option<spotctl_core::endpoint::EndpointRecord> {
     use spotctl_aws::dns::Dns;
     futures::executor::block_on(w.dns.read(ENDPOINT_ZONE, ENDPOINT_NAME)).ok().flatten()
@@ -111,16 +134,55 @@ fn endpoint_never_goes_back(w: &World) -> Option<Violation> {
     None
 }
 
-fn fenced_stays_fenced(w: &World) -> Vec<Violation> {
-    let mut broken = Vec::new();
+/// Notes every fence raised now, and by what: the notice, if the instance has it, and its drain
+/// tag, if it has one.
+fn note_fences(w: &World) {
+    let mut seen = w.fenced.borrow_mut();
     for (id, fence) in &w.fences {
-        let Some(Some(why)) = fence.try_raised() else { continue };
-        if w.dbs.get(id).is_some_and(|d| d.writable_now()) && w.may_serve(id) {
-            let m = format!("{id} takes writes although {why} fenced it");
-            broken.push(Violation::new(Invariant::FencedStaysFenced, m));
+        let Some(Some(_)) = fence.try_raised() else { continue };
+        let s = seen.entry(id.clone()).or_default();
+        s.notice |= w.notices.contains(id);
+        if let Some(tag) = w.ec2.get(id).and_then(|i| i.tags.get(TAG_DRAIN).cloned()) {
+            s.tags.insert(tag);
         }
     }
+}
+
+fn fenced_stays_fenced(w: &World) -> Vec<Violation> {
+    let given_up = w.given_up.borrow();
+    let mut broken = Vec::new();
+    for (id, seen) in w.fenced.borrow().iter() {
+        if !(w.dbs.get(id).is_some_and(|d| d.writable_now()) && w.may_serve(id)) {
+            continue;
+        }
+        let live = w.fences.get(id).and_then(|f| f.try_raised()).flatten();
+        let why = match (live, seen.notice, seen.tags.iter().find(|t| !given_up.contains(*t))) {
+            (Some(why), _, _) => why,
+            (None, true, _) => "the spot interruption notice (the fence was lowered since)".into(),
+            (None, false, Some(tag)) => {
+                format!("the drain tag ({TAG_DRAIN} = {tag}; the fence was lowered, and no person kept it)")
+            }
+            (None, false, None) => continue,
+        };
+        broken.push(Violation::new(
+            Invariant::FencedStaysFenced,
+            format!("{id} takes writes although {why} fenced it"),
+        ));
+    }
     broken
+}
+
+/// Notes since when each server has not taken commits (none while it does).
+fn note_serving(w: &World) {
+    let now = w.now();
+    let mut stopped = w.stopped.borrow_mut();
+    for (id, db) in &w.dbs {
+        if db.takes_commits() && w.may_serve(id) {
+            stopped.remove(id);
+        } else {
+            stopped.entry(id.clone()).or_insert(now);
+        }
+    }
 }
 
 /// Invariants 2, 3 and 4 of a server that takes writes.
@@ -155,6 +217,8 @@ pub fn after_step(w: &World) -> Vec<Violation> {
     if let Some(k) = record(w).and_then(|r| r.kept) {
         w.given_up.borrow_mut().insert(k.gave_up);
     }
+    note_fences(w);
+    note_serving(w);
     // Until EC2 says terminated, a server may still take a write: one shutting down counts.
     let writable: Vec<_> = w
         .dbs

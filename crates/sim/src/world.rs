@@ -2,6 +2,7 @@
 //! fault hook that the run's seed drives), one in-memory database and one instance-metadata view
 //! per instance, the clock, and what the application was told: every acknowledged commit.
 
+use crate::invariants::FenceSeen;
 use crate::rng::Rng;
 use crate::versions::OlderBuild;
 use spotctl_aws::compute::{InstanceView, MemoryInstances};
@@ -16,6 +17,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub const REGION: &str = "sim-1";
+/// When every run's clock starts (simulated unix seconds).
+pub const EPOCH_UNIX: i64 = 1_700_000_000;
 /// How fast a restore loads rows: a restore takes time in proportion to what it restores (a run
 /// commits up to ~150 rows, so restores take up to a few minutes, longer than a standby may go
 /// without moving: only its progress stamps keep it).
@@ -86,11 +89,13 @@ impl Faults {
     }
 }
 
-/// An acknowledged commit: the row, and the instance whose server said OK.
+/// An acknowledged commit: the row, the instance whose server said OK, and when (simulated unix
+/// seconds).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ack {
     pub row: u64,
     pub instance: String,
+    pub at: i64,
 }
 
 /// A state-store fault hook, as the twin takes it.
@@ -144,6 +149,12 @@ pub struct World {
     pub older_env: bool,
     /// Instances whose agent runs the older build.
     pub older: BTreeSet<String>,
+    /// Since when each server has not taken commits (absent while it does): a recovery's loss
+    /// is counted back from when its lost primary stopped.
+    pub stopped: std::cell::RefCell<BTreeMap<String, i64>>,
+    /// Every fence seen raised, and by what (seen after each step): a fence that lowers itself
+    /// does not make the invariant forget it.
+    pub fenced: std::cell::RefCell<BTreeMap<String, FenceSeen>>,
     /// The EC2 version and notices last synced (nothing to do when neither changed).
     synced: (u64, usize),
 }
@@ -183,7 +194,7 @@ impl World {
             dead_agents: BTreeSet::new(),
             ec2,
             faulty_ec2,
-            clock: Arc::new(ManualClock::at(1_700_000_000)),
+            clock: Arc::new(ManualClock::at(EPOCH_UNIX)),
             faults,
             dbs: BTreeMap::new(),
             metadata: BTreeMap::new(),
@@ -201,6 +212,8 @@ impl World {
             given_up: Default::default(),
             older_env: false,
             older: BTreeSet::new(),
+            stopped: Default::default(),
+            fenced: Default::default(),
             synced: (u64::MAX, 0),
         }
     }
@@ -311,9 +324,10 @@ impl World {
         let row = self.next_row;
         self.next_row += 1;
         let takers: Vec<String> = self.dbs.keys().filter(|id| self.may_serve(id)).cloned().collect();
+        let at = self.now();
         for id in takers {
             if self.dbs.get(&id).is_some_and(|db| db.commit(row)) {
-                self.acked.push(Ack { row, instance: id });
+                self.acked.push(Ack { row, instance: id, at });
             }
         }
     }

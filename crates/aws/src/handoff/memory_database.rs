@@ -166,6 +166,11 @@ impl MemoryDatabase {
         self.inner.lock().map(|g| !g.read_only).unwrap_or(false)
     }
 
+    /// Whether an application's commit would be acknowledged now: writes on, server up.
+    pub fn takes_commits(&self) -> bool {
+        self.inner.lock().map(|g| !g.read_only && !g.down).unwrap_or(false)
+    }
+
     pub fn state(&self) -> MemoryRows {
         self.inner.lock().map(|g| g.clone()).unwrap_or_default()
     }
