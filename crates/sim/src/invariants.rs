@@ -83,6 +83,24 @@ pub struct Violation {
     pub message: String,
 }
 
+impl Invariant {
+    /// Every invariant, in the header's order.
+    pub const ALL: [Invariant; 12] = [
+        Invariant::OneWriter,
+        Invariant::VerifiedRestore,
+        Invariant::DrainedStaysOut,
+        Invariant::RestoredHoldsBackup,
+        Invariant::RestoredHoldsLog,
+        Invariant::LossWithinWindow,
+        Invariant::EndpointNeverBack,
+        Invariant::FencedStaysFenced,
+        Invariant::EndOnePrimary,
+        Invariant::EndHoldsEverything,
+        Invariant::EndEndpoint,
+        Invariant::Converges,
+    ];
+}
+
 impl Violation {
     pub fn new(invariant: Invariant, message: impl Into<String>) -> Violation {
         Violation { invariant, message: message.into() }

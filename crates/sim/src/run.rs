@@ -7,6 +7,7 @@
 use crate::actors::{self, Actor, Ended, Task};
 use crate::events::{state_change, warning};
 use crate::invariants::{after_step, at_end, Invariant, Violation};
+use crate::mutation::Mutation;
 use crate::rng::Rng;
 use crate::world::{FaultRates, World};
 use futures::task::{noop_waker, Context, Poll};
@@ -162,7 +163,8 @@ impl Sim {
                 if self.elapsed() + 60 <= END_AT {
                     self.at(self.elapsed() + 60, Timed::Watchdog);
                 }
-                if !self.in_flight.iter().any(|f| f.actor == Actor::Watchdog) {
+                let runs = self.world.mutation != Mutation::NoWatchdog;
+                if runs && !self.in_flight.iter().any(|f| f.actor == Actor::Watchdog) {
                     let task = actors::watchdog(&self.world);
                     self.start(Actor::Watchdog, task);
                 }
@@ -522,15 +524,20 @@ impl Sim {
 
 /// Plays seed `seed` to its end; the report says whether an invariant broke, and where.
 pub fn run(seed: u64) -> Report {
-    run_traced(seed, false)
+    run_traced(seed, Mutation::None, false)
 }
 
-/// [`run`], with every actor's outcome in the trace when `verbose`.
-pub fn run_traced(seed: u64, verbose: bool) -> Report {
+/// [`run`] with `mutation`'s bug planted (`mutation`: each invariant shown to fire).
+pub fn run_with(seed: u64, mutation: Mutation) -> Report {
+    run_traced(seed, mutation, false)
+}
+
+/// [`run_with`], with every actor's outcome in the trace when `verbose`.
+pub fn run_traced(seed: u64, mutation: Mutation, verbose: bool) -> Report {
     let mut rng = Rng::new(seed);
     let rates =
         FaultRates { store_fail: rng.below(30), store_lose_reply: rng.below(20), capacity: rng.below(400) };
-    let mut world = World::new(&mut rng, rates);
+    let mut world = World::new(&mut rng, rates, mutation);
     // Mixed versions: the env starts on the older build and is upgraded before or when calm, or
     // starts on the newer one and is rolled back for a while.
     let versions = match rng.below(1000) {

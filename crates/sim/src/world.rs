@@ -3,11 +3,13 @@
 //! per instance, the clock, and what the application was told: every acknowledged commit.
 
 use crate::invariants::FenceSeen;
+use crate::mutants::{FenceBlind, MutantDb, MutantDns};
+use crate::mutation::Mutation;
 use crate::rng::Rng;
 use crate::versions::OlderBuild;
 use spotctl_aws::compute::{InstanceView, MemoryInstances};
 use spotctl_aws::dns::MemoryDns;
-use spotctl_aws::handoff::{EndpointDuty, LocalFence, MemoryDatabase, Restoring};
+use spotctl_aws::handoff::{Database, EndpointDuty, LocalFence, MemoryDatabase, Restoring};
 use spotctl_aws::sdk::twin::ManualClock;
 use spotctl_aws::sdk::{imds::paths, twin::StaticMetadata};
 use spotctl_aws::state::{Fault, MemoryStore, Op, StateStore};
@@ -149,6 +151,8 @@ pub struct World {
     pub older_env: bool,
     /// Instances whose agent runs the older build.
     pub older: BTreeSet<String>,
+    /// The bug planted in this run, if any (`mutation`).
+    pub mutation: Mutation,
     /// Since when each server has not taken commits (absent while it does): a recovery's loss
     /// is counted back from when its lost primary stopped.
     pub stopped: std::cell::RefCell<BTreeMap<String, i64>>,
@@ -160,7 +164,7 @@ pub struct World {
 }
 
 impl World {
-    pub fn new(rng: &mut Rng, rates: FaultRates) -> World {
+    pub fn new(rng: &mut Rng, rates: FaultRates, mutation: Mutation) -> World {
         let faults = Arc::new(Faults {
             calm: AtomicBool::new(false),
             rates,
@@ -212,6 +216,7 @@ impl World {
             given_up: Default::default(),
             older_env: false,
             older: BTreeSet::new(),
+            mutation,
             stopped: Default::default(),
             fenced: Default::default(),
             synced: (u64::MAX, 0),
@@ -242,10 +247,22 @@ impl World {
 
     /// [`World::store_of`], as `instance`'s agent's build reaches it.
     pub fn agent_store(&self, instance: &str) -> Arc<dyn StateStore> {
-        match self.older.contains(instance) {
-            true => Arc::new(OlderBuild(self.store_of(instance))),
-            false => Arc::new(self.store_of(instance)),
+        let blind = self.mutation == Mutation::PromoteBeforeFence;
+        match (self.older.contains(instance), blind) {
+            (true, false) => Arc::new(OlderBuild(self.store_of(instance))),
+            (false, false) => Arc::new(self.store_of(instance)),
+            (true, true) => Arc::new(FenceBlind(OlderBuild(self.store_of(instance)))),
+            (false, true) => Arc::new(FenceBlind(self.store_of(instance))),
         }
+    }
+
+    /// `instance`'s server as its agent reaches it: the twin, with the run's mutation planted.
+    pub fn db_of(&self, instance: &str) -> Option<Arc<dyn Database>> {
+        let db = self.dbs.get(instance)?.clone();
+        Some(match self.mutation {
+            Mutation::None => Arc::new(db),
+            mutation => Arc::new(MutantDb { db, mutation }),
+        })
     }
 
     pub fn now(&self) -> i64 {
@@ -268,13 +285,23 @@ impl World {
                     .named(&i.id)
                     .paced(RESTORE_ROWS_PER_S)
                     .promising(ship_bound_ms());
+                let db = match self.mutation {
+                    Mutation::ShipperWithholdsNewest => db.withholding_newest(),
+                    _ => db,
+                };
                 self.dbs.insert(i.id.clone(), db);
                 let md = StaticMetadata::instance(&i.id, REGION, &i.az, &i.instance_type);
                 if let Some(a) = &i.address {
                     md.set(paths::PUBLIC_IPV4, a);
                 }
                 self.metadata.insert(i.id.clone(), Arc::new(md));
-                let duty = EndpointDuty::new(Arc::new(self.dns.clone()), ENDPOINT_ZONE, ENDPOINT_NAME, 5);
+                let dns: Arc<dyn spotctl_aws::dns::Dns> = match self.mutation {
+                    Mutation::EndpointAhead | Mutation::EndpointChangesLost => {
+                        Arc::new(MutantDns { dns: self.dns.clone(), mutation: self.mutation })
+                    }
+                    _ => Arc::new(self.dns.clone()),
+                };
+                let duty = EndpointDuty::new(dns, ENDPOINT_ZONE, ENDPOINT_NAME, 5);
                 self.duties.insert(i.id.clone(), Arc::new(duty));
                 self.fences.insert(i.id.clone(), Arc::new(LocalFence::default()));
                 self.restoring.insert(i.id.clone(), Arc::new(Restoring::default()));

@@ -27,7 +27,7 @@ fn fail(r: &Report) -> ! {
 #[test]
 fn the_protocol_holds_its_invariants_in_every_seeded_run() {
     if let Some(seed) = std::env::var("SPOTCTL_SIM_SEED").ok().and_then(|v| v.parse().ok()) {
-        let r = spotctl_sim::run_traced(seed, true);
+        let r = spotctl_sim::run_traced(seed, spotctl_sim::Mutation::None, true);
         println!("seed {seed}: {} steps\n  {}", r.steps, r.trace.join("\n  "));
         if r.violation.is_some() {
             fail(&r);

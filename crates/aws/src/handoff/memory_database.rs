@@ -38,6 +38,9 @@ pub struct MemoryDatabase {
     /// What its shipper's heartbeats promise while caught up, counted from when its round read
     /// the rows ([`MemoryDatabase::promising`]).
     bound_ms: u64,
+    /// A planted bug for the simulation's mutation tests: the shipper stores every row but the
+    /// newest and still reports itself caught up.
+    withholds_newest: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +120,7 @@ impl MemoryDatabase {
             name: String::new(),
             pace: None,
             bound_ms: spotctl_db::protect::model_bound_ms(&spotctl_db::protect::ShipOptions::default()),
+            withholds_newest: false,
         }
     }
 
@@ -127,6 +131,13 @@ impl MemoryDatabase {
     /// states what its scheduler lets the twin keep.
     pub fn promising(self, bound_ms: u64) -> MemoryDatabase {
         MemoryDatabase { bound_ms, ..self }
+    }
+
+    /// The same server, with a planted bug: its shipper leaves the newest row out of every
+    /// round yet reports everything it read as stored (a mutation test shows the simulation
+    /// catches it).
+    pub fn withholding_newest(self) -> MemoryDatabase {
+        MemoryDatabase { withholds_newest: true, ..self }
     }
 
     /// The same server, whose restores load `rows_per_s` rows per second of its clock: a restore
@@ -171,6 +182,12 @@ impl MemoryDatabase {
         self.inner.lock().map(|g| !g.read_only && !g.down).unwrap_or(false)
     }
 
+    /// Changes the server's state behind its seam's back: how a mutation test plants a bug (a
+    /// restore that drops a row, a drain that leaves writes on).
+    pub fn tamper(&self, f: impl FnOnce(&mut MemoryRows)) {
+        self.with(f);
+    }
+
     pub fn state(&self) -> MemoryRows {
         self.inner.lock().map(|g| g.clone()).unwrap_or_default()
     }
@@ -213,6 +230,10 @@ impl MemoryDatabase {
             return Ok(false);
         }
         let read_at_ms = u64::try_from(read_at_s).unwrap_or(0) * 1000;
+        let mut rows = rows;
+        if self.withholds_newest {
+            rows.pop();
+        }
         store.put(&memory_log_key(t), json_body(&memory_log_key(t), &MemoryLog { rows })?).await?;
         let written_at_ms = u64::try_from(self.clock.now()).unwrap_or(0) * 1000;
         let hb = spotctl_db::protect::heartbeat::Heartbeat {
