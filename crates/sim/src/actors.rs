@@ -2,6 +2,7 @@
 //! Lambda on one event), the watchdog's tick, one look of an instance's agent, and the operator's
 //! `apply` (its database part: `handoff::assess_primary`, then a launch, a recovery or nothing).
 
+use crate::mutation::Mutation;
 use crate::world::{World, REGION};
 use futures::future::LocalBoxFuture;
 use spotctl_aws::fleet::MemoryFleet;
@@ -202,13 +203,17 @@ pub fn agent(w: &World, instance: &str) -> Option<Task> {
         store: w.agent_store(instance),
         instances: Arc::new(w.faulty_ec2.clone()),
         metadata: w.metadata.get(instance)?.clone(),
-        db: Arc::new(w.dbs.get(instance)?.clone()),
+        db: w.db_of(instance)?,
         clock: w.clock.clone(),
         endpoint: w.duties.get(instance).cloned(),
         fence: w.fences.get(instance)?.clone(),
         restoring: w.restoring.get(instance)?.clone(),
     };
+    let lifts = w.mutation == Mutation::FenceLiftedForPrimary;
     Some(Box::pin(async move {
+        if lifts {
+            lift_for_primary(&agent).await;
+        }
         match agent.step().await {
             Ok((_, did)) => Ended::Agent(did),
             Err(e) if matches!(e.root(), HandoffError::Store(StoreError::Newer(_))) => {
@@ -219,13 +224,34 @@ pub fn agent(w: &World, instance: &str) -> Option<Task> {
     }))
 }
 
+/// [`Mutation::FenceLiftedForPrimary`]: when the bucket names this instance the primary, its
+/// agent lowers the drain tag's fence as keep-primary would (but no keep was recorded) and turns
+/// writes on. A fence the notice raised stays up: `lift_kept` refuses it.
+async fn lift_for_primary(agent: &Agent) {
+    use spotctl_aws::sdk::imds::paths;
+    let md = agent.metadata.as_ref();
+    let (Ok(Some(me)), Ok(Some(tag))) =
+        (md.read(paths::INSTANCE_ID).await, md.read(&paths::tag(spotctl_core::names::TAG_DRAIN)).await)
+    else {
+        return;
+    };
+    let named = spotctl_aws::state::read_primary(agent.store.as_ref()).await;
+    if named.ok().flatten().is_none_or(|(p, _)| p.instance_id != me) {
+        return;
+    }
+    let notice = md.read(paths::SPOT_ACTION).await.ok().flatten().is_some();
+    if agent.fence.lift_kept(notice, Some(&tag), &tag).await {
+        let _ = agent.fence.allow_writes(agent.db.as_ref()).await;
+    }
+}
+
 /// One check of `instance`'s notice fence, as its watcher makes it on its own timer: the notice
 /// and the drain tag read from instance metadata, writes off when either is there.
 pub fn fence(w: &World, instance: &str) -> Option<Task> {
     let (fence, md, db) =
-        (w.fences.get(instance)?.clone(), w.metadata.get(instance)?.clone(), w.dbs.get(instance)?.clone());
+        (w.fences.get(instance)?.clone(), w.metadata.get(instance)?.clone(), w.db_of(instance)?);
     Some(Box::pin(async move {
-        match fence.check(md.as_ref(), &db).await {
+        match fence.check(md.as_ref(), db.as_ref()).await {
             Ok(_) => Ended::Other,
             Err(e) => Ended::Failed(format!("{e:#}")),
         }
@@ -251,7 +277,12 @@ pub fn stamp(w: &World, instance: &str) -> Option<Task> {
 pub fn ship(w: &World, instance: &str) -> Option<Task> {
     let db = w.dbs.get(instance)?.clone();
     let store = w.store_of(instance);
+    let hangs = w.mutation == Mutation::ShipperHangs;
     Some(Box::pin(async move {
+        if hangs {
+            // [`Mutation::ShipperHangs`]: the round never ends.
+            futures::future::pending::<()>().await;
+        }
         match db.ship(&store).await {
             Ok(_) => Ended::Other,
             Err(e) => Ended::Failed(format!("{e:#}")),

@@ -11,12 +11,16 @@
 
 mod actors;
 mod events;
+mod holds;
 mod invariants;
+mod mutants;
+mod mutation;
 mod rng;
 mod run;
 mod versions;
 mod world;
 
-pub use invariants::Violation;
+pub use invariants::{Invariant, Violation};
+pub use mutation::Mutation;
 pub use rng::Rng;
-pub use run::{run, run_traced, Report};
+pub use run::{run, run_traced, run_with, Report};

@@ -6,7 +6,8 @@
 
 use crate::actors::{self, Actor, Ended, Task};
 use crate::events::{state_change, warning};
-use crate::invariants::{after_step, at_end, Violation};
+use crate::invariants::{after_step, at_end, Invariant, Violation};
+use crate::mutation::Mutation;
 use crate::rng::Rng;
 use crate::world::{FaultRates, World};
 use futures::task::{noop_waker, Context, Poll};
@@ -46,9 +47,17 @@ pub struct Report {
     pub mixed: bool,
     pub refusals: u64,
     pub faults_injected: u64,
-    pub violation: Option<(usize, Violation)>,
+    /// The first step at which an invariant broke, and every invariant it broke there.
+    pub violation: Option<(usize, Vec<Violation>)>,
     /// The last steps, for a failing seed's story.
     pub trace: Vec<String>,
+}
+
+impl Report {
+    /// The invariants the run broke (at its first failing step), in the header's order.
+    pub fn broken(&self) -> Vec<Invariant> {
+        self.violation.iter().flat_map(|(_, v)| v.iter().map(|v| v.invariant)).collect()
+    }
 }
 
 /// Something the timeline starts at its time.
@@ -154,7 +163,8 @@ impl Sim {
                 if self.elapsed() + 60 <= END_AT {
                     self.at(self.elapsed() + 60, Timed::Watchdog);
                 }
-                if !self.in_flight.iter().any(|f| f.actor == Actor::Watchdog) {
+                let runs = self.world.mutation != Mutation::NoWatchdog;
+                if runs && !self.in_flight.iter().any(|f| f.actor == Actor::Watchdog) {
                     let task = actors::watchdog(&self.world);
                     self.start(Actor::Watchdog, task);
                 }
@@ -514,15 +524,20 @@ impl Sim {
 
 /// Plays seed `seed` to its end; the report says whether an invariant broke, and where.
 pub fn run(seed: u64) -> Report {
-    run_traced(seed, false)
+    run_traced(seed, Mutation::None, false)
 }
 
-/// [`run`], with every actor's outcome in the trace when `verbose`.
-pub fn run_traced(seed: u64, verbose: bool) -> Report {
+/// [`run`] with `mutation`'s bug planted (`mutation`: each invariant shown to fire).
+pub fn run_with(seed: u64, mutation: Mutation) -> Report {
+    run_traced(seed, mutation, false)
+}
+
+/// [`run_with`], with every actor's outcome in the trace when `verbose`.
+pub fn run_traced(seed: u64, mutation: Mutation, verbose: bool) -> Report {
     let mut rng = Rng::new(seed);
     let rates =
         FaultRates { store_fail: rng.below(30), store_lose_reply: rng.below(20), capacity: rng.below(400) };
-    let mut world = World::new(&mut rng, rates);
+    let mut world = World::new(&mut rng, rates, mutation);
     // Mixed versions: the env starts on the older build and is upgraded before or when calm, or
     // starts on the newer one and is rolled back for a while.
     let versions = match rng.below(1000) {
@@ -615,19 +630,20 @@ pub fn run_traced(seed: u64, verbose: bool) -> Report {
             break;
         }
         sim.report.steps += 1;
-        if let Err(v) = after_step(&sim.world) {
-            sim.report.violation = Some((sim.report.steps, v));
+        let broken = after_step(&sim.world);
+        if !broken.is_empty() {
+            sim.report.violation = Some((sim.report.steps, broken));
             break;
         }
     }
     if sim.report.violation.is_none() {
         let end = if sim.report.steps >= MAX_STEPS {
-            Err(Violation(format!("still running after {MAX_STEPS} steps")))
+            vec![Violation::new(Invariant::Converges, format!("still running after {MAX_STEPS} steps"))]
         } else {
             at_end(&sim.world)
         };
-        if let Err(v) = end {
-            sim.report.violation = Some((sim.report.steps, v));
+        if !end.is_empty() {
+            sim.report.violation = Some((sim.report.steps, end));
         }
     }
     sim.report.faults_injected = sim.world.faults.injected.load(Ordering::SeqCst);

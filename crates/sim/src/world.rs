@@ -2,11 +2,14 @@
 //! fault hook that the run's seed drives), one in-memory database and one instance-metadata view
 //! per instance, the clock, and what the application was told: every acknowledged commit.
 
+use crate::invariants::FenceSeen;
+use crate::mutants::{FenceBlind, MutantDb, MutantDns};
+use crate::mutation::Mutation;
 use crate::rng::Rng;
 use crate::versions::OlderBuild;
 use spotctl_aws::compute::{InstanceView, MemoryInstances};
 use spotctl_aws::dns::MemoryDns;
-use spotctl_aws::handoff::{EndpointDuty, LocalFence, MemoryDatabase, Restoring};
+use spotctl_aws::handoff::{Database, EndpointDuty, LocalFence, MemoryDatabase, Restoring};
 use spotctl_aws::sdk::twin::ManualClock;
 use spotctl_aws::sdk::{imds::paths, twin::StaticMetadata};
 use spotctl_aws::state::{Fault, MemoryStore, Op, StateStore};
@@ -16,12 +19,44 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub const REGION: &str = "sim-1";
+/// When every run's clock starts (simulated unix seconds).
+pub const EPOCH_UNIX: i64 = 1_700_000_000;
 /// How fast a restore loads rows: a restore takes time in proportion to what it restores (a run
 /// commits up to ~150 rows, so restores take up to a few minutes, longer than a standby may go
 /// without moving: only its progress stamps keep it).
 pub const RESTORE_ROWS_PER_S: u64 = 1;
 pub const ENDPOINT_ZONE: &str = "ZSIM";
 pub const ENDPOINT_NAME: &str = "db.sim.spotctl.internal";
+
+/// What the twin shipper promises while caught up: a commit acknowledged after its round read
+/// the server is stored within this many ms of that read (the twin adds however long the round
+/// took to report). The Ship timer offers a round every 1–2 s, but the scheduler crashes rounds,
+/// fails their writes, cuts the primary off from the bucket for minutes, and kills the shipper
+/// with its instance while the server still takes commits: no cadence is a promise the twin can
+/// keep. The handler's own rule is (`spotctl_db::protect::loss_window`): it believes a caught-up
+/// report only so long, then counts the window from the report's safe instant, a position. The
+/// twin promises that horizon, measured here from the rule itself.
+pub fn ship_bound_ms() -> u64 {
+    use spotctl_db::protect::{heartbeat::Heartbeat, loss_window, LossWindow, ShipOptions};
+    static BOUND: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *BOUND.get_or_init(|| {
+        let caught_up = Heartbeat {
+            read_at_ms: Some(0),
+            safe_through_ms: Some(0),
+            bound_ms: Some(0),
+            ..Heartbeat::default()
+        };
+        let opts = ShipOptions::default();
+        // The simulated clock counts whole seconds.
+        (0..=3_600_000)
+            .step_by(1_000)
+            .take_while(|&age| {
+                matches!(loss_window(Some(&caught_up), 0, age, &opts), LossWindow::Shipping { .. })
+            })
+            .last()
+            .unwrap_or(0)
+    })
+}
 
 /// How often things go wrong while the run is not calm, in per mille.
 #[derive(Debug, Clone, Copy)]
@@ -56,11 +91,13 @@ impl Faults {
     }
 }
 
-/// An acknowledged commit: the row, and the instance whose server said OK.
+/// An acknowledged commit: the row, the instance whose server said OK, and when (simulated unix
+/// seconds).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ack {
     pub row: u64,
     pub instance: String,
+    pub at: i64,
 }
 
 /// A state-store fault hook, as the twin takes it.
@@ -114,12 +151,20 @@ pub struct World {
     pub older_env: bool,
     /// Instances whose agent runs the older build.
     pub older: BTreeSet<String>,
+    /// The bug planted in this run, if any (`mutation`).
+    pub mutation: Mutation,
+    /// Since when each server has not taken commits (absent while it does): a recovery's loss
+    /// is counted back from when its lost primary stopped.
+    pub stopped: std::cell::RefCell<BTreeMap<String, i64>>,
+    /// Every fence seen raised, and by what (seen after each step): a fence that lowers itself
+    /// does not make the invariant forget it.
+    pub fenced: std::cell::RefCell<BTreeMap<String, FenceSeen>>,
     /// The EC2 version and notices last synced (nothing to do when neither changed).
     synced: (u64, usize),
 }
 
 impl World {
-    pub fn new(rng: &mut Rng, rates: FaultRates) -> World {
+    pub fn new(rng: &mut Rng, rates: FaultRates, mutation: Mutation) -> World {
         let faults = Arc::new(Faults {
             calm: AtomicBool::new(false),
             rates,
@@ -153,7 +198,7 @@ impl World {
             dead_agents: BTreeSet::new(),
             ec2,
             faulty_ec2,
-            clock: Arc::new(ManualClock::at(1_700_000_000)),
+            clock: Arc::new(ManualClock::at(EPOCH_UNIX)),
             faults,
             dbs: BTreeMap::new(),
             metadata: BTreeMap::new(),
@@ -171,6 +216,9 @@ impl World {
             given_up: Default::default(),
             older_env: false,
             older: BTreeSet::new(),
+            mutation,
+            stopped: Default::default(),
+            fenced: Default::default(),
             synced: (u64::MAX, 0),
         }
     }
@@ -199,10 +247,22 @@ impl World {
 
     /// [`World::store_of`], as `instance`'s agent's build reaches it.
     pub fn agent_store(&self, instance: &str) -> Arc<dyn StateStore> {
-        match self.older.contains(instance) {
-            true => Arc::new(OlderBuild(self.store_of(instance))),
-            false => Arc::new(self.store_of(instance)),
+        let blind = self.mutation == Mutation::PromoteBeforeFence;
+        match (self.older.contains(instance), blind) {
+            (true, false) => Arc::new(OlderBuild(self.store_of(instance))),
+            (false, false) => Arc::new(self.store_of(instance)),
+            (true, true) => Arc::new(FenceBlind(OlderBuild(self.store_of(instance)))),
+            (false, true) => Arc::new(FenceBlind(self.store_of(instance))),
         }
+    }
+
+    /// `instance`'s server as its agent reaches it: the twin, with the run's mutation planted.
+    pub fn db_of(&self, instance: &str) -> Option<Arc<dyn Database>> {
+        let db = self.dbs.get(instance)?.clone();
+        Some(match self.mutation {
+            Mutation::None => Arc::new(db),
+            mutation => Arc::new(MutantDb { db, mutation }),
+        })
     }
 
     pub fn now(&self) -> i64 {
@@ -223,14 +283,25 @@ impl World {
             if !self.dbs.contains_key(&i.id) {
                 let db = MemoryDatabase::with_clock(Vec::new(), true, self.clock.clone())
                     .named(&i.id)
-                    .paced(RESTORE_ROWS_PER_S);
+                    .paced(RESTORE_ROWS_PER_S)
+                    .promising(ship_bound_ms());
+                let db = match self.mutation {
+                    Mutation::ShipperWithholdsNewest => db.withholding_newest(),
+                    _ => db,
+                };
                 self.dbs.insert(i.id.clone(), db);
                 let md = StaticMetadata::instance(&i.id, REGION, &i.az, &i.instance_type);
                 if let Some(a) = &i.address {
                     md.set(paths::PUBLIC_IPV4, a);
                 }
                 self.metadata.insert(i.id.clone(), Arc::new(md));
-                let duty = EndpointDuty::new(Arc::new(self.dns.clone()), ENDPOINT_ZONE, ENDPOINT_NAME, 5);
+                let dns: Arc<dyn spotctl_aws::dns::Dns> = match self.mutation {
+                    Mutation::EndpointAhead | Mutation::EndpointChangesLost => {
+                        Arc::new(MutantDns { dns: self.dns.clone(), mutation: self.mutation })
+                    }
+                    _ => Arc::new(self.dns.clone()),
+                };
+                let duty = EndpointDuty::new(dns, ENDPOINT_ZONE, ENDPOINT_NAME, 5);
                 self.duties.insert(i.id.clone(), Arc::new(duty));
                 self.fences.insert(i.id.clone(), Arc::new(LocalFence::default()));
                 self.restoring.insert(i.id.clone(), Arc::new(Restoring::default()));
@@ -280,9 +351,10 @@ impl World {
         let row = self.next_row;
         self.next_row += 1;
         let takers: Vec<String> = self.dbs.keys().filter(|id| self.may_serve(id)).cloned().collect();
+        let at = self.now();
         for id in takers {
             if self.dbs.get(&id).is_some_and(|db| db.commit(row)) {
-                self.acked.push(Ack { row, instance: id });
+                self.acked.push(Ack { row, instance: id, at });
             }
         }
     }

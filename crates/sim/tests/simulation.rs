@@ -2,8 +2,8 @@
 //! `SPOTCTL_SIM_RUNS` for more or fewer), each checked after every step. A failing seed prints
 //! its last steps and how to replay it alone: `SPOTCTL_SIM_SEED=N cargo test -p spotctl-sim`.
 
-use spotctl_sim::{run, Report};
-use std::collections::BTreeSet;
+use spotctl_sim::{run, Invariant, Report};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 fn runs() -> u64 {
@@ -11,7 +11,11 @@ fn runs() -> u64 {
 }
 
 fn fail(r: &Report) -> ! {
-    let (step, v) = r.violation.as_ref().map(|(s, v)| (*s, v.to_string())).unwrap_or_default();
+    let (step, v) = r
+        .violation
+        .as_ref()
+        .map(|(s, v)| (*s, v.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("; ")))
+        .unwrap_or_default();
     panic!(
         "seed {} broke an invariant at step {step}: {v}\nlast steps:\n  {}\nreplay it alone: SPOTCTL_SIM_SEED={} cargo test -p spotctl-sim",
         r.seed,
@@ -23,7 +27,7 @@ fn fail(r: &Report) -> ! {
 #[test]
 fn the_protocol_holds_its_invariants_in_every_seeded_run() {
     if let Some(seed) = std::env::var("SPOTCTL_SIM_SEED").ok().and_then(|v| v.parse().ok()) {
-        let r = spotctl_sim::run_traced(seed, true);
+        let r = spotctl_sim::run_traced(seed, spotctl_sim::Mutation::None, true);
         println!("seed {seed}: {} steps\n  {}", r.steps, r.trace.join("\n  "));
         if r.violation.is_some() {
             fail(&r);
@@ -45,9 +49,15 @@ fn the_protocol_holds_its_invariants_in_every_seeded_run() {
     let (mut mixed, mut refusals) = (0u64, 0u64);
     let mut all: Vec<&Report> = reports.iter().flatten().collect();
     all.sort_by_key(|r| r.seed);
+    // Every run that broke an invariant is counted by what it broke before the first is told.
+    let mut broken: BTreeMap<Invariant, u64> = BTreeMap::new();
+    let mut first_broken = None;
     for r in all {
         if r.violation.is_some() {
-            fail(r);
+            first_broken.get_or_insert(r);
+            for invariant in r.broken().into_iter().collect::<BTreeSet<_>>() {
+                *broken.entry(invariant).or_default() += 1;
+            }
         }
         crash_points.extend(r.crashes.iter().cloned());
         steps += r.steps;
@@ -66,6 +76,10 @@ fn the_protocol_holds_its_invariants_in_every_seeded_run() {
         crash_points.len(),
         started.elapsed().as_secs_f64()
     );
+    if let Some(r) = first_broken {
+        println!("runs that broke an invariant, by invariant: {broken:?}");
+        fail(r);
+    }
     assert!(promotions > n / 2, "most runs hand off at least once: {promotions} promotions in {n} runs");
     assert!(from_log > n / 100, "unwarned losses are recovered from the log: {from_log} in {n} runs");
     assert!(

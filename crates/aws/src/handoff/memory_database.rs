@@ -35,6 +35,12 @@ pub struct MemoryDatabase {
     name: String,
     /// Rows a restore loads per second of its clock (`None`: at once).
     pace: Option<u64>,
+    /// What its shipper's heartbeats promise while caught up, counted from when its round read
+    /// the rows ([`MemoryDatabase::promising`]).
+    bound_ms: u64,
+    /// A planted bug for the simulation's mutation tests: the shipper stores every row but the
+    /// newest and still reports itself caught up.
+    withholds_newest: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,7 +114,30 @@ impl MemoryDatabase {
             ships_to: None,
             down: false,
         };
-        MemoryDatabase { inner: Arc::new(Mutex::new(rows)), clock, name: String::new(), pace: None }
+        MemoryDatabase {
+            inner: Arc::new(Mutex::new(rows)),
+            clock,
+            name: String::new(),
+            pace: None,
+            bound_ms: spotctl_db::protect::model_bound_ms(&spotctl_db::protect::ShipOptions::default()),
+            withholds_newest: false,
+        }
+    }
+
+    /// The same server, whose shipper promises in its heartbeats that a commit acknowledged while
+    /// it is caught up is stored within `bound_ms` of its round's read, plus however long that
+    /// round took to write its heartbeat (the loss window the handler then states). A test that
+    /// calls [`MemoryDatabase::ship`] itself keeps the real shipper's model bound; the simulation
+    /// states what its scheduler lets the twin keep.
+    pub fn promising(self, bound_ms: u64) -> MemoryDatabase {
+        MemoryDatabase { bound_ms, ..self }
+    }
+
+    /// The same server, with a planted bug: its shipper leaves the newest row out of every
+    /// round yet reports everything it read as stored (a mutation test shows the simulation
+    /// catches it).
+    pub fn withholding_newest(self) -> MemoryDatabase {
+        MemoryDatabase { withholds_newest: true, ..self }
     }
 
     /// The same server, whose restores load `rows_per_s` rows per second of its clock: a restore
@@ -148,6 +177,17 @@ impl MemoryDatabase {
         self.inner.lock().map(|g| !g.read_only).unwrap_or(false)
     }
 
+    /// Whether an application's commit would be acknowledged now: writes on, server up.
+    pub fn takes_commits(&self) -> bool {
+        self.inner.lock().map(|g| !g.read_only && !g.down).unwrap_or(false)
+    }
+
+    /// Changes the server's state behind its seam's back: how a mutation test plants a bug (a
+    /// restore that drops a row, a drain that leaves writes on).
+    pub fn tamper(&self, f: impl FnOnce(&mut MemoryRows)) {
+        self.with(f);
+    }
+
     pub fn state(&self) -> MemoryRows {
         self.inner.lock().map(|g| g.clone()).unwrap_or_default()
     }
@@ -175,20 +215,34 @@ impl MemoryDatabase {
     /// The shipper's work, at once: while this server takes writes and ships to a timeline, its
     /// rows become that timeline's log, with a heartbeat. A fenced server stores nothing (it has
     /// nothing new); one fenced by a newer timeline stops, as the shipper does.
+    ///
+    /// The heartbeat reports positions as the real shipper's does: it read the server's rows at
+    /// `read_at_ms` and stored all of them, so every commit acknowledged before then is stored
+    /// (`safe_through_ms`, equal: caught up), and it promises the bound it was given.
     pub async fn ship(&self, store: &dyn StateStore) -> std::result::Result<bool, StoreError> {
-        let (rows, t) = match self.with(|g| (g.rows.clone(), g.ships_to, g.read_only)) {
-            (rows, Some((_, t)), false) => (rows, t),
+        // The rows and the instant they were read together: a commit after the read is not
+        // claimed, whenever the writes below land.
+        let (rows, t, read_at_s) = match self.with(|g| (g.rows.clone(), g.ships_to, g.read_only)) {
+            (rows, Some((_, t)), false) => (rows, t, self.clock.now()),
             _ => return Ok(false),
         };
         if store.get(&timeline_key(BACKUPS, t + 1)).await?.is_some() {
             return Ok(false);
         }
-        let now_ms = u64::try_from(self.clock.now()).unwrap_or(0) * 1000;
+        let read_at_ms = u64::try_from(read_at_s).unwrap_or(0) * 1000;
+        let mut rows = rows;
+        if self.withholds_newest {
+            rows.pop();
+        }
         store.put(&memory_log_key(t), json_body(&memory_log_key(t), &MemoryLog { rows })?).await?;
+        let written_at_ms = u64::try_from(self.clock.now()).unwrap_or(0) * 1000;
         let hb = spotctl_db::protect::heartbeat::Heartbeat {
             timeline: t,
-            shipped_at_ms: Some(now_ms),
-            written_at_ms: now_ms,
+            shipped_at_ms: Some(written_at_ms),
+            written_at_ms,
+            read_at_ms: Some(read_at_ms),
+            safe_through_ms: Some(read_at_ms),
+            bound_ms: Some(self.bound_ms + written_at_ms.saturating_sub(read_at_ms)),
             ..Default::default()
         };
         store.put(&heartbeat_key(BACKUPS, t), json_body(&heartbeat_key(BACKUPS, t), &hb)?).await?;
