@@ -106,6 +106,9 @@ fn seeds_that_once_broke_an_invariant_hold() {
         ),
         (47953, "a primary whose successor crashed before stamping Promoted never retired"),
         (896, "keep-primary wrote a kept record (format 4) for an older agent, which refused it and stayed fenced"),
+        (1, "a lost primary took commits after the handler stated the window; now restated when EC2 says terminated"),
+        (7089, "the handler stated the window seconds before the primary stopped taking commits"),
+        (612, "a stale look lowered a new drain tag's fence while lifting a kept primary's"),
     ] {
         let r = run(seed);
         assert!(r.violation.is_none(), "seed {seed} ({found}): {:?}", r.violation);

@@ -73,7 +73,7 @@ pub async fn assess_listed(store: &dyn StateStore, seen: Vec<InstanceView>, now:
     let (own_drain, log) = match record.as_ref() {
         Some(r) if r.has_instance() && !facts.iter().any(|i| i.id == r.instance_id && i.state.is_alive()) => {
             let (stored, sealed) = drain_state(store, &handoff_id(r.epoch)).await?;
-            (stored || sealed, crate::protect::log_view(store, r.log_epoch(), now).await?)
+            (stored || sealed, crate::protect::log_view(store, r.log_epoch(), now, true).await?)
         }
         _ => (false, None),
     };

@@ -33,6 +33,8 @@ struct Raised {
     why: String,
     /// The notice raised it (or came since): the instance is going away, nothing lifts it.
     notice: bool,
+    /// Every drain tag seen raising it: only a keep of each of their handoffs lifts it.
+    tags: std::collections::BTreeSet<String>,
 }
 
 impl LocalFence {
@@ -66,7 +68,9 @@ impl LocalFence {
             db.set_writable(false).await?;
         }
         if let Some(why) = why {
-            raised.get_or_insert(Raised { why, notice }).notice |= notice;
+            let r = raised.get_or_insert(Raised { why, notice, tags: Default::default() });
+            r.notice |= notice;
+            r.tags.extend(tag.map(String::from));
         }
         Ok(raised.as_ref().map(|r| r.why.clone()))
     }
@@ -88,8 +92,10 @@ impl LocalFence {
     pub async fn lift_kept(&self, notice: bool, tag: Option<&str>, gave_up: &str) -> bool {
         let mut gate = self.gate.lock().await;
         let stale = tag.is_none_or(|t| t == gave_up);
+        // What the caller saw may be older than the fence: judge by the tags that raised it
+        // (a new relocation's tag raised after that look is not the given-up one).
         match gate.raised.as_ref() {
-            Some(r) if !r.notice && !notice && stale => {
+            Some(r) if !r.notice && !notice && stale && r.tags.iter().all(|t| t == gave_up) => {
                 gate.raised = None;
                 gate.stale_tag = Some(gave_up.to_string());
                 true
@@ -167,9 +173,13 @@ mod tests {
         assert!(block_on(fence.lift_kept(false, Some("epoch-3"), "epoch-3")));
         assert_eq!(block_on(fence.check(&md, &db)).expect("check"), None);
         assert_eq!(block_on(fence.allow_writes(&db)).expect("allow"), Allowed::TurnedOn);
-        // A later drain tag (a new handoff) fences again.
+        // A later drain tag (a new handoff) fences again, and a look that read the metadata
+        // before it appeared (seeing the given-up tag, or none) does not lower it (seed 612).
         md.set(&paths::tag(TAG_DRAIN), "epoch-4");
         assert!(block_on(fence.check(&md, &db)).expect("check").is_some());
+        assert!(!block_on(fence.lift_kept(false, Some("epoch-3"), "epoch-3")), "a stale look");
+        assert!(!block_on(fence.lift_kept(false, None, "epoch-3")), "a stale look");
+        assert!(!db.writable_now());
         md.remove(&paths::tag(TAG_DRAIN));
     }
 

@@ -382,7 +382,7 @@ impl Database for MemoryDatabase {
         if newest != Some(t) {
             return cannot(format!("the newest log timeline ({newest:?}) is not this primary's ({t})"));
         }
-        if crate::protect::log_view(store, epoch, self.clock.now()).await?.is_none() {
+        if crate::protect::log_view(store, epoch, self.clock.now(), true).await?.is_none() {
             return cannot(format!("no base lies on timeline {t}'s chain yet"));
         }
         // The real seal waits a while for its shipper; the twin looks once (its shipper may

@@ -57,10 +57,25 @@ pub async fn fence_old(seams: &HandoffSeams<'_>, id: &str) -> Result<FenceStep> 
         }
         FenceStep::Record => {
             let now = seams.clock.now();
+            // The old primary took commits until EC2 stopped it: a window from the log, stated
+            // when the handoff began, is stated again to now, from the log's safe instant.
+            let restated = match lease.from_log {
+                true => {
+                    let epoch = match read_primary(seams.store).await? {
+                        Some((r, _)) if r.epoch == lease.from_epoch => r.log_epoch(),
+                        _ => lease.from_epoch,
+                    };
+                    crate::protect::log_view(seams.store, epoch, now, true).await?.map(|l| l.window_s)
+                }
+                false => None,
+            };
             update_json::<Handoff, _>(seams.store, &handoff_key(id), |h| {
-                let before = h.steps.len();
+                let before = (h.steps.len(), h.data_loss_window_s);
                 h.reach(Step::OldFenced, now);
-                h.steps.len() != before
+                if let (Some(w), Some(stated)) = (restated, h.data_loss_window_s) {
+                    h.data_loss_window_s = Some(stated.max(w));
+                }
+                (h.steps.len(), h.data_loss_window_s) != before
             })
             .await
             .map_err(|e| HandoffError::during(format!("recording the fence of handoff {id}"), e))?;
@@ -106,7 +121,7 @@ async fn decide_and_act(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) 
     // be replaced.
     let log = match old_state {
         Some(s) if !s.is_alive() || health.is_unhealthy() => {
-            crate::protect::log_view(store, record.log_epoch(), now).await?
+            crate::protect::log_view(store, record.log_epoch(), now, true).await?
         }
         _ => None,
     };

@@ -83,7 +83,7 @@ async fn protection(env: &Env, primary: Option<&PrimaryRecord>) -> Result<Protec
     let now = SystemClock.now();
     let recoverable_window_s = match primary {
         Some(p) => {
-            crate::protect::log_view(env.store.as_ref(), p.log_epoch(), now).await?.map(|l| l.window_s)
+            crate::protect::log_view(env.store.as_ref(), p.log_epoch(), now, false).await?.map(|l| l.window_s)
         }
         None => None,
     };

@@ -11,7 +11,7 @@ use spotctl_core::handoff::LogView;
 use spotctl_db::protect::base::BaseRecord;
 use spotctl_db::protect::heartbeat::Heartbeat;
 use spotctl_db::protect::timeline::{chain_at, Reason, Timeline, TimelineRecord};
-use spotctl_db::protect::{loss_window, ShipOptions};
+use spotctl_db::protect::{loss_window, loss_window_of_lost, ShipOptions};
 use spotctl_layout::log::{bases, heartbeat_key, timeline_of, timelines};
 use spotctl_layout::BACKUPS;
 
@@ -32,11 +32,18 @@ pub async fn read_timelines(store: &dyn StateStore) -> Result<Vec<Timeline>, Sto
 }
 
 /// Whether the shipped log can bring back the epoch-`epoch` primary's data now, and its window at
-/// `now` (seconds since 1970). `None` when the newest timeline is not that primary's (it never
+/// `now` (seconds since 1970): what losing it now would cost (`lost` false: its shipper's bound
+/// while it is caught up), or what losing it did cost (`lost`: from the safe instant to `now`,
+/// which is when it stopped taking commits or later). `None` when the newest timeline is not that primary's (it never
 /// began one: lost before its first look as the primary, or an older primary's log is all there
 /// is — which lacks what came after that primary's drain), or no base lies on its chain (a
 /// primary a handoff made, before its first base).
-pub async fn log_view(store: &dyn StateStore, epoch: u64, now: i64) -> Result<Option<LogView>, StoreError> {
+pub async fn log_view(
+    store: &dyn StateStore,
+    epoch: u64,
+    now: i64,
+    lost: bool,
+) -> Result<Option<LogView>, StoreError> {
     let all = read_timelines(store).await?;
     let chain = chain_at(&all, None);
     let Some(newest) = chain.last() else { return Ok(None) };
@@ -56,7 +63,8 @@ pub async fn log_view(store: &dyn StateStore, epoch: u64, now: i64) -> Result<Op
     // rule as `status`): the window an unwarned loss now would open.
     let now_ms = u64::try_from(now).unwrap_or(0) * 1000;
     let created = newest.record.created_at_ms;
-    let window = loss_window(hb.as_ref(), created, now_ms, &ShipOptions::default());
+    let window = if lost { loss_window_of_lost } else { loss_window };
+    let window = window(hb.as_ref(), created, now_ms, &ShipOptions::default());
     let window_ms = window.ms().unwrap_or_else(|| now_ms.saturating_sub(created));
     let window_s = i64::try_from(window_ms.div_ceil(1000)).unwrap_or(i64::MAX);
     Ok(Some(LogView { window_s }))

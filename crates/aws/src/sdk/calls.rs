@@ -97,10 +97,14 @@ fn log_request(
         "if_none_match": header("if-none-match").is_some(),
         "body": body,
     });
+    // One write of the whole line, one writer at a time: concurrent requests of a process must
+    // not interleave their lines.
     use std::io::Write;
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _held = ONE_AT_A_TIME.lock();
     let path = dir.join(format!("{}.jsonl", std::process::id()));
     if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
-        let _ = writeln!(f, "{line}");
+        let _ = f.write_all(format!("{line}\n").as_bytes());
     }
 }
 

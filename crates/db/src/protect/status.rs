@@ -104,6 +104,22 @@ pub fn loss_window(hb: Option<&Heartbeat>, created_ms: u64, now_ms: u64, opts: &
     }
 }
 
+/// [`loss_window`] for a primary that is gone, or is being replaced: what it lost runs from the
+/// safe instant to when it stopped taking commits, whatever its shipper last promised (a bound
+/// holds only while the shipper runs). Counted to `now_ms`, which the caller makes the moment the
+/// primary stopped, or a moment after it.
+pub fn loss_window_of_lost(
+    hb: Option<&Heartbeat>,
+    created_ms: u64,
+    now_ms: u64,
+    opts: &ShipOptions,
+) -> LossWindow {
+    match hb.and_then(|h| h.safe_through_ms) {
+        Some(safe) => LossWindow::Behind { since: utc(safe), ms: now_ms.saturating_sub(safe) },
+        None => loss_window(hb, created_ms, now_ms, opts),
+    }
+}
+
 /// Reads the status, judging the shipper by `opts`' intervals; the window is computed at
 /// `now_ms()` read after every read of the bucket, so it holds at least until it is printed.
 pub fn status(
