@@ -176,7 +176,11 @@ impl World {
         let store_faults: StoreHook = Arc::new(move |op, _key| {
             let write = !matches!(op, Op::Get | Op::List);
             if write && hook.roll(hook.rates.store_lose_reply) {
-                Some(Fault::LoseReply)
+                // The SDK gives up on a lost reply, or (as often) retries, and a conditional
+                // write's retry meets its own first attempt (`412`), resolved by reading.
+                let conditional = matches!(op, Op::PutIfAbsent | Op::PutIfMatch);
+                let retried = conditional && hook.rng.lock().map(|mut r| r.chance(500)).unwrap_or(false);
+                Some(if retried { Fault::RetryAfterLostReply } else { Fault::LoseReply })
             } else if hook.roll(hook.rates.store_fail) {
                 Some(Fault::Fail { retryable: true })
             } else {
