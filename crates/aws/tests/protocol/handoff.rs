@@ -438,7 +438,9 @@ fn an_unwarned_loss_is_recovered_from_the_shipped_log_and_the_new_primary_ships_
     block_on(w.handler().handle(&watchdog_tick("t1"))).expect("handled");
     let (h, _) = block_on(read_handoff(&w.store, "epoch-1")).expect("read").expect("epoch-1");
     assert_eq!(h.source(), spotctl_core::handoff::Source::Log, "{h:?}");
-    assert_eq!((h.cause, h.data_loss_window_s), (spotctl_core::handoff::Cause::Recovery, Some(2)));
+    // Two seconds since the safe instant, plus the skew two machines' clocks may have.
+    let window = 2 + (spotctl_db::protect::CLOCK_SKEW_MS / 1000) as i64;
+    assert_eq!((h.cause, h.data_loss_window_s), (spotctl_core::handoff::Cause::Recovery, Some(window)));
     let standby = w.standbys()[0].id.clone();
     let new_db = MemoryDatabase::with_clock(Vec::new(), true, w.clock.clone());
     let (new, _) =

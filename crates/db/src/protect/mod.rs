@@ -35,4 +35,6 @@ pub use error::{ProtectError, Result};
 pub use recover::{recover, RecoverOptions, RecoveryReport};
 pub use seal::{seal, Seal, SealOptions};
 pub use ship::{Note, ShipOptions, ShipStats, Shipper, Stopped};
-pub use status::{loss_window, loss_window_of_lost, model_bound_ms, status, LossWindow, ProtectStatus};
+pub use status::{
+    loss_window, loss_window_of_lost, model_bound_ms, status, LossWindow, ProtectStatus, CLOCK_SKEW_MS,
+};

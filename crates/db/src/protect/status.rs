@@ -75,7 +75,7 @@ pub fn model_bound_ms(opts: &ShipOptions) -> u64 {
 pub fn loss_window(hb: Option<&Heartbeat>, created_ms: u64, now_ms: u64, opts: &ShipOptions) -> LossWindow {
     let Some(h) = hb else { return LossWindow::NotShipping };
     let age = now_ms.saturating_sub(h.written_at_ms);
-    let since = |at: u64| (utc(at), now_ms.saturating_sub(at));
+    let since = |at: u64| (utc(at), across_clocks(now_ms, at));
     match (h.safe_through_ms, h.caught_up()) {
         // A shipper older than position reports: its liveness is all there is to judge.
         (None, None) => {
@@ -104,6 +104,18 @@ pub fn loss_window(hb: Option<&Heartbeat>, created_ms: u64, now_ms: u64, opts: &
     }
 }
 
+/// How far two machines' clocks may differ, in ms: the instances and the Lambda keep time with
+/// chrony against the Amazon Time Sync Service (within a millisecond or so when it works); a
+/// window that subtracts one machine's instant from another's adds this, so a clock that runs
+/// behind never makes it short (the simulation skews every actor's clock by up to half of it).
+pub const CLOCK_SKEW_MS: u64 = 2_000;
+
+/// `now_ms` (the reader's clock) minus `at_ms` (the instant another machine stamped), with the
+/// skew the two clocks may have between them.
+fn across_clocks(now_ms: u64, at_ms: u64) -> u64 {
+    now_ms.saturating_sub(at_ms) + CLOCK_SKEW_MS
+}
+
 /// [`loss_window`] for a primary that is gone, or is being replaced: what it lost runs from the
 /// safe instant to when it stopped taking commits, whatever its shipper last promised (a bound
 /// holds only while the shipper runs). Counted to `now_ms`, which the caller makes the moment the
@@ -115,7 +127,7 @@ pub fn loss_window_of_lost(
     opts: &ShipOptions,
 ) -> LossWindow {
     match hb.and_then(|h| h.safe_through_ms) {
-        Some(safe) => LossWindow::Behind { since: utc(safe), ms: now_ms.saturating_sub(safe) },
+        Some(safe) => LossWindow::Behind { since: utc(safe), ms: across_clocks(now_ms, safe) },
         None => loss_window(hb, created_ms, now_ms, opts),
     }
 }
@@ -183,19 +195,19 @@ mod tests {
         assert_eq!(behind.caught_up(), Some(false));
         assert_eq!(
             loss_window(Some(&behind), 0, 101_000, &opts),
-            LossWindow::Behind { since: utc(91_000), ms: 10_000 }
+            LossWindow::Behind { since: utc(91_000), ms: 10_000 + CLOCK_SKEW_MS }
         );
         // Overdue: silent since the last safe instant, whatever it said.
         let late = 100_050 + idle + 5_001;
         assert_eq!(
             loss_window(Some(&caught_up), 0, late, &opts),
-            LossWindow::Silent { since: utc(100_000), ms: late - 100_000 }
+            LossWindow::Silent { since: utc(100_000), ms: late - 100_000 + CLOCK_SKEW_MS }
         );
         // Read but never all stored: everything since the timeline began.
         let never = Heartbeat { safe_through_ms: None, ..behind };
         assert_eq!(
             loss_window(Some(&never), 50_000, 101_000, &opts),
-            LossWindow::Behind { since: utc(50_000), ms: 51_000 }
+            LossWindow::Behind { since: utc(50_000), ms: 51_000 + CLOCK_SKEW_MS }
         );
         // A shipper older than position reports: liveness only, as before.
         let old = Heartbeat { timeline: 1, written_at_ms: 100_000, ..Heartbeat::default() };
@@ -233,8 +245,9 @@ mod tests {
         let s = status(&store, "backups", &clock, &opts)?;
         assert_eq!(calls.get(), 1, "the clock is read once, after the reads");
         assert_eq!(s.caught_up, Some(false));
-        assert_eq!(s.loss_window, LossWindow::Behind { since: utc(990_000), ms: 12_000 });
-        assert_eq!(s.loss_window.ms(), Some(12_000));
+        // Counted across two machines' clocks: with the skew they may have.
+        assert_eq!(s.loss_window, LossWindow::Behind { since: utc(990_000), ms: 12_000 + CLOCK_SKEW_MS });
+        assert_eq!(s.loss_window.ms(), Some(12_000 + CLOCK_SKEW_MS));
         let _ = std::fs::remove_dir_all(&dir);
         Ok(())
     }
