@@ -108,10 +108,10 @@ pub fn handler(w: &World) -> Arc<Handler> {
     Arc::new(Handler {
         names: w.names.clone(),
         store: w.control_store(),
-        instances: Arc::new(w.faulty_ec2.clone()),
+        instances: w.ec2_view(),
         placements: placements(w),
         fleet: Arc::new(MemoryFleet::default()),
-        clock: w.clock.clone(),
+        clock: w.control_clock(),
     })
 }
 
@@ -127,12 +127,11 @@ pub fn deliver(h: Arc<Handler>, raw: Vec<u8>) -> Task {
 
 /// The watchdog's tick: the open handoff looked at and moved on.
 pub fn watchdog(w: &World) -> Task {
-    let (store, ec2, clock, placements) =
-        (w.control_store(), w.faulty_ec2.clone(), w.clock.clone(), placements(w));
+    let (store, ec2, clock, placements) = (w.control_store(), w.ec2_view(), w.control_clock(), placements(w));
     Box::pin(async move {
         let seams = HandoffSeams {
             store: store.as_ref(),
-            instances: &ec2,
+            instances: ec2.as_ref(),
             placements: placements.as_ref(),
             clock: clock.as_ref(),
             owner: "watchdog",
@@ -148,12 +147,11 @@ pub fn watchdog(w: &World) -> Task {
 /// The scheduled relocation after it decided to move the primary: the handoff's real path from
 /// there (a standby launched, the old primary asked to drain by its tag).
 pub fn relocate(w: &World) -> Task {
-    let (store, ec2, clock, placements) =
-        (w.control_store(), w.faulty_ec2.clone(), w.clock.clone(), placements(w));
+    let (store, ec2, clock, placements) = (w.control_store(), w.ec2_view(), w.control_clock(), placements(w));
     Box::pin(async move {
         let seams = HandoffSeams {
             store: store.as_ref(),
-            instances: &ec2,
+            instances: ec2.as_ref(),
             placements: placements.as_ref(),
             clock: clock.as_ref(),
             owner: "relocation",
@@ -176,11 +174,11 @@ pub fn relocate(w: &World) -> Task {
 /// doing: exactly one of a standby's promotion and the keep lands.
 pub fn keep(w: &World) -> Task {
     let (store, ec2, clock, placements) =
-        (w.faulty_store.clone(), w.faulty_ec2.clone(), w.clock.clone(), placements(w));
+        (w.faulty_store.clone(), w.ec2_view(), w.operator_clock(), placements(w));
     Box::pin(async move {
         let seams = HandoffSeams {
             store: &store,
-            instances: &ec2,
+            instances: ec2.as_ref(),
             placements: placements.as_ref(),
             clock: clock.as_ref(),
             owner: "keep-primary",
@@ -201,10 +199,10 @@ pub fn keep(w: &World) -> Task {
 pub fn agent(w: &World, instance: &str) -> Option<Task> {
     let agent = Agent {
         store: w.agent_store(instance),
-        instances: Arc::new(w.faulty_ec2.clone()),
+        instances: w.ec2_view(),
         metadata: w.metadata.get(instance)?.clone(),
         db: w.db_of(instance)?,
-        clock: w.clock.clone(),
+        clock: w.clock_of(instance),
         endpoint: w.duties.get(instance).cloned(),
         fence: w.fences.get(instance)?.clone(),
         restoring: w.restoring.get(instance)?.clone(),
@@ -261,7 +259,7 @@ pub fn fence(w: &World, instance: &str) -> Option<Task> {
 /// One tick of `instance`'s agent's timer that stamps a restore under way on its handoff.
 pub fn stamp(w: &World, instance: &str) -> Option<Task> {
     let (store, clock, restoring) =
-        (w.agent_store(instance), w.clock.clone(), w.restoring.get(instance)?.clone());
+        (w.agent_store(instance), w.clock_of(instance), w.restoring.get(instance)?.clone());
     let id = instance.to_string();
     Some(Box::pin(async move {
         match spotctl_aws::handoff::stamp_progress(store.as_ref(), clock.as_ref(), &restoring, &id).await {
@@ -271,12 +269,16 @@ pub fn stamp(w: &World, instance: &str) -> Option<Task> {
     }))
 }
 
-/// One round of `instance`'s shipper: while its server takes writes, what it committed becomes
-/// its timeline's log (through the faulty store: a failed round ships nothing, the next one
-/// ships it all).
+/// One round of `instance`'s shipper: once its server served, what it committed becomes its
+/// timeline's log (through the faulty store, each upload taking seconds: a failed round ships
+/// nothing, the next one ships it all).
 pub fn ship(w: &World, instance: &str) -> Option<Task> {
     let db = w.dbs.get(instance)?.clone();
-    let store = w.store_of(instance);
+    let store = crate::frictions::SlowUploads {
+        store: w.store_of(instance),
+        faults: w.faults.clone(),
+        truth: w.clock.clone(),
+    };
     let hangs = w.mutation == Mutation::ShipperHangs;
     Some(Box::pin(async move {
         if hangs {
@@ -296,7 +298,7 @@ pub fn ship(w: &World, instance: &str) -> Option<Task> {
 /// one, or leave them alone.
 pub fn apply(w: &World, token: String, replace_lost: bool, break_lock: bool) -> Task {
     let (store, ec2, clock, placements) =
-        (w.faulty_store.clone(), w.faulty_ec2.clone(), w.clock.clone(), placements(w));
+        (w.faulty_store.clone(), w.ec2_view(), w.operator_clock(), placements(w));
     let names = w.names.clone();
     Box::pin(async move {
         if break_lock {
@@ -309,7 +311,16 @@ pub fn apply(w: &World, token: String, replace_lost: bool, break_lock: bool) -> 
             Ok(l) => l,
             Err(e) => return Ended::Failed(format!("{e:#}")),
         };
-        let end = apply_locked(&store, &ec2, &clock, placements.as_ref(), &names, token, replace_lost).await;
+        let end = apply_locked(
+            &store,
+            ec2.as_ref(),
+            clock.as_ref(),
+            placements.as_ref(),
+            &names,
+            token,
+            replace_lost,
+        )
+        .await;
         match lock.release().await {
             Ok(()) => end,
             Err(e) => Ended::Failed(format!("releasing the lock: {e:#}")),
@@ -319,17 +330,17 @@ pub fn apply(w: &World, token: String, replace_lost: bool, break_lock: bool) -> 
 
 async fn apply_locked(
     store: &spotctl_aws::state::MemoryStore,
-    ec2: &spotctl_aws::compute::MemoryInstances,
-    clock: &std::sync::Arc<spotctl_aws::sdk::twin::ManualClock>,
+    ec2: &dyn spotctl_aws::compute::Instances,
+    clock: &dyn spotctl_aws::sdk::clock::Clock,
     placements: &FixedPlacements,
     names: &spotctl_core::names::Names,
     token: String,
     replace_lost: bool,
 ) -> Ended {
     {
-        let (store, ec2, names) = (store.clone(), ec2.clone(), names.clone());
-        let now = spotctl_aws::sdk::clock::Clock::now(clock.as_ref());
-        let assessed = match assess_primary(&store, &ec2, &[REGION.to_string()], now).await {
+        let (store, names) = (store.clone(), names.clone());
+        let now = clock.now();
+        let assessed = match assess_primary(&store, ec2, &[REGION.to_string()], now).await {
             Ok(a) => a,
             Err(e) => return Ended::Failed(format!("{e:#}")),
         };
@@ -340,9 +351,9 @@ async fn apply_locked(
             PrimaryPlan::Recover { lost, from, data_loss_window_s } => {
                 let seams = HandoffSeams {
                     store: &store,
-                    instances: &ec2,
+                    instances: ec2,
                     placements,
-                    clock: clock.as_ref(),
+                    clock,
                     owner: "apply",
                     limits: Limits { unhealthy_after_ms: None, ..LIMITS },
                 };
@@ -365,7 +376,7 @@ async fn apply_locked(
             reason: "apply".into(),
         };
         let want = db_instance("primary", &spec, &names, 20, "#!/bin/sh\n");
-        match launch_primary(&store, &ec2, &want, &token, now).await {
+        match launch_primary(&store, ec2, &want, &token, now).await {
             Ok(_) => Ended::Other,
             Err(e) => Ended::Failed(format!("{e:#}")),
         }

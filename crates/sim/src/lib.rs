@@ -3,7 +3,8 @@
 //! run against the in-memory twins of the state bucket, EC2 and the database; a seeded scheduler
 //! delivers, duplicates, delays and drops events, interleaves every actor call by call, crashes
 //! actors at any call and injects store failures and lost replies, capacity refusals and lost
-//! instances. The invariants (`invariants`) are checked after every step; a failing seed prints
+//! instances, and lays AWS's frictions over the twins (`frictions`: skewed clocks, lagging
+//! describe calls, failing Route 53 changes, slow uploads). The invariants (`invariants`) are checked after every step; a failing seed prints
 //! its story and replays exactly (`SPOTCTL_SIM_SEED=N`).
 //!
 //! May use: `spotctl-aws` (its seams, twins and actors), `spotctl-core`. No I/O, no clock but the
@@ -11,6 +12,7 @@
 
 mod actors;
 mod events;
+mod frictions;
 mod holds;
 mod invariants;
 mod mutants;

@@ -46,7 +46,13 @@ pub struct Report {
     /// refused a record the newer one wrote.
     pub mixed: bool,
     pub refusals: u64,
+    /// Warnings whose notice never reached the instance's metadata (EventBridge's did), and
+    /// warned instances reclaimed sooner than two minutes after the notice.
+    pub unnoticed: u64,
+    pub early_kills: u64,
     pub faults_injected: u64,
+    /// Of those, EC2 describe calls answered from an older view.
+    pub lagged_describes: u64,
     /// The first step at which an invariant broke, and every invariant it broke there.
     pub violation: Option<(usize, Vec<Violation>)>,
     /// The last steps, for a failing seed's story.
@@ -66,7 +72,7 @@ enum Timed {
     Apply,
     Watchdog,
     Write,
-    /// Every writable server's shipper stores what it has (about once a second).
+    /// Every shipping server's shipper stores what it has (about once a second), fenced or not.
     Ship,
     AgentPoll(String),
     /// The agent's watcher checks for the notice and the drain tag (about every second).
@@ -185,7 +191,7 @@ impl Sim {
                     .world
                     .dbs
                     .iter()
-                    .filter(|(id, db)| db.writable_now() && self.world.is_alive(id))
+                    .filter(|(id, db)| db.ships_now() && self.world.is_alive(id))
                     .map(|(id, _)| id.clone())
                     .collect();
                 for id in writers {
@@ -372,7 +378,9 @@ impl Sim {
 
 impl Sim {
     /// AWS warns the current primary (the notice in its metadata, 0 to 3 EventBridge copies within
-    /// half a minute, reclaimed two minutes later) or takes it without a warning.
+    /// half a minute, reclaimed two minutes later) or takes it without a warning. Now and then
+    /// the notice never reaches the instance's metadata while the events arrive, and now and then
+    /// the instance is reclaimed sooner than two minutes after the notice.
     fn interrupt(&mut self, warned: bool) {
         let record =
             futures::executor::block_on(spotctl_aws::state::read_primary(&self.world.store)).ok().flatten();
@@ -396,8 +404,13 @@ impl Sim {
             return;
         }
         self.note(format!("AWS warns {id}"));
-        self.world.notices.insert(id.clone());
-        self.world.sync();
+        if self.rng.chance(150) {
+            self.report.unnoticed += 1;
+            self.note(format!("the notice never reaches {id}'s metadata"));
+        } else {
+            self.world.notices.insert(id.clone());
+            self.world.sync();
+        }
         let now = self.elapsed();
         let copies = self.rng.below(4);
         for copy in 0..copies {
@@ -406,7 +419,9 @@ impl Sim {
             let at = now + self.rng.between(0, 30);
             self.at(at, Timed::Deliver { raw, name: format!("{name}/{copy}"), delivery: 1 });
         }
-        self.at(now + 120, Timed::Reclaim(id));
+        let kill = if self.rng.chance(150) { self.rng.between(15, 119) } else { 120 };
+        self.report.early_kills += u64::from(kill < 120);
+        self.at(now + kill, Timed::Reclaim(id));
     }
 
     /// Polls one in-flight task once (or crashes it); returns a line for the trace when it ended.
@@ -535,8 +550,13 @@ pub fn run_with(seed: u64, mutation: Mutation) -> Report {
 /// [`run_with`], with every actor's outcome in the trace when `verbose`.
 pub fn run_traced(seed: u64, mutation: Mutation, verbose: bool) -> Report {
     let mut rng = Rng::new(seed);
-    let rates =
-        FaultRates { store_fail: rng.below(30), store_lose_reply: rng.below(20), capacity: rng.below(400) };
+    let rates = FaultRates {
+        store_fail: rng.below(30),
+        store_lose_reply: rng.below(20),
+        capacity: rng.below(400),
+        describe_lag: rng.below(300),
+        dns_fail: rng.below(100),
+    };
     let mut world = World::new(&mut rng, rates, mutation);
     // Mixed versions: the env starts on the older build and is upgraded before or when calm, or
     // starts on the newer one and is rolled back for a while.
@@ -647,5 +667,6 @@ pub fn run_traced(seed: u64, mutation: Mutation, verbose: bool) -> Report {
         }
     }
     sim.report.faults_injected = sim.world.faults.injected.load(Ordering::SeqCst);
+    sim.report.lagged_describes = sim.world.faults.lagged.load(Ordering::SeqCst);
     sim.report
 }

@@ -2,6 +2,7 @@
 //! fault hook that the run's seed drives), one in-memory database and one instance-metadata view
 //! per instance, the clock, and what the application was told: every acknowledged commit.
 
+use crate::frictions::{Ec2History, FlakyDns, LaggingEc2, SkewedClock, MAX_SKEW_S};
 use crate::invariants::FenceSeen;
 use crate::mutants::{FenceBlind, MutantDb, MutantDns};
 use crate::mutation::Mutation;
@@ -10,6 +11,7 @@ use crate::versions::OlderBuild;
 use spotctl_aws::compute::{InstanceView, MemoryInstances};
 use spotctl_aws::dns::MemoryDns;
 use spotctl_aws::handoff::{Database, EndpointDuty, LocalFence, MemoryDatabase, Restoring};
+use spotctl_aws::sdk::clock::Clock;
 use spotctl_aws::sdk::twin::ManualClock;
 use spotctl_aws::sdk::{imds::paths, twin::StaticMetadata};
 use spotctl_aws::state::{Fault, MemoryStore, Op, StateStore};
@@ -25,6 +27,11 @@ pub const EPOCH_UNIX: i64 = 1_700_000_000;
 /// commits up to ~150 rows, so restores take up to a few minutes, longer than a standby may go
 /// without moving: only its progress stamps keep it).
 pub const RESTORE_ROWS_PER_S: u64 = 1;
+/// How fast a drain dumps rows (fenced from its start, complete at its end: a drain of a long
+/// run takes half a minute of the two-minute warning).
+pub const DRAIN_ROWS_PER_S: u64 = 5;
+/// How long a seal waits for its shipper (the real seal's `SealOptions::wait`).
+pub const SEAL_WAIT_S: i64 = 20;
 pub const ENDPOINT_ZONE: &str = "ZSIM";
 pub const ENDPOINT_NAME: &str = "db.sim.spotctl.internal";
 
@@ -67,6 +74,10 @@ pub struct FaultRates {
     pub store_lose_reply: u64,
     /// A launch is refused for capacity.
     pub capacity: u64,
+    /// An EC2 describe or list call answers from a view a few seconds old.
+    pub describe_lag: u64,
+    /// A Route 53 change fails (before it lands, or after with its reply lost).
+    pub dns_fail: u64,
 }
 
 /// The faults the twins inject, driven by their own stream of the seed; off once the run is calm.
@@ -76,10 +87,17 @@ pub struct Faults {
     rng: Mutex<Rng>,
     /// Calls the hooks saw (for the report).
     pub injected: AtomicU64,
+    /// Of those, describe calls answered from an older view.
+    pub lagged: AtomicU64,
 }
 
 impl Faults {
-    fn roll(&self, per_mille: u64) -> bool {
+    /// Uniform in `0..n`, from the faults' stream (whether calm or not).
+    pub fn draw(&self, n: u64) -> u64 {
+        self.rng.lock().map(|mut r| r.below(n)).unwrap_or(0)
+    }
+
+    pub fn roll(&self, per_mille: u64) -> bool {
         if self.calm.load(Ordering::SeqCst) || per_mille == 0 {
             return false;
         }
@@ -118,7 +136,15 @@ pub struct World {
     pub ec2: MemoryInstances,
     /// EC2 as the actors reach it: launches refused for capacity now and then.
     pub faulty_ec2: MemoryInstances,
+    /// The true clock (what the invariants and the application read).
     pub clock: Arc<ManualClock>,
+    /// Each instance's clock's skew from the true one, and the control plane's and the
+    /// operator's (within `frictions::MAX_SKEW_S`).
+    pub skews: BTreeMap<String, i64>,
+    control_skew: i64,
+    operator_skew: i64,
+    /// EC2's past views, for describe calls that lag.
+    ec2_history: Ec2History,
     pub faults: Arc<Faults>,
     pub dbs: BTreeMap<String, MemoryDatabase>,
     pub metadata: BTreeMap<String, Arc<StaticMetadata>>,
@@ -170,6 +196,7 @@ impl World {
             rates,
             rng: Mutex::new(rng.fork()),
             injected: AtomicU64::new(0),
+            lagged: AtomicU64::new(0),
         });
         let store = MemoryStore::new();
         let hook = faults.clone();
@@ -203,6 +230,10 @@ impl World {
             ec2,
             faulty_ec2,
             clock: Arc::new(ManualClock::at(EPOCH_UNIX)),
+            skews: BTreeMap::new(),
+            control_skew: rng.between(-MAX_SKEW_S, MAX_SKEW_S),
+            operator_skew: rng.between(-MAX_SKEW_S, MAX_SKEW_S),
+            ec2_history: Ec2History::default(),
             faults,
             dbs: BTreeMap::new(),
             metadata: BTreeMap::new(),
@@ -270,7 +301,37 @@ impl World {
     }
 
     pub fn now(&self) -> i64 {
-        spotctl_aws::sdk::clock::Clock::now(self.clock.as_ref())
+        self.clock.now()
+    }
+
+    fn skewed(&self, skew_s: i64) -> Arc<dyn Clock> {
+        Arc::new(SkewedClock { truth: self.clock.clone(), skew_s })
+    }
+
+    /// `instance`'s clock (its agent's, its server's and its shipper's).
+    pub fn clock_of(&self, instance: &str) -> Arc<dyn Clock> {
+        self.skewed(self.skews.get(instance).copied().unwrap_or(0))
+    }
+
+    /// The Lambda's clock (the handler, the watchdog, the relocation).
+    pub fn control_clock(&self) -> Arc<dyn Clock> {
+        self.skewed(self.control_skew)
+    }
+
+    /// The operator's machine's clock (`apply`, `keep-primary`).
+    pub fn operator_clock(&self) -> Arc<dyn Clock> {
+        self.skewed(self.operator_skew)
+    }
+
+    /// EC2 as the actors reach it: launches refused for capacity now and then, describe calls
+    /// that lag.
+    pub fn ec2_view(&self) -> Arc<LaggingEc2> {
+        Arc::new(LaggingEc2 {
+            ec2: self.faulty_ec2.clone(),
+            history: self.ec2_history.clone(),
+            faults: self.faults.clone(),
+            truth: self.clock.clone(),
+        })
     }
 
     /// Gives every new instance its database (booted fenced, as user-data leaves it) and its
@@ -278,6 +339,9 @@ impl World {
     /// shows what EC2 has). Returns the instances seen for the first time.
     pub fn sync(&mut self) -> Vec<String> {
         let now = (self.ec2.version(), self.notices.len());
+        if now.0 != self.synced.0 {
+            self.ec2_history.record(self.now(), self.ec2.all());
+        }
         if now == self.synced {
             return Vec::new();
         }
@@ -285,9 +349,12 @@ impl World {
         let mut new = Vec::new();
         for i in self.ec2.all() {
             if !self.dbs.contains_key(&i.id) {
-                let db = MemoryDatabase::with_clock(Vec::new(), true, self.clock.clone())
+                let skew = self.faults.draw(2 * MAX_SKEW_S as u64 + 1) as i64 - MAX_SKEW_S;
+                self.skews.insert(i.id.clone(), skew);
+                let db = MemoryDatabase::with_clock(Vec::new(), true, self.clock_of(&i.id))
                     .named(&i.id)
                     .paced(RESTORE_ROWS_PER_S)
+                    .draining(DRAIN_ROWS_PER_S, SEAL_WAIT_S)
                     .promising(ship_bound_ms());
                 let db = match self.mutation {
                     Mutation::ShipperWithholdsNewest => db.withholding_newest(),
@@ -305,6 +372,7 @@ impl World {
                     }
                     _ => Arc::new(self.dns.clone()),
                 };
+                let dns = Arc::new(FlakyDns { dns, faults: self.faults.clone() });
                 let duty = EndpointDuty::new(dns, ENDPOINT_ZONE, ENDPOINT_NAME, 5);
                 self.duties.insert(i.id.clone(), Arc::new(duty));
                 self.fences.insert(i.id.clone(), Arc::new(LocalFence::default()));

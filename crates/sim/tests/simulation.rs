@@ -24,6 +24,28 @@ fn fail(r: &Report) -> ! {
     );
 }
 
+/// Seeds that break an invariant today, with what they found: open bugs, written down where the
+/// proof can see them (issue 24's closing note; ARD.md, *Proof by deterministic simulation*).
+/// Each must still break exactly that invariant (a fix makes this test say to remove it); any
+/// other seed that breaks one fails the test.
+const KNOWN: &[(u64, Invariant, &str)] = &[
+    (
+        1504,
+        Invariant::EndHoldsEverything,
+        "keep-primary lands after the handoff's standby recovered the log up to the seal and began its \
+         recovery timeline (before it lost the promotion): the kept primary's shipper stops at that newer \
+         timeline, and a later recovery follows it, without the kept primary's commits",
+    ),
+    (4892, Invariant::EndHoldsEverything, "as 1504"),
+    (8932, Invariant::EndHoldsEverything, "as 1504"),
+    (
+        6279,
+        Invariant::FencedStaysFenced,
+        "keep-primary failed half-way (its give-up of the handoff refused by the store) while a relocation \
+         handed the primary off under lagging describe calls: a drain tag's fence is lowered with no keep recorded",
+    ),
+];
+
 #[test]
 fn the_protocol_holds_its_invariants_in_every_seeded_run() {
     if let Some(seed) = std::env::var("SPOTCTL_SIM_SEED").ok().and_then(|v| v.parse().ok()) {
@@ -47,14 +69,26 @@ fn the_protocol_holds_its_invariants_in_every_seeded_run() {
     let (mut crash_points, mut steps, mut promotions, mut faults) = (BTreeSet::new(), 0usize, 0u64, 0u64);
     let (mut from_log, mut from_seal, mut replaced, mut long, mut kept) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let (mut mixed, mut refusals) = (0u64, 0u64);
+    let (mut unnoticed, mut early, mut lagged) = (0u64, 0u64, 0u64);
     let mut all: Vec<&Report> = reports.iter().flatten().collect();
     all.sort_by_key(|r| r.seed);
     // Every run that broke an invariant is counted by what it broke before the first is told.
     let mut broken: BTreeMap<Invariant, u64> = BTreeMap::new();
     let mut first_broken = None;
+    let mut broken_seeds = Vec::new();
+    let mut known_seen = Vec::new();
     for r in all {
-        if r.violation.is_some() {
+        let known = KNOWN.iter().find(|(seed, ..)| *seed == r.seed);
+        if let Some((seed, invariant, _)) = known {
+            assert!(
+                r.broken().contains(invariant),
+                "seed {seed} no longer breaks {invariant:?} (it broke {:?}): remove it from KNOWN",
+                r.broken()
+            );
+            known_seen.push(*seed);
+        } else if let Some((_, v)) = &r.violation {
             first_broken.get_or_insert(r);
+            broken_seeds.push((r.seed, v.first().map(|v| v.invariant)));
             for invariant in r.broken().into_iter().collect::<BTreeSet<_>>() {
                 *broken.entry(invariant).or_default() += 1;
             }
@@ -70,14 +104,20 @@ fn the_protocol_holds_its_invariants_in_every_seeded_run() {
         mixed += u64::from(r.mixed);
         refusals += r.refusals;
         faults += r.faults_injected;
+        unnoticed += r.unnoticed;
+        early += r.early_kills;
+        lagged += r.lagged_describes;
     }
     println!(
-        "simulation: {n} runs, {steps} steps, {promotions} promotions ({from_log} from the shipped log, {from_seal} up to a sealed drain, {replaced} replacing a primary that did not serve, {long} after a restore longer than the stall clock), {kept} primaries kept by a person instead, {mixed} runs with an older build beside the newer ({refusals} refusals of a newer record), {faults} injected faults, {} distinct crash points, in {:.1} s",
+        "simulation: {n} runs, {steps} steps, {promotions} promotions ({from_log} from the shipped log, {from_seal} up to a sealed drain, {replaced} replacing a primary that did not serve, {long} after a restore longer than the stall clock), {kept} primaries kept by a person instead, {mixed} runs with an older build beside the newer ({refusals} refusals of a newer record), {unnoticed} warnings whose notice never reached the instance, {early} warned instances reclaimed within two minutes, {faults} injected faults ({lagged} describe calls answered from an older view), {} distinct crash points, in {:.1} s",
         crash_points.len(),
         started.elapsed().as_secs_f64()
     );
+    if !known_seen.is_empty() {
+        println!("known open bugs, still found by seeds {known_seen:?} (see KNOWN)");
+    }
     if let Some(r) = first_broken {
-        println!("runs that broke an invariant, by invariant: {broken:?}");
+        println!("runs that broke an invariant, by invariant: {broken:?}; the seeds: {broken_seeds:?}");
         fail(r);
     }
     assert!(promotions > n / 2, "most runs hand off at least once: {promotions} promotions in {n} runs");
@@ -92,6 +132,9 @@ fn the_protocol_holds_its_invariants_in_every_seeded_run() {
     assert!(mixed > n / 10, "older builds run beside newer ones: {mixed} runs in {n}");
     assert!(refusals > 0, "an older build meets records it cannot read, and refuses them: {refusals}");
     assert!(long > n / 500, "restores longer than the stall clock complete: {long} in {n} runs");
+    assert!(unnoticed > n / 100, "warnings arrive without the notice: {unnoticed} in {n} runs");
+    assert!(early > n / 100, "warned instances go early: {early} in {n} runs");
+    assert!(lagged > n, "describe calls lag: {lagged} in {n} runs");
 }
 
 /// Seeds that once broke an invariant, each with what it found. A change to the simulator or the

@@ -35,6 +35,11 @@ pub struct MemoryDatabase {
     name: String,
     /// Rows a restore loads per second of its clock (`None`: at once).
     pace: Option<u64>,
+    /// Rows a drain dumps per second of its clock (`None`: at once).
+    drain_pace: Option<u64>,
+    /// How long a seal waits (seconds of its clock) for the shipped log to hold every row (0:
+    /// it looks once).
+    seal_wait_s: i64,
     /// What its shipper's heartbeats promise while caught up, counted from when its round read
     /// the rows ([`MemoryDatabase::promising`]).
     bound_ms: u64,
@@ -54,6 +59,10 @@ pub struct MemoryRows {
     /// The epoch and log timeline this server ships to (once it began one, or recovered).
     #[serde(default)]
     pub ships_to: Option<(u64, u32)>,
+    /// Its shipper runs: started once the serving agent began its log (a recovered standby's
+    /// timeline is begun before it is promoted, its shipper only after).
+    #[serde(default)]
+    pub shipping: bool,
     /// The server crashed or hangs: it commits nothing and fails its health check (its agent,
     /// on the admin socket, still reads and sets `read_only`).
     #[serde(default)]
@@ -112,6 +121,7 @@ impl MemoryDatabase {
             restored_from: None,
             drained_into: None,
             ships_to: None,
+            shipping: false,
             down: false,
         };
         MemoryDatabase {
@@ -119,6 +129,8 @@ impl MemoryDatabase {
             clock,
             name: String::new(),
             pace: None,
+            drain_pace: None,
+            seal_wait_s: 0,
             bound_ms: spotctl_db::protect::model_bound_ms(&spotctl_db::protect::ShipOptions::default()),
             withholds_newest: false,
         }
@@ -146,10 +158,18 @@ impl MemoryDatabase {
         MemoryDatabase { pace: Some(rows_per_s.max(1)), ..self }
     }
 
-    /// Loads `rows` at the server's pace, counting each row as a step of `progress`.
-    async fn take_time(&self, rows: usize, progress: &Progress) {
+    /// The same server, whose drains dump `rows_per_s` rows per second of its clock (fenced
+    /// from the start, complete only at the end), and whose seals wait up to `seal_wait_s` for
+    /// its shipper to store every row, as the real seal waits for its shipper.
+    pub fn draining(self, rows_per_s: u64, seal_wait_s: i64) -> MemoryDatabase {
+        MemoryDatabase { drain_pace: Some(rows_per_s.max(1)), seal_wait_s, ..self }
+    }
+
+    /// Takes `rows` at `pace` rows per second of the server's clock, counting each row as a step
+    /// of `progress`.
+    async fn take_time(&self, pace: Option<u64>, rows: usize, progress: &Progress) {
         let rows = rows as u64;
-        let Some(pace) = self.pace else {
+        let Some(pace) = pace else {
             for _ in 0..rows {
                 progress.step(1);
             }
@@ -175,6 +195,11 @@ impl MemoryDatabase {
     /// Whether it takes writes now (cheaper than [`MemoryDatabase::state`]).
     pub fn writable_now(&self) -> bool {
         self.inner.lock().map(|g| !g.read_only).unwrap_or(false)
+    }
+
+    /// Whether its shipper runs and has a timeline to ship to.
+    pub fn ships_now(&self) -> bool {
+        self.inner.lock().map(|g| g.shipping && g.ships_to.is_some()).unwrap_or(false)
     }
 
     /// Whether an application's commit would be acknowledged now: writes on, server up.
@@ -212,9 +237,10 @@ impl MemoryDatabase {
         true
     }
 
-    /// The shipper's work, at once: while this server takes writes and ships to a timeline, its
-    /// rows become that timeline's log, with a heartbeat. A fenced server stores nothing (it has
-    /// nothing new); one fenced by a newer timeline stops, as the shipper does.
+    /// The shipper's work, at once: once this server served and while it ships to a timeline,
+    /// its rows become that timeline's log, with a heartbeat. A fenced server's shipper goes on
+    /// (what it committed before the fence may not be stored yet: a seal waits for it); one
+    /// superseded by a newer timeline stops, as the shipper does.
     ///
     /// The heartbeat reports positions as the real shipper's does: it read the server's rows at
     /// `read_at_ms` and stored all of them, so every commit acknowledged before then is stored
@@ -222,8 +248,8 @@ impl MemoryDatabase {
     pub async fn ship(&self, store: &dyn StateStore) -> std::result::Result<bool, StoreError> {
         // The rows and the instant they were read together: a commit after the read is not
         // claimed, whenever the writes below land.
-        let (rows, t, read_at_s) = match self.with(|g| (g.rows.clone(), g.ships_to, g.read_only)) {
-            (rows, Some((_, t)), false) => (rows, t, self.clock.now()),
+        let (rows, t, read_at_s) = match self.with(|g| (g.rows.clone(), g.ships_to, g.shipping)) {
+            (rows, Some((_, t)), true) => (rows, t, self.clock.now()),
             _ => return Ok(false),
         };
         if store.get(&timeline_key(BACKUPS, t + 1)).await?.is_some() {
@@ -310,6 +336,8 @@ impl Database for MemoryDatabase {
             g.drained_into = Some(id.to_string());
             g.rows.clone()
         });
+        // Fenced at once; the dump takes its time before the backup is complete.
+        self.take_time(self.drain_pace, rows.len(), &Progress::default()).await;
         let key = BackupRoot::handoff(id)?.manifest_key();
         let m = MemoryManifest {
             count: rows.len(),
@@ -347,7 +375,7 @@ impl Database for MemoryDatabase {
             .into());
         }
         let n = m.rows.len() as u64;
-        self.take_time(m.rows.len(), &progress).await;
+        self.take_time(self.pace, m.rows.len(), &progress).await;
         self.with(|g| {
             g.rows = m.rows;
             g.restored_from = Some(id.to_string());
@@ -385,11 +413,26 @@ impl Database for MemoryDatabase {
         if crate::protect::log_view(store, epoch, self.clock.now(), true).await?.is_none() {
             return cannot(format!("no base lies on timeline {t}'s chain yet"));
         }
-        // The real seal waits a while for its shipper; the twin looks once (its shipper may
-        // not have run since the last commit: then it drains in full, as the real one would).
-        let shipped = memory_log_rows(store, t).await?;
-        if let Some(r) = rows.iter().find(|r| !shipped.contains(r)) {
-            return cannot(format!("the shipped log of timeline {t} lacks row {r} this server committed"));
+        // Waits for its shipper as the real seal does (looking once a second of its clock), up
+        // to its wait; a log still short then means a drain in full, as the real one would.
+        let started = self.clock.now();
+        let mut looked = None;
+        loop {
+            let now = self.clock.now();
+            if looked != Some(now) {
+                looked = Some(now);
+                let shipped = memory_log_rows(store, t).await?;
+                match rows.iter().find(|r| !shipped.contains(r)) {
+                    None => break,
+                    Some(r) if now - started >= self.seal_wait_s => {
+                        return cannot(format!(
+                            "the shipped log of timeline {t} lacks row {r} this server committed"
+                        ))
+                    }
+                    Some(_) => {}
+                }
+            }
+            crate::sdk::twin::interleave().await;
         }
         let body = MemorySeal { epoch, timeline: t, rows, sealed_by: self.name.clone() };
         match store.put_if_absent(&key, json_body(&key, &body)?).await {
@@ -477,7 +520,7 @@ impl Database for MemoryDatabase {
                 }
             }
             if !paced {
-                self.take_time(rows.len(), &progress).await;
+                self.take_time(self.pace, rows.len(), &progress).await;
                 paced = true;
             }
             let from = match &seal {
@@ -499,6 +542,7 @@ impl Database for MemoryDatabase {
         crate::sdk::twin::interleave().await;
         if let Some((e, t)) = self.with(|g| g.ships_to) {
             if e == epoch {
+                self.with(|g| g.shipping = true);
                 return Ok(t);
             }
         }
@@ -523,7 +567,10 @@ impl Database for MemoryDatabase {
                     record.timeline
                 }
             };
-            self.with(|g| g.ships_to = Some((epoch, t)));
+            self.with(|g| {
+                g.ships_to = Some((epoch, t));
+                g.shipping = true;
+            });
             return Ok(t);
         }
     }
