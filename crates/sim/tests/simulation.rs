@@ -41,8 +41,9 @@ const KNOWN: &[(u64, Invariant, &str)] = &[
     (
         6279,
         Invariant::FencedStaysFenced,
-        "keep-primary failed half-way (its give-up of the handoff refused by the store) while a relocation \
-         handed the primary off under lagging describe calls: a drain tag's fence is lowered with no keep recorded",
+        "keep-primary failed half-way during a relocation (its kept record written, its give-up of handoff \
+         epoch-2 refused by the store); later a fence raised by drain tag epoch-3 is lowered and the server \
+         takes writes: not yet understood",
     ),
 ];
 
