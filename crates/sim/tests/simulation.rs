@@ -25,27 +25,10 @@ fn fail(r: &Report) -> ! {
 }
 
 /// Seeds that break an invariant today, with what they found: open bugs, written down where the
-/// proof can see them (issue 24's closing note; ARD.md, *Proof by deterministic simulation*).
-/// Each must still break exactly that invariant (a fix makes this test say to remove it); any
-/// other seed that breaks one fails the test.
-const KNOWN: &[(u64, Invariant, &str)] = &[
-    (
-        1504,
-        Invariant::EndHoldsEverything,
-        "keep-primary lands after the handoff's standby recovered the log up to the seal and began its \
-         recovery timeline (before it lost the promotion): the kept primary's shipper stops at that newer \
-         timeline, and a later recovery follows it, without the kept primary's commits",
-    ),
-    (4892, Invariant::EndHoldsEverything, "as 1504"),
-    (8932, Invariant::EndHoldsEverything, "as 1504"),
-    (
-        6279,
-        Invariant::FencedStaysFenced,
-        "keep-primary failed half-way during a relocation (its kept record written, its give-up of handoff \
-         epoch-2 refused by the store); later a fence raised by drain tag epoch-3 is lowered and the server \
-         takes writes: not yet understood",
-    ),
-];
+/// proof can see them (ARD.md, *Proof by deterministic simulation*). Each must still break that
+/// invariant (a fix makes this test say to remove it); any other seed that breaks one fails the
+/// test. None today: the four that AWS's frictions found around keep-primary are fixed.
+const KNOWN: &[(u64, Invariant, &str)] = &[];
 
 #[test]
 fn the_protocol_holds_its_invariants_in_every_seeded_run() {
@@ -77,16 +60,13 @@ fn the_protocol_holds_its_invariants_in_every_seeded_run() {
     let mut broken: BTreeMap<Invariant, u64> = BTreeMap::new();
     let mut first_broken = None;
     let mut broken_seeds = Vec::new();
-    let mut known_seen = Vec::new();
+    let (mut known_seen, mut no_longer) = (Vec::new(), Vec::new());
     for r in all {
         let known = KNOWN.iter().find(|(seed, ..)| *seed == r.seed);
-        if let Some((seed, invariant, _)) = known {
-            assert!(
-                r.broken().contains(invariant),
-                "seed {seed} no longer breaks {invariant:?} (it broke {:?}): remove it from KNOWN",
-                r.broken()
-            );
+        if let Some((seed, ..)) = known.filter(|(_, i, _)| r.broken().contains(i)) {
             known_seen.push(*seed);
+        } else if known.is_some() && r.violation.is_none() {
+            no_longer.push(r.seed);
         } else if let Some((_, v)) = &r.violation {
             first_broken.get_or_insert(r);
             broken_seeds.push((r.seed, v.first().map(|v| v.invariant)));
@@ -117,10 +97,14 @@ fn the_protocol_holds_its_invariants_in_every_seeded_run() {
     if !known_seen.is_empty() {
         println!("known open bugs, still found by seeds {known_seen:?} (see KNOWN)");
     }
+    if !no_longer.is_empty() {
+        println!("seeds {no_longer:?} of KNOWN break nothing now");
+    }
     if let Some(r) = first_broken {
         println!("runs that broke an invariant, by invariant: {broken:?}; the seeds: {broken_seeds:?}");
         fail(r);
     }
+    assert!(no_longer.is_empty(), "seeds {no_longer:?} of KNOWN break nothing now: remove them from KNOWN");
     assert!(promotions > n / 2, "most runs hand off at least once: {promotions} promotions in {n} runs");
     assert!(from_log > n / 100, "unwarned losses are recovered from the log: {from_log} in {n} runs");
     assert!(
@@ -153,6 +137,13 @@ fn seeds_that_once_broke_an_invariant_hold() {
         (1, "a lost primary took commits after the handler stated the window; now restated when EC2 says terminated"),
         (7089, "the handler stated the window seconds before the primary stopped taking commits"),
         (612, "a stale look lowered a new drain tag's fence while lifting a kept primary's"),
+        (2183, "the handler stated a window 1-3 s short when the instance's clock ran ahead of the Lambda's"),
+        (
+            1504,
+            "keep-primary landed after the standby recovered up to the seal and began its timeline: the kept \
+             primary's shipper stopped and a later recovery followed the dead branch",
+        ),
+        (6279, "a fence raised by a drain tag was lowered after a keep-primary failed half-way"),
     ] {
         let r = run(seed);
         assert!(r.violation.is_none(), "seed {seed} ({found}): {:?}", r.violation);

@@ -400,8 +400,8 @@ impl Agent {
                     availability_zone: md.require(paths::AZ).await?,
                     instance_type: md.require(paths::INSTANCE_TYPE).await?,
                 };
-                let (store, db, ec2) = (self.store.as_ref(), self.db.as_ref(), self.instances.as_ref());
-                promote(store, db, &self.fence, ec2, me, id, self.clock.now()).await?
+                let (db, ec2) = (self.db.as_ref(), self.instances.as_ref());
+                promote(&self.store, db, &self.fence, ec2, me, id, self.clock.now()).await?
             }
             StandbyAction::Serve => {
                 self.serve(obs).await?;

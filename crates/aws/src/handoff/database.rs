@@ -73,7 +73,9 @@ pub trait Database: Send + Sync {
         progress: Arc<Progress>,
     ) -> Result<Restored>;
     /// Recovers the shipped log into this server (the newest base on its timeline, replayed as
-    /// far as `to` says), verified, and begins the timeline the epoch-`epoch` primary ships to.
+    /// far as `to` says), verified, and keeps the record of the timeline the epoch-`epoch`
+    /// primary will ship to: [`Database::begin_log`] begins it once this standby won its
+    /// promotion (one that loses must not fork the log a kept primary ships to).
     async fn recover_log(
         &self,
         store: Arc<dyn StateStore>,
@@ -82,7 +84,8 @@ pub trait Database: Send + Sync {
         progress: Arc<Progress>,
     ) -> Result<Restored>;
     /// The log timeline the epoch-`epoch` primary ships to, begun now if it is not yet
-    /// (`spotctl_db::protect::timeline::for_epoch`); its shipper may start once this succeeded.
+    /// (`spotctl_db::protect::timeline::for_epoch`, continuing this server's recovery when one
+    /// was made for this epoch); its shipper may start once this succeeded.
     async fn begin_log(&self, store: Arc<dyn StateStore>, epoch: u64) -> Result<u32>;
     /// Whether this server takes ordinary writes.
     async fn writable(&self) -> Result<bool>;
@@ -102,11 +105,14 @@ pub struct MariaDbServer {
     pub database: String,
     /// The epoch and timeline [`Database::begin_log`] found or began (it is asked on every look).
     began: Mutex<Option<(u64, u32)>>,
+    /// The timeline a recovery in this process left for [`Database::begin_log`] to begin once
+    /// this server won its promotion (lost with the process: the log then starts afresh).
+    recovered: Mutex<Option<spotctl_db::protect::timeline::TimelineRecord>>,
 }
 
 impl MariaDbServer {
     pub fn new(dsn: String, database: String) -> MariaDbServer {
-        MariaDbServer { dsn, database, began: Mutex::new(None) }
+        MariaDbServer { dsn, database, began: Mutex::new(None), recovered: Mutex::new(None) }
     }
 }
 
@@ -187,6 +193,8 @@ impl Database for MariaDbServer {
             replace_existing: true,
             epoch: Some(epoch),
             progress: Some(progress),
+            // Begun once this standby won: one that loses forks nothing.
+            defer_timeline: true,
             ..Default::default()
         };
         let to = to.clone();
@@ -210,6 +218,9 @@ impl Database for MariaDbServer {
         .await
         .map_err(BackupsError::joined("the database"))?
         .map_err(|e| BackupsError::during(format!("recovering the shipped log under {BACKUPS}"))(e.into()))?;
+        if let Ok(mut g) = self.recovered.lock() {
+            *g = r.timeline_record.clone();
+        }
         Ok(Restored {
             tables: r.base_verification.tables.len(),
             rows: r.base_verification.rows(),
@@ -225,8 +236,9 @@ impl Database for MariaDbServer {
             }
         }
         let blobs = StoreBlobs { store, handle: tokio::runtime::Handle::current() };
+        let recovered = self.recovered.lock().ok().and_then(|g| g.clone());
         let t = tokio::task::spawn_blocking(move || {
-            spotctl_db::protect::timeline::for_epoch(&blobs, BACKUPS, epoch)
+            spotctl_db::protect::timeline::for_epoch(&blobs, BACKUPS, epoch, recovered.as_ref())
         })
         .await
         .map_err(BackupsError::joined("the database"))?

@@ -46,6 +46,8 @@ pub struct MemoryDatabase {
     /// A planted bug for the simulation's mutation tests: the shipper stores every row but the
     /// newest and still reports itself caught up.
     withholds_newest: bool,
+    /// The timeline a recovery left for [`Database::begin_log`] to begin once this server won.
+    recovered: Arc<Mutex<Option<TimelineRecord>>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,13 +58,10 @@ pub struct MemoryRows {
     pub restored_from: Option<String>,
     /// The backup this server last drained into (it is fenced for good since).
     pub drained_into: Option<String>,
-    /// The epoch and log timeline this server ships to (once it began one, or recovered).
+    /// The epoch and log timeline this server ships to, once it began one (its shipper runs
+    /// from then on, fenced or not).
     #[serde(default)]
     pub ships_to: Option<(u64, u32)>,
-    /// Its shipper runs: started once the serving agent began its log (a recovered standby's
-    /// timeline is begun before it is promoted, its shipper only after).
-    #[serde(default)]
-    pub shipping: bool,
     /// The server crashed or hangs: it commits nothing and fails its health check (its agent,
     /// on the admin socket, still reads and sets `read_only`).
     #[serde(default)]
@@ -121,7 +120,6 @@ impl MemoryDatabase {
             restored_from: None,
             drained_into: None,
             ships_to: None,
-            shipping: false,
             down: false,
         };
         MemoryDatabase {
@@ -133,6 +131,7 @@ impl MemoryDatabase {
             seal_wait_s: 0,
             bound_ms: spotctl_db::protect::model_bound_ms(&spotctl_db::protect::ShipOptions::default()),
             withholds_newest: false,
+            recovered: Default::default(),
         }
     }
 
@@ -197,9 +196,9 @@ impl MemoryDatabase {
         self.inner.lock().map(|g| !g.read_only).unwrap_or(false)
     }
 
-    /// Whether its shipper runs and has a timeline to ship to.
+    /// Whether its shipper runs: it began a timeline to ship to.
     pub fn ships_now(&self) -> bool {
-        self.inner.lock().map(|g| g.shipping && g.ships_to.is_some()).unwrap_or(false)
+        self.inner.lock().map(|g| g.ships_to.is_some()).unwrap_or(false)
     }
 
     /// Whether an application's commit would be acknowledged now: writes on, server up.
@@ -248,8 +247,8 @@ impl MemoryDatabase {
     pub async fn ship(&self, store: &dyn StateStore) -> std::result::Result<bool, StoreError> {
         // The rows and the instant they were read together: a commit after the read is not
         // claimed, whenever the writes below land.
-        let (rows, t, read_at_s) = match self.with(|g| (g.rows.clone(), g.ships_to, g.shipping)) {
-            (rows, Some((_, t)), true) => (rows, t, self.clock.now()),
+        let (rows, t, read_at_s) = match self.with(|g| (g.rows.clone(), g.ships_to)) {
+            (rows, Some((_, t))) => (rows, t, self.clock.now()),
             _ => return Ok(false),
         };
         if store.get(&timeline_key(BACKUPS, t + 1)).await?.is_some() {
@@ -469,80 +468,75 @@ impl Database for MemoryDatabase {
         if !crate::protect::log_restorable(store).await? {
             return Err(no_base("no base lies on the newest timeline's chain".into()).into());
         }
-        let mut paced = false;
-        loop {
-            let all = read_timelines(store).await?;
-            let chain = chain_at(&all, None);
-            let Some(newest) = chain.last().map(|t| t.record.clone()) else {
-                return Err(no_base("there is no log timeline".into()).into());
+        let all = read_timelines(store).await?;
+        let chain = chain_at(&all, None);
+        let Some(newest) = chain.last().map(|t| t.record.clone()) else {
+            return Err(no_base("there is no log timeline".into()).into());
+        };
+        // As the real recovery replays the chain: each timeline's log up to where the next
+        // one branched (a recovery cut short leaves a timeline that has no log of its own).
+        let mut rows = Vec::new();
+        for (i, t) in chain.iter().enumerate() {
+            let n = t.record.timeline;
+            // What was shipped holds the base and everything after it.
+            let own = match get_json::<MemoryLog>(store, &memory_log_key(n)).await? {
+                Some(shipped) => Some(shipped),
+                None => get_json::<MemoryLog>(store, &memory_base_rows_key(n)).await?,
             };
-            // As the real recovery replays the chain: each timeline's log up to where the next
-            // one branched (a recovery cut short leaves a timeline that has no log of its own).
-            let mut rows = Vec::new();
-            for (i, t) in chain.iter().enumerate() {
-                let n = t.record.timeline;
-                // What was shipped holds the base and everything after it.
-                let own = match get_json::<MemoryLog>(store, &memory_log_key(n)).await? {
-                    Some(shipped) => Some(shipped),
-                    None => get_json::<MemoryLog>(store, &memory_base_rows_key(n)).await?,
-                };
-                if let Some((log, _)) = own {
-                    rows = log.rows;
-                }
-                if let Some(b) = chain.get(i + 1).and_then(|next| next.record.branch.as_ref()) {
-                    rows.truncate(usize::try_from(b.offset).unwrap_or(usize::MAX));
-                }
+            if let Some((log, _)) = own {
+                rows = log.rows;
             }
-            let record = TimelineRecord {
-                format: spotctl_db::protect::timeline::TIMELINE_FORMAT,
-                timeline: all.iter().map(|t| t.record.timeline).max().unwrap_or(0) + 1,
-                parent: Some(newest.timeline),
-                branch: Some(Branch {
-                    seq: 0,
-                    file: "memory".into(),
-                    offset: rows.len() as u64,
-                    state: String::new(),
-                    last_commit: None,
-                }),
-                created_at_ms: u64::try_from(self.clock.now()).unwrap_or(0) * 1000,
-                reason: Reason::Recovery,
-                epoch: Some(epoch),
-            };
-            // As the real recovery checks before it writes: the log must reach the seal.
-            if let Some((_, key, sealed)) = &seal {
-                if let Some(r) = sealed.iter().find(|r| !rows.contains(r)) {
-                    return Err(ProtectError::ShortOfSeal {
-                        seal: key.clone(),
-                        needed: format!("row {r}"),
-                        reached: format!("{} rows", rows.len()),
-                    }
-                    .into());
-                }
-            }
-            if !paced {
-                self.take_time(self.pace, rows.len(), &progress).await;
-                paced = true;
-            }
-            let from = match &seal {
-                Some((id, _, _)) => format!("seal:{id}"),
-                None => format!("log:{}", newest.timeline),
-            };
-            self.with(|g| {
-                g.rows = rows.clone();
-                g.restored_from = Some(from);
-            });
-            if self.begin(store, &record, rows.clone()).await? {
-                self.with(|g| g.ships_to = Some((epoch, record.timeline)));
-                return Ok(Restored { tables: 1, rows: rows.len() as u64, ms: 0, replayed: Some(0) });
+            if let Some(b) = chain.get(i + 1).and_then(|next| next.record.branch.as_ref()) {
+                rows.truncate(usize::try_from(b.offset).unwrap_or(usize::MAX));
             }
         }
+        let record = TimelineRecord {
+            format: spotctl_db::protect::timeline::TIMELINE_FORMAT,
+            timeline: all.iter().map(|t| t.record.timeline).max().unwrap_or(0) + 1,
+            parent: Some(newest.timeline),
+            branch: Some(Branch {
+                seq: 0,
+                file: "memory".into(),
+                offset: rows.len() as u64,
+                state: String::new(),
+                last_commit: None,
+            }),
+            created_at_ms: u64::try_from(self.clock.now()).unwrap_or(0) * 1000,
+            reason: Reason::Recovery,
+            epoch: Some(epoch),
+        };
+        // As the real recovery checks before it writes: the log must reach the seal.
+        if let Some((_, key, sealed)) = &seal {
+            if let Some(r) = sealed.iter().find(|r| !rows.contains(r)) {
+                return Err(ProtectError::ShortOfSeal {
+                    seal: key.clone(),
+                    needed: format!("row {r}"),
+                    reached: format!("{} rows", rows.len()),
+                }
+                .into());
+            }
+        }
+        self.take_time(self.pace, rows.len(), &progress).await;
+        let from = match &seal {
+            Some((id, _, _)) => format!("seal:{id}"),
+            None => format!("log:{}", newest.timeline),
+        };
+        self.with(|g| {
+            g.rows = rows.clone();
+            g.restored_from = Some(from);
+        });
+        // Begun once this standby won its promotion ([`Database::begin_log`]): one that loses
+        // forks nothing.
+        if let Ok(mut g) = self.recovered.lock() {
+            *g = Some(record);
+        }
+        Ok(Restored { tables: 1, rows: rows.len() as u64, ms: 0, replayed: Some(0) })
     }
 
     async fn begin_log(&self, store: Arc<dyn StateStore>, epoch: u64) -> Result<u32> {
         crate::sdk::twin::interleave().await;
         if let Some((e, t)) = self.with(|g| g.ships_to) {
             if e == epoch {
-                self.with(|g| g.shipping = true);
                 return Ok(t);
             }
         }
@@ -560,6 +554,8 @@ impl Database for MemoryDatabase {
                     t.record.timeline
                 }
                 Some(record) => {
+                    let recovered = self.recovered.lock().ok().and_then(|g| g.clone());
+                    let record = spotctl_db::protect::timeline::continuing(record, recovered.as_ref());
                     let rows = self.with(|g| g.rows.clone());
                     if !self.begin(store.as_ref(), &record, rows).await? {
                         continue;
@@ -567,10 +563,7 @@ impl Database for MemoryDatabase {
                     record.timeline
                 }
             };
-            self.with(|g| {
-                g.ships_to = Some((epoch, t));
-                g.shipping = true;
-            });
+            self.with(|g| g.ships_to = Some((epoch, t)));
             return Ok(t);
         }
     }

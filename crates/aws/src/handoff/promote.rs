@@ -13,6 +13,7 @@ use spotctl_core::handoff::primary::{PrimaryRecord, Recovered, Role};
 use spotctl_core::names::TAG_ROLE;
 use spotctl_layout::handoff_id;
 use spotctl_layout::state as keys;
+use std::sync::Arc;
 
 /// How a promotion attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -47,9 +48,11 @@ pub(crate) struct Successor {
     pub instance_type: String,
 }
 
-/// Promotes `me` to succeed handoff `id`'s epoch, at time `now`.
+/// Promotes `me` to succeed handoff `id`'s epoch, at time `now`: the record written, then the
+/// new epoch's log timeline begun (a recovered standby's own, which it could not begin before it
+/// won), then writes on.
 pub(crate) async fn promote(
-    store: &dyn StateStore,
+    store: &Arc<dyn StateStore>,
     db: &dyn Database,
     fence: &LocalFence,
     instances: &dyn Instances,
@@ -57,6 +60,8 @@ pub(crate) async fn promote(
     id: &str,
     now: i64,
 ) -> Result<Promotion> {
+    let log_store = store.clone();
+    let store = store.as_ref();
     let Some((record, etag)) = read_primary(store).await? else {
         return Ok(Promotion::StoodDown { reason: "no primary record".into() });
     };
@@ -108,8 +113,11 @@ pub(crate) async fn promote(
         }
         Err(e) => return Err(e.into()),
     }
-    // The record names this instance now; its writes go on unless its own notice came first (then
-    // its next look drains it, as any warned primary).
+    // The record names this instance now: its log timeline is begun before it takes a write (a
+    // failure leaves the promotion standing; the serving agent's next look begins it).
+    db.begin_log(log_store, next.log_epoch()).await?;
+    // Its writes go on unless its own notice came first (then its next look drains it, as any
+    // warned primary).
     fence.allow_writes(db).await?;
     instances.tag(&me.region, &me.instance_id, TAG_ROLE, Role::Primary.as_str()).await?;
     Ok(Promotion::Promoted { epoch: next.epoch, instance_id: me.instance_id })
@@ -163,6 +171,7 @@ mod tests {
     #[test]
     fn of_two_promotions_racing_for_one_epoch_exactly_one_wins_and_a_lost_reply_is_read_again() {
         let (store, ec2) = warned(&["i-a", "i-b"]);
+        let store: Arc<dyn StateStore> = Arc::new(store);
         let (a, b) = (MemoryDatabase::new(vec![], true), MemoryDatabase::new(vec![], true));
         let (pa, pb) = block_on(futures::future::join(
             promote(&store, &a, &LocalFence::default(), &ec2, me("i-a"), "epoch-1", 1_100),
@@ -173,9 +182,9 @@ mod tests {
         assert_eq!([a.state().read_only, b.state().read_only].iter().filter(|r| !**r).count(), 1);
         // A write that lands but whose reply is lost: the promoter reads again and knows it won.
         let (store, ec2) = warned(&["i-c"]);
-        let lossy = store.with_faults(|op, key| {
+        let lossy: Arc<dyn StateStore> = Arc::new(store.with_faults(|op, key| {
             (op == Op::PutIfMatch && key == keys::PRIMARY).then_some(Fault::LoseReply)
-        });
+        }));
         let c = MemoryDatabase::new(vec![], true);
         let p = block_on(promote(&lossy, &c, &LocalFence::default(), &ec2, me("i-c"), "epoch-1", 1_100))
             .expect("promotes");

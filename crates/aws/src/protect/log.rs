@@ -50,7 +50,9 @@ pub async fn log_view(
     // The primary's own timeline, or the one a recovery of it began and did not finish (a
     // standby cut short before it promoted): replaying that chain gives the same rows.
     let r = &newest.record;
-    let own = r.epoch == Some(epoch) || (r.epoch == Some(epoch + 1) && r.reason == Reason::Recovery);
+    let own = r.epoch == Some(epoch)
+        || (r.epoch == Some(epoch + 1) && r.reason == Reason::Recovery)
+        || (r.epoch.is_some_and(|e| e < epoch) && made_from_the_log(store, epoch).await?);
     if !own {
         return Ok(None);
     }
@@ -68,6 +70,19 @@ pub async fn log_view(
     let window_ms = window.ms().unwrap_or_else(|| now_ms.saturating_sub(created));
     let window_s = i64::try_from(window_ms.div_ceil(1000)).unwrap_or(i64::MAX);
     Ok(Some(LogView { window_s }))
+}
+
+/// Whether the epoch-`epoch` primary was made from the shipped log (a recovery, or a handoff whose
+/// drain was sealed): lost between its promotion and beginning its own timeline (it begins it
+/// before it takes a write), it holds what the newest chain holds, and recovering that chain
+/// brings it back.
+async fn made_from_the_log(store: &dyn StateStore, epoch: u64) -> Result<bool, StoreError> {
+    let Some(id) = epoch.checked_sub(1).map(spotctl_layout::handoff_id) else { return Ok(false) };
+    if crate::state::read_handoff(store, &id).await?.is_some_and(|(h, _)| h.from_log) {
+        return Ok(true);
+    }
+    let Ok(root) = spotctl_layout::BackupRoot::handoff(&id) else { return Ok(false) };
+    Ok(store.get(&root.seal_key()).await?.is_some())
 }
 
 /// Whether a base lies on the newest timeline's chain: a recovery of the log can start.

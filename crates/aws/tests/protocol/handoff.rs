@@ -168,6 +168,43 @@ fn a_warned_primary_whose_log_is_shipped_seals_instead_of_draining_and_loses_not
 }
 
 #[test]
+fn a_standby_forks_the_log_only_once_it_won_so_a_kept_primary_ships_on() {
+    use spotctl_aws::handoff::LogTarget;
+    use spotctl_aws::sdk::clock::Clock;
+    let w = World::new();
+    let old_db = MemoryDatabase::with_clock((1..=30).collect(), false, w.clock.clone()).named("i-primary");
+    let (old, old_md) = agent(&w, "i-primary", "ap-northeast-1a", &[(TAG_ROLE, "primary")], &old_db);
+    block_on(old.step()).expect("serve: begins timeline 1 with its base");
+    assert!(block_on(old_db.ship(&w.store)).expect("ship"));
+    let _standby = warned(&w);
+    old_md.set(paths::SPOT_ACTION, "{\"action\":\"terminate\"}");
+    let (_, did) = block_on(old.step()).expect("seal");
+    assert!(matches!(&did, Did::Sealed { .. }), "{did:?}");
+    let store: Arc<dyn StateStore> = Arc::new(w.store.clone());
+    // The standby recovers up to the seal: nothing is begun before it wins its promotion.
+    let new_db = MemoryDatabase::with_clock(Vec::new(), true, w.clock.clone());
+    let progress = Arc::new(Default::default());
+    let to = LogTarget::Seal("epoch-1".into());
+    block_on(new_db.recover_log(store.clone(), 2, &to, progress)).expect("recovered");
+    let timelines = block_on(spotctl_aws::protect::read_timelines(&w.store)).expect("timelines");
+    assert_eq!(timelines.len(), 1, "a standby that may still lose forks nothing");
+    // Had a person kept the old primary now, it would ship on to its own timeline.
+    assert_eq!(block_on(old_db.begin_log(store.clone(), 1)).expect("its timeline"), 1);
+    // Had the standby won and been lost before it began its timeline, it never took a write and
+    // the newest chain holds everything it had: the log recovers it.
+    let now = w.clock.now();
+    assert!(block_on(spotctl_aws::protect::log_view(&w.store, 2, now, true)).expect("view").is_some());
+    // Once it won, it continues the chain where its recovery left it: no new base needed.
+    assert_eq!(block_on(new_db.begin_log(store, 2)).expect("begun"), 2);
+    let timelines = block_on(spotctl_aws::protect::read_timelines(&w.store)).expect("timelines");
+    let two = &timelines[1].record;
+    assert_eq!(
+        (two.parent, two.epoch, two.reason),
+        (Some(1), Some(2), spotctl_db::protect::timeline::Reason::Recovery)
+    );
+}
+
+#[test]
 fn a_primary_whose_log_lags_drains_in_full_and_a_log_short_of_its_seal_is_refused() {
     let w = World::new();
     let old_db = MemoryDatabase::with_clock((1..=10).collect(), false, w.clock.clone());
@@ -452,7 +489,7 @@ fn an_unwarned_loss_is_recovered_from_the_shipped_log_and_the_new_primary_ships_
     );
     assert!(matches!(did, Did::Restored { promotion: Promotion::Promoted { epoch: 2, .. }, .. }), "{did:?}");
     assert_eq!(new_db.state().rows, (1..=60).collect::<Vec<_>>(), "every shipped row, not the unshipped one");
-    assert_eq!(new_db.state().ships_to, Some((2, 2)), "the recovery began timeline 2 for epoch 2");
+    assert_eq!(new_db.state().ships_to, Some((2, 2)), "the promotion began timeline 2, the recovery's");
     // Serving, the new primary keeps the timeline its recovery began, and ships on there.
     let (_, did) = block_on(new.step()).expect("serve");
     assert!(matches!(did, Did::Served { .. }), "{did:?}");
@@ -478,7 +515,7 @@ fn a_warned_handoff_gives_the_new_primary_a_timeline_of_its_own_and_fences_the_o
     let (new, _) =
         agent(&w, &standby, "ap-northeast-1b", &[(TAG_ROLE, "standby"), (TAG_HANDOFF, "epoch-1")], &new_db);
     block_on(new.step()).expect("restore");
-    assert_eq!(new_db.state().ships_to, None, "promoted; its log begins on its first look as the primary");
+    assert_eq!(new_db.state().ships_to, Some((2, 2)), "promoted: its log begun before it took a write");
     block_on(new.step()).expect("serve");
     assert_eq!(new_db.state().ships_to, Some((2, 2)));
     let timelines = block_on(spotctl_aws::protect::read_timelines(&w.store)).expect("timelines");

@@ -51,6 +51,10 @@ pub struct RecoverOptions {
     pub at_least: Option<(String, String)>,
     /// Counted as the recovery goes (the base's restore, then each log piece replayed).
     pub progress: Option<Arc<Progress>>,
+    /// Leave the new timeline to be begun by whoever serves the recovered server: a standby
+    /// begins it only once it has won its promotion (one that loses must not fork the log a kept
+    /// primary ships to). The record to begin is in the report.
+    pub defer_timeline: bool,
 }
 
 impl Default for RecoverOptions {
@@ -63,6 +67,7 @@ impl Default for RecoverOptions {
             epoch: None,
             at_least: None,
             progress: None,
+            defer_timeline: false,
         }
     }
 }
@@ -119,8 +124,13 @@ pub struct RecoveryReport {
     pub reached: Reached,
     pub log: LogReplayed,
     pub applied: Applied,
-    /// The timeline the recovered server's log is shipped to from now on.
+    /// The timeline the recovered server's log is shipped to from now on (with
+    /// `defer_timeline`, the number it would take now).
     pub new_timeline: u32,
+    /// Its record: begun, or (with `defer_timeline`) to begin
+    /// ([`super::timeline::for_epoch`]'s `recovered`).
+    #[serde(skip)]
+    pub timeline_record: Option<TimelineRecord>,
     pub base_verification: Verification,
     pub timings_ms: RecoveryTimings,
 }
@@ -227,8 +237,10 @@ pub fn recover(
         reason: Reason::Recovery,
         epoch: opts.epoch,
     };
-    timeline::create(store, prefix, &record)?;
-    Ok(report(
+    if !opts.defer_timeline {
+        timeline::create(store, prefix, &record)?;
+    }
+    let mut report = report(
         base,
         &chain,
         opts,
@@ -237,7 +249,9 @@ pub fn recover(
         next,
         base_verification,
         RecoveryTimings { check, restore: restore_ms, replay, total: ms(started) },
-    ))
+    );
+    report.timeline_record = Some(record);
+    Ok(report)
 }
 
 /// The newest base on `chain` that holds only transactions before `until` and lies before the
@@ -328,6 +342,7 @@ fn report(
         },
         applied,
         new_timeline,
+        timeline_record: None,
         base: BaseUsed {
             id: base.id,
             timeline: base.timeline,

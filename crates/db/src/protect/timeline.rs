@@ -134,12 +134,20 @@ pub fn current(store: &dyn BlobStore, prefix: &str) -> Result<Timeline> {
 
 /// The timeline the epoch-`epoch` primary ships to: the newest, when it names this epoch (this
 /// primary began it, or the recovery that made this primary did); else a new one begun now, with
-/// a create-only write — timeline 1 ([`Reason::First`]) or the next ([`Reason::Handoff`]). The
-/// newest naming a later epoch means a newer primary writes the log: [`ProtectError::Superseded`].
-pub fn for_epoch(store: &dyn BlobStore, prefix: &str, epoch: u64) -> Result<Timeline> {
+/// a create-only write — timeline 1 ([`Reason::First`]), the next ([`Reason::Handoff`]), or, for
+/// a server `recovered` for this epoch, the recovery's own record under the next number
+/// ([`continuing`]). The newest naming a later epoch means a newer primary writes the log:
+/// [`ProtectError::Superseded`].
+pub fn for_epoch(
+    store: &dyn BlobStore,
+    prefix: &str,
+    epoch: u64,
+    recovered: Option<&TimelineRecord>,
+) -> Result<Timeline> {
     loop {
         let newest = read_all(store, prefix)?.pop();
-        let record = match next_for_epoch(newest.as_ref().map(|t| &t.record), epoch, now_ms())? {
+        let next = next_for_epoch(newest.as_ref().map(|t| &t.record), epoch, now_ms())?;
+        let record = match next.map(|r| continuing(r, recovered)) {
             None => {
                 return newest.ok_or_else(|| ProtectError::BadRecord {
                     key: timelines(prefix),
@@ -153,6 +161,18 @@ pub fn for_epoch(store: &dyn BlobStore, prefix: &str, epoch: u64) -> Result<Time
             Err(ProtectError::TimelineTaken { .. }) => continue,
             other => return other,
         }
+    }
+}
+
+/// The timeline to begin, as `next` numbers it: the record a recovery made for this epoch, when
+/// the server serving now was recovered for it (it continues the recovered chain where the
+/// recovery left it, so no new base is needed), else `next` (a log that starts afresh).
+pub fn continuing(next: TimelineRecord, recovered: Option<&TimelineRecord>) -> TimelineRecord {
+    match recovered {
+        Some(r) if r.epoch == next.epoch && r.parent.is_some_and(|p| p < next.timeline) => {
+            TimelineRecord { timeline: next.timeline, created_at_ms: next.created_at_ms, ..r.clone() }
+        }
+        _ => next,
     }
 }
 
@@ -232,15 +252,15 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("spotctl-timeline-epoch-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let store = crate::store::FsBlobStore::new(&dir);
-        let one = for_epoch(&store, "backups", 1)?;
+        let one = for_epoch(&store, "backups", 1, None)?;
         assert_eq!((one.record.timeline, one.record.reason, one.record.epoch), (1, Reason::First, Some(1)));
         // The same primary again (a restarted agent): the same timeline.
-        assert_eq!(for_epoch(&store, "backups", 1)?.record.timeline, 1);
+        assert_eq!(for_epoch(&store, "backups", 1, None)?.record.timeline, 1);
         // The primary a handoff made: a timeline of its own, no parent.
-        let two = for_epoch(&store, "backups", 2)?;
+        let two = for_epoch(&store, "backups", 2, None)?;
         assert_eq!((two.record.timeline, two.record.reason, two.record.parent), (2, Reason::Handoff, None));
         // The old primary, fenced, may not take the log back.
-        match for_epoch(&store, "backups", 1) {
+        match for_epoch(&store, "backups", 1, None) {
             Err(ProtectError::Superseded { timeline: 2, epoch: 2, mine: 1 }) => {}
             other => panic!("the epoch-1 primary began or kept a timeline after epoch 2's: {other:?}"),
         }
