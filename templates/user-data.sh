@@ -89,10 +89,14 @@ UNIT
 # the primary, then every [backup] base_every: until its first base, the log of a primary a handoff
 # made cannot be recovered alone. The agent starts both once the primary's log timeline is begun.
 # The instance role deletes nothing, so retention runs elsewhere (ARD.md, Continuous protection).
+# The shipper is ordered before MariaDB so that on shutdown it stops after the server: its last
+# flush stores the commits the server took while the instance was going down. At a reboot it
+# starts before the server, fails to reach it and is restarted 5 s later (Restart=on-failure).
 cat > /etc/systemd/system/spotctl-ship.service <<UNIT
 [Unit]
 Description=spotctl ship: the primary's binary log to the state bucket, continuously
-After=mariadb.service network-online.target
+Before=mariadb.service
+After=network-online.target
 Wants=network-online.target
 
 [Service]

@@ -91,3 +91,28 @@ fn another_servers_shipper_cannot_continue_a_timeline() {
     let err = Shipper::start(&b.root_dsn(""), s.as_ref(), PREFIX, fast()).err();
     assert!(matches!(err, Some(ProtectError::Diverged { .. })), "{err:?}");
 }
+
+/// On an instance's shutdown the shipper stops after the server (`spotctl-ship` is ordered
+/// `Before=mariadb.service`): what it had not stored when the server stopped is still in the
+/// server's files, and its last flush stores it.
+#[test]
+fn a_shipper_that_outlives_its_server_stores_the_servers_last_commits() {
+    let Some(mut db) = primary() else { return };
+    let dsn = db.root_dsn("");
+    let s = store("outlives");
+    // Slow on purpose: nothing after the first piece is stored before the stop.
+    let slow = spotctl_db::protect::ShipOptions {
+        poll: std::time::Duration::from_millis(20),
+        min_interval: std::time::Duration::from_secs(3600),
+        ..fast()
+    };
+    let shipper = ship(&dsn, s.clone(), slow);
+    insert(&dsn, 1, 100);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // The server stops first (here without a word), with commits the shipper has not stored.
+    db.kill();
+    assert_eq!(shipper.stop(), Ok(Stopped::Requested), "it stops when asked, after a last flush");
+    let shipped = shipped_files(s.as_ref(), 1);
+    let (name, bytes) = shipped.last().expect("a file shipped");
+    assert_eq!(bytes.len(), local_file(&db, name).len(), "{name}: stored to the server's last byte");
+}
