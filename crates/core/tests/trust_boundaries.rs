@@ -121,7 +121,7 @@ impl Docs {
     }
 }
 
-const KEYS: [&str; 16] = [
+const KEYS: [&str; 17] = [
     "backups/epoch-3/data/appdb/t/0-0.tsv.zst",
     "backups/epoch-3/manifest.json",
     "backups/bases/20261205T120000Z/manifest.json",
@@ -131,6 +131,7 @@ const KEYS: [&str; 16] = [
     "backups/timelines/0002/heartbeat.json",
     "state/primary.json",
     "state/handoffs/epoch-3.json",
+    "state/openings/0000000004-i-0abc.json",
     "state/env.json",
     "state/user-data.sh",
     "state/lock.json",
@@ -182,6 +183,7 @@ fn each_role_writes_only_its_own_keys_and_only_as_the_protocol_writes_them() {
         [
             "create state/handoffs/epoch-3.json",
             "replace state/handoffs/epoch-3.json",
+            "create state/openings/0000000004-i-0abc.json",
             "plain state/events/e-1-warning.json",
             "create state/events/e-1-warning.json",
             "replace state/events/e-1-warning.json",
@@ -192,7 +194,7 @@ fn each_role_writes_only_its_own_keys_and_only_as_the_protocol_writes_them() {
             "create cache/sps-ledger.json",
             "replace cache/sps-ledger.json",
         ],
-        "the handler: leases (conditionally), events, fleets and its cache"
+        "the handler: leases (conditionally), openings (create-only), events, fleets and its cache"
     );
     assert!(writable(&d, RoleKind::Worker).is_empty(), "workers write nothing");
     // Each half holds alone: the instance role's own policy, without the bucket's, grants no more.
@@ -246,6 +248,10 @@ fn nobody_deletes_with_an_instance_or_worker_role_and_nothing_travels_without_tl
     assert_eq!(d.operator_put("backups/epoch-9/manifest.json", true, &[]), Decision::ExplicitDeny);
     assert_eq!(d.operator_put("backups/epoch-9/seal.json", true, &[]), Decision::ExplicitDeny, "seals too");
     assert_eq!(d.operator_put("backups/epoch-9/seal.json", true, &["s3:if-none-match"]), Decision::Allowed);
+    // Openings (what makes a record the primary record) are never replaced, even by the operator.
+    let opening = "state/openings/0000000004-i-0abc.json";
+    assert_eq!(d.operator_put(opening, true, &["s3:if-match"]), Decision::ExplicitDeny, "a replaced opening");
+    assert_eq!(d.operator_put(opening, true, &["s3:if-none-match"]), Decision::Allowed);
     let read = Request::new("arn:aws:iam::999999999999:root", "s3:GetObject", &d.key("state/env.json"))
         .with("aws:SecureTransport", &["false"]);
     assert_eq!(decide(&[], Some(&d.bucket_policy()), &read), Decision::ExplicitDeny);

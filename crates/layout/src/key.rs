@@ -17,6 +17,8 @@ pub enum Key<'a> {
     Primary,
     FisLast,
     Handoff(&'a str),
+    /// `state/openings/<epoch>-<who>.json`: the control plane allowed `who` at `epoch`.
+    Opening(u64, &'a str),
     Event(&'a str),
     Fleet(&'a str),
     Advisor,
@@ -61,6 +63,10 @@ impl<'a> Key<'a> {
         let json_in = |dir: &str| key.strip_prefix(dir)?.strip_suffix(".json").filter(|n| plain(n));
         if let Some(id) = json_in(HANDOFFS) {
             return Some(Key::Handoff(id));
+        }
+        if let Some((epoch, who)) = json_in(OPENINGS).and_then(|n| n.split_once('-')) {
+            let epoch = epoch.parse().ok().filter(|_| epoch.len() == 10);
+            return epoch.filter(|_| plain(who)).map(|e| Key::Opening(e, who));
         }
         if let Some(id) = json_in(EVENTS) {
             return Some(Key::Event(id));
@@ -139,6 +145,7 @@ mod tests {
             (state::FIS_LAST.into(), Key::FisLast),
             (state::handoff_key("epoch-7"), Key::Handoff("epoch-7")),
             (state::event_key("e-1-warning"), Key::Event("e-1-warning")),
+            (state::opening_key(12, "i-0abc"), Key::Opening(12, "i-0abc")),
             (state::fleet_key("workers"), Key::Fleet("workers")),
             (state::ADVISOR.into(), Key::Advisor),
             (state::SPS_LEDGER.into(), Key::SpsLedger),

@@ -17,6 +17,8 @@ pub const FIS_LAST: &str = "state/fis-last.json";
 pub const EVENTS: &str = "state/events/";
 /// One lease per handoff: `state/handoffs/<id>.json`.
 pub const HANDOFFS: &str = "state/handoffs/";
+/// One opening per primary the control plane allowed: `state/openings/<epoch>-<who>.json`.
+pub const OPENINGS: &str = "state/openings/";
 /// One failover state per fleet: `state/fleets/<name>.json`.
 pub const FLEETS: &str = "state/fleets/";
 /// The Spot Advisor feed as last fetched.
@@ -31,6 +33,13 @@ pub const ARTIFACTS: &str = "artifacts/";
 /// Handoff `id`'s lease and steps.
 pub fn handoff_key(id: &str) -> String {
     format!("{HANDOFFS}{id}.json")
+}
+
+/// The opening that allows `who` (an instance id, or the launch token of apply's first
+/// primary) to be recorded as the primary at `epoch`. Written create-only by the control plane
+/// (the handler, `apply`, `keep-primary`, `import`), never by an instance.
+pub fn opening_key(epoch: u64, who: &str) -> String {
+    format!("{OPENINGS}{epoch:010}-{who}.json")
 }
 
 /// The record of a handled event (`name`: its id and kind, made safe by the caller).

@@ -7,10 +7,11 @@
 use super::error::{HandoffError, Result};
 use crate::compute::ComputeError;
 use crate::compute::{InstanceView, Instances, LaunchRequest};
-use crate::state::{json_body, read_handoff, read_primary, StateStore, StoreError};
+use crate::state::{json_body, open, read_handoff, read_primary, StateStore, StoreError};
 use spotctl_core::handoff::primary::{PrimaryRecord, Role, RECORD_FORMAT};
 use spotctl_core::handoff::{
-    assess, newest_backup, ApplyView, Backup, DbInstance, Handoff, PrimaryPlan, Step, UnknownPrimary,
+    assess, newest_backup, ApplyView, Backup, DbInstance, Handoff, OpenedBy, Opening, PrimaryPlan, Step,
+    UnknownPrimary,
 };
 use spotctl_core::plan::Resource;
 use spotctl_layout::state as keys;
@@ -136,6 +137,7 @@ pub async fn launch_primary(
     let intent = PrimaryRecord::launching(token, &region, &v("availability_zone"), &v("instance_type"), now);
     let (record, etag) = match read_primary(store).await? {
         None => {
+            open(store, &Opening::new(intent.epoch, token, None, OpenedBy::Apply, now)).await?;
             let etag = match store.put_if_absent(keys::PRIMARY, json_body(keys::PRIMARY, &intent)?).await {
                 Ok(etag) => etag,
                 Err(StoreError::Conflict { .. }) => {
@@ -155,6 +157,7 @@ pub async fn launch_primary(
         // A lost primary with no backup, replaced on request: the next epoch starts empty.
         Some((r, etag)) => {
             let next = PrimaryRecord { epoch: r.epoch + 1, ..intent };
+            open(store, &Opening::new(next.epoch, token, None, OpenedBy::Apply, now)).await?;
             let etag = match store.put_if_match(keys::PRIMARY, &etag, json_body(keys::PRIMARY, &next)?).await
             {
                 Ok(etag) => etag,
@@ -194,6 +197,7 @@ pub async fn launch_primary(
         launching: None,
         ..record
     };
+    open(store, &Opening::new(recorded.epoch, &inst.id, None, OpenedBy::Apply, now)).await?;
     match store.put_if_match(keys::PRIMARY, &etag, json_body(keys::PRIMARY, &recorded)?).await {
         Ok(_) => Ok(inst),
         Err(e) if e.is_conflict() => Err(HandoffError::Moved(format!(

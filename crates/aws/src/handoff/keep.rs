@@ -13,11 +13,11 @@
 
 use super::error::{HandoffError, Result};
 use super::lease::HandoffSeams;
-use crate::state::{get_record, json_body, read_handoff, read_primary, update_json, StoreError};
+use crate::state::{get_record, json_body, open, read_handoff, read_primary, update_json, StoreError};
 use serde::Serialize;
 use spotctl_core::handoff::primary::{PrimaryRecord, RECORD_FORMAT_KEPT};
 use spotctl_core::handoff::HealthReport;
-use spotctl_core::handoff::{Cause, Handoff, Step};
+use spotctl_core::handoff::{Cause, Handoff, OpenedBy, Opening, Step};
 use spotctl_core::names::TAG_DRAIN;
 use spotctl_layout::state::{self as keys, handoff_key};
 use spotctl_layout::{handoff_id, health_key};
@@ -160,6 +160,7 @@ pub async fn keep_primary(seams: &HandoffSeams<'_>, expected: &str, who: &str) -
     refuse_older_agent(seams, &record).await?;
     let now = seams.clock.now();
     let kept = record.kept(&gave_up, who, now);
+    open(seams.store, &Opening::new(kept.epoch, &kept.instance_id, None, OpenedBy::Keep, now)).await?;
     match seams.store.put_if_match(keys::PRIMARY, &etag, json_body(keys::PRIMARY, &kept)?).await {
         Ok(_) => {}
         Err(e) if e.is_conflict() => {

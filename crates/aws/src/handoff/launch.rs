@@ -6,9 +6,11 @@ use super::error::{HandoffError, NoCapacity, Result};
 use super::lease::{take, HandoffOutcome, HandoffSeams};
 use super::placements::Placement;
 use crate::compute::{Instances, LaunchRequest};
-use crate::state::{Etag, StateStore};
+use crate::state::{open, Etag, StateStore};
 use spotctl_core::handoff::primary::{PrimaryRecord, Role};
-use spotctl_core::handoff::{next_launch, Cause, Handoff, InstanceRef, LaunchResult, NextLaunch, Step};
+use spotctl_core::handoff::{
+    next_launch, Cause, Handoff, InstanceRef, LaunchResult, NextLaunch, OpenedBy, Opening, Step,
+};
 use spotctl_core::names::TAG_DRAIN;
 
 /// Launches the standby of `handoff` (which this attempt holds, at `etag`) in the first placement
@@ -44,6 +46,12 @@ pub(super) async fn launch(
             handoff.last_error = None;
             handoff.steps.remove(&Step::StandbyLaunched);
             handoff.reach(Step::StandbyLaunched, now);
+            // Before the standby is recorded (it never promotes unrecorded): the epoch it would
+            // be promoted to is opened for it, which no instance can write.
+            let opening = Opening::new(handoff.from_epoch + 1, &standby.id, Some(&id), OpenedBy::Launch, now);
+            open(seams.store, &opening).await.map_err(|e| {
+                HandoffError::during(format!("opening epoch {} for standby {}", opening.epoch, standby.id), e)
+            })?;
             record_launch(seams.store, &handoff, &etag).await?;
             if matches!(handoff.cause, Cause::Relocation | Cause::PointInTime) {
                 // No FIS, no interruption event, no loop: the old primary's agent reads this tag.

@@ -6,7 +6,7 @@ use crate::dns::{zone_id, Dns, Route53};
 use crate::fleet::{AwsFleet, FleetStatus, Fleets};
 use crate::reconcile::Env;
 use crate::sdk::clock::{Clock, SystemClock};
-use crate::state::{get_record, list_handoffs, read_primary};
+use crate::state::{get_record, list_handoffs, read_primary_checked};
 use anyhow::Result;
 use serde::Serialize;
 use spotctl_core::desired::endpoint::{EndpointInput, RecordTarget};
@@ -26,6 +26,10 @@ pub struct Status {
     pub env: String,
     pub now_unix: i64,
     pub primary: Option<PrimaryRecord>,
+    /// The stored primary record when no opening allows it: a compromised instance wrote it, and
+    /// nothing obeys it (the record above is the newest version one allows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forged_record: Option<String>,
     /// The handoff whose backup is the newest complete one (highest epoch with a manifest).
     pub last_backup: Option<String>,
     /// The handoffs whose old primary sealed its drain rather than storing it (a seal exists).
@@ -151,7 +155,9 @@ impl Standby {
 
 pub async fn status(env: &Env) -> Result<Status> {
     let store = env.store.as_ref();
-    let primary = read_primary(store).await?.map(|(p, _)| p);
+    let read = read_primary_checked(store).await?;
+    let forged_record = read.as_ref().and_then(|r| r.forged.as_ref()).map(ToString::to_string);
+    let primary = read.map(|r| r.record);
     let mut handoffs = list_handoffs(store).await?;
     handoffs.reverse();
     handoffs.truncate(SHOWN_HANDOFFS);
@@ -205,6 +211,7 @@ pub async fn status(env: &Env) -> Result<Status> {
         env: env.names.env.clone(),
         now_unix: SystemClock.now(),
         primary,
+        forged_record,
         last_backup,
         sealed,
         handoffs,
@@ -281,6 +288,13 @@ impl Status {
                 );
             }
             None => out.push_str("primary: none recorded (run `spotctl apply`)\n"),
+        }
+        if let Some(f) = &self.forged_record {
+            let _ = writeln!(
+                out,
+                "FORGED: {f}; nothing obeys it. Find the instance that wrote it and restore the record \
+                 (MEMO.md, \"A forged primary record\")"
+            );
         }
         if let Some(h) = &self.health {
             let recoverable = self.protection.as_ref().is_some_and(|p| p.recoverable_window_s.is_some());

@@ -290,6 +290,12 @@ impl Env {
 
     /// Carries out a plan (the caller holds the lock).
     pub(super) async fn execute(&self, planned: &Planned, progress: &Progress) -> Result<usize> {
+        // An env from before openings: what its records name is opened before anything else.
+        let opened = crate::state::open_legacy(self.store.as_ref(), crate::sdk::clock::now_unix()).await?;
+        if opened > 0 {
+            progress
+                .note(&format!("  +   {opened} opening(s) for the primary recorded before openings existed"));
+        }
         // The zip is built only when the plan uploads it.
         let mut artifacts = BTreeMap::new();
         if let Some(pkg) = &planned.package {

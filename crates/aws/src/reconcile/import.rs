@@ -20,6 +20,7 @@ use crate::sdk::clock::now_unix;
 use crate::sdk::error::is_not_found;
 use crate::state::{json_body, read_primary, StoreError};
 use anyhow::{bail, Context, Result};
+use spotctl_core::handoff::{OpenedBy, Opening};
 use spotctl_core::names::{Names, TAG_ENV, TAG_KIND, TAG_ROLE};
 use spotctl_core::plan::{Action, Address, Kind};
 use spotctl_core::workflow::{
@@ -277,6 +278,8 @@ async fn adopt(env: &Env, a: &Adoption) -> Result<()> {
         Adoption::Primary { instance_id, region, .. } => {
             let Some(record) = adopted_record(a, now_unix()) else { bail!("not a primary adoption") };
             let body = json_body(keys::PRIMARY, &record)?;
+            let opening = Opening::new(record.epoch, &record.instance_id, None, OpenedBy::Import, now_unix());
+            crate::state::open(env.store.as_ref(), &opening).await?;
             let written = match read_primary(env.store.as_ref()).await? {
                 None => env.store.put_if_absent(keys::PRIMARY, body).await,
                 Some((r, etag)) if r.epoch + 1 == record.epoch => {

@@ -39,7 +39,17 @@ type Hook = dyn Fn(Op, &str) -> Option<Fault> + Send + Sync;
 #[derive(Default)]
 struct Inner {
     objects: BTreeMap<String, (Vec<u8>, u64)>,
+    /// What each write replaced or deleted, oldest first: a versioned bucket's noncurrent versions.
+    older: BTreeMap<String, Vec<(Vec<u8>, u64)>>,
     version: u64,
+}
+
+impl Inner {
+    fn remove(&mut self, key: &str) {
+        if let Some(old) = self.objects.remove(key) {
+            self.older.entry(key.to_string()).or_default().push(old);
+        }
+    }
 }
 
 /// A state store in memory; clones share the same objects.
@@ -137,7 +147,9 @@ fn etag(version: u64) -> Etag {
 fn store(inner: &mut Inner, key: &str, body: Vec<u8>) -> Etag {
     inner.version += 1;
     let v = inner.version;
-    inner.objects.insert(key.to_string(), (body, v));
+    if let Some(old) = inner.objects.insert(key.to_string(), (body, v)) {
+        inner.older.entry(key.to_string()).or_default().push(old);
+    }
     etag(v)
 }
 
@@ -192,7 +204,7 @@ impl StateStore for MemoryStore {
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         crate::sdk::twin::interleave().await;
         self.write(Op::Delete, key, |i| {
-            i.objects.remove(key);
+            i.remove(key);
             Ok(String::new())
         })
         .map(drop)
@@ -204,11 +216,34 @@ impl StateStore for MemoryStore {
             None => Err(StoreError::NotFound { key: key.to_string() }),
             Some((_, v)) if etag(*v) != expected => Err(StoreError::Conflict { key: key.to_string() }),
             Some(_) => {
-                i.objects.remove(key);
+                i.remove(key);
                 Ok(String::new())
             }
         })
         .map(drop)
+    }
+
+    async fn older_versions(&self, key: &str) -> Result<Vec<String>, StoreError> {
+        crate::sdk::twin::interleave().await;
+        if let Some(Fault::Fail { retryable }) = self.fault(Op::List, key) {
+            return Err(Self::failed(Op::List, key, retryable));
+        }
+        let inner = self.lock();
+        Ok(inner
+            .older
+            .get(key)
+            .map_or_else(Vec::new, |o| o.iter().rev().map(|(_, v)| v.to_string()).collect()))
+    }
+
+    async fn get_version(&self, key: &str, version: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        crate::sdk::twin::interleave().await;
+        if let Some(Fault::Fail { retryable }) = self.fault(Op::Get, key) {
+            return Err(Self::failed(Op::Get, key, retryable));
+        }
+        let inner = self.lock();
+        let current = inner.objects.get(key).filter(|(_, v)| v.to_string() == version);
+        let older = inner.older.get(key).and_then(|o| o.iter().find(|(_, v)| v.to_string() == version));
+        Ok(current.or(older).map(|(b, _)| b.clone()))
     }
 
     fn location(&self) -> String {

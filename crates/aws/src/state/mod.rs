@@ -27,7 +27,9 @@ pub use json::{get_json, get_record, json_body, update_json, CAS_ATTEMPTS};
 pub use lock::{Lock, LockInfo};
 #[cfg(any(test, feature = "testing"))]
 pub use memory::{Fault, MemoryStore, Op};
-pub use records::{list_handoffs, read_handoff, read_primary};
+pub use records::{
+    list_handoffs, open, open_legacy, read_handoff, read_primary, read_primary_checked, Forged, PrimaryRead,
+};
 pub use s3::S3Store;
 pub use store::{Etag, StateStore, StoreError, Versioned};
 pub use stored_env::StoredEnv;

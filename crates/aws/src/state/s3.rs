@@ -155,6 +155,51 @@ impl StateStore for S3Store {
         }
     }
 
+    async fn older_versions(&self, key: &str) -> Result<Vec<String>, StoreError> {
+        let mut versions = Vec::new();
+        let mut markers: (Option<String>, Option<String>) = (None, None);
+        loop {
+            let page = self
+                .client
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(key)
+                .set_key_marker(markers.0.take())
+                .set_version_id_marker(markers.1.take())
+                .send()
+                .await
+                .map_err(|e| self.failed("listing the versions of", key, e))?;
+            // S3 lists a key's versions newest first; delete markers are listed apart (no body).
+            versions.extend(
+                page.versions()
+                    .iter()
+                    .filter(|v| v.key() == Some(key) && v.is_latest() != Some(true))
+                    .filter_map(|v| v.version_id().filter(|id| *id != "null").map(String::from)),
+            );
+            if page.is_truncated() != Some(true) {
+                return Ok(versions);
+            }
+            markers =
+                (page.next_key_marker().map(String::from), page.next_version_id_marker().map(String::from));
+        }
+    }
+
+    async fn get_version(&self, key: &str, version: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.client.get_object().bucket(&self.bucket).key(key).version_id(version).send().await {
+            Ok(out) => {
+                let body = out.body.collect().await.map_err(|e| StoreError::Failed {
+                    op: "reading",
+                    key: format!("s3://{}/{key}?versionId={version}", self.bucket),
+                    message: e.to_string(),
+                    retryable: true,
+                })?;
+                Ok(Some(body.into_bytes().to_vec()))
+            }
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(self.failed("getting a version of", key, e)),
+        }
+    }
+
     fn location(&self) -> String {
         format!("s3://{}", self.bucket)
     }

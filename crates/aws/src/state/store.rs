@@ -39,6 +39,12 @@ pub enum StoreError {
     /// A protocol record written by a newer spotctl: read nothing of it, write nothing over it.
     #[error(transparent)]
     Newer(#[from] spotctl_core::handoff::NewerFormat),
+    /// The stored primary record has no opening, and no older version of it has one either.
+    #[error(
+        "{claimed}, and no older version of {key} has one: an instance forged it (ARD.md, \"Trust boundaries\"); \
+         nothing acts on it. A person restores the last good version (MEMO.md, \"A forged primary record\")"
+    )]
+    Forged { key: String, claimed: String },
     /// The lock changed while it was being broken.
     #[error("the lock changed while it was being broken (another run took it); not broken: run again to see who holds it")]
     LockMoved,
@@ -56,6 +62,7 @@ impl StoreError {
             StoreError::Conflict { .. } | StoreError::NotFound { .. } => true,
             StoreError::Failed { retryable, .. } => *retryable,
             StoreError::Malformed { .. } | StoreError::Missing { .. } | StoreError::Newer(_) => false,
+            StoreError::Forged { .. } => false,
             StoreError::Locked { .. } | StoreError::LockMoved => false,
         }
     }
@@ -104,6 +111,13 @@ pub trait StateStore: Send + Sync {
     /// Deletes `key` only if its entity tag is still `etag`: [`StoreError::Conflict`] if it
     /// changed, [`StoreError::NotFound`] if it is gone (S3's `If-Match` on `DeleteObject`).
     async fn delete_if_match(&self, key: &str, etag: &str) -> Result<(), StoreError>;
+
+    /// The versions `key` had before its current one (the bucket is versioned), newest first,
+    /// as ids for [`StateStore::get_version`]; empty when it never changed or versions are off.
+    async fn older_versions(&self, key: &str) -> Result<Vec<String>, StoreError>;
+
+    /// The body of one version of `key`; `None` when it is gone (expired).
+    async fn get_version(&self, key: &str, version: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Where the store is, for messages (`s3://bucket`).
     fn location(&self) -> String;

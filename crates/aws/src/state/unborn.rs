@@ -49,6 +49,14 @@ impl StateStore for UnbornBucket {
         Err(StoreError::NotFound { key: key.to_string() })
     }
 
+    async fn older_versions(&self, _key: &str) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn get_version(&self, _key: &str, _version: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(None)
+    }
+
     fn location(&self) -> String {
         "(no state bucket yet)".into()
     }

@@ -9,6 +9,7 @@ use spotctl_aws::handoff::FixedPlacements;
 use spotctl_aws::sdk::twin::ManualClock;
 use spotctl_aws::state::{json_body, MemoryStore, StateStore};
 use spotctl_core::handoff::primary::{InstanceState, PrimaryRecord, Role};
+use spotctl_core::handoff::OpenedBy;
 use spotctl_core::names::{Names, TAG_ENV, TAG_ROLE};
 use spotctl_layout::state as keys;
 use std::sync::Arc;
@@ -61,6 +62,9 @@ impl World {
         };
         block_on(w.store.put(keys::PRIMARY, json_body(keys::PRIMARY, &record).expect("json")))
             .expect("record");
+        // As apply opens the first primary's epoch.
+        let opening = spotctl_core::handoff::Opening::new(1, "i-primary", None, OpenedBy::Apply, 900);
+        block_on(spotctl_aws::state::open(&w.store, &opening)).expect("opening");
         w
     }
 

@@ -47,6 +47,7 @@ mod decide;
 mod fallback;
 pub mod format;
 pub mod health;
+pub mod opening;
 pub mod primary;
 mod record;
 
@@ -55,4 +56,5 @@ pub use decide::*;
 pub use fallback::*;
 pub use format::{check_format, NewerFormat, RecordFormat};
 pub use health::{assess_health, Health, HealthChecks, HealthReport, Reads};
+pub use opening::{OpenedBy, Opening};
 pub use record::*;
