@@ -228,6 +228,14 @@ impl<S: StateStore> StateStore for SlowUploads<S> {
         self.store.delete_if_match(key, etag).await
     }
 
+    async fn older_versions(&self, key: &str) -> Result<Vec<String>, StoreError> {
+        self.store.older_versions(key).await
+    }
+
+    async fn get_version(&self, key: &str, version: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.store.get_version(key, version).await
+    }
+
     fn location(&self) -> String {
         self.store.location()
     }

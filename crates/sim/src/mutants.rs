@@ -129,6 +129,75 @@ async fn oldest_drain(store: &dyn StateStore) -> Result<Option<String>> {
         .min_by_key(|id| epoch(id)))
 }
 
+/// The state bucket as every actor reads it under [`Mutation::TrustForgedRecords`]: an opening
+/// that is not there reads as one `apply` wrote, so any record is taken as opened.
+pub struct OpeningBlind(pub Arc<dyn StateStore>);
+
+#[async_trait]
+impl StateStore for OpeningBlind {
+    async fn get(&self, key: &str) -> std::result::Result<Option<Versioned>, StoreError> {
+        let got = self.0.get(key).await?;
+        let Some(spotctl_layout::Key::Opening(epoch, who)) = spotctl_layout::Key::parse(key) else {
+            return Ok(got);
+        };
+        Ok(got.or_else(|| {
+            let o = spotctl_core::handoff::Opening::new(
+                epoch,
+                who,
+                None,
+                spotctl_core::handoff::OpenedBy::Apply,
+                0,
+            );
+            Some(Versioned { body: serde_json::to_vec(&o).ok()?, etag: "\"blind\"".into() })
+        }))
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>) -> std::result::Result<Etag, StoreError> {
+        self.0.put(key, body).await
+    }
+
+    async fn put_if_absent(&self, key: &str, body: Vec<u8>) -> std::result::Result<Etag, StoreError> {
+        self.0.put_if_absent(key, body).await
+    }
+
+    async fn put_if_match(
+        &self,
+        key: &str,
+        etag: &str,
+        body: Vec<u8>,
+    ) -> std::result::Result<Etag, StoreError> {
+        self.0.put_if_match(key, etag, body).await
+    }
+
+    async fn list(&self, prefix: &str) -> std::result::Result<Vec<String>, StoreError> {
+        self.0.list(prefix).await
+    }
+
+    async fn delete(&self, key: &str) -> std::result::Result<(), StoreError> {
+        self.0.delete(key).await
+    }
+
+    async fn delete_if_match(&self, key: &str, etag: &str) -> std::result::Result<(), StoreError> {
+        self.0.delete_if_match(key, etag).await
+    }
+
+    async fn older_versions(&self, key: &str) -> std::result::Result<Vec<String>, StoreError> {
+        self.0.older_versions(key).await
+    }
+
+    async fn get_version(
+        &self,
+        key: &str,
+        version: &str,
+    ) -> std::result::Result<Option<Vec<u8>>, StoreError> {
+        self.0.get_version(key, version).await
+    }
+
+    fn location(&self) -> String {
+        self.0.location()
+    }
+}
+
 /// The state bucket as a standby's agent reads it under [`Mutation::PromoteBeforeFence`]: every
 /// handoff says the control plane fenced its old primary (`old_fenced`), whether it did or not.
 pub struct FenceBlind<S>(pub S);
@@ -176,6 +245,18 @@ impl<S: StateStore> StateStore for FenceBlind<S> {
 
     async fn delete_if_match(&self, key: &str, etag: &str) -> std::result::Result<(), StoreError> {
         self.0.delete_if_match(key, etag).await
+    }
+
+    async fn older_versions(&self, key: &str) -> std::result::Result<Vec<String>, StoreError> {
+        self.0.older_versions(key).await
+    }
+
+    async fn get_version(
+        &self,
+        key: &str,
+        version: &str,
+    ) -> std::result::Result<Option<Vec<u8>>, StoreError> {
+        self.0.get_version(key, version).await
     }
 
     fn location(&self) -> String {

@@ -15,6 +15,9 @@ pub enum Mutation {
     /// A standby goes on without waiting for the control plane's fence of an old primary that
     /// did not fence itself: its agent reads every handoff as `old_fenced`.
     PromoteBeforeFence,
+    /// Every reader of the bucket takes any primary record as opened: a record a compromised
+    /// instance forged is obeyed (the product's guard against forgery, switched off).
+    TrustForgedRecords,
     /// A restore (of a backup, or of the shipped log) that reports success without loading or
     /// verifying anything.
     RestoreUnverified,
@@ -43,8 +46,9 @@ pub enum Mutation {
 
 impl Mutation {
     /// Every planted bug.
-    pub const ALL: [Mutation; 12] = [
+    pub const ALL: [Mutation; 13] = [
         Mutation::PromoteBeforeFence,
+        Mutation::TrustForgedRecords,
         Mutation::RestoreUnverified,
         Mutation::DrainLeavesWritesOn,
         Mutation::RestoreDropsLastRow,
@@ -63,6 +67,7 @@ impl Mutation {
         Some(match self {
             Mutation::None => return None,
             Mutation::PromoteBeforeFence => Invariant::OneWriter,
+            Mutation::TrustForgedRecords => Invariant::VerifiedRestore,
             Mutation::RestoreUnverified => Invariant::VerifiedRestore,
             Mutation::DrainLeavesWritesOn => Invariant::DrainedStaysOut,
             Mutation::RestoreDropsLastRow => Invariant::RestoredHoldsBackup,

@@ -53,6 +53,8 @@ pub struct Report {
     pub faults_injected: u64,
     /// Of those, EC2 describe calls answered from an older view.
     pub lagged_describes: u64,
+    /// Primary records a compromised instance forged (each landed over what was stored).
+    pub forged: u64,
     /// The first step at which an invariant broke, and every invariant it broke there.
     pub violation: Option<(usize, Vec<Violation>)>,
     /// The last steps, for a failing seed's story.
@@ -103,6 +105,9 @@ enum Timed {
     Relocate,
     /// Someone launches an instance tagged primary by hand: the record does not name it.
     Stray,
+    /// A compromised database instance forges the primary record: what its role may write
+    /// (`If-Match` on what is stored), naming itself at the next epoch, or garbage.
+    Forge,
     /// The person applies the older build (`true`: a rollback) or the newer one: the handler
     /// runs it from then on, and so does every instance launched after.
     Version(bool),
@@ -345,6 +350,7 @@ impl Sim {
                     address: None,
                 });
             }
+            Timed::Forge => self.forge(),
             Timed::Version(older) => {
                 let which = if older { "the older build (a rollback)" } else { "the newer build" };
                 self.note(format!("the person applies {which}"));
@@ -381,6 +387,41 @@ impl Sim {
     /// half a minute, reclaimed two minutes later) or takes it without a warning. Now and then
     /// the notice never reaches the instance's metadata while the events arrive, and now and then
     /// the instance is reclaimed sooner than two minutes after the notice.
+    /// A compromised instance replaces the stored primary record, as its role may (`If-Match`
+    /// on what is stored): a record naming itself at the next epoch, or one that is not a record.
+    /// No opening allows it, so every reader passes over it to the newest version one allows.
+    fn forge(&mut self) {
+        use futures::executor::block_on;
+        use spotctl_aws::state::StateStore;
+        use spotctl_layout::state::PRIMARY;
+        let Ok(Some(stored)) = block_on(self.world.store.get(PRIMARY)) else { return };
+        let Ok(mut record) = serde_json::from_slice::<serde_json::Value>(&stored.body) else { return };
+        let recorded = record.get("instance_id").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        let others: Vec<String> =
+            self.world.alive().into_iter().map(|i| i.id).filter(|id| *id != recorded).collect();
+        let forger = match others.len() {
+            0 => "i-forger".to_string(),
+            n => others[self.rng.below(n as u64) as usize].clone(),
+        };
+        let body = if self.rng.chance(250) {
+            b"{\"epoch\": 1000000, \"instance_id\":".to_vec()
+        } else {
+            let epoch = record.get("epoch").and_then(|v| v.as_u64()).unwrap_or(0) + 1;
+            record["epoch"] = epoch.into();
+            record["instance_id"] = forger.clone().into();
+            if let Some(o) = record.as_object_mut() {
+                for field in ["handoff", "kept", "launching", "recovered"] {
+                    o.remove(field);
+                }
+            }
+            serde_json::to_vec(&record).unwrap_or_default()
+        };
+        if block_on(self.world.store.put_if_match(PRIMARY, &stored.etag, body)).is_ok() {
+            self.report.forged += 1;
+            self.note(format!("{forger} (compromised) forges the primary record"));
+        }
+    }
+
     fn interrupt(&mut self, warned: bool) {
         let record =
             futures::executor::block_on(spotctl_aws::state::read_primary(&self.world.store)).ok().flatten();
@@ -620,6 +661,13 @@ pub fn run_traced(seed: u64, mutation: Mutation, verbose: bool) -> Report {
     if sim.rng.chance(150) {
         let at = sim.rng.between(30, CALM_AT);
         sim.at(at, Timed::Stray);
+    }
+    // Now and then a compromised instance forges the primary record, once or a few times.
+    if sim.rng.chance(150) {
+        for _ in 0..sim.rng.between(1, 3) {
+            let at = sim.rng.between(30, CALM_AT);
+            sim.at(at, Timed::Forge);
+        }
     }
     // Now and then the primary's server crashes, or its agent dies, with the instance running.
     if sim.rng.chance(120) {

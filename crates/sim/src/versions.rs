@@ -21,22 +21,30 @@ fn json(body: &[u8]) -> Option<serde_json::Value> {
     serde_json::from_slice(body).ok()
 }
 
+/// A body as the older build reads it: a primary record newer than it reads is marked with a
+/// format no build knows.
+fn as_read(key: &str, body: Vec<u8>) -> Vec<u8> {
+    if key != keys::PRIMARY {
+        return body;
+    }
+    match json(&body) {
+        Some(mut record) => {
+            let format = record.get("format").and_then(serde_json::Value::as_u64).unwrap_or(1);
+            if format <= OLDER_READS_PRIMARY {
+                return body;
+            }
+            record["format"] = u64::from(u32::MAX).into();
+            serde_json::to_vec(&record).unwrap_or(body)
+        }
+        None => body,
+    }
+}
+
 #[async_trait]
 impl<S: StateStore> StateStore for OlderBuild<S> {
     async fn get(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
         let got = self.0.get(key).await?;
-        let Some(mut v) = got else { return Ok(None) };
-        if key != keys::PRIMARY {
-            return Ok(Some(v));
-        }
-        if let Some(mut record) = json(&v.body) {
-            let format = record.get("format").and_then(serde_json::Value::as_u64).unwrap_or(1);
-            if format > OLDER_READS_PRIMARY {
-                record["format"] = u64::from(u32::MAX).into();
-                v.body = serde_json::to_vec(&record).unwrap_or(v.body);
-            }
-        }
-        Ok(Some(v))
+        Ok(got.map(|v| Versioned { body: as_read(key, v.body), ..v }))
     }
 
     async fn put(&self, key: &str, body: Vec<u8>) -> Result<Etag, StoreError> {
@@ -70,6 +78,14 @@ impl<S: StateStore> StateStore for OlderBuild<S> {
 
     async fn delete_if_match(&self, key: &str, etag: &str) -> Result<(), StoreError> {
         self.0.delete_if_match(key, etag).await
+    }
+
+    async fn older_versions(&self, key: &str) -> Result<Vec<String>, StoreError> {
+        self.0.older_versions(key).await
+    }
+
+    async fn get_version(&self, key: &str, version: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.0.get_version(key, version).await?.map(|b| as_read(key, b)))
     }
 
     fn location(&self) -> String {

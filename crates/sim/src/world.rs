@@ -4,7 +4,7 @@
 
 use crate::frictions::{Ec2History, FlakyDns, LaggingEc2, SkewedClock, MAX_SKEW_S};
 use crate::invariants::FenceSeen;
-use crate::mutants::{FenceBlind, MutantDb, MutantDns};
+use crate::mutants::{FenceBlind, MutantDb, MutantDns, OpeningBlind};
 use crate::mutation::Mutation;
 use crate::rng::Rng;
 use crate::versions::OlderBuild;
@@ -274,21 +274,31 @@ impl World {
     /// The bucket as the control plane (handler, watchdog, relocation) reaches it: through the
     /// fault hook, as the env's build.
     pub fn control_store(&self) -> Arc<dyn StateStore> {
-        match self.older_env {
+        let store: Arc<dyn StateStore> = match self.older_env {
             true => Arc::new(OlderBuild(self.faulty_store.clone())),
             false => Arc::new(self.faulty_store.clone()),
+        };
+        self.forgery_blind(store)
+    }
+
+    /// Under [`Mutation::TrustForgedRecords`], `store` read as if every record were opened.
+    fn forgery_blind(&self, store: Arc<dyn StateStore>) -> Arc<dyn StateStore> {
+        match self.mutation {
+            Mutation::TrustForgedRecords => Arc::new(OpeningBlind(store)),
+            _ => store,
         }
     }
 
     /// [`World::store_of`], as `instance`'s agent's build reaches it.
     pub fn agent_store(&self, instance: &str) -> Arc<dyn StateStore> {
         let blind = self.mutation == Mutation::PromoteBeforeFence;
-        match (self.older.contains(instance), blind) {
+        let store: Arc<dyn StateStore> = match (self.older.contains(instance), blind) {
             (true, false) => Arc::new(OlderBuild(self.store_of(instance))),
             (false, false) => Arc::new(self.store_of(instance)),
             (true, true) => Arc::new(FenceBlind(OlderBuild(self.store_of(instance)))),
             (false, true) => Arc::new(FenceBlind(self.store_of(instance))),
-        }
+        };
+        self.forgery_blind(store)
     }
 
     /// `instance`'s server as its agent reaches it: the twin, with the run's mutation planted.

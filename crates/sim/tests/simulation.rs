@@ -53,7 +53,7 @@ fn the_protocol_holds_its_invariants_in_every_seeded_run() {
     let (mut crash_points, mut steps, mut promotions, mut faults) = (BTreeSet::new(), 0usize, 0u64, 0u64);
     let (mut from_log, mut from_seal, mut replaced, mut long, mut kept) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let (mut mixed, mut refusals) = (0u64, 0u64);
-    let (mut unnoticed, mut early, mut lagged) = (0u64, 0u64, 0u64);
+    let (mut unnoticed, mut early, mut lagged, mut forged) = (0u64, 0u64, 0u64, 0u64);
     let mut all: Vec<&Report> = reports.iter().flatten().collect();
     all.sort_by_key(|r| r.seed);
     // Every run that broke an invariant is counted by what it broke before the first is told.
@@ -88,9 +88,10 @@ fn the_protocol_holds_its_invariants_in_every_seeded_run() {
         unnoticed += r.unnoticed;
         early += r.early_kills;
         lagged += r.lagged_describes;
+        forged += r.forged;
     }
     println!(
-        "simulation: {n} runs, {steps} steps, {promotions} promotions ({from_log} from the shipped log, {from_seal} up to a sealed drain, {replaced} replacing a primary that did not serve, {long} after a restore longer than the stall clock), {kept} primaries kept by a person instead, {mixed} runs with an older build beside the newer ({refusals} refusals of a newer record), {unnoticed} warnings whose notice never reached the instance, {early} warned instances reclaimed within two minutes, {faults} injected faults ({lagged} describe calls answered from an older view), {} distinct crash points, in {:.1} s",
+        "simulation: {n} runs, {steps} steps, {promotions} promotions ({from_log} from the shipped log, {from_seal} up to a sealed drain, {replaced} replacing a primary that did not serve, {long} after a restore longer than the stall clock), {kept} primaries kept by a person instead, {mixed} runs with an older build beside the newer ({refusals} refusals of a newer record), {unnoticed} warnings whose notice never reached the instance, {early} warned instances reclaimed within two minutes, {faults} injected faults ({lagged} describe calls answered from an older view), {forged} primary records forged by a compromised instance, {} distinct crash points, in {:.1} s",
         crash_points.len(),
         started.elapsed().as_secs_f64()
     );
@@ -120,6 +121,7 @@ fn the_protocol_holds_its_invariants_in_every_seeded_run() {
     assert!(unnoticed > n / 100, "warnings arrive without the notice: {unnoticed} in {n} runs");
     assert!(early > n / 100, "warned instances go early: {early} in {n} runs");
     assert!(lagged > n, "describe calls lag: {lagged} in {n} runs");
+    assert!(forged > n / 100, "compromised instances forge the primary record: {forged} in {n} runs");
 }
 
 /// Seeds that once broke an invariant, each with what it found. A change to the simulator or the
