@@ -146,6 +146,12 @@ fn seeds_that_once_broke_an_invariant_hold() {
              primary's shipper stopped and a later recovery followed the dead branch",
         ),
         (6279, "a fence raised by a drain tag was lowered after a keep-primary failed half-way"),
+        (
+            4220,
+            "a promotion cut short before its timeline: the next look turned writes on, then failed to begin the \
+             timeline, and the handler's window did not count the commits no shipper stored",
+        ),
+        (2740, "a kept primary's look lowered the fence and turned writes on with a relocation's drain tag arriving"),
     ] {
         let r = run(seed);
         assert!(r.violation.is_none(), "seed {seed} ({found}): {:?}", r.violation);

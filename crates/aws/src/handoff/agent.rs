@@ -226,6 +226,14 @@ impl Agent {
     /// cut short, or a hand edit; each look puts them back.
     async fn serve(&self, obs: &Observation) -> Result<Did> {
         let epoch = obs.primary.as_ref().map(|p| p.epoch).unwrap_or(0);
+        // The log this primary ships continues its own timeline (after a handoff, a new one),
+        // begun before it takes a write, as a promotion does: a promotion cut short before its
+        // timeline took no write, and none is taken here until the timeline is begun (a failure
+        // ends this look; the shipper starts only after). Writes on first would leave commits no
+        // shipper stores, and the handler's window for a loss would not count them. First of
+        // all, so that what lowers a kept primary's fence and what turns writes on stay together.
+        let log_epoch = obs.primary.as_ref().map(|p| p.log_epoch()).unwrap_or(0);
+        self.db.begin_log(self.store.clone(), log_epoch).await?;
         let mut repaired = false;
         if obs.role != Role::Primary {
             self.instances.tag(&obs.region, &obs.instance_id, TAG_ROLE, Role::Primary.as_str()).await?;
@@ -255,10 +263,6 @@ impl Agent {
             }
         }
         let endpoint = self.point_endpoint(epoch, false).await;
-        // The log this primary ships continues its own timeline (after a handoff, a new one):
-        // until that is so, the step fails and the shipper is not started.
-        let log_epoch = obs.primary.as_ref().map(|p| p.log_epoch()).unwrap_or(0);
-        self.db.begin_log(self.store.clone(), log_epoch).await?;
         Ok(Did::Served { repaired, endpoint })
     }
 
