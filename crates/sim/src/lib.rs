@@ -4,8 +4,11 @@
 //! delivers, duplicates, delays and drops events, interleaves every actor call by call, crashes
 //! actors at any call and injects store failures and lost replies, capacity refusals and lost
 //! instances, and lays AWS's frictions over the twins (`frictions`: skewed clocks, lagging
-//! describe calls, failing Route 53 changes, slow uploads). The invariants (`invariants`) are checked after every step; a failing seed prints
-//! its story and replays exactly (`SPOTCTL_SIM_SEED=N`).
+//! describe calls, failing Route 53 changes, slow uploads) and a compromised instance that forges the
+//! primary record (`run::adversaries`). The invariants (`invariants`) are checked after every step;
+//! a failing seed prints its story and replays exactly (`SPOTCTL_SIM_SEED=N`). One run lives in
+//! `run`: its scheduler (`run/mod.rs`), the scenario's moves (`run/fire.rs`), AWS's and the forger's
+//! (`run/adversaries.rs`), and the run from its seed (`run/play.rs`).
 //!
 //! May use: `spotctl-aws` (its seams, twins and actors), `spotctl-core`. No I/O, no clock but the
 //! simulated one, no randomness but the seed's.
