@@ -138,13 +138,13 @@ async fn plan_apply_plan_fis_handle_destroy() {
         let per_region =
             op_lc.starts_with("ec2:") || op_lc.starts_with("eventbridge:") || op_lc.starts_with("fis:");
         // One per region for regional kinds; one per role for inline policies (IAM lists none); one
-        // per state object (env, user-data, handler zip); three reads (the stored env's regions,
-        // the primary record and its epoch's handoff record); one for everything else.
+        // per state object (env, user-data, handler zip); four reads (the stored env's regions,
+        // the primary record, its opening and its epoch's handoff record); one for everything else.
         let limit = match op_lc.as_str() {
             _ if per_region => REGIONS.len() as u64,
             "iam:getrolepolicy" => 4,
             "s3:headobject" => 3,
-            "s3:getobject" => 3,
+            "s3:getobject" => 4,
             _ => 1,
         };
         assert!(n <= limit, "a converged plan made {n} {op} calls (limit {limit}): {calls:?}");
