@@ -34,8 +34,7 @@ async fn a_primary_whose_server_dies_while_its_instance_runs_is_fenced_by_ec2_th
     let moto = Moto::start();
     let env = Env::applied_with(&moto, "sick", &old_db, 1000, UNHEALTHY_AFTER).await;
     let (env, primary, old_imds, mut shipper) = shipping_primary_of(env, &moto, &old_db).await;
-    let health_key = format!("backups/health/{primary}.json");
-    let healthy = env.object(&health_key).await.expect("the serving agent reported its server's health");
+    let healthy = env.health_report(&primary).await.expect("the serving agent reported its server's health");
     assert_eq!(healthy["checks"]["answers"], true, "{healthy:#}");
 
     insert(&old_db.root_dsn(""), 1001..=1500);
@@ -47,7 +46,7 @@ async fn a_primary_whose_server_dies_while_its_instance_runs_is_fenced_by_ec2_th
     old_db.kill();
     let look = env.watch_once(&moto, &old_imds, &old_db.root_dsn(""), None);
     assert!(!look.ok, "the agent cannot serve a dead server: {}{}", look.stdout, look.stderr);
-    let sick = env.object(&health_key).await.expect("a report");
+    let sick = env.health_report(&primary).await.expect("a report");
     assert_eq!(sick["checks"]["answers"], false, "the report says the server does not answer: {sick:#}");
     let healthy_at = sick["healthy_at_ms"].as_u64().expect("when it was last healthy");
 

@@ -173,7 +173,7 @@ async fn one_shot(o: OneShot, drain: bool) -> Result<Outcome> {
     if o.seal && !drain {
         return Err(BadInput("--seal is for `agent drain` only".into()).into());
     }
-    let (blobs, prefix) = protect::bucket::open(&o.to, o.bucket_region.as_deref()).await?;
+    let (blobs, prefix, _writer) = protect::bucket::open(&o.to, o.bucket_region.as_deref()).await?;
     let once = Once { dsn: o.mysql, prefix, handoff: o.handoff, database: o.database };
     let report = match drain {
         true => spotctl_aws::protect::once::drain(blobs, once, o.logical, o.seal).await?,

@@ -72,6 +72,50 @@ impl Env {
         format!("spotctl-{}-123456789012-{REGION}", self.name)
     }
 
+    /// The credentials EC2 gives instance `id`: a session of the env's instance role named for the
+    /// instance (moto's STS, whose `GetCallerIdentity` then says `<role id>:<id>`, as AWS does), so
+    /// each agent and shipper writes as itself.
+    pub fn instance_credentials(&self, moto: &Moto, id: &str) -> Vec<(&'static str, String)> {
+        let role = spotctl_core::names::Names::new(&self.name, "123456789012", REGION)
+            .role_arn(spotctl_core::names::RoleKind::Instance);
+        let conf = aws_sdk_sts::Config::builder()
+            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+            .endpoint_url(moto.endpoint())
+            .region(aws_sdk_sts::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sts::config::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
+            .build();
+        let sts = aws_sdk_sts::Client::from_conf(conf);
+        let session = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current()
+                .block_on(sts.assume_role().role_arn(&role).role_session_name(id).send())
+                .map_err(|e| e.to_string())
+        })
+        .expect("moto's STS gives the instance its role's session");
+        let c = session.credentials.expect("credentials");
+        vec![
+            ("AWS_ACCESS_KEY_ID", c.access_key_id),
+            ("AWS_SECRET_ACCESS_KEY", c.secret_access_key),
+            ("AWS_SESSION_TOKEN", c.session_token),
+        ]
+    }
+
+    /// The health report instance `id`'s own agent wrote (its session's key under the instance's
+    /// reports).
+    pub async fn health_report(&self, id: &str) -> Option<Value> {
+        let s3 = self.aws.s3(REGION, "123456789012");
+        let prefix = spotctl_layout::health_dir(id);
+        let listed = s3.list_objects_v2().bucket(self.bucket()).prefix(&prefix).send().await.ok()?;
+        let own = listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key())
+            .find(|k| spotctl_layout::own_health_report(id, k))?
+            .to_string();
+        self.object(&own).await
+    }
+
     /// `spotctl <args>` against this env's moto.
     pub fn run(&self, moto: &Moto, args: &[&str], abort_after: Option<u64>) -> Ran {
         let mut cmd = spotctl(moto);
@@ -92,7 +136,8 @@ impl Env {
     /// One look of the agent of the instance `imds` describes, on the server at `mysql`.
     pub fn watch_once(&self, moto: &Moto, imds: &ImdsServer, mysql: &str, abort_after: Option<u64>) -> Ran {
         let mut cmd = spotctl(moto);
-        cmd.env("SPOTCTL_IMDS_ENDPOINT", imds.endpoint())
+        cmd.envs(self.instance_credentials(moto, &imds.instance_id()))
+            .env("SPOTCTL_IMDS_ENDPOINT", imds.endpoint())
             .env("SPOTCTL_TEST_REQUEST_LOG_AS", imds.instance_id())
             .env("SPOTCTL_ADVISOR_URL", "http://127.0.0.1:1/");
         if let Some(n) = abort_after {
@@ -119,6 +164,7 @@ impl Env {
     pub fn watch(&self, moto: &Moto, imds: &ImdsServer, mysql: &str, envs: &[(&str, &str)]) -> Watcher {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_spotctl"));
         cmd.envs(moto.env())
+            .envs(self.instance_credentials(moto, &imds.instance_id()))
             .env("SPOTCTL_IMDS_ENDPOINT", imds.endpoint())
             .env("SPOTCTL_TEST_REQUEST_LOG_AS", imds.instance_id())
             .env("SPOTCTL_ADVISOR_URL", "http://127.0.0.1:1/")
@@ -281,6 +327,8 @@ pub async fn shipping_primary_with(
     let region = REGION;
     let shipper = std::process::Command::new(env!("CARGO_BIN_EXE_spotctl"))
         .envs(moto.env())
+        .envs(env.instance_credentials(moto, &primary))
+        .env("SPOTCTL_TEST_REQUEST_LOG_AS", &primary)
         .envs(ship_env.iter().copied())
         .args(["agent", "ship", "--mysql", &old_db.root_dsn(""), "--to", &to, "--bucket-region", region])
         .stdout(std::process::Stdio::null())
@@ -289,6 +337,8 @@ pub async fn shipping_primary_with(
         .expect("ship starts");
     let dsn = old_db.root_dsn("");
     let base = spotctl(moto)
+        .envs(env.instance_credentials(moto, &primary))
+        .env("SPOTCTL_TEST_REQUEST_LOG_AS", &primary)
         .args(["agent", "base-backup", "--mysql", &dsn, "--to", &to, "--bucket-region", region])
         .output()
         .expect("runs");

@@ -12,7 +12,9 @@
 //! instance request must be understood (an operation the mapping does not know fails the check);
 //! the Lambda's and the operator's are checked for what they do in the state bucket.
 //!
-//! What the request cannot show is assumed, and said here: an instance that tags an instance is
+//! An instance's `aws:userid` is its role's id and the instance (`SPOTCTL_TEST_REQUEST_LOG_AS`),
+//! as the session moto's STS gave that process. What the request cannot show is assumed, and
+//! said here: an instance that tags an instance is
 //! promoting its own standby (`ec2:ResourceTag/spotctl:role = standby`); every instance the agent
 //! touches is of this env (`ec2:ResourceTag/spotctl:env`).
 
@@ -257,6 +259,17 @@ pub async fn check(
         serde_json::from_str(&spotctl_core::templates::render("bucket-policy.json", &vars).expect("renders"))
             .expect("json");
     let instance = role_policy(aws, &names, RoleKind::Instance).await;
+    // An instance's session is `<role id>:<instance id>` (its `aws:userid`), as the test kit's
+    // agents and shippers are given by moto's STS.
+    let role_id = aws
+        .iam()
+        .get_role()
+        .role_name(names.role(RoleKind::Instance))
+        .send()
+        .await
+        .ok()
+        .and_then(|r| r.role.map(|r| r.role_id))
+        .expect("the instance role's id");
     let lambda = role_policy(aws, &names, RoleKind::Lambda).await;
     let admin = serde_json::json!({"Statement": {"Effect": "Allow", "Action": "*", "Resource": "*"}});
     let operator = format!("arn:aws:iam::{ACCOUNT}:user/operator");
@@ -283,6 +296,9 @@ pub async fn check(
             }
             let mut req =
                 Request::new(&principal, &a.action, &a.resource).with("aws:PrincipalArn", &[&principal]);
+            if let (true, Some(id)) = (who == "instance", r["as_instance"].as_str()) {
+                req = req.with("aws:userid", &[&format!("{role_id}:{id}")]);
+            }
             for (k, v) in &a.context {
                 req = req.with(k, &v.iter().map(String::as_str).collect::<Vec<_>>());
             }

@@ -100,7 +100,8 @@ impl Docs {
     fn put(&self, kind: RoleKind, key: &str, headers: &[&str]) -> Decision {
         let mut req = Request::new(&self.principal(kind), "s3:PutObject", &self.key(key))
             .with("aws:SecureTransport", &["true"])
-            .with("aws:PrincipalArn", &[&self.principal(kind)]);
+            .with("aws:PrincipalArn", &[&self.principal(kind)])
+            .with("aws:userid", &[&session(kind)]);
         for h in headers {
             req = req.with(h, &["*"]);
         }
@@ -121,7 +122,18 @@ impl Docs {
     }
 }
 
-const KEYS: [&str; 17] = [
+/// The `aws:userid` of a role's session: for the instance role, instance `i-0abc`'s (EC2 names
+/// the session for the instance).
+fn session(kind: RoleKind) -> String {
+    match kind {
+        RoleKind::Instance => format!("{INSTANCE_ROLE_ID}:i-0abc"),
+        other => format!("AROA{other:?}:session").to_ascii_uppercase(),
+    }
+}
+
+const INSTANCE_ROLE_ID: &str = "AROAINSTANCEROLE";
+
+const KEYS: [&str; 21] = [
     "backups/epoch-3/data/appdb/t/0-0.tsv.zst",
     "backups/epoch-3/manifest.json",
     "backups/bases/20261205T120000Z/manifest.json",
@@ -129,6 +141,10 @@ const KEYS: [&str; 17] = [
     "backups/timelines/0002/timeline.json",
     "backups/timelines/0002/log/0000000007.mariadb-bin.000001.000000004711.piece",
     "backups/timelines/0002/heartbeat.json",
+    "backups/timelines/0002/heartbeats/AROAINSTANCEROLE:i-0abc.json",
+    "backups/timelines/0002/heartbeats/AROAINSTANCEROLE:i-0def.json",
+    "backups/reports/i-0abc/AROAINSTANCEROLE:i-0abc.json",
+    "backups/reports/i-0def/AROAINSTANCEROLE:i-0def.json",
     "state/primary.json",
     "state/handoffs/epoch-3.json",
     "state/openings/0000000004-i-0abc.json",
@@ -173,10 +189,17 @@ fn each_role_writes_only_its_own_keys_and_only_as_the_protocol_writes_them() {
             "plain backups/timelines/0002/heartbeat.json",
             "create backups/timelines/0002/heartbeat.json",
             "replace backups/timelines/0002/heartbeat.json",
+            "plain backups/timelines/0002/heartbeats/AROAINSTANCEROLE:i-0abc.json",
+            "create backups/timelines/0002/heartbeats/AROAINSTANCEROLE:i-0abc.json",
+            "replace backups/timelines/0002/heartbeats/AROAINSTANCEROLE:i-0abc.json",
+            "plain backups/reports/i-0abc/AROAINSTANCEROLE:i-0abc.json",
+            "create backups/reports/i-0abc/AROAINSTANCEROLE:i-0abc.json",
+            "replace backups/reports/i-0abc/AROAINSTANCEROLE:i-0abc.json",
             "replace state/primary.json",
             "replace state/handoffs/epoch-3.json",
         ],
-        "the database instance: its backups (what the protocol reads, create-only), and only replacing the record and the leases"
+        "the database instance (i-0abc): its backups (what the protocol reads, create-only), its own \
+         heartbeat and health report (never i-0def's), and only replacing the record and the leases"
     );
     assert_eq!(
         writable(&d, RoleKind::Lambda),
@@ -203,7 +226,8 @@ fn each_role_writes_only_its_own_keys_and_only_as_the_protocol_writes_them() {
         .into_iter()
         .filter(|key| {
             let req = Request::new(&d.principal(RoleKind::Instance), "s3:PutObject", &d.key(key))
-                .with("s3:if-match", &["*"]);
+                .with("s3:if-match", &["*"])
+                .with("aws:userid", &[&session(RoleKind::Instance)]);
             decide(&[&role], None, &req) == Decision::Allowed
         })
         .collect();
@@ -217,9 +241,17 @@ fn each_role_writes_only_its_own_keys_and_only_as_the_protocol_writes_them() {
             "backups/timelines/0002/timeline.json",
             "backups/timelines/0002/log/0000000007.mariadb-bin.000001.000000004711.piece",
             "backups/timelines/0002/heartbeat.json",
+            "backups/timelines/0002/heartbeats/AROAINSTANCEROLE:i-0abc.json",
+            "backups/reports/i-0abc/AROAINSTANCEROLE:i-0abc.json",
             "state/primary.json",
             "state/handoffs/epoch-3.json"
         ]
+    );
+    // Its own writer's key under another instance's reports is allowed, and read by nobody
+    // (`spotctl_layout::own_health_report`: the session must be named for the instance).
+    assert_eq!(
+        d.put(RoleKind::Instance, "backups/reports/i-0def/AROAINSTANCEROLE:i-0abc.json", &[]),
+        Decision::Allowed
     );
     for kind in [RoleKind::Fis, RoleKind::Events] {
         assert!(writable(&d, kind).is_empty(), "{kind:?} writes nothing");

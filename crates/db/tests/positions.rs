@@ -41,7 +41,7 @@ impl BlobStore for Slow {
 }
 
 fn beat(store: &FsBlobStore) -> Heartbeat {
-    heartbeat::read(store, PREFIX, 1).expect("read").expect("a heartbeat")
+    heartbeat::read_of(store, PREFIX, 1).expect("read").expect("a heartbeat")
 }
 
 fn now_ms() -> u64 {

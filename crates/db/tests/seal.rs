@@ -41,7 +41,7 @@ fn a_seal_waits_for_the_shipped_log_and_a_recovery_must_reach_it() {
     };
     let dsn = db.root_dsn("");
     let s = store("seal");
-    for_epoch(s.as_ref(), PREFIX, 1, None).expect("the epoch-1 primary's timeline");
+    for_epoch(s.as_ref(), PREFIX, 1, None, Some("AROAEXAMPLE:i-1")).expect("the epoch-1 primary's timeline");
     let shipper = ship(&dsn, s.clone(), fast());
     insert(&dsn, 1, 200);
     base_backup(&dsn, s.as_ref(), PREFIX, &BaseOptions::default()).expect("base");
@@ -91,7 +91,7 @@ fn a_seal_is_refused_when_the_log_cannot_hold_everything_and_the_server_stays_fe
 
     // No base on the timeline's chain yet: nothing to recover from.
     let s = store("seal-nobase");
-    for_epoch(s.as_ref(), PREFIX, 1, None).expect("timeline");
+    for_epoch(s.as_ref(), PREFIX, 1, None, None).expect("timeline");
     let err = seal(&dsn, s.as_ref(), PREFIX, KEY, &quick(1)).expect_err("no base");
     assert!(matches!(&err, ProtectError::CannotSeal { detail } if detail.contains("no base")), "{err}");
 

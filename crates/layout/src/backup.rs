@@ -35,14 +35,41 @@ pub fn handoff_drains() -> String {
     format!("{BACKUPS}{HANDOFF_ID_PREFIX}")
 }
 
-/// Where the agent of instance `instance_id` reports its server's health while it serves as the
-/// primary: `backups/health/<instance>.json`, one key per instance (no instance overwrites
-/// another's).
-pub fn health_key(instance_id: &str) -> String {
-    format!("{BACKUPS}{HEALTH}{instance_id}.json")
+/// Where the agents of instance `instance_id` report its server's health:
+/// `backups/reports/<instance>/`. Each writer has its own key under it ([`health_key`]); the
+/// instance role may write only the key that ends in its own session's id, so no instance writes
+/// a report another instance's readers take.
+pub fn health_dir(instance_id: &str) -> String {
+    format!("{BACKUPS}{HEALTH}{instance_id}/")
 }
 
-const HEALTH: &str = "health/";
+/// `backups/reports/<instance>/<writer>.json`: the health report `writer` (the caller's
+/// `aws:userid`, `<role id>:<instance id>` for an instance's role) writes about `instance_id`.
+pub fn health_key(instance_id: &str, writer: &str) -> String {
+    format!("{}{writer}.json", health_dir(instance_id))
+}
+
+/// Whether `key`, listed under [`health_dir`]`(instance_id)`, is that instance's own report: its
+/// writer is a session of a role named for that instance (`<role id>:<instance>`), the one name
+/// only the instance's own credentials may write (the instance policy's `${aws:userid}`).
+pub fn own_health_report(instance_id: &str, key: &str) -> bool {
+    key.strip_prefix(&health_dir(instance_id))
+        .and_then(|r| r.strip_suffix(".json"))
+        .and_then(|w| w.rsplit_once(':'))
+        .is_some_and(|(role, session)| session == instance_id && writer_ok(role) && !role.is_empty())
+}
+
+/// A writer's id as a key segment: what `aws:userid` holds (letters, digits and `_+=,.@-`, one
+/// `:` between a role's id and its session's name); never a `/`, so it cannot climb or split.
+pub fn writer_ok(writer: &str) -> bool {
+    !writer.is_empty()
+        && writer != "."
+        && writer != ".."
+        && writer.bytes().all(|b| b.is_ascii_alphanumeric() || b":_+=,.@-".contains(&b))
+}
+
+/// Agents before per-writer reports wrote `backups/health/<instance>.json`; nothing reads it now.
+const HEALTH: &str = "reports/";
 
 /// Where one backup's objects live: `PREFIX/ID` (just the id when the prefix is empty).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +152,28 @@ mod tests {
         assert_eq!(epoch_of("epoch-10"), Some(10));
         assert_eq!(epoch_of("epoch-x"), None);
         Ok(())
+    }
+
+    /// Only a report whose writer is a session named for the instance is its own: another
+    /// instance's session, a person's credentials or a name that climbs are not.
+    #[test]
+    fn an_instances_own_report_is_the_one_its_session_wrote() {
+        let own = health_key("i-0abc", "AROAEXAMPLE:i-0abc");
+        assert_eq!(own, "backups/reports/i-0abc/AROAEXAMPLE:i-0abc.json");
+        assert!(own_health_report("i-0abc", &own));
+        for other in [
+            health_key("i-0abc", "AROAEXAMPLE:i-0def"),
+            health_key("i-0abc", "AKIAIOSFODNN7EXAMPLE"),
+            health_key("i-0abc", ":i-0abc"),
+            health_key("i-0def", "AROAEXAMPLE:i-0abc"),
+            "backups/reports/i-0abc/x/AROAEXAMPLE:i-0abc.json".to_string(),
+            "backups/health/i-0abc.json".to_string(),
+        ] {
+            assert!(!own_health_report("i-0abc", &other), "{other}");
+        }
+        for bad in ["", ".", "..", "a/b", "a b"] {
+            assert!(!writer_ok(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! May use: `backup`, `log`, `state`, `error`: it reads back what they make.
 
-use crate::backup::{health_prefix, BACKUPS};
+use crate::backup::{health_prefix, writer_ok, BACKUPS};
 use crate::error::plain;
 use crate::log::{bases, timelines, PieceKey};
 use crate::state;
@@ -32,10 +32,12 @@ pub enum Key<'a> {
     /// Any other object of handoff `id`'s drain (a chunk, a tablespace's part).
     DrainData(&'a str),
     Timeline(u32),
-    Heartbeat(u32),
+    /// A timeline's heartbeat: its writer's own (`heartbeats/<writer>.json`), or the shared one of
+    /// a timeline naming no writer.
+    Heartbeat(u32, Option<&'a str>),
     LogPiece(PieceKey),
-    /// `backups/health/<instance>.json`: an agent's health report.
-    Health(&'a str),
+    /// `backups/reports/<instance>/<writer>.json`: a health report of an instance, by a writer.
+    Health(&'a str, &'a str),
     /// `backups/bases/<id>/base.json`: base `id` is complete.
     BaseRecord(&'a str),
     /// Any other object of base `id` (its manifest, chunks, files).
@@ -77,10 +79,13 @@ impl<'a> Key<'a> {
         if let Some(name) = key.strip_prefix(ARTIFACTS).filter(|n| plain(n)) {
             return Some(Key::Artifact(name));
         }
-        if let Some(id) =
-            key.strip_prefix(&health_prefix()).and_then(|r| r.strip_suffix(".json")).filter(|i| plain(i))
+        if let Some((id, writer)) = key
+            .strip_prefix(&health_prefix())
+            .and_then(|r| r.strip_suffix(".json"))
+            .and_then(|r| r.split_once('/'))
+            .filter(|(i, w)| plain(i) && writer_ok(w))
         {
-            return Some(Key::Health(id));
+            return Some(Key::Health(id, writer));
         }
         protection(key).or_else(|| drain(key))
     }
@@ -107,7 +112,11 @@ fn protection(key: &str) -> Option<Key<'_>> {
         let n: u32 = t.parse().ok().filter(|_| t.len() == 4)?;
         return match file {
             "timeline.json" => Some(Key::Timeline(n)),
-            "heartbeat.json" => Some(Key::Heartbeat(n)),
+            "heartbeat.json" => Some(Key::Heartbeat(n, None)),
+            f if f.starts_with("heartbeats/") => f["heartbeats/".len()..]
+                .strip_suffix(".json")
+                .filter(|w| writer_ok(w))
+                .map(|w| Key::Heartbeat(n, Some(w))),
             _ => PieceKey::parse(BACKUPS, n, key).ok().map(Key::LogPiece),
         };
     }
@@ -156,17 +165,32 @@ mod tests {
             (drain.chunk_key("appdb", "t", 0, 1), Key::DrainData("epoch-7")),
             (drain.file_key("appdb", "t", Some(2)), Key::DrainData("epoch-7")),
             (log::timeline_key(BACKUPS, 3), Key::Timeline(3)),
-            (log::heartbeat_key(BACKUPS, 3), Key::Heartbeat(3)),
+            (log::heartbeat_key(BACKUPS, 3, None), Key::Heartbeat(3, None)),
+            (
+                log::heartbeat_key(BACKUPS, 3, Some("AROAEXAMPLE:i-0abc")),
+                Key::Heartbeat(3, Some("AROAEXAMPLE:i-0abc")),
+            ),
             (piece.key(BACKUPS), Key::LogPiece(piece.clone())),
             (log::base_record_key(BACKUPS, "20261129T101500Z"), Key::BaseRecord("20261129T101500Z")),
             (base.manifest_key(), Key::BaseData("20261129T101500Z")),
             (base.chunk_key("appdb", "t", 0, 0), Key::BaseData("20261129T101500Z")),
-            (crate::backup::health_key("i-0abc"), Key::Health("i-0abc")),
+            (
+                crate::backup::health_key("i-0abc", "AROAEXAMPLE:i-0abc"),
+                Key::Health("i-0abc", "AROAEXAMPLE:i-0abc"),
+            ),
         ];
         for (key, kind) in &cases {
             assert_eq!(Key::parse(key).as_ref(), Some(kind), "{key}");
         }
-        for stranger in ["state/other.json", "state/handoffs/../x.json", "backups/", "backups/a/b/c", "x"] {
+        for stranger in [
+            "state/other.json",
+            "state/handoffs/../x.json",
+            "backups/",
+            "backups/a/b/c",
+            "x",
+            "backups/reports/i-0abc/a/b.json",
+            "backups/timelines/0003/heartbeats/a/b.json",
+        ] {
             assert_eq!(Key::parse(stranger), None, "{stranger}");
         }
         Ok(())

@@ -16,8 +16,10 @@
 //! backups/<id>/manifest.json         a handoff's drain, complete (data/…, files/… beside it)
 //! backups/<id>/seal.json             a handoff's drain, sealed: the shipped log holds everything
 //! backups/timelines/<T>/…            the shipped binary log, its timeline record and heartbeat
+//!                                    (heartbeats/<writer>.json: only the writer it names writes it)
 //! backups/bases/<id>/…               base backups, laid out as a drain, base.json last
-//! backups/health/<instance>.json     the serving agent's report of its server's health
+//! backups/reports/<instance>/<writer>.json  an agent's report of its server's health (its own
+//!                                    instance's session, `<role id>:<instance>`, is the one read)
 //! ```
 //!
 //! The backup keys take a prefix (`backups/` in an env's bucket; any prefix for the one-shot
@@ -31,7 +33,9 @@ mod key;
 pub mod log;
 pub mod state;
 
-pub use backup::{epoch_of, handoff_id, health_key, BackupRoot, BACKUPS};
+pub use backup::{
+    epoch_of, handoff_id, health_dir, health_key, own_health_report, writer_ok, BackupRoot, BACKUPS,
+};
 pub use error::LayoutError;
 pub use key::Key;
 pub use log::PieceKey;

@@ -4,7 +4,9 @@
 //! ```text
 //! P/timelines/<T:04>/timeline.json                         create-only: parent and branch point
 //! P/timelines/<T:04>/log/<seq:010>.<file>.<offset:012>.piece   create-only: one piece of the log
-//! P/timelines/<T:04>/heartbeat.json                        the shipper's last word (overwritten)
+//! P/timelines/<T:04>/heartbeats/<writer>.json              the shipper's last word (overwritten,
+//!                                                          only by the writer the timeline names)
+//! P/timelines/<T:04>/heartbeat.json                        the same, of a timeline naming no writer
 //! P/bases/<id>/manifest.json, data/…                       a base backup, as a drain lays it out
 //! P/bases/<id>/base.json                                   create-only, last: the base is complete
 //! ```
@@ -30,8 +32,14 @@ pub fn timeline_key(prefix: &str, t: u32) -> String {
     format!("{}timeline.json", timeline_dir(prefix, t))
 }
 
-pub fn heartbeat_key(prefix: &str, t: u32) -> String {
-    format!("{}heartbeat.json", timeline_dir(prefix, t))
+/// Where timeline `t`'s shipper reports: under its writer's own key when the timeline names one
+/// (the instance role may write only the key of its own `aws:userid`), else the one shared key of
+/// timelines begun before writers were named.
+pub fn heartbeat_key(prefix: &str, t: u32, writer: Option<&str>) -> String {
+    match writer {
+        Some(w) => format!("{}heartbeats/{w}.json", timeline_dir(prefix, t)),
+        None => format!("{}heartbeat.json", timeline_dir(prefix, t)),
+    }
 }
 
 /// `P/timelines/<T>/log/`: list it for the timeline's pieces.

@@ -206,6 +206,7 @@ pub fn agent(w: &World, instance: &str) -> Option<Task> {
         endpoint: w.duties.get(instance).cloned(),
         fence: w.fences.get(instance)?.clone(),
         restoring: w.restoring.get(instance)?.clone(),
+        writer: spotctl_aws::sdk::twin::writer(instance),
     };
     let lifts = w.mutation == Mutation::FenceLiftedForPrimary;
     Some(Box::pin(async move {

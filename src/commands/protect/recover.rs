@@ -34,13 +34,14 @@ pub struct RecoverArgs {
 
 pub async fn exec(a: RecoverArgs) -> Result<Outcome> {
     let dsn = a.mysql.dsn()?;
+    let (blobs, prefix, writer) = bucket::open(&a.from, a.bucket_region.as_deref()).await?;
     let opts = RecoverOptions {
         database: a.database,
         until: a.until.as_deref().map(|t| utc_second("--until", t)).transpose()?,
         replace_existing: a.replace_existing,
+        writer: Some(writer),
         ..RecoverOptions::default()
     };
-    let (blobs, prefix) = bucket::open(&a.from, a.bucket_region.as_deref()).await?;
     let redacted = spotctl_db::session::redact(&dsn);
     let report = tokio::task::spawn_blocking(move || {
         recover(&dsn, &blobs, &prefix, &opts).with_context(|| format!("recovering into {redacted}"))

@@ -44,12 +44,10 @@ fn millis(flag: &str, text: &str) -> Result<Duration, BadInput> {
 
 pub async fn exec(a: ShipArgs) -> Result<Outcome> {
     let dsn = a.mysql.dsn()?;
-    let opts = ShipOptions {
-        min_interval: millis("--interval", &a.interval)?,
-        stats_every: a.stats_every.as_deref().map(|s| millis("--stats-every", s)).transpose()?,
-        ..ShipOptions::default()
-    };
-    let (blobs, prefix) = bucket::open(&a.to, a.bucket_region.as_deref()).await?;
+    let min_interval = millis("--interval", &a.interval)?;
+    let stats_every = a.stats_every.as_deref().map(|s| millis("--stats-every", s)).transpose()?;
+    let (blobs, prefix, writer) = bucket::open(&a.to, a.bucket_region.as_deref()).await?;
+    let opts = ShipOptions { min_interval, stats_every, writer: Some(writer), ..ShipOptions::default() };
     let blobs = SlowWrites::from_env(blobs);
     let stop = Arc::new(AtomicBool::new(false));
     let on_signal = stop.clone();

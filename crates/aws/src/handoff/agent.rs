@@ -45,6 +45,9 @@ pub struct Agent {
     pub fence: Arc<LocalFence>,
     /// The restore under way here, which the watcher's timer stamps on the handoff.
     pub restoring: Arc<Restoring>,
+    /// This instance's credentials' `aws:userid` (`<role id>:<instance id>`): its health reports
+    /// go under this writer's key, the only one of them its role may write.
+    pub writer: String,
 }
 
 impl Agent {
@@ -309,7 +312,7 @@ impl Agent {
         same: impl Fn(&HealthReport) -> bool,
         make: impl FnOnce(Option<&HealthReport>, u64) -> HealthReport,
     ) -> Result<()> {
-        let key = health_key(instance_id);
+        let key = health_key(instance_id, &self.writer);
         let before = get_record::<HealthReport>(self.store.as_ref(), &key).await?.map(|(r, _)| r);
         let now_ms = u64::try_from(self.clock.now()).unwrap_or(0) * 1000;
         let fresh = |b: &HealthReport| now_ms.saturating_sub(b.written_at_ms) < HEALTH_EVERY_MS;

@@ -108,11 +108,14 @@ pub struct MariaDbServer {
     /// The timeline a recovery in this process left for [`Database::begin_log`] to begin once
     /// this server won its promotion (lost with the process: the log then starts afresh).
     recovered: Mutex<Option<spotctl_db::protect::timeline::TimelineRecord>>,
+    /// This instance's credentials' `aws:userid`: the writer the timelines it begins name, whose
+    /// heartbeat key only these credentials may write.
+    pub writer: Option<String>,
 }
 
 impl MariaDbServer {
-    pub fn new(dsn: String, database: String) -> MariaDbServer {
-        MariaDbServer { dsn, database, began: Mutex::new(None), recovered: Mutex::new(None) }
+    pub fn new(dsn: String, database: String, writer: Option<String>) -> MariaDbServer {
+        MariaDbServer { dsn, database, began: Mutex::new(None), recovered: Mutex::new(None), writer }
     }
 }
 
@@ -195,6 +198,7 @@ impl Database for MariaDbServer {
             progress: Some(progress),
             // Begun once this standby won: one that loses forks nothing.
             defer_timeline: true,
+            writer: self.writer.clone(),
             ..Default::default()
         };
         let to = to.clone();
@@ -237,8 +241,15 @@ impl Database for MariaDbServer {
         }
         let blobs = StoreBlobs { store, handle: tokio::runtime::Handle::current() };
         let recovered = self.recovered.lock().ok().and_then(|g| g.clone());
+        let writer = self.writer.clone();
         let t = tokio::task::spawn_blocking(move || {
-            spotctl_db::protect::timeline::for_epoch(&blobs, BACKUPS, epoch, recovered.as_ref())
+            spotctl_db::protect::timeline::for_epoch(
+                &blobs,
+                BACKUPS,
+                epoch,
+                recovered.as_ref(),
+                writer.as_deref(),
+            )
         })
         .await
         .map_err(BackupsError::joined("the database"))?

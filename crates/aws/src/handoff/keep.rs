@@ -13,14 +13,13 @@
 
 use super::error::{HandoffError, Result};
 use super::lease::HandoffSeams;
-use crate::state::{get_record, json_body, open, read_handoff, read_primary, update_json, StoreError};
+use crate::state::{json_body, open, read_handoff, read_health, read_primary, update_json, StoreError};
 use serde::Serialize;
 use spotctl_core::handoff::primary::{PrimaryRecord, RECORD_FORMAT_KEPT};
-use spotctl_core::handoff::HealthReport;
 use spotctl_core::handoff::{Cause, Handoff, OpenedBy, Opening, Step};
 use spotctl_core::names::TAG_DRAIN;
+use spotctl_layout::handoff_id;
 use spotctl_layout::state::{self as keys, handoff_key};
-use spotctl_layout::{handoff_id, health_key};
 
 /// What keeping the primary changes, for a person to read before it does.
 #[derive(Debug, Clone, Serialize)]
@@ -93,8 +92,8 @@ async fn refuse_warned(seams: &HandoffSeams<'_>, primary: &PrimaryRecord, h: Opt
 /// refuse it and stay fenced for good. Its health report says what it reads; with no report, it
 /// is not known to read it.
 async fn refuse_older_agent(seams: &HandoffSeams<'_>, primary: &PrimaryRecord) -> Result<()> {
-    let key = health_key(&primary.instance_id);
-    let report = get_record::<HealthReport>(seams.store, &key).await?.map(|(r, _)| r);
+    let key = spotctl_layout::health_dir(&primary.instance_id);
+    let report = read_health(seams.store, &primary.instance_id).await?.map(|(r, _)| r);
     let reads = report.filter(|r| r.instance_id == primary.instance_id).map(|r| r.reads().primary);
     match reads {
         Some(n) if n >= RECORD_FORMAT_KEPT => Ok(()),

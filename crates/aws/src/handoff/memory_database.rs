@@ -62,6 +62,9 @@ pub struct MemoryRows {
     /// from then on, fenced or not).
     #[serde(default)]
     pub ships_to: Option<(u64, u32)>,
+    /// The writer that timeline names: its heartbeat's key.
+    #[serde(default)]
+    pub ships_as: Option<String>,
     /// The server crashed or hangs: it commits nothing and fails its health check (its agent,
     /// on the admin socket, still reads and sets `read_only`).
     #[serde(default)]
@@ -120,6 +123,7 @@ impl MemoryDatabase {
             restored_from: None,
             drained_into: None,
             ships_to: None,
+            ships_as: None,
             down: false,
         };
         MemoryDatabase {
@@ -247,10 +251,11 @@ impl MemoryDatabase {
     pub async fn ship(&self, store: &dyn StateStore) -> std::result::Result<bool, StoreError> {
         // The rows and the instant they were read together: a commit after the read is not
         // claimed, whenever the writes below land.
-        let (rows, t, read_at_s) = match self.with(|g| (g.rows.clone(), g.ships_to)) {
-            (rows, Some((_, t))) => (rows, t, self.clock.now()),
-            _ => return Ok(false),
-        };
+        let (rows, t, read_at_s, writer) =
+            match self.with(|g| (g.rows.clone(), g.ships_to, g.ships_as.clone())) {
+                (rows, Some((_, t)), writer) => (rows, t, self.clock.now(), writer),
+                _ => return Ok(false),
+            };
         if store.get(&timeline_key(BACKUPS, t + 1)).await?.is_some() {
             return Ok(false);
         }
@@ -270,7 +275,8 @@ impl MemoryDatabase {
             bound_ms: Some(self.bound_ms + written_at_ms.saturating_sub(read_at_ms)),
             ..Default::default()
         };
-        store.put(&heartbeat_key(BACKUPS, t), json_body(&heartbeat_key(BACKUPS, t), &hb)?).await?;
+        let key = heartbeat_key(BACKUPS, t, writer.as_deref());
+        store.put(&key, json_body(&key, &hb)?).await?;
         Ok(true)
     }
 
@@ -504,6 +510,7 @@ impl Database for MemoryDatabase {
             created_at_ms: u64::try_from(self.clock.now()).unwrap_or(0) * 1000,
             reason: Reason::Recovery,
             epoch: Some(epoch),
+            writer: Some(crate::sdk::twin::writer(&self.name)),
         };
         // As the real recovery checks before it writes: the log must reach the seal.
         if let Some((_, key, sealed)) = &seal {
@@ -543,7 +550,8 @@ impl Database for MemoryDatabase {
         loop {
             let newest = read_timelines(store.as_ref()).await?.pop();
             let now_ms = u64::try_from(self.clock.now()).unwrap_or(0) * 1000;
-            let t = match next_for_epoch(newest.as_ref().map(|t| &t.record), epoch, now_ms)? {
+            let writer = crate::sdk::twin::writer(&self.name);
+            let t = match next_for_epoch(newest.as_ref().map(|t| &t.record), epoch, now_ms, Some(&writer))? {
                 None => {
                     let Some(t) = newest else {
                         let message = "no timeline, yet the next one continues it".into();
@@ -551,7 +559,7 @@ impl Database for MemoryDatabase {
                     };
                     let rows = self.with(|g| g.rows.clone());
                     self.base(store.as_ref(), &t.record, rows).await?;
-                    t.record.timeline
+                    (t.record.timeline, t.record.writer)
                 }
                 Some(record) => {
                     let recovered = self.recovered.lock().ok().and_then(|g| g.clone());
@@ -560,10 +568,14 @@ impl Database for MemoryDatabase {
                     if !self.begin(store.as_ref(), &record, rows).await? {
                         continue;
                     }
-                    record.timeline
+                    (record.timeline, record.writer)
                 }
             };
-            self.with(|g| g.ships_to = Some((epoch, t)));
+            let (t, writer) = t;
+            self.with(|g| {
+                g.ships_to = Some((epoch, t));
+                g.ships_as = writer;
+            });
             return Ok(t);
         }
     }

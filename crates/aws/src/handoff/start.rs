@@ -11,14 +11,13 @@
 use super::error::{HandoffError, Result};
 use super::launch::launch;
 use super::lease::{create, held, take, HandoffOutcome, HandoffSeams};
-use crate::state::{get_record, read_handoff, read_primary, update_json};
+use crate::state::{read_handoff, read_health, read_primary, update_json};
 use spotctl_core::handoff::primary::PrimaryRecord;
-use spotctl_core::handoff::{assess_health, Health, HealthReport};
+use spotctl_core::handoff::{assess_health, Health};
 use spotctl_core::handoff::{
     failure_note, fallback, fence_step, on_trigger, Cause, FenceStep, HandlerDecision, Handoff, HandoffView,
     Source, Step,
 };
-use spotctl_layout::health_key;
 use spotctl_layout::state::handoff_key;
 
 /// What a trigger is about: the warned or relocated primary, or nothing (the watchdog).
@@ -110,8 +109,7 @@ async fn decide_and_act(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) 
     // The watchdog judges the recorded primary's health when no handoff is open and it runs.
     let health = match (trigger, seams.limits.unhealthy_after_ms, h, old_state) {
         (None, Some(after), None, Some(s)) if s.is_alive() && record.has_instance() => {
-            let report =
-                get_record::<HealthReport>(store, &health_key(&record.instance_id)).await?.map(|(r, _)| r);
+            let report = read_health(store, &record.instance_id).await?.map(|(r, _)| r);
             let now_ms = u64::try_from(now).unwrap_or(0) * 1000;
             assess_health(&record, report.as_ref(), now_ms, after)
         }

@@ -39,7 +39,7 @@ impl Agent {
     /// The agent on this instance: the state bucket (whose expected owner is this instance's own
     /// account), EC2, instance metadata, the local server, the machine's clock.
     pub async fn on_aws(aws: &Aws, o: &WatchOptions) -> Result<Agent> {
-        let account = aws.account_id(&o.bucket_region).await?;
+        let (account, writer) = aws.writer(&o.bucket_region, spotctl_layout::writer_ok).await?;
         let store = Arc::new(S3Store::new(aws.s3(&o.bucket_region, &account), &o.bucket));
         // The account is not needed to tag or terminate this instance: names only carry the env.
         let names = Names::new(&o.env, "", &o.bucket_region);
@@ -47,11 +47,12 @@ impl Agent {
             store,
             instances: Arc::new(Ec2Instances { aws: aws.clone(), names }),
             metadata: Arc::new(Imds::new(&o.imds_endpoint)?),
-            db: Arc::new(MariaDbServer::new(o.mysql.clone(), o.database.clone())),
+            db: Arc::new(MariaDbServer::new(o.mysql.clone(), o.database.clone(), Some(writer.clone()))),
             clock: Arc::new(SystemClock),
             endpoint: None,
             fence: Arc::new(LocalFence::default()),
             restoring: Arc::new(Restoring::default()),
+            writer,
         })
     }
 }

@@ -6,7 +6,7 @@ use crate::dns::{zone_id, Dns, Route53};
 use crate::fleet::{AwsFleet, FleetStatus, Fleets};
 use crate::reconcile::Env;
 use crate::sdk::clock::{Clock, SystemClock};
-use crate::state::{get_record, list_handoffs, read_primary_checked};
+use crate::state::{list_handoffs, read_health, read_primary_checked};
 use anyhow::Result;
 use serde::Serialize;
 use spotctl_core::desired::endpoint::{EndpointInput, RecordTarget};
@@ -15,7 +15,7 @@ use spotctl_core::fleet::Side;
 use spotctl_core::handoff::primary::{PrimaryRecord, Role};
 use spotctl_core::handoff::{assess_health, newest_backup, Handoff, Health, HealthReport};
 use spotctl_core::time::when;
-use spotctl_layout::{health_key, BackupRoot, Key};
+use spotctl_layout::{BackupRoot, Key};
 use std::fmt::Write;
 
 /// How many handoffs `status` shows, newest first.
@@ -176,7 +176,7 @@ pub async fn status(env: &Env) -> Result<Status> {
         for d in describe_all(&env.aws, &env.names, region).await? {
             if d.view.role()? == Some(Role::Standby) {
                 let mut standby = Standby::of(&d.view);
-                let report = get_record::<HealthReport>(store, &health_key(&d.view.id)).await;
+                let report = read_health(store, &d.view.id).await;
                 standby.refused = report.ok().flatten().and_then(|(r, _)| r.refused);
                 standbys.push(standby);
             }
@@ -191,8 +191,7 @@ pub async fn status(env: &Env) -> Result<Status> {
     let dead_letters = dead_letters(env).await.ok();
     let health = match &primary {
         Some(p) if p.has_instance() => {
-            let report =
-                get_record::<HealthReport>(store, &health_key(&p.instance_id)).await?.map(|(r, _)| r);
+            let report = read_health(store, &p.instance_id).await?.map(|(r, _)| r);
             let after = env.loaded.env.health.unhealthy_after.as_secs();
             let now_ms = u64::try_from(SystemClock.now()).unwrap_or(0) * 1000;
             let health = assess_health(p, report.as_ref(), now_ms, after * 1000);

@@ -52,17 +52,23 @@ impl BlobStore for StoreBlobs {
 /// The bucket at `url` (`s3://BUCKET/PREFIX`) in `region` (default: the standard AWS region
 /// setting) as a blob store, and the prefix under it. Every S3 call names the bucket's expected
 /// owner: the caller's own account. Call from the runtime; use the blobs from a blocking thread.
-pub async fn open(aws: &Aws, url: &str, region: Option<&str>) -> Result<(StoreBlobs, String), BackupsError> {
+/// Also returns who writes (the credentials' `aws:userid`), the writer a timeline begun through
+/// these blobs names.
+pub async fn open(
+    aws: &Aws,
+    url: &str,
+    region: Option<&str>,
+) -> Result<(StoreBlobs, String, String), BackupsError> {
     let (bucket, prefix) = parse_s3_url(url).ok_or_else(|| BackupsError::BadUrl(url.to_string()))?;
     let region = region
         .map(String::from)
         .unwrap_or_else(|| std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()));
-    let account = aws.account_id(&region).await?;
+    let (account, writer) = aws.writer(&region, spotctl_layout::writer_ok).await?;
     let blobs = StoreBlobs {
         store: std::sync::Arc::new(S3Store::new(aws.s3(&region, &account), bucket)),
         handle: tokio::runtime::Handle::current(),
     };
-    Ok((blobs, prefix))
+    Ok((blobs, prefix, writer))
 }
 
 /// Splits `s3://bucket/prefix` into its parts.

@@ -59,8 +59,12 @@ pub async fn log_view(
     if !base_on_chain(store, &chain).await? {
         return Ok(None);
     }
-    let hb =
-        get_json::<Heartbeat>(store, &heartbeat_key(BACKUPS, newest.record.timeline)).await?.map(|(h, _)| h);
+    let hb = get_json::<Heartbeat>(
+        store,
+        &heartbeat_key(BACKUPS, newest.record.timeline, newest.record.writer.as_deref()),
+    )
+    .await?
+    .map(|(h, _)| h);
     // What its shipper last reported of the server's position against the stored one (the same
     // rule as `status`): the window an unwarned loss now would open.
     let now_ms = u64::try_from(now).unwrap_or(0) * 1000;

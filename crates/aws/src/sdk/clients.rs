@@ -88,10 +88,36 @@ impl Aws {
 
     /// The account id of the caller (one STS call).
     pub async fn account_id(&self, region: &str) -> Result<String, super::error::AwsError> {
+        Ok(self.caller(region).await?.0)
+    }
+
+    /// The caller's account id and `aws:userid` (`<role id>:<session>` for a role's session, as
+    /// an instance's role is: the session is the instance id), from one STS call that needs no
+    /// permission. Whoever makes a key of the id checks it first ([`Aws::writer`]).
+    pub async fn caller(&self, region: &str) -> Result<(String, String), super::error::AwsError> {
         use super::error::AwsError;
         let what = "asking STS who the caller is (are AWS credentials configured?)";
         let out = self.sts(region).get_caller_identity().send().await.map_err(|e| AwsError::of(what, &e))?;
-        out.account.ok_or_else(|| AwsError::other(what, "STS returned no account id"))
+        let account = out.account.ok_or_else(|| AwsError::other(what, "STS returned no account id"))?;
+        let userid = out.user_id.filter(|u| !u.is_empty());
+        let userid = userid.ok_or_else(|| AwsError::other(what, "STS returned no user id"))?;
+        Ok((account, userid))
+    }
+
+    /// [`Aws::caller`], with the user id checked as a key segment by `usable` (the layout's rule).
+    pub async fn writer(
+        &self,
+        region: &str,
+        usable: impl Fn(&str) -> bool,
+    ) -> Result<(String, String), super::error::AwsError> {
+        let (account, userid) = self.caller(region).await?;
+        match usable(&userid) {
+            true => Ok((account, userid)),
+            false => Err(super::error::AwsError::other(
+                "asking STS who the caller is",
+                format!("its user id {userid:?} cannot name a key of the bucket"),
+            )),
+        }
     }
 }
 

@@ -29,6 +29,12 @@ pub async fn interleave() {
     Once(false).await
 }
 
+/// The `aws:userid` an instance's credentials carry in the twins: a session of one instance role
+/// (its id made up) named for the instance, as EC2 names it.
+pub fn writer(instance_id: &str) -> String {
+    format!("AROATWININSTANCEROLE:{instance_id}")
+}
+
 /// A clock that moves only when told to.
 #[derive(Debug, Default)]
 pub struct ManualClock(AtomicI64);

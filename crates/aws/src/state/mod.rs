@@ -28,7 +28,8 @@ pub use lock::{Lock, LockInfo};
 #[cfg(any(test, feature = "testing"))]
 pub use memory::{Fault, MemoryStore, Op};
 pub use records::{
-    list_handoffs, open, open_legacy, read_handoff, read_primary, read_primary_checked, Forged, PrimaryRead,
+    list_handoffs, open, open_legacy, read_handoff, read_health, read_primary, read_primary_checked, Forged,
+    PrimaryRead,
 };
 pub use s3::S3Store;
 pub use store::{Etag, StateStore, StoreError, Versioned};

@@ -6,7 +6,7 @@
 use super::json::{get_json, get_record, json_body};
 use super::store::{Etag, StateStore, StoreError};
 use spotctl_core::handoff::primary::PrimaryRecord;
-use spotctl_core::handoff::{check_format, Handoff, Opening, RecordFormat};
+use spotctl_core::handoff::{check_format, Handoff, HealthReport, Opening, RecordFormat};
 use spotctl_layout::state as keys;
 use spotctl_layout::state::handoff_key;
 
@@ -14,6 +14,27 @@ use spotctl_layout::state::handoff_key;
 /// such version), and the entity tag of what is stored now, which any compare-and-swap names.
 pub async fn read_primary(store: &dyn StateStore) -> Result<Option<(PrimaryRecord, Etag)>, StoreError> {
     Ok(read_primary_checked(store).await?.map(|r| (r.record, r.etag)))
+}
+
+/// The health report instance `instance_id`'s own agent wrote: of the reports listed under
+/// [`spotctl_layout::health_dir`], the one whose writer is that instance's own session
+/// ([`spotctl_layout::own_health_report`]; the newest, should the role have been made anew). A
+/// report any other writer left there (another instance's, in a key its role may write) is not
+/// read.
+pub async fn read_health(
+    store: &dyn StateStore,
+    instance_id: &str,
+) -> Result<Option<(HealthReport, Etag)>, StoreError> {
+    let mut newest: Option<(HealthReport, Etag)> = None;
+    let listed = store.list(&spotctl_layout::health_dir(instance_id)).await?;
+    for key in listed.iter().filter(|k| spotctl_layout::own_health_report(instance_id, k)) {
+        if let Some((r, etag)) = get_record::<HealthReport>(store, key).await? {
+            if newest.as_ref().is_none_or(|(n, _)| n.written_at_ms < r.written_at_ms) {
+                newest = Some((r, etag));
+            }
+        }
+    }
+    Ok(newest)
 }
 
 /// What [`read_primary_checked`] found.

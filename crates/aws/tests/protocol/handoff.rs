@@ -8,7 +8,7 @@ use spotctl_aws::dns::Dns;
 use spotctl_aws::handoff::{
     Agent, Database, Decision, Did, EndpointDuty, EndpointStep, LocalFence, MemoryDatabase, Promotion,
 };
-use spotctl_aws::sdk::{imds::paths, twin::StaticMetadata};
+use spotctl_aws::sdk::{imds::paths, twin, twin::StaticMetadata};
 use spotctl_aws::state::{read_handoff, read_primary, StateStore};
 use spotctl_core::endpoint::EndpointRecord;
 use spotctl_core::handoff::primary::{InstanceState, Role};
@@ -37,6 +37,7 @@ pub(crate) fn agent(
         endpoint: Some(Arc::new(EndpointDuty::new(Arc::new(w.dns.clone()), ZONE, NAME, 10))),
         fence: Arc::new(LocalFence::default()),
         restoring: Default::default(),
+        writer: twin::writer(id),
     };
     (agent, md)
 }

@@ -6,7 +6,7 @@ use crate::handoff::{agent, warned};
 use crate::world::{warning, World};
 use futures::executor::block_on;
 use spotctl_aws::handoff::{HandoffError, MemoryDatabase};
-use spotctl_aws::sdk::imds::paths;
+use spotctl_aws::sdk::{imds::paths, twin};
 use spotctl_aws::state::{get_json, json_body, read_primary, StateStore, StoreError};
 use spotctl_core::handoff::{HealthReport, Step};
 use spotctl_core::names::{TAG_HANDOFF, TAG_ROLE};
@@ -26,7 +26,7 @@ fn from_a_newer_spotctl(w: &World, key: &str) -> Vec<u8> {
 }
 
 fn refusal(w: &World, instance: &str) -> String {
-    let key = health_key(instance);
+    let key = health_key(instance, &twin::writer(instance));
     let (r, _) = block_on(get_json::<HealthReport>(&w.store, &key)).expect("read").expect("a report");
     r.refused.expect("the report says it refuses")
 }
@@ -116,11 +116,18 @@ fn keep_primary_refuses_a_primary_whose_agent_cannot_read_a_kept_record() {
     let moving = Trigger { cause: Cause::Relocation, instance_id: "i-primary" };
     block_on(advance(&seams, Some(moving))).expect("a relocation starts");
     // An agent of the build before kept records: its report does not say what it reads.
-    let key = health_key("i-primary");
+    let key = health_key("i-primary", &twin::writer("i-primary"));
     let (mut report, _) =
         block_on(get_json::<serde_json::Value>(&w.store, &key)).expect("read").expect("report");
+    let as_written = report.clone();
     report.as_object_mut().expect("object").remove("reads");
     block_on(w.store.put(&key, json_body(&key, &report).expect("json"))).expect("write");
+    // Another instance's word for it (a report saying it reads kept records, under the only key of
+    // i-primary's reports that instance's role may write) is not i-primary's: still refused.
+    for forger in ["i-standby", "i-other"] {
+        let forged = health_key("i-primary", &twin::writer(forger));
+        block_on(w.store.put(&forged, json_body(&forged, &as_written).expect("json"))).expect("write");
+    }
     let refused = block_on(plan_keep(&seams)).expect_err("refused");
     assert!(refused.to_string().contains("reads primary records up to format 3"), "{refused}");
     let refused = block_on(keep_primary(&seams, "i-primary", "op")).expect_err("refused");

@@ -43,7 +43,8 @@ impl HealthChecks {
     }
 }
 
-/// The agent's report, under a key of its own instance.
+/// The agent's report, under its own writer's key among its instance's reports
+/// (`spotctl_layout::health_key`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthReport {
     pub format: u32,

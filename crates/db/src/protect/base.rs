@@ -118,7 +118,8 @@ pub fn base_backup(dsn: &str, store: &dyn BlobStore, prefix: &str, opts: &BaseOp
     if read_only != Some(0) {
         return Err(ProtectError::Fenced { what: "a base backup" });
     }
-    let timeline = timeline::current(store, prefix)?.record.timeline;
+    // A base begins timeline 1 only before any shipper or agent did; it names no writer.
+    let timeline = timeline::current(store, prefix, None)?.record.timeline;
     schema_settings(&mut control)?;
     let secs = opts.lock_timeout.as_secs().max(1);
     control

@@ -141,7 +141,7 @@ pub fn verify(
             }
             Some(b) => b.seq,
             None => {
-                if let Some(hb) = heartbeat::read(store, prefix, t)? {
+                if let Some(hb) = heartbeat::read(store, prefix, &tl.record)? {
                     if hb.seq.is_some_and(|s| s > newest) {
                         let detail =
                             format!("the shipper's heartbeat says piece {} was stored", hb.seq.unwrap_or(0));
@@ -251,7 +251,7 @@ pub fn verify(
                 break;
             }
         }
-        if let (None, Some(hb)) = (&branch, heartbeat::read(store, prefix, t)?) {
+        if let (None, Some(hb)) = (&branch, heartbeat::read(store, prefix, &tl.record)?) {
             let newest = prev.as_ref().filter(|p| Some(p.seq) == hb.seq);
             if newest.is_some_and(|p| Some(&p.chain) != hb.chain.as_ref()) && !out.stopped_by_until {
                 return Err(corrupt(

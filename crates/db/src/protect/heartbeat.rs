@@ -4,6 +4,7 @@
 //! handler use it to see a primary whose shipper went quiet, and what loss that means.
 
 use super::error::{ProtectError, Result};
+use super::timeline::TimelineRecord;
 use crate::store::BlobStore;
 use serde::{Deserialize, Serialize};
 use spotctl_layout::log::heartbeat_key;
@@ -56,18 +57,29 @@ impl Heartbeat {
     }
 }
 
-pub fn write(store: &dyn BlobStore, prefix: &str, hb: &Heartbeat) -> Result<()> {
-    let key = heartbeat_key(prefix, hb.timeline);
+/// Writes `hb` under the key of the `writer` its timeline names (see [`read`]).
+pub fn write(store: &dyn BlobStore, prefix: &str, hb: &Heartbeat, writer: Option<&str>) -> Result<()> {
+    let key = heartbeat_key(prefix, hb.timeline, writer);
     let body = serde_json::to_vec_pretty(hb)
         .map_err(|e| ProtectError::BadRecord { key: key.clone(), message: e.to_string() })?;
     Ok(store.put(&key, body)?)
 }
 
-/// The heartbeat of timeline `t`, if its shipper ever wrote one.
-pub fn read(store: &dyn BlobStore, prefix: &str, t: u32) -> Result<Option<Heartbeat>> {
-    let key = heartbeat_key(prefix, t);
+/// The heartbeat of the timeline `tl`, if its shipper ever wrote one: the one under the key of
+/// the writer the timeline names (a heartbeat any other writer left beside it is not read), or
+/// the shared key of a timeline that names none.
+pub fn read(store: &dyn BlobStore, prefix: &str, tl: &TimelineRecord) -> Result<Option<Heartbeat>> {
+    let key = heartbeat_key(prefix, tl.timeline, tl.writer.as_deref());
     let Some(body) = store.get(&key)? else { return Ok(None) };
     serde_json::from_slice(&body)
         .map(Some)
         .map_err(|e| ProtectError::BadRecord { key, message: e.to_string() })
+}
+
+/// The heartbeat of timeline `t` (its record read first, for the writer it names).
+pub fn read_of(store: &dyn BlobStore, prefix: &str, t: u32) -> Result<Option<Heartbeat>> {
+    match super::timeline::read_all(store, prefix)?.into_iter().find(|tl| tl.record.timeline == t) {
+        Some(tl) => read(store, prefix, &tl.record),
+        None => Ok(None),
+    }
 }

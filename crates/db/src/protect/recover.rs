@@ -55,6 +55,9 @@ pub struct RecoverOptions {
     /// begins it only once it has won its promotion (one that loses must not fork the log a kept
     /// primary ships to). The record to begin is in the report.
     pub defer_timeline: bool,
+    /// Who recovers (the credentials' `aws:userid`, `None` where unknown): the writer the new
+    /// timeline names, whose shipper then continues it.
+    pub writer: Option<String>,
 }
 
 impl Default for RecoverOptions {
@@ -68,6 +71,7 @@ impl Default for RecoverOptions {
             at_least: None,
             progress: None,
             defer_timeline: false,
+            writer: None,
         }
     }
 }
@@ -236,6 +240,7 @@ pub fn recover(
         created_at_ms: now_ms(),
         reason: Reason::Recovery,
         epoch: opts.epoch,
+        writer: opts.writer.clone(),
     };
     if !opts.defer_timeline {
         timeline::create(store, prefix, &record)?;

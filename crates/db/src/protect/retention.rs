@@ -228,6 +228,7 @@ mod tests {
                 created_at_ms,
                 reason: Reason::Recovery,
                 epoch: None,
+                writer: None,
             },
             bytes: Vec::new(),
         }

@@ -14,7 +14,7 @@ use super::clock::now_ms;
 use super::error::{ProtectError, Result};
 use super::heartbeat;
 use super::piece;
-use super::timeline::{self, chain_at};
+use super::timeline::{self, chain_at, TimelineRecord};
 use crate::backup::fence::Fence;
 use crate::binlog::State;
 use crate::error::SqlContext;
@@ -112,7 +112,7 @@ pub fn seal(dsn: &str, store: &dyn BlobStore, prefix: &str, key: &str, opts: &Se
         let mine: Option<u32> = crate::session::connect(dsn)?
             .query_first("SELECT @@server_id")
             .sql(|| "reading server_id".into())?;
-        let shipped = heartbeat::read(store, prefix, t)?.map(|h| h.server_id);
+        let shipped = heartbeat::read(store, prefix, &newest.record)?.map(|h| h.server_id);
         if shipped.is_none() || shipped != mine {
             return Err(cannot(format!(
                 "timeline {t}'s shipper is server {shipped:?}, this is server {mine:?}: this server does not ship it"
@@ -133,7 +133,7 @@ pub fn seal(dsn: &str, store: &dyn BlobStore, prefix: &str, key: &str, opts: &Se
     let started = Instant::now();
     let piece = match base_state.covers(&needed) {
         true => None,
-        false => Some(wait_for(store, prefix, t, &needed, opts, started)?),
+        false => Some(wait_for(store, prefix, &newest.record, &needed, opts, started)?),
     };
     let s = Seal {
         format: SEAL_FORMAT,
@@ -164,13 +164,14 @@ pub fn seal(dsn: &str, store: &dyn BlobStore, prefix: &str, key: &str, opts: &Se
 fn wait_for(
     store: &dyn BlobStore,
     prefix: &str,
-    t: u32,
+    tl: &TimelineRecord,
     needed: &State,
     opts: &SealOptions,
     started: Instant,
 ) -> Result<u64> {
+    let t = tl.timeline;
     // The heartbeat names a piece already stored; what the fence's position needs is there or later.
-    let mut seq = heartbeat::read(store, prefix, t)?.and_then(|h| h.seq).unwrap_or(1).max(1);
+    let mut seq = heartbeat::read(store, prefix, tl)?.and_then(|h| h.seq).unwrap_or(1).max(1);
     let mut reached = String::from("nothing");
     loop {
         let keys = store.list(&format!("{}{seq:010}.", log_dir(prefix, t)))?;

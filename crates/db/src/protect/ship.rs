@@ -48,6 +48,9 @@ pub struct ShipOptions {
     pub fence_check: Duration,
     /// How often to report [`ShipStats`] as a [`Note::Stats`] (`None`: never).
     pub stats_every: Option<Duration>,
+    /// Who ships (the credentials' `aws:userid`; `None` where it is not known, a file store):
+    /// named in a timeline this shipper begins, whose heartbeat is then read only under its key.
+    pub writer: Option<String>,
 }
 
 impl Default for ShipOptions {
@@ -61,6 +64,7 @@ impl Default for ShipOptions {
             heartbeat_idle: Duration::from_secs(15),
             fence_check: Duration::from_secs(10),
             stats_every: None,
+            writer: None,
         }
     }
 }
@@ -107,6 +111,8 @@ pub struct Shipper<'a> {
     server: ServerLog,
     local: LocalLog,
     timeline: u32,
+    /// The writer the timeline names: its heartbeat's key.
+    writer: Option<String>,
     cursor: Cursor,
     /// The next piece's number and the chain's newest link.
     seq: u64,
@@ -151,7 +157,7 @@ impl<'a> Shipper<'a> {
         let server = server::check(&mut connect(dsn)?)?;
         let local = LocalLog::of(&server);
         let store = CountingStore::new(store);
-        let tl = timeline::current(&store, prefix)?;
+        let tl = timeline::current(&store, prefix, opts.writer.as_deref())?;
         let t = tl.record.timeline;
         let keys = piece::list(&store, prefix, t)?;
         let last = last_piece(&store, prefix, &keys)?;
@@ -172,7 +178,8 @@ impl<'a> Shipper<'a> {
             }
         };
         // What the last report said stays true: commits before its safe instant are stored.
-        let safe_through_ms = heartbeat::read(&store, prefix, t)?.and_then(|h| h.safe_through_ms);
+        let safe_through_ms = heartbeat::read(&store, prefix, &tl.record)?.and_then(|h| h.safe_through_ms);
+        let writer = tl.record.writer.clone();
         let last = Heartbeat { timeline: t, server_id: server.server_id, ..hb };
         let stats = ShipStats { timeline: t, ..ShipStats::default() };
         Ok(Shipper {
@@ -183,6 +190,7 @@ impl<'a> Shipper<'a> {
             server,
             local,
             timeline: t,
+            writer,
             cursor,
             seq,
             chain,
@@ -319,7 +327,7 @@ impl<'a> Shipper<'a> {
         self.last.bound_ms = Some(bound.max(self.period_lag_ms));
         self.last.written_at_ms = now_ms();
         let started = Instant::now();
-        heartbeat::write(&self.store, &self.prefix, &self.last)?;
+        heartbeat::write(&self.store, &self.prefix, &self.last, self.writer.as_deref())?;
         self.last_heartbeat = Some(Instant::now());
         self.shipped_since_heartbeat = false;
         // This write delays the next piece: it counts in the next period's bound.

@@ -142,7 +142,7 @@ pub fn status(
 ) -> Result<ProtectStatus> {
     let newest = read_all(store, prefix)?.pop().map(|t| t.record);
     let hb = match &newest {
-        Some(t) => heartbeat::read(store, prefix, t.timeline)?,
+        Some(t) => heartbeat::read(store, prefix, t)?,
         None => None,
     };
     let bases = list_bases(store, prefix)?;
@@ -234,9 +234,14 @@ mod tests {
             created_at_ms: 0,
             reason: Reason::First,
             epoch: None,
+            writer: Some("AROAEXAMPLE:i-1".into()),
         };
         create(&store, "backups", &record)?;
-        heartbeat::write(&store, "backups", &beat(1_000_000, 990_000, 1_000_010))?;
+        heartbeat::write(&store, "backups", &beat(1_000_000, 990_000, 1_000_010), Some("AROAEXAMPLE:i-1"))?;
+        // Another instance's rosy word beside it (caught up a moment ago) is not the timeline's.
+        let rosy = beat(1_001_900, 1_001_900, 1_001_900);
+        heartbeat::write(&store, "backups", &rosy, Some("AROAEXAMPLE:i-2"))?;
+        heartbeat::write(&store, "backups", &rosy, None)?;
         let calls = std::cell::Cell::new(0);
         let clock = || {
             calls.set(calls.get() + 1);

@@ -56,6 +56,13 @@ pub struct TimelineRecord {
     /// or recovery, or before timelines named their epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epoch: Option<u64>,
+    /// Who began the timeline, and so who ships it: the `aws:userid` of the credentials that
+    /// created it (`<role id>:<instance id>` on an instance). Its heartbeat is read only under
+    /// that writer's key, which the instance role lets no other session write. `None`: begun
+    /// by a writer that does not know its id (a file store), or before writers were named; its
+    /// heartbeat is the shared `heartbeat.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer: Option<String>,
 }
 
 /// A timeline's record and its bytes as stored (the hash chain of its log starts from them).
@@ -107,8 +114,8 @@ pub fn create(store: &dyn BlobStore, prefix: &str, record: &TimelineRecord) -> R
     }
 }
 
-/// The newest timeline, or timeline 1 created now when there is none.
-pub fn current(store: &dyn BlobStore, prefix: &str) -> Result<Timeline> {
+/// The newest timeline, or timeline 1 created now (by `writer`) when there is none.
+pub fn current(store: &dyn BlobStore, prefix: &str, writer: Option<&str>) -> Result<Timeline> {
     if let Some(t) = read_all(store, prefix)?.pop() {
         return Ok(t);
     }
@@ -120,6 +127,7 @@ pub fn current(store: &dyn BlobStore, prefix: &str) -> Result<Timeline> {
         created_at_ms: now_ms(),
         reason: Reason::First,
         epoch: None,
+        writer: writer.map(str::to_string),
     };
     match create(store, prefix, &record) {
         Err(ProtectError::TimelineTaken { .. }) => {
@@ -143,10 +151,11 @@ pub fn for_epoch(
     prefix: &str,
     epoch: u64,
     recovered: Option<&TimelineRecord>,
+    writer: Option<&str>,
 ) -> Result<Timeline> {
     loop {
         let newest = read_all(store, prefix)?.pop();
-        let next = next_for_epoch(newest.as_ref().map(|t| &t.record), epoch, now_ms())?;
+        let next = next_for_epoch(newest.as_ref().map(|t| &t.record), epoch, now_ms(), writer)?;
         let record = match next.map(|r| continuing(r, recovered)) {
             None => {
                 return newest.ok_or_else(|| ProtectError::BadRecord {
@@ -166,12 +175,16 @@ pub fn for_epoch(
 
 /// The timeline to begin, as `next` numbers it: the record a recovery made for this epoch, when
 /// the server serving now was recovered for it (it continues the recovered chain where the
-/// recovery left it, so no new base is needed), else `next` (a log that starts afresh).
+/// recovery left it, so no new base is needed), else `next` (a log that starts afresh). Either
+/// way its writer is `next`'s: who begins it now ships it.
 pub fn continuing(next: TimelineRecord, recovered: Option<&TimelineRecord>) -> TimelineRecord {
     match recovered {
-        Some(r) if r.epoch == next.epoch && r.parent.is_some_and(|p| p < next.timeline) => {
-            TimelineRecord { timeline: next.timeline, created_at_ms: next.created_at_ms, ..r.clone() }
-        }
+        Some(r) if r.epoch == next.epoch && r.parent.is_some_and(|p| p < next.timeline) => TimelineRecord {
+            timeline: next.timeline,
+            created_at_ms: next.created_at_ms,
+            writer: next.writer,
+            ..r.clone()
+        },
         _ => next,
     }
 }
@@ -182,6 +195,7 @@ pub fn next_for_epoch(
     newest: Option<&TimelineRecord>,
     epoch: u64,
     now_ms: u64,
+    writer: Option<&str>,
 ) -> Result<Option<TimelineRecord>> {
     let next = match newest {
         Some(t) if t.epoch == Some(epoch) => return Ok(None),
@@ -203,6 +217,7 @@ pub fn next_for_epoch(
         created_at_ms: now_ms,
         reason: if next == 1 { Reason::First } else { Reason::Handoff },
         epoch: Some(epoch),
+        writer: writer.map(str::to_string),
     }))
 }
 
@@ -243,6 +258,7 @@ mod tests {
             created_at_ms: at,
             reason: Reason::Recovery,
             epoch: None,
+            writer: None,
         };
         Timeline { bytes: Vec::new(), record }
     }
@@ -252,19 +268,21 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("spotctl-timeline-epoch-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let store = crate::store::FsBlobStore::new(&dir);
-        let one = for_epoch(&store, "backups", 1, None)?;
+        let one = for_epoch(&store, "backups", 1, None, Some("AROAX:i-1"))?;
+        assert_eq!(one.record.writer.as_deref(), Some("AROAX:i-1"));
         assert_eq!((one.record.timeline, one.record.reason, one.record.epoch), (1, Reason::First, Some(1)));
         // The same primary again (a restarted agent): the same timeline.
-        assert_eq!(for_epoch(&store, "backups", 1, None)?.record.timeline, 1);
+        assert_eq!(for_epoch(&store, "backups", 1, None, None)?.record.timeline, 1);
         // The primary a handoff made: a timeline of its own, no parent.
-        let two = for_epoch(&store, "backups", 2, None)?;
+        let two = for_epoch(&store, "backups", 2, None, Some("AROAX:i-2"))?;
         assert_eq!((two.record.timeline, two.record.reason, two.record.parent), (2, Reason::Handoff, None));
         // The old primary, fenced, may not take the log back.
-        match for_epoch(&store, "backups", 1, None) {
+        match for_epoch(&store, "backups", 1, None, None) {
             Err(ProtectError::Superseded { timeline: 2, epoch: 2, mine: 1 }) => {}
             other => panic!("the epoch-1 primary began or kept a timeline after epoch 2's: {other:?}"),
         }
-        assert_eq!(current(&store, "backups")?.record.timeline, 2);
+        assert_eq!(current(&store, "backups", None)?.record.timeline, 2);
+        assert_eq!(current(&store, "backups", None)?.record.writer.as_deref(), Some("AROAX:i-2"));
         let _ = std::fs::remove_dir_all(&dir);
         Ok(())
     }

@@ -120,7 +120,7 @@ pub fn wait_shipped(store: &dyn BlobStore, t: u32, dsn: &str) {
     let want: String = conn(dsn).query_first("SELECT @@gtid_binlog_pos").expect("pos").unwrap_or_default();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let hb = spotctl_db::protect::heartbeat::read(store, PREFIX, t).ok().flatten();
+        let hb = spotctl_db::protect::heartbeat::read_of(store, PREFIX, t).ok().flatten();
         let last = last_shipped_gtid(store, t);
         if last.as_deref() == Some(want.as_str())
             || hb.and_then(|h| h.last_gtid).as_deref() == Some(want.as_str())

@@ -37,6 +37,52 @@ impl Sim {
             self.report.forged += 1;
             self.note(format!("{forger} (compromised) forges the primary record"));
         }
+        self.forge_reports(&forger);
+    }
+
+    /// What else the forger's role lets it write about the primary (the one the record that counts
+    /// names): under its own writer's key only (the instance policy's `${aws:userid}`), a report
+    /// that the primary has not been healthy since it began (which would have the watchdog replace
+    /// it), and, beside the newest timeline's heartbeat, a rosy one (caught up, nothing at risk).
+    /// Readers take neither. A compromised primary lies about its own shipping with its own
+    /// heartbeat, which no reader can tell from the truth: that is not this adversary.
+    fn forge_reports(&mut self, forger: &str) {
+        use futures::executor::block_on;
+        use spotctl_aws::state::StateStore;
+        let opened = block_on(spotctl_aws::state::read_primary(&self.world.store)).ok().flatten();
+        let Some(recorded) = opened.map(|(p, _)| p.instance_id).filter(|p| p != forger && !p.is_empty())
+        else {
+            return;
+        };
+        let recorded = recorded.as_str();
+        let writer = spotctl_aws::sdk::twin::writer(forger);
+        let now_ms = u64::try_from(self.world.now()).unwrap_or(0) * 1000;
+        let report = serde_json::json!({
+            "format": 1, "instance_id": recorded, "epoch": 0, "written_at_ms": now_ms, "healthy_at_ms": 0,
+            "checks": {"answers": false, "writes": false, "disk_room": false, "problem": "forged"},
+        });
+        let key = spotctl_layout::health_key(recorded, &writer);
+        let _ = block_on(self.world.store.put(&key, serde_json::to_vec(&report).unwrap_or_default()));
+        let timelines =
+            block_on(self.world.store.list(&spotctl_layout::log::timelines(spotctl_layout::BACKUPS)));
+        let newest = timelines.ok().and_then(|keys| {
+            keys.iter().filter_map(|k| spotctl_layout::log::timeline_of(spotctl_layout::BACKUPS, k)).max()
+        });
+        let own_timeline = |t: u32| {
+            let key = spotctl_layout::log::timeline_key(spotctl_layout::BACKUPS, t);
+            let stored = block_on(self.world.store.get(&key)).ok().flatten();
+            let record = stored.and_then(|v| serde_json::from_slice::<serde_json::Value>(&v.body).ok());
+            record.is_some_and(|r| r["writer"].as_str() == Some(writer.as_str()))
+        };
+        // The forger's own timeline (it was the primary) is its own word, as above.
+        if let Some(t) = newest.filter(|t| !own_timeline(*t)) {
+            let beat = serde_json::json!({
+                "timeline": t, "file": "forged", "end": 0, "written_at_ms": now_ms, "server_id": 0,
+                "read_at_ms": now_ms, "safe_through_ms": now_ms, "bound_ms": 1,
+            });
+            let key = spotctl_layout::log::heartbeat_key(spotctl_layout::BACKUPS, t, Some(&writer));
+            let _ = block_on(self.world.store.put(&key, serde_json::to_vec(&beat).unwrap_or_default()));
+        }
     }
 
     /// AWS warns the current primary (the notice in its metadata, 0 to 3 EventBridge copies within
