@@ -11,6 +11,7 @@ imds() {
   curl -fsS -H "X-aws-ec2-metadata-token: ${token}" "http://169.254.169.254/latest/$1"
 }
 REGION=$(imds meta-data/placement/region)
+INSTANCE_ID=$(imds meta-data/instance-id)
 
 # MariaDB 10.5 from the Amazon Linux 2023 repositories (ARD.md: why MariaDB rather than MySQL),
 # unless the image is a prepared one ([instance] image_parameter) that has it already.
@@ -35,7 +36,6 @@ cat > /etc/my.cnf.d/spotctl.cnf <<'CNF'
 # Fenced from boot: only the agent of the instance the primary record names turns writes on.
 read_only = 1
 log-bin = mysql-bin
-server-id = 1
 binlog_format = ROW
 local-infile = 1
 innodb_flush_log_at_trx_commit = 1
@@ -55,6 +55,9 @@ ssl_cert = /etc/my.cnf.d/tls/server-cert.pem
 ssl_key = /etc/my.cnf.d/tls/server-key.pem
 require_secure_transport = ON
 CNF
+# Each instance its own server_id (replication refuses two servers with one id; the log says which
+# server wrote each event): the instance id's last eight hex digits, in 1..2^32-1 (ARD.md).
+printf '[mysqld]\nserver-id = %d\n' $(( 16#${INSTANCE_ID: -8} % 4294967295 + 1 )) > /etc/my.cnf.d/spotctl-server-id.cnf
 systemctl enable --now mariadb
 
 PASSWORD=$(aws ssm get-parameter --region {{home_region}} --name '{{password_param}}' --with-decryption --query Parameter.Value --output text)

@@ -22,7 +22,8 @@ pub struct MariaDb {
 pub struct Config {
     /// The binary log as continuous protection needs it, in `DIR/binlog/spot-bin.NNNNNN`.
     pub protected: bool,
-    /// `server_id` (1 when zero).
+    /// `server_id` (when zero: the server's own, counted from 1 in each test process, as each
+    /// instance of an env has its own).
     pub server_id: u32,
     /// Further `--option=value` arguments, after the others (so they win).
     pub extra: Vec<String>,
@@ -35,8 +36,8 @@ impl Config {
     }
 
     /// The server arguments this configuration adds.
-    fn args(&self, dir: &std::path::Path) -> Vec<String> {
-        let id = if self.server_id == 0 { 1 } else { self.server_id };
+    fn args(&self, dir: &std::path::Path, own_id: u32) -> Vec<String> {
+        let id = if self.server_id == 0 { own_id } else { self.server_id };
         let mut args = vec![format!("--server-id={id}")];
         if self.protected {
             // log-basename must come before log-bin, or it moves the binlog into the datadir.
@@ -142,7 +143,7 @@ impl MariaDb {
             format!("--pid-file={}", dir.join("pid").display()),
             "--innodb-buffer-pool-size=256M".into(),
         ]);
-        args.extend(config.args(&dir));
+        args.extend(config.args(&dir, u32::try_from(n + 1).unwrap_or(u32::MAX)));
         let child = spawn(&server, &args);
         let mut db = MariaDb { child, server, args, dir, port };
         db.wait_up();
