@@ -129,101 +129,69 @@ async fn oldest_drain(store: &dyn StateStore) -> Result<Option<String>> {
         .min_by_key(|id| epoch(id)))
 }
 
-/// The state bucket as every actor reads it under [`Mutation::TrustForgedRecords`]: an opening
-/// that is not there reads as one `apply` wrote, so any record is taken as opened.
-pub struct OpeningBlind(pub Arc<dyn StateStore>);
+/// The state bucket as an actor reads it with a planted bug: each read passes through `lens`;
+/// every write, listing and older version goes through untouched.
+pub struct Misread {
+    pub store: Arc<dyn StateStore>,
+    pub lens: fn(&str, Option<Versioned>) -> Option<Versioned>,
+}
 
-#[async_trait]
-impl StateStore for OpeningBlind {
-    async fn get(&self, key: &str) -> std::result::Result<Option<Versioned>, StoreError> {
-        let got = self.0.get(key).await?;
-        let Some(spotctl_layout::Key::Opening(epoch, who)) = spotctl_layout::Key::parse(key) else {
-            return Ok(got);
-        };
-        Ok(got.or_else(|| {
-            let o = spotctl_core::handoff::Opening::new(
-                epoch,
-                who,
-                None,
-                spotctl_core::handoff::OpenedBy::Apply,
-                0,
-            );
-            Some(Versioned { body: serde_json::to_vec(&o).ok()?, etag: "\"blind\"".into() })
-        }))
-    }
-
-    async fn put(&self, key: &str, body: Vec<u8>) -> std::result::Result<Etag, StoreError> {
-        self.0.put(key, body).await
-    }
-
-    async fn put_if_absent(&self, key: &str, body: Vec<u8>) -> std::result::Result<Etag, StoreError> {
-        self.0.put_if_absent(key, body).await
-    }
-
-    async fn put_if_match(
-        &self,
-        key: &str,
-        etag: &str,
-        body: Vec<u8>,
-    ) -> std::result::Result<Etag, StoreError> {
-        self.0.put_if_match(key, etag, body).await
-    }
-
-    async fn list(&self, prefix: &str) -> std::result::Result<Vec<String>, StoreError> {
-        self.0.list(prefix).await
-    }
-
-    async fn delete(&self, key: &str) -> std::result::Result<(), StoreError> {
-        self.0.delete(key).await
-    }
-
-    async fn delete_if_match(&self, key: &str, etag: &str) -> std::result::Result<(), StoreError> {
-        self.0.delete_if_match(key, etag).await
-    }
-
-    async fn older_versions(&self, key: &str) -> std::result::Result<Vec<String>, StoreError> {
-        self.0.older_versions(key).await
-    }
-
-    async fn get_version(
-        &self,
-        key: &str,
-        version: &str,
-    ) -> std::result::Result<Option<Vec<u8>>, StoreError> {
-        self.0.get_version(key, version).await
-    }
-
-    fn location(&self) -> String {
-        self.0.location()
+/// Under [`Mutation::TrustForgedRecords`], every actor's view: an opening that is not there reads
+/// as one `apply` wrote, so any record is taken as opened.
+pub fn opening_blind(store: Arc<dyn StateStore>) -> Misread {
+    Misread {
+        store,
+        lens: |key, got| {
+            let Some(spotctl_layout::Key::Opening(epoch, who)) = spotctl_layout::Key::parse(key) else {
+                return got;
+            };
+            got.or_else(|| {
+                let o = spotctl_core::handoff::Opening::new(
+                    epoch,
+                    who,
+                    None,
+                    spotctl_core::handoff::OpenedBy::Apply,
+                    0,
+                );
+                Some(Versioned { body: serde_json::to_vec(&o).ok()?, etag: "\"blind\"".into() })
+            })
+        },
     }
 }
 
-/// The state bucket as a standby's agent reads it under [`Mutation::PromoteBeforeFence`]: every
-/// handoff says the control plane fenced its old primary (`old_fenced`), whether it did or not.
-pub struct FenceBlind<S>(pub S);
+/// Under [`Mutation::PromoteBeforeFence`], a standby's agent's view: every handoff says the
+/// control plane fenced its old primary (`old_fenced`), whether it did or not.
+pub fn fence_blind(store: Arc<dyn StateStore>) -> Misread {
+    Misread {
+        store,
+        lens: |key, got| {
+            let mut v = got?;
+            if key.starts_with(spotctl_layout::state::HANDOFFS) {
+                if let Ok(mut h) = serde_json::from_slice::<serde_json::Value>(&v.body) {
+                    if let Some(steps) = h.get_mut("steps").and_then(serde_json::Value::as_object_mut) {
+                        let at = steps.values().filter_map(serde_json::Value::as_i64).max().unwrap_or(0);
+                        steps.entry("old_fenced").or_insert(at.into());
+                    }
+                    v.body = serde_json::to_vec(&h).unwrap_or(v.body);
+                }
+            }
+            Some(v)
+        },
+    }
+}
 
 #[async_trait]
-impl<S: StateStore> StateStore for FenceBlind<S> {
+impl StateStore for Misread {
     async fn get(&self, key: &str) -> std::result::Result<Option<Versioned>, StoreError> {
-        let Some(mut v) = self.0.get(key).await? else { return Ok(None) };
-        if key.starts_with(spotctl_layout::state::HANDOFFS) {
-            if let Ok(mut h) = serde_json::from_slice::<serde_json::Value>(&v.body) {
-                if let Some(steps) = h.get_mut("steps").and_then(serde_json::Value::as_object_mut) {
-                    let at = steps.values().filter_map(serde_json::Value::as_i64).max().unwrap_or(0);
-                    steps.entry("old_fenced").or_insert(at.into());
-                }
-                v.body = serde_json::to_vec(&h).unwrap_or(v.body);
-            }
-        }
-        Ok(Some(v))
+        Ok((self.lens)(key, self.store.get(key).await?))
     }
 
     async fn put(&self, key: &str, body: Vec<u8>) -> std::result::Result<Etag, StoreError> {
-        self.0.put(key, body).await
+        self.store.put(key, body).await
     }
 
     async fn put_if_absent(&self, key: &str, body: Vec<u8>) -> std::result::Result<Etag, StoreError> {
-        self.0.put_if_absent(key, body).await
+        self.store.put_if_absent(key, body).await
     }
 
     async fn put_if_match(
@@ -232,23 +200,23 @@ impl<S: StateStore> StateStore for FenceBlind<S> {
         etag: &str,
         body: Vec<u8>,
     ) -> std::result::Result<Etag, StoreError> {
-        self.0.put_if_match(key, etag, body).await
+        self.store.put_if_match(key, etag, body).await
     }
 
     async fn list(&self, prefix: &str) -> std::result::Result<Vec<String>, StoreError> {
-        self.0.list(prefix).await
+        self.store.list(prefix).await
     }
 
     async fn delete(&self, key: &str) -> std::result::Result<(), StoreError> {
-        self.0.delete(key).await
+        self.store.delete(key).await
     }
 
     async fn delete_if_match(&self, key: &str, etag: &str) -> std::result::Result<(), StoreError> {
-        self.0.delete_if_match(key, etag).await
+        self.store.delete_if_match(key, etag).await
     }
 
     async fn older_versions(&self, key: &str) -> std::result::Result<Vec<String>, StoreError> {
-        self.0.older_versions(key).await
+        self.store.older_versions(key).await
     }
 
     async fn get_version(
@@ -256,11 +224,11 @@ impl<S: StateStore> StateStore for FenceBlind<S> {
         key: &str,
         version: &str,
     ) -> std::result::Result<Option<Vec<u8>>, StoreError> {
-        self.0.get_version(key, version).await
+        self.store.get_version(key, version).await
     }
 
     fn location(&self) -> String {
-        self.0.location()
+        self.store.location()
     }
 }
 

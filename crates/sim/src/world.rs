@@ -4,7 +4,7 @@
 
 use crate::frictions::{Ec2History, FlakyDns, LaggingEc2, SkewedClock, MAX_SKEW_S};
 use crate::invariants::FenceSeen;
-use crate::mutants::{FenceBlind, MutantDb, MutantDns, OpeningBlind};
+use crate::mutants::{fence_blind, opening_blind, MutantDb, MutantDns};
 use crate::mutation::Mutation;
 use crate::rng::Rng;
 use crate::versions::OlderBuild;
@@ -284,7 +284,7 @@ impl World {
     /// Under [`Mutation::TrustForgedRecords`], `store` read as if every record were opened.
     fn forgery_blind(&self, store: Arc<dyn StateStore>) -> Arc<dyn StateStore> {
         match self.mutation {
-            Mutation::TrustForgedRecords => Arc::new(OpeningBlind(store)),
+            Mutation::TrustForgedRecords => Arc::new(opening_blind(store)),
             _ => store,
         }
     }
@@ -295,8 +295,8 @@ impl World {
         let store: Arc<dyn StateStore> = match (self.older.contains(instance), blind) {
             (true, false) => Arc::new(OlderBuild(self.store_of(instance))),
             (false, false) => Arc::new(self.store_of(instance)),
-            (true, true) => Arc::new(FenceBlind(OlderBuild(self.store_of(instance)))),
-            (false, true) => Arc::new(FenceBlind(self.store_of(instance))),
+            (true, true) => Arc::new(fence_blind(Arc::new(OlderBuild(self.store_of(instance))))),
+            (false, true) => Arc::new(fence_blind(Arc::new(self.store_of(instance)))),
         };
         self.forgery_blind(store)
     }
