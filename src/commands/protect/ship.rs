@@ -47,7 +47,8 @@ pub async fn exec(a: ShipArgs) -> Result<Outcome> {
     let min_interval = millis("--interval", &a.interval)?;
     let stats_every = a.stats_every.as_deref().map(|s| millis("--stats-every", s)).transpose()?;
     let (blobs, prefix, writer) = bucket::open(&a.to, a.bucket_region.as_deref()).await?;
-    let opts = ShipOptions { min_interval, stats_every, writer: Some(writer), ..ShipOptions::default() };
+    let opts =
+        ShipOptions { min_interval, stats_every, writer: Some(writer.clone()), ..ShipOptions::default() };
     let blobs = SlowWrites::from_env(blobs);
     let stop = Arc::new(AtomicBool::new(false));
     let on_signal = stop.clone();
@@ -65,6 +66,16 @@ pub async fn exec(a: ShipArgs) -> Result<Outcome> {
             .with_context(|| format!("starting to ship the binary log of {redacted}"))?;
         let (file, offset, seq) = shipper.position();
         tracing::warn!(timeline = shipper.timeline(), %file, offset, piece = seq, "shipping the binary log");
+        if let Some(named) = shipper.writer().filter(|named| *named != writer) {
+            tracing::error!(
+                timeline = shipper.timeline(),
+                "timeline {} was begun by {named}, not by these credentials ({writer}): its heartbeat is \
+                 read only under {named}'s key, which these credentials may not write (on AWS the \
+                 instance role refuses it); run the shipper with the credentials of the instance that \
+                 began the timeline",
+                shipper.timeline()
+            );
+        }
         let mut note = |n: Note| match n {
             Note::Stats(s) => println!("{}", serde_json::to_string(&s).unwrap_or_default()),
             Note::FileDone { file, abandoned_tail_bytes } => {

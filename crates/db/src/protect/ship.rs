@@ -212,6 +212,12 @@ impl<'a> Shipper<'a> {
         self.timeline
     }
 
+    /// The writer the timeline names (its heartbeats go under that writer's key, the only one
+    /// its readers take), when the timeline names one.
+    pub fn writer(&self) -> Option<&str> {
+        self.writer.as_deref()
+    }
+
     /// Where the shipped log ends: the file, offset and piece it resumes at.
     pub fn position(&self) -> (String, u64, u64) {
         (self.cursor.file.clone(), self.cursor.shipped, self.seq)
