@@ -122,18 +122,18 @@ impl Docs {
     }
 }
 
-/// The `aws:userid` of a role's session: for the instance role, instance `i-0abc`'s (EC2 names
+/// The `aws:userid` of a role's session: for the instance role, instance `i-0abc0000000000000`'s (EC2 names
 /// the session for the instance).
 fn session(kind: RoleKind) -> String {
     match kind {
-        RoleKind::Instance => format!("{INSTANCE_ROLE_ID}:i-0abc"),
+        RoleKind::Instance => format!("{INSTANCE_ROLE_ID}:i-0abc0000000000000"),
         other => format!("AROA{other:?}:session").to_ascii_uppercase(),
     }
 }
 
 const INSTANCE_ROLE_ID: &str = "AROAINSTANCEROLE";
 
-const KEYS: [&str; 21] = [
+const KEYS: [&str; 22] = [
     "backups/epoch-3/data/appdb/t/0-0.tsv.zst",
     "backups/epoch-3/manifest.json",
     "backups/bases/20261205T120000Z/manifest.json",
@@ -141,10 +141,11 @@ const KEYS: [&str; 21] = [
     "backups/timelines/0002/timeline.json",
     "backups/timelines/0002/log/0000000007.mariadb-bin.000001.000000004711.piece",
     "backups/timelines/0002/heartbeat.json",
-    "backups/timelines/0002/heartbeats/AROAINSTANCEROLE:i-0abc.json",
-    "backups/timelines/0002/heartbeats/AROAINSTANCEROLE:i-0def.json",
-    "backups/reports/i-0abc/AROAINSTANCEROLE:i-0abc.json",
-    "backups/reports/i-0def/AROAINSTANCEROLE:i-0def.json",
+    "backups/timelines/0002/heartbeats/AROAINSTANCEROLE:i-0abc0000000000000.json",
+    "backups/timelines/0002/heartbeats/AROAINSTANCEROLE:i-0def0000000000000.json",
+    "backups/reports/i-0abc0000000000000/AROAINSTANCEROLE:i-0abc0000000000000.json",
+    "backups/reports/i-0def0000000000000/AROAINSTANCEROLE:i-0def0000000000000.json",
+    "backups/health/i-0def0000000000000.json",
     "state/primary.json",
     "state/handoffs/epoch-3.json",
     "state/openings/0000000004-i-0abc.json",
@@ -189,17 +190,21 @@ fn each_role_writes_only_its_own_keys_and_only_as_the_protocol_writes_them() {
             "plain backups/timelines/0002/heartbeat.json",
             "create backups/timelines/0002/heartbeat.json",
             "replace backups/timelines/0002/heartbeat.json",
-            "plain backups/timelines/0002/heartbeats/AROAINSTANCEROLE:i-0abc.json",
-            "create backups/timelines/0002/heartbeats/AROAINSTANCEROLE:i-0abc.json",
-            "replace backups/timelines/0002/heartbeats/AROAINSTANCEROLE:i-0abc.json",
-            "plain backups/reports/i-0abc/AROAINSTANCEROLE:i-0abc.json",
-            "create backups/reports/i-0abc/AROAINSTANCEROLE:i-0abc.json",
-            "replace backups/reports/i-0abc/AROAINSTANCEROLE:i-0abc.json",
+            "plain backups/timelines/0002/heartbeats/AROAINSTANCEROLE:i-0abc0000000000000.json",
+            "create backups/timelines/0002/heartbeats/AROAINSTANCEROLE:i-0abc0000000000000.json",
+            "replace backups/timelines/0002/heartbeats/AROAINSTANCEROLE:i-0abc0000000000000.json",
+            "plain backups/reports/i-0abc0000000000000/AROAINSTANCEROLE:i-0abc0000000000000.json",
+            "create backups/reports/i-0abc0000000000000/AROAINSTANCEROLE:i-0abc0000000000000.json",
+            "replace backups/reports/i-0abc0000000000000/AROAINSTANCEROLE:i-0abc0000000000000.json",
+            "plain backups/health/i-0def0000000000000.json",
+            "create backups/health/i-0def0000000000000.json",
+            "replace backups/health/i-0def0000000000000.json",
             "replace state/primary.json",
             "replace state/handoffs/epoch-3.json",
         ],
-        "the database instance (i-0abc): its backups (what the protocol reads, create-only), its own \
-         heartbeat and health report (never i-0def's), and only replacing the record and the leases"
+        "the database instance (i-0abc…): its backups (what the protocol reads, create-only), its own \
+         heartbeat and health report (never i-0def's; the shared key of agents before per-writer reports \
+         is read by nobody), and only replacing the record and the leases"
     );
     assert_eq!(
         writable(&d, RoleKind::Lambda),
@@ -241,8 +246,9 @@ fn each_role_writes_only_its_own_keys_and_only_as_the_protocol_writes_them() {
             "backups/timelines/0002/timeline.json",
             "backups/timelines/0002/log/0000000007.mariadb-bin.000001.000000004711.piece",
             "backups/timelines/0002/heartbeat.json",
-            "backups/timelines/0002/heartbeats/AROAINSTANCEROLE:i-0abc.json",
-            "backups/reports/i-0abc/AROAINSTANCEROLE:i-0abc.json",
+            "backups/timelines/0002/heartbeats/AROAINSTANCEROLE:i-0abc0000000000000.json",
+            "backups/reports/i-0abc0000000000000/AROAINSTANCEROLE:i-0abc0000000000000.json",
+            "backups/health/i-0def0000000000000.json",
             "state/primary.json",
             "state/handoffs/epoch-3.json"
         ]
@@ -250,9 +256,21 @@ fn each_role_writes_only_its_own_keys_and_only_as_the_protocol_writes_them() {
     // Its own writer's key under another instance's reports is allowed, and read by nobody
     // (`spotctl_layout::own_health_report`: the session must be named for the instance).
     assert_eq!(
-        d.put(RoleKind::Instance, "backups/reports/i-0def/AROAINSTANCEROLE:i-0abc.json", &[]),
+        d.put(
+            RoleKind::Instance,
+            "backups/reports/i-0def0000000000000/AROAINSTANCEROLE:i-0abc0000000000000.json",
+            &[]
+        ),
         Decision::Allowed
     );
+    // But nothing deeper: a listing of another instance's reports holds at most one key per
+    // session, so no instance can flood it (nor the log's listing with heartbeats).
+    for flood in [
+        "backups/reports/i-0def0000000000000/x/AROAINSTANCEROLE:i-0abc0000000000000.json",
+        "backups/timelines/0002/log/x/heartbeats/AROAINSTANCEROLE:i-0abc0000000000000.json",
+    ] {
+        assert_ne!(d.put(RoleKind::Instance, flood, &[]), Decision::Allowed, "{flood}");
+    }
     for kind in [RoleKind::Fis, RoleKind::Events] {
         assert!(writable(&d, kind).is_empty(), "{kind:?} writes nothing");
     }

@@ -68,8 +68,14 @@ pub fn writer_ok(writer: &str) -> bool {
         && writer.bytes().all(|b| b.is_ascii_alphanumeric() || b":_+=,.@-".contains(&b))
 }
 
-/// Agents before per-writer reports wrote `backups/health/<instance>.json`; nothing reads it now.
 const HEALTH: &str = "reports/";
+
+/// Where agents of a build before per-writer reports wrote theirs: `backups/health/<instance>.json`,
+/// a key any instance may write. Never read as a report; the watchdog only sees from it that the
+/// primary runs an agent of that build, and does not judge it.
+pub fn legacy_health_key(instance_id: &str) -> String {
+    format!("{BACKUPS}health/{instance_id}.json")
+}
 
 /// Where one backup's objects live: `PREFIX/ID` (just the id when the prefix is empty).
 #[derive(Debug, Clone, PartialEq, Eq)]

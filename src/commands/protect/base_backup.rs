@@ -36,8 +36,13 @@ pub async fn exec(a: BaseBackupArgs) -> Result<Outcome> {
         .as_deref()
         .map(|r| spotctl_core::config::Period::parse(r).map_err(|e| BadInput(format!("--retention: {e}"))))
         .transpose()?;
-    let (blobs, prefix, _writer) = bucket::open(&a.to, a.bucket_region.as_deref()).await?;
-    let opts = BaseOptions { database: a.database, readers: a.readers.max(1), ..BaseOptions::default() };
+    let (blobs, prefix, writer) = bucket::open(&a.to, a.bucket_region.as_deref()).await?;
+    let opts = BaseOptions {
+        database: a.database,
+        readers: a.readers.max(1),
+        writer: Some(writer),
+        ..BaseOptions::default()
+    };
     let redacted = spotctl_db::session::redact(&dsn);
     let report = tokio::task::spawn_blocking(move || -> Result<serde_json::Value> {
         let base = base_backup(&dsn, &blobs, &prefix, &opts)

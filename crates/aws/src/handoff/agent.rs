@@ -269,7 +269,7 @@ impl Agent {
         Ok(Did::Served { repaired, endpoint })
     }
 
-    /// Checks the server and reports what it found under this instance's key (the watchdog judges
+    /// Checks the server and reports what it found under this agent's own key (the watchdog judges
     /// the primary from these reports: ARD.md, *A primary that cannot serve*).
     async fn report_health(&self, instance_id: &str, epoch: u64) -> Result<()> {
         let checks = self.db.health().await;

@@ -327,6 +327,12 @@ impl MemoryDatabase {
         Ok(())
     }
 
+    /// The writer the timelines it begins name: its instance's session (none for a server not
+    /// named for an instance, as a timeline from before writers).
+    fn writer(&self) -> Option<String> {
+        (!self.name.is_empty()).then(|| crate::sdk::twin::writer(&self.name))
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut MemoryRows) -> T) -> T {
         f(&mut self.inner.lock().unwrap_or_else(|p| p.into_inner()))
     }
@@ -510,7 +516,7 @@ impl Database for MemoryDatabase {
             created_at_ms: u64::try_from(self.clock.now()).unwrap_or(0) * 1000,
             reason: Reason::Recovery,
             epoch: Some(epoch),
-            writer: Some(crate::sdk::twin::writer(&self.name)),
+            writer: self.writer(),
         };
         // As the real recovery checks before it writes: the log must reach the seal.
         if let Some((_, key, sealed)) = &seal {
@@ -550,27 +556,28 @@ impl Database for MemoryDatabase {
         loop {
             let newest = read_timelines(store.as_ref()).await?.pop();
             let now_ms = u64::try_from(self.clock.now()).unwrap_or(0) * 1000;
-            let writer = crate::sdk::twin::writer(&self.name);
-            let t = match next_for_epoch(newest.as_ref().map(|t| &t.record), epoch, now_ms, Some(&writer))? {
-                None => {
-                    let Some(t) = newest else {
-                        let message = "no timeline, yet the next one continues it".into();
-                        return Err(ProtectError::BadRecord { key: BACKUPS.into(), message }.into());
-                    };
-                    let rows = self.with(|g| g.rows.clone());
-                    self.base(store.as_ref(), &t.record, rows).await?;
-                    (t.record.timeline, t.record.writer)
-                }
-                Some(record) => {
-                    let recovered = self.recovered.lock().ok().and_then(|g| g.clone());
-                    let record = spotctl_db::protect::timeline::continuing(record, recovered.as_ref());
-                    let rows = self.with(|g| g.rows.clone());
-                    if !self.begin(store.as_ref(), &record, rows).await? {
-                        continue;
+            let writer = self.writer();
+            let t =
+                match next_for_epoch(newest.as_ref().map(|t| &t.record), epoch, now_ms, writer.as_deref())? {
+                    None => {
+                        let Some(t) = newest else {
+                            let message = "no timeline, yet the next one continues it".into();
+                            return Err(ProtectError::BadRecord { key: BACKUPS.into(), message }.into());
+                        };
+                        let rows = self.with(|g| g.rows.clone());
+                        self.base(store.as_ref(), &t.record, rows).await?;
+                        (t.record.timeline, t.record.writer)
                     }
-                    (record.timeline, record.writer)
-                }
-            };
+                    Some(record) => {
+                        let recovered = self.recovered.lock().ok().and_then(|g| g.clone());
+                        let record = spotctl_db::protect::timeline::continuing(record, recovered.as_ref());
+                        let rows = self.with(|g| g.rows.clone());
+                        if !self.begin(store.as_ref(), &record, rows).await? {
+                            continue;
+                        }
+                        (record.timeline, record.writer)
+                    }
+                };
             let (t, writer) = t;
             self.with(|g| {
                 g.ships_to = Some((epoch, t));

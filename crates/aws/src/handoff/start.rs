@@ -111,7 +111,13 @@ async fn decide_and_act(seams: &HandoffSeams<'_>, trigger: Option<Trigger<'_>>) 
         (None, Some(after), None, Some(s)) if s.is_alive() && record.has_instance() => {
             let report = read_health(store, &record.instance_id).await?.map(|(r, _)| r);
             let now_ms = u64::try_from(now).unwrap_or(0) * 1000;
-            assess_health(&record, report.as_ref(), now_ms, after)
+            let legacy = spotctl_layout::backup::legacy_health_key(&record.instance_id);
+            match report {
+                // An agent of a build before per-writer reports still reports under the shared
+                // key (which any instance may write, so it is not read): not judged.
+                None if store.get(&legacy).await?.is_some() => Health::Unknown,
+                report => assess_health(&record, report.as_ref(), now_ms, after),
+            }
         }
         _ => Health::Unknown,
     };

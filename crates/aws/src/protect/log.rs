@@ -10,10 +10,23 @@ use crate::state::{get_json, StateStore, StoreError};
 use spotctl_core::handoff::LogView;
 use spotctl_db::protect::base::BaseRecord;
 use spotctl_db::protect::heartbeat::Heartbeat;
-use spotctl_db::protect::timeline::{chain_at, Reason, Timeline, TimelineRecord};
+use spotctl_db::protect::timeline::{chain_at, heartbeat_believed, Reason, Timeline, TimelineRecord};
 use spotctl_db::protect::{loss_window, loss_window_of_lost, ShipOptions};
 use spotctl_layout::log::{bases, heartbeat_key, timeline_of, timelines};
 use spotctl_layout::BACKUPS;
+
+/// Whether the writer timeline `r` names was opened at its epoch by the control plane (its opening
+/// exists: `state/openings/<epoch>-<instance>`); true for a timeline naming no writer (the rule
+/// for those is [`heartbeat_believed`]'s).
+pub async fn writer_opened(store: &dyn StateStore, r: &TimelineRecord) -> Result<bool, StoreError> {
+    let Some(w) = &r.writer else { return Ok(true) };
+    let Some(epoch) = r.epoch else { return Ok(false) };
+    let session = w.rsplit_once(':').map_or(w.as_str(), |(_, s)| s);
+    if !spotctl_layout::writer_ok(session) || session.contains(':') {
+        return Ok(false);
+    }
+    Ok(store.get(&spotctl_layout::state::opening_key(epoch, session)).await?.is_some())
+}
 
 /// Every timeline, in order.
 pub async fn read_timelines(store: &dyn StateStore) -> Result<Vec<Timeline>, StoreError> {
@@ -59,12 +72,13 @@ pub async fn log_view(
     if !base_on_chain(store, &chain).await? {
         return Ok(None);
     }
-    let hb = get_json::<Heartbeat>(
-        store,
-        &heartbeat_key(BACKUPS, newest.record.timeline, newest.record.writer.as_deref()),
-    )
-    .await?
-    .map(|(h, _)| h);
+    let hb = match writer_opened(store, r).await? && heartbeat_believed(&all, r, &|_, _| true) {
+        true => get_json::<Heartbeat>(store, &heartbeat_key(BACKUPS, r.timeline, r.writer.as_deref()))
+            .await?
+            .map(|(h, _)| h),
+        // A timeline whose writer the control plane never opened: no heartbeat of it is believed.
+        false => None,
+    };
     // What its shipper last reported of the server's position against the stored one (the same
     // rule as `status`): the window an unwarned loss now would open.
     let now_ms = u64::try_from(now).unwrap_or(0) * 1000;

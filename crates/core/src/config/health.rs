@@ -1,5 +1,5 @@
 //! `[health]`: when a primary that is alive but cannot serve is replaced. The agent reports its
-//! server's health under a key of its own instance; a primary unhealthy (or silent) for longer than
+//! server's health under its own session's key among its instance's reports; a primary unhealthy (or silent) for longer than
 //! `unhealthy_after` is fenced by the control plane and recovered from the shipped log, never when
 //! the log cannot restore it (`core::handoff::health`).
 

@@ -3,7 +3,8 @@
 //! off from the bucket) is replaced on this evidence, once it has lasted `[health]
 //! unhealthy_after` — never on one bad look.
 //!
-//! The agent of a serving primary writes a [`HealthReport`] under a key of its own instance every
+//! The agent of a serving primary writes a [`HealthReport`] under its own session's key (which no
+//! other instance may write) among its instance's reports every
 //! few seconds: what it checked, and when every check last passed (`healthy_at_ms`). The watchdog
 //! judges from the last time the primary was seen healthy, so the same rule covers a server that
 //! fails its checks (the report says why) and an agent that stopped reporting (the report is old).

@@ -42,6 +42,8 @@ pub struct BaseOptions {
     pub zstd_level: i32,
     /// How long `BLOCK_DDL` and `BLOCK_COMMIT` may wait for running DDL and commits.
     pub lock_timeout: Duration,
+    /// Who takes it (the credentials' `aws:userid`): named in timeline 1 should this base begin it.
+    pub writer: Option<String>,
 }
 
 impl Default for BaseOptions {
@@ -53,6 +55,7 @@ impl Default for BaseOptions {
             chunk_bytes: 4 << 20,
             zstd_level: 1,
             lock_timeout: Duration::from_secs(30),
+            writer: None,
         }
     }
 }
@@ -118,8 +121,8 @@ pub fn base_backup(dsn: &str, store: &dyn BlobStore, prefix: &str, opts: &BaseOp
     if read_only != Some(0) {
         return Err(ProtectError::Fenced { what: "a base backup" });
     }
-    // A base begins timeline 1 only before any shipper or agent did; it names no writer.
-    let timeline = timeline::current(store, prefix, None)?.record.timeline;
+    // A base begins timeline 1 only before any shipper or agent did.
+    let timeline = timeline::current(store, prefix, opts.writer.as_deref())?.record.timeline;
     schema_settings(&mut control)?;
     let secs = opts.lock_timeout.as_secs().max(1);
     control

@@ -133,17 +133,21 @@ pub fn loss_window_of_lost(
 }
 
 /// Reads the status, judging the shipper by `opts`' intervals; the window is computed at
-/// `now_ms()` read after every read of the bucket, so it holds at least until it is printed.
+/// `now_ms()` read after every read of the bucket, so it holds at least until it is printed. The
+/// newest timeline's heartbeat counts only when `opened` says its writer was opened at its epoch
+/// ([`super::timeline::heartbeat_believed`]); otherwise no heartbeat is believed.
 pub fn status(
     store: &dyn BlobStore,
     prefix: &str,
     now_ms: &dyn Fn() -> u64,
     opts: &ShipOptions,
+    opened: &dyn Fn(Option<u64>, &str) -> bool,
 ) -> Result<ProtectStatus> {
-    let newest = read_all(store, prefix)?.pop().map(|t| t.record);
+    let all = read_all(store, prefix)?;
+    let newest = all.last().map(|t| t.record.clone());
     let hb = match &newest {
-        Some(t) => heartbeat::read(store, prefix, t)?,
-        None => None,
+        Some(t) if super::timeline::heartbeat_believed(&all, t, opened) => heartbeat::read(store, prefix, t)?,
+        _ => None,
     };
     let bases = list_bases(store, prefix)?;
     let now = now_ms();
@@ -225,7 +229,10 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let store = FsBlobStore::new(&dir);
         let opts = ShipOptions::default();
-        assert_eq!(status(&store, "backups", &|| 0, &opts)?.loss_window, LossWindow::NotShipping);
+        assert_eq!(
+            status(&store, "backups", &|| 0, &opts, &|_, _| true)?.loss_window,
+            LossWindow::NotShipping
+        );
         let record = TimelineRecord {
             format: 1,
             timeline: 1,
@@ -247,12 +254,17 @@ mod tests {
             calls.set(calls.get() + 1);
             1_002_000
         };
-        let s = status(&store, "backups", &clock, &opts)?;
+        let s = status(&store, "backups", &clock, &opts, &|_, _| true)?;
         assert_eq!(calls.get(), 1, "the clock is read once, after the reads");
         assert_eq!(s.caught_up, Some(false));
         // Counted across two machines' clocks: with the skew they may have.
         assert_eq!(s.loss_window, LossWindow::Behind { since: utc(990_000), ms: 12_000 + CLOCK_SKEW_MS });
         assert_eq!(s.loss_window.ms(), Some(12_000 + CLOCK_SKEW_MS));
+        // A writer the control plane never opened (a timeline an instance made naming itself):
+        // its heartbeat is not believed.
+        let unopened = status(&store, "backups", &clock, &opts, &|_, session| session != "i-1")?;
+        assert_eq!((unopened.heartbeat, unopened.caught_up), (None, None));
+        assert_ne!(unopened.loss_window, s.loss_window);
         let _ = std::fs::remove_dir_all(&dir);
         Ok(())
     }

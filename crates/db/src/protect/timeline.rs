@@ -198,7 +198,7 @@ pub fn next_for_epoch(
     writer: Option<&str>,
 ) -> Result<Option<TimelineRecord>> {
     let next = match newest {
-        Some(t) if t.epoch == Some(epoch) => return Ok(None),
+        Some(t) if t.epoch == Some(epoch) && ours(t, writer) => return Ok(None),
         Some(t) if t.epoch.is_some_and(|e| e > epoch) => {
             return Err(ProtectError::Superseded {
                 timeline: t.timeline,
@@ -219,6 +219,32 @@ pub fn next_for_epoch(
         epoch: Some(epoch),
         writer: writer.map(str::to_string),
     }))
+}
+
+/// Whether the heartbeat of timeline `r` (one of `all`) is believed. A timeline naming a writer:
+/// when `opened(epoch, session)` says the control plane opened that writer's session (its
+/// instance) at the timeline's epoch — any instance may create a timeline record, so one naming
+/// itself, or no writer at all, after the real primary's is not taken at its word. A timeline
+/// naming none: only when no timeline before it names one (it is from before writers were named).
+pub fn heartbeat_believed(
+    all: &[Timeline],
+    r: &TimelineRecord,
+    opened: &dyn Fn(Option<u64>, &str) -> bool,
+) -> bool {
+    match &r.writer {
+        Some(w) => opened(r.epoch, w.rsplit_once(':').map_or(w.as_str(), |(_, session)| session)),
+        None => !all.iter().any(|t| t.record.timeline < r.timeline && t.record.writer.is_some()),
+    }
+}
+
+/// The rule of [`next_for_epoch`]'s caller: timeline `newest` is `epoch`'s own only when it names
+/// this writer too (or either names none): a timeline for the same epoch begun by another writer
+/// is not this primary's, and it begins the next.
+fn ours(newest: &TimelineRecord, writer: Option<&str>) -> bool {
+    match (newest.writer.as_deref(), writer) {
+        (Some(theirs), Some(mine)) => theirs == mine,
+        _ => true,
+    }
 }
 
 /// The timelines whose log holds the database as it was at `until_ms` (the newest, without
@@ -285,6 +311,32 @@ mod tests {
         assert_eq!(current(&store, "backups", None)?.record.writer.as_deref(), Some("AROAX:i-2"));
         let _ = std::fs::remove_dir_all(&dir);
         Ok(())
+    }
+
+    /// A timeline an instance made naming itself (or no writer, after writers were named) is not
+    /// believed; the real primary's is, and so is one from before writers.
+    #[test]
+    fn a_heartbeat_is_believed_only_from_an_opened_writer() {
+        let named = |n: u32, epoch: u64, writer: Option<&str>| {
+            let mut tl = t(n, None, 0);
+            tl.record.epoch = Some(epoch);
+            tl.record.writer = writer.map(str::to_string);
+            tl
+        };
+        let all = [
+            named(1, 1, None),
+            named(2, 2, Some("AROAX:i-primary")),
+            named(3, 2, Some("AROAX:i-forger")),
+            named(4, 2, None),
+        ];
+        let opened = |epoch: Option<u64>, who: &str| epoch == Some(2) && who == "i-primary";
+        let believed: Vec<bool> =
+            all.iter().map(|tl| heartbeat_believed(&all, &tl.record, &opened)).collect();
+        assert_eq!(believed, [true, true, false, false]);
+        // The primary's next look does not take the forger's timeline of its epoch as its own.
+        let next = next_for_epoch(Some(&all[2].record), 2, 9, Some("AROAX:i-primary")).expect("rule");
+        assert_eq!(next.map(|r| (r.timeline, r.writer)), Some((4, Some("AROAX:i-primary".to_string()))));
+        assert_eq!(next_for_epoch(Some(&all[1].record), 2, 9, Some("AROAX:i-primary")).expect("rule"), None);
     }
 
     #[test]
