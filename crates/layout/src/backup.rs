@@ -55,8 +55,15 @@ pub fn health_key(instance_id: &str, writer: &str) -> String {
 pub fn own_health_report(instance_id: &str, key: &str) -> bool {
     key.strip_prefix(&health_dir(instance_id))
         .and_then(|r| r.strip_suffix(".json"))
-        .and_then(|w| w.rsplit_once(':'))
-        .is_some_and(|(role, session)| session == instance_id && writer_ok(role) && !role.is_empty())
+        .and_then(writer_session)
+        .is_some_and(|session| session == instance_id)
+}
+
+/// The session a writer's id names, when it is a role's session (`<role id>:<session>`, the
+/// session an instance's being its instance id); `None` for any other id (a user's, a person's).
+pub fn writer_session(writer: &str) -> Option<&str> {
+    let (role, session) = writer.rsplit_once(':')?;
+    (!role.is_empty() && writer_ok(role) && writer_ok(session)).then_some(session)
 }
 
 /// A writer's id as a key segment: what `aws:userid` holds (letters, digits and `_+=,.@-`, one

@@ -34,7 +34,8 @@ pub mod log;
 pub mod state;
 
 pub use backup::{
-    epoch_of, handoff_id, health_dir, health_key, own_health_report, writer_ok, BackupRoot, BACKUPS,
+    epoch_of, handoff_id, health_dir, health_key, own_health_report, writer_ok, writer_session, BackupRoot,
+    BACKUPS,
 };
 pub use error::LayoutError;
 pub use key::Key;

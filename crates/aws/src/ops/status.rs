@@ -75,26 +75,26 @@ async fn protection(env: &Env, primary: Option<&PrimaryRecord>) -> Result<Protec
         crate::protect::StoreBlobs { store: env.store.clone(), handle: tokio::runtime::Handle::current() };
     // The window is counted to the moment after the reads (it grows while commits wait), so the
     // figure printed holds from the moment `status` started.
-    // Whether each writer was opened is read first (a timeline's writer is held to its opening).
-    let newest = crate::protect::read_timelines(env.store.as_ref()).await?.pop();
-    let checked = match &newest {
-        Some(t) if crate::protect::writer_opened(env.store.as_ref(), &t.record).await? => t
-            .record
-            .writer
-            .as_deref()
-            .and_then(|w| w.rsplit_once(':'))
-            .map(|(_, s)| (t.record.epoch, s.to_string())),
-        _ => None,
-    };
     let status = tokio::task::spawn_blocking(move || {
-        spotctl_db::protect::status(
+        use spotctl_db::store::BlobStore;
+        // A timeline's writer is held to its opening; a failed read of it fails `status`.
+        let failed = std::cell::RefCell::new(None);
+        let opened = |epoch: Option<u64>, session: &str| match crate::protect::writer_opening(epoch, session)
+        {
+            Some(key) => blobs.get(&key).map_err(|e| failed.replace(Some(e))).ok().flatten().is_some(),
+            None => false,
+        };
+        let status = spotctl_db::protect::status(
             &blobs,
             spotctl_layout::BACKUPS,
             &spotctl_db::protect::clock::now_ms,
             &Default::default(),
-            // Only the writer checked above (a newer timeline begun since counts as silent).
-            &|epoch, session| checked.as_ref().is_some_and(|(e, s)| *e == epoch && s == session),
-        )
+            &opened,
+        )?;
+        match failed.into_inner() {
+            Some(e) => Err(anyhow::Error::from(e)),
+            None => Ok(status),
+        }
     })
     .await??;
     let now = SystemClock.now();

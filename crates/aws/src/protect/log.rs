@@ -15,17 +15,23 @@ use spotctl_db::protect::{loss_window, loss_window_of_lost, ShipOptions};
 use spotctl_layout::log::{bases, heartbeat_key, timeline_of, timelines};
 use spotctl_layout::BACKUPS;
 
-/// Whether the writer timeline `r` names was opened at its epoch by the control plane (its opening
-/// exists: `state/openings/<epoch>-<instance>`); true for a timeline naming no writer (the rule
-/// for those is [`heartbeat_believed`]'s).
-pub async fn writer_opened(store: &dyn StateStore, r: &TimelineRecord) -> Result<bool, StoreError> {
-    let Some(w) = &r.writer else { return Ok(true) };
-    let Some(epoch) = r.epoch else { return Ok(false) };
-    let session = w.rsplit_once(':').map_or(w.as_str(), |(_, s)| s);
-    if !spotctl_layout::writer_ok(session) || session.contains(':') {
-        return Ok(false);
-    }
-    Ok(store.get(&spotctl_layout::state::opening_key(epoch, session)).await?.is_some())
+/// The opening that allows the writer `session` on a timeline of `epoch`
+/// (`state/openings/<epoch>-<instance>`): what a timeline's writer is held to. `None`: nothing
+/// could allow it (a timeline naming no epoch).
+pub fn writer_opening(epoch: Option<u64>, session: &str) -> Option<String> {
+    epoch.map(|e| spotctl_layout::state::opening_key(e, session))
+}
+
+/// Whether timeline `r`'s heartbeat is believed ([`heartbeat_believed`] among `all`), the writer's
+/// opening read from `store`.
+async fn believed(store: &dyn StateStore, all: &[Timeline], r: &TimelineRecord) -> Result<bool, StoreError> {
+    let opening =
+        r.writer.as_deref().and_then(spotctl_layout::writer_session).and_then(|s| writer_opening(r.epoch, s));
+    let opened = match opening {
+        Some(key) => store.get(&key).await?.is_some(),
+        None => false,
+    };
+    Ok(heartbeat_believed(all, r, &|_, _| opened))
 }
 
 /// Every timeline, in order.
@@ -72,7 +78,7 @@ pub async fn log_view(
     if !base_on_chain(store, &chain).await? {
         return Ok(None);
     }
-    let hb = match writer_opened(store, r).await? && heartbeat_believed(&all, r, &|_, _| true) {
+    let hb = match believed(store, &all, r).await? {
         true => get_json::<Heartbeat>(store, &heartbeat_key(BACKUPS, r.timeline, r.writer.as_deref()))
             .await?
             .map(|(h, _)| h),

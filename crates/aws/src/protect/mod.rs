@@ -14,4 +14,4 @@ pub mod retention;
 
 pub use blobs::{open, parse_s3_url, StoreBlobs};
 pub use error::BackupsError;
-pub use log::{log_restorable, log_view, read_timelines, writer_opened};
+pub use log::{log_restorable, log_view, read_timelines, writer_opening};

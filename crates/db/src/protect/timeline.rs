@@ -222,7 +222,7 @@ pub fn next_for_epoch(
 }
 
 /// Whether the heartbeat of timeline `r` (one of `all`) is believed. A timeline naming a writer:
-/// when `opened(epoch, session)` says the control plane opened that writer's session (its
+/// when it is a role's session and `opened(epoch, session)` says the control plane opened that writer's session (its
 /// instance) at the timeline's epoch — any instance may create a timeline record, so one naming
 /// itself, or no writer at all, after the real primary's is not taken at its word. A timeline
 /// naming none: only when no timeline before it names one (it is from before writers were named).
@@ -232,7 +232,7 @@ pub fn heartbeat_believed(
     opened: &dyn Fn(Option<u64>, &str) -> bool,
 ) -> bool {
     match &r.writer {
-        Some(w) => opened(r.epoch, w.rsplit_once(':').map_or(w.as_str(), |(_, session)| session)),
+        Some(w) => spotctl_layout::writer_session(w).is_some_and(|session| opened(r.epoch, session)),
         None => !all.iter().any(|t| t.record.timeline < r.timeline && t.record.writer.is_some()),
     }
 }
