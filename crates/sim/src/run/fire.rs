@@ -3,6 +3,31 @@
 use super::*;
 
 impl Sim {
+    /// One of instance `id`'s own timers: nothing once the instance or its agent is gone; else
+    /// `again` in `every` (lo, hi) seconds while the run lasts, and `actor`'s task (made by
+    /// `make`) started unless its last one still runs.
+    fn tick(
+        &mut self,
+        id: &str,
+        every: (i64, i64),
+        again: Timed,
+        actor: Actor,
+        make: fn(&World, &str) -> Option<Task>,
+    ) {
+        if !self.world.is_alive(id) || self.world.dead_agents.contains(id) {
+            return;
+        }
+        let next = self.elapsed() + self.rng.between(every.0, every.1);
+        if next <= END_AT {
+            self.at(next, again);
+        }
+        if !self.in_flight.iter().any(|f| f.actor == actor) {
+            if let Some(task) = make(&self.world, id) {
+                self.start(actor, task);
+            }
+        }
+    }
+
     pub(super) fn fire(&mut self, what: Timed) {
         match what {
             Timed::Apply => {
@@ -52,49 +77,16 @@ impl Sim {
                 }
             }
             Timed::AgentPoll(id) => {
-                if !self.world.is_alive(&id) || self.world.dead_agents.contains(&id) {
-                    return;
-                }
-                let next = self.elapsed() + self.rng.between(4, 12);
-                if next <= END_AT {
-                    self.at(next, Timed::AgentPoll(id.clone()));
-                }
-                let busy = self.in_flight.iter().any(|f| f.actor == Actor::Agent { instance: id.clone() });
-                if !busy {
-                    if let Some(task) = actors::agent(&self.world, &id) {
-                        self.start(Actor::Agent { instance: id }, task);
-                    }
-                }
+                let actor = Actor::Agent { instance: id.clone() };
+                self.tick(&id, (4, 12), Timed::AgentPoll(id.clone()), actor, actors::agent);
             }
             Timed::FenceCheck(id) => {
-                if !self.world.is_alive(&id) || self.world.dead_agents.contains(&id) {
-                    return;
-                }
-                let next = self.elapsed() + self.rng.between(1, 2);
-                if next <= END_AT {
-                    self.at(next, Timed::FenceCheck(id.clone()));
-                }
                 let actor = Actor::Fence { instance: id.clone() };
-                if !self.in_flight.iter().any(|f| f.actor == actor) {
-                    if let Some(task) = actors::fence(&self.world, &id) {
-                        self.start(actor, task);
-                    }
-                }
+                self.tick(&id, (1, 2), Timed::FenceCheck(id.clone()), actor, actors::fence);
             }
             Timed::StampCheck(id) => {
-                if !self.world.is_alive(&id) || self.world.dead_agents.contains(&id) {
-                    return;
-                }
-                let next = self.elapsed() + self.rng.between(5, 15);
-                if next <= END_AT {
-                    self.at(next, Timed::StampCheck(id.clone()));
-                }
                 let actor = Actor::Stamp { instance: id.clone() };
-                if !self.in_flight.iter().any(|f| f.actor == actor) {
-                    if let Some(task) = actors::stamp(&self.world, &id) {
-                        self.start(actor, task);
-                    }
-                }
+                self.tick(&id, (5, 15), Timed::StampCheck(id.clone()), actor, actors::stamp);
             }
             Timed::Partition(cut) => {
                 let mut partitioned = self.world.partitioned.lock().unwrap_or_else(|p| p.into_inner());

@@ -147,6 +147,12 @@ impl Sim {
         self.timeline.insert((self.t0 + secs, self.seq), what);
     }
 
+    /// `what` at a second drawn from `lo`..=`hi` of the run.
+    fn sometime(&mut self, lo: i64, hi: i64, what: Timed) {
+        let at = self.rng.between(lo, hi);
+        self.at(at, what);
+    }
+
     fn elapsed(&self) -> i64 {
         self.world.now() - self.t0
     }

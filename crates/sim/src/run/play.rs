@@ -41,8 +41,7 @@ pub fn run_traced(seed: u64, mutation: Mutation, verbose: bool) -> Report {
     // The operator applies at the start, now and then while things go wrong, and while calm.
     sim.at(0, Timed::Apply);
     for _ in 0..sim.rng.between(1, 3) {
-        let at = sim.rng.between(30, CALM_AT);
-        sim.at(at, Timed::Apply);
+        sim.sometime(30, CALM_AT, Timed::Apply);
     }
     for at in [CALM_AT + 30, CALM_AT + 180, CALM_AT + 330] {
         sim.at(at, Timed::Apply);
@@ -66,37 +65,30 @@ pub fn run_traced(seed: u64, mutation: Mutation, verbose: bool) -> Report {
         sim.at(at, Timed::Interrupt(warned));
     }
     for _ in 0..sim.rng.below(3) {
-        let at = sim.rng.between(60, CALM_AT - 30);
-        sim.at(at, Timed::KillStandby);
+        sim.sometime(60, CALM_AT - 30, Timed::KillStandby);
     }
     for _ in 0..sim.rng.below(3) {
-        let at = sim.rng.between(60, CALM_AT - 30);
-        sim.at(at, Timed::Relocate);
+        sim.sometime(60, CALM_AT - 30, Timed::Relocate);
     }
     if sim.rng.chance(150) {
-        let at = sim.rng.between(30, CALM_AT);
-        sim.at(at, Timed::Stray);
+        sim.sometime(30, CALM_AT, Timed::Stray);
     }
     // Now and then a compromised instance forges the primary record, once or a few times.
     if sim.rng.chance(150) {
         for _ in 0..sim.rng.between(1, 3) {
-            let at = sim.rng.between(30, CALM_AT);
-            sim.at(at, Timed::Forge);
+            sim.sometime(30, CALM_AT, Timed::Forge);
         }
     }
     // Now and then the primary's server crashes, or its agent dies, with the instance running.
     if sim.rng.chance(120) {
-        let at = sim.rng.between(60, CALM_AT - 60);
-        sim.at(at, Timed::Crash);
+        sim.sometime(60, CALM_AT - 60, Timed::Crash);
     }
     if sim.rng.chance(120) {
-        let at = sim.rng.between(60, CALM_AT - 60);
-        sim.at(at, Timed::AgentDies);
+        sim.sometime(60, CALM_AT - 60, Timed::AgentDies);
     }
     // Now and then the operator keeps the primary, often while a relocation hands it off.
     if sim.rng.chance(150) {
-        let at = sim.rng.between(60, CALM_AT);
-        sim.at(at, Timed::Keep);
+        sim.sometime(60, CALM_AT, Timed::Keep);
     }
     // Now and then the primary is cut off from the bucket for a while (its agent and shipper reach
     // nothing; its server still takes the application's writes); every cut heals when calm.
